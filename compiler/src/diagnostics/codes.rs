@@ -1,0 +1,98 @@
+//! The registry of diagnostic codes. Codes are stable: once published, a code keeps its meaning
+//! and a retired code is never reused. `E0xxx` syntax, `E1xxx` names, `E2xxx` types,
+//! `W0xxx` warnings, `N0xxx` notes. `lang-spec/diagnostics.md` documents every code here, and a
+//! test keeps the two in step.
+
+use super::Severity;
+
+macro_rules! codes {
+    ($($code:ident => $title:literal,)*) => {
+        /// A stable diagnostic code.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Code { $($code,)* }
+
+        impl Code {
+            /// Every code, in registry order.
+            pub const ALL: &'static [Code] = &[$(Code::$code,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$code => stringify!($code),)* }
+            }
+
+            /// A one-line summary of what the code means.
+            pub fn title(self) -> &'static str {
+                match self { $(Code::$code => $title,)* }
+            }
+        }
+    };
+}
+
+codes! {
+    // Syntax.
+    E0001 => "unexpected token",
+    E0002 => "unterminated string or comment",
+    E0003 => "invalid character",
+    E0004 => "invalid number literal",
+    E0005 => "invalid duration or timestamp literal",
+    E0006 => "invalid escape in a string",
+    // Names.
+    E1001 => "included or imported file not found",
+    E1002 => "include cycle",
+    E1003 => "wrong kind of file for include or import",
+    E1004 => "unknown type",
+    E1005 => "duplicate definition",
+    E1006 => "unknown field",
+    E1007 => "duplicate field",
+    E1008 => "unknown function",
+    E1009 => "unknown stream or source",
+    E1010 => "unknown sink",
+    E1011 => "unknown model",
+    E1012 => "unknown enum value",
+    E1013 => "ambiguous type name",
+    E1014 => "duplicate field id",
+    E1015 => "duplicate enum value",
+    E1016 => "unknown name",
+    E1017 => "unknown connector or property",
+    E1018 => "stream defined in terms of itself",
+    // Types.
+    E2001 => "type mismatch",
+    E2002 => "nullable value used where a value is required",
+    E2003 => "wrong number of arguments",
+    E2004 => "operator not defined for these types",
+    E2005 => "unbounded stream grouped without a window",
+    E2006 => "window on a stream without event time",
+    E2007 => "event time is not a timestamp",
+    E2008 => "aggregate used in the wrong place",
+    E2009 => "union of streams with different rows",
+    E2010 => "explode of a value that is not a list",
+    E2011 => "missing required property",
+    E2012 => "constant does not fit its type",
+    E2013 => "window or group by without aggregate",
+    E2014 => "duplicate model input",
+    E2015 => "invalid sink clearance",
+    E2016 => "wrong kind of endpoint in an edge",
+    E2017 => "recursive function",
+    E2018 => "value must be a constant",
+    E2019 => "invalid window",
+    // Warnings.
+    W0001 => "stream never reaches a sink",
+    W0002 => "sink receives no stream",
+    W0003 => "`??` on a value that is never null",
+    // Notes.
+    N0001 => "Thrift service skipped",
+}
+
+impl Code {
+    /// The severity a diagnostic with this code has unless a mode raises it.
+    pub fn severity(self) -> Severity {
+        match self.as_str().as_bytes()[0] {
+            b'W' => Severity::Warning,
+            b'N' => Severity::Note,
+            _ => Severity::Error,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Code> {
+        Code::ALL.iter().copied().find(|c| c.as_str() == s)
+    }
+}

@@ -1,0 +1,4 @@
+//! The Pipe compiler library.
+pub mod diagnostics;
+pub mod source;
+pub mod syntax;

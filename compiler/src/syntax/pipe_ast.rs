@@ -1,0 +1,275 @@
+//! The syntax tree of a `.pipe` file: items (sources, functions, streams, models, sinks, edges)
+//! and expressions, every node with its span. An `Error` node stands where the parser had to
+//! skip text, so later stages can skip it without reporting again.
+
+use super::ast::{Ident, StrLit};
+use crate::source::{FileId, Span};
+
+#[derive(Debug, Clone)]
+pub struct PipeFile {
+    pub file: FileId,
+    pub items: Vec<Item>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub kind: ItemKind,
+    pub doc: Option<String>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub enum ItemKind {
+    Namespace(Ident),
+    /// `include "x.thrift"`: brings Thrift types into scope.
+    Include(StrLit),
+    /// `import "x.pipe"`: brings another Pipe file's functions into scope.
+    Import(StrLit),
+    Source(SourceDecl),
+    Fn(FnDecl),
+    Stream(StreamDecl),
+    Model(ModelDecl),
+    Sink(SinkDecl),
+    Edge(EdgeDecl),
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceDecl {
+    pub name: Ident,
+    pub ty: TypeExpr,
+    pub props: Vec<SourceProp>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceProp {
+    pub key: Ident,
+    pub value: PropValue,
+}
+
+#[derive(Debug, Clone)]
+pub enum PropValue {
+    Expr(Expr),
+    Late(LatePolicy),
+}
+
+#[derive(Debug, Clone)]
+pub enum LatePolicy {
+    Drop(Span),
+    To(Ident),
+    Allow(Expr),
+}
+
+#[derive(Debug, Clone)]
+pub struct FnDecl {
+    pub name: Ident,
+    pub params: Vec<Param>,
+    pub ret: TypeExpr,
+    pub body: Expr,
+}
+
+#[derive(Debug, Clone)]
+pub struct Param {
+    pub name: Ident,
+    pub ty: TypeExpr,
+}
+
+/// A type as written in a `.pipe` file: `double`, `Tradeline`, `list<string>`, `double?`.
+#[derive(Debug, Clone)]
+pub struct TypeExpr {
+    pub kind: TypeExprKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub enum TypeExprKind {
+    Named(Ident),
+    Generic(Ident, Vec<TypeExpr>),
+    Nullable(Box<TypeExpr>),
+    Error,
+}
+
+#[derive(Debug, Clone)]
+pub struct StreamDecl {
+    pub name: Ident,
+    pub input: Ident,
+    pub ops: Vec<Op>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Op {
+    pub kind: OpKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub enum OpKind {
+    Select(Vec<FieldDef>),
+    Where(Expr),
+    Derive(Vec<FieldDef>),
+    Explode { list: Expr, alias: Ident },
+    Window(Expr),
+    GroupBy(Vec<FieldDef>),
+    Aggregate { min_group: Option<Expr>, fields: Vec<FieldDef> },
+    Score { model: Ident, inputs: Vec<FieldDef>, alias: Ident },
+    ProtectFor(Ident),
+    Union(Vec<Ident>),
+    Error,
+}
+
+impl OpKind {
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            OpKind::Select(_) => "select",
+            OpKind::Where(_) => "where",
+            OpKind::Derive(_) => "derive",
+            OpKind::Explode { .. } => "explode",
+            OpKind::Window(_) => "window",
+            OpKind::GroupBy(_) => "group by",
+            OpKind::Aggregate { .. } => "aggregate",
+            OpKind::Score { .. } => "score",
+            OpKind::ProtectFor(_) => "protect for",
+            OpKind::Union(_) => "union",
+            OpKind::Error => "?",
+        }
+    }
+}
+
+/// `name = expr`, or just `path` (named after its last segment).
+#[derive(Debug, Clone)]
+pub struct FieldDef {
+    pub name: Option<Ident>,
+    pub value: Expr,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelDecl {
+    pub name: Ident,
+    pub loader: Expr,
+}
+
+#[derive(Debug, Clone)]
+pub struct SinkDecl {
+    pub name: Ident,
+    pub connector: Expr,
+    pub clearance: Option<Clearance>,
+}
+
+/// The block after a sink: what it may receive.
+#[derive(Debug, Clone)]
+pub struct Clearance {
+    pub rules: Vec<ClearanceRule>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub enum ClearanceRule {
+    Purpose(StrLit),
+    Allow { category: StrLit, form: Ident },
+}
+
+#[derive(Debug, Clone)]
+pub struct EdgeDecl {
+    pub from: Ident,
+    pub to: EdgeTarget,
+}
+
+#[derive(Debug, Clone)]
+pub enum EdgeTarget {
+    Named(Ident),
+    Inline { connector: Expr, clearance: Option<Clearance> },
+}
+
+#[derive(Debug, Clone)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    And,
+    Or,
+    Coalesce,
+}
+
+impl BinOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Rem => "%",
+            BinOp::Eq => "==",
+            BinOp::Ne => "!=",
+            BinOp::Lt => "<",
+            BinOp::Le => "<=",
+            BinOp::Gt => ">",
+            BinOp::Ge => ">=",
+            BinOp::And => "&&",
+            BinOp::Or => "||",
+            BinOp::Coalesce => "??",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnOp {
+    Neg,
+    Not,
+}
+
+#[derive(Debug, Clone)]
+pub struct Arg {
+    pub name: Option<Ident>,
+    pub value: Expr,
+}
+
+#[derive(Debug, Clone)]
+pub enum ExprKind {
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Bool(bool),
+    Null,
+    /// Milliseconds.
+    Duration(i64),
+    /// Milliseconds since the Unix epoch, UTC.
+    Timestamp(i64),
+    Name(Ident),
+    Field(Box<Expr>, Ident),
+    Index(Box<Expr>, Box<Expr>),
+    Call(Ident, Vec<Arg>),
+    Unary(UnOp, Box<Expr>),
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+    If(Box<Expr>, Box<Expr>, Box<Expr>),
+    List(Vec<Expr>),
+    Error,
+}
+
+impl Expr {
+    /// The dotted path this expression spells (`t.account_id`), if it is one.
+    pub fn as_path(&self) -> Option<Vec<&Ident>> {
+        match &self.kind {
+            ExprKind::Name(n) => Some(vec![n]),
+            ExprKind::Field(base, f) => {
+                let mut p = base.as_path()?;
+                p.push(f);
+                Some(p)
+            }
+            _ => None,
+        }
+    }
+}
