@@ -54,6 +54,7 @@ codes! {
     E1016 => "unknown name",
     E1017 => "unknown connector or property",
     E1018 => "stream defined in terms of itself",
+    E1019 => "computed field without a name",
     // Types.
     E2001 => "type mismatch",
     E2002 => "nullable value used where a value is required",
@@ -74,6 +75,7 @@ codes! {
     E2017 => "recursive function",
     E2018 => "value must be a constant",
     E2019 => "invalid window",
+    E2020 => "invalid timestamp annotation",
     // Warnings.
     W0001 => "stream never reaches a sink",
     W0002 => "sink receives no stream",

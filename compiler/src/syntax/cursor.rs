@@ -25,7 +25,15 @@ pub const MAX_DEPTH: usize = 200;
 
 impl<'a> Cursor<'a> {
     pub fn new(text: &'a str, lexed: Lexed, diags: Vec<Diagnostic>) -> Cursor<'a> {
-        Cursor { text, tokens: lexed.tokens, docs: lexed.docs, pos: 0, last_error_at: None, depth: 0, diags }
+        Cursor {
+            text,
+            tokens: lexed.tokens,
+            docs: lexed.docs,
+            pos: 0,
+            last_error_at: None,
+            depth: 0,
+            diags,
+        }
     }
 
     pub fn peek(&self) -> Token {
@@ -123,7 +131,11 @@ impl<'a> Cursor<'a> {
             Tok::Eof => format!("the file ended early: add {what}"),
             _ => format!("write {what} here"),
         };
-        self.error(Diagnostic::new(Code::E0001, span, format!("expected {what}, found {found}")).label(format!("expected {what}")).help(help));
+        self.error(
+            Diagnostic::new(Code::E0001, span, format!("expected {what}, found {found}"))
+                .label(format!("expected {what}"))
+                .help(help),
+        );
     }
 
     pub fn error(&mut self, d: Diagnostic) {
@@ -169,7 +181,9 @@ impl<'a> Cursor<'a> {
             self.error(
                 Diagnostic::new(Code::E0001, span, "nesting is too deep")
                     .label("nested too deeply")
-                    .help(format!("split the expression: at most {MAX_DEPTH} levels of nesting are allowed")),
+                    .help(format!(
+                        "split the expression: at most {MAX_DEPTH} levels of nesting are allowed"
+                    )),
             );
             return false;
         }

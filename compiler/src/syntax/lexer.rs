@@ -190,9 +190,13 @@ pub fn lex(file: FileId, text: &str, diags: &mut Vec<Diagnostic>) -> Lexed {
             }
             Ok(Tok::UnterminatedStr) => {
                 diags.push(
-                    Diagnostic::new(Code::E0002, Span::new(file, range.start, range.start + 1), "unterminated string")
-                        .label("this string never ends")
-                        .help("close the string with the quote it opened with"),
+                    Diagnostic::new(
+                        Code::E0002,
+                        Span::new(file, range.start, range.start + 1),
+                        "unterminated string",
+                    )
+                    .label("this string never ends")
+                    .help("close the string with the quote it opened with"),
                 );
             }
             Ok(kind) => {
@@ -201,26 +205,37 @@ pub fn lex(file: FileId, text: &str, diags: &mut Vec<Diagnostic>) -> Lexed {
             }
             Err(()) if slice.starts_with("/*") => {
                 diags.push(
-                    Diagnostic::new(Code::E0002, Span::new(file, range.start, range.start + 2), "unterminated comment")
-                        .label("this comment never ends")
-                        .help("close the comment with `*/`"),
+                    Diagnostic::new(
+                        Code::E0002,
+                        Span::new(file, range.start, range.start + 2),
+                        "unterminated comment",
+                    )
+                    .label("this comment never ends")
+                    .help("close the comment with `*/`"),
                 );
             }
             Err(()) => {
                 let ch = slice.chars().next().unwrap_or(' ');
                 diags.push(
-                    Diagnostic::new(Code::E0003, span, format!("invalid character `{}`", ch.escape_default()))
-                        .label("not part of the language")
-                        .help(match ch {
-                            '&' => "use `&&` for a logical and",
-                            '"' | '\'' => "strings are quoted with matching `\"` or `'`",
-                            _ => "remove this character",
-                        }),
+                    Diagnostic::new(
+                        Code::E0003,
+                        span,
+                        format!("invalid character `{}`", ch.escape_default()),
+                    )
+                    .label("not part of the language")
+                    .help(match ch {
+                        '&' => "use `&&` for a logical and",
+                        '"' | '\'' => "strings are quoted with matching `\"` or `'`",
+                        _ => "remove this character",
+                    }),
                 );
             }
         }
     }
-    out.tokens.push(Token { kind: Tok::Eof, span: Span::new(file, text.len(), text.len()) });
+    out.tokens.push(Token {
+        kind: Tok::Eof,
+        span: Span::new(file, text.len(), text.len()),
+    });
     out.docs.push(None);
     out
 }
@@ -250,13 +265,20 @@ mod tests {
     #[test]
     fn numbers_durations_and_hex_are_told_apart() {
         use Tok::*;
-        assert_eq!(kinds("5 5m 0x1F 1.5 1e5 .5 500ms"), vec![Int, Duration, HexInt, Float, Float, Float, Duration, Eof]);
+        assert_eq!(
+            kinds("5 5m 0x1F 1.5 1e5 .5 500ms"),
+            vec![Int, Duration, HexInt, Float, Float, Float, Duration, Eof]
+        );
     }
 
     #[test]
     fn comments_are_trivia_and_docs_are_kept() {
         let mut d = Vec::new();
-        let l = lex(FileId(0), "# hash\n// line\n/** The id. */ x /* plain */ y", &mut d);
+        let l = lex(
+            FileId(0),
+            "# hash\n// line\n/** The id. */ x /* plain */ y",
+            &mut d,
+        );
         assert_eq!(l.tokens.len(), 3);
         assert_eq!(l.docs[0].as_deref(), Some("The id."));
         assert_eq!(l.docs[1], None);

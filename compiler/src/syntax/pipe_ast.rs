@@ -106,11 +106,21 @@ pub enum OpKind {
     Select(Vec<FieldDef>),
     Where(Expr),
     Derive(Vec<FieldDef>),
-    Explode { list: Expr, alias: Ident },
+    Explode {
+        list: Expr,
+        alias: Ident,
+    },
     Window(Expr),
     GroupBy(Vec<FieldDef>),
-    Aggregate { min_group: Option<Expr>, fields: Vec<FieldDef> },
-    Score { model: Ident, inputs: Vec<FieldDef>, alias: Ident },
+    Aggregate {
+        min_group: Option<Expr>,
+        fields: Vec<FieldDef>,
+    },
+    Score {
+        model: Ident,
+        inputs: Vec<FieldDef>,
+        alias: Ident,
+    },
     ProtectFor(Ident),
     Union(Vec<Ident>),
     Error,
@@ -177,10 +187,13 @@ pub struct EdgeDecl {
 #[derive(Debug, Clone)]
 pub enum EdgeTarget {
     Named(Ident),
-    Inline { connector: Expr, clearance: Option<Clearance> },
+    Inline {
+        connector: Expr,
+        clearance: Option<Clearance>,
+    },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Expr {
     pub kind: ExprKind,
     pub span: Span,
@@ -231,13 +244,13 @@ pub enum UnOp {
     Not,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Arg {
     pub name: Option<Ident>,
     pub value: Expr,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ExprKind {
     Int(i64),
     Float(f64),

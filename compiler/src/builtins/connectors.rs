@@ -1,0 +1,150 @@
+//! Connectors: the calls that bind a source to data (`files(…)`, `kafka(…)`) or say where a
+//! sink writes (`parquet(…)`, `redis(…)`). Each has a fixed parameter list, checked here; row
+//! expressions in a sink's arguments are typed per edge, against the row that reaches it.
+
+/// Where a connector may appear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Source,
+    Sink,
+    Both,
+}
+
+/// What a parameter takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgKind {
+    /// A string literal or `env("NAME")`.
+    Text,
+    /// One of these bare words, such as `json`.
+    Word(&'static [&'static str]),
+    /// An integer literal.
+    Int,
+    /// One expression over the incoming row, or a list `[…]` of them.
+    RowExprs,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Param {
+    pub name: &'static str,
+    /// May be given without its name, in this position.
+    pub positional: bool,
+    pub required: bool,
+    pub kind: ArgKind,
+}
+
+#[derive(Debug)]
+pub struct Connector {
+    pub name: &'static str,
+    pub role: Role,
+    /// For sinks: the parameters a source-only or sink-only use forbids, by role.
+    pub source_params: &'static [Param],
+    pub sink_params: &'static [Param],
+    pub doc: &'static str,
+}
+
+const fn p(name: &'static str, positional: bool, required: bool, kind: ArgKind) -> Param {
+    Param {
+        name,
+        positional,
+        required,
+        kind,
+    }
+}
+
+const FILE_FORMATS: &[&str] = &["json", "csv", "parquet"];
+const TEXT_FORMATS: &[&str] = &["json", "csv"];
+
+pub const CONNECTORS: &[Connector] = &[
+    Connector {
+        name: "files",
+        role: Role::Both,
+        source_params: &[p("glob", true, true, ArgKind::Text), p("format", false, false, ArgKind::Word(FILE_FORMATS))],
+        sink_params: &[
+            p("dir", true, true, ArgKind::Text),
+            p("format", false, false, ArgKind::Word(FILE_FORMATS)),
+            p("partition_by", false, false, ArgKind::RowExprs),
+        ],
+        doc: "Files matching a glob (JSON Lines, CSV with a header, or Parquet); as a sink, a directory of files.",
+    },
+    Connector {
+        name: "follow",
+        role: Role::Source,
+        source_params: &[p("glob", true, true, ArgKind::Text), p("format", false, false, ArgKind::Word(TEXT_FORMATS))],
+        sink_params: &[],
+        doc: "Files matching a glob, read as they grow and as new ones appear (a stream without a broker).",
+    },
+    Connector {
+        name: "stdin",
+        role: Role::Source,
+        source_params: &[p("format", false, false, ArgKind::Word(TEXT_FORMATS))],
+        sink_params: &[],
+        doc: "Standard input, one record per line.",
+    },
+    Connector {
+        name: "stdout",
+        role: Role::Sink,
+        source_params: &[],
+        sink_params: &[p("format", false, false, ArgKind::Word(TEXT_FORMATS))],
+        doc: "Standard output, one record per line.",
+    },
+    Connector {
+        name: "parquet",
+        role: Role::Sink,
+        source_params: &[],
+        sink_params: &[p("dir", true, true, ArgKind::Text), p("partition_by", false, false, ArgKind::RowExprs)],
+        doc: "A directory of Parquet files, with Hive-style partition folders when `partition_by` is given.",
+    },
+    Connector {
+        name: "kafka",
+        role: Role::Both,
+        source_params: &[
+            p("topic", false, true, ArgKind::Text),
+            p("brokers", false, true, ArgKind::Text),
+            p("format", false, false, ArgKind::Word(&["json"])),
+            p("group", false, false, ArgKind::Text),
+        ],
+        sink_params: &[
+            p("topic", false, true, ArgKind::Text),
+            p("brokers", false, true, ArgKind::Text),
+            p("format", false, false, ArgKind::Word(&["json"])),
+            p("key", false, false, ArgKind::RowExprs),
+        ],
+        doc: "A Kafka topic (any Kafka-protocol broker).",
+    },
+    Connector {
+        name: "redis",
+        role: Role::Sink,
+        source_params: &[],
+        sink_params: &[p("url", false, true, ArgKind::Text), p("key", false, true, ArgKind::RowExprs), p("prefix", false, false, ArgKind::Text)],
+        doc: "A Redis hash per key (a feature store).",
+    },
+    Connector {
+        name: "postgres",
+        role: Role::Sink,
+        source_params: &[],
+        sink_params: &[p("url", false, true, ArgKind::Text), p("table", false, true, ArgKind::Text)],
+        doc: "Rows inserted into a PostgreSQL table.",
+    },
+];
+
+pub fn connector(name: &str) -> Option<&'static Connector> {
+    CONNECTORS.iter().find(|c| c.name == name)
+}
+
+impl Connector {
+    pub fn params(&self, as_source: bool) -> &'static [Param] {
+        if as_source {
+            self.source_params
+        } else {
+            self.sink_params
+        }
+    }
+
+    pub fn allows(&self, as_source: bool) -> bool {
+        match self.role {
+            Role::Both => true,
+            Role::Source => as_source,
+            Role::Sink => !as_source,
+        }
+    }
+}

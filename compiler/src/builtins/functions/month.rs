@@ -1,0 +1,24 @@
+//! `month(t: timestamp | date) -> i64` — The UTC month of `t`, 1 to 12.
+
+use crate::builtins::sig::{self, SigError};
+use crate::builtins::Function;
+use crate::types::Type;
+
+pub const FUNCTION: Function = Function {
+    name: "month",
+    signature: "month(t: timestamp | date) -> i64",
+    doc: "The UTC month of `t`, 1 to 12.",
+    check,
+    examples: &[("month(@2024-01-31)", "i64")],
+};
+
+fn check(a: &[Type]) -> Result<Type, SigError> {
+    sig::arity(a, 1, 1, "1")?;
+    sig::arg(
+        a,
+        0,
+        |t| matches!(t, Type::Timestamp | Type::Date),
+        "a timestamp or a date",
+    )?;
+    Ok(Type::Int)
+}

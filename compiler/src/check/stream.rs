@@ -1,0 +1,733 @@
+//! Streams: the row type inferred through every step, null narrowing by `where`, boundedness
+//! (an unbounded stream is grouped only inside a window), event time (a window needs one) and
+//! the order of `window` → `group by` → `aggregate`.
+
+use super::expr::{AggMode, Scope, VarKind};
+use super::narrow::facts;
+use super::{Checker, StreamInfo, Visit};
+use crate::diagnostics::{did_you_mean, name_list, Code, Diagnostic};
+use crate::hir::{self, Row, Step, TExpr, TypedStep, WindowKind};
+use crate::source::Span;
+use crate::syntax::ast::Ident;
+use crate::syntax::pipe_ast::{Expr, ExprKind, FieldDef, ItemKind, OpKind, StreamDecl};
+use crate::types::Type;
+
+/// Where a stream is between its steps.
+struct State {
+    row: Row,
+    narrowed: Vec<Vec<String>>,
+    bounded: bool,
+    event_time: bool,
+    /// After an error that left the row uncertain: unknown fields are not reported again.
+    quiet: bool,
+    window: Option<(WindowKind, Span)>,
+    group: Option<(Vec<(String, TExpr)>, Span)>,
+}
+
+impl Checker<'_> {
+    /// The typed info of a named stream, checking it first if needed.
+    pub(super) fn stream_info(&mut self, name: &str) -> Option<StreamInfo> {
+        if let Some(info) = self.infos.get(name) {
+            return Some(info.clone());
+        }
+        let decl = *self.decls.get(name)?;
+        if self.visits.contains_key(name) {
+            return None;
+        }
+        self.visits.insert(name.to_string(), Visit::InProgress);
+        let info = self.check_stream(decl);
+        self.visits.insert(name.to_string(), Visit::Done);
+        self.infos.insert(name.to_string(), info.clone());
+        Some(info)
+    }
+
+    /// Resolves a stream named as an input; reports unknown names and cycles.
+    fn input(&mut self, id: &Ident) -> Option<StreamInfo> {
+        if self.visits.get(&id.name) == Some(&Visit::InProgress) {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::E1018,
+                    id.span,
+                    format!("stream `{}` is defined in terms of itself", id.name),
+                )
+                .label("this reads the stream being defined")
+                .help("a stream can only read sources and streams defined without it"),
+            );
+            return None;
+        }
+        if let Some(info) = self.stream_info(&id.name) {
+            return Some(info);
+        }
+        if self.decls.contains_key(&id.name) {
+            return None; // Failed earlier; already reported.
+        }
+        if let Some((_, what)) = self.names.get(&id.name) {
+            let what = *what;
+            self.diags.push(
+                Diagnostic::new(
+                    Code::E2016,
+                    id.span,
+                    format!("`{}` is a {what}, not a stream", id.name),
+                )
+                .label(format!("a {what}"))
+                .help("a stream reads a source or another stream"),
+            );
+            return None;
+        }
+        let mut names: Vec<&str> = self
+            .infos
+            .keys()
+            .chain(self.decls.keys())
+            .map(String::as_str)
+            .collect();
+        names.sort_unstable();
+        self.diags.push(
+            Diagnostic::new(
+                Code::E1009,
+                id.span,
+                format!("unknown stream or source `{}`", id.name),
+            )
+            .label("not defined")
+            .help(
+                did_you_mean(&id.name, names.iter().copied()).unwrap_or_else(|| {
+                    format!(
+                        "the streams and sources are {}",
+                        name_list(names.iter().copied(), 10)
+                    )
+                }),
+            ),
+        );
+        None
+    }
+
+    fn check_stream(&mut self, decl: &StreamDecl) -> StreamInfo {
+        let start = self.input(&decl.input);
+        let mut st = match &start {
+            Some(i) => State {
+                row: i.row.clone(),
+                narrowed: i.narrowed.clone(),
+                bounded: i.bounded,
+                event_time: i.event_time,
+                quiet: false,
+                window: None,
+                group: None,
+            },
+            None => State {
+                row: Row::default(),
+                narrowed: Vec::new(),
+                bounded: true,
+                event_time: true,
+                quiet: true,
+                window: None,
+                group: None,
+            },
+        };
+        let mut steps = Vec::new();
+        for op in &decl.ops {
+            if let Some((_, span)) = &st.window {
+                if !matches!(
+                    op.kind,
+                    OpKind::GroupBy(_) | OpKind::Aggregate { .. } | OpKind::Error
+                ) {
+                    self.order_error(*span, "window");
+                    st.window = None;
+                }
+            }
+            if let Some((_, span)) = &st.group {
+                if !matches!(op.kind, OpKind::Aggregate { .. } | OpKind::Error) {
+                    self.order_error(*span, "group by");
+                    st.group = None;
+                }
+            }
+            if let Some(step) = self.step(&mut st, &op.kind, op.span) {
+                steps.push(TypedStep {
+                    step,
+                    span: op.span,
+                    row: st.row.clone(),
+                });
+            }
+        }
+        if let Some((_, span)) = st.window.take() {
+            self.order_error(span, "window");
+        }
+        if let Some((_, span)) = st.group.take() {
+            self.order_error(span, "group by");
+        }
+        self.program.streams.push(hir::Stream {
+            name: decl.name.name.clone(),
+            input: decl.input.name.clone(),
+            steps,
+            row: st.row.clone(),
+            bounded: st.bounded,
+            event_time: st.event_time,
+            span: decl.name.span,
+        });
+        StreamInfo {
+            row: st.row,
+            bounded: st.bounded,
+            event_time: st.event_time,
+            narrowed: st.narrowed,
+            span: decl.name.span,
+        }
+    }
+
+    fn order_error(&mut self, span: Span, what: &str) {
+        let next = if what == "window" {
+            "`group by` or `aggregate`"
+        } else {
+            "`aggregate`"
+        };
+        self.diags.push(
+            Diagnostic::new(
+                Code::E2013,
+                span,
+                format!("`{what}` must be followed by {next}"),
+            )
+            .label("nothing aggregates these rows")
+            .help("write `| window … | group by key | aggregate { … }` as consecutive steps"),
+        );
+    }
+
+    fn step(&mut self, st: &mut State, op: &OpKind, span: Span) -> Option<Step> {
+        Some(match op {
+            OpKind::Error => {
+                st.quiet = true;
+                return None;
+            }
+            OpKind::Select(fields) => {
+                let typed = self.fields(st, fields);
+                st.row = Row {
+                    fields: typed
+                        .iter()
+                        .map(|(n, e)| (n.clone(), e.ty.clone()))
+                        .collect(),
+                };
+                st.narrowed.clear();
+                Step::Select(typed)
+            }
+            OpKind::Derive(fields) => {
+                let typed = self.fields(st, fields);
+                for (n, e) in &typed {
+                    st.narrowed.retain(|p| p[0] != *n);
+                    st.row.set(n, e.ty.clone());
+                }
+                Step::Derive(typed)
+            }
+            OpKind::Where(cond) => {
+                let c = self.expr(st, cond);
+                self.cx(self.root).expect_bool(&c, "`where`");
+                for path in facts(&c, true) {
+                    if let [field] = path.as_slice() {
+                        if let Some(t) = st.row.get(field).cloned() {
+                            st.row.set(field, t.non_null().clone());
+                        }
+                    }
+                    st.narrowed.push(path);
+                }
+                Step::Where(c)
+            }
+            OpKind::Explode { list, alias } => {
+                let l = self.expr(st, list);
+                let elem = match l.ty.non_null() {
+                    Type::List(e) | Type::Set(e) => e.as_ref().clone(),
+                    Type::Error => Type::Error,
+                    other => {
+                        let help = if matches!(other, Type::Map(..)) {
+                            "a map cannot be exploded; read its values by key with `m[\"key\"]`"
+                        } else {
+                            "explode a field of type `list<T>` or `set<T>`"
+                        };
+                        self.diags.push(
+                            Diagnostic::new(
+                                Code::E2010,
+                                l.span,
+                                format!("`explode` needs a list, but this is `{other}`"),
+                            )
+                            .label(format!("this is `{other}`"))
+                            .help(help),
+                        );
+                        Type::Error
+                    }
+                };
+                if st.row.get(&alias.name).is_some() {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::E1007,
+                            alias.span,
+                            format!("the row already has a field `{}`", alias.name),
+                        )
+                        .label("name taken")
+                        .help("choose another name for each element"),
+                    );
+                }
+                st.row.set(&alias.name, elem);
+                Step::Explode {
+                    list: l,
+                    alias: alias.name.clone(),
+                }
+            }
+            OpKind::Window(call) => {
+                if !st.event_time && !st.quiet {
+                    self.diags.push(
+                        Diagnostic::new(Code::E2006, span, "a window needs an event time, but this stream has none")
+                            .label("no event time")
+                            .help("declare `event_time = <timestamp field>` on the source this stream reads"),
+                    );
+                }
+                let kind = self.window(call)?;
+                st.window = Some((kind.clone(), span));
+                Step::Window(kind)
+            }
+            OpKind::GroupBy(keys) => {
+                self.boundedness(st, span, "group by");
+                let typed = self.fields(st, keys);
+                st.group = Some((typed.clone(), span));
+                Step::GroupBy(typed)
+            }
+            OpKind::Aggregate { min_group, fields } => {
+                self.aggregate(st, span, min_group.as_ref(), fields)
+            }
+            OpKind::Score {
+                model,
+                inputs,
+                alias,
+            } => {
+                if !self.program.models.iter().any(|m| m.name == model.name)
+                    && !self.names.contains_key(&model.name)
+                {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::E1011,
+                            model.span,
+                            format!("unknown model `{}`", model.name),
+                        )
+                        .label("not defined")
+                        .help(
+                            did_you_mean(
+                                &model.name,
+                                self.program.models.iter().map(|m| m.name.as_str()),
+                            )
+                            .unwrap_or_else(|| {
+                                format!(
+                                    "declare it: `model {} = lightgbm(\"models/{}.txt\")`",
+                                    model.name, model.name
+                                )
+                            }),
+                        ),
+                    );
+                }
+                let typed = self.fields(st, inputs);
+                for (i, (n, e)) in typed.iter().enumerate() {
+                    if typed[..i].iter().any(|(m, _)| m == n) {
+                        self.diags.push(
+                            Diagnostic::new(
+                                Code::E2014,
+                                e.span,
+                                format!("model input `{n}` is given twice"),
+                            )
+                            .label("second value")
+                            .help("give each model feature once"),
+                        );
+                    }
+                    if !matches!(
+                        e.ty.non_null(),
+                        Type::Int | Type::Double | Type::Bool | Type::Enum(..) | Type::Error
+                    ) {
+                        self.diags.push(
+                            Diagnostic::new(Code::E2001, e.span, format!("model input `{n}` must be a number, a bool or an enum, but this is `{}`", e.ty))
+                                .label(format!("this is `{}`", e.ty))
+                                .help("convert it first, e.g. with `parse_double(…)` or `len(…)`"),
+                        );
+                    }
+                }
+                if st.row.get(&alias.name).is_some() {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::E1007,
+                            alias.span,
+                            format!("the row already has a field `{}`", alias.name),
+                        )
+                        .label("name taken")
+                        .help("choose another name for the score"),
+                    );
+                }
+                st.row.set(&alias.name, Type::Double);
+                Step::Score {
+                    model: model.name.clone(),
+                    inputs: typed,
+                    output: alias.name.clone(),
+                }
+            }
+            OpKind::ProtectFor(sink) => {
+                let sinks: Vec<&str> = self
+                    .res
+                    .pipe(self.root)
+                    .map(|f| {
+                        f.items
+                            .iter()
+                            .filter_map(|i| {
+                                if let ItemKind::Sink(s) = &i.kind {
+                                    Some(s.name.name.as_str())
+                                } else {
+                                    None
+                                }
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if !sinks.contains(&sink.name.as_str()) {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::E1010,
+                            sink.span,
+                            format!("unknown sink `{}`", sink.name),
+                        )
+                        .label("not defined")
+                        .help(
+                            did_you_mean(&sink.name, sinks.iter().copied()).unwrap_or_else(|| {
+                                "`protect for` names a sink declared with `sink`".to_string()
+                            }),
+                        ),
+                    );
+                }
+                Step::ProtectFor(sink.name.clone())
+            }
+            OpKind::Union(others) => {
+                let mut names = Vec::new();
+                for other in others {
+                    names.push(other.name.clone());
+                    let Some(info) = self.input(other) else {
+                        st.quiet = true;
+                        continue;
+                    };
+                    if !st.quiet {
+                        self.union_rows(&mut st.row, &info.row, other);
+                    }
+                    st.bounded &= info.bounded;
+                    st.event_time &= info.event_time;
+                }
+                st.narrowed.clear();
+                Step::Union(names)
+            }
+        })
+    }
+
+    fn union_rows(&mut self, row: &mut Row, other: &Row, name: &Ident) {
+        let mut problem = None;
+        for (n, t) in &row.fields {
+            match other.get(n) {
+                None => problem = Some(format!("`{}` has no field `{n}`", name.name)),
+                Some(u) if Type::unify(t, u).is_none() => {
+                    problem = Some(format!(
+                        "field `{n}` is `{t}` here but `{u}` in `{}`",
+                        name.name
+                    ))
+                }
+                _ => {}
+            }
+            if problem.is_some() {
+                break;
+            }
+        }
+        if problem.is_none() {
+            if let Some((n, _)) = other.fields.iter().find(|(n, _)| row.get(n).is_none()) {
+                problem = Some(format!(
+                    "`{}` has a field `{n}` this stream lacks",
+                    name.name
+                ));
+            }
+        }
+        match problem {
+            Some(p) => self.diags.push(
+                Diagnostic::new(
+                    Code::E2009,
+                    name.span,
+                    format!("cannot union `{}`: {p}", name.name),
+                )
+                .label("different row")
+                .help("`select` the same fields, with the same types, on both sides first"),
+            ),
+            None => {
+                for (n, t) in row.fields.iter_mut() {
+                    if let Some(u) = other.get(n).and_then(|u| Type::unify(t, u)) {
+                        *t = u;
+                    }
+                }
+            }
+        }
+    }
+
+    fn boundedness(&mut self, st: &State, span: Span, what: &str) {
+        if !st.bounded && st.window.is_none() && !st.quiet {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::E2005,
+                    span,
+                    format!("`{what}` on an unbounded stream needs a window"),
+                )
+                .label("this stream never ends, so its groups would never be complete")
+                .help("add a window first: `| window tumbling(1d) | group by …`"),
+            );
+        }
+    }
+
+    fn aggregate(
+        &mut self,
+        st: &mut State,
+        span: Span,
+        min_group: Option<&Expr>,
+        fields: &[FieldDef],
+    ) -> Step {
+        let keys = st.group.take().map(|(k, _)| k).unwrap_or_default();
+        let window = st.window.take();
+        if keys.is_empty() {
+            self.boundedness(st, span, "aggregate");
+        }
+        let k = min_group.and_then(|e| match e.kind {
+            ExprKind::Int(n) if n >= 1 => Some(n),
+            ExprKind::Error => None,
+            _ => {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::E2018,
+                        e.span,
+                        "the minimum group size must be a whole number of at least 1",
+                    )
+                    .label("not a positive integer literal")
+                    .help("write `aggregate(k >= 10) { … }`"),
+                );
+                None
+            }
+        });
+        let mut outer: Vec<(String, Type)> = keys
+            .iter()
+            .map(|(n, e)| (n.clone(), e.ty.clone()))
+            .collect();
+        if window.is_some() {
+            outer.push(("window_start".into(), Type::Timestamp));
+            outer.push(("window_end".into(), Type::Timestamp));
+        }
+        let input = st.row.fields.clone();
+        let input_narrowed = st.narrowed.clone();
+        let scope = Scope {
+            vars: &outer,
+            kind: VarKind::Field,
+            narrowed: Vec::new(),
+            agg: AggMode::Outer {
+                input: &input,
+                input_narrowed: &input_narrowed,
+                event_time: st.event_time,
+            },
+            quiet: st.quiet,
+        };
+        let mut typed: Vec<(String, TExpr)> = Vec::new();
+        let mut row = Row {
+            fields: outer.clone(),
+        };
+        for f in fields {
+            let Some(name) = self.field_name(f) else {
+                continue;
+            };
+            let e = self.cx(self.root).expr(&scope, &f.value);
+            self.typed_field(&mut row, &name, &e, f);
+            typed.push((name, e));
+        }
+        st.row = row;
+        st.narrowed.clear();
+        st.event_time = window.is_some();
+        Step::Aggregate {
+            min_group: k,
+            fields: typed,
+        }
+    }
+
+    /// Types `name = expr` definitions against the current row.
+    fn fields(&mut self, st: &State, fields: &[FieldDef]) -> Vec<(String, TExpr)> {
+        let mut out: Vec<(String, TExpr)> = Vec::new();
+        let mut row = Row::default();
+        for f in fields {
+            let Some(name) = self.field_name(f) else {
+                continue;
+            };
+            let e = self.expr(st, &f.value);
+            self.typed_field(&mut row, &name, &e, f);
+            out.push((name, e));
+        }
+        out
+    }
+
+    /// Adds a computed field to `row`, reporting duplicates and untyped nulls.
+    fn typed_field(&mut self, row: &mut Row, name: &str, e: &TExpr, f: &FieldDef) {
+        if row.get(name).is_some() {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::E1007,
+                    f.span,
+                    format!("field `{name}` is defined twice"),
+                )
+                .label("second definition")
+                .help("give each output field its own name"),
+            );
+            return;
+        }
+        if matches!(e.ty, Type::Null) {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::E2001,
+                    e.span,
+                    format!("cannot tell the type of `{name}`: it is always null"),
+                )
+                .label("only `null`")
+                .help("give the field a typed value, e.g. `if c then 0.0 else null`"),
+            );
+        }
+        row.fields.push((name.to_string(), e.ty.clone()));
+    }
+
+    /// The name of `name = expr`, or of a bare path (its last segment).
+    fn field_name(&mut self, f: &FieldDef) -> Option<String> {
+        if let Some(n) = &f.name {
+            return Some(n.name.clone());
+        }
+        match f.value.as_path() {
+            Some(p) => p.last().map(|i| i.name.clone()),
+            None if matches!(f.value.kind, ExprKind::Error) => None,
+            None => {
+                self.diags.push(
+                    Diagnostic::new(Code::E1019, f.span, "a computed field needs a name")
+                        .label("unnamed")
+                        .help(format!(
+                            "write `name = {}`",
+                            self.res.sources.text(f.value.span)
+                        )),
+                );
+                None
+            }
+        }
+    }
+
+    fn expr(&mut self, st: &State, e: &Expr) -> TExpr {
+        let mut scope = Scope::new(&st.row.fields, VarKind::Field);
+        scope.narrowed = st.narrowed.clone();
+        scope.quiet = st.quiet;
+        self.cx(self.root).expr(&scope, e)
+    }
+
+    fn window(&mut self, call: &Expr) -> Option<WindowKind> {
+        let ExprKind::Call(name, args) = &call.kind else {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::E2019,
+                    call.span,
+                    "expected a window such as `tumbling(1d)`",
+                )
+                .label("not a window")
+                .help("windows are `tumbling(size)`, `sliding(size, every)` and `session(gap)`"),
+            );
+            return None;
+        };
+        let params: &[&str] = match name.name.as_str() {
+            "tumbling" => &["size", "offset"],
+            "sliding" => &["size", "every", "offset"],
+            "session" => &["gap"],
+            other => {
+                self.diags.push(
+                    Diagnostic::new(Code::E2019, name.span, format!("unknown window `{other}`"))
+                        .label("not a window")
+                        .help(did_you_mean(other, ["tumbling", "sliding", "session"]).unwrap_or_else(|| "windows are `tumbling(size)`, `sliding(size, every)` and `session(gap)`".into())),
+                );
+                return None;
+            }
+        };
+        let mut values: Vec<Option<i64>> = vec![None; params.len()];
+        let mut position = 0;
+        for a in args {
+            let slot = match &a.name {
+                Some(n) => params.iter().position(|p| *p == n.name),
+                None => {
+                    position += 1;
+                    (position <= params.len()).then_some(position - 1)
+                }
+            };
+            let Some(slot) = slot else {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::E2019,
+                        a.value.span,
+                        format!("`{}` takes {}", name.name, params.join(", ")),
+                    )
+                    .label("unexpected argument")
+                    .help(format!(
+                        "write `{}({})`",
+                        name.name,
+                        params.join(", ")
+                    )),
+                );
+                return None;
+            };
+            values[slot] = self.duration_const(&a.value, &format!("the window's {}", params[slot]));
+        }
+        let required = if name.name == "sliding" { 2 } else { 1 };
+        if values[..required].iter().any(Option::is_none) {
+            if args.len() < required {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::E2019,
+                        call.span,
+                        format!("`{}` needs {}", name.name, params[..required].join(" and ")),
+                    )
+                    .label("missing argument")
+                    .help(format!(
+                        "write `{}({})`",
+                        name.name,
+                        params.join(", ")
+                    )),
+                );
+            }
+            return None;
+        }
+        let size = values[0].unwrap_or(1);
+        let kind = match name.name.as_str() {
+            "tumbling" => WindowKind::Tumbling {
+                size,
+                offset: values[1].unwrap_or(0),
+            },
+            "sliding" => {
+                let every = values[1].unwrap_or(1);
+                if every > size {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::E2019,
+                            call.span,
+                            "a sliding window cannot slide by more than its size",
+                        )
+                        .label("`every` is longer than `size`")
+                        .help("records between windows would belong to none; use `every` ≤ `size`"),
+                    );
+                }
+                WindowKind::Sliding {
+                    size,
+                    every,
+                    offset: values[2].unwrap_or(0),
+                }
+            }
+            _ => WindowKind::Session { gap: size },
+        };
+        if let WindowKind::Tumbling { size, offset } | WindowKind::Sliding { size, offset, .. } =
+            kind
+        {
+            if offset >= size {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::E2019,
+                        call.span,
+                        "a window's offset must be shorter than its size",
+                    )
+                    .label("offset too long")
+                    .help("an offset shifts windows within one size; use an offset below the size"),
+                );
+            }
+        }
+        Some(kind)
+    }
+}

@@ -1,0 +1,215 @@
+//! The typed program (typed HIR), output of the checker: every expression carries its type,
+//! every pipeline step the row it produces. Lowering to the operator DAG starts from here.
+
+use crate::resolve::ModuleId;
+use crate::source::Span;
+use crate::syntax::pipe_ast::{BinOp, UnOp};
+use crate::types::{EnumId, Type};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TExpr {
+    pub kind: TExprKind,
+    pub ty: Type,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Callee {
+    Builtin(&'static str),
+    /// A user function, by name and the module that defines it.
+    User(String, ModuleId),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TExprKind {
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Bool(bool),
+    Null,
+    Duration(i64),
+    Timestamp(i64),
+    /// A field of the current row, or a parameter inside a function body.
+    Var(String),
+    EnumValue(EnumId, String, i64),
+    Field(Box<TExpr>, String),
+    Index(Box<TExpr>, Box<TExpr>),
+    Call(Callee, Vec<TExpr>),
+    /// An aggregate call inside `aggregate { … }`; its arguments are evaluated per input row.
+    Aggregate(&'static str, Vec<TExpr>),
+    Unary(UnOp, Box<TExpr>),
+    Binary(BinOp, Box<TExpr>, Box<TExpr>),
+    If(Box<TExpr>, Box<TExpr>, Box<TExpr>),
+    List(Vec<TExpr>),
+    Error,
+}
+
+/// The fields of a record at one point of a pipeline, in order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Row {
+    pub fields: Vec<(String, Type)>,
+}
+
+impl Row {
+    pub fn get(&self, name: &str) -> Option<&Type> {
+        self.fields.iter().find(|(n, _)| n == name).map(|(_, t)| t)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.fields.iter().map(|(n, _)| n.as_str())
+    }
+
+    /// Adds a field or replaces the one of the same name in place.
+    pub fn set(&mut self, name: &str, ty: Type) {
+        match self.fields.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = ty,
+            None => self.fields.push((name.to_string(), ty)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum WindowKind {
+    Tumbling { size: i64, offset: i64 },
+    Sliding { size: i64, every: i64, offset: i64 },
+    Session { gap: i64 },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    Select(Vec<(String, TExpr)>),
+    Where(TExpr),
+    Derive(Vec<(String, TExpr)>),
+    Explode {
+        list: TExpr,
+        alias: String,
+    },
+    Window(WindowKind),
+    GroupBy(Vec<(String, TExpr)>),
+    Aggregate {
+        min_group: Option<i64>,
+        fields: Vec<(String, TExpr)>,
+    },
+    Score {
+        model: String,
+        inputs: Vec<(String, TExpr)>,
+        output: String,
+    },
+    ProtectFor(String),
+    Union(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypedStep {
+    pub step: Step,
+    pub span: Span,
+    /// The row after this step.
+    pub row: Row,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stream {
+    pub name: String,
+    pub input: String,
+    pub steps: Vec<TypedStep>,
+    pub row: Row,
+    /// False when any source it reads from has a streaming binding.
+    pub bounded: bool,
+    pub event_time: bool,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LatePolicy {
+    Drop,
+    To(String),
+    Allow(i64),
+}
+
+/// A connector call with its arguments checked: constants by name, row expressions per edge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Connector {
+    pub name: String,
+    pub args: Vec<(String, ConnectorArg)>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConnectorArg {
+    Text(String),
+    Env(String),
+    Word(String),
+    Int(i64),
+    /// Expressions over the rows a sink receives, kept untyped until an edge gives the row.
+    Exprs(Vec<crate::syntax::pipe_ast::Expr>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    pub name: String,
+    pub record: Type,
+    pub row: Row,
+    pub event_time: Option<TExpr>,
+    pub watermark: Option<i64>,
+    pub late: LatePolicy,
+    pub idle_timeout: Option<i64>,
+    pub batch: Option<Connector>,
+    pub stream: Option<Connector>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Function {
+    pub name: String,
+    pub module: ModuleId,
+    pub params: Vec<(String, Type)>,
+    pub ret: Type,
+    pub body: TExpr,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    pub name: String,
+    pub kind: String,
+    pub path: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Allow {
+    pub category: String,
+    pub form: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sink {
+    pub name: String,
+    pub connector: Connector,
+    pub purpose: Option<String>,
+    pub allows: Vec<Allow>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Edge {
+    pub from: String,
+    /// Index into [`Program::sinks`]; inline sinks are added there with a generated name.
+    pub to: usize,
+    /// Sink arguments that are row expressions, typed against `from`'s row.
+    pub sink_exprs: Vec<(String, Vec<TExpr>)>,
+    pub span: Span,
+}
+
+/// The typed program.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Program {
+    pub namespace: Option<String>,
+    pub sources: Vec<Source>,
+    pub functions: Vec<Function>,
+    pub streams: Vec<Stream>,
+    pub models: Vec<Model>,
+    pub sinks: Vec<Sink>,
+    pub edges: Vec<Edge>,
+}
