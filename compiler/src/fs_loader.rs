@@ -19,19 +19,15 @@ impl FsLoader {
 }
 
 impl Loader for FsLoader {
-    #[allow(
-        clippy::disallowed_methods,
-        reason = "this loader is the compiler's one door to the file system"
-    )]
+    #[allow(clippy::disallowed_methods, reason = "this loader is the compiler's one door to the file system")]
     fn load(&self, path: &Path) -> Result<String, LoadError> {
         let full = self.base.join(path);
         match std::fs::read(&full) {
-            Ok(bytes) => String::from_utf8(bytes)
-                .map_err(|_| LoadError::Unreadable("the file is not valid UTF-8".into())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(LoadError::NotFound),
-            Err(e) if full.is_dir() => {
-                Err(LoadError::Unreadable(format!("it is a directory ({e})")))
+            Ok(bytes) => {
+                String::from_utf8(bytes).map_err(|_| LoadError::Unreadable("the file is not valid UTF-8".into()))
             }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(LoadError::NotFound),
+            Err(e) if full.is_dir() => Err(LoadError::Unreadable(format!("it is a directory ({e})"))),
             Err(e) => Err(LoadError::Unreadable(e.to_string())),
         }
     }

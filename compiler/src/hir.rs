@@ -80,21 +80,11 @@ pub enum Step {
     Select(Vec<(String, TExpr)>),
     Where(TExpr),
     Derive(Vec<(String, TExpr)>),
-    Explode {
-        list: TExpr,
-        alias: String,
-    },
+    Explode { list: TExpr, alias: String },
     Window(WindowKind),
     GroupBy(Vec<(String, TExpr)>),
-    Aggregate {
-        min_group: Option<i64>,
-        fields: Vec<(String, TExpr)>,
-    },
-    Score {
-        model: String,
-        inputs: Vec<(String, TExpr)>,
-        output: String,
-    },
+    Aggregate { min_group: Option<i64>, fields: Vec<(String, TExpr)> },
+    Score { model: String, inputs: Vec<(String, TExpr)>, output: String },
     ProtectFor(String),
     Union(Vec<String>),
 }

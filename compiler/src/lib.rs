@@ -49,9 +49,5 @@ pub fn check_program(loader: &dyn Loader, root: &Path) -> Result<Checked, LoadEr
     diags.append(&mut more);
     diags.sort_by_key(|d| (d.primary.span.file, d.primary.span.start, d.code));
     diags.dedup();
-    Ok(Checked {
-        resolved,
-        program,
-        diagnostics: diags,
-    })
+    Ok(Checked { resolved, program, diagnostics: diags })
 }

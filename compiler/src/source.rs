@@ -20,20 +20,12 @@ pub struct Span {
 
 impl Span {
     pub fn new(file: FileId, start: usize, end: usize) -> Span {
-        Span {
-            file,
-            start: start as u32,
-            end: end as u32,
-        }
+        Span { file, start: start as u32, end: end as u32 }
     }
 
     /// The smallest span covering both `self` and `other` (which must be in the same file).
     pub fn to(self, other: Span) -> Span {
-        Span {
-            file: self.file,
-            start: self.start.min(other.start),
-            end: self.end.max(other.end),
-        }
+        Span { file: self.file, start: self.start.min(other.start), end: self.end.max(other.end) }
     }
 
     pub fn len(self) -> usize {
@@ -57,11 +49,7 @@ impl SourceFile {
     fn new(path: PathBuf, text: String) -> SourceFile {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i as u32 + 1));
-        SourceFile {
-            path,
-            text,
-            line_starts,
-        }
+        SourceFile { path, text, line_starts }
     }
 
     /// 1-based line and column (in characters) of a byte offset.
@@ -69,10 +57,7 @@ impl SourceFile {
         let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
         let start = self.line_starts[line] as usize;
         let end = (offset as usize).min(self.text.len());
-        let col = self
-            .text
-            .get(start..end)
-            .map_or(end - start, |s| s.chars().count());
+        let col = self.text.get(start..end).map_or(end - start, |s| s.chars().count());
         (line + 1, col + 1)
     }
 }
@@ -94,10 +79,7 @@ impl SourceMap {
     }
 
     pub fn find(&self, path: &Path) -> Option<FileId> {
-        self.files
-            .iter()
-            .position(|f| f.path == path)
-            .map(|i| FileId(i as u32))
+        self.files.iter().position(|f| f.path == path).map(|i| FileId(i as u32))
     }
 
     pub fn text(&self, span: Span) -> &str {
@@ -105,10 +87,7 @@ impl SourceMap {
     }
 
     pub fn files(&self) -> impl Iterator<Item = (FileId, &SourceFile)> {
-        self.files
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (FileId(i as u32), f))
+        self.files.iter().enumerate().map(|(i, f)| (FileId(i as u32), f))
     }
 }
 
@@ -149,10 +128,7 @@ impl MemoryLoader {
 
 impl Loader for MemoryLoader {
     fn load(&self, path: &Path) -> Result<String, LoadError> {
-        self.files
-            .get(&normalize(path))
-            .cloned()
-            .ok_or(LoadError::NotFound)
+        self.files.get(&normalize(path)).cloned().ok_or(LoadError::NotFound)
     }
 }
 
@@ -197,13 +173,7 @@ mod tests {
 
     #[test]
     fn relative_paths_fold_parent_directories() {
-        assert_eq!(
-            relative_to(Path::new("p/main.pipe"), "../s/x.thrift"),
-            PathBuf::from("s/x.thrift")
-        );
-        assert_eq!(
-            relative_to(Path::new("main.pipe"), "./a/b.thrift"),
-            PathBuf::from("a/b.thrift")
-        );
+        assert_eq!(relative_to(Path::new("p/main.pipe"), "../s/x.thrift"), PathBuf::from("s/x.thrift"));
+        assert_eq!(relative_to(Path::new("main.pipe"), "./a/b.thrift"), PathBuf::from("a/b.thrift"));
     }
 }

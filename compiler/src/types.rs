@@ -70,13 +70,7 @@ impl Type {
     pub fn is_orderable(&self) -> bool {
         matches!(
             self,
-            Type::Int
-                | Type::Double
-                | Type::String
-                | Type::Timestamp
-                | Type::Date
-                | Type::Duration
-                | Type::Error
+            Type::Int | Type::Double | Type::String | Type::Timestamp | Type::Date | Type::Duration | Type::Error
         )
     }
 
@@ -101,9 +95,7 @@ impl Type {
         match (a, b) {
             (Type::Error, t) | (t, Type::Error) => Some(t.clone()),
             (Type::Null, t) | (t, Type::Null) => Some(t.clone().nullable()),
-            (Type::Nullable(x), y) | (y, Type::Nullable(x)) => {
-                Type::unify(x, y.non_null()).map(Type::nullable)
-            }
+            (Type::Nullable(x), y) | (y, Type::Nullable(x)) => Type::unify(x, y.non_null()).map(Type::nullable),
             _ if a.assignable_to(b) => Some(b.clone()),
             _ if b.assignable_to(a) => Some(a.clone()),
             _ => None,
@@ -164,15 +156,9 @@ mod tests {
 
     #[test]
     fn unify_branches() {
-        assert_eq!(
-            Type::unify(&Type::Double, &Type::Null),
-            Some(Type::Double.nullable())
-        );
+        assert_eq!(Type::unify(&Type::Double, &Type::Null), Some(Type::Double.nullable()));
         assert_eq!(Type::unify(&Type::Int, &Type::Double), Some(Type::Double));
-        assert_eq!(
-            Type::unify(&Type::Int.nullable(), &Type::Double),
-            Some(Type::Double.nullable())
-        );
+        assert_eq!(Type::unify(&Type::Int.nullable(), &Type::Double), Some(Type::Double.nullable()));
         assert_eq!(Type::unify(&Type::String, &Type::Int), None);
         assert_eq!(Type::Int.nullable().to_string(), "i64?");
     }

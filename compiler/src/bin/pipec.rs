@@ -49,11 +49,7 @@ enum Color {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check {
-            files,
-            format,
-            color,
-        } => check(&files, format, color),
+        Command::Check { files, format, color } => check(&files, format, color),
     }
 }
 
@@ -74,30 +70,17 @@ fn check(files: &[PathBuf], format: Format, color: Color) -> ExitCode {
         match pipec::check_program(&loader, file) {
             Ok(checked) => {
                 any_error |= checked.has_errors();
-                errors += checked
-                    .diagnostics
-                    .iter()
-                    .filter(|d| d.severity == Severity::Error)
-                    .count();
-                warnings += checked
-                    .diagnostics
-                    .iter()
-                    .filter(|d| d.severity == Severity::Warning)
-                    .count();
+                errors += checked.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+                warnings += checked.diagnostics.iter().filter(|d| d.severity == Severity::Warning).count();
                 match format {
                     Format::Human => {
-                        let text =
-                            render::human(&checked.resolved.sources, &checked.diagnostics, color);
+                        let text = render::human(&checked.resolved.sources, &checked.diagnostics, color);
                         let _ = write!(stderr, "{text}");
                     }
                     Format::Json => {
                         json_files.push(serde_json::json!({ "path": file.display().to_string(), "status": "checked" }));
-                        json_diags.extend(
-                            checked
-                                .diagnostics
-                                .iter()
-                                .map(|d| render::to_json(&checked.resolved.sources, d)),
-                        );
+                        json_diags
+                            .extend(checked.diagnostics.iter().map(|d| render::to_json(&checked.resolved.sources, d)));
                     }
                 }
             }
@@ -129,11 +112,7 @@ fn check(files: &[PathBuf], format: Format, color: Color) -> ExitCode {
         Format::Json => {
             let out = serde_json::json!({ "files": json_files, "diagnostics": json_diags, "errors": errors, "warnings": warnings });
             let mut stdout = std::io::stdout().lock();
-            let _ = writeln!(
-                stdout,
-                "{}",
-                serde_json::to_string_pretty(&out).unwrap_or_default()
-            );
+            let _ = writeln!(stdout, "{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         }
     }
     if unusable {

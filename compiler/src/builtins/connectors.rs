@@ -43,12 +43,7 @@ pub struct Connector {
 }
 
 const fn p(name: &'static str, positional: bool, required: bool, kind: ArgKind) -> Param {
-    Param {
-        name,
-        positional,
-        required,
-        kind,
-    }
+    Param { name, positional, required, kind }
 }
 
 const FILE_FORMATS: &[&str] = &["json", "csv", "parquet"];
@@ -115,7 +110,11 @@ pub const CONNECTORS: &[Connector] = &[
         name: "redis",
         role: Role::Sink,
         source_params: &[],
-        sink_params: &[p("url", false, true, ArgKind::Text), p("key", false, true, ArgKind::RowExprs), p("prefix", false, false, ArgKind::Text)],
+        sink_params: &[
+            p("url", false, true, ArgKind::Text),
+            p("key", false, true, ArgKind::RowExprs),
+            p("prefix", false, false, ArgKind::Text),
+        ],
         doc: "A Redis hash per key (a feature store).",
     },
     Connector {

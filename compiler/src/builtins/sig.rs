@@ -21,12 +21,7 @@ pub fn arity(args: &[Type], min: usize, max: usize, text: &'static str) -> Resul
 }
 
 /// Checks that argument `i` is a non-null value for which `ok` holds.
-pub fn arg<'a>(
-    args: &'a [Type],
-    i: usize,
-    ok: impl Fn(&Type) -> bool,
-    expected: &str,
-) -> Result<&'a Type, SigError> {
+pub fn arg<'a>(args: &'a [Type], i: usize, ok: impl Fn(&Type) -> bool, expected: &str) -> Result<&'a Type, SigError> {
     let t = &args[i];
     if t.is_error() {
         return Ok(t);

@@ -60,13 +60,7 @@ pub struct Scope<'s> {
 
 impl<'s> Scope<'s> {
     pub fn new(vars: &'s [(String, Type)], kind: VarKind) -> Scope<'s> {
-        Scope {
-            vars,
-            kind,
-            narrowed: Vec::new(),
-            agg: AggMode::Off,
-            quiet: false,
-        }
+        Scope { vars, kind, narrowed: Vec::new(), agg: AggMode::Off, quiet: false }
     }
 
     fn with_facts(&self, more: Vec<Vec<String>>) -> Scope<'s> {
@@ -93,16 +87,14 @@ fn error(span: Span) -> TExpr {
     texpr(TExprKind::Error, Type::Error, span)
 }
 
-pub const NULL_HELP: &str = "handle the null first: give a default with `?? value`, or test `!= null` in a `where` or an `if`";
+pub const NULL_HELP: &str =
+    "handle the null first: give a default with `?? value`, or test `!= null` in a `where` or an `if`";
 
 impl ExprCx<'_> {
     fn text(&self, span: Span) -> String {
         let t = self.res.sources.text(span);
         if t.len() > 40 {
-            format!(
-                "{}…",
-                &t[..t.char_indices().nth(39).map_or(t.len(), |(i, _)| i)]
-            )
+            format!("{}…", &t[..t.char_indices().nth(39).map_or(t.len(), |(i, _)| i)])
         } else {
             t.to_string()
         }
@@ -112,13 +104,9 @@ impl ExprCx<'_> {
     pub fn null_error(&mut self, e: &TExpr, needed_by: &str) {
         let text = self.text(e.span);
         self.diags.push(
-            Diagnostic::new(
-                Code::E2002,
-                e.span,
-                format!("`{text}` may be null, but {needed_by} needs a value"),
-            )
-            .label(format!("this is `{}`", e.ty))
-            .help(NULL_HELP),
+            Diagnostic::new(Code::E2002, e.span, format!("`{text}` may be null, but {needed_by} needs a value"))
+                .label(format!("this is `{}`", e.ty))
+                .help(NULL_HELP),
         );
     }
 
@@ -130,13 +118,9 @@ impl ExprCx<'_> {
             t => {
                 let t = t.clone();
                 self.diags.push(
-                    Diagnostic::new(
-                        Code::E2001,
-                        e.span,
-                        format!("{what} needs a `bool`, found `{t}`"),
-                    )
-                    .label(format!("this is `{t}`"))
-                    .help("write a condition such as `x > 0` or `s != \"\"`"),
+                    Diagnostic::new(Code::E2001, e.span, format!("{what} needs a `bool`, found `{t}`"))
+                        .label(format!("this is `{t}`"))
+                        .help("write a condition such as `x > 0` or `s != \"\"`"),
                 );
             }
         }
@@ -176,11 +160,7 @@ impl ExprCx<'_> {
                         Type::Error
                     }
                 };
-                texpr(
-                    TExprKind::If(Box::new(c), Box::new(t), Box::new(f)),
-                    ty,
-                    span,
-                )
+                texpr(TExprKind::If(Box::new(c), Box::new(t), Box::new(f)), ty, span)
             }
             ExprKind::List(items) => {
                 let items: Vec<TExpr> = items.iter().map(|i| self.expr(sc, i)).collect();
@@ -193,10 +173,7 @@ impl ExprCx<'_> {
                                 Diagnostic::new(
                                     Code::E2001,
                                     i.span,
-                                    format!(
-                                        "list items have different types: `{elem}` and `{}`",
-                                        i.ty
-                                    ),
+                                    format!("list items have different types: `{elem}` and `{}`", i.ty),
                                 )
                                 .label(format!("this is `{}`", i.ty))
                                 .help("every item of a list has the same type"),
@@ -228,9 +205,16 @@ impl ExprCx<'_> {
         if let AggMode::Outer { input, .. } = sc.agg {
             if input.iter().any(|(v, _)| *v == n.name) {
                 self.diags.push(
-                    Diagnostic::new(Code::E2008, n.span, format!("`{}` is neither a group key nor inside an aggregate", n.name))
-                        .label("one value per row, but the output has one row per group")
-                        .help(format!("wrap it in an aggregate such as `max({0})` or `count_distinct({0})`, or add it to `group by`", n.name)),
+                    Diagnostic::new(
+                        Code::E2008,
+                        n.span,
+                        format!("`{}` is neither a group key nor inside an aggregate", n.name),
+                    )
+                    .label("one value per row, but the output has one row per group")
+                    .help(format!(
+                        "wrap it in an aggregate such as `max({0})` or `count_distinct({0})`, or add it to `group by`",
+                        n.name
+                    )),
                 );
                 return error(n.span);
             }
@@ -239,16 +223,9 @@ impl ExprCx<'_> {
             let def = self.res.schema.get_enum(id);
             let first = def.values.first().map_or("VALUE", |(v, _)| v.as_str());
             self.diags.push(
-                Diagnostic::new(
-                    Code::E2001,
-                    n.span,
-                    format!("`{}` is an enum type, not a value", n.name),
-                )
-                .label("a type")
-                .help(format!(
-                    "write one of its values, e.g. `{}.{first}`",
-                    n.name
-                )),
+                Diagnostic::new(Code::E2001, n.span, format!("`{}` is an enum type, not a value", n.name))
+                    .label("a type")
+                    .help(format!("write one of its values, e.g. `{}.{first}`", n.name)),
             );
             return error(n.span);
         }
@@ -258,14 +235,10 @@ impl ExprCx<'_> {
             VarKind::Param => (Code::E1016, "name"),
         };
         let help = did_you_mean(&n.name, names.iter().copied()).unwrap_or_else(|| match sc.kind {
-            VarKind::Field => format!(
-                "the row's fields are {}",
-                name_list(names.iter().copied(), 12)
-            ),
-            VarKind::Param => format!(
-                "a function body sees only its parameters: {}",
-                name_list(names.iter().copied(), 12)
-            ),
+            VarKind::Field => format!("the row's fields are {}", name_list(names.iter().copied(), 12)),
+            VarKind::Param => {
+                format!("a function body sees only its parameters: {}", name_list(names.iter().copied(), 12))
+            }
         });
         self.diags.push(
             Diagnostic::new(code, n.span, format!("unknown {what} `{}`", n.name))
@@ -279,14 +252,8 @@ impl ExprCx<'_> {
         // `Enum.VALUE` (or `file.Enum.VALUE`) when the prefix is not a field.
         if let Some(path) = base.as_path() {
             if !sc.vars.iter().any(|(v, _)| *v == path[0].name) {
-                let dotted = path
-                    .iter()
-                    .map(|i| i.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(".");
-                if let Ok(TypeSym::Enum(id)) =
-                    self.res.schema.lookup(self.res, self.module, &dotted)
-                {
+                let dotted = path.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(".");
+                if let Ok(TypeSym::Enum(id)) = self.res.schema.lookup(self.res, self.module, &dotted) {
                     let def = self.res.schema.get_enum(id);
                     return match def.values.iter().find(|(v, _)| *v == field.name) {
                         Some((_, n)) => texpr(
@@ -303,19 +270,13 @@ impl ExprCx<'_> {
                                 )
                                 .label("unknown enum value")
                                 .help(
-                                    did_you_mean(
-                                        &field.name,
-                                        def.values.iter().map(|(v, _)| v.as_str()),
-                                    )
-                                    .unwrap_or_else(|| {
-                                        format!(
-                                            "its values are {}",
-                                            name_list(
-                                                def.values.iter().map(|(v, _)| v.as_str()),
-                                                12
+                                    did_you_mean(&field.name, def.values.iter().map(|(v, _)| v.as_str()))
+                                        .unwrap_or_else(|| {
+                                            format!(
+                                                "its values are {}",
+                                                name_list(def.values.iter().map(|(v, _)| v.as_str()), 12)
                                             )
-                                        )
-                                    }),
+                                        }),
                                 ),
                             );
                             error(whole.span)
@@ -330,12 +291,18 @@ impl ExprCx<'_> {
             Type::Nullable(inner) => {
                 let text = self.text(b.span);
                 self.diags.push(
-                    Diagnostic::new(Code::E2002, b.span, format!("`{text}` may be null, so `.{}` cannot be read from it", field.name))
-                        .label(format!("this is `{}`", b.ty))
-                        .help(format!("test it first: `where {text} != null`, or `if {text} != null then {text}.{} else …`", field.name)),
+                    Diagnostic::new(
+                        Code::E2002,
+                        b.span,
+                        format!("`{text}` may be null, so `.{}` cannot be read from it", field.name),
+                    )
+                    .label(format!("this is `{}`", b.ty))
+                    .help(format!(
+                        "test it first: `where {text} != null`, or `if {text} != null then {text}.{} else …`",
+                        field.name
+                    )),
                 );
-                self.struct_field(&inner, field)
-                    .map_or(Type::Error, |t| t.nullable())
+                self.struct_field(&inner, field).map_or(Type::Error, |t| t.nullable())
             }
             other => match self.struct_field(&other, field) {
                 Some(t) => t,
@@ -343,11 +310,7 @@ impl ExprCx<'_> {
             },
         };
         let ty = Self::narrowed(sc, path_of_field(&b, &field.name), ty);
-        texpr(
-            TExprKind::Field(Box::new(b), field.name.clone()),
-            ty,
-            whole.span,
-        )
+        texpr(TExprKind::Field(Box::new(b), field.name.clone()), ty, whole.span)
     }
 
     /// The type of `field` in a struct type; reports when there is no such field.
@@ -366,16 +329,14 @@ impl ExprCx<'_> {
                             )
                             .label("unknown field")
                             .help(
-                                did_you_mean(
-                                    &field.name,
-                                    def.fields.iter().map(|f| f.name.as_str()),
-                                )
-                                .unwrap_or_else(|| {
-                                    format!(
-                                        "its fields are {}",
-                                        name_list(def.fields.iter().map(|f| f.name.as_str()), 12)
-                                    )
-                                }),
+                                did_you_mean(&field.name, def.fields.iter().map(|f| f.name.as_str())).unwrap_or_else(
+                                    || {
+                                        format!(
+                                            "its fields are {}",
+                                            name_list(def.fields.iter().map(|f| f.name.as_str()), 12)
+                                        )
+                                    },
+                                ),
                             ),
                         );
                         None
@@ -385,28 +346,20 @@ impl ExprCx<'_> {
             Type::Error => None,
             Type::Map(..) => {
                 self.diags.push(
-                    Diagnostic::new(
-                        Code::E2004,
-                        field.span,
-                        format!("`.{}` cannot read a map", field.name),
-                    )
-                    .label("maps are read by key")
-                    .help(format!(
-                        "write `[\"{}\"]` instead; the result is null when the key is missing",
-                        field.name
-                    )),
+                    Diagnostic::new(Code::E2004, field.span, format!("`.{}` cannot read a map", field.name))
+                        .label("maps are read by key")
+                        .help(format!(
+                            "write `[\"{}\"]` instead; the result is null when the key is missing",
+                            field.name
+                        )),
                 );
                 None
             }
             other => {
                 self.diags.push(
-                    Diagnostic::new(
-                        Code::E2004,
-                        field.span,
-                        format!("a `{other}` has no fields"),
-                    )
-                    .label("not a struct")
-                    .help("only struct values have fields"),
+                    Diagnostic::new(Code::E2004, field.span, format!("a `{other}` has no fields"))
+                        .label("not a struct")
+                        .help("only struct values have fields"),
                 );
                 None
             }
@@ -432,13 +385,9 @@ impl ExprCx<'_> {
             Type::Error => Type::Error,
             other => {
                 self.diags.push(
-                    Diagnostic::new(
-                        Code::E2004,
-                        b.span,
-                        format!("a `{other}` cannot be indexed"),
-                    )
-                    .label("not a list or a map")
-                    .help("`[…]` reads an element of a list (by position) or of a map (by key)"),
+                    Diagnostic::new(Code::E2004, b.span, format!("a `{other}` cannot be indexed"))
+                        .label("not a list or a map")
+                        .help("`[…]` reads an element of a list (by position) or of a map (by key)"),
                 );
                 Type::Error
             }
@@ -455,13 +404,9 @@ impl ExprCx<'_> {
             return;
         }
         self.diags.push(
-            Diagnostic::new(
-                Code::E2001,
-                i.span,
-                format!("expected an index of type `{want}`, found `{}`", i.ty),
-            )
-            .label(format!("this is `{}`", i.ty))
-            .help(format!("index with a `{want}`")),
+            Diagnostic::new(Code::E2001, i.span, format!("expected an index of type `{want}`, found `{}`", i.ty))
+                .label(format!("this is `{}`", i.ty))
+                .help(format!("index with a `{want}`")),
         );
     }
 
@@ -481,13 +426,9 @@ impl ExprCx<'_> {
                     t => {
                         let t = t.clone();
                         self.diags.push(
-                            Diagnostic::new(
-                                Code::E2004,
-                                o.span,
-                                format!("`-` is not defined for `{t}`"),
-                            )
-                            .label(format!("this is `{t}`"))
-                            .help("negate a number or a duration"),
+                            Diagnostic::new(Code::E2004, o.span, format!("`-` is not defined for `{t}`"))
+                                .label(format!("this is `{t}`"))
+                                .help("negate a number or a duration"),
                         );
                         Type::Error
                     }
@@ -551,11 +492,7 @@ impl ExprCx<'_> {
                         .help("remove the `?? …`"),
                     );
                 }
-                let left = if matches!(l.ty, Type::Null) {
-                    Type::Error
-                } else {
-                    l.ty.non_null().clone()
-                };
+                let left = if matches!(l.ty, Type::Null) { Type::Error } else { l.ty.non_null().clone() };
                 match Type::unify(&left, &r.ty) {
                     Some(t) => t,
                     None => {
@@ -563,10 +500,7 @@ impl ExprCx<'_> {
                             Diagnostic::new(
                                 Code::E2001,
                                 r.span,
-                                format!(
-                                    "the default has type `{}`, but the value is `{}`",
-                                    r.ty, l.ty
-                                ),
+                                format!("the default has type `{}`, but the value is `{}`", r.ty, l.ty),
                             )
                             .label(format!("this is `{}`", r.ty))
                             .secondary(l.span, format!("this is `{}`", l.ty))
@@ -600,8 +534,7 @@ impl ExprCx<'_> {
         }
         let help = match (l.ty.non_null(), r.ty.non_null()) {
             (Type::String, t) | (t, Type::String) if t.is_numeric() => {
-                "convert the number with `to_string(…)` or the text with `parse_double(…)`"
-                    .to_string()
+                "convert the number with `to_string(…)` or the text with `parse_double(…)`".to_string()
             }
             (Type::Enum(_, n), Type::String) | (Type::String, Type::Enum(_, n)) => {
                 format!("compare with a value of the enum, e.g. `{n}.VALUE`")
@@ -612,12 +545,7 @@ impl ExprCx<'_> {
             Diagnostic::new(
                 Code::E2004,
                 l.span.to(r.span),
-                format!(
-                    "`{}` is not defined for `{}` and `{}`",
-                    op.symbol(),
-                    l.ty,
-                    r.ty
-                ),
+                format!("`{}` is not defined for `{}` and `{}`", op.symbol(), l.ty, r.ty),
             )
             .label("incompatible operands")
             .help(help),
@@ -628,13 +556,9 @@ impl ExprCx<'_> {
         for a in args {
             if let Some(n) = &a.name {
                 self.diags.push(
-                    Diagnostic::new(
-                        Code::E1017,
-                        n.span,
-                        format!("`{}` does not take named arguments", name.name),
-                    )
-                    .label("named argument")
-                    .help("pass the arguments by position"),
+                    Diagnostic::new(Code::E1017, n.span, format!("`{}` does not take named arguments", name.name))
+                        .label("named argument")
+                        .help("pass the arguments by position"),
                 );
             }
         }
@@ -661,11 +585,7 @@ impl ExprCx<'_> {
                     .help(format!(
                         "call it as `{}({})`",
                         name.name,
-                        sig.params
-                            .iter()
-                            .map(|(n, _)| n.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        sig.params.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
                     )),
                 );
             } else {
@@ -674,19 +594,10 @@ impl ExprCx<'_> {
                 }
             }
             let ret = sig.ret.clone();
-            return texpr(
-                TExprKind::Call(Callee::User(name.name.clone(), sig.module), targs),
-                ret,
-                span,
-            );
+            return texpr(TExprKind::Call(Callee::User(name.name.clone(), sig.module), targs), ret, span);
         }
         if let Some(f) = builtins::function(&name.name) {
-            if f.name == "env"
-                && !matches!(
-                    args.first().map(|a| &a.value.kind),
-                    Some(ExprKind::Str(_)) | None
-                )
-            {
+            if f.name == "env" && !matches!(args.first().map(|a| &a.value.kind), Some(ExprKind::Str(_)) | None) {
                 self.diags.push(
                     Diagnostic::new(
                         Code::E2018,
@@ -720,11 +631,7 @@ impl ExprCx<'_> {
         span: Span,
     ) -> TExpr {
         let (input, input_narrowed, event_time) = match sc.agg {
-            AggMode::Outer {
-                input,
-                input_narrowed,
-                event_time,
-            } => (input, input_narrowed, event_time),
+            AggMode::Outer { input, input_narrowed, event_time } => (input, input_narrowed, event_time),
             AggMode::Inner => {
                 self.diags.push(
                     Diagnostic::new(Code::E2008, span, format!("aggregate `{}` inside another aggregate", name.name))
@@ -738,16 +645,10 @@ impl ExprCx<'_> {
                     Diagnostic::new(
                         Code::E2008,
                         span,
-                        format!(
-                            "`{}` is an aggregate: it can only be used inside `aggregate {{ … }}`",
-                            name.name
-                        ),
+                        format!("`{}` is an aggregate: it can only be used inside `aggregate {{ … }}`", name.name),
                     )
                     .label("aggregate outside `aggregate`")
-                    .help(format!(
-                        "group the rows first: `| group by key | aggregate {{ x = {}(…) }}`",
-                        name.name
-                    )),
+                    .help(format!("group the rows first: `| group by key | aggregate {{ x = {}(…) }}`", name.name)),
                 );
                 return error(span);
             }
@@ -765,10 +666,7 @@ impl ExprCx<'_> {
                 Diagnostic::new(
                     Code::E2006,
                     name.span,
-                    format!(
-                        "`{}` orders rows by event time, but this stream has none",
-                        name.name
-                    ),
+                    format!("`{}` orders rows by event time, but this stream has none", name.name),
                 )
                 .label("needs an event time")
                 .help("declare `event_time = <field>` on the source this stream reads"),
@@ -795,13 +693,9 @@ impl ExprCx<'_> {
             return;
         }
         self.diags.push(
-            Diagnostic::new(
-                Code::E2001,
-                a.span,
-                format!("{what} is `{want}`, but this is `{}`", a.ty),
-            )
-            .label(format!("this is `{}`", a.ty))
-            .help(format!("pass a `{want}`")),
+            Diagnostic::new(Code::E2001, a.span, format!("{what} is `{want}`, but this is `{}`", a.ty))
+                .label(format!("this is `{}`", a.ty))
+                .help(format!("pass a `{want}`")),
         );
     }
 
@@ -830,17 +724,12 @@ impl ExprCx<'_> {
             }
             SigError::Null(i) => {
                 let text = self.text(args[i].span);
-                Diagnostic::new(
-                    Code::E2002,
-                    args[i].span,
-                    format!("`{text}` may be null, but `{name}` needs a value"),
-                )
-                .label(format!("this is `{}`", args[i].ty))
-                .note(NULL_HELP)
+                Diagnostic::new(Code::E2002, args[i].span, format!("`{text}` may be null, but `{name}` needs a value"))
+                    .label(format!("this is `{}`", args[i].ty))
+                    .note(NULL_HELP)
             }
         };
-        self.diags
-            .push(d.help(format!("the signature is `{signature}`")));
+        self.diags.push(d.help(format!("the signature is `{signature}`")));
     }
 
     fn unknown_function(&mut self, name: &Ident) {
@@ -855,12 +744,13 @@ impl ExprCx<'_> {
             let mut names: Vec<&str> = builtins::functions::ALL.iter().map(|f| f.name).collect();
             names.extend(builtins::aggregates::ALL.iter().map(|f| f.name));
             names.extend(self.fns.keys().map(String::as_str));
-            did_you_mean(n, names).unwrap_or_else(|| "define it with `fn`, or import the file that does; the language reference lists the builtins".to_string())
+            did_you_mean(n, names).unwrap_or_else(|| {
+                "define it with `fn`, or import the file that does; the language reference lists the builtins"
+                    .to_string()
+            })
         };
         self.diags.push(
-            Diagnostic::new(Code::E1008, name.span, format!("unknown function `{n}`"))
-                .label("not defined")
-                .help(help),
+            Diagnostic::new(Code::E1008, name.span, format!("unknown function `{n}`")).label("not defined").help(help),
         );
     }
 }
@@ -888,14 +778,12 @@ fn arithmetic(op: BinOp, a: &Type, b: &Type) -> Option<Type> {
         (_, Int, Int) => Int,
         (_, Int | Double, Int | Double) => Double,
         (BinOp::Add, String, String) => String,
-        (BinOp::Add, Timestamp, Duration)
-        | (BinOp::Add, Duration, Timestamp)
-        | (BinOp::Sub, Timestamp, Duration) => Timestamp,
+        (BinOp::Add, Timestamp, Duration) | (BinOp::Add, Duration, Timestamp) | (BinOp::Sub, Timestamp, Duration) => {
+            Timestamp
+        }
         (BinOp::Sub, Timestamp, Timestamp) => Duration,
         (BinOp::Add | BinOp::Sub, Duration, Duration) => Duration,
-        (BinOp::Mul, Duration, Int) | (BinOp::Mul, Int, Duration) | (BinOp::Div, Duration, Int) => {
-            Duration
-        }
+        (BinOp::Mul, Duration, Int) | (BinOp::Mul, Int, Duration) | (BinOp::Div, Duration, Int) => Duration,
         (BinOp::Div, Duration, Duration) => Double,
         _ => return None,
     })

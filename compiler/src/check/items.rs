@@ -13,38 +13,18 @@ use crate::hir::{self, Connector, ConnectorArg, Row};
 use crate::source::Span;
 use crate::syntax::ast::Ident;
 use crate::syntax::pipe_ast::{
-    Clearance, ClearanceRule, EdgeTarget, Expr, ExprKind, ItemKind, LatePolicy, PropValue,
-    SourceDecl,
+    Clearance, ClearanceRule, EdgeTarget, Expr, ExprKind, ItemKind, LatePolicy, PropValue, SourceDecl,
 };
 use crate::types::Type;
 
 /// The forms a labeled value can take, most revealing first.
-pub const FORMS: &[&str] = &[
-    "raw",
-    "tokenized",
-    "pseudonymized",
-    "generalized",
-    "aggregated",
-    "redacted",
-];
+pub const FORMS: &[&str] = &["raw", "tokenized", "pseudonymized", "generalized", "aggregated", "redacted"];
 
-const SOURCE_PROPS: &[&str] = &[
-    "event_time",
-    "watermark",
-    "late",
-    "idle_timeout",
-    "batch",
-    "stream",
-];
+const SOURCE_PROPS: &[&str] = &["event_time", "watermark", "late", "idle_timeout", "batch", "stream"];
 
 /// The row of the built-in `rejected` stream.
 pub fn rejected_row() -> Row {
-    Row {
-        fields: ["source", "position", "raw", "reason"]
-            .iter()
-            .map(|n| (n.to_string(), Type::String))
-            .collect(),
-    }
+    Row { fields: ["source", "position", "raw", "reason"].iter().map(|n| (n.to_string(), Type::String)).collect() }
 }
 
 impl<'a> Checker<'a> {
@@ -96,12 +76,7 @@ impl<'a> Checker<'a> {
         for item in &file.items {
             if let ItemKind::Sink(s) = &item.kind {
                 if self.define(&s.name.name, s.name.span, "sink") {
-                    self.sink(
-                        &s.name.name,
-                        s.name.span,
-                        &s.connector,
-                        s.clearance.as_ref(),
-                    );
+                    self.sink(&s.name.name, s.name.span, &s.connector, s.clearance.as_ref());
                 }
             }
         }
@@ -124,14 +99,7 @@ impl<'a> Checker<'a> {
         let record = super::type_expr(self.res, self.root, &s.ty, &mut self.diags);
         let row = match &record {
             Type::Struct(id, _) => Row {
-                fields: self
-                    .res
-                    .schema
-                    .get_struct(*id)
-                    .fields
-                    .iter()
-                    .map(|f| (f.name.clone(), f.ty.clone()))
-                    .collect(),
+                fields: self.res.schema.get_struct(*id).fields.iter().map(|f| (f.name.clone(), f.ty.clone())).collect(),
             },
             Type::Error => Row::default(),
             other => {
@@ -187,10 +155,7 @@ impl<'a> Checker<'a> {
                             Diagnostic::new(
                                 Code::E2007,
                                 e.span,
-                                format!(
-                                    "the event time must be a `timestamp`, but this is `{}`",
-                                    t.ty
-                                ),
+                                format!("the event time must be a `timestamp`, but this is `{}`", t.ty),
                             )
                             .label(format!("this is `{}`", t.ty))
                             .help(help),
@@ -202,9 +167,7 @@ impl<'a> Checker<'a> {
                     out.watermark = self.duration_const(e, "the watermark bound");
                     needs_event_time.push(("watermark", p.key.span));
                 }
-                ("idle_timeout", PropValue::Expr(e)) => {
-                    out.idle_timeout = self.duration_const(e, "the idle timeout")
-                }
+                ("idle_timeout", PropValue::Expr(e)) => out.idle_timeout = self.duration_const(e, "the idle timeout"),
                 ("late", PropValue::Late(policy)) => {
                     needs_event_time.push(("late", p.key.span));
                     out.late = match policy {
@@ -213,9 +176,9 @@ impl<'a> Checker<'a> {
                             late_stream = Some(name);
                             hir::LatePolicy::To(name.name.clone())
                         }
-                        LatePolicy::Allow(e) => hir::LatePolicy::Allow(
-                            self.duration_const(e, "the allowed lateness").unwrap_or(0),
-                        ),
+                        LatePolicy::Allow(e) => {
+                            hir::LatePolicy::Allow(self.duration_const(e, "the allowed lateness").unwrap_or(0))
+                        }
                     };
                 }
                 ("batch" | "stream", PropValue::Expr(e)) => {
@@ -228,32 +191,21 @@ impl<'a> Checker<'a> {
                 }
                 _ => {
                     self.diags.push(
-                        Diagnostic::new(
-                            Code::E1017,
-                            p.key.span,
-                            format!("sources have no property `{key}`"),
-                        )
-                        .label("unknown property")
-                        .help(
-                            did_you_mean(key, SOURCE_PROPS.iter().copied()).unwrap_or_else(|| {
-                                format!("the properties are {}", SOURCE_PROPS.join(", "))
-                            }),
-                        ),
+                        Diagnostic::new(Code::E1017, p.key.span, format!("sources have no property `{key}`"))
+                            .label("unknown property")
+                            .help(
+                                did_you_mean(key, SOURCE_PROPS.iter().copied())
+                                    .unwrap_or_else(|| format!("the properties are {}", SOURCE_PROPS.join(", "))),
+                            ),
                     );
                 }
             }
         }
         if !seen.contains_key("batch") && !seen.contains_key("stream") {
             self.diags.push(
-                Diagnostic::new(
-                    Code::E2011,
-                    s.name.span,
-                    format!("source `{}` has no binding", s.name.name),
-                )
-                .label("reads from nowhere")
-                .help(
-                    "add `batch = files(\"data/*.jsonl\", format = json)` or `stream = kafka(…)`",
-                ),
+                Diagnostic::new(Code::E2011, s.name.span, format!("source `{}` has no binding", s.name.name))
+                    .label("reads from nowhere")
+                    .help("add `batch = files(\"data/*.jsonl\", format = json)` or `stream = kafka(…)`"),
             );
         }
         if out.event_time.is_none() {
@@ -275,13 +227,7 @@ impl<'a> Checker<'a> {
         };
         if let Some(name) = late_stream {
             if self.define(&name.name, name.span, "late stream") {
-                self.infos.insert(
-                    name.name.clone(),
-                    StreamInfo {
-                        span: name.span,
-                        ..info.clone()
-                    },
-                );
+                self.infos.insert(name.name.clone(), StreamInfo { span: name.span, ..info.clone() });
             }
         }
         self.infos.insert(s.name.name.clone(), info);
@@ -294,26 +240,18 @@ impl<'a> Checker<'a> {
             ExprKind::Duration(ms) if ms > 0 => Some(ms),
             ExprKind::Duration(_) => {
                 self.diags.push(
-                    Diagnostic::new(
-                        Code::E2018,
-                        e.span,
-                        format!("{what} must be longer than zero"),
-                    )
-                    .label("zero")
-                    .help("write a positive duration such as `5m`"),
+                    Diagnostic::new(Code::E2018, e.span, format!("{what} must be longer than zero"))
+                        .label("zero")
+                        .help("write a positive duration such as `5m`"),
                 );
                 None
             }
             ExprKind::Error => None,
             _ => {
                 self.diags.push(
-                    Diagnostic::new(
-                        Code::E2018,
-                        e.span,
-                        format!("{what} must be a duration literal"),
-                    )
-                    .label("not a duration")
-                    .help("write a duration such as `30s`, `5m` or `1h`"),
+                    Diagnostic::new(Code::E2018, e.span, format!("{what} must be a duration literal"))
+                        .label("not a duration")
+                        .help("write a duration such as `30s`, `5m` or `1h`"),
                 );
                 None
             }
@@ -340,11 +278,7 @@ impl<'a> Checker<'a> {
                 return None;
             }
         };
-        let usable: Vec<&str> = connectors::CONNECTORS
-            .iter()
-            .filter(|c| c.allows(as_source))
-            .map(|c| c.name)
-            .collect();
+        let usable: Vec<&str> = connectors::CONNECTORS.iter().filter(|c| c.allows(as_source)).map(|c| c.name).collect();
         let Some(spec) = connectors::connector(&name.name).filter(|c| c.allows(as_source)) else {
             let known = connectors::connector(&name.name).is_some();
             let msg = if known {
@@ -354,26 +288,18 @@ impl<'a> Checker<'a> {
             };
             self.diags.push(
                 Diagnostic::new(Code::E1017, name.span, msg)
-                    .label(if known {
-                        format!("not a {role} connector")
-                    } else {
-                        "not a connector".to_string()
-                    })
+                    .label(if known { format!("not a {role} connector") } else { "not a connector".to_string() })
                     .help(
-                        did_you_mean(&name.name, usable.iter().copied()).unwrap_or_else(|| {
-                            format!("{role} connectors are {}", usable.join(", "))
-                        }),
+                        did_you_mean(&name.name, usable.iter().copied())
+                            .unwrap_or_else(|| format!("{role} connectors are {}", usable.join(", "))),
                     ),
             );
             return None;
         };
         let params = spec.params(as_source);
-        let mut out = Connector {
-            name: spec.name.to_string(),
-            args: Vec::new(),
-            span: e.span,
-        };
+        let mut out = Connector { name: spec.name.to_string(), args: Vec::new(), span: e.span };
         let mut positional = params.iter().filter(|p| p.positional);
+        let mut given: Vec<&str> = Vec::new();
         for a in args {
             let param = match &a.name {
                 Some(n) => match params.iter().find(|p| p.name == n.name) {
@@ -387,17 +313,12 @@ impl<'a> Checker<'a> {
                             )
                             .label("unknown parameter")
                             .help(
-                                did_you_mean(&n.name, params.iter().map(|p| p.name))
-                                    .unwrap_or_else(|| {
-                                        format!(
-                                            "its parameters are {}",
-                                            params
-                                                .iter()
-                                                .map(|p| p.name)
-                                                .collect::<Vec<_>>()
-                                                .join(", ")
-                                        )
-                                    }),
+                                did_you_mean(&n.name, params.iter().map(|p| p.name)).unwrap_or_else(|| {
+                                    format!(
+                                        "its parameters are {}",
+                                        params.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+                                    )
+                                }),
                             ),
                         );
                         continue;
@@ -415,47 +336,32 @@ impl<'a> Checker<'a> {
                             .label("extra argument")
                             .help(format!(
                                 "name the argument: {}",
-                                params
-                                    .iter()
-                                    .map(|p| format!("`{} = …`", p.name))
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
+                                params.iter().map(|p| format!("`{} = …`", p.name)).collect::<Vec<_>>().join(", ")
                             )),
                         );
                         continue;
                     }
                 },
             };
-            if out.args.iter().any(|(n, _)| n == param.name) {
+            if given.contains(&param.name) {
                 self.diags.push(
-                    Diagnostic::new(
-                        Code::E1005,
-                        a.value.span,
-                        format!("`{}` is given twice", param.name),
-                    )
-                    .label("second value")
-                    .help("give each parameter once"),
+                    Diagnostic::new(Code::E1005, a.value.span, format!("`{}` is given twice", param.name))
+                        .label("second value")
+                        .help("give each parameter once"),
                 );
                 continue;
             }
+            given.push(param.name);
             if let Some(v) = self.connector_arg(param.kind, &a.value, param.name) {
                 out.args.push((param.name.to_string(), v));
             }
         }
         for p in params.iter().filter(|p| p.required) {
-            if !out.args.iter().any(|(n, _)| n == p.name)
-                && !args
-                    .iter()
-                    .any(|a| a.name.as_ref().is_some_and(|n| n.name == p.name))
-            {
+            if !given.contains(&p.name) {
                 self.diags.push(
-                    Diagnostic::new(
-                        Code::E2011,
-                        e.span,
-                        format!("`{}` needs `{}`", spec.name, p.name),
-                    )
-                    .label(format!("`{}` is missing", p.name))
-                    .help(format!("add `{} = …`", p.name)),
+                    Diagnostic::new(Code::E2011, e.span, format!("`{}` needs `{}`", spec.name, p.name))
+                        .label(format!("`{}` is missing", p.name))
+                        .help(format!("add `{} = …`", p.name)),
                 );
             }
         }
@@ -473,9 +379,7 @@ impl<'a> Checker<'a> {
                 },
                 _ => self.const_error(v, param, "`env(\"NAME\")` with one name"),
             },
-            (ArgKind::Text, _) => {
-                self.const_error(v, param, "a string in quotes or `env(\"NAME\")`")
-            }
+            (ArgKind::Text, _) => self.const_error(v, param, "a string in quotes or `env(\"NAME\")`"),
             (ArgKind::Int, ExprKind::Int(n)) => Some(ConnectorArg::Int(*n)),
             (ArgKind::Int, _) => self.const_error(v, param, "an integer"),
             (ArgKind::Word(words), ExprKind::Name(n)) if words.contains(&n.name.as_str()) => {
@@ -484,16 +388,12 @@ impl<'a> Checker<'a> {
             (ArgKind::Word(words), _) => {
                 let found = self.res.sources.text(v.span).to_string();
                 self.diags.push(
-                    Diagnostic::new(
-                        Code::E2001,
-                        v.span,
-                        format!("`{param}` must be one of {}", words.join(", ")),
-                    )
-                    .label(format!("`{found}` is not one of them"))
-                    .help(
-                        did_you_mean(&found, words.iter().copied())
-                            .unwrap_or_else(|| format!("write `{param} = {}`", words[0])),
-                    ),
+                    Diagnostic::new(Code::E2001, v.span, format!("`{param}` must be one of {}", words.join(", ")))
+                        .label(format!("`{found}` is not one of them"))
+                        .help(
+                            did_you_mean(&found, words.iter().copied())
+                                .unwrap_or_else(|| format!("write `{param} = {}`", words[0])),
+                        ),
                 );
                 None
             }
@@ -506,9 +406,7 @@ impl<'a> Checker<'a> {
         self.diags.push(
             Diagnostic::new(Code::E2018, v.span, format!("`{param}` must be {what}"))
                 .label("not a constant")
-                .help(format!(
-                    "connector arguments are fixed when the pipeline starts: write {what}"
-                )),
+                .help(format!("connector arguments are fixed when the pipeline starts: write {what}")),
         );
         None
     }
@@ -519,32 +417,20 @@ impl<'a> Checker<'a> {
         }
         let ExprKind::Call(kind, args) = &loader.kind else {
             self.diags.push(
-                Diagnostic::new(
-                    Code::E1017,
-                    loader.span,
-                    "expected a model format such as `lightgbm(\"model.txt\")`",
-                )
-                .label("not a model")
-                .help(format!(
-                    "the model formats are {}",
-                    MODEL_LOADERS.join(", ")
-                )),
+                Diagnostic::new(Code::E1017, loader.span, "expected a model format such as `lightgbm(\"model.txt\")`")
+                    .label("not a model")
+                    .help(format!("the model formats are {}", MODEL_LOADERS.join(", "))),
             );
             return;
         };
         if !MODEL_LOADERS.contains(&kind.name.as_str()) {
             self.diags.push(
-                Diagnostic::new(
-                    Code::E1017,
-                    kind.span,
-                    format!("unknown model format `{}`", kind.name),
-                )
-                .label("not a model format")
-                .help(
-                    did_you_mean(&kind.name, MODEL_LOADERS.iter().copied()).unwrap_or_else(|| {
-                        format!("the model formats are {}", MODEL_LOADERS.join(", "))
-                    }),
-                ),
+                Diagnostic::new(Code::E1017, kind.span, format!("unknown model format `{}`", kind.name))
+                    .label("not a model format")
+                    .help(
+                        did_you_mean(&kind.name, MODEL_LOADERS.iter().copied())
+                            .unwrap_or_else(|| format!("the model formats are {}", MODEL_LOADERS.join(", "))),
+                    ),
             );
             return;
         }
@@ -573,13 +459,7 @@ impl<'a> Checker<'a> {
     }
 
     /// Checks a sink and adds it to the program; returns its index.
-    fn sink(
-        &mut self,
-        name: &str,
-        span: Span,
-        connector: &Expr,
-        clearance: Option<&Clearance>,
-    ) -> Option<usize> {
+    fn sink(&mut self, name: &str, span: Span, connector: &Expr, clearance: Option<&Clearance>) -> Option<usize> {
         let connector = self.connector(connector, false)?;
         let mut purpose: Option<(String, Span)> = None;
         let mut allows = Vec::new();
@@ -599,24 +479,18 @@ impl<'a> Checker<'a> {
                 ClearanceRule::Allow { category, form } => {
                     if !FORMS.contains(&form.name.as_str()) {
                         self.diags.push(
-                            Diagnostic::new(
-                                Code::E2015,
-                                form.span,
-                                format!("unknown form `{}`", form.name),
-                            )
-                            .label("not a form")
-                            .help(
-                                did_you_mean(&form.name, FORMS.iter().copied()).unwrap_or_else(
-                                    || format!("the forms are {}", FORMS.join(", ")),
+                            Diagnostic::new(Code::E2015, form.span, format!("unknown form `{}`", form.name))
+                                .label("not a form")
+                                .help(
+                                    did_you_mean(&form.name, FORMS.iter().copied())
+                                        .unwrap_or_else(|| format!("the forms are {}", FORMS.join(", "))),
                                 ),
-                            ),
                         );
                         continue;
                     }
                     let valid = !category.value.is_empty()
                         && category.value.split('.').all(|part| {
-                            !part.is_empty()
-                                && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                            !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                         });
                     if !valid {
                         self.diags.push(
@@ -665,56 +539,58 @@ impl<'a> Checker<'a> {
                 let mut names: Vec<&str> = self.infos.keys().map(String::as_str).collect();
                 names.sort_unstable();
                 self.diags.push(
-                    Diagnostic::new(
-                        Code::E1009,
-                        from.span,
-                        format!("unknown stream `{}`", from.name),
-                    )
-                    .label("not defined")
-                    .help(
-                        did_you_mean(&from.name, names.iter().copied())
-                            .unwrap_or_else(|| "define it with `stream` or `source`".to_string()),
-                    ),
+                    Diagnostic::new(Code::E1009, from.span, format!("unknown stream `{}`", from.name))
+                        .label("not defined")
+                        .help(
+                            did_you_mean(&from.name, names.iter().copied())
+                                .unwrap_or_else(|| "define it with `stream` or `source`".to_string()),
+                        ),
                 );
             }
         }
         let sink = match to {
-            EdgeTarget::Named(n) => {
-                match self.program.sinks.iter().position(|s| s.name == n.name) {
-                    Some(i) => Some(i),
-                    None => {
-                        if self.infos.contains_key(&n.name) {
-                            self.diags.push(
-                                Diagnostic::new(
-                                    Code::E2016,
-                                    n.span,
-                                    format!("`{}` is a stream; an edge ends at a sink", n.name),
-                                )
-                                .label("a stream")
-                                .help(format!(
-                                    "to feed one stream from another, write `stream {} = {} | …`",
-                                    n.name, from.name
-                                )),
-                            );
-                        } else if !self.names.contains_key(&n.name) {
-                            self.diags.push(
+            EdgeTarget::Named(n) => match self.program.sinks.iter().position(|s| s.name == n.name) {
+                Some(i) => Some(i),
+                None => {
+                    if self.infos.contains_key(&n.name) {
+                        self.diags.push(
+                            Diagnostic::new(
+                                Code::E2016,
+                                n.span,
+                                format!("`{}` is a stream; an edge ends at a sink", n.name),
+                            )
+                            .label("a stream")
+                            .help(format!(
+                                "to feed one stream from another, write `stream {} = {} | …`",
+                                n.name, from.name
+                            )),
+                        );
+                    } else if !self.names.contains_key(&n.name) {
+                        self.diags.push(
                             Diagnostic::new(Code::E1010, n.span, format!("unknown sink `{}`", n.name))
                                 .label("not defined")
                                 .help(did_you_mean(&n.name, self.program.sinks.iter().map(|s| s.name.as_str()))
                                     .unwrap_or_else(|| format!("define it with `sink {} = …`, or write a connector here such as `files(\"out/dir\", format = json)`", n.name))),
                         );
-                        }
-                        None
                     }
+                    None
                 }
-            }
-            EdgeTarget::Inline {
-                connector,
-                clearance,
-            } => {
-                let name = format!("{}_sink_{}", from.name, self.program.edges.len());
+            },
+            // An inline sink exists only for its edge, so it is made only when the edge is sound.
+            EdgeTarget::Inline { connector, clearance } if info.is_some() => {
+                let kind = match &connector.kind {
+                    ExprKind::Call(n, _) => n.name.as_str(),
+                    _ => "sink",
+                };
+                let mut name = format!("{}->{kind}", from.name);
+                let mut n = 1;
+                while self.program.sinks.iter().any(|s| s.name == name) {
+                    n += 1;
+                    name = format!("{}->{kind}#{n}", from.name);
+                }
                 self.sink(&name, connector.span, connector, clearance.as_ref())
             }
+            EdgeTarget::Inline { .. } => None,
         };
         let (Some(info), Some(sink)) = (info, sink) else {
             return;
@@ -729,12 +605,17 @@ impl<'a> Checker<'a> {
             let mut cx = self.cx(self.root);
             let mut scope = Scope::new(&info.row.fields, VarKind::Field);
             scope.narrowed = info.narrowed.clone();
+            let before = cx.diags.len();
             let typed: Vec<_> = exprs.iter().map(|e| cx.expr(&scope, e)).collect();
+            // Point from problems in the sink's arguments back to the edge whose rows caused them.
+            for d in &mut self.diags[before..] {
+                d.secondary.push(crate::diagnostics::Label {
+                    span: from.span,
+                    message: format!("for the rows of `{}`", from.name),
+                });
+            }
             for t in &typed {
-                if matches!(
-                    t.ty,
-                    Type::List(_) | Type::Set(_) | Type::Map(..) | Type::Struct(..)
-                ) {
+                if matches!(t.ty.non_null(), Type::List(_) | Type::Set(_) | Type::Map(..) | Type::Struct(..)) {
                     self.diags.push(
                         Diagnostic::new(
                             Code::E2001,
@@ -748,18 +629,12 @@ impl<'a> Checker<'a> {
             }
             sink_exprs.push((param, typed));
         }
-        self.program.edges.push(hir::Edge {
-            from: from.name.clone(),
-            to: sink,
-            sink_exprs,
-            span,
-        });
+        self.program.edges.push(hir::Edge { from: from.name.clone(), to: sink, sink_exprs, span });
     }
 
     /// W0001 for streams whose rows reach no sink, W0002 for sinks that receive nothing.
     fn unwired<'i>(&mut self, streams: impl Iterator<Item = &'i Ident>) {
-        let mut reaching: HashSet<String> =
-            self.program.edges.iter().map(|e| e.from.clone()).collect();
+        let mut reaching: HashSet<String> = self.program.edges.iter().map(|e| e.from.clone()).collect();
         loop {
             let before = reaching.len();
             for s in &self.program.streams {
@@ -777,13 +652,14 @@ impl<'a> Checker<'a> {
             }
         }
         for name in streams {
-            if !reaching.contains(&name.name)
-                && self.program.streams.iter().any(|s| s.name == name.name)
-            {
+            if !reaching.contains(&name.name) && self.program.streams.iter().any(|s| s.name == name.name) {
                 self.diags.push(
                     Diagnostic::new(Code::W0001, name.span, format!("stream `{}` never reaches a sink", name.name))
                         .label("computed but never written")
-                        .help(format!("add an edge such as `{} -> files(\"out/{}\", format = json)`, or remove the stream", name.name, name.name)),
+                        .help(format!(
+                            "add an edge such as `{} -> files(\"out/{}\", format = json)`, or remove the stream",
+                            name.name, name.name
+                        )),
                 );
             }
         }
@@ -791,13 +667,9 @@ impl<'a> Checker<'a> {
         for (i, s) in self.program.sinks.iter().enumerate() {
             if !fed.contains(&i) {
                 self.diags.push(
-                    Diagnostic::new(
-                        Code::W0002,
-                        s.span,
-                        format!("sink `{}` receives no stream", s.name),
-                    )
-                    .label("nothing is written here")
-                    .help(format!("add an edge `<stream> -> {}`", s.name)),
+                    Diagnostic::new(Code::W0002, s.span, format!("sink `{}` receives no stream", s.name))
+                        .label("nothing is written here")
+                        .help(format!("add an edge `<stream> -> {}`", s.name)),
                 );
             }
         }

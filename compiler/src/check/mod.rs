@@ -70,26 +70,17 @@ pub fn check(res: &Resolved) -> (Program, Vec<Diagnostic>) {
 impl<'a> Checker<'a> {
     fn cx(&mut self, module: ModuleId) -> ExprCx<'_> {
         let fns = self.fns.entry(module).or_default();
-        ExprCx {
-            res: self.res,
-            module,
-            fns,
-            diags: &mut self.diags,
-        }
+        ExprCx { res: self.res, module, fns, diags: &mut self.diags }
     }
 
     /// Records a top-level name of the root file; a second definition is an error.
     fn define(&mut self, name: &str, span: Span, what: &'static str) -> bool {
         if let Some((first, first_what)) = self.names.get(name) {
             self.diags.push(
-                Diagnostic::new(
-                    Code::E1005,
-                    span,
-                    format!("`{name}` is already defined as a {first_what}"),
-                )
-                .label(format!("this {what}"))
-                .secondary(*first, "first defined here")
-                .help("sources, streams, sinks and models share one namespace: rename one of them"),
+                Diagnostic::new(Code::E1005, span, format!("`{name}` is already defined as a {first_what}"))
+                    .label(format!("this {what}"))
+                    .secondary(*first, "first defined here")
+                    .help("sources, streams, sinks and models share one namespace: rename one of them"),
             );
             return false;
         }
@@ -114,13 +105,9 @@ impl<'a> Checker<'a> {
                     || crate::builtins::aggregate(&f.name.name).is_some()
                 {
                     self.diags.push(
-                        Diagnostic::new(
-                            Code::E1005,
-                            f.name.span,
-                            format!("`{}` is a builtin function", f.name.name),
-                        )
-                        .label("would hide the builtin")
-                        .help("give your function another name"),
+                        Diagnostic::new(Code::E1005, f.name.span, format!("`{}` is a builtin function", f.name.name))
+                            .label("would hide the builtin")
+                            .help("give your function another name"),
                     );
                     continue;
                 }
@@ -154,15 +141,7 @@ impl<'a> Checker<'a> {
                     params.push((p.name.name.clone(), ty));
                 }
                 let ret = type_expr(res, m, &f.ret, &mut self.diags);
-                table.insert(
-                    f.name.name.clone(),
-                    FnSig {
-                        module: m,
-                        params,
-                        ret,
-                        span: f.name.span,
-                    },
-                );
+                table.insert(f.name.name.clone(), FnSig { module: m, params, ret, span: f.name.span });
                 bodies.push((m, f));
             }
         }
@@ -192,17 +171,11 @@ impl<'a> Checker<'a> {
                         Diagnostic::new(
                             Code::E2001,
                             body.span,
-                            format!(
-                                "`{}` returns `{}`, but its body is `{}`",
-                                f.name.name, sig.ret, body.ty
-                            ),
+                            format!("`{}` returns `{}`, but its body is `{}`", f.name.name, sig.ret, body.ty),
                         )
                         .label(format!("this is `{}`", body.ty))
                         .secondary(f.ret.span, "declared here")
-                        .help(format!(
-                            "change the return type to `{}` or the body to a `{}`",
-                            body.ty, sig.ret
-                        )),
+                        .help(format!("change the return type to `{}` or the body to a `{}`", body.ty, sig.ret)),
                     );
                 }
             }
@@ -221,11 +194,8 @@ impl<'a> Checker<'a> {
     /// Functions are inlined into the generated stage code, so they may not call themselves.
     fn recursion(&mut self) {
         let fns = &self.program.functions;
-        let index: HashMap<(String, ModuleId), usize> = fns
-            .iter()
-            .enumerate()
-            .map(|(i, f)| ((f.name.clone(), f.module), i))
-            .collect();
+        let index: HashMap<(String, ModuleId), usize> =
+            fns.iter().enumerate().map(|(i, f)| ((f.name.clone(), f.module), i)).collect();
         let calls: Vec<Vec<usize>> = fns
             .iter()
             .map(|f| {
@@ -267,9 +237,7 @@ fn visit_calls(e: &TExpr, f: &mut impl FnMut(&str, ModuleId)) {
             }
             args.iter().for_each(|a| visit_calls(a, f));
         }
-        TExprKind::Aggregate(_, args) | TExprKind::List(args) => {
-            args.iter().for_each(|a| visit_calls(a, f))
-        }
+        TExprKind::Aggregate(_, args) | TExprKind::List(args) => args.iter().for_each(|a| visit_calls(a, f)),
         TExprKind::Field(b, _) | TExprKind::Unary(_, b) => visit_calls(b, f),
         TExprKind::Index(a, b) | TExprKind::Binary(_, a, b) => {
             visit_calls(a, f);
@@ -296,19 +264,12 @@ pub fn type_expr(res: &Resolved, m: ModuleId, t: &TypeExpr, diags: &mut Vec<Diag
             match res.schema.lookup(res, m, &id.name) {
                 Ok(TypeSym::Struct(s)) => Type::Struct(s, res.schema.get_struct(s).name.clone()),
                 Ok(TypeSym::Enum(e)) => Type::Enum(e, res.schema.get_enum(e).name.clone()),
-                Ok(TypeSym::Typedef(i)) => res.schema.typedefs[i]
-                    .resolved
-                    .clone()
-                    .map_or(Type::Error, |r| r.0),
+                Ok(TypeSym::Typedef(i)) => res.schema.typedefs[i].resolved.clone().map_or(Type::Error, |r| r.0),
                 Ok(TypeSym::Const(_)) => {
                     diags.push(
-                        Diagnostic::new(
-                            Code::E1004,
-                            id.span,
-                            format!("`{}` is a constant, not a type", id.name),
-                        )
-                        .label("not a type")
-                        .help("use a struct, enum, typedef or builtin type here"),
+                        Diagnostic::new(Code::E1004, id.span, format!("`{}` is a constant, not a type", id.name))
+                            .label("not a type")
+                            .help("use a struct, enum, typedef or builtin type here"),
                     );
                     Type::Error
                 }
@@ -324,13 +285,9 @@ pub fn type_expr(res: &Resolved, m: ModuleId, t: &TypeExpr, diags: &mut Vec<Diag
                 "map" => 2,
                 _ => {
                     diags.push(
-                        Diagnostic::new(
-                            Code::E1004,
-                            id.span,
-                            format!("unknown generic type `{}`", id.name),
-                        )
-                        .label("not a generic type")
-                        .help("the generic types are `list<T>`, `set<T>` and `map<K, V>`"),
+                        Diagnostic::new(Code::E1004, id.span, format!("unknown generic type `{}`", id.name))
+                            .label("not a generic type")
+                            .help("the generic types are `list<T>`, `set<T>` and `map<K, V>`"),
                     );
                     return Type::Error;
                 }
@@ -340,11 +297,7 @@ pub fn type_expr(res: &Resolved, m: ModuleId, t: &TypeExpr, diags: &mut Vec<Diag
                     Diagnostic::new(
                         Code::E2003,
                         t.span,
-                        format!(
-                            "`{}` takes {arity} type argument{}",
-                            id.name,
-                            if arity == 1 { "" } else { "s" }
-                        ),
+                        format!("`{}` takes {arity} type argument{}", id.name, if arity == 1 { "" } else { "s" }),
                     )
                     .label("wrong number of type arguments")
                     .help("write `list<T>`, `set<T>` or `map<K, V>`"),

@@ -43,9 +43,7 @@ fn collect(cond: &TExpr, truth: bool, out: &mut Vec<Vec<String>>) {
                     return;
                 }
                 // `x != null` true, or `x == null` false.
-                BinOp::Ne | BinOp::Eq
-                    if (*op == BinOp::Ne) == truth && (is_null(l) || is_null(r)) =>
-                {
+                BinOp::Ne | BinOp::Eq if (*op == BinOp::Ne) == truth && (is_null(l) || is_null(r)) => {
                     out.extend(path_of(if is_null(l) { r } else { l }));
                     return;
                 }

@@ -45,13 +45,9 @@ impl Checker<'_> {
     fn input(&mut self, id: &Ident) -> Option<StreamInfo> {
         if self.visits.get(&id.name) == Some(&Visit::InProgress) {
             self.diags.push(
-                Diagnostic::new(
-                    Code::E1018,
-                    id.span,
-                    format!("stream `{}` is defined in terms of itself", id.name),
-                )
-                .label("this reads the stream being defined")
-                .help("a stream can only read sources and streams defined without it"),
+                Diagnostic::new(Code::E1018, id.span, format!("stream `{}` is defined in terms of itself", id.name))
+                    .label("this reads the stream being defined")
+                    .help("a stream can only read sources and streams defined without it"),
             );
             return None;
         }
@@ -64,38 +60,20 @@ impl Checker<'_> {
         if let Some((_, what)) = self.names.get(&id.name) {
             let what = *what;
             self.diags.push(
-                Diagnostic::new(
-                    Code::E2016,
-                    id.span,
-                    format!("`{}` is a {what}, not a stream", id.name),
-                )
-                .label(format!("a {what}"))
-                .help("a stream reads a source or another stream"),
+                Diagnostic::new(Code::E2016, id.span, format!("`{}` is a {what}, not a stream", id.name))
+                    .label(format!("a {what}"))
+                    .help("a stream reads a source or another stream"),
             );
             return None;
         }
-        let mut names: Vec<&str> = self
-            .infos
-            .keys()
-            .chain(self.decls.keys())
-            .map(String::as_str)
-            .collect();
+        let mut names: Vec<&str> = self.infos.keys().chain(self.decls.keys()).map(String::as_str).collect();
         names.sort_unstable();
         self.diags.push(
-            Diagnostic::new(
-                Code::E1009,
-                id.span,
-                format!("unknown stream or source `{}`", id.name),
-            )
-            .label("not defined")
-            .help(
-                did_you_mean(&id.name, names.iter().copied()).unwrap_or_else(|| {
-                    format!(
-                        "the streams and sources are {}",
-                        name_list(names.iter().copied(), 10)
-                    )
-                }),
-            ),
+            Diagnostic::new(Code::E1009, id.span, format!("unknown stream or source `{}`", id.name))
+                .label("not defined")
+                .help(did_you_mean(&id.name, names.iter().copied()).unwrap_or_else(|| {
+                    format!("the streams and sources are {}", name_list(names.iter().copied(), 10))
+                })),
         );
         None
     }
@@ -125,10 +103,7 @@ impl Checker<'_> {
         let mut steps = Vec::new();
         for op in &decl.ops {
             if let Some((_, span)) = &st.window {
-                if !matches!(
-                    op.kind,
-                    OpKind::GroupBy(_) | OpKind::Aggregate { .. } | OpKind::Error
-                ) {
+                if !matches!(op.kind, OpKind::GroupBy(_) | OpKind::Aggregate { .. } | OpKind::Error) {
                     self.order_error(*span, "window");
                     st.window = None;
                 }
@@ -140,18 +115,14 @@ impl Checker<'_> {
                 }
             }
             if let Some(step) = self.step(&mut st, &op.kind, op.span) {
-                steps.push(TypedStep {
-                    step,
-                    span: op.span,
-                    row: st.row.clone(),
-                });
+                steps.push(TypedStep { step, span: op.span, row: st.row.clone() });
             }
         }
-        if let Some((_, span)) = st.window.take() {
-            self.order_error(span, "window");
-        }
+        // A pending `group by` consumed the window before it; report the step that dangles.
         if let Some((_, span)) = st.group.take() {
             self.order_error(span, "group by");
+        } else if let Some((_, span)) = st.window.take() {
+            self.order_error(span, "window");
         }
         self.program.streams.push(hir::Stream {
             name: decl.name.name.clone(),
@@ -172,19 +143,11 @@ impl Checker<'_> {
     }
 
     fn order_error(&mut self, span: Span, what: &str) {
-        let next = if what == "window" {
-            "`group by` or `aggregate`"
-        } else {
-            "`aggregate`"
-        };
+        let next = if what == "window" { "`group by` or `aggregate`" } else { "`aggregate`" };
         self.diags.push(
-            Diagnostic::new(
-                Code::E2013,
-                span,
-                format!("`{what}` must be followed by {next}"),
-            )
-            .label("nothing aggregates these rows")
-            .help("write `| window … | group by key | aggregate { … }` as consecutive steps"),
+            Diagnostic::new(Code::E2013, span, format!("`{what}` must be followed by {next}"))
+                .label("nothing aggregates these rows")
+                .help("write `| window … | group by key | aggregate { … }` as consecutive steps"),
         );
     }
 
@@ -195,21 +158,22 @@ impl Checker<'_> {
                 return None;
             }
             OpKind::Select(fields) => {
-                let typed = self.fields(st, fields);
-                st.row = Row {
-                    fields: typed
-                        .iter()
-                        .map(|(n, e)| (n.clone(), e.ty.clone()))
-                        .collect(),
-                };
+                let typed = self.fields(st, fields, Code::E1007);
+                st.row = Row { fields: typed.iter().map(|(n, e)| (n.clone(), e.ty.clone())).collect() };
                 st.narrowed.clear();
                 Step::Select(typed)
             }
             OpKind::Derive(fields) => {
-                let typed = self.fields(st, fields);
-                for (n, e) in &typed {
-                    st.narrowed.retain(|p| p[0] != *n);
-                    st.row.set(n, e.ty.clone());
+                // Each derived field sees the ones before it, so `derive { a = …, b = a + 1 }` works.
+                let mut typed: Vec<(String, TExpr)> = Vec::new();
+                let mut defined = Row::default();
+                for f in fields {
+                    let Some(name) = self.field_name(f) else { continue };
+                    let e = self.expr(st, &f.value);
+                    self.typed_field(&mut defined, &name, &e, f);
+                    st.narrowed.retain(|p| p[0] != name);
+                    st.row.set(&name, e.ty.clone());
+                    typed.push((name, e));
                 }
                 Step::Derive(typed)
             }
@@ -261,10 +225,7 @@ impl Checker<'_> {
                     );
                 }
                 st.row.set(&alias.name, elem);
-                Step::Explode {
-                    list: l,
-                    alias: alias.name.clone(),
-                }
+                Step::Explode { list: l, alias: alias.name.clone() }
             }
             OpKind::Window(call) => {
                 if !st.event_time && !st.quiet {
@@ -274,69 +235,52 @@ impl Checker<'_> {
                             .help("declare `event_time = <timestamp field>` on the source this stream reads"),
                     );
                 }
-                let kind = self.window(call)?;
+                let Some(kind) = self.window(call) else {
+                    // Keep a placeholder so the steps after a bad window are not also reported.
+                    st.window = Some((WindowKind::Tumbling { size: 1, offset: 0 }, span));
+                    return None;
+                };
                 st.window = Some((kind.clone(), span));
                 Step::Window(kind)
             }
             OpKind::GroupBy(keys) => {
                 self.boundedness(st, span, "group by");
-                let typed = self.fields(st, keys);
+                let typed = self.fields(st, keys, Code::E1007);
                 st.group = Some((typed.clone(), span));
                 Step::GroupBy(typed)
             }
-            OpKind::Aggregate { min_group, fields } => {
-                self.aggregate(st, span, min_group.as_ref(), fields)
-            }
-            OpKind::Score {
-                model,
-                inputs,
-                alias,
-            } => {
-                if !self.program.models.iter().any(|m| m.name == model.name)
-                    && !self.names.contains_key(&model.name)
-                {
+            OpKind::Aggregate { min_group, fields } => self.aggregate(st, span, min_group.as_ref(), fields),
+            OpKind::Score { model, inputs, alias } => {
+                if !self.program.models.iter().any(|m| m.name == model.name) && !self.names.contains_key(&model.name) {
                     self.diags.push(
-                        Diagnostic::new(
-                            Code::E1011,
-                            model.span,
-                            format!("unknown model `{}`", model.name),
-                        )
-                        .label("not defined")
-                        .help(
-                            did_you_mean(
-                                &model.name,
-                                self.program.models.iter().map(|m| m.name.as_str()),
-                            )
-                            .unwrap_or_else(|| {
-                                format!(
-                                    "declare it: `model {} = lightgbm(\"models/{}.txt\")`",
-                                    model.name, model.name
-                                )
-                            }),
-                        ),
+                        Diagnostic::new(Code::E1011, model.span, format!("unknown model `{}`", model.name))
+                            .label("not defined")
+                            .help(
+                                did_you_mean(&model.name, self.program.models.iter().map(|m| m.name.as_str()))
+                                    .unwrap_or_else(|| {
+                                        format!(
+                                            "declare it: `model {} = lightgbm(\"models/{}.txt\")`",
+                                            model.name, model.name
+                                        )
+                                    }),
+                            ),
                     );
                 }
-                let typed = self.fields(st, inputs);
-                for (i, (n, e)) in typed.iter().enumerate() {
-                    if typed[..i].iter().any(|(m, _)| m == n) {
+                let typed = self.fields(st, inputs, Code::E2014);
+                for (n, e) in &typed {
+                    if !matches!(e.ty.non_null(), Type::Int | Type::Double | Type::Bool | Type::Enum(..) | Type::Error)
+                    {
                         self.diags.push(
                             Diagnostic::new(
-                                Code::E2014,
+                                Code::E2001,
                                 e.span,
-                                format!("model input `{n}` is given twice"),
+                                format!(
+                                    "model input `{n}` must be a number, a bool or an enum, but this is `{}`",
+                                    e.ty
+                                ),
                             )
-                            .label("second value")
-                            .help("give each model feature once"),
-                        );
-                    }
-                    if !matches!(
-                        e.ty.non_null(),
-                        Type::Int | Type::Double | Type::Bool | Type::Enum(..) | Type::Error
-                    ) {
-                        self.diags.push(
-                            Diagnostic::new(Code::E2001, e.span, format!("model input `{n}` must be a number, a bool or an enum, but this is `{}`", e.ty))
-                                .label(format!("this is `{}`", e.ty))
-                                .help("convert it first, e.g. with `parse_double(…)` or `len(…)`"),
+                            .label(format!("this is `{}`", e.ty))
+                            .help("convert it first, e.g. with `parse_double(…)` or `len(…)`"),
                         );
                     }
                 }
@@ -352,42 +296,33 @@ impl Checker<'_> {
                     );
                 }
                 st.row.set(&alias.name, Type::Double);
-                Step::Score {
-                    model: model.name.clone(),
-                    inputs: typed,
-                    output: alias.name.clone(),
-                }
+                Step::Score { model: model.name.clone(), inputs: typed, output: alias.name.clone() }
             }
             OpKind::ProtectFor(sink) => {
-                let sinks: Vec<&str> = self
-                    .res
-                    .pipe(self.root)
-                    .map(|f| {
-                        f.items
-                            .iter()
-                            .filter_map(|i| {
-                                if let ItemKind::Sink(s) = &i.kind {
-                                    Some(s.name.name.as_str())
-                                } else {
-                                    None
-                                }
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let sinks: Vec<&str> =
+                    self.res
+                        .pipe(self.root)
+                        .map(|f| {
+                            f.items
+                                .iter()
+                                .filter_map(|i| {
+                                    if let ItemKind::Sink(s) = &i.kind {
+                                        Some(s.name.name.as_str())
+                                    } else {
+                                        None
+                                    }
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
                 if !sinks.contains(&sink.name.as_str()) {
                     self.diags.push(
-                        Diagnostic::new(
-                            Code::E1010,
-                            sink.span,
-                            format!("unknown sink `{}`", sink.name),
-                        )
-                        .label("not defined")
-                        .help(
-                            did_you_mean(&sink.name, sinks.iter().copied()).unwrap_or_else(|| {
-                                "`protect for` names a sink declared with `sink`".to_string()
-                            }),
-                        ),
+                        Diagnostic::new(Code::E1010, sink.span, format!("unknown sink `{}`", sink.name))
+                            .label("not defined")
+                            .help(
+                                did_you_mean(&sink.name, sinks.iter().copied())
+                                    .unwrap_or_else(|| "`protect for` names a sink declared with `sink`".to_string()),
+                            ),
                     );
                 }
                 Step::ProtectFor(sink.name.clone())
@@ -418,10 +353,7 @@ impl Checker<'_> {
             match other.get(n) {
                 None => problem = Some(format!("`{}` has no field `{n}`", name.name)),
                 Some(u) if Type::unify(t, u).is_none() => {
-                    problem = Some(format!(
-                        "field `{n}` is `{t}` here but `{u}` in `{}`",
-                        name.name
-                    ))
+                    problem = Some(format!("field `{n}` is `{t}` here but `{u}` in `{}`", name.name))
                 }
                 _ => {}
             }
@@ -431,21 +363,14 @@ impl Checker<'_> {
         }
         if problem.is_none() {
             if let Some((n, _)) = other.fields.iter().find(|(n, _)| row.get(n).is_none()) {
-                problem = Some(format!(
-                    "`{}` has a field `{n}` this stream lacks",
-                    name.name
-                ));
+                problem = Some(format!("`{}` has a field `{n}` this stream lacks", name.name));
             }
         }
         match problem {
             Some(p) => self.diags.push(
-                Diagnostic::new(
-                    Code::E2009,
-                    name.span,
-                    format!("cannot union `{}`: {p}", name.name),
-                )
-                .label("different row")
-                .help("`select` the same fields, with the same types, on both sides first"),
+                Diagnostic::new(Code::E2009, name.span, format!("cannot union `{}`: {p}", name.name))
+                    .label("different row")
+                    .help("`select` the same fields, with the same types, on both sides first"),
             ),
             None => {
                 for (n, t) in row.fields.iter_mut() {
@@ -460,49 +385,32 @@ impl Checker<'_> {
     fn boundedness(&mut self, st: &State, span: Span, what: &str) {
         if !st.bounded && st.window.is_none() && !st.quiet {
             self.diags.push(
-                Diagnostic::new(
-                    Code::E2005,
-                    span,
-                    format!("`{what}` on an unbounded stream needs a window"),
-                )
-                .label("this stream never ends, so its groups would never be complete")
-                .help("add a window first: `| window tumbling(1d) | group by …`"),
+                Diagnostic::new(Code::E2005, span, format!("`{what}` on an unbounded stream needs a window"))
+                    .label("this stream never ends, so its groups would never be complete")
+                    .help("add a window first: `| window tumbling(1d) | group by …`"),
             );
         }
     }
 
-    fn aggregate(
-        &mut self,
-        st: &mut State,
-        span: Span,
-        min_group: Option<&Expr>,
-        fields: &[FieldDef],
-    ) -> Step {
+    fn aggregate(&mut self, st: &mut State, span: Span, min_group: Option<&Expr>, fields: &[FieldDef]) -> Step {
         let keys = st.group.take().map(|(k, _)| k).unwrap_or_default();
-        let window = st.window.take();
         if keys.is_empty() {
             self.boundedness(st, span, "aggregate");
         }
+        let window = st.window.take();
         let k = min_group.and_then(|e| match e.kind {
             ExprKind::Int(n) if n >= 1 => Some(n),
             ExprKind::Error => None,
             _ => {
                 self.diags.push(
-                    Diagnostic::new(
-                        Code::E2018,
-                        e.span,
-                        "the minimum group size must be a whole number of at least 1",
-                    )
-                    .label("not a positive integer literal")
-                    .help("write `aggregate(k >= 10) { … }`"),
+                    Diagnostic::new(Code::E2018, e.span, "the minimum group size must be a whole number of at least 1")
+                        .label("not a positive integer literal")
+                        .help("write `aggregate(k >= 10) { … }`"),
                 );
                 None
             }
         });
-        let mut outer: Vec<(String, Type)> = keys
-            .iter()
-            .map(|(n, e)| (n.clone(), e.ty.clone()))
-            .collect();
+        let mut outer: Vec<(String, Type)> = keys.iter().map(|(n, e)| (n.clone(), e.ty.clone())).collect();
         if window.is_some() {
             outer.push(("window_start".into(), Type::Timestamp));
             outer.push(("window_end".into(), Type::Timestamp));
@@ -513,17 +421,11 @@ impl Checker<'_> {
             vars: &outer,
             kind: VarKind::Field,
             narrowed: Vec::new(),
-            agg: AggMode::Outer {
-                input: &input,
-                input_narrowed: &input_narrowed,
-                event_time: st.event_time,
-            },
+            agg: AggMode::Outer { input: &input, input_narrowed: &input_narrowed, event_time: st.event_time },
             quiet: st.quiet,
         };
         let mut typed: Vec<(String, TExpr)> = Vec::new();
-        let mut row = Row {
-            fields: outer.clone(),
-        };
+        let mut row = Row { fields: outer.clone() };
         for f in fields {
             let Some(name) = self.field_name(f) else {
                 continue;
@@ -535,14 +437,11 @@ impl Checker<'_> {
         st.row = row;
         st.narrowed.clear();
         st.event_time = window.is_some();
-        Step::Aggregate {
-            min_group: k,
-            fields: typed,
-        }
+        Step::Aggregate { min_group: k, fields: typed }
     }
 
     /// Types `name = expr` definitions against the current row.
-    fn fields(&mut self, st: &State, fields: &[FieldDef]) -> Vec<(String, TExpr)> {
+    fn fields(&mut self, st: &State, fields: &[FieldDef], duplicate: Code) -> Vec<(String, TExpr)> {
         let mut out: Vec<(String, TExpr)> = Vec::new();
         let mut row = Row::default();
         for f in fields {
@@ -550,6 +449,14 @@ impl Checker<'_> {
                 continue;
             };
             let e = self.expr(st, &f.value);
+            if duplicate == Code::E2014 && row.get(&name).is_some() {
+                self.diags.push(
+                    Diagnostic::new(Code::E2014, f.span, format!("model input `{name}` is given twice"))
+                        .label("second value")
+                        .help("give each model feature once"),
+                );
+                continue;
+            }
             self.typed_field(&mut row, &name, &e, f);
             out.push((name, e));
         }
@@ -560,25 +467,17 @@ impl Checker<'_> {
     fn typed_field(&mut self, row: &mut Row, name: &str, e: &TExpr, f: &FieldDef) {
         if row.get(name).is_some() {
             self.diags.push(
-                Diagnostic::new(
-                    Code::E1007,
-                    f.span,
-                    format!("field `{name}` is defined twice"),
-                )
-                .label("second definition")
-                .help("give each output field its own name"),
+                Diagnostic::new(Code::E1007, f.span, format!("field `{name}` is defined twice"))
+                    .label("second definition")
+                    .help("give each output field its own name"),
             );
             return;
         }
         if matches!(e.ty, Type::Null) {
             self.diags.push(
-                Diagnostic::new(
-                    Code::E2001,
-                    e.span,
-                    format!("cannot tell the type of `{name}`: it is always null"),
-                )
-                .label("only `null`")
-                .help("give the field a typed value, e.g. `if c then 0.0 else null`"),
+                Diagnostic::new(Code::E2001, e.span, format!("cannot tell the type of `{name}`: it is always null"))
+                    .label("only `null`")
+                    .help("give the field a typed value, e.g. `if c then 0.0 else null`"),
             );
         }
         row.fields.push((name.to_string(), e.ty.clone()));
@@ -596,10 +495,7 @@ impl Checker<'_> {
                 self.diags.push(
                     Diagnostic::new(Code::E1019, f.span, "a computed field needs a name")
                         .label("unnamed")
-                        .help(format!(
-                            "write `name = {}`",
-                            self.res.sources.text(f.value.span)
-                        )),
+                        .help(format!("write `name = {}`", self.res.sources.text(f.value.span))),
                 );
                 None
             }
@@ -616,13 +512,9 @@ impl Checker<'_> {
     fn window(&mut self, call: &Expr) -> Option<WindowKind> {
         let ExprKind::Call(name, args) = &call.kind else {
             self.diags.push(
-                Diagnostic::new(
-                    Code::E2019,
-                    call.span,
-                    "expected a window such as `tumbling(1d)`",
-                )
-                .label("not a window")
-                .help("windows are `tumbling(size)`, `sliding(size, every)` and `session(gap)`"),
+                Diagnostic::new(Code::E2019, call.span, "expected a window such as `tumbling(1d)`")
+                    .label("not a window")
+                    .help("windows are `tumbling(size)`, `sliding(size, every)` and `session(gap)`"),
             );
             return None;
         };
@@ -634,7 +526,9 @@ impl Checker<'_> {
                 self.diags.push(
                     Diagnostic::new(Code::E2019, name.span, format!("unknown window `{other}`"))
                         .label("not a window")
-                        .help(did_you_mean(other, ["tumbling", "sliding", "session"]).unwrap_or_else(|| "windows are `tumbling(size)`, `sliding(size, every)` and `session(gap)`".into())),
+                        .help(did_you_mean(other, ["tumbling", "sliding", "session"]).unwrap_or_else(|| {
+                            "windows are `tumbling(size)`, `sliding(size, every)` and `session(gap)`".into()
+                        })),
                 );
                 return None;
             }
@@ -651,17 +545,9 @@ impl Checker<'_> {
             };
             let Some(slot) = slot else {
                 self.diags.push(
-                    Diagnostic::new(
-                        Code::E2019,
-                        a.value.span,
-                        format!("`{}` takes {}", name.name, params.join(", ")),
-                    )
-                    .label("unexpected argument")
-                    .help(format!(
-                        "write `{}({})`",
-                        name.name,
-                        params.join(", ")
-                    )),
+                    Diagnostic::new(Code::E2019, a.value.span, format!("`{}` takes {}", name.name, params.join(", ")))
+                        .label("unexpected argument")
+                        .help(format!("write `{}({})`", name.name, params.join(", "))),
                 );
                 return None;
             };
@@ -677,54 +563,33 @@ impl Checker<'_> {
                         format!("`{}` needs {}", name.name, params[..required].join(" and ")),
                     )
                     .label("missing argument")
-                    .help(format!(
-                        "write `{}({})`",
-                        name.name,
-                        params.join(", ")
-                    )),
+                    .help(format!("write `{}({})`", name.name, params.join(", "))),
                 );
             }
             return None;
         }
         let size = values[0].unwrap_or(1);
         let kind = match name.name.as_str() {
-            "tumbling" => WindowKind::Tumbling {
-                size,
-                offset: values[1].unwrap_or(0),
-            },
+            "tumbling" => WindowKind::Tumbling { size, offset: values[1].unwrap_or(0) },
             "sliding" => {
                 let every = values[1].unwrap_or(1);
                 if every > size {
                     self.diags.push(
-                        Diagnostic::new(
-                            Code::E2019,
-                            call.span,
-                            "a sliding window cannot slide by more than its size",
-                        )
-                        .label("`every` is longer than `size`")
-                        .help("records between windows would belong to none; use `every` ≤ `size`"),
+                        Diagnostic::new(Code::E2019, call.span, "a sliding window cannot slide by more than its size")
+                            .label("`every` is longer than `size`")
+                            .help("records between windows would belong to none; use `every` ≤ `size`"),
                     );
                 }
-                WindowKind::Sliding {
-                    size,
-                    every,
-                    offset: values[2].unwrap_or(0),
-                }
+                WindowKind::Sliding { size, every, offset: values[2].unwrap_or(0) }
             }
             _ => WindowKind::Session { gap: size },
         };
-        if let WindowKind::Tumbling { size, offset } | WindowKind::Sliding { size, offset, .. } =
-            kind
-        {
+        if let WindowKind::Tumbling { size, offset } | WindowKind::Sliding { size, offset, .. } = kind {
             if offset >= size {
                 self.diags.push(
-                    Diagnostic::new(
-                        Code::E2019,
-                        call.span,
-                        "a window's offset must be shorter than its size",
-                    )
-                    .label("offset too long")
-                    .help("an offset shifts windows within one size; use an offset below the size"),
+                    Diagnostic::new(Code::E2019, call.span, "a window's offset must be shorter than its size")
+                        .label("offset too long")
+                        .help("an offset shifts windows within one size; use an offset below the size"),
                 );
             }
         }

@@ -10,22 +10,13 @@ use crate::source::{SourceMap, Span};
 
 /// Renders diagnostics as miette reports; `color` picks the themed or the plain style.
 pub fn human(map: &SourceMap, diags: &[Diagnostic], color: bool) -> String {
-    let theme = if color {
-        GraphicalTheme::unicode()
-    } else {
-        GraphicalTheme::unicode_nocolor()
-    };
+    let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
     let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
     let mut out = String::new();
     for d in diags {
         let report = Report::new(map, d);
         if handler.render_report(&mut out, &report).is_err() {
-            out.push_str(&format!(
-                "{}[{}]: {}\n",
-                severity_word(d.severity),
-                d.code.as_str(),
-                d.message
-            ));
+            out.push_str(&format!("{}[{}]: {}\n", severity_word(d.severity), d.code.as_str(), d.message));
         }
     }
     out
@@ -35,11 +26,7 @@ pub fn human(map: &SourceMap, diags: &[Diagnostic], color: bool) -> String {
 pub fn summary(diags: &[Diagnostic]) -> String {
     let count = |s| diags.iter().filter(|d| d.severity == s).count();
     let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
-    format!(
-        "{}, {}",
-        plural(count(Severity::Error), "error"),
-        plural(count(Severity::Warning), "warning")
-    )
+    format!("{}, {}", plural(count(Severity::Error), "error"), plural(count(Severity::Warning), "warning"))
 }
 
 fn severity_word(s: Severity) -> &'static str {
@@ -74,17 +61,12 @@ impl Report {
             h.push_str("note: ");
             h.push_str(n);
         }
-        let mut labels = vec![LabeledSpan::new_primary_with_span(
-            label_text(&d.primary.message),
-            source_span(d.primary.span),
-        )];
+        let mut labels =
+            vec![LabeledSpan::new_primary_with_span(label_text(&d.primary.message), source_span(d.primary.span))];
         let mut related = Vec::new();
         for l in &d.secondary {
             if l.span.file == file {
-                labels.push(LabeledSpan::new_with_span(
-                    label_text(&l.message),
-                    source_span(l.span),
-                ));
+                labels.push(LabeledSpan::new_with_span(label_text(&l.message), source_span(l.span)));
             } else {
                 related.push(Report {
                     code: d.code.as_str(),
@@ -92,10 +74,7 @@ impl Report {
                     message: l.message.clone(),
                     help: None,
                     source: named(map, l.span),
-                    labels: vec![LabeledSpan::new_primary_with_span(
-                        None,
-                        source_span(l.span),
-                    )],
+                    labels: vec![LabeledSpan::new_primary_with_span(None, source_span(l.span))],
                     related: Vec::new(),
                 });
             }
@@ -153,9 +132,7 @@ impl miette::Diagnostic for Report {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help
-            .as_ref()
-            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -170,9 +147,7 @@ impl miette::Diagnostic for Report {
         if self.related.is_empty() {
             return None;
         }
-        Some(Box::new(
-            self.related.iter().map(|r| r as &dyn miette::Diagnostic),
-        ))
+        Some(Box::new(self.related.iter().map(|r| r as &dyn miette::Diagnostic)))
     }
 }
 
@@ -232,10 +207,7 @@ pub fn to_json(map: &SourceMap, d: &Diagnostic) -> JsonDiagnostic {
         labels: d
             .secondary
             .iter()
-            .map(|l| JsonLabel {
-                message: l.message.clone(),
-                location: location(map, l.span),
-            })
+            .map(|l| JsonLabel { message: l.message.clone(), location: location(map, l.span) })
             .collect(),
         help: d.help.clone(),
         notes: d.notes.clone(),

@@ -25,9 +25,7 @@ pub fn check_all(s: &Schema, res: &Resolved, diags: &mut Vec<Diagnostic>) {
                         continue;
                     };
                     for f in fields {
-                        let (Some(default), Some(info)) =
-                            (&f.default, s.get_struct(id).field(&f.name.name))
-                        else {
+                        let (Some(default), Some(info)) = (&f.default, s.get_struct(id).field(&f.name.name)) else {
                             continue;
                         };
                         check(s, res, m, info.ty.non_null(), Some(&f.ty), default, diags);
@@ -50,10 +48,7 @@ fn pipe_type_of(s: &Schema, res: &Resolved, m: ModuleId, t: &TypeRef) -> Type {
         TypeKind::Base(_) => Type::Int,
         TypeKind::List(e) => Type::List(Box::new(pipe_type_of(s, res, m, e))),
         TypeKind::Set(e) => Type::Set(Box::new(pipe_type_of(s, res, m, e))),
-        TypeKind::Map(k, v) => Type::Map(
-            Box::new(pipe_type_of(s, res, m, k)),
-            Box::new(pipe_type_of(s, res, m, v)),
-        ),
+        TypeKind::Map(k, v) => Type::Map(Box::new(pipe_type_of(s, res, m, k)), Box::new(pipe_type_of(s, res, m, v))),
         TypeKind::Named(n) => match s.lookup(res, m, &n.name) {
             Ok(TypeSym::Struct(id)) => Type::Struct(id, s.get_struct(id).name.clone()),
             Ok(TypeSym::Enum(id)) => Type::Enum(id, s.get_enum(id).name.clone()),
@@ -73,13 +68,9 @@ fn int_range(t: Option<&TypeRef>) -> (i64, i64) {
 }
 
 fn mismatch(ty: &Type, v: &ConstValue, what: &str) -> Diagnostic {
-    Diagnostic::new(
-        Code::E2012,
-        v.span,
-        format!("this constant does not fit type `{ty}`"),
-    )
-    .label(format!("expected {what}"))
-    .help(format!("write {what} here"))
+    Diagnostic::new(Code::E2012, v.span, format!("this constant does not fit type `{ty}`"))
+        .label(format!("expected {what}"))
+        .help(format!("write {what} here"))
 }
 
 fn check(
@@ -105,13 +96,9 @@ fn check(
             let (lo, hi) = int_range(thrift);
             if *n < lo || *n > hi {
                 diags.push(
-                    Diagnostic::new(
-                        Code::E2012,
-                        v.span,
-                        format!("{n} is out of range for this integer type"),
-                    )
-                    .label(format!("must be between {lo} and {hi}"))
-                    .help("use a wider integer type or a smaller value"),
+                    Diagnostic::new(Code::E2012, v.span, format!("{n} is out of range for this integer type"))
+                        .label(format!("must be between {lo} and {hi}"))
+                        .help("use a wider integer type or a smaller value"),
                 );
             }
         }
@@ -149,31 +136,21 @@ fn check(
                 match def.field(field) {
                     Some(f) => check(s, res, m, f.ty.non_null(), None, value, diags),
                     None => diags.push(
-                        Diagnostic::new(
-                            Code::E1006,
-                            key.span,
-                            format!("struct `{name}` has no field `{field}`"),
-                        )
-                        .label("unknown field")
-                        .help(
-                            did_you_mean(field, def.fields.iter().map(|f| f.name.as_str()))
-                                .unwrap_or_else(|| {
+                        Diagnostic::new(Code::E1006, key.span, format!("struct `{name}` has no field `{field}`"))
+                            .label("unknown field")
+                            .help(did_you_mean(field, def.fields.iter().map(|f| f.name.as_str())).unwrap_or_else(
+                                || {
                                     format!(
                                         "its fields are {}",
-                                        crate::diagnostics::name_list(
-                                            def.fields.iter().map(|f| f.name.as_str()),
-                                            8
-                                        )
+                                        crate::diagnostics::name_list(def.fields.iter().map(|f| f.name.as_str()), 8)
                                     )
-                                }),
-                        ),
+                                },
+                            )),
                     ),
                 }
             }
         }
-        (Type::Struct(..), _) => {
-            diags.push(mismatch(ty, v, "a struct literal `{\"field\": value, …}`"))
-        }
+        (Type::Struct(..), _) => diags.push(mismatch(ty, v, "a struct literal `{\"field\": value, …}`")),
         (Type::Enum(..), ConstKind::Int(_)) => {}
         (Type::Enum(id, name), ConstKind::Ident(ident)) => {
             let def = s.get_enum(*id);
@@ -181,9 +158,7 @@ fn check(
             let prefix_ok = match ident.name.rsplit_once('.') {
                 None => true,
                 Some((prefix, _)) => {
-                    prefix == name
-                        || s.lookup(res, m, prefix)
-                            .is_ok_and(|sym| sym == TypeSym::Enum(*id))
+                    prefix == name || s.lookup(res, m, prefix).is_ok_and(|sym| sym == TypeSym::Enum(*id))
                 }
             };
             if !prefix_ok || !def.values.iter().any(|(n, _)| n == value) {
@@ -191,24 +166,14 @@ fn check(
                     return;
                 }
                 diags.push(
-                    Diagnostic::new(
-                        Code::E1012,
-                        v.span,
-                        format!("`{}` is not a value of enum `{name}`", ident.name),
-                    )
-                    .label("unknown enum value")
-                    .help(
-                        did_you_mean(value, def.values.iter().map(|(n, _)| n.as_str()))
-                            .unwrap_or_else(|| {
-                                format!(
-                                    "its values are {}",
-                                    crate::diagnostics::name_list(
-                                        def.values.iter().map(|(n, _)| n.as_str()),
-                                        8
-                                    )
-                                )
-                            }),
-                    ),
+                    Diagnostic::new(Code::E1012, v.span, format!("`{}` is not a value of enum `{name}`", ident.name))
+                        .label("unknown enum value")
+                        .help(did_you_mean(value, def.values.iter().map(|(n, _)| n.as_str())).unwrap_or_else(|| {
+                            format!(
+                                "its values are {}",
+                                crate::diagnostics::name_list(def.values.iter().map(|(n, _)| n.as_str()), 8)
+                            )
+                        })),
                 );
             }
         }
@@ -233,14 +198,10 @@ fn check_const_ref(
             let cty = pipe_type_of(s, res, c.module, &c.ty);
             if !cty.assignable_to(ty) {
                 diags.push(
-                    Diagnostic::new(
-                        Code::E2012,
-                        v.span,
-                        format!("constant `{name}` has type `{cty}`, not `{ty}`"),
-                    )
-                    .label("wrong type")
-                    .secondary(c.span, "defined here")
-                    .help(format!("use a `{ty}` constant")),
+                    Diagnostic::new(Code::E2012, v.span, format!("constant `{name}` has type `{cty}`, not `{ty}`"))
+                        .label("wrong type")
+                        .secondary(c.span, "defined here")
+                        .help(format!("use a `{ty}` constant")),
                 );
             }
         }
@@ -248,11 +209,10 @@ fn check_const_ref(
         Err(_) => {
             let candidates: Vec<&str> = s.consts.iter().map(|c| c.name.as_str()).collect();
             diags.push(
-                Diagnostic::new(Code::E1016, v.span, format!("unknown constant `{name}`"))
-                    .label("not defined")
-                    .help(did_you_mean(name, candidates).unwrap_or_else(|| {
-                        "define the constant, or write the value itself".to_string()
-                    })),
+                Diagnostic::new(Code::E1016, v.span, format!("unknown constant `{name}`")).label("not defined").help(
+                    did_you_mean(name, candidates)
+                        .unwrap_or_else(|| "define the constant, or write the value itself".to_string()),
+                ),
             );
         }
     }

@@ -60,11 +60,7 @@ impl Resolved {
 
 /// Loads and resolves the program rooted at `root`. Fails only when the root itself cannot be
 /// read; every other problem is a diagnostic.
-pub fn resolve(
-    loader: &dyn Loader,
-    root: &Path,
-    diags: &mut Vec<Diagnostic>,
-) -> Result<Resolved, LoadError> {
+pub fn resolve(loader: &dyn Loader, root: &Path, diags: &mut Vec<Diagnostic>) -> Result<Resolved, LoadError> {
     let root_path = normalize(root);
     let text = loader.load(&root_path)?;
     let mut g = Graph {
@@ -76,12 +72,7 @@ pub fn resolve(
         diags,
     };
     let root = g.add(root_path, text);
-    let mut resolved = Resolved {
-        sources: g.sources,
-        modules: g.modules,
-        root,
-        schema: Schema::default(),
-    };
+    let mut resolved = Resolved { sources: g.sources, modules: g.modules, root, schema: Schema::default() };
     resolved.schema = schema::build(&resolved, diags);
     Ok(resolved)
 }
@@ -117,11 +108,7 @@ impl Graph<'_> {
         self.diags.append(&mut d);
         let id = ModuleId(self.modules.len() as u32);
         let edges: Vec<(Kind, String, Span)> = match &syntax {
-            Syntax::Thrift(t) => t
-                .includes
-                .iter()
-                .map(|s| (Kind::Include, s.value.clone(), s.span))
-                .collect(),
+            Syntax::Thrift(t) => t.includes.iter().map(|s| (Kind::Include, s.value.clone(), s.span)).collect(),
             Syntax::Pipe(p) => p
                 .items
                 .iter()
@@ -132,12 +119,7 @@ impl Graph<'_> {
                 })
                 .collect(),
         };
-        self.modules.push(Module {
-            file,
-            syntax,
-            includes: Vec::new(),
-            imports: Vec::new(),
-        });
+        self.modules.push(Module { file, syntax, includes: Vec::new(), imports: Vec::new() });
         self.by_path.insert(path.clone(), id);
         for (kind, target, span) in edges {
             self.stack.push((id, Some(span)));
@@ -160,14 +142,7 @@ impl Graph<'_> {
         id
     }
 
-    fn follow(
-        &mut self,
-        from: &Path,
-        kind: Kind,
-        target: &str,
-        span: Span,
-        from_thrift: bool,
-    ) -> Option<ModuleId> {
+    fn follow(&mut self, from: &Path, kind: Kind, target: &str, span: Span, from_thrift: bool) -> Option<ModuleId> {
         let path = relative_to(from, target);
         let is_thrift = path.extension().is_some_and(|e| e == "thrift");
         let is_pipe = path.extension().is_some_and(|e| e == "pipe");
@@ -190,13 +165,9 @@ impl Graph<'_> {
                 "include a file ending in `.thrift`".to_string()
             };
             self.diags.push(
-                Diagnostic::new(
-                    Code::E1003,
-                    span,
-                    format!("`include` takes a Thrift schema, not `{target}`"),
-                )
-                .label("not a .thrift file")
-                .help(help),
+                Diagnostic::new(Code::E1003, span, format!("`include` takes a Thrift schema, not `{target}`"))
+                    .label("not a .thrift file")
+                    .help(help),
             );
             return None;
         }
@@ -207,13 +178,9 @@ impl Graph<'_> {
                 "import a file ending in `.pipe`".to_string()
             };
             self.diags.push(
-                Diagnostic::new(
-                    Code::E1003,
-                    span,
-                    format!("`import` takes a pipeline file, not `{target}`"),
-                )
-                .label("not a .pipe file")
-                .help(help),
+                Diagnostic::new(Code::E1003, span, format!("`import` takes a pipeline file, not `{target}`"))
+                    .label("not a .pipe file")
+                    .help(help),
             );
             return None;
         }
@@ -221,22 +188,12 @@ impl Graph<'_> {
             if let Some(pos) = self.stack.iter().position(|(m, _)| *m == id) {
                 let chain: Vec<String> = self.stack[pos..]
                     .iter()
-                    .map(|(m, _)| {
-                        self.sources
-                            .get(self.modules[m.0 as usize].file)
-                            .path
-                            .display()
-                            .to_string()
-                    })
+                    .map(|(m, _)| self.sources.get(self.modules[m.0 as usize].file).path.display().to_string())
                     .chain(std::iter::once(path.display().to_string()))
                     .collect();
-                let mut d = Diagnostic::new(
-                    Code::E1002,
-                    span,
-                    format!("include cycle: {}", chain.join(" → ")),
-                )
-                .label("this closes the cycle")
-                .help("move the shared definitions into a file that neither includes the other");
+                let mut d = Diagnostic::new(Code::E1002, span, format!("include cycle: {}", chain.join(" → ")))
+                    .label("this closes the cycle")
+                    .help("move the shared definitions into a file that neither includes the other");
                 for (_, s) in &self.stack[pos + 1..] {
                     if let Some(s) = s {
                         if *s != span {
@@ -258,14 +215,10 @@ impl Graph<'_> {
                         format!("cannot read `{}`: {why}", path.display())
                     }
                 };
-                self.diags.push(
-                    Diagnostic::new(Code::E1001, span, msg)
-                        .label("named here")
-                        .help(format!(
-                        "paths are relative to the file that names them; this one resolves to `{}`",
-                        path.display()
-                    )),
-                );
+                self.diags.push(Diagnostic::new(Code::E1001, span, msg).label("named here").help(format!(
+                    "paths are relative to the file that names them; this one resolves to `{}`",
+                    path.display()
+                )));
                 None
             }
         }

@@ -116,11 +116,7 @@ impl Schema {
     }
 
     fn own(&self, m: ModuleId, name: &str) -> Option<TypeSym> {
-        self.scopes
-            .get(&m)?
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, s)| *s)
+        self.scopes.get(&m)?.iter().find(|(n, _)| n == name).map(|(_, s)| *s)
     }
 
     /// Looks up a name as written in module `m`: Thrift modules see their own names and
@@ -142,27 +138,15 @@ impl Schema {
             let found: Vec<(String, TypeSym)> = module
                 .includes
                 .iter()
-                .filter_map(|(alias, inc)| {
-                    self.own(*inc, name).map(|s| (format!("{alias}.{name}"), s))
-                })
+                .filter_map(|(alias, inc)| self.own(*inc, name).map(|s| (format!("{alias}.{name}"), s)))
                 .collect();
             match found.len() {
                 1 => return Ok(found[0].1),
-                n if n > 1 => {
-                    return Err(Lookup::Ambiguous(
-                        found.into_iter().map(|(q, _)| q).collect(),
-                    ))
-                }
+                n if n > 1 => return Err(Lookup::Ambiguous(found.into_iter().map(|(q, _)| q).collect())),
                 _ => {}
             }
         }
-        let mut candidates: Vec<String> = self
-            .scopes
-            .get(&m)
-            .into_iter()
-            .flatten()
-            .map(|(n, _)| n.clone())
-            .collect();
+        let mut candidates: Vec<String> = self.scopes.get(&m).into_iter().flatten().map(|(n, _)| n.clone()).collect();
         for (alias, inc) in &module.includes {
             for (n, _) in self.scopes.get(inc).into_iter().flatten() {
                 candidates.push(format!("{alias}.{n}"));
@@ -171,29 +155,15 @@ impl Schema {
                 }
             }
         }
-        Err(Lookup::Unknown {
-            suggestion: did_you_mean(name, candidates.iter().map(String::as_str)),
-        })
+        Err(Lookup::Unknown { suggestion: did_you_mean(name, candidates.iter().map(String::as_str)) })
     }
 
     /// All type names visible in module `m`, for help lines.
     pub fn visible_names(&self, res: &Resolved, m: ModuleId) -> Vec<String> {
         let module = res.module(m);
-        let mut out: Vec<String> = self
-            .scopes
-            .get(&m)
-            .into_iter()
-            .flatten()
-            .map(|(n, _)| n.clone())
-            .collect();
+        let mut out: Vec<String> = self.scopes.get(&m).into_iter().flatten().map(|(n, _)| n.clone()).collect();
         for (_, inc) in &module.includes {
-            out.extend(
-                self.scopes
-                    .get(inc)
-                    .into_iter()
-                    .flatten()
-                    .map(|(n, _)| n.clone()),
-            );
+            out.extend(self.scopes.get(inc).into_iter().flatten().map(|(n, _)| n.clone()));
         }
         out
     }
@@ -213,14 +183,10 @@ pub fn build(res: &Resolved, diags: &mut Vec<Diagnostic>) -> Schema {
         for def in &file.defs {
             if let Some(first) = spans.get(&def.name.name) {
                 diags.push(
-                    Diagnostic::new(
-                        Code::E1005,
-                        def.name.span,
-                        format!("`{}` is defined twice", def.name.name),
-                    )
-                    .label("second definition")
-                    .secondary(*first, "first defined here")
-                    .help("rename one of the definitions"),
+                    Diagnostic::new(Code::E1005, def.name.span, format!("`{}` is defined twice", def.name.name))
+                        .label("second definition")
+                        .secondary(*first, "first defined here")
+                        .help("rename one of the definitions"),
                 );
                 continue;
             }
@@ -249,10 +215,7 @@ pub fn build(res: &Resolved, diags: &mut Vec<Diagnostic>) -> Schema {
                                 Diagnostic::new(
                                     Code::E1015,
                                     v.name.span,
-                                    format!(
-                                        "enum value `{}` is defined twice in `{}`",
-                                        v.name.name, def.name.name
-                                    ),
+                                    format!("enum value `{}` is defined twice in `{}`", v.name.name, def.name.name),
                                 )
                                 .label("second definition")
                                 .help("give each enum value a distinct name"),
@@ -261,12 +224,7 @@ pub fn build(res: &Resolved, diags: &mut Vec<Diagnostic>) -> Schema {
                         }
                         out.push((v.name.name.clone(), value));
                     }
-                    s.enums.push(EnumDef {
-                        name: def.name.name.clone(),
-                        module: m,
-                        values: out,
-                        span: def.name.span,
-                    });
+                    s.enums.push(EnumDef { name: def.name.name.clone(), module: m, values: out, span: def.name.span });
                     TypeSym::Enum(EnumId(s.enums.len() as u32 - 1))
                 }
                 DefKind::Typedef { ty } => {
@@ -321,10 +279,7 @@ pub fn build(res: &Resolved, diags: &mut Vec<Diagnostic>) -> Schema {
                         Diagnostic::new(
                             Code::E1007,
                             f.name.span,
-                            format!(
-                                "field `{}` is defined twice in `{}`",
-                                f.name.name, def.name.name
-                            ),
+                            format!("field `{}` is defined twice in `{}`", f.name.name, def.name.name),
                         )
                         .label("second definition")
                         .secondary(prev.span, "first defined here")
@@ -348,13 +303,8 @@ pub fn build(res: &Resolved, diags: &mut Vec<Diagnostic>) -> Schema {
                 }
                 let (base, unit_from_type) = thrift_type(&mut s, res, m, &f.ty, diags);
                 let unit = timestamp_unit(&f.annotations, &base, diags).or(unit_from_type);
-                let ty = if unit.is_some() {
-                    Type::Timestamp
-                } else {
-                    base
-                };
-                let nullable = *kind == StructKind::Union
-                    || (f.req != Requiredness::Required && f.default.is_none());
+                let ty = if unit.is_some() { Type::Timestamp } else { base };
+                let nullable = *kind == StructKind::Union || (f.req != Requiredness::Required && f.default.is_none());
                 out.push(FieldInfo {
                     name: f.name.name.clone(),
                     id: f.id.map(|(n, _)| n),
@@ -387,33 +337,19 @@ fn resolve_typedef(
     if visiting.contains(&i) {
         let t = &s.typedefs[i];
         diags.push(
-            Diagnostic::new(
-                Code::E1004,
-                t.target.span,
-                format!("typedef `{}` is defined in terms of itself", t.name),
-            )
-            .label("refers back to itself")
-            .help("a typedef must end in a real type"),
+            Diagnostic::new(Code::E1004, t.target.span, format!("typedef `{}` is defined in terms of itself", t.name))
+                .label("refers back to itself")
+                .help("a typedef must end in a real type"),
         );
         s.typedefs[i].resolved = Some((Type::Error, None));
         return (Type::Error, None);
     }
     visiting.push(i);
-    let (m, target, annotations) = (
-        s.typedefs[i].module,
-        s.typedefs[i].target.clone(),
-        s.typedefs[i].annotations.clone(),
-    );
+    let (m, target, annotations) =
+        (s.typedefs[i].module, s.typedefs[i].target.clone(), s.typedefs[i].annotations.clone());
     let (base, unit) = thrift_type_inner(s, res, m, &target, visiting, diags);
     let unit = timestamp_unit(&annotations, &base, diags).or(unit);
-    let r = (
-        if unit.is_some() {
-            Type::Timestamp
-        } else {
-            base
-        },
-        unit,
-    );
+    let r = (if unit.is_some() { Type::Timestamp } else { base }, unit);
     s.typedefs[i].resolved = Some(r.clone());
     visiting.pop();
     r
@@ -442,16 +378,12 @@ fn thrift_type_inner(
     let ty = match &t.kind {
         TypeKind::Base(b) => match b {
             BaseType::Bool => Type::Bool,
-            BaseType::Byte | BaseType::I8 | BaseType::I16 | BaseType::I32 | BaseType::I64 => {
-                Type::Int
-            }
+            BaseType::Byte | BaseType::I8 | BaseType::I16 | BaseType::I32 | BaseType::I64 => Type::Int,
             BaseType::Double => Type::Double,
             BaseType::String | BaseType::Uuid => Type::String,
             BaseType::Binary => Type::Binary,
         },
-        TypeKind::List(e) => {
-            Type::List(Box::new(thrift_type_inner(s, res, m, e, visiting, diags).0))
-        }
+        TypeKind::List(e) => Type::List(Box::new(thrift_type_inner(s, res, m, e, visiting, diags).0)),
         TypeKind::Set(e) => Type::Set(Box::new(thrift_type_inner(s, res, m, e, visiting, diags).0)),
         TypeKind::Map(k, v) => Type::Map(
             Box::new(thrift_type_inner(s, res, m, k, visiting, diags).0),
@@ -467,13 +399,9 @@ fn thrift_type_inner(
             }
             Ok(TypeSym::Const(_)) => {
                 diags.push(
-                    Diagnostic::new(
-                        Code::E1004,
-                        name.span,
-                        format!("`{}` is a constant, not a type", name.name),
-                    )
-                    .label("not a type")
-                    .help("use a struct, enum, typedef or base type here"),
+                    Diagnostic::new(Code::E1004, name.span, format!("`{}` is a constant, not a type", name.name))
+                        .label("not a type")
+                        .help("use a struct, enum, typedef or base type here"),
                 );
                 Type::Error
             }
@@ -490,36 +418,22 @@ fn thrift_type_inner(
 /// The diagnostic for a type name that did not resolve.
 pub fn unknown_type(name: &str, span: Span, why: Lookup) -> Diagnostic {
     match why {
-        Lookup::Ambiguous(options) => Diagnostic::new(
-            Code::E1013,
-            span,
-            format!("`{name}` is defined in more than one included file"),
-        )
-        .label("ambiguous")
-        .help(format!(
-            "qualify it: {}",
-            options
-                .iter()
-                .map(|o| format!("`{o}`"))
-                .collect::<Vec<_>>()
-                .join(" or ")
-        )),
-        Lookup::Unknown { suggestion } => {
-            Diagnostic::new(Code::E1004, span, format!("unknown type `{name}`"))
-                .label("not defined or included")
-                .help(suggestion.unwrap_or_else(|| {
-                    "define it, or include the Thrift file that defines it".to_string()
-                }))
+        Lookup::Ambiguous(options) => {
+            Diagnostic::new(Code::E1013, span, format!("`{name}` is defined in more than one included file"))
+                .label("ambiguous")
+                .help(format!(
+                    "qualify it: {}",
+                    options.iter().map(|o| format!("`{o}`")).collect::<Vec<_>>().join(" or ")
+                ))
         }
+        Lookup::Unknown { suggestion } => Diagnostic::new(Code::E1004, span, format!("unknown type `{name}`"))
+            .label("not defined or included")
+            .help(suggestion.unwrap_or_else(|| "define it, or include the Thrift file that defines it".to_string())),
     }
 }
 
 /// Reads a `timestamp = "unit"` annotation; the unit must suit the annotated type.
-fn timestamp_unit(
-    annotations: &[Annotation],
-    ty: &Type,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<TimestampUnit> {
+fn timestamp_unit(annotations: &[Annotation], ty: &Type, diags: &mut Vec<Diagnostic>) -> Option<TimestampUnit> {
     let a = annotations.iter().find(|a| a.key.name == "timestamp")?;
     let value = a.value.as_ref().map_or("", |v| v.value.as_str());
     let unit = match value {
@@ -543,9 +457,13 @@ fn timestamp_unit(
     };
     if !fits && !ty.is_error() && *ty != Type::Timestamp {
         diags.push(
-            Diagnostic::new(Code::E2020, a.span, format!("`timestamp = \"{value}\"` does not fit a field of type `{ty}`"))
-                .label("wrong kind of value")
-                .help("integer units (seconds, millis, micros, nanos) go on integer fields, `iso8601` on string fields"),
+            Diagnostic::new(
+                Code::E2020,
+                a.span,
+                format!("`timestamp = \"{value}\"` does not fit a field of type `{ty}`"),
+            )
+            .label("wrong kind of value")
+            .help("integer units (seconds, millis, micros, nanos) go on integer fields, `iso8601` on string fields"),
         );
         return None;
     }

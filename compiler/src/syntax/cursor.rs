@@ -25,15 +25,7 @@ pub const MAX_DEPTH: usize = 200;
 
 impl<'a> Cursor<'a> {
     pub fn new(text: &'a str, lexed: Lexed, diags: Vec<Diagnostic>) -> Cursor<'a> {
-        Cursor {
-            text,
-            tokens: lexed.tokens,
-            docs: lexed.docs,
-            pos: 0,
-            last_error_at: None,
-            depth: 0,
-            diags,
-        }
+        Cursor { text, tokens: lexed.tokens, docs: lexed.docs, pos: 0, last_error_at: None, depth: 0, diags }
     }
 
     pub fn peek(&self) -> Token {
@@ -181,9 +173,7 @@ impl<'a> Cursor<'a> {
             self.error(
                 Diagnostic::new(Code::E0001, span, "nesting is too deep")
                     .label("nested too deeply")
-                    .help(format!(
-                        "split the expression: at most {MAX_DEPTH} levels of nesting are allowed"
-                    )),
+                    .help(format!("split the expression: at most {MAX_DEPTH} levels of nesting are allowed")),
             );
             return false;
         }

@@ -26,11 +26,11 @@ pub enum Tok {
     /// `@2024-01-31` or `@2024-01-31T12:00:00Z`; the parser checks the date.
     #[regex(r"@[0-9][0-9A-Za-z:.+\-]*")]
     Timestamp,
-    #[regex(r#""([^"\\]|\\[^\n])*""#)]
-    #[regex(r#"'([^'\\]|\\[^\n])*'"#)]
+    #[regex(r#""([^"\\\n]|\\[^\n])*""#)]
+    #[regex(r#"'([^'\\\n]|\\[^\n])*'"#)]
     Str,
-    #[regex(r#""([^"\\]|\\[^\n])*"#, priority = 0)]
-    #[regex(r#"'([^'\\]|\\[^\n])*"#, priority = 0)]
+    #[regex(r#""([^"\\\n]|\\[^\n])*"#, priority = 0)]
+    #[regex(r#"'([^'\\\n]|\\[^\n])*"#, priority = 0)]
     UnterminatedStr,
     #[regex(r"//[^\n]*")]
     #[regex(r"#[^\n]*")]
@@ -189,15 +189,14 @@ pub fn lex(file: FileId, text: &str, diags: &mut Vec<Diagnostic>) -> Lexed {
                 }
             }
             Ok(Tok::UnterminatedStr) => {
+                // The string ends at the end of its line, so parsing goes on from the next one.
                 diags.push(
-                    Diagnostic::new(
-                        Code::E0002,
-                        Span::new(file, range.start, range.start + 1),
-                        "unterminated string",
-                    )
-                    .label("this string never ends")
-                    .help("close the string with the quote it opened with"),
+                    Diagnostic::new(Code::E0002, Span::new(file, range.start, range.start + 1), "unterminated string")
+                        .label("this string is not closed on its line")
+                        .help("close the string with the quote it opened with"),
                 );
+                out.tokens.push(Token { kind: Tok::Str, span });
+                out.docs.push(pending_doc.take());
             }
             Ok(kind) => {
                 out.tokens.push(Token { kind, span });
@@ -205,37 +204,26 @@ pub fn lex(file: FileId, text: &str, diags: &mut Vec<Diagnostic>) -> Lexed {
             }
             Err(()) if slice.starts_with("/*") => {
                 diags.push(
-                    Diagnostic::new(
-                        Code::E0002,
-                        Span::new(file, range.start, range.start + 2),
-                        "unterminated comment",
-                    )
-                    .label("this comment never ends")
-                    .help("close the comment with `*/`"),
+                    Diagnostic::new(Code::E0002, Span::new(file, range.start, range.start + 2), "unterminated comment")
+                        .label("this comment never ends")
+                        .help("close the comment with `*/`"),
                 );
             }
             Err(()) => {
                 let ch = slice.chars().next().unwrap_or(' ');
                 diags.push(
-                    Diagnostic::new(
-                        Code::E0003,
-                        span,
-                        format!("invalid character `{}`", ch.escape_default()),
-                    )
-                    .label("not part of the language")
-                    .help(match ch {
-                        '&' => "use `&&` for a logical and",
-                        '"' | '\'' => "strings are quoted with matching `\"` or `'`",
-                        _ => "remove this character",
-                    }),
+                    Diagnostic::new(Code::E0003, span, format!("invalid character `{}`", ch.escape_default()))
+                        .label("not part of the language")
+                        .help(match ch {
+                            '&' => "use `&&` for a logical and",
+                            '"' | '\'' => "strings are quoted with matching `\"` or `'`",
+                            _ => "remove this character",
+                        }),
                 );
             }
         }
     }
-    out.tokens.push(Token {
-        kind: Tok::Eof,
-        span: Span::new(file, text.len(), text.len()),
-    });
+    out.tokens.push(Token { kind: Tok::Eof, span: Span::new(file, text.len(), text.len()) });
     out.docs.push(None);
     out
 }
@@ -274,11 +262,7 @@ mod tests {
     #[test]
     fn comments_are_trivia_and_docs_are_kept() {
         let mut d = Vec::new();
-        let l = lex(
-            FileId(0),
-            "# hash\n// line\n/** The id. */ x /* plain */ y",
-            &mut d,
-        );
+        let l = lex(FileId(0), "# hash\n// line\n/** The id. */ x /* plain */ y", &mut d);
         assert_eq!(l.tokens.len(), 3);
         assert_eq!(l.docs[0].as_deref(), Some("The id."));
         assert_eq!(l.docs[1], None);

@@ -7,18 +7,15 @@ use crate::diagnostics::{Code, Diagnostic};
 use crate::source::Span;
 
 /// Duration units and their length in milliseconds.
-pub const DURATION_UNITS: &[(&str, i64)] = &[
-    ("ms", 1),
-    ("s", 1_000),
-    ("m", 60_000),
-    ("h", 3_600_000),
-    ("d", 86_400_000),
-    ("w", 604_800_000),
-];
+pub const DURATION_UNITS: &[(&str, i64)] =
+    &[("ms", 1), ("s", 1_000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000), ("w", 604_800_000)];
 
 /// The value of a quoted string token (either quote), with escapes applied.
 pub fn string(raw: &str, span: Span) -> Result<String, Diagnostic> {
-    let inner = &raw[1..raw.len().saturating_sub(1).max(1)];
+    // An unterminated string (already reported by the lexer) has no closing quote to strip.
+    let quote = &raw[..1];
+    let closed = raw.len() >= 2 && raw.ends_with(quote);
+    let inner = if closed { &raw[1..raw.len() - 1] } else { &raw[1..] };
     let mut out = String::with_capacity(inner.len());
     let mut chars = inner.char_indices();
     while let Some((i, c)) = chars.next() {
@@ -28,13 +25,9 @@ pub fn string(raw: &str, span: Span) -> Result<String, Diagnostic> {
         }
         let bad = |msg: &str| {
             let at = span.start as usize + 1 + i;
-            Diagnostic::new(
-                Code::E0006,
-                Span::new(span.file, at, at + 2),
-                msg.to_string(),
-            )
-            .label("this escape")
-            .help("valid escapes are \\\\ \\\" \\' \\n \\r \\t \\0 \\/ and \\u{…}")
+            Diagnostic::new(Code::E0006, Span::new(span.file, at, at + 2), msg.to_string())
+                .label("this escape")
+                .help("valid escapes are \\\\ \\\" \\' \\n \\r \\t \\0 \\/ and \\u{…}")
         };
         match chars.next().map(|(_, c)| c) {
             Some('n') => out.push('\n'),
@@ -97,15 +90,11 @@ pub fn duration(raw: &str, span: Span) -> Result<i64, Diagnostic> {
             .label("not a duration unit")
             .help("durations are written as a whole number and one of the units ms, s, m, h, d, w, e.g. `5m`"));
     };
-    digits
-        .parse::<i64>()
-        .ok()
-        .and_then(|n| n.checked_mul(ms))
-        .ok_or_else(|| {
-            Diagnostic::new(Code::E0005, span, format!("duration `{raw}` is too long"))
-                .label("overflows 64-bit milliseconds")
-                .help("use a shorter duration")
-        })
+    digits.parse::<i64>().ok().and_then(|n| n.checked_mul(ms)).ok_or_else(|| {
+        Diagnostic::new(Code::E0005, span, format!("duration `{raw}` is too long"))
+            .label("overflows 64-bit milliseconds")
+            .help("use a shorter duration")
+    })
 }
 
 /// A timestamp literal `@2024-01-31` or `@2024-01-31T12:00:00Z` in milliseconds since the epoch.
@@ -117,8 +106,7 @@ pub fn timestamp(raw: &str, span: Span) -> Result<i64, Diagnostic> {
     } else if let Ok(dt) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f") {
         Some(dt.and_utc().timestamp_millis())
     } else if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        d.and_hms_opt(0, 0, 0)
-            .map(|dt| dt.and_utc().timestamp_millis())
+        d.and_hms_opt(0, 0, 0).map(|dt| dt.and_utc().timestamp_millis())
     } else {
         None
     };
@@ -140,14 +128,8 @@ mod tests {
     #[test]
     fn escapes_and_both_quotes() {
         assert_eq!(string(r#""a\"b\n""#, sp()).ok(), Some("a\"b\n".to_string()));
-        assert_eq!(
-            string(r"'it\'s \u{e9}'", sp()).ok(),
-            Some("it's é".to_string())
-        );
-        assert_eq!(
-            string(r#""\q""#, sp()).map_err(|d| d.code),
-            Err(Code::E0006)
-        );
+        assert_eq!(string(r"'it\'s \u{e9}'", sp()).ok(), Some("it's é".to_string()));
+        assert_eq!(string(r#""\q""#, sp()).map_err(|d| d.code), Err(Code::E0006));
     }
 
     #[test]
@@ -156,22 +138,13 @@ mod tests {
         assert_eq!(duration("1d", sp()).ok(), Some(86_400_000));
         assert_eq!(duration("5min", sp()).map_err(|d| d.code), Err(Code::E0005));
         assert_eq!(timestamp("@1970-01-02", sp()).ok(), Some(86_400_000));
-        assert_eq!(
-            timestamp("@2023-01-01T00:00:00Z", sp()).ok(),
-            Some(1_672_531_200_000)
-        );
-        assert_eq!(
-            timestamp("@2023-13-01", sp()).map_err(|d| d.code),
-            Err(Code::E0005)
-        );
+        assert_eq!(timestamp("@2023-01-01T00:00:00Z", sp()).ok(), Some(1_672_531_200_000));
+        assert_eq!(timestamp("@2023-13-01", sp()).map_err(|d| d.code), Err(Code::E0005));
     }
 
     #[test]
     fn integers_in_both_bases() {
         assert_eq!(int("0x1F", sp()).ok(), Some(31));
-        assert_eq!(
-            int("99999999999999999999", sp()).map_err(|d| d.code),
-            Err(Code::E0004)
-        );
+        assert_eq!(int("99999999999999999999", sp()).map_err(|d| d.code), Err(Code::E0004));
     }
 }

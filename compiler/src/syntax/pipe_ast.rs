@@ -106,21 +106,11 @@ pub enum OpKind {
     Select(Vec<FieldDef>),
     Where(Expr),
     Derive(Vec<FieldDef>),
-    Explode {
-        list: Expr,
-        alias: Ident,
-    },
+    Explode { list: Expr, alias: Ident },
     Window(Expr),
     GroupBy(Vec<FieldDef>),
-    Aggregate {
-        min_group: Option<Expr>,
-        fields: Vec<FieldDef>,
-    },
-    Score {
-        model: Ident,
-        inputs: Vec<FieldDef>,
-        alias: Ident,
-    },
+    Aggregate { min_group: Option<Expr>, fields: Vec<FieldDef> },
+    Score { model: Ident, inputs: Vec<FieldDef>, alias: Ident },
     ProtectFor(Ident),
     Union(Vec<Ident>),
     Error,
@@ -187,10 +177,7 @@ pub struct EdgeDecl {
 #[derive(Debug, Clone)]
 pub enum EdgeTarget {
     Named(Ident),
-    Inline {
-        connector: Expr,
-        clearance: Option<Clearance>,
-    },
+    Inline { connector: Expr, clearance: Option<Clearance> },
 }
 
 #[derive(Debug, Clone, PartialEq)]

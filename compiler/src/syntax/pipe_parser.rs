@@ -10,40 +10,17 @@ use super::pipe_ast::*;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::source::FileId;
 
-pub const ITEM_WORDS: &[&str] = &[
-    "namespace",
-    "include",
-    "import",
-    "source",
-    "fn",
-    "stream",
-    "model",
-    "sink",
-];
-pub const OP_WORDS: &[&str] = &[
-    "select",
-    "where",
-    "derive",
-    "explode",
-    "window",
-    "group",
-    "aggregate",
-    "score",
-    "protect",
-    "union",
-];
+pub const ITEM_WORDS: &[&str] = &["namespace", "include", "import", "source", "fn", "stream", "model", "sink"];
+pub const OP_WORDS: &[&str] =
+    &["select", "where", "derive", "explode", "window", "group", "aggregate", "score", "protect", "union"];
 /// Words with a meaning inside expressions; they cannot name a field there.
-pub const RESERVED: &[&str] = &[
-    "if", "then", "else", "null", "true", "false", "and", "or", "not",
-];
+pub const RESERVED: &[&str] = &["if", "then", "else", "null", "true", "false", "and", "or", "not"];
 
 /// Parses a `.pipe` file. Always returns a tree; problems are in the returned diagnostics.
 pub fn parse_pipe(file: FileId, text: &str) -> (PipeFile, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let lexed = lex(file, text, &mut diags);
-    let mut p = Parser {
-        c: Cursor::new(text, lexed, diags),
-    };
+    let mut p = Parser { c: Cursor::new(text, lexed, diags) };
     let mut items = Vec::new();
     while !p.c.at_eof() {
         let before = p.c.pos();
@@ -52,9 +29,7 @@ pub fn parse_pipe(file: FileId, text: &str) -> (PipeFile, Vec<Diagnostic>) {
         }
         if p.c.pos() == before || !at_item(&p.c) && !p.c.at_eof() {
             if p.c.pos() == before {
-                p.c.error_expected(
-                    "a definition (`source`, `stream`, `fn`, `sink`, …) or an edge `a -> b`",
-                );
+                p.c.error_expected("a definition (`source`, `stream`, `fn`, `sink`, …) or an edge `a -> b`");
                 p.c.bump();
             } else {
                 p.c.error_expected("a new definition");
@@ -120,25 +95,13 @@ impl Parser<'_> {
                     let name = self.name("a sink name")?;
                     self.c.expect(Tok::Eq, "`=`")?;
                     let connector = self.postfix()?;
-                    let clearance = if self.c.at(Tok::LBrace) {
-                        Some(self.clearance()?)
-                    } else {
-                        None
-                    };
-                    ItemKind::Sink(SinkDecl {
-                        name,
-                        connector,
-                        clearance,
-                    })
+                    let clearance = if self.c.at(Tok::LBrace) { Some(self.clearance()?) } else { None };
+                    ItemKind::Sink(SinkDecl { name, connector, clearance })
                 }
                 _ => return None,
             }
         };
-        Some(Item {
-            kind,
-            doc,
-            span: start.to(self.c.prev_span()),
-        })
+        Some(Item { kind, doc, span: start.to(self.c.prev_span()) })
     }
 
     fn edge(&mut self) -> Option<ItemKind> {
@@ -146,15 +109,8 @@ impl Parser<'_> {
         self.c.expect(Tok::Arrow, "`->`")?;
         let to = if self.c.at(Tok::Ident) && self.c.nth(1) == Tok::LParen {
             let connector = self.postfix()?;
-            let clearance = if self.c.at(Tok::LBrace) {
-                Some(self.clearance()?)
-            } else {
-                None
-            };
-            EdgeTarget::Inline {
-                connector,
-                clearance,
-            }
+            let clearance = if self.c.at(Tok::LBrace) { Some(self.clearance()?) } else { None };
+            EdgeTarget::Inline { connector, clearance }
         } else {
             EdgeTarget::Named(self.name("a sink name or a connector such as `files(…)`")?)
         };
@@ -184,8 +140,7 @@ impl Parser<'_> {
     }
 
     fn source_prop(&mut self) -> Option<SourceProp> {
-        let key =
-            self.name("a property such as `event_time`, `watermark`, `late`, `batch` or `stream`")?;
+        let key = self.name("a property such as `event_time`, `watermark`, `late`, `batch` or `stream`")?;
         self.c.expect(Tok::Eq, "`=`")?;
         let value = if key.name == "late" {
             let t = self.c.span();
@@ -196,8 +151,7 @@ impl Parser<'_> {
             } else if self.c.eat_word("allow").is_some() {
                 LatePolicy::Allow(self.expr()?)
             } else {
-                self.c
-                    .error_expected("`drop`, `to <stream>` or `allow <duration>`");
+                self.c.error_expected("`drop`, `to <stream>` or `allow <duration>`");
                 return None;
             })
         } else {
@@ -225,12 +179,7 @@ impl Parser<'_> {
         let ret = self.type_expr()?;
         self.c.expect(Tok::Eq, "`=` and the function body")?;
         let body = self.expr()?;
-        Some(ItemKind::Fn(FnDecl {
-            name,
-            params,
-            ret,
-            body,
-        }))
+        Some(ItemKind::Fn(FnDecl { name, params, ret, body }))
     }
 
     fn stream(&mut self) -> Option<ItemKind> {
@@ -246,14 +195,10 @@ impl Parser<'_> {
                 OpKind::Error
             });
             if !at_step_end(&self.c) && !matches!(kind, OpKind::Error) {
-                self.c
-                    .error_expected("`|` and the next step, or a new definition");
+                self.c.error_expected("`|` and the next step, or a new definition");
                 self.c.recover(at_step_end);
             }
-            ops.push(Op {
-                kind,
-                span: start.to(self.c.prev_span()),
-            });
+            ops.push(Op { kind, span: start.to(self.c.prev_span()) });
         }
         Some(ItemKind::Stream(StreamDecl { name, input, ops }))
     }
@@ -262,16 +207,9 @@ impl Parser<'_> {
         if !self.c.at(Tok::Ident) || !OP_WORDS.contains(&self.c.text()) {
             let span = self.c.span();
             let found = self.c.text().to_string();
-            let mut d = Diagnostic::new(Code::E0001, span, "expected a pipeline step")
-                .label("not a step")
-                .help(format!(
-                    "steps are {}",
-                    OP_WORDS
-                        .iter()
-                        .map(|w| format!("`{w}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
+            let mut d = Diagnostic::new(Code::E0001, span, "expected a pipeline step").label("not a step").help(
+                format!("steps are {}", OP_WORDS.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", ")),
+            );
             if let Some(dym) = crate::diagnostics::did_you_mean(&found, OP_WORDS.iter().copied()) {
                 d = d.help(format!("{dym} (steps are {})", OP_WORDS.join(", ")));
             }
@@ -286,10 +224,7 @@ impl Parser<'_> {
             "explode" => {
                 let list = self.expr()?;
                 self.c.expect_word("as")?;
-                OpKind::Explode {
-                    list,
-                    alias: self.name("a name for each element")?,
-                }
+                OpKind::Explode { list, alias: self.name("a name for each element")? }
             }
             "window" => OpKind::Window(self.expr()?),
             "group" => {
@@ -314,20 +249,13 @@ impl Parser<'_> {
                 } else {
                     None
                 };
-                OpKind::Aggregate {
-                    min_group,
-                    fields: self.field_block()?,
-                }
+                OpKind::Aggregate { min_group, fields: self.field_block()? }
             }
             "score" => {
                 let model = self.name("a model name")?;
                 let inputs = self.field_block()?;
                 self.c.expect_word("as")?;
-                OpKind::Score {
-                    model,
-                    inputs,
-                    alias: self.name("a name for the score")?,
-                }
+                OpKind::Score { model, inputs, alias: self.name("a name for the score")? }
             }
             "protect" => {
                 self.c.expect_word("for")?;
@@ -372,11 +300,7 @@ impl Parser<'_> {
             None
         };
         let value = self.expr()?;
-        Some(FieldDef {
-            name,
-            span: start.to(value.span),
-            value,
-        })
+        Some(FieldDef { name, span: start.to(value.span), value })
     }
 
     fn clearance(&mut self) -> Option<Clearance> {
@@ -387,17 +311,13 @@ impl Parser<'_> {
                 self.c.expect(Tok::Eq, "`=`")?;
                 rules.push(ClearanceRule::Purpose(self.string("a data use in quotes")?));
             } else if self.c.eat_word("allow").is_some() {
-                let category =
-                    self.string("a data category in quotes, such as \"user.financial\"")?;
+                let category = self.string("a data category in quotes, such as \"user.financial\"")?;
                 self.c.expect_word("as")?;
                 let form = self.name("a form such as `raw`, `pseudonymized` or `aggregated`")?;
                 rules.push(ClearanceRule::Allow { category, form });
             } else {
-                self.c.error_expected(
-                    "`allow \"<category>\" as <form>` or `purpose = \"<data use>\"`",
-                );
-                self.c
-                    .recover(|c| c.at_word("allow") || c.at_word("purpose"));
+                self.c.error_expected("`allow \"<category>\" as <form>` or `purpose = \"<data use>\"`");
+                self.c.recover(|c| c.at_word("allow") || c.at_word("purpose"));
                 if !self.c.at(Tok::Ident) {
                     break;
                 }
@@ -405,10 +325,7 @@ impl Parser<'_> {
             self.separator();
         }
         let close = self.c.expect(Tok::RBrace, "`}`")?;
-        Some(Clearance {
-            rules,
-            span: open.span.to(close.span),
-        })
+        Some(Clearance { rules, span: open.span.to(close.span) })
     }
 
     fn type_expr(&mut self) -> Option<TypeExpr> {
@@ -429,22 +346,13 @@ impl Parser<'_> {
             }
             self.c.expect(Tok::Gt, "`>`")?;
             let span = name.span.to(self.c.prev_span());
-            TypeExpr {
-                kind: TypeExprKind::Generic(name, args),
-                span,
-            }
+            TypeExpr { kind: TypeExprKind::Generic(name, args), span }
         } else {
-            TypeExpr {
-                span: name.span,
-                kind: TypeExprKind::Named(name),
-            }
+            TypeExpr { span: name.span, kind: TypeExprKind::Named(name) }
         };
         while let Some(q) = self.c.eat(Tok::Question) {
             let span = ty.span.to(q.span);
-            ty = TypeExpr {
-                kind: TypeExprKind::Nullable(Box::new(ty)),
-                span,
-            };
+            ty = TypeExpr { kind: TypeExprKind::Nullable(Box::new(ty)), span };
         }
         Some(ty)
     }
@@ -453,11 +361,7 @@ impl Parser<'_> {
         if !self.c.enter() {
             return None;
         }
-        let e = if self.c.at_word("if") {
-            self.if_expr()
-        } else {
-            self.binary(0)
-        };
+        let e = if self.c.at_word("if") { self.if_expr() } else { self.binary(0) };
         self.c.leave();
         e
     }
@@ -470,10 +374,7 @@ impl Parser<'_> {
         self.c.expect_word("else")?;
         let other = self.expr()?;
         let span = start.to(other.span);
-        Some(Expr {
-            kind: ExprKind::If(Box::new(cond), Box::new(then), Box::new(other)),
-            span,
-        })
+        Some(Expr { kind: ExprKind::If(Box::new(cond), Box::new(then), Box::new(other)), span })
     }
 
     fn binary_op(&self) -> Option<Binary> {
@@ -509,27 +410,24 @@ impl Parser<'_> {
             let rhs = if self.c.at_word("if") {
                 self.expr()?
             } else {
-                let next = if op == BinOp::Coalesce {
-                    prec
-                } else {
-                    prec + 1
-                };
+                let next = if op == BinOp::Coalesce { prec } else { prec + 1 };
                 self.binary(next)?
             };
+            let span = lhs.span.to(rhs.span);
+            lhs = Expr { kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), span };
             if prec == 3 && self.binary_op().is_some_and(|(_, p)| p == 3) {
-                let span = self.c.span();
+                let at = self.c.span();
                 self.c.error(
-                    Diagnostic::new(Code::E0001, span, "comparisons cannot be chained")
+                    Diagnostic::new(Code::E0001, at, "comparisons cannot be chained")
                         .label("second comparison")
                         .secondary(op_tok.span, "first comparison")
                         .help("join the comparisons with `&&`: `a < b && b < c`"),
                 );
+                // Parse the rest so the error is reported once, then drop the whole comparison.
+                self.c.bump();
+                let rest = self.binary(prec + 1)?;
+                lhs = Expr { kind: ExprKind::Error, span: span.to(rest.span) };
             }
-            let span = lhs.span.to(rhs.span);
-            lhs = Expr {
-                kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
-                span,
-            };
         }
         Some(lhs)
     }
@@ -549,10 +447,7 @@ impl Parser<'_> {
         self.c.leave();
         let operand = operand?;
         let span = start.to(operand.span);
-        Some(Expr {
-            kind: ExprKind::Unary(op, Box::new(operand)),
-            span,
-        })
+        Some(Expr { kind: ExprKind::Unary(op, Box::new(operand)), span })
     }
 
     fn postfix(&mut self) -> Option<Expr> {
@@ -561,18 +456,12 @@ impl Parser<'_> {
             if self.c.eat(Tok::Dot).is_some() {
                 let field = self.name("a field name")?;
                 let span = e.span.to(field.span);
-                e = Expr {
-                    kind: ExprKind::Field(Box::new(e), field),
-                    span,
-                };
+                e = Expr { kind: ExprKind::Field(Box::new(e), field), span };
             } else if self.c.eat(Tok::LBracket).is_some() {
                 let index = self.expr()?;
                 let close = self.c.expect(Tok::RBracket, "`]`")?;
                 let span = e.span.to(close.span);
-                e = Expr {
-                    kind: ExprKind::Index(Box::new(e), Box::new(index)),
-                    span,
-                };
+                e = Expr { kind: ExprKind::Index(Box::new(e), Box::new(index)), span };
             } else {
                 return Some(e);
             }
@@ -603,18 +492,12 @@ impl Parser<'_> {
             }
             Tok::Duration => {
                 self.c.bump();
-                let k = value(
-                    literals::duration(raw, t.span).map(ExprKind::Duration),
-                    self,
-                );
+                let k = value(literals::duration(raw, t.span).map(ExprKind::Duration), self);
                 lit(k)
             }
             Tok::Timestamp => {
                 self.c.bump();
-                let k = value(
-                    literals::timestamp(raw, t.span).map(ExprKind::Timestamp),
-                    self,
-                );
+                let k = value(literals::timestamp(raw, t.span).map(ExprKind::Timestamp), self);
                 lit(k)
             }
             Tok::Str => {
@@ -625,10 +508,7 @@ impl Parser<'_> {
                 self.c.bump();
                 let e = self.expr()?;
                 let close = self.c.expect(Tok::RParen, "`)`")?;
-                Some(Expr {
-                    span: t.span.to(close.span),
-                    kind: e.kind,
-                })
+                Some(Expr { span: t.span.to(close.span), kind: e.kind })
             }
             Tok::LBracket => {
                 self.c.bump();
@@ -640,10 +520,7 @@ impl Parser<'_> {
                     }
                 }
                 let close = self.c.expect(Tok::RBracket, "`]`")?;
-                Some(Expr {
-                    kind: ExprKind::List(items),
-                    span: t.span.to(close.span),
-                })
+                Some(Expr { kind: ExprKind::List(items), span: t.span.to(close.span) })
             }
             Tok::Ident => match raw {
                 "null" => {
@@ -664,10 +541,7 @@ impl Parser<'_> {
                     if self.c.at(Tok::LParen) {
                         self.call(name)
                     } else {
-                        Some(Expr {
-                            span: name.span,
-                            kind: ExprKind::Name(name),
-                        })
+                        Some(Expr { span: name.span, kind: ExprKind::Name(name) })
                     }
                 }
             },
@@ -689,20 +563,14 @@ impl Parser<'_> {
             } else {
                 None
             };
-            args.push(Arg {
-                name: arg_name,
-                value: self.expr()?,
-            });
+            args.push(Arg { name: arg_name, value: self.expr()? });
             if self.c.eat(Tok::Comma).is_none() {
                 break;
             }
         }
         let close = self.c.expect(Tok::RParen, "`)` or `,`")?;
         let span = name.span.to(close.span);
-        Some(Expr {
-            kind: ExprKind::Call(name, args),
-            span,
-        })
+        Some(Expr { kind: ExprKind::Call(name, args), span })
     }
 
     fn separator(&mut self) {
@@ -713,10 +581,7 @@ impl Parser<'_> {
 
     fn name(&mut self, what: &str) -> Option<Ident> {
         let t = self.c.expect(Tok::Ident, what)?;
-        Some(Ident {
-            name: self.c.slice(t.span).to_string(),
-            span: t.span,
-        })
+        Some(Ident { name: self.c.slice(t.span).to_string(), span: t.span })
     }
 
     fn dotted(&mut self, what: &str) -> Option<Ident> {
@@ -734,16 +599,10 @@ impl Parser<'_> {
     fn string(&mut self, what: &str) -> Option<StrLit> {
         let t = self.c.expect(Tok::Str, what)?;
         match literals::string(self.c.slice(t.span), t.span) {
-            Ok(value) => Some(StrLit {
-                value,
-                span: t.span,
-            }),
+            Ok(value) => Some(StrLit { value, span: t.span }),
             Err(d) => {
                 self.c.report(d);
-                Some(StrLit {
-                    value: String::new(),
-                    span: t.span,
-                })
+                Some(StrLit { value: String::new(), span: t.span })
             }
         }
     }

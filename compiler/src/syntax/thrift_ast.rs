@@ -55,20 +55,10 @@ impl StructKind {
 
 #[derive(Debug, Clone)]
 pub enum DefKind {
-    Const {
-        ty: TypeRef,
-        value: ConstValue,
-    },
-    Typedef {
-        ty: TypeRef,
-    },
-    Enum {
-        values: Vec<EnumValue>,
-    },
-    Struct {
-        kind: StructKind,
-        fields: Vec<Field>,
-    },
+    Const { ty: TypeRef, value: ConstValue },
+    Typedef { ty: TypeRef },
+    Enum { values: Vec<EnumValue> },
+    Struct { kind: StructKind, fields: Vec<Field> },
 }
 
 #[derive(Debug, Clone)]

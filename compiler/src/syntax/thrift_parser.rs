@@ -27,15 +27,8 @@ const DEFINITION_WORDS: &[&str] = &[
 pub fn parse_thrift(file: FileId, text: &str) -> (ThriftFile, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let lexed = lex(file, text, &mut diags);
-    let mut p = Parser {
-        c: Cursor::new(text, lexed, diags),
-    };
-    let mut out = ThriftFile {
-        file,
-        includes: Vec::new(),
-        namespaces: Vec::new(),
-        defs: Vec::new(),
-    };
+    let mut p = Parser { c: Cursor::new(text, lexed, diags) };
+    let mut out = ThriftFile { file, includes: Vec::new(), namespaces: Vec::new(), defs: Vec::new() };
     while !p.c.at_eof() {
         let before = p.c.pos();
         p.item(&mut out);
@@ -77,21 +70,14 @@ impl Parser<'_> {
             "namespace" => {
                 self.c.bump();
                 let scope = if let Some(t) = self.c.eat(Tok::Star) {
-                    Some(Ident {
-                        name: "*".into(),
-                        span: t.span,
-                    })
+                    Some(Ident { name: "*".into(), span: t.span })
                 } else {
                     self.dotted("a namespace scope such as `rs` or `*`")
                 };
                 let name = self.dotted("a namespace name");
                 let annotations = self.annotations();
                 if let (Some(scope), Some(name)) = (scope, name) {
-                    out.namespaces.push(Namespace {
-                        scope,
-                        name,
-                        annotations,
-                    });
+                    out.namespaces.push(Namespace { scope, name, annotations });
                 }
             }
             "const" => {
@@ -120,13 +106,7 @@ impl Parser<'_> {
                 self.separator();
                 if let (Some(ty), Some(name)) = (ty, name) {
                     let span = start.to(self.c.prev_span());
-                    out.defs.push(Definition {
-                        name,
-                        kind: DefKind::Typedef { ty },
-                        annotations,
-                        doc,
-                        span,
-                    });
+                    out.defs.push(Definition { name, kind: DefKind::Typedef { ty }, annotations, doc, span });
                 }
             }
             "enum" => {
@@ -136,13 +116,7 @@ impl Parser<'_> {
                 let annotations = self.annotations();
                 if let Some(name) = name {
                     let span = start.to(self.c.prev_span());
-                    out.defs.push(Definition {
-                        name,
-                        kind: DefKind::Enum { values },
-                        annotations,
-                        doc,
-                        span,
-                    });
+                    out.defs.push(Definition { name, kind: DefKind::Enum { values }, annotations, doc, span });
                 }
             }
             "struct" | "union" | "exception" => {
@@ -158,13 +132,7 @@ impl Parser<'_> {
                 let annotations = self.annotations();
                 if let Some(name) = name {
                     let span = start.to(self.c.prev_span());
-                    out.defs.push(Definition {
-                        name,
-                        kind: DefKind::Struct { kind, fields },
-                        annotations,
-                        doc,
-                        span,
-                    });
+                    out.defs.push(Definition { name, kind: DefKind::Struct { kind, fields }, annotations, doc, span });
                 }
             }
             "service" | "senum" => self.skipped_block(),
@@ -205,24 +173,20 @@ impl Parser<'_> {
         }
         while !self.c.at(Tok::RBrace) && !self.c.at_eof() {
             let doc = self.c.doc();
+            let before = self.c.pos();
             let Some(name) = self.name() else {
                 self.c.recover(|c| c.at(Tok::Comma) || c.at(Tok::Semi));
                 self.separator();
+                if self.c.pos() == before {
+                    // A stray closing bracket: step over it rather than loop.
+                    self.c.bump();
+                }
                 continue;
             };
-            let value = if self.c.eat(Tok::Eq).is_some() {
-                self.int_constant()
-            } else {
-                None
-            };
+            let value = if self.c.eat(Tok::Eq).is_some() { self.int_constant() } else { None };
             let annotations = self.annotations();
             self.separator();
-            values.push(EnumValue {
-                name,
-                value,
-                annotations,
-                doc,
-            });
+            values.push(EnumValue { name, value, annotations, doc });
         }
         self.c.expect(Tok::RBrace, "`}`");
         values
@@ -239,11 +203,8 @@ impl Parser<'_> {
             match self.field() {
                 Some(f) => fields.push(f),
                 None => {
-                    self.c.recover(|c| {
-                        c.at(Tok::Comma)
-                            || c.at(Tok::Semi)
-                            || (c.at(Tok::Int) && c.nth(1) == Tok::Colon)
-                    });
+                    self.c
+                        .recover(|c| c.at(Tok::Comma) || c.at(Tok::Semi) || (c.at(Tok::Int) && c.nth(1) == Tok::Colon));
                     self.separator();
                 }
             }
@@ -258,10 +219,7 @@ impl Parser<'_> {
     fn field(&mut self) -> Option<Field> {
         let doc = self.c.doc();
         let start = self.c.span();
-        let id = if matches!(
-            self.c.kind(),
-            Tok::Int | Tok::HexInt | Tok::Minus | Tok::Plus
-        ) {
+        let id = if matches!(self.c.kind(), Tok::Int | Tok::HexInt | Tok::Minus | Tok::Plus) {
             let id = self.int_constant()?;
             self.c.expect(Tok::Colon, "`:` after the field id")?;
             Some(id)
@@ -277,26 +235,13 @@ impl Parser<'_> {
         };
         let ty = self.field_type()?;
         let name = self.name()?;
-        let default = if self.c.eat(Tok::Eq).is_some() {
-            Some(self.const_value()?)
-        } else {
-            None
-        };
+        let default = if self.c.eat(Tok::Eq).is_some() { Some(self.const_value()?) } else { None };
         // XSD options of old Thrift versions are accepted and ignored.
         self.c.eat_word("xsd_optional");
         self.c.eat_word("xsd_nillable");
         let annotations = self.annotations();
         self.separator();
-        Some(Field {
-            id,
-            req,
-            ty,
-            name,
-            default,
-            annotations,
-            doc,
-            span: start.to(self.c.prev_span()),
-        })
+        Some(Field { id, req, ty, name, default, annotations, doc, span: start.to(self.c.prev_span()) })
     }
 
     fn field_type(&mut self) -> Option<TypeRef> {
@@ -348,11 +293,7 @@ impl Parser<'_> {
             },
         };
         let annotations = self.annotations();
-        Some(TypeRef {
-            kind,
-            annotations,
-            span: start.to(self.c.prev_span()),
-        })
+        Some(TypeRef { kind, annotations, span: start.to(self.c.prev_span()) })
     }
 
     fn cpp_type(&mut self) {
@@ -410,10 +351,7 @@ impl Parser<'_> {
                 return None;
             }
         };
-        Some(ConstValue {
-            kind,
-            span: start.to(self.c.prev_span()),
-        })
+        Some(ConstValue { kind, span: start.to(self.c.prev_span()) })
     }
 
     fn int_constant(&mut self) -> Option<(i64, Span)> {
@@ -437,11 +375,7 @@ impl Parser<'_> {
         let raw = self.c.slice(t.span);
         let span = start.to(t.span);
         // Parse with the sign so that i64::MIN is representable.
-        let text = if neg {
-            format!("-{raw}")
-        } else {
-            raw.to_string()
-        };
+        let text = if neg { format!("-{raw}") } else { raw.to_string() };
         let value = if raw.starts_with("0x") || raw.starts_with("0X") {
             literals::int(raw, span).map(|v| if neg { -v } else { v })
         } else {
@@ -478,11 +412,7 @@ impl Parser<'_> {
                 self.c.recover(|c| c.at(Tok::RParen));
                 break;
             };
-            let value = if self.c.eat(Tok::Eq).is_some() {
-                self.string("an annotation value in quotes")
-            } else {
-                None
-            };
+            let value = if self.c.eat(Tok::Eq).is_some() { self.string("an annotation value in quotes") } else { None };
             let span = key.span.to(self.c.prev_span());
             out.push(Annotation { key, value, span });
             self.separator();
@@ -506,10 +436,7 @@ impl Parser<'_> {
         let first = self.c.expect(Tok::Ident, what)?;
         let mut name = self.c.slice(first.span).to_string();
         let mut span = first.span;
-        while self.c.at(Tok::Dot)
-            && self.c.nth(1) == Tok::Ident
-            && self.c.peek().span.start == span.end
-        {
+        while self.c.at(Tok::Dot) && self.c.nth(1) == Tok::Ident && self.c.peek().span.start == span.end {
             self.c.bump();
             let part = self.c.bump();
             name.push('.');
@@ -522,16 +449,10 @@ impl Parser<'_> {
     fn string(&mut self, what: &str) -> Option<StrLit> {
         let t = self.c.expect(Tok::Str, what)?;
         match literals::string(self.c.slice(t.span), t.span) {
-            Ok(value) => Some(StrLit {
-                value,
-                span: t.span,
-            }),
+            Ok(value) => Some(StrLit { value, span: t.span }),
             Err(d) => {
                 self.c.report(d);
-                Some(StrLit {
-                    value: String::new(),
-                    span: t.span,
-                })
+                Some(StrLit { value: String::new(), span: t.span })
             }
         }
     }
@@ -563,9 +484,7 @@ mod tests {
             "#,
         );
         assert_eq!(f.namespaces[0].name.name, "a.b");
-        let DefKind::Struct { fields, .. } = &f.defs[0].kind else {
-            panic!("not a struct")
-        };
+        let DefKind::Struct { fields, .. } = &f.defs[0].kind else { panic!("not a struct") };
         assert_eq!(f.defs[0].doc.as_deref(), Some("A thing."));
         assert_eq!(fields.len(), 3);
         assert_eq!(fields[0].annotations.len(), 2);
@@ -577,10 +496,8 @@ mod tests {
 
     #[test]
     fn every_error_is_reported_and_parsing_goes_on() {
-        let (f, d) = parse_thrift(
-            FileId(0),
-            "struct A { 1: string }\nstruct B { 1: i32 x }\nenum C { X = }\nstruct D {}",
-        );
+        let (f, d) =
+            parse_thrift(FileId(0), "struct A { 1: string }\nstruct B { 1: i32 x }\nenum C { X = }\nstruct D {}");
         assert_eq!(d.iter().filter(|d| d.is_error()).count(), 2, "{d:#?}");
         let names: Vec<_> = f.defs.iter().map(|d| d.name.name.as_str()).collect();
         assert_eq!(names, ["A", "B", "C", "D"]);
@@ -588,12 +505,15 @@ mod tests {
 
     #[test]
     fn services_are_skipped_with_a_note() {
-        let (f, d) = parse_thrift(
-            FileId(0),
-            "service S extends T { void ping() throws (1: E e), }\nstruct X {}",
-        );
+        let (f, d) = parse_thrift(FileId(0), "service S extends T { void ping() throws (1: E e), }\nstruct X {}");
         assert_eq!(f.defs.len(), 1);
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].code, Code::N0001);
+    }
+
+    #[test]
+    fn stray_closing_brackets_do_not_stall_the_parser() {
+        let (_, d) = parse_thrift(FileId(0), "enum { ; ) # x\n struct S { ) ] 1: i32 x }");
+        assert!(d.iter().all(|d| d.code == Code::E0001), "{d:#?}");
     }
 }

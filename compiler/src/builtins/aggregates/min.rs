@@ -15,11 +15,6 @@ pub const AGGREGATE: Aggregate = Aggregate {
 
 fn check(a: &[Type]) -> Result<Type, SigError> {
     sig::arity(a, 1, 1, "1")?;
-    let (t, _) = sig::arg_or_null(
-        a,
-        0,
-        Type::is_orderable,
-        "a number, string, timestamp, date or duration",
-    )?;
+    let (t, _) = sig::arg_or_null(a, 0, Type::is_orderable, "a number, string, timestamp, date or duration")?;
     Ok(t.clone().nullable())
 }

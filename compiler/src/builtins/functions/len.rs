@@ -17,12 +17,7 @@ fn check(a: &[Type]) -> Result<Type, SigError> {
     sig::arg(
         a,
         0,
-        |t| {
-            matches!(
-                t,
-                Type::String | Type::List(_) | Type::Set(_) | Type::Map(..)
-            )
-        },
+        |t| matches!(t, Type::String | Type::List(_) | Type::Set(_) | Type::Map(..)),
         "a string, list, set or map",
     )?;
     Ok(Type::Int)

@@ -14,11 +14,7 @@ pub const FUNCTION: Function = Function {
 
 fn check(a: &[Type]) -> Result<Type, SigError> {
     sig::arity(a, 1, 1, "1")?;
-    let (_, nullable) = sig::arg_or_null(
-        a,
-        0,
-        |t| matches!(t, Type::String | Type::Int | Type::Error),
-        "a string or an integer",
-    )?;
+    let (_, nullable) =
+        sig::arg_or_null(a, 0, |t| matches!(t, Type::String | Type::Int | Type::Error), "a string or an integer")?;
     Ok(sig::keep_null(Type::String, nullable))
 }

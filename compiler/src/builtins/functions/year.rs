@@ -14,11 +14,6 @@ pub const FUNCTION: Function = Function {
 
 fn check(a: &[Type]) -> Result<Type, SigError> {
     sig::arity(a, 1, 1, "1")?;
-    sig::arg(
-        a,
-        0,
-        |t| matches!(t, Type::Timestamp | Type::Date),
-        "a timestamp or a date",
-    )?;
+    sig::arg(a, 0, |t| matches!(t, Type::Timestamp | Type::Date), "a timestamp or a date")?;
     Ok(Type::Int)
 }

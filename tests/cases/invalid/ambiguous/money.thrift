@@ -1,0 +1,1 @@
+struct Money { 1: required double amount }
