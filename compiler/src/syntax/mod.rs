@@ -12,3 +12,33 @@ pub mod thrift_parser;
 
 pub use pipe_parser::parse_pipe;
 pub use thrift_parser::parse_thrift;
+
+/// Every word either grammar gives a meaning to, in some position. Words are not reserved
+/// tokens (see `lexer.rs`); this list lets the language reference's grammar be checked against
+/// the parsers.
+pub const WORDS: &[&str] = &[
+    // .pipe items, steps and expressions.
+    "namespace", "include", "import", "source", "fn", "stream", "model", "sink", "select", "where", "derive",
+    "explode", "window", "group", "aggregate", "score", "protect", "union", "as", "by", "for", "k", "late",
+    "drop", "to", "allow", "purpose", "if", "then", "else", "null", "true", "false", "and", "or", "not",
+    // Thrift.
+    "cpp_include", "const", "typedef", "enum", "senum", "struct", "exception", "service", "extends",
+    "required", "optional", "list", "set", "map", "cpp_type", "xsd_all", "xsd_optional", "xsd_nillable",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_word_a_parser_matches_is_listed() {
+        let used = pipe_parser::ITEM_WORDS
+            .iter()
+            .chain(pipe_parser::OP_WORDS)
+            .chain(pipe_parser::RESERVED)
+            .chain(thrift_parser::DEFINITION_WORDS);
+        for w in used {
+            assert!(WORDS.contains(w), "`{w}` is missing from syntax::WORDS");
+        }
+    }
+}

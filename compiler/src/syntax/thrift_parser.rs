@@ -9,7 +9,7 @@ use super::thrift_ast::*;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::source::{FileId, Span};
 
-const DEFINITION_WORDS: &[&str] = &[
+pub const DEFINITION_WORDS: &[&str] = &[
     "include",
     "cpp_include",
     "namespace",
