@@ -5,3 +5,4 @@ mod cases;
 mod examples;
 mod props;
 mod spec;
+mod tidy;

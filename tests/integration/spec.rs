@@ -70,7 +70,8 @@ fn every_pipe_and_thrift_block_compiles_as_its_markers_say() {
                     }
                 }
                 "ebnf" => {}
-                other => failures.push(format!("{page}:{}: a `{other}` block cannot be checked; use pipe, thrift or ebnf", b.line)),
+                other => failures
+                    .push(format!("{page}:{}: a `{other}` block cannot be checked; use pipe, thrift or ebnf", b.line)),
             }
         }
         let l = loader(&files);
@@ -110,8 +111,8 @@ fn lexical_terminal(t: &str) -> bool {
 #[test]
 fn the_grammar_uses_the_parsers_words_and_symbols() {
     let symbols: BTreeSet<String> = [
-        "{", "}", "(", ")", "[", "]", "<", ">", "<=", ">=", "==", "!=", "=", ",", ";", ":", ".", "|", "->", "??", "?", "+",
-        "-", "*", "/", "%", "!", "&&", "||", "@",
+        "{", "}", "(", ")", "[", "]", "<", ">", "<=", ">=", "==", "!=", "=", ",", ";", ":", ".", "|", "->", "??", "?",
+        "+", "-", "*", "/", "%", "!", "&&", "||", "@",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -204,5 +205,8 @@ fn the_function_reference_is_generated_from_the_registry() {
         std::fs::write(&path, &generated).expect("write functions.md");
     }
     let current = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(current == generated, "lang-spec/functions.md is out of date: run `PIPE_BLESS=1 cargo test -p pipe-tests spec`");
+    assert!(
+        current == generated,
+        "lang-spec/functions.md is out of date: run `PIPE_BLESS=1 cargo test -p pipe-tests spec`"
+    );
 }

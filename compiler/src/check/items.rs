@@ -45,10 +45,8 @@ impl<'a> Checker<'a> {
                         all_bounded &= bounded;
                     }
                 }
-                ItemKind::Stream(s) => {
-                    if self.define(&s.name.name, s.name.span, "stream") {
-                        self.decls.insert(s.name.name.clone(), s);
-                    }
+                ItemKind::Stream(s) if self.define(&s.name.name, s.name.span, "stream") => {
+                    self.decls.insert(s.name.name.clone(), s);
                 }
                 ItemKind::Model(m) => self.model(&m.name, &m.loader),
                 _ => {}
