@@ -6,6 +6,7 @@
 //! | syntax | [`syntax::parse_pipe`], [`syntax::parse_thrift`] | [`syntax::pipe_ast::PipeFile`], [`syntax::thrift_ast::ThriftFile`] |
 //! | resolve | [`resolve::resolve`] | [`resolve::Resolved`] (module graph, schema) |
 //! | check | [`check::check`] | [`hir::Program`] (typed HIR) |
+//! | privacy | [`privacy::analyze`] | [`privacy::Outcome`] (labels per sink column, violations) |
 //!
 //! [`check_program`] runs them all. The core reads files only through a [`source::Loader`].
 
@@ -14,6 +15,7 @@ pub mod check;
 pub mod diagnostics;
 pub mod fs_loader;
 pub mod hir;
+pub mod privacy;
 pub mod resolve;
 pub mod source;
 pub mod syntax;
@@ -25,12 +27,13 @@ use diagnostics::Diagnostic;
 use resolve::Resolved;
 use source::{LoadError, Loader};
 
-/// The result of checking a program: its files, the typed program, and every diagnostic
-/// (sorted by file and position).
+/// The result of checking a program: its files, the typed program, the privacy analysis, and
+/// every diagnostic (sorted by file and position).
 #[derive(Debug)]
 pub struct Checked {
     pub resolved: Resolved,
     pub program: hir::Program,
+    pub privacy: privacy::Outcome,
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -40,14 +43,43 @@ impl Checked {
     }
 }
 
+/// How strictly to check.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Privacy warnings (unlabeled fields of personal structs, implicit flows) become errors.
+    pub strict: bool,
+}
+
 /// Parses, resolves and checks the program whose root file is `root`. Fails only when the
 /// root file cannot be read.
 pub fn check_program(loader: &dyn Loader, root: &Path) -> Result<Checked, LoadError> {
+    check_program_with(loader, root, Options::default())
+}
+
+/// [`check_program`] with options.
+pub fn check_program_with(loader: &dyn Loader, root: &Path, options: Options) -> Result<Checked, LoadError> {
     let mut diags = Vec::new();
-    let resolved = resolve::resolve(loader, root, &mut diags)?;
+    let mut resolved = resolve::resolve(loader, root, &mut diags)?;
     let (program, mut more) = check::check(&resolved);
     diags.append(&mut more);
+    // A project's taxonomy extension lives beside its root pipeline.
+    let mut taxonomy = privacy::Taxonomy::default();
+    let taxonomy_path = source::relative_to(&source::normalize(root), privacy::taxonomy::FILE_NAME);
+    if let Ok(text) = loader.load(&taxonomy_path) {
+        let file = resolved.sources.add(taxonomy_path, text);
+        let text = resolved.sources.get(file).text.clone();
+        taxonomy.extend(file, &text, &mut diags);
+    }
+    let (outcome, mut more) = privacy::analyze(&resolved, &program, &taxonomy);
+    diags.append(&mut more);
+    if options.strict {
+        for d in &mut diags {
+            if d.code.strict_error() {
+                d.severity = diagnostics::Severity::Error;
+            }
+        }
+    }
     diags.sort_by_key(|d| (d.primary.span.file, d.primary.span.start, d.code));
     diags.dedup();
-    Ok(Checked { resolved, program, diagnostics: diags })
+    Ok(Checked { resolved, program, privacy: outcome, diagnostics: diags })
 }

@@ -3,6 +3,7 @@
 
 mod cases;
 mod examples;
+mod privacy;
 mod props;
 mod spec;
 mod tidy;

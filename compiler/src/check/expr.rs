@@ -553,6 +553,9 @@ impl ExprCx<'_> {
     }
 
     fn call(&mut self, sc: &Scope, name: &Ident, args: &[Arg], span: Span) -> TExpr {
+        if name.name == "declassify" {
+            return self.declassify(sc, name, args, span);
+        }
         for a in args {
             if let Some(n) = &a.name {
                 self.diags.push(
@@ -620,6 +623,31 @@ impl ExprCx<'_> {
         }
         self.unknown_function(name);
         error(span)
+    }
+
+    /// `declassify(x, reason = "…")`: the reason must be a non-empty string literal.
+    fn declassify(&mut self, sc: &Scope, name: &Ident, args: &[Arg], span: Span) -> TExpr {
+        let value = args.iter().find(|a| a.name.is_none());
+        let reason = args.iter().find(|a| a.name.as_ref().is_some_and(|n| n.name == "reason"));
+        let reason_text = match reason.map(|r| &r.value.kind) {
+            Some(ExprKind::Str(s)) if !s.trim().is_empty() => Some(s.clone()),
+            _ => None,
+        };
+        if value.is_none() || reason_text.is_none() || args.len() != 2 {
+            self.diags.push(
+                Diagnostic::new(Code::P009, span, "`declassify` needs a value and a written reason")
+                    .label("no reason given")
+                    .help("write `declassify(x, reason = \"why this may leave its labels behind\")`"),
+            );
+        }
+        let v = value.map_or_else(|| error(span), |a| self.expr(sc, &a.value));
+        let ty = v.ty.clone();
+        let r = TExpr {
+            kind: TExprKind::Str(reason_text.unwrap_or_default()),
+            ty: Type::String,
+            span: reason.map_or(span, |r| r.value.span),
+        };
+        texpr(TExprKind::Call(Callee::Builtin("declassify"), vec![v, r]), ty, name.span.to(span))
     }
 
     fn aggregate_call(

@@ -18,6 +18,11 @@ use crate::syntax::pipe_ast::{ItemKind, StreamDecl, TypeExpr, TypeExprKind};
 use crate::types::{primitive, Type};
 use expr::{ExprCx, FnSig, Scope, VarKind};
 
+/// The fields of the built-in `rejected` stream.
+pub fn rejected_fields() -> Vec<(String, Type)> {
+    items::rejected_row().fields
+}
+
 /// What the checker knows about a named stream (a source, a `stream`, a late side output or
 /// `rejected`) once its rows are typed.
 #[derive(Debug, Clone)]

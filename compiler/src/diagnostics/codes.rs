@@ -1,6 +1,6 @@
 //! The registry of diagnostic codes. Codes are stable: once published, a code keeps its meaning
 //! and a retired code is never reused. `E0xxx` syntax, `E1xxx` names, `E2xxx` types,
-//! `W0xxx` warnings, `N0xxx` notes. `lang-spec/diagnostics.md` documents every code here, and a
+//! `P0xx` privacy, `W0xxx` warnings, `N0xxx` notes. `lang-spec/diagnostics.md` documents every code here, and a
 //! test keeps the two in step.
 
 use super::Severity;
@@ -76,22 +76,41 @@ codes! {
     E2018 => "value must be a constant",
     E2019 => "invalid window",
     E2020 => "invalid timestamp annotation",
+    // Privacy.
+    P001 => "unknown data category",
+    P002 => "unknown data use",
+    P003 => "labeled data reaches a sink that does not allow it",
+    P004 => "unkeyed hash of labeled data",
+    P006 => "unlabeled field in a struct with personal data",
+    P007 => "implicit flow of labeled data",
+    P008 => "unknown masking function",
+    P009 => "invalid declassification",
     // Warnings.
     W0001 => "stream never reaches a sink",
     W0002 => "sink receives no stream",
     W0003 => "`??` on a value that is never null",
     // Notes.
     N0001 => "Thrift service skipped",
+    N0002 => "declassified value",
 }
 
 impl Code {
     /// The severity a diagnostic with this code has unless a mode raises it.
     pub fn severity(self) -> Severity {
-        match self.as_str().as_bytes()[0] {
-            b'W' => Severity::Warning,
-            b'N' => Severity::Note,
-            _ => Severity::Error,
+        match self {
+            // Privacy findings that `--strict` raises to errors.
+            Code::P006 | Code::P007 => Severity::Warning,
+            _ => match self.as_str().as_bytes()[0] {
+                b'W' => Severity::Warning,
+                b'N' => Severity::Note,
+                _ => Severity::Error,
+            },
         }
+    }
+
+    /// Whether `--strict` turns this warning into an error.
+    pub fn strict_error(self) -> bool {
+        matches!(self, Code::P006 | Code::P007)
     }
 
     pub fn parse(s: &str) -> Option<Code> {

@@ -14,10 +14,10 @@ struct LoanApplication {
   1: required string member_id     (pii = "user.unique_id")
   2: required string ssn           (pii = "user.government_id", mask = "redact")
   3: optional string email         (pii = "user.contact.email", mask = "hmac")
-  4: required i64    submitted_at  (timestamp = "millis")
+  4: required i64    submitted_at  (timestamp = "millis", pii = "none")
   5: optional double annual_income (pii = "user.financial.income", mask = "bucket")
-  6: optional HomeOwnership home
-  7: optional string state
+  6: optional HomeOwnership home  (pii = "none")
+  7: optional string state         (pii = "none")
   8: optional list<Tradeline> tradelines
-  9: optional map<string, string> partner_attrs
+  9: optional map<string, string> partner_attrs (pii = "none")
 } (has_personal_data)

@@ -51,7 +51,7 @@ struct Tradeline {
   9: optional map<string, list<common.Money>> (cpp.template = "std::map") money_by_key
   10: optional list<i64 (signed)> (max_len = "8") numbers = [0x1F, -2]
   11: EventTime opened_at
-} (has_personal_data, pii.owner = "risk", pii.owner = "risk-2")
+} (persisted, pii.owner = "risk", pii.owner = "risk-2")
 
 union Payment {
   1: common.Money cash

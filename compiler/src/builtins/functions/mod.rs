@@ -7,6 +7,7 @@ pub mod concat;
 pub mod contains;
 pub mod date;
 pub mod day;
+pub mod declassify;
 pub mod ends_with;
 pub mod env;
 pub mod exp;
@@ -25,6 +26,7 @@ pub mod pow;
 pub mod redact;
 pub mod replace;
 pub mod round;
+pub mod sha256;
 pub mod split;
 pub mod sqrt;
 pub mod starts_with;
@@ -74,5 +76,7 @@ pub const ALL: &[&crate::builtins::Function] = &[
     &redact::FUNCTION,
     &bucket::FUNCTION,
     &truncate::FUNCTION,
+    &sha256::FUNCTION,
+    &declassify::FUNCTION,
     &env::FUNCTION,
 ];

@@ -1,0 +1,192 @@
+//! Labels from Thrift annotations: `pii = "<category>"` on fields, typedefs, field types and
+//! structs (several allowed, repeated or comma-separated; `"none"` says a field holds no personal
+//! data), the project's aliases (`personalDataType = "UserId"`), `mask = "<function>"` on fields,
+//! and `has_personal_data` on structs, whose unlabeled fields are reported.
+
+use std::collections::HashMap;
+
+use super::label::{Form, Hop, Label, Labels};
+use super::taxonomy::Taxonomy;
+use crate::diagnostics::{did_you_mean, Code, Diagnostic};
+use crate::resolve::{ModuleId, Resolved, Schema, Syntax, TypeSym};
+use crate::syntax::thrift_ast::{Annotation, DefKind, TypeKind, TypeRef};
+use crate::types::{StructId, Type};
+
+/// The masks a field's `mask` annotation may name.
+pub const MASKS: &[&str] = &["hmac", "tokenize", "bucket", "truncate", "redact", "drop"];
+
+#[derive(Debug, Default)]
+pub struct SchemaLabels {
+    fields: HashMap<(StructId, String), Labels>,
+    structs: HashMap<StructId, Labels>,
+    pub masks: HashMap<(StructId, String), String>,
+}
+
+impl SchemaLabels {
+    /// The labels of field `f` of struct `s`: its own, its type's, and the struct's.
+    pub fn field(&self, s: StructId, f: &str) -> Labels {
+        let mut out = self.fields.get(&(s, f.to_string())).cloned().unwrap_or_default();
+        if let Some(l) = self.structs.get(&s) {
+            out.union(l);
+        }
+        out
+    }
+
+    /// Every label a value of type `ty` can hold inside it (fields of structs, recursively).
+    pub fn deep(&self, schema: &Schema, ty: &Type) -> Labels {
+        let mut out = Labels::default();
+        self.deep_into(schema, ty, &mut Vec::new(), &mut out);
+        out
+    }
+
+    fn deep_into(&self, schema: &Schema, ty: &Type, seen: &mut Vec<StructId>, out: &mut Labels) {
+        match ty {
+            Type::Nullable(t) | Type::List(t) | Type::Set(t) => self.deep_into(schema, t, seen, out),
+            Type::Map(k, v) => {
+                self.deep_into(schema, k, seen, out);
+                self.deep_into(schema, v, seen, out);
+            }
+            Type::Struct(id, _) if !seen.contains(id) => {
+                seen.push(*id);
+                for f in &schema.get_struct(*id).fields {
+                    out.union(&self.field(*id, &f.name));
+                    self.deep_into(schema, &f.ty, seen, out);
+                }
+                seen.pop();
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Categories named by `pii` annotations and aliases in `annotations`, with where they stand;
+/// `Some(empty)` for an explicit `pii = "none"`.
+fn categories(
+    annotations: &[Annotation],
+    taxonomy: &Taxonomy,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<(String, Hop)>> {
+    let mut found: Option<Vec<(String, Hop)>> = None;
+    for a in annotations {
+        let Some(value) = &a.value else { continue };
+        if a.key.name == "pii" {
+            let list = found.get_or_insert_with(Vec::new);
+            for part in value.value.split(',').map(str::trim).filter(|p| !p.is_empty() && *p != "none") {
+                if taxonomy.is_category(part) {
+                    list.push((part.to_string(), Hop { span: value.span, what: format!("labeled `{part}` here") }));
+                } else {
+                    diags.push(taxonomy.unknown_category(part, value.span));
+                }
+            }
+        }
+        for alias in taxonomy.aliases.iter().filter(|al| al.annotation == a.key.name && al.value == value.value) {
+            found.get_or_insert_with(Vec::new).push((
+                alias.category.clone(),
+                Hop {
+                    span: value.span,
+                    what: format!("`{} = \"{}\"` means `{}`", alias.annotation, alias.value, alias.category),
+                },
+            ));
+        }
+    }
+    found
+}
+
+fn to_labels(cats: &[(String, Hop)], field: &str) -> Labels {
+    Labels(
+        cats.iter()
+            .map(|(c, hop)| Label {
+                category: c.clone(),
+                form: Form::Raw,
+                implicit: false,
+                path: vec![Hop { span: hop.span, what: format!("`{field}` {}", hop.what) }],
+            })
+            .collect(),
+    )
+}
+
+/// Annotations that a field's type brings: inline ones and those of its typedef chain.
+fn type_annotations(schema: &Schema, res: &Resolved, m: ModuleId, t: &TypeRef) -> Vec<Annotation> {
+    let mut out = t.annotations.clone();
+    let mut current = match &t.kind {
+        TypeKind::Named(n) => schema.lookup(res, m, &n.name).ok(),
+        _ => None,
+    };
+    let mut steps = 0;
+    while let (Some(TypeSym::Typedef(i)), true) = (current, steps < 32) {
+        let td = &schema.typedefs[i];
+        out.extend(td.annotations.iter().cloned());
+        out.extend(td.target.annotations.iter().cloned());
+        current = match &td.target.kind {
+            TypeKind::Named(n) => schema.lookup(res, td.module, &n.name).ok(),
+            _ => None,
+        };
+        steps += 1;
+    }
+    out
+}
+
+fn holds_struct(ty: &Type) -> bool {
+    match ty {
+        Type::Nullable(t) | Type::List(t) | Type::Set(t) => holds_struct(t),
+        Type::Map(k, v) => holds_struct(k) || holds_struct(v),
+        Type::Struct(..) => true,
+        _ => false,
+    }
+}
+
+/// Reads the labels of every struct field in the program's Thrift files.
+pub fn collect(res: &Resolved, taxonomy: &Taxonomy, diags: &mut Vec<Diagnostic>) -> SchemaLabels {
+    let schema = &res.schema;
+    let mut out = SchemaLabels::default();
+    for (i, module) in res.modules.iter().enumerate() {
+        let m = ModuleId(i as u32);
+        let Syntax::Thrift(file) = &module.syntax else { continue };
+        for def in &file.defs {
+            let DefKind::Struct { fields, .. } = &def.kind else { continue };
+            let Ok(TypeSym::Struct(id)) = schema.lookup(res, m, &def.name.name) else { continue };
+            let info = schema.get_struct(id);
+            if info.span != def.name.span {
+                continue;
+            }
+            if let Some(cats) = categories(&def.annotations, taxonomy, diags) {
+                out.structs.insert(id, to_labels(&cats, &def.name.name));
+            }
+            let personal = def.annotations.iter().any(|a| a.key.name == "has_personal_data");
+            for f in fields {
+                let mut anns = f.annotations.clone();
+                anns.extend(type_annotations(schema, res, m, &f.ty));
+                let cats = categories(&anns, taxonomy, diags);
+                let qualified = format!("{}.{}", def.name.name, f.name.name);
+                if let Some(cats) = &cats {
+                    out.fields.insert((id, f.name.name.clone()), to_labels(cats, &qualified));
+                }
+                for a in f.annotations.iter().filter(|a| a.key.name == "mask") {
+                    let value = a.value.as_ref().map_or("", |v| v.value.as_str());
+                    if MASKS.contains(&value) {
+                        out.masks.insert((id, f.name.name.clone()), value.to_string());
+                    } else {
+                        diags.push(
+                            Diagnostic::new(Code::P008, a.span, format!("unknown masking function `{value}`"))
+                                .label("not a mask")
+                                .help(
+                                    did_you_mean(value, MASKS.iter().copied())
+                                        .unwrap_or_else(|| format!("masks are {}", MASKS.join(", "))),
+                                ),
+                        );
+                    }
+                }
+                let field_ty = info.field(&f.name.name).map(|fi| fi.ty.clone()).unwrap_or(Type::Error);
+                if personal && cats.is_none() && !out.structs.contains_key(&id) && !holds_struct(&field_ty) {
+                    diags.push(
+                        Diagnostic::new(Code::P006, f.name.span, format!("field `{qualified}` has no privacy label"))
+                            .label("unlabeled")
+                            .secondary(def.name.span, "this struct is marked `has_personal_data`")
+                            .help(format!("label it, e.g. `{} (pii = \"user.…\")`, or write `(pii = \"none\")` if it holds no personal data", f.name.name)),
+                    );
+                }
+            }
+        }
+    }
+    out
+}

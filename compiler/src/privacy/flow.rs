@@ -1,0 +1,441 @@
+//! Label propagation through a typed program, and the sink check. Every expression's labels are
+//! the union of its inputs' (a masking function lowers their form, `declassify` clears them, a
+//! user function is followed into its body); `where` and `if` add their condition's labels as
+//! implicit ones; `explode` gives the element the list's labels; an aggregate's output keeps its
+//! inputs' labels, lowered to `aggregated` when it enforces a minimum group size; `score` outputs
+//! carry the union of their inputs. At each edge every field's labels (and the labels inside its
+//! type) must be allowed by the sink's clearance.
+
+use std::collections::HashMap;
+
+use super::annotations::SchemaLabels;
+use super::label::{mask_form, Form, Label, Labels};
+use super::taxonomy::{covers, Taxonomy};
+use crate::diagnostics::{Code, Diagnostic};
+use crate::hir::{Callee, Program, Row, Step, TExpr, TExprKind};
+use crate::resolve::{ModuleId, Resolved};
+use crate::source::Span;
+use crate::types::Type;
+
+/// The labels of each field of a stream's rows, and those its rows carry by having passed a
+/// condition.
+#[derive(Clone, Debug, Default)]
+pub struct RowLabels {
+    pub fields: Vec<(String, Labels)>,
+    pub implicit: Labels,
+}
+
+impl RowLabels {
+    fn get(&self, name: &str) -> Labels {
+        self.fields.iter().find(|(n, _)| n == name).map(|(_, l)| l.clone()).unwrap_or_default()
+    }
+
+    fn set(&mut self, name: &str, labels: Labels) {
+        match self.fields.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = labels,
+            None => self.fields.push((name.to_string(), labels)),
+        }
+    }
+}
+
+/// One column a sink receives, with everything it reveals.
+#[derive(Clone, Debug)]
+pub struct Column {
+    pub sink: String,
+    pub stream: String,
+    pub field: String,
+    pub labels: Labels,
+}
+
+/// A label that reaches a sink which does not allow it.
+#[derive(Clone, Debug)]
+pub struct Violation {
+    pub code: Code,
+    pub sink: String,
+    pub stream: String,
+    pub field: String,
+    pub label: Label,
+    pub edge: Span,
+}
+
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub columns: Vec<Column>,
+    pub violations: Vec<Violation>,
+    pub declassified: Vec<(Span, String)>,
+}
+
+#[derive(Debug)]
+pub struct Flow<'a> {
+    res: &'a Resolved,
+    program: &'a Program,
+    schema_labels: &'a SchemaLabels,
+    fns: HashMap<(String, ModuleId), &'a crate::hir::Function>,
+    rows: HashMap<String, RowLabels>,
+    types: HashMap<String, Row>,
+    pub diags: Vec<Diagnostic>,
+    pub outcome: Outcome,
+}
+
+type Env<'e> = &'e RowLabels;
+
+impl<'a> Flow<'a> {
+    pub fn new(res: &'a Resolved, program: &'a Program, schema_labels: &'a SchemaLabels) -> Flow<'a> {
+        let fns = program.functions.iter().map(|f| ((f.name.clone(), f.module), f)).collect();
+        Flow {
+            res,
+            program,
+            schema_labels,
+            fns,
+            rows: HashMap::new(),
+            types: HashMap::new(),
+            diags: Vec::new(),
+            outcome: Outcome::default(),
+        }
+    }
+
+    /// Propagates labels through every stream and checks every edge.
+    pub fn run(mut self, taxonomy: &Taxonomy) -> (Outcome, Vec<Diagnostic>) {
+        self.sources();
+        for s in &self.program.streams {
+            self.stream(s);
+        }
+        self.sinks(taxonomy);
+        (self.outcome, self.diags)
+    }
+
+    fn sources(&mut self) {
+        let mut everything = Labels::default();
+        for src in &self.program.sources {
+            let mut row = RowLabels::default();
+            for (name, ty) in &src.row.fields {
+                let mut l = match &src.record {
+                    Type::Struct(id, _) => self.schema_labels.field(*id, name),
+                    _ => Labels::default(),
+                };
+                l = l.hop(src.span, format!("read by source `{}`", src.name));
+                everything.union(&l);
+                everything.union(&self.schema_labels.deep(&self.res.schema, ty));
+                row.fields.push((name.clone(), l));
+            }
+            if let crate::hir::LatePolicy::To(late) = &src.late {
+                self.rows.insert(late.clone(), row.clone());
+                self.types.insert(late.clone(), src.row.clone());
+            }
+            self.rows.insert(src.name.clone(), row);
+            self.types.insert(src.name.clone(), src.row.clone());
+        }
+        // A rejected record's raw text may hold any field of any source.
+        let mut rejected = RowLabels::default();
+        for (n, _) in crate::check::rejected_fields() {
+            let l = if n == "raw" { everything.clone() } else { Labels::default() };
+            rejected.fields.push((n.to_string(), l));
+        }
+        self.rows.insert("rejected".into(), rejected);
+        self.types.insert("rejected".into(), Row { fields: crate::check::rejected_fields() });
+    }
+
+    fn stream(&mut self, s: &crate::hir::Stream) {
+        let mut row = self.rows.get(&s.input).cloned().unwrap_or_default();
+        let mut keys: Vec<(String, Labels)> = Vec::new();
+        for step in &s.steps {
+            match &step.step {
+                Step::Select(fields) => {
+                    let mut next = RowLabels { fields: Vec::new(), implicit: row.implicit.clone() };
+                    for (name, e) in fields {
+                        let l = self.expr(e, &row, None).hop(e.span, format!("into `{name}` of stream `{}`", s.name));
+                        next.fields.push((name.clone(), l));
+                    }
+                    row = next;
+                }
+                Step::Derive(fields) => {
+                    for (name, e) in fields {
+                        let l = self.expr(e, &row, None).hop(e.span, format!("into `{name}` of stream `{}`", s.name));
+                        row.set(name, l);
+                    }
+                }
+                Step::Where(c) => {
+                    let l = self
+                        .expr(c, &row, None)
+                        .implicit()
+                        .hop(c.span, format!("decides which records of `{}` pass", s.name));
+                    row.implicit.union(&l);
+                }
+                Step::Explode { list, alias } => {
+                    let l = self.expr(list, &row, None).hop(list.span, format!("exploded into `{alias}`"));
+                    row.set(alias, l);
+                }
+                Step::Window(_) | Step::ProtectFor(_) => {}
+                Step::GroupBy(k) => {
+                    keys = k
+                        .iter()
+                        .map(|(n, e)| (n.clone(), self.expr(e, &row, None).hop(e.span, format!("group key `{n}`"))))
+                        .collect();
+                }
+                Step::Aggregate { min_group, fields } => {
+                    let mut outer = RowLabels { fields: std::mem::take(&mut keys), implicit: Labels::default() };
+                    outer.fields.push(("window_start".into(), Labels::default()));
+                    outer.fields.push(("window_end".into(), Labels::default()));
+                    let mut next = RowLabels { fields: outer.fields.clone(), implicit: row.implicit.clone() };
+                    for (name, e) in fields {
+                        let mut l = self.expr(e, &outer, Some(&row)).hop(e.span, format!("aggregated into `{name}`"));
+                        if let Some(k) = min_group {
+                            l = l.lower(
+                                Form::Aggregated,
+                                step.span,
+                                &format!("aggregated over groups of at least {k}"),
+                            );
+                        }
+                        next.fields.push((name.clone(), l));
+                    }
+                    if let Some(k) = min_group {
+                        next.implicit = next.implicit.lower(
+                            Form::Aggregated,
+                            step.span,
+                            &format!("aggregated over groups of at least {k}"),
+                        );
+                    }
+                    next.fields.retain(|(n, _)| step.row.get(n).is_some());
+                    row = next;
+                }
+                Step::Score { inputs, output, .. } => {
+                    let l =
+                        Labels::joined(inputs.iter().map(|(_, e)| self.expr(e, &row, None)).collect::<Vec<_>>().iter())
+                            .hop(step.span, format!("scored into `{output}`"));
+                    row.set(output, l);
+                }
+                Step::Union(others) => {
+                    for o in others {
+                        let other = self.rows.get(o).cloned().unwrap_or_default();
+                        for (n, l) in &other.fields {
+                            let mut mine = row.get(n);
+                            mine.union(&l.clone().hop(step.span, format!("merged from `{o}`")));
+                            row.set(n, mine);
+                        }
+                        row.implicit.union(&other.implicit);
+                    }
+                }
+            }
+        }
+        self.rows.insert(s.name.clone(), row);
+        self.types.insert(s.name.clone(), s.row.clone());
+    }
+
+    /// The labels of an expression; `inner` is the input row inside an aggregate's arguments.
+    fn expr(&mut self, e: &TExpr, env: Env, inner: Option<Env>) -> Labels {
+        match &e.kind {
+            TExprKind::Var(n) => env.get(n),
+            TExprKind::Field(base, f) => {
+                let mut l = self.expr(base, env, inner);
+                if let Type::Struct(id, name) = base.ty.non_null() {
+                    l.union(&self.schema_labels.field(*id, f).hop(e.span, format!("read as `{name}.{f}`")));
+                }
+                l
+            }
+            TExprKind::Aggregate(_, args) => {
+                let rows = inner.unwrap_or(env);
+                Labels::joined(args.iter().map(|a| self.expr(a, rows, None)).collect::<Vec<_>>().iter())
+            }
+            TExprKind::Call(Callee::Builtin(name), args) => self.builtin(name, args, e.span, env, inner),
+            TExprKind::Call(Callee::User(name, m), args) => {
+                let arg_labels: Vec<Labels> = args.iter().map(|a| self.expr(a, env, inner)).collect();
+                match self.fns.get(&(name.clone(), *m)).copied() {
+                    Some(f) => {
+                        let params = RowLabels {
+                            fields: f.params.iter().map(|(p, _)| p.clone()).zip(arg_labels).collect(),
+                            implicit: Labels::default(),
+                        };
+                        self.expr(&f.body, &params, None).hop(e.span, format!("through `{name}(…)`"))
+                    }
+                    None => Labels::joined(arg_labels.iter()),
+                }
+            }
+            TExprKind::If(c, a, b) => {
+                let mut l = self.expr(a, env, inner);
+                l.union(&self.expr(b, env, inner));
+                l.union(&self.expr(c, env, inner).implicit().hop(c.span, "decides the `if`"));
+                l
+            }
+            TExprKind::Index(a, b) | TExprKind::Binary(_, a, b) => {
+                let mut l = self.expr(a, env, inner);
+                l.union(&self.expr(b, env, inner));
+                l
+            }
+            TExprKind::Unary(_, a) => self.expr(a, env, inner),
+            TExprKind::List(items) => {
+                Labels::joined(items.iter().map(|i| self.expr(i, env, inner)).collect::<Vec<_>>().iter())
+            }
+            _ => Labels::default(),
+        }
+    }
+
+    fn builtin(&mut self, name: &str, args: &[TExpr], span: Span, env: Env, inner: Option<Env>) -> Labels {
+        let mut arg_labels: Vec<Labels> = args.iter().map(|a| self.expr(a, env, inner)).collect();
+        if let Some(form) = mask_form(name) {
+            let first = if arg_labels.is_empty() { Labels::default() } else { arg_labels.remove(0) };
+            let mut l = first.lower(form, span, &format!("masked by `{name}`"));
+            l.union(&Labels::joined(arg_labels.iter()));
+            return l;
+        }
+        match name {
+            "declassify" => {
+                let reason = match args.get(1).map(|a| &a.kind) {
+                    Some(TExprKind::Str(r)) => r.clone(),
+                    _ => String::new(),
+                };
+                let cats: Vec<String> = arg_labels
+                    .first()
+                    .map(|l| l.iter().map(|l| format!("`{}`", l.category)).collect())
+                    .unwrap_or_default();
+                self.diags.push(
+                    Diagnostic::new(Code::N0002, span, format!("declassified: {reason}"))
+                        .label(if cats.is_empty() { "carries no labels".to_string() } else { format!("clears {}", cats.join(", ")) })
+                        .help("every declassification is listed by `pipec privacy-report`; review it like code that handles raw data"),
+                );
+                self.outcome.declassified.push((span, reason));
+                Labels::default()
+            }
+            "sha256" => {
+                let l = Labels::joined(arg_labels.iter());
+                if let Some(first) = l.iter().find(|l| !l.implicit && l.form < Form::Pseudonymized) {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::P004,
+                            span,
+                            format!("an unkeyed hash of `{}` data can be reversed", first.category),
+                        )
+                        .label("unkeyed hash of labeled data")
+                        .help("anyone can hash candidate values and compare; use the keyed `hmac(…)` instead"),
+                    );
+                }
+                l
+            }
+            _ => Labels::joined(arg_labels.iter()),
+        }
+    }
+
+    fn sinks(&mut self, taxonomy: &Taxonomy) {
+        for sink in &self.program.sinks {
+            for a in &sink.allows {
+                if !taxonomy.is_category(&a.category) {
+                    self.diags.push(taxonomy.unknown_category(&a.category, a.span));
+                }
+            }
+            if let Some(p) = &sink.purpose {
+                if !taxonomy.is_use(p) {
+                    self.diags.push(taxonomy.unknown_use(p, sink.span));
+                }
+            }
+        }
+        for edge in &self.program.edges {
+            let sink = &self.program.sinks[edge.to];
+            let row = self.rows.get(&edge.from).cloned().unwrap_or_default();
+            let types = self.types.get(&edge.from).cloned().unwrap_or_default();
+            let mut columns: Vec<(String, Labels)> = Vec::new();
+            for (name, l) in &row.fields {
+                let mut all = l.clone();
+                if let Some(ty) = types.get(name) {
+                    all.union(
+                        &self.schema_labels.deep(&self.res.schema, ty).hop(edge.span, format!("inside `{name}`")),
+                    );
+                }
+                all.union(&row.implicit);
+                columns.push((name.clone(), all));
+            }
+            for (param, exprs) in &edge.sink_exprs {
+                let l = Labels::joined(exprs.iter().map(|e| self.expr(e, &row, None)).collect::<Vec<_>>().iter());
+                columns.push((format!("{param} (of the sink)"), l));
+            }
+            for (field, labels) in columns {
+                // One diagnostic per field and kind of flow, naming every category it lacks clearance for.
+                let mut denied: [Vec<&Label>; 2] = [Vec::new(), Vec::new()];
+                for label in labels.iter() {
+                    let allowed = sink.allows.iter().any(|a| {
+                        covers(&a.category, &label.category) && Form::parse(&a.form).is_some_and(|f| label.form >= f)
+                    });
+                    if !allowed {
+                        denied[usize::from(label.implicit)].push(label);
+                        self.outcome.violations.push(Violation {
+                            code: if label.implicit { Code::P007 } else { Code::P003 },
+                            sink: sink.name.clone(),
+                            stream: edge.from.clone(),
+                            field: field.clone(),
+                            label: label.clone(),
+                            edge: edge.span,
+                        });
+                    }
+                }
+                for group in denied.iter().filter(|g| !g.is_empty()) {
+                    self.diags.push(violation(
+                        self.res,
+                        &sink.name,
+                        &edge.from,
+                        &field,
+                        group,
+                        edge.span,
+                        &sink.allows,
+                    ));
+                }
+                self.outcome.columns.push(Column { sink: sink.name.clone(), stream: edge.from.clone(), field, labels });
+            }
+        }
+    }
+}
+
+/// The diagnostic for labels a sink does not allow on one field: what they are, the path each
+/// took, and two fixes (mask the field on the way, or allow the data in the sink).
+fn violation(
+    res: &Resolved,
+    sink: &str,
+    stream: &str,
+    field: &str,
+    labels: &[&Label],
+    edge: Span,
+    allows: &[crate::hir::Allow],
+) -> Diagnostic {
+    let first = labels[0];
+    let implicit = first.implicit;
+    let code = if implicit { Code::P007 } else { Code::P003 };
+    let what: Vec<String> = labels.iter().map(|l| format!("`{}` ({})", l.category, l.form.name())).collect();
+    let best =
+        allows.iter().filter(|a| covers(&a.category, &first.category)).filter_map(|a| Form::parse(&a.form)).min();
+    let mask = match best {
+        Some(Form::Tokenized) => format!("tokenize it on the way (`{field} = tokenize(…)`)"),
+        Some(Form::Pseudonymized) => format!("pseudonymize it on the way (`{field} = hmac(…)`)"),
+        Some(Form::Generalized) => {
+            format!("generalize it on the way (`{field} = bucket(…, width)` or `truncate(…, n)`)")
+        }
+        Some(Form::Aggregated) => "aggregate it with a minimum group size (`aggregate(k >= 10) { … }`)".to_string(),
+        _ if implicit => "filter on data the sink may receive".to_string(),
+        _ => format!("leave `{field}` out of what `{stream}` sends, or `redact(…)` it"),
+    };
+    let allow_lines: Vec<String> =
+        labels.iter().map(|l| format!("`allow \"{}\" as {}`", l.category, l.form.name())).collect();
+    let msg = if implicit {
+        format!("{} data decides which records of `{stream}` reach sink `{sink}` (field `{field}`)", what.join(", "))
+    } else {
+        format!("sink `{sink}` would receive `{field}` from `{stream}` carrying {}", what.join(", "))
+    };
+    let verb = if implicit { "an implicit flow" } else { "a leak" };
+    let mut d = Diagnostic::new(code, edge, msg)
+        .label(format!("{verb}: `{sink}` does not allow {}", what.join(", ")))
+        .help(format!("{mask}; or, if `{sink}` may hold it, add {} to its clearance", allow_lines.join(" and ")));
+    for l in labels {
+        let steps: Vec<String> = l
+            .path
+            .iter()
+            .map(|hop| {
+                let f = res.sources.get(hop.span.file);
+                let (line, col) = f.line_col(hop.span.start);
+                format!("{} ({}:{line}:{col})", hop.what, f.path.display())
+            })
+            .collect();
+        d = d.note(format!("`{}` came this way: {}", l.category, steps.join(" → ")));
+    }
+    for (i, hop) in first.path.iter().enumerate() {
+        if hop.span.file == edge.file && hop.span != edge {
+            d = d.secondary(hop.span, format!("{}. {}", i + 1, hop.what));
+        }
+    }
+    d
+}

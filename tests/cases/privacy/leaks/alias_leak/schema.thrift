@@ -1,0 +1,3 @@
+struct User {
+  1: required string user_id (personalDataType = "UserId")
+}
