@@ -89,3 +89,132 @@ fn secondary_labels_in_other_files_are_shown() {
         "{text}"
     );
 }
+
+fn sarif_of(dir: &Path, args: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_pipec")).args(args).current_dir(dir).output().expect("pipec runs");
+    let v = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+    (out.status.code(), v)
+}
+
+/// What GitHub code scanning requires of an upload, checked field by field (SARIF 2.1.0).
+fn assert_code_scanning_accepts(log: &serde_json::Value) {
+    assert_eq!(log["version"], "2.1.0");
+    assert!(log["$schema"].as_str().is_some_and(|s| s.contains("sarif-2.1.0")));
+    let run = &log["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "pipec");
+    let rules = run["tool"]["driver"]["rules"].as_array().expect("rules");
+    let ids: Vec<&str> = rules.iter().map(|r| r["id"].as_str().expect("rule id")).collect();
+    let mut unique = ids.clone();
+    unique.dedup();
+    assert_eq!(ids.len(), unique.len(), "rule ids are unique");
+    for r in rules {
+        assert!(r["shortDescription"]["text"].as_str().is_some_and(|t| !t.is_empty()));
+        assert!(r["help"]["text"].as_str().is_some_and(|t| !t.is_empty()));
+        assert!(["error", "warning", "note"].contains(&r["defaultConfiguration"]["level"].as_str().unwrap_or("")));
+    }
+    let results = run["results"].as_array().expect("results");
+    assert!(!results.is_empty());
+    for r in results {
+        let id = r["ruleId"].as_str().expect("ruleId");
+        let index = r["ruleIndex"].as_u64().expect("ruleIndex") as usize;
+        assert_eq!(ids[index], id, "ruleIndex points at the rule");
+        assert!(["error", "warning", "note"].contains(&r["level"].as_str().unwrap_or("")));
+        assert!(r["message"]["text"].as_str().is_some_and(|t| !t.is_empty()));
+        assert!(r["partialFingerprints"].as_object().is_some_and(|f| !f.is_empty()));
+        let locations: Vec<&serde_json::Value> = r["locations"]
+            .as_array()
+            .expect("a location")
+            .iter()
+            .chain(r["codeFlows"].as_array().into_iter().flatten().flat_map(|cf| {
+                cf["threadFlows"][0]["locations"].as_array().expect("thread flow steps").iter().map(|l| &l["location"])
+            }))
+            .collect();
+        for l in locations {
+            let pl = &l["physicalLocation"];
+            let uri = pl["artifactLocation"]["uri"].as_str().expect("uri");
+            assert!(
+                !uri.starts_with('/') && !uri.contains(".."),
+                "uri `{uri}` must be relative to the repository root"
+            );
+            assert_eq!(pl["artifactLocation"]["uriBaseId"], "%SRCROOT%");
+            assert!(pl["region"]["startLine"].as_u64().is_some_and(|n| n >= 1));
+            assert!(pl["region"]["startColumn"].as_u64().is_some_and(|n| n >= 1));
+        }
+    }
+}
+
+#[test]
+fn sarif_output_is_accepted_by_code_scanning_and_shows_the_flow() {
+    let (code, log) = sarif_of(&cases(), &["check", "--format", "sarif", "privacy/leaks/through_user_function.pipe"]);
+    assert_eq!(code, Some(1));
+    assert_code_scanning_accepts(&log);
+    let result = &log["runs"][0]["results"][0];
+    assert_eq!(result["ruleId"], "P003");
+    assert_eq!(
+        result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "tests/cases/privacy/leaks/through_user_function.pipe"
+    );
+    let steps: Vec<&str> = result["codeFlows"][0]["threadFlows"][0]["locations"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["location"]["physicalLocation"]["artifactLocation"]["uri"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(steps.first(), Some(&"tests/cases/schemas/partner.thrift"), "the flow starts at the labeled field");
+    assert!(steps.len() >= 4, "{steps:?}");
+}
+
+#[test]
+fn fingerprints_do_not_change_when_lines_move() {
+    let dir = std::env::temp_dir().join(format!("pipec-sarif-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("s.thrift"), "struct R { 1: required string email (pii = \"user.contact.email\") }")
+        .expect("write");
+    let program = "include \"s.thrift\"\nsource r: R { batch = files(\"r.jsonl\") }\nstream s = r | select { email }\ns -> stdout()\n";
+    std::fs::write(dir.join("p.pipe"), program).expect("write");
+    let (_, before) = sarif_of(&dir, &["check", "--format", "sarif", "p.pipe"]);
+    std::fs::write(dir.join("p.pipe"), format!("// moved\n\n\n{program}")).expect("write");
+    let (_, after) = sarif_of(&dir, &["check", "--format", "sarif", "p.pipe"]);
+    let (a, b) = (&before["runs"][0]["results"][0], &after["runs"][0]["results"][0]);
+    assert_eq!(a["partialFingerprints"], b["partialFingerprints"]);
+    let line = |r: &serde_json::Value| r["locations"][0]["physicalLocation"]["region"]["startLine"].as_u64();
+    assert_eq!(line(a).map(|l| l + 3), line(b));
+    assert_code_scanning_accepts(&after);
+}
+
+#[test]
+fn warn_only_reports_without_failing() {
+    let (code, log) =
+        sarif_of(&cases(), &["check", "--format", "sarif", "--warn-only", "privacy/leaks/raw_email.pipe"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(log["runs"][0]["results"][0]["level"], "warning");
+    let out = pipec(&["check", "--warn-only", "privacy/leaks/raw_email.pipe"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("P003"));
+}
+
+#[test]
+fn strict_fails_on_implicit_flows() {
+    assert_eq!(pipec(&["check", "privacy/leaks/implicit_where.pipe"]).status.code(), Some(0));
+    assert_eq!(pipec(&["check", "--strict", "privacy/leaks/implicit_where.pipe"]).status.code(), Some(1));
+}
+
+#[test]
+fn privacy_report_lists_every_sink_column_with_its_origin() {
+    let out = pipec(&["privacy-report", "--format", "json", "valid/design/main.pipe"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let columns = v["columns"].as_array().expect("columns");
+    let member = columns.iter().find(|c| c["sink"] == "warehouse" && c["field"] == "member").expect("warehouse.member");
+    let label = &member["labels"][0];
+    assert_eq!(label["category"], "user.unique_id");
+    assert_eq!(label["form"], "pseudonymized");
+    assert_eq!(label["allowed"], true);
+    assert!(label["path"][0]["at"].as_str().is_some_and(|a| a.ends_with("schemas/partner.thrift:14:43")), "{label}");
+    let report = columns.iter().find(|c| c["sink"] == "report" && c["field"] == "avg_util").expect("report.avg_util");
+    assert!(report["labels"].as_array().expect("labels").iter().all(|l| l["form"] == "aggregated"));
+    let human = pipec(&["privacy-report", "valid/design/main.pipe"]);
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(text.contains("sink warehouse") && text.contains("user.unique_id as pseudonymized"), "{text}");
+}

@@ -30,13 +30,31 @@ enum Command {
         /// Colors in human output.
         #[arg(long, value_enum, default_value_t = Color::Auto)]
         color: Color,
+        /// Privacy warnings (unlabeled personal fields, implicit flows) become errors.
+        #[arg(long)]
+        strict: bool,
+        /// Report everything but exit 0 on errors (SARIF levels become warnings): for rolling out
+        /// a policy without failing builds. Unreadable files still exit 2.
+        #[arg(long)]
+        warn_only: bool,
+    },
+    /// List every column each sink receives, with its privacy labels, their forms, and where
+    /// each label came from; then every declassification.
+    PrivacyReport {
+        /// The `.pipe` file to report on.
+        file: PathBuf,
+        /// `human` or `json`.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
     },
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
 enum Format {
     Human,
     Json,
+    /// SARIF 2.1.0, for GitHub code scanning; locations are relative to the repository root.
+    Sarif,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -49,11 +67,14 @@ enum Color {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { files, format, color } => check(&files, format, color),
+        Command::Check { files, format, color, strict, warn_only } => {
+            check(&files, format, color, pipec::Options { strict }, warn_only)
+        }
+        Command::PrivacyReport { file, format } => privacy_report(&file, format),
     }
 }
 
-fn check(files: &[PathBuf], format: Format, color: Color) -> ExitCode {
+fn check(files: &[PathBuf], format: Format, color: Color, options: pipec::Options, warn_only: bool) -> ExitCode {
     let loader = FsLoader::new(".");
     let color = match color {
         Color::Always => true,
@@ -63,11 +84,12 @@ fn check(files: &[PathBuf], format: Format, color: Color) -> ExitCode {
     let mut unusable = false;
     let mut any_error = false;
     let mut json_files = Vec::new();
-    let mut json_diags = Vec::new();
+    let mut json_diags: Vec<serde_json::Value> = Vec::new();
+    let mut sarif_runs: Vec<serde_json::Value> = Vec::new();
     let (mut errors, mut warnings) = (0usize, 0usize);
     let mut stderr = std::io::stderr().lock();
     for file in files {
-        match pipec::check_program(&loader, file) {
+        match pipec::check_program_with(&loader, file, options) {
             Ok(checked) => {
                 any_error |= checked.has_errors();
                 errors += checked.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
@@ -79,8 +101,26 @@ fn check(files: &[PathBuf], format: Format, color: Color) -> ExitCode {
                     }
                     Format::Json => {
                         json_files.push(serde_json::json!({ "path": file.display().to_string(), "status": "checked" }));
-                        json_diags
-                            .extend(checked.diagnostics.iter().map(|d| render::to_json(&checked.resolved.sources, d)));
+                        json_diags.extend(
+                            checked
+                                .diagnostics
+                                .iter()
+                                .map(|d| serde_json::json!(render::to_json(&checked.resolved.sources, d))),
+                        );
+                    }
+                    Format::Sarif => {
+                        let mut diags = checked.diagnostics.clone();
+                        if warn_only {
+                            for d in diags.iter_mut().filter(|d| d.severity == Severity::Error) {
+                                d.severity = Severity::Warning;
+                            }
+                        }
+                        sarif_runs.push(render::sarif(
+                            &checked.resolved.sources,
+                            &diags,
+                            &repo_prefix(),
+                            env!("CARGO_PKG_VERSION"),
+                        ));
                     }
                 }
             }
@@ -94,7 +134,7 @@ fn check(files: &[PathBuf], format: Format, color: Color) -> ExitCode {
                     Format::Human => {
                         let _ = writeln!(stderr, "error: cannot read `{}`: {why}", file.display());
                     }
-                    Format::Json => json_files.push(serde_json::json!({ "path": file.display().to_string(), "status": "unreadable", "reason": why })),
+                    Format::Json | Format::Sarif => json_files.push(serde_json::json!({ "path": file.display().to_string(), "status": "unreadable", "reason": why })),
                 }
             }
         }
@@ -114,10 +154,31 @@ fn check(files: &[PathBuf], format: Format, color: Color) -> ExitCode {
             let mut stdout = std::io::stdout().lock();
             let _ = writeln!(stdout, "{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         }
+        Format::Sarif => {
+            // One run per tool invocation: merge the results of every file into the first run.
+            let mut log = sarif_runs.first().cloned().unwrap_or_else(|| {
+                render::sarif(&pipec::source::SourceMap::default(), &[], &repo_prefix(), env!("CARGO_PKG_VERSION"))
+            });
+            let results: Vec<serde_json::Value> = sarif_runs
+                .iter()
+                .flat_map(|r| r["runs"][0]["results"].as_array().cloned().unwrap_or_default())
+                .collect();
+            log["runs"][0]["results"] = serde_json::Value::Array(results);
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "{}", serde_json::to_string_pretty(&log).unwrap_or_default());
+            for f in json_files {
+                let _ = writeln!(
+                    stderr,
+                    "error: cannot read `{}`: {}",
+                    f["path"].as_str().unwrap_or(""),
+                    f["reason"].as_str().unwrap_or("")
+                );
+            }
+        }
     }
     if unusable {
         ExitCode::from(2)
-    } else if any_error {
+    } else if any_error && !warn_only {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -134,4 +195,102 @@ fn s(n: usize) -> &'static str {
 
 fn plural(n: usize, word: &str) -> String {
     format!("{n} {word}{}", s(n))
+}
+
+/// The working directory relative to the repository root (the nearest folder above it that holds
+/// `.git`), so that SARIF locations are relative to the root. Empty outside a repository.
+fn repo_prefix() -> PathBuf {
+    let Ok(cwd) = std::env::current_dir() else { return PathBuf::new() };
+    let mut dir = cwd.as_path();
+    loop {
+        if dir.join(".git").exists() {
+            return cwd.strip_prefix(dir).map(PathBuf::from).unwrap_or_default();
+        }
+        match dir.parent() {
+            Some(p) => dir = p,
+            None => return PathBuf::new(),
+        }
+    }
+}
+
+fn privacy_report(file: &std::path::Path, format: Format) -> ExitCode {
+    let loader = FsLoader::new(".");
+    let checked = match pipec::check_program(&loader, file) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: cannot read `{}`: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let map = &checked.resolved.sources;
+    let at = |span: pipec::source::Span| {
+        let f = map.get(span.file);
+        let (line, col) = f.line_col(span.start);
+        format!("{}:{line}:{col}", f.path.display())
+    };
+    let report = &checked.privacy;
+    let mut out = std::io::stdout().lock();
+    if format == Format::Human {
+        let mut sink = String::new();
+        for c in &report.columns {
+            if c.sink != sink {
+                let _ = writeln!(out, "sink {}", c.sink);
+                sink = c.sink.clone();
+            }
+            if c.labels.is_empty() {
+                let _ = writeln!(out, "  {}.{}: no labels", c.stream, c.field);
+                continue;
+            }
+            let _ = writeln!(out, "  {}.{}:", c.stream, c.field);
+            for l in c.labels.iter() {
+                let how = if l.implicit { " (implicit: decides which records arrive)" } else { "" };
+                let denied = report
+                    .violations
+                    .iter()
+                    .any(|v| v.sink == c.sink && v.field == c.field && v.label.category == l.category);
+                let _ = writeln!(
+                    out,
+                    "    {} as {}{how}{}",
+                    l.category,
+                    l.form.name(),
+                    if denied { "  DENIED" } else { "" }
+                );
+                for hop in &l.path {
+                    let _ = writeln!(out, "      {} at {}", hop.what, at(hop.span));
+                }
+            }
+        }
+        let _ = writeln!(out, "declassifications: {}", report.declassified.len());
+        for (span, reason) in &report.declassified {
+            let _ = writeln!(out, "  {}: {reason}", at(*span));
+        }
+    } else {
+        let columns: Vec<serde_json::Value> = report
+            .columns
+            .iter()
+            .map(|c| {
+                let labels: Vec<serde_json::Value> = c
+                    .labels
+                    .iter()
+                    .map(|l| {
+                        let denied = report.violations.iter().any(|v| v.sink == c.sink && v.field == c.field && v.label.category == l.category);
+                        serde_json::json!({
+                            "category": l.category, "form": l.form, "implicit": l.implicit, "allowed": !denied,
+                            "path": l.path.iter().map(|h| serde_json::json!({ "step": h.what, "at": at(h.span) })).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                serde_json::json!({ "sink": c.sink, "stream": c.stream, "field": c.field, "labels": labels })
+            })
+            .collect();
+        let declassified: Vec<serde_json::Value> =
+            report.declassified.iter().map(|(s, r)| serde_json::json!({ "at": at(*s), "reason": r })).collect();
+        let doc = serde_json::json!({ "columns": columns, "declassifications": declassified });
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    }
+    if checked.has_errors() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -32,6 +32,9 @@ pub struct Diagnostic {
     pub secondary: Vec<Label>,
     pub help: Option<String>,
     pub notes: Vec<String>,
+    /// The path a value took to cause this diagnostic, step by step (privacy findings); each
+    /// step may be in any file. SARIF shows it as a code flow.
+    pub flow: Vec<Label>,
 }
 
 impl Diagnostic {
@@ -45,6 +48,7 @@ impl Diagnostic {
             secondary: Vec::new(),
             help: None,
             notes: Vec::new(),
+            flow: Vec::new(),
         }
     }
 
@@ -66,6 +70,11 @@ impl Diagnostic {
 
     pub fn note(mut self, note: impl Into<String>) -> Diagnostic {
         self.notes.push(note.into());
+        self
+    }
+
+    pub fn flow_step(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
+        self.flow.push(Label { span, message: message.into() });
         self
     }
 

@@ -213,3 +213,112 @@ pub fn to_json(map: &SourceMap, d: &Diagnostic) -> JsonDiagnostic {
         notes: d.notes.clone(),
     }
 }
+
+/// A fingerprint that survives lines moving: it hashes what the finding is about (code, file,
+/// message, label), never where in the file it is. FNV-1a, so it is stable across Rust versions.
+pub fn fingerprint(map: &SourceMap, d: &Diagnostic) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let file = map.get(d.primary.span.file).path.display().to_string();
+    for part in [d.code.as_str(), file.as_str(), d.message.as_str(), d.primary.message.as_str()] {
+        for b in part.bytes().chain([0u8]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// SARIF 2.1.0 for code scanning. `prefix` is the working directory relative to the repository
+/// root, so that every location is relative to the root (`%SRCROOT%`).
+pub fn sarif(map: &SourceMap, diags: &[Diagnostic], prefix: &std::path::Path, version: &str) -> serde_json::Value {
+    use serde_json::json;
+    let rules: Vec<serde_json::Value> = super::Code::ALL
+        .iter()
+        .map(|c| {
+            let level = match c.severity() {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+                Severity::Note => "note",
+            };
+            json!({
+                "id": c.as_str(),
+                "name": c.title(),
+                "shortDescription": { "text": c.title() },
+                "fullDescription": { "text": format!("{}: {}", c.as_str(), c.title()) },
+                "help": {
+                    "text": format!("{} — see lang-spec/diagnostics.md#{}", c.title(), c.as_str().to_lowercase()),
+                    "markdown": format!("**{}** {}. See `lang-spec/diagnostics.md`, section {}.", c.as_str(), c.title(), c.as_str())
+                },
+                "defaultConfiguration": { "level": level }
+            })
+        })
+        .collect();
+    let location = |span: Span, message: Option<&str>| {
+        let l = location(map, span);
+        let uri = crate::source::normalize(&prefix.join(&l.file)).display().to_string().replace('\\', "/");
+        let mut v = json!({
+            "physicalLocation": {
+                "artifactLocation": { "uri": uri, "uriBaseId": "%SRCROOT%" },
+                "region": { "startLine": l.line, "startColumn": l.column, "endLine": l.end_line, "endColumn": l.end_column }
+            }
+        });
+        if let Some(m) = message {
+            v["message"] = json!({ "text": m });
+        }
+        v
+    };
+    let results: Vec<serde_json::Value> = diags
+        .iter()
+        .map(|d| {
+            let level = match d.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+                Severity::Note => "note",
+            };
+            let mut text = d.message.clone();
+            if let Some(h) = &d.help {
+                text.push_str("\nhelp: ");
+                text.push_str(h);
+            }
+            let mut r = json!({
+                "ruleId": d.code.as_str(),
+                "ruleIndex": super::Code::ALL.iter().position(|c| *c == d.code).unwrap_or(0),
+                "level": level,
+                "message": { "text": text },
+                "locations": [location(d.primary.span, None)],
+                "partialFingerprints": { "pipeFindingHash/v1": fingerprint(map, d) }
+            });
+            if !d.secondary.is_empty() {
+                r["relatedLocations"] = d
+                    .secondary
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| {
+                        let mut v = location(l.span, Some(&l.message));
+                        v["id"] = json!(i);
+                        v
+                    })
+                    .collect();
+            }
+            if !d.flow.is_empty() {
+                let steps: Vec<serde_json::Value> =
+                    d.flow.iter().map(|l| json!({ "location": location(l.span, Some(&l.message)) })).collect();
+                r["codeFlows"] = json!([{ "threadFlows": [{ "locations": steps }] }]);
+            }
+            r
+        })
+        .collect();
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": {
+                "name": "pipec",
+                "version": version,
+                "rules": rules
+            }},
+            "columnKind": "unicodeCodePoints",
+            "results": results
+        }]
+    })
+}

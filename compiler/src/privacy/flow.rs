@@ -432,6 +432,10 @@ fn violation(
             .collect();
         d = d.note(format!("`{}` came this way: {}", l.category, steps.join(" → ")));
     }
+    for hop in &first.path {
+        d = d.flow_step(hop.span, hop.what.clone());
+    }
+    d = d.flow_step(edge, format!("reaches sink `{sink}`"));
     for (i, hop) in first.path.iter().enumerate() {
         if hop.span.file == edge.file && hop.span != edge {
             d = d.secondary(hop.span, format!("{}. {}", i + 1, hop.what));

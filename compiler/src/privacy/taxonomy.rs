@@ -183,13 +183,13 @@ impl Taxonomy {
 
     /// P002 for an unknown data use at `span`.
     pub fn unknown_use(&self, name: &str, span: Span) -> Diagnostic {
-        Diagnostic::new(Code::P002, span, format!("unknown data use `{name}`"))
-            .label("not a known purpose")
-            .help(did_you_mean(name, self.uses.iter().map(String::as_str)).unwrap_or_else(|| {
-            format!(
+        Diagnostic::new(Code::P002, span, format!("unknown data use `{name}`")).label("not a known purpose").help(
+            did_you_mean(name, self.uses.iter().map(String::as_str)).unwrap_or_else(|| {
+                format!(
                 "use a data use such as `analytics.reporting` or `personalize`, or add it to {FILE_NAME} under [uses]"
             )
-        }))
+            }),
+        )
     }
 
     /// Adds a project's `pipe-taxonomy.toml`; problems are diagnostics in that file.
