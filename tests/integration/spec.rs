@@ -1,7 +1,7 @@
 //! The language reference cannot drift from the compiler: every code block in `lang-spec/` is
 //! checked here. `pipe` and `thrift` blocks compile with exactly the diagnostics their `//~`
 //! markers name (a block with `file=PATH` is a file the page's other blocks may include; it is
-//! checked through them); `ebnf` blocks must use only words and symbols the parsers know, and
+//! checked through them; a `toml file=pipe-taxonomy.toml` block extends the page's taxonomy); `ebnf` blocks must use only words and symbols the parsers know, and
 //! must mention every word the parsers give a meaning to. `functions.md` is generated from the
 //! builtin registry (set `PIPE_BLESS=1` to rewrite it).
 
@@ -68,6 +68,9 @@ fn every_pipe_and_thrift_block_compiles_as_its_markers_say() {
                     if b.file.is_none() {
                         roots.push(PathBuf::from(name));
                     }
+                }
+                "toml" if b.file.is_some() => {
+                    files.insert(PathBuf::from(b.file.clone().unwrap_or_default()), b.text.clone());
                 }
                 "ebnf" => {}
                 other => failures

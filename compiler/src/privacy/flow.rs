@@ -339,9 +339,10 @@ impl<'a> Flow<'a> {
                         &self.schema_labels.deep(&self.res.schema, ty).hop(edge.span, format!("inside `{name}`")),
                     );
                 }
-                all.union(&row.implicit);
                 columns.push((name.clone(), all));
             }
+            // What decided which records arrive is reported once per edge, not once per field.
+            columns.push(("(which records arrive)".to_string(), row.implicit.clone()));
             for (param, exprs) in &edge.sink_exprs {
                 let l = Labels::joined(exprs.iter().map(|e| self.expr(e, &row, None)).collect::<Vec<_>>().iter());
                 columns.push((format!("{param} (of the sink)"), l));
@@ -412,7 +413,11 @@ fn violation(
     let allow_lines: Vec<String> =
         labels.iter().map(|l| format!("`allow \"{}\" as {}`", l.category, l.form.name())).collect();
     let msg = if implicit {
-        format!("{} data decides which records of `{stream}` reach sink `{sink}` (field `{field}`)", what.join(", "))
+        if field == "(which records arrive)" {
+            format!("{} data decides which records of `{stream}` reach sink `{sink}`", what.join(", "))
+        } else {
+            format!("{} data decides the value of `{field}` that `{stream}` sends to sink `{sink}`", what.join(", "))
+        }
     } else {
         format!("sink `{sink}` would receive `{field}` from `{stream}` carrying {}", what.join(", "))
     };
