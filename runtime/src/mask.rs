@@ -1,0 +1,172 @@
+//! Masking at run time: the functions the compiler's privacy labels are built on. `hmac` is
+//! HMAC-SHA256 under a key that comes from the environment or a key file; a missing or short key
+//! stops the run before it reads anything, and the key is never printed, logged or written.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::Mutex;
+
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+
+/// The environment variable the HMAC key is read from.
+pub const KEY_ENV: &str = "PIPE_HMAC_KEY";
+/// Keys shorter than this are refused: a short key makes pseudonyms guessable.
+pub const MIN_KEY_BYTES: usize = 16;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum KeyError {
+    #[error("no HMAC key: set {KEY_ENV} or pass --hmac-key-file; pipelines that pseudonymize refuse to run without one")]
+    Missing,
+    #[error("the HMAC key is {0} bytes long; it must be at least {MIN_KEY_BYTES}")]
+    TooShort(usize),
+    #[error("cannot read the HMAC key file `{path}`: {why}")]
+    Unreadable { path: String, why: String },
+}
+
+/// A secret key. Its `Debug` output never shows the bytes.
+#[derive(Clone, PartialEq)]
+pub struct Key(Vec<u8>);
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Key(<{} bytes, redacted>)", self.0.len())
+    }
+}
+
+impl Key {
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Result<Key, KeyError> {
+        let bytes = bytes.into();
+        if bytes.len() < MIN_KEY_BYTES {
+            return Err(KeyError::TooShort(bytes.len()));
+        }
+        Ok(Key(bytes))
+    }
+
+    /// The key from a key file (its bytes, without a trailing newline) when one is given,
+    /// else from `PIPE_HMAC_KEY` as `env` looks it up.
+    pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Key, KeyError> {
+        if let Some(path) = file {
+            let bytes = std::fs::read(path).map_err(|e| KeyError::Unreadable { path: path.display().to_string(), why: e.to_string() })?;
+            let trimmed = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+            let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);
+            return Key::new(trimmed.to_vec());
+        }
+        match env(KEY_ENV) {
+            Some(v) if !v.is_empty() => Key::new(v.into_bytes()),
+            _ => Err(KeyError::Missing),
+        }
+    }
+
+    /// The key from the process environment or `file`.
+    pub fn from_environment(file: Option<&Path>) -> Result<Key, KeyError> {
+        Key::load(file, |name| std::env::var(name).ok())
+    }
+}
+
+/// HMAC-SHA256 of `value` under `key`, hex-encoded: a keyed pseudonym.
+pub fn hmac_hex(key: &Key, value: &[u8]) -> String {
+    // HMAC takes keys of any length, so this cannot fail.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key.0).unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    mac.update(value);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The unkeyed SHA-256 of `value`, hex-encoded (for checksums, never for labeled data).
+pub fn sha256_hex(value: &[u8]) -> String {
+    hex::encode(Sha256::digest(value))
+}
+
+/// The text that replaces a redacted value.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// `floor(x / width) * width`; `None` (the record is rejected) when `width` is not positive.
+pub fn bucket(x: f64, width: f64) -> Option<f64> {
+    (width > 0.0 && width.is_finite()).then(|| (x / width).floor() * width)
+}
+
+/// The first `keep` characters of `s`.
+pub fn truncate(s: &str, keep: i64) -> String {
+    s.chars().take(usize::try_from(keep).unwrap_or(0)).collect()
+}
+
+/// Tokens that a vault maps back to their values. Tokens are deterministic under the key, so
+/// equal values get equal tokens across runs.
+#[derive(Default)]
+pub struct Vault {
+    tokens: Mutex<HashMap<String, String>>,
+}
+
+impl fmt::Debug for Vault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.tokens.lock().map(|t| t.len()).unwrap_or(0);
+        write!(f, "Vault(<{n} tokens>)")
+    }
+}
+
+impl Vault {
+    pub fn tokenize(&self, key: &Key, value: &str) -> String {
+        let mut input = b"pipe-token:".to_vec();
+        input.extend_from_slice(value.as_bytes());
+        let token = format!("tok_{}", &hmac_hex(key, &input)[..24]);
+        if let Ok(mut t) = self.tokens.lock() {
+            t.entry(token.clone()).or_insert_with(|| value.to_string());
+        }
+        token
+    }
+
+    pub fn detokenize(&self, token: &str) -> Option<String> {
+        self.tokens.lock().ok()?.get(token).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> Key {
+        Key::new(b"0123456789abcdef-test".to_vec()).expect("long enough")
+    }
+
+    #[test]
+    fn hmac_matches_rfc_4231() {
+        // RFC 4231 test case 2 uses a 4-byte key, below our minimum, so build it directly.
+        let k = Key(b"Jefe".to_vec());
+        assert_eq!(hmac_hex(&k, b"what do ya want for nothing?"), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    }
+
+    #[test]
+    fn keys_come_from_the_environment_or_a_file_and_are_never_shown() {
+        assert_eq!(Key::load(None, |_| None), Err(KeyError::Missing));
+        assert_eq!(Key::load(None, |_| Some(String::new())), Err(KeyError::Missing));
+        assert_eq!(Key::load(None, |_| Some("short".into())), Err(KeyError::TooShort(5)));
+        let k = Key::load(None, |n| (n == KEY_ENV).then(|| "a-very-secret-key-value".to_string())).expect("key");
+        let shown = format!("{k:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        let dir = std::env::temp_dir().join(format!("pipe-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join("key"), "a-very-secret-key-value\n").expect("write");
+        assert_eq!(Key::load(Some(&dir.join("key")), |_| None), Ok(k));
+        let missing = Key::load(Some(&dir.join("nope")), |_| None).expect_err("no file");
+        assert!(missing.to_string().contains("cannot read the HMAC key file"));
+        assert!(!missing.to_string().contains("secret"));
+    }
+
+    #[test]
+    fn masks_behave() {
+        let k = key();
+        assert_eq!(hmac_hex(&k, b"m1"), hmac_hex(&k, b"m1"));
+        assert_ne!(hmac_hex(&k, b"m1"), hmac_hex(&k, b"m2"));
+        assert_eq!(bucket(52_300.0, 10_000.0), Some(50_000.0));
+        assert_eq!(bucket(-1.0, 10.0), Some(-10.0));
+        assert_eq!(bucket(1.0, 0.0), None);
+        assert_eq!(truncate("94107", 3), "941");
+        assert_eq!(truncate("é", 5), "é");
+        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        let v = Vault::default();
+        let t = v.tokenize(&k, "4111-1111");
+        assert_eq!(t, v.tokenize(&k, "4111-1111"));
+        assert_eq!(v.detokenize(&t).as_deref(), Some("4111-1111"));
+    }
+}
