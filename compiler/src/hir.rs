@@ -80,13 +80,100 @@ pub enum Step {
     Select(Vec<(String, TExpr)>),
     Where(TExpr),
     Derive(Vec<(String, TExpr)>),
-    Explode { list: TExpr, alias: String },
+    Explode {
+        list: TExpr,
+        alias: String,
+    },
     Window(WindowKind),
     GroupBy(Vec<(String, TExpr)>),
-    Aggregate { min_group: Option<i64>, fields: Vec<(String, TExpr)> },
-    Score { model: String, inputs: Vec<(String, TExpr)>, output: String },
-    ProtectFor(String),
+    Aggregate {
+        min_group: Option<i64>,
+        fields: Vec<(String, TExpr)>,
+    },
+    Score {
+        model: String,
+        inputs: Vec<(String, TExpr)>,
+        output: String,
+    },
+    /// `protect for SINK`, with the mask the privacy analysis chose for each field that needed one.
+    ProtectFor {
+        sink: String,
+        masks: Vec<(String, Mask)>,
+    },
     Union(Vec<String>),
+}
+
+/// A field's default mask, from its `mask = "…"` annotation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mask {
+    Hmac,
+    Tokenize,
+    /// `bucket(width)`, or `bucket` alone: keep one significant digit.
+    Bucket(Option<f64>),
+    Truncate(i64),
+    Redact,
+    Drop,
+}
+
+impl Mask {
+    /// Reads `hmac`, `tokenize`, `bucket`, `bucket(10000)`, `truncate(3)`, `redact`, `drop`.
+    pub fn parse(text: &str) -> Result<Mask, String> {
+        let text = text.trim();
+        let (name, arg) = match text.split_once('(') {
+            Some((n, rest)) => match rest.strip_suffix(')') {
+                Some(a) => (n.trim(), Some(a.trim())),
+                None => return Err(format!("`{text}` is missing its closing `)`")),
+            },
+            None => (text, None),
+        };
+        let number = |a: &str| a.parse::<f64>().ok().filter(|w| *w > 0.0 && w.is_finite());
+        match (name, arg) {
+            ("hmac", None) => Ok(Mask::Hmac),
+            ("tokenize", None) => Ok(Mask::Tokenize),
+            ("redact", None) => Ok(Mask::Redact),
+            ("drop", None) => Ok(Mask::Drop),
+            ("bucket", None) => Ok(Mask::Bucket(None)),
+            ("bucket", Some(a)) => number(a)
+                .map(|w| Mask::Bucket(Some(w)))
+                .ok_or_else(|| format!("`bucket` takes a positive width, not `{a}`")),
+            ("truncate", Some(a)) => a
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .map(Mask::Truncate)
+                .ok_or_else(|| format!("`truncate` takes a number of characters, not `{a}`")),
+            ("truncate", None) => Err("`truncate` needs the number of characters to keep: `truncate(3)`".to_string()),
+            (n, Some(_)) if ["hmac", "tokenize", "redact", "drop"].contains(&n) => {
+                Err(format!("`{n}` takes no argument"))
+            }
+            (n, _) => Err(format!("unknown masking function `{n}`")),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Mask::Hmac => "hmac",
+            Mask::Tokenize => "tokenize",
+            Mask::Bucket(_) => "bucket",
+            Mask::Truncate(_) => "truncate",
+            Mask::Redact => "redact",
+            Mask::Drop => "drop",
+        }
+    }
+
+    /// The type of a masked value of type `ty`, if the mask applies to it (`None` for `drop`,
+    /// which removes the field, and for a mask that does not fit the type).
+    pub fn apply_type(&self, ty: &Type) -> Option<Type> {
+        let nullable = ty.is_nullable();
+        let keep = |t: Type| if nullable { t.nullable() } else { t };
+        match (self, ty.non_null()) {
+            (Mask::Hmac | Mask::Tokenize, Type::String | Type::Int) => Some(keep(Type::String)),
+            (Mask::Bucket(_), Type::Int | Type::Double) => Some(keep(Type::Double)),
+            (Mask::Truncate(_), Type::String) => Some(keep(Type::String)),
+            (Mask::Redact, _) => Some(keep(Type::String)),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -60,8 +60,7 @@ pub fn check_program(loader: &dyn Loader, root: &Path) -> Result<Checked, LoadEr
 pub fn check_program_with(loader: &dyn Loader, root: &Path, options: Options) -> Result<Checked, LoadError> {
     let mut diags = Vec::new();
     let mut resolved = resolve::resolve(loader, root, &mut diags)?;
-    let (program, mut more) = check::check(&resolved);
-    diags.append(&mut more);
+    let (mut program, mut checker_diags) = check::check(&resolved);
     // A project's taxonomy extension lives beside its root pipeline.
     let mut taxonomy = privacy::Taxonomy::default();
     let taxonomy_path = source::relative_to(&source::normalize(root), privacy::taxonomy::FILE_NAME);
@@ -70,8 +69,14 @@ pub fn check_program_with(loader: &dyn Loader, root: &Path, options: Options) ->
         let text = resolved.sources.get(file).text.clone();
         taxonomy.extend(file, &text, &mut diags);
     }
-    let (outcome, mut more) = privacy::analyze(&resolved, &program, &taxonomy);
-    diags.append(&mut more);
+    let (mut outcome, mut privacy_diags) = privacy::analyze(&resolved, &program, &taxonomy);
+    // `protect for` masks change row types: check again with the masks the analysis chose.
+    if outcome.plans.values().any(|p| !p.is_empty()) {
+        (program, checker_diags) = check::check_with(&resolved, &outcome.plans);
+        (outcome, privacy_diags) = privacy::analyze(&resolved, &program, &taxonomy);
+    }
+    diags.append(&mut checker_diags);
+    diags.append(&mut privacy_diags);
     if options.strict {
         for d in &mut diags {
             if d.code.strict_error() {

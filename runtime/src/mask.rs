@@ -17,7 +17,9 @@ pub const MIN_KEY_BYTES: usize = 16;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum KeyError {
-    #[error("no HMAC key: set {KEY_ENV} or pass --hmac-key-file; pipelines that pseudonymize refuse to run without one")]
+    #[error(
+        "no HMAC key: set {KEY_ENV} or pass --hmac-key-file; pipelines that pseudonymize refuse to run without one"
+    )]
     Missing,
     #[error("the HMAC key is {0} bytes long; it must be at least {MIN_KEY_BYTES}")]
     TooShort(usize),
@@ -48,7 +50,8 @@ impl Key {
     /// else from `PIPE_HMAC_KEY` as `env` looks it up.
     pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Key, KeyError> {
         if let Some(path) = file {
-            let bytes = std::fs::read(path).map_err(|e| KeyError::Unreadable { path: path.display().to_string(), why: e.to_string() })?;
+            let bytes = std::fs::read(path)
+                .map_err(|e| KeyError::Unreadable { path: path.display().to_string(), why: e.to_string() })?;
             let trimmed = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
             let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);
             return Key::new(trimmed.to_vec());
@@ -68,7 +71,8 @@ impl Key {
 /// HMAC-SHA256 of `value` under `key`, hex-encoded: a keyed pseudonym.
 pub fn hmac_hex(key: &Key, value: &[u8]) -> String {
     // HMAC takes keys of any length, so this cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key.0).unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(&key.0).unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
     mac.update(value);
     hex::encode(mac.finalize().into_bytes())
 }
@@ -133,7 +137,10 @@ mod tests {
     fn hmac_matches_rfc_4231() {
         // RFC 4231 test case 2 uses a 4-byte key, below our minimum, so build it directly.
         let k = Key(b"Jefe".to_vec());
-        assert_eq!(hmac_hex(&k, b"what do ya want for nothing?"), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        assert_eq!(
+            hmac_hex(&k, b"what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
     }
 
     #[test]

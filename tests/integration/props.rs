@@ -178,6 +178,11 @@ proptest! {
 fn deep_nesting_is_reported_not_overflowed() {
     let deep = format!("stream s = a | select {{ x = {}1{} }}", "(".repeat(5000), ")".repeat(5000));
     check_text(&deep);
+    // Just inside the limit, a deep expression parses, checks and flows on a test thread's stack.
+    let ok = format!("include \"s.thrift\"\nsource a: LoanApplication {{ batch = files(\"x\") }}\nstream s = a | select {{ x = {}annual_income ?? 0.0{} }}\ns -> stdout() {{ allow \"user\" as raw }}\n", "(".repeat(90), " + 1)".repeat(90));
+    let loader = MemoryLoader::new().with("main.pipe", ok.as_str()).with("s.thrift", SCHEMA);
+    let checked = pipec::check_program(&loader, std::path::Path::new("main.pipe")).expect("loads");
+    assert!(checked.diagnostics.is_empty(), "{:?}", checked.diagnostics);
     let deep_thrift = format!("struct S {{ 1: {}i32{} x }}", "list<".repeat(5000), ">".repeat(5000));
     let (_, d) = pipec::syntax::parse_thrift(FileId(0), &deep_thrift);
     assert!(d.iter().any(|d| d.message.contains("nesting is too deep")));

@@ -42,6 +42,7 @@ enum Visit {
 
 struct Checker<'a> {
     res: &'a Resolved,
+    plans: &'a ProtectPlans,
     root: ModuleId,
     /// Functions visible in each module: its own and those of the files it imports.
     fns: HashMap<ModuleId, HashMap<String, FnSig>>,
@@ -54,9 +55,19 @@ struct Checker<'a> {
     names: HashMap<String, (Span, &'static str)>,
 }
 
+/// The masks `protect for` steps apply, by the step's span: chosen by the privacy analysis,
+/// then applied to the row types by a second check.
+pub type ProtectPlans = HashMap<Span, Vec<(String, hir::Mask)>>;
+
 /// Checks a resolved program.
 pub fn check(res: &Resolved) -> (Program, Vec<Diagnostic>) {
+    check_with(res, &ProtectPlans::new())
+}
+
+/// Checks a resolved program, applying the masks `plans` chose for `protect for` steps.
+pub fn check_with(res: &Resolved, plans: &ProtectPlans) -> (Program, Vec<Diagnostic>) {
     let mut c = Checker {
+        plans,
         res,
         root: res.root,
         fns: HashMap::new(),

@@ -325,7 +325,16 @@ impl Checker<'_> {
                             ),
                     );
                 }
-                Step::ProtectFor(sink.name.clone())
+                let masks = self.plans.get(&span).cloned().unwrap_or_default();
+                for (field, mask) in &masks {
+                    let Some(ty) = st.row.get(field).cloned() else { continue };
+                    match mask.apply_type(&ty) {
+                        Some(t) => st.row.set(field, t),
+                        None => st.row.fields.retain(|(n, _)| n != field),
+                    }
+                    st.narrowed.retain(|p| p[0] != *field);
+                }
+                Step::ProtectFor { sink: sink.name.clone(), masks }
             }
             OpKind::Union(others) => {
                 let mut names = Vec::new();

@@ -81,6 +81,7 @@ codes! {
     P002 => "unknown data use",
     P003 => "labeled data reaches a sink that does not allow it",
     P004 => "unkeyed hash of labeled data",
+    P005 => "`protect for` cannot make the row conform",
     P006 => "unlabeled field in a struct with personal data",
     P007 => "implicit flow of labeled data",
     P008 => "unknown masking function",

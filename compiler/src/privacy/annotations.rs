@@ -8,18 +8,20 @@ use std::collections::HashMap;
 use super::label::{Form, Hop, Label, Labels};
 use super::taxonomy::Taxonomy;
 use crate::diagnostics::{did_you_mean, Code, Diagnostic};
+use crate::hir::Mask;
 use crate::resolve::{ModuleId, Resolved, Schema, Syntax, TypeSym};
 use crate::syntax::thrift_ast::{Annotation, DefKind, TypeKind, TypeRef};
 use crate::types::{StructId, Type};
 
-/// The masks a field's `mask` annotation may name.
+/// The masks a field's `mask` annotation may name (`bucket` may take a width, `truncate` takes
+/// the number of characters to keep).
 pub const MASKS: &[&str] = &["hmac", "tokenize", "bucket", "truncate", "redact", "drop"];
 
 #[derive(Debug, Default)]
 pub struct SchemaLabels {
     fields: HashMap<(StructId, String), Labels>,
     structs: HashMap<StructId, Labels>,
-    pub masks: HashMap<(StructId, String), String>,
+    pub masks: HashMap<(StructId, String), Mask>,
 }
 
 impl SchemaLabels {
@@ -28,6 +30,11 @@ impl SchemaLabels {
         let mut out = self.fields.get(&(s, f.to_string())).cloned().unwrap_or_default();
         if let Some(l) = self.structs.get(&s) {
             out.union(l);
+        }
+        if let Some(m) = self.masks.get(&(s, f.to_string())) {
+            for l in &mut out.0 {
+                l.mask = Some(m.clone());
+            }
         }
         out
     }
@@ -100,6 +107,7 @@ fn to_labels(cats: &[(String, Hop)], field: &str) -> Labels {
                 form: Form::Raw,
                 implicit: false,
                 path: vec![Hop { span: hop.span, what: format!("`{field}` {}", hop.what) }],
+                mask: None,
             })
             .collect(),
     )
@@ -163,17 +171,17 @@ pub fn collect(res: &Resolved, taxonomy: &Taxonomy, diags: &mut Vec<Diagnostic>)
                 }
                 for a in f.annotations.iter().filter(|a| a.key.name == "mask") {
                     let value = a.value.as_ref().map_or("", |v| v.value.as_str());
-                    if MASKS.contains(&value) {
-                        out.masks.insert((id, f.name.name.clone()), value.to_string());
-                    } else {
-                        diags.push(
-                            Diagnostic::new(Code::P008, a.span, format!("unknown masking function `{value}`"))
-                                .label("not a mask")
-                                .help(
-                                    did_you_mean(value, MASKS.iter().copied())
-                                        .unwrap_or_else(|| format!("masks are {}", MASKS.join(", "))),
-                                ),
-                        );
+                    match Mask::parse(value) {
+                        Ok(m) => {
+                            out.masks.insert((id, f.name.name.clone()), m);
+                        }
+                        Err(why) => {
+                            let name = value.split('(').next().unwrap_or("").trim();
+                            let help = did_you_mean(name, MASKS.iter().copied())
+                                .filter(|_| !MASKS.contains(&name))
+                                .unwrap_or_else(|| format!("masks are hmac, tokenize, bucket or bucket(width), truncate(n), redact and drop"));
+                            diags.push(Diagnostic::new(Code::P008, a.span, why).label("not a usable mask").help(help));
+                        }
                     }
                 }
                 let field_ty = info.field(&f.name.name).map(|fi| fi.ty.clone()).unwrap_or(Type::Error);

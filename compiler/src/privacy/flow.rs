@@ -12,7 +12,7 @@ use super::annotations::SchemaLabels;
 use super::label::{mask_form, Form, Label, Labels};
 use super::taxonomy::{covers, Taxonomy};
 use crate::diagnostics::{Code, Diagnostic};
-use crate::hir::{Callee, Program, Row, Step, TExpr, TExprKind};
+use crate::hir::{Callee, Mask, Program, Row, Step, TExpr, TExprKind};
 use crate::resolve::{ModuleId, Resolved};
 use crate::source::Span;
 use crate::types::Type;
@@ -60,6 +60,8 @@ pub struct Violation {
 
 #[derive(Debug, Default)]
 pub struct Outcome {
+    /// The masks each `protect for` step applies.
+    pub plans: crate::check::ProtectPlans,
     pub columns: Vec<Column>,
     pub violations: Vec<Violation>,
     pub declassified: Vec<(Span, String)>,
@@ -138,7 +140,9 @@ impl<'a> Flow<'a> {
     fn stream(&mut self, s: &crate::hir::Stream) {
         let mut row = self.rows.get(&s.input).cloned().unwrap_or_default();
         let mut keys: Vec<(String, Labels)> = Vec::new();
+        let mut types = self.types.get(&s.input).cloned().unwrap_or_default();
         for step in &s.steps {
+            let before = std::mem::replace(&mut types, step.row.clone());
             match &step.step {
                 Step::Select(fields) => {
                     let mut next = RowLabels { fields: Vec::new(), implicit: row.implicit.clone() };
@@ -165,7 +169,8 @@ impl<'a> Flow<'a> {
                     let l = self.expr(list, &row, None).hop(list.span, format!("exploded into `{alias}`"));
                     row.set(alias, l);
                 }
-                Step::Window(_) | Step::ProtectFor(_) => {}
+                Step::Window(_) => {}
+                Step::ProtectFor { sink, .. } => self.protect(&mut row, &before, sink, step.span),
                 Step::GroupBy(k) => {
                     keys = k
                         .iter()
@@ -219,6 +224,72 @@ impl<'a> Flow<'a> {
         }
         self.rows.insert(s.name.clone(), row);
         self.types.insert(s.name.clone(), s.row.clone());
+    }
+
+    /// `protect for SINK`: for each field the sink would refuse, the least destructive mask
+    /// annotated on the data it came from that makes it acceptable; P005 when there is none.
+    fn protect(&mut self, row: &mut RowLabels, types: &Row, sink_name: &str, span: Span) {
+        let Some(sink) = self.program.sinks.iter().find(|k| k.name == sink_name) else { return };
+        let allowed = |l: &Label| {
+            sink.allows
+                .iter()
+                .any(|a| covers(&a.category, &l.category) && Form::parse(&a.form).is_some_and(|f| l.form >= f))
+        };
+        let mut plan = Vec::new();
+        for (name, labels) in row.fields.clone() {
+            let ty = types.get(&name).cloned().unwrap_or(Type::Error);
+            let mut all = labels.clone();
+            all.union(&self.schema_labels.deep(&self.res.schema, &ty));
+            let denied: Vec<Label> = all.iter().filter(|l| !l.implicit && !allowed(l)).cloned().collect();
+            if denied.is_empty() {
+                continue;
+            }
+            let mut candidates: Vec<Mask> = Vec::new();
+            for m in all.iter().filter_map(|l| l.mask.clone()) {
+                if !candidates.contains(&m) {
+                    candidates.push(m);
+                }
+            }
+            candidates.sort_by_key(mask_rank);
+            let chosen = candidates.iter().find(|m| match mask_lowers_to(m) {
+                None => true,
+                Some(form) => {
+                    m.apply_type(&ty).is_some()
+                        && all
+                            .iter()
+                            .filter(|l| !l.implicit)
+                            .all(|l| allowed(&Label { form: form.max(l.form), ..l.clone() }))
+                }
+            });
+            match chosen {
+                Some(m) => {
+                    plan.push((name.clone(), m.clone()));
+                    match mask_lowers_to(m) {
+                        Some(form) => row
+                            .set(&name, all.lower(form, span, &format!("masked by `{}` for `{sink_name}`", m.name()))),
+                        None => row.fields.retain(|(n, _)| *n != name),
+                    }
+                }
+                None => {
+                    let cats: Vec<String> =
+                        denied.iter().map(|l| format!("`{}` ({})", l.category, l.form.name())).collect();
+                    let why = if candidates.is_empty() {
+                        "no `mask` is annotated on the fields its data comes from".to_string()
+                    } else {
+                        let names: Vec<&str> = candidates.iter().map(Mask::name).collect();
+                        format!("its masks ({}) do not bring it to a form the sink allows", names.join(", "))
+                    };
+                    self.diags.push(
+                        Diagnostic::new(Code::P005, span, format!("`protect for {sink_name}` cannot make `{name}` conform: {why}"))
+                            .label(format!("`{sink_name}` does not allow {}", cats.join(", ")))
+                            .help(format!(
+                                "annotate the Thrift field with a stronger mask (`mask = \"redact\"` or `mask = \"drop\"`), leave `{name}` out before this step, or allow the data in `{sink_name}`"
+                            )),
+                    );
+                }
+            }
+        }
+        self.outcome.plans.insert(span, plan);
     }
 
     /// The labels of an expression; `inner` is the input row inside an aggregate's arguments.
@@ -447,4 +518,26 @@ fn violation(
         }
     }
     d
+}
+
+/// How much a mask destroys, least first: `protect for` picks the first that is enough.
+fn mask_rank(m: &Mask) -> u8 {
+    match m {
+        Mask::Tokenize => 0,
+        Mask::Hmac => 1,
+        Mask::Bucket(_) | Mask::Truncate(_) => 2,
+        Mask::Redact => 3,
+        Mask::Drop => 4,
+    }
+}
+
+/// The form a mask leaves a value in; `None` for `drop`, which removes the field.
+fn mask_lowers_to(m: &Mask) -> Option<Form> {
+    Some(match m {
+        Mask::Tokenize => Form::Tokenized,
+        Mask::Hmac => Form::Pseudonymized,
+        Mask::Bucket(_) | Mask::Truncate(_) => Form::Generalized,
+        Mask::Redact => Form::Redacted,
+        Mask::Drop => return None,
+    })
 }

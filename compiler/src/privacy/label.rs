@@ -60,6 +60,8 @@ pub struct Label {
     /// Carried by a condition (a `where` or an `if`) rather than by the value itself.
     pub implicit: bool,
     pub path: Vec<Hop>,
+    /// The `mask` annotated on the field this label came from, for `protect for`.
+    pub mask: Option<crate::hir::Mask>,
 }
 
 /// The labels of one value: at most one per category, the most revealing one.

@@ -21,7 +21,7 @@ pub struct Cursor<'a> {
 }
 
 /// Deeper nesting than this is reported instead of recursed into.
-pub const MAX_DEPTH: usize = 200;
+pub const MAX_DEPTH: usize = 100;
 
 impl<'a> Cursor<'a> {
     pub fn new(text: &'a str, lexed: Lexed, diags: Vec<Diagnostic>) -> Cursor<'a> {
