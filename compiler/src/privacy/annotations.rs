@@ -179,7 +179,10 @@ pub fn collect(res: &Resolved, taxonomy: &Taxonomy, diags: &mut Vec<Diagnostic>)
                             let name = value.split('(').next().unwrap_or("").trim();
                             let help = did_you_mean(name, MASKS.iter().copied())
                                 .filter(|_| !MASKS.contains(&name))
-                                .unwrap_or_else(|| format!("masks are hmac, tokenize, bucket or bucket(width), truncate(n), redact and drop"));
+                                .unwrap_or_else(|| {
+                                    "masks are hmac, tokenize, bucket or bucket(width), truncate(n), redact and drop"
+                                        .to_string()
+                                });
                             diags.push(Diagnostic::new(Code::P008, a.span, why).label("not a usable mask").help(help));
                         }
                     }
