@@ -90,6 +90,12 @@ pub fn bucket(x: f64, width: f64) -> Option<f64> {
     (width > 0.0 && width.is_finite()).then(|| (x / width).floor() * width)
 }
 
+/// `t` rounded down to a multiple of `unit` (both in milliseconds); `None` when `unit` is not
+/// positive.
+pub fn generalize(t: i64, unit: i64) -> Option<i64> {
+    (unit > 0).then(|| t - t.rem_euclid(unit))
+}
+
 /// The first `keep` characters of `s`.
 pub fn truncate(s: &str, keep: i64) -> String {
     s.chars().take(usize::try_from(keep).unwrap_or(0)).collect()
@@ -169,6 +175,9 @@ mod tests {
         assert_eq!(bucket(-1.0, 10.0), Some(-10.0));
         assert_eq!(bucket(1.0, 0.0), None);
         assert_eq!(truncate("94107", 3), "941");
+        assert_eq!(generalize(86_400_000 + 5, 86_400_000), Some(86_400_000));
+        assert_eq!(generalize(-1, 1000), Some(-1000));
+        assert_eq!(generalize(5, 0), None);
         assert_eq!(truncate("é", 5), "é");
         assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         let v = Vault::default();

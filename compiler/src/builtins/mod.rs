@@ -69,7 +69,7 @@ pub fn reference() -> String {
          negative number) sends that record to `rejected` with the reason; nothing panics and nothing\n\
          is lost. Functions do not accept nullable arguments unless their signature says so: handle the\n\
          null first (see types.md). Masking functions (`hmac`, `tokenize`, `redact`, `bucket`,\n\
-         `truncate`) keep a null a null.\n\n## Scalar functions\n\n| signature | meaning | examples |\n|---|---|---|\n",
+         `truncate`, `generalize`) keep a null a null.\n\n## Scalar functions\n\n| signature | meaning | examples |\n|---|---|---|\n",
     );
     let examples =
         |ex: &[(&str, &str)]| ex.iter().map(|(e, t)| format!("`{e}` : `{t}`")).collect::<Vec<_>>().join("<br>");

@@ -179,6 +179,8 @@ pub struct JsonDiagnostic {
     pub labels: Vec<JsonLabel>,
     pub help: Option<String>,
     pub notes: Vec<String>,
+    /// The path that led to a privacy finding, step by step.
+    pub flow: Vec<JsonLabel>,
 }
 
 pub fn location(map: &SourceMap, span: Span) -> JsonLocation {
@@ -211,6 +213,11 @@ pub fn to_json(map: &SourceMap, d: &Diagnostic) -> JsonDiagnostic {
             .collect(),
         help: d.help.clone(),
         notes: d.notes.clone(),
+        flow: d
+            .flow
+            .iter()
+            .map(|l| JsonLabel { message: l.message.clone(), location: location(map, l.span) })
+            .collect(),
     }
 }
 

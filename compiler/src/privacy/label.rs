@@ -40,7 +40,7 @@ pub fn mask_form(function: &str) -> Option<Form> {
     Some(match function {
         "tokenize" => Form::Tokenized,
         "hmac" => Form::Pseudonymized,
-        "bucket" | "truncate" => Form::Generalized,
+        "bucket" | "truncate" | "generalize" => Form::Generalized,
         "redact" => Form::Redacted,
         _ => return None,
     })

@@ -13,6 +13,7 @@ pub mod env;
 pub mod exp;
 pub mod floor;
 pub mod from_millis;
+pub mod generalize;
 pub mod hmac;
 pub mod hour;
 pub mod len;
@@ -76,6 +77,7 @@ pub const ALL: &[&crate::builtins::Function] = &[
     &redact::FUNCTION,
     &bucket::FUNCTION,
     &truncate::FUNCTION,
+    &generalize::FUNCTION,
     &sha256::FUNCTION,
     &declassify::FUNCTION,
     &env::FUNCTION,
