@@ -218,3 +218,70 @@ fn privacy_report_lists_every_sink_column_with_its_origin() {
     let text = String::from_utf8_lossy(&human.stdout);
     assert!(text.contains("sink warehouse") && text.contains("user.unique_id as pseudonymized"), "{text}");
 }
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pipec-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+#[test]
+fn very_long_lines_are_reported_without_a_snippet_instead_of_crashing() {
+    let dir = temp_dir("wide");
+    std::fs::write(dir.join("wide.pipe"), format!("{}$\n", " ".repeat(70_000))).expect("write");
+    std::fs::write(dir.join("brackets.pipe"), "[".repeat(100_000)).expect("write");
+    for f in ["wide.pipe", "brackets.pipe"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_pipec"))
+            .args(["check", "--color", "never", f])
+            .current_dir(&dir)
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(1), "{f}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_pipec"))
+        .args(["check", "--color", "never", "wide.pipe"])
+        .current_dir(&dir)
+        .output()
+        .expect("runs");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("error[E0003]: invalid character `$`\n  --> wide.pipe:1:70001")
+    );
+}
+
+#[test]
+fn long_flat_expressions_hit_the_nesting_limit_instead_of_the_stack() {
+    let dir = temp_dir("flat");
+    let sum = format!("fn f(x: i64) -> i64 = x{}\n", " + x".repeat(3_000));
+    let fields = format!("fn g(x: i64) -> i64 = x{}\n", ".a".repeat(3_000));
+    let coalesce = format!("fn h(x: i64?) -> i64 = x{} 1\n", " ?? x".repeat(3_000));
+    for (name, text) in [("sum.pipe", sum), ("fields.pipe", fields), ("coalesce.pipe", coalesce)] {
+        std::fs::write(dir.join(name), text).expect("write");
+        let out = Command::new(env!("CARGO_BIN_EXE_pipec"))
+            .args(["check", "--format", "json", name])
+            .current_dir(&dir)
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("nesting is too deep"), "{name}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn special_files_are_unreadable_not_waited_on() {
+    let dir = temp_dir("fifo");
+    let fifo = dir.join("pipe.pipe");
+    let _ = std::fs::remove_file(&fifo);
+    let made = Command::new("mkfifo").arg(&fifo).status().map(|s| s.success()).unwrap_or(false);
+    if !made {
+        eprintln!("skipped: mkfifo is not available");
+        return;
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_pipec"))
+        .args(["check", "pipe.pipe"])
+        .current_dir(&dir)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a regular file"));
+}

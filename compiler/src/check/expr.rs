@@ -511,13 +511,15 @@ impl ExprCx<'_> {
                 }
             }
             BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem => {
-                for side in [&l, &r] {
-                    if side.ty.is_nullable() {
-                        self.null_error(side, &format!("`{}`", op.symbol()));
-                    }
-                }
                 match arithmetic(op, l.ty.non_null(), r.ty.non_null()) {
-                    Some(t) => t,
+                    Some(t) => {
+                        for side in [&l, &r] {
+                            if side.ty.is_nullable() {
+                                self.null_error(side, &format!("`{}`", op.symbol()));
+                            }
+                        }
+                        t
+                    }
                     None => {
                         self.op_error(op, &l, &r);
                         Type::Error

@@ -60,6 +60,7 @@ impl<'a> Checker<'a> {
                 event_time: false,
                 narrowed: Vec::new(),
                 span: Span::default(),
+                quiet: false,
             },
         );
         let mut names: Vec<&String> = self.decls.keys().collect();
@@ -141,8 +142,11 @@ impl<'a> Checker<'a> {
             }
             match (key, &p.value) {
                 ("event_time", PropValue::Expr(e)) => {
+                    let mut scope = Scope::new(&row.fields, VarKind::Field);
+                    // With an unknown record type, every field is unknown: that was reported once.
+                    scope.quiet = !matches!(out.record, Type::Struct(..));
                     let mut cx = self.cx(self.root);
-                    let t = cx.expr(&Scope::new(&row.fields, VarKind::Field), e);
+                    let t = cx.expr(&scope, e);
                     if !matches!(t.ty.non_null(), Type::Timestamp | Type::Error) {
                         let help = if matches!(t.ty.non_null(), Type::Int | Type::String) {
                             "annotate the Thrift field with its unit: `(timestamp = \"millis\")` on an integer, `(timestamp = \"iso8601\")` on a string"
@@ -222,6 +226,7 @@ impl<'a> Checker<'a> {
             event_time: out.event_time.is_some(),
             narrowed: Vec::new(),
             span: s.name.span,
+            quiet: !matches!(out.record, Type::Struct(..)),
         };
         if let Some(name) = late_stream {
             if self.define(&name.name, name.span, "late stream") {
@@ -603,6 +608,7 @@ impl<'a> Checker<'a> {
             let mut cx = self.cx(self.root);
             let mut scope = Scope::new(&info.row.fields, VarKind::Field);
             scope.narrowed = info.narrowed.clone();
+            scope.quiet = info.quiet;
             let before = cx.diags.len();
             let typed: Vec<_> = exprs.iter().map(|e| cx.expr(&scope, e)).collect();
             // Point from problems in the sink's arguments back to the edge whose rows caused them.

@@ -32,6 +32,8 @@ pub struct StreamInfo {
     pub event_time: bool,
     pub narrowed: Vec<Vec<String>>,
     pub span: Span,
+    /// Its row is uncertain because of an earlier error: unknown fields are not reported.
+    pub quiet: bool,
 }
 
 #[derive(Clone, Copy, PartialEq)]

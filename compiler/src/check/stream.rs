@@ -86,7 +86,7 @@ impl Checker<'_> {
                 narrowed: i.narrowed.clone(),
                 bounded: i.bounded,
                 event_time: i.event_time,
-                quiet: false,
+                quiet: i.quiet,
                 window: None,
                 group: None,
             },
@@ -139,6 +139,7 @@ impl Checker<'_> {
             event_time: st.event_time,
             narrowed: st.narrowed,
             span: decl.name.span,
+            quiet: st.quiet,
         }
     }
 
@@ -344,6 +345,7 @@ impl Checker<'_> {
                         st.quiet = true;
                         continue;
                     };
+                    st.quiet |= info.quiet;
                     if !st.quiet {
                         self.union_rows(&mut st.row, &info.row, other);
                     }

@@ -13,12 +13,59 @@ pub fn human(map: &SourceMap, diags: &[Diagnostic], color: bool) -> String {
     let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
     let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
     let mut out = String::new();
-    for d in diags {
+    for (i, d) in diags.iter().enumerate() {
+        if i == MAX_RENDERED {
+            out.push_str(&format!("… and {} more (use --format json to see them all)\n", diags.len() - MAX_RENDERED));
+            break;
+        }
+        // miette cannot show snippets of very long lines (minified or generated files): those
+        // get the plain form, which says the same things without the snippet.
+        let long = [d.primary.span]
+            .iter()
+            .chain(d.secondary.iter().map(|l| &l.span))
+            .any(|s| line_len(map, *s) > MAX_SNIPPET_LINE);
         let report = Report::new(map, d);
-        if handler.render_report(&mut out, &report).is_err() {
-            out.push_str(&format!("{}[{}]: {}\n", severity_word(d.severity), d.code.as_str(), d.message));
+        if long || handler.render_report(&mut out, &report).is_err() {
+            out.push_str(&plain(map, d));
         }
     }
+    out
+}
+
+/// Human output shows at most this many diagnostics in full.
+const MAX_RENDERED: usize = 200;
+/// Lines longer than this (in bytes) are not shown as snippets.
+const MAX_SNIPPET_LINE: usize = 2_000;
+
+fn line_len(map: &SourceMap, span: Span) -> usize {
+    let text = &map.get(span.file).text;
+    let start = text[..span.start as usize].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[span.start as usize..].find('\n').map_or(text.len(), |i| span.start as usize + i);
+    end - start
+}
+
+/// A diagnostic without a snippet: `error[E0001]: message`, its location, labels, help and notes.
+fn plain(map: &SourceMap, d: &Diagnostic) -> String {
+    let at = |s: Span| {
+        let l = location(map, s);
+        format!("{}:{}:{}", l.file, l.line, l.column)
+    };
+    let mut out =
+        format!("{}[{}]: {}\n  --> {}", severity_word(d.severity), d.code.as_str(), d.message, at(d.primary.span));
+    if !d.primary.message.is_empty() {
+        out.push_str(&format!(": {}", d.primary.message));
+    }
+    out.push('\n');
+    for l in &d.secondary {
+        out.push_str(&format!("  --> {}: {}\n", at(l.span), l.message));
+    }
+    if let Some(h) = &d.help {
+        out.push_str(&format!("  help: {h}\n"));
+    }
+    for n in &d.notes {
+        out.push_str(&format!("  note: {n}\n"));
+    }
+    out.push('\n');
     out
 }
 

@@ -75,6 +75,8 @@ pub struct Flow<'a> {
     fns: HashMap<(String, ModuleId), &'a crate::hir::Function>,
     rows: HashMap<String, RowLabels>,
     types: HashMap<String, Row>,
+    /// User functions being followed, so a recursive one (already an error) ends.
+    calling: Vec<(String, ModuleId)>,
     pub diags: Vec<Diagnostic>,
     pub outcome: Outcome,
 }
@@ -91,6 +93,7 @@ impl<'a> Flow<'a> {
             fns,
             rows: HashMap::new(),
             types: HashMap::new(),
+            calling: Vec::new(),
             diags: Vec::new(),
             outcome: Outcome::default(),
         }
@@ -310,13 +313,17 @@ impl<'a> Flow<'a> {
             TExprKind::Call(Callee::Builtin(name), args) => self.builtin(name, args, e.span, env, inner),
             TExprKind::Call(Callee::User(name, m), args) => {
                 let arg_labels: Vec<Labels> = args.iter().map(|a| self.expr(a, env, inner)).collect();
-                match self.fns.get(&(name.clone(), *m)).copied() {
+                let key = (name.clone(), *m);
+                match self.fns.get(&key).copied().filter(|_| !self.calling.contains(&key)) {
                     Some(f) => {
+                        self.calling.push(key);
                         let params = RowLabels {
                             fields: f.params.iter().map(|(p, _)| p.clone()).zip(arg_labels).collect(),
                             implicit: Labels::default(),
                         };
-                        self.expr(&f.body, &params, None).hop(e.span, format!("through `{name}(…)`"))
+                        let l = self.expr(&f.body, &params, None).hop(e.span, format!("through `{name}(…)`"));
+                        self.calling.pop();
+                        l
                     }
                     None => Labels::joined(arg_labels.iter()),
                 }

@@ -18,7 +18,7 @@ pub fn check_all(s: &Schema, res: &Resolved, diags: &mut Vec<Diagnostic>) {
             match &def.kind {
                 DefKind::Const { ty, value } => {
                     let pipe_ty = pipe_type_of(s, res, m, ty);
-                    check(s, res, m, &pipe_ty, Some(ty), value, diags);
+                    check(s, res, m, &pipe_ty, Some((m, ty)), value, diags);
                 }
                 DefKind::Struct { fields, .. } => {
                     let Ok(TypeSym::Struct(id)) = s.lookup(res, m, &def.name.name) else {
@@ -28,7 +28,7 @@ pub fn check_all(s: &Schema, res: &Resolved, diags: &mut Vec<Diagnostic>) {
                         let (Some(default), Some(info)) = (&f.default, s.get_struct(id).field(&f.name.name)) else {
                             continue;
                         };
-                        check(s, res, m, info.ty.non_null(), Some(&f.ty), default, diags);
+                        check(s, res, m, info.ty.non_null(), Some((m, &f.ty)), default, diags);
                     }
                 }
                 _ => {}
@@ -58,8 +58,24 @@ fn pipe_type_of(s: &Schema, res: &Resolved, m: ModuleId, t: &TypeRef) -> Type {
     }
 }
 
-fn int_range(t: Option<&TypeRef>) -> (i64, i64) {
-    match t.map(|t| &t.kind) {
+/// The Thrift type written at `t` (in module `m`), with typedefs followed to what they name.
+type Written<'a> = Option<(ModuleId, &'a TypeRef)>;
+
+fn unalias<'a>(s: &'a Schema, res: &Resolved, t: Written<'a>) -> Written<'a> {
+    let mut t = t;
+    for _ in 0..32 {
+        let (m, r) = t?;
+        let TypeKind::Named(n) = &r.kind else { return t };
+        match s.lookup(res, m, &n.name) {
+            Ok(TypeSym::Typedef(i)) => t = Some((s.typedefs[i].module, &s.typedefs[i].target)),
+            _ => return t,
+        }
+    }
+    None
+}
+
+fn int_range(s: &Schema, res: &Resolved, t: Written) -> (i64, i64) {
+    match unalias(s, res, t).map(|(_, t)| &t.kind) {
         Some(TypeKind::Base(BaseType::Byte | BaseType::I8)) => (i8::MIN.into(), i8::MAX.into()),
         Some(TypeKind::Base(BaseType::I16)) => (i16::MIN.into(), i16::MAX.into()),
         Some(TypeKind::Base(BaseType::I32)) => (i32::MIN.into(), i32::MAX.into()),
@@ -67,8 +83,20 @@ fn int_range(t: Option<&TypeRef>) -> (i64, i64) {
     }
 }
 
-fn mismatch(ty: &Type, v: &ConstValue, what: &str) -> Diagnostic {
-    Diagnostic::new(Code::E2012, v.span, format!("this constant does not fit type `{ty}`"))
+/// How the Thrift file spelled a type, for messages (`i32` rather than Pipe's `i64`).
+fn written_name(t: &TypeRef) -> String {
+    match &t.kind {
+        TypeKind::Base(b) => format!("{b:?}").to_lowercase(),
+        TypeKind::Named(n) => n.name.clone(),
+        TypeKind::List(e) => format!("list<{}>", written_name(e)),
+        TypeKind::Set(e) => format!("set<{}>", written_name(e)),
+        TypeKind::Map(k, v) => format!("map<{}, {}>", written_name(k), written_name(v)),
+    }
+}
+
+fn mismatch(ty: &Type, thrift: Written, v: &ConstValue, what: &str) -> Diagnostic {
+    let name = thrift.map_or_else(|| ty.to_string(), |(_, t)| written_name(t));
+    Diagnostic::new(Code::E2012, v.span, format!("this constant does not fit type `{name}`"))
         .label(format!("expected {what}"))
         .help(format!("write {what} here"))
 }
@@ -78,12 +106,13 @@ fn check(
     res: &Resolved,
     m: ModuleId,
     ty: &Type,
-    thrift: Option<&TypeRef>,
+    thrift: Written,
     v: &ConstValue,
     diags: &mut Vec<Diagnostic>,
 ) {
     if let ConstKind::Ident(id) = &v.kind {
-        if !matches!(ty, Type::Enum(..) | Type::Bool) {
+        let boolean = id.name == "true" || id.name == "false";
+        if !matches!(ty, Type::Enum(..) | Type::Bool) && !(boolean && matches!(ty, Type::Int | Type::Double)) {
             return check_const_ref(s, res, m, ty, &id.name, v, diags);
         }
     }
@@ -91,9 +120,11 @@ fn check(
         (Type::Error, _) => {}
         (Type::Bool, ConstKind::Int(0 | 1)) => {}
         (Type::Bool, ConstKind::Ident(id)) if id.name == "true" || id.name == "false" => {}
-        (Type::Bool, _) => diags.push(mismatch(ty, v, "`true`, `false`, `0` or `1`")),
+        (Type::Bool, _) => diags.push(mismatch(ty, thrift, v, "`true`, `false`, `0` or `1`")),
+        // Apache's lexer reads `true` and `false` as the integers 1 and 0.
+        (Type::Int | Type::Double, ConstKind::Ident(id)) if id.name == "true" || id.name == "false" => {}
         (Type::Int, ConstKind::Int(n)) => {
-            let (lo, hi) = int_range(thrift);
+            let (lo, hi) = int_range(s, res, thrift);
             if *n < lo || *n > hi {
                 diags.push(
                     Diagnostic::new(Code::E2012, v.span, format!("{n} is out of range for this integer type"))
@@ -102,22 +133,23 @@ fn check(
                 );
             }
         }
-        (Type::Int, _) => diags.push(mismatch(ty, v, "an integer")),
+        (Type::Int, _) => diags.push(mismatch(ty, thrift, v, "an integer")),
         (Type::Double, ConstKind::Int(_) | ConstKind::Double(_)) => {}
-        (Type::Double, _) => diags.push(mismatch(ty, v, "a number")),
+        (Type::Double, _) => diags.push(mismatch(ty, thrift, v, "a number")),
         (Type::String | Type::Binary, ConstKind::Str(_)) => {}
-        (Type::String | Type::Binary, _) => diags.push(mismatch(ty, v, "a string in quotes")),
+        (Type::String | Type::Binary, _) => diags.push(mismatch(ty, thrift, v, "a string in quotes")),
         (Type::Timestamp, ConstKind::Int(_) | ConstKind::Str(_)) => {}
-        (Type::Timestamp, _) => diags.push(mismatch(ty, v, "an integer or a date string")),
+        (Type::Timestamp, _) => diags.push(mismatch(ty, thrift, v, "an integer or a date string")),
         (Type::List(e) | Type::Set(e), ConstKind::List(items)) => {
+            let inner = unalias(s, res, thrift).and_then(|(tm, t)| element(t).map(|e| (tm, e)));
             for item in items {
-                check(s, res, m, e, thrift.and_then(element), item, diags);
+                check(s, res, m, e, inner, item, diags);
             }
         }
-        (Type::List(_) | Type::Set(_), _) => diags.push(mismatch(ty, v, "a list `[…]`")),
+        (Type::List(_) | Type::Set(_), _) => diags.push(mismatch(ty, thrift, v, "a list `[…]`")),
         (Type::Map(k, val), ConstKind::Map(entries)) => {
-            let (tk, tv) = match thrift.map(|t| &t.kind) {
-                Some(TypeKind::Map(k, v)) => (Some(&**k), Some(&**v)),
+            let (tk, tv) = match unalias(s, res, thrift) {
+                Some((tm, TypeRef { kind: TypeKind::Map(k, v), .. })) => (Some((tm, &**k)), Some((tm, &**v))),
                 _ => (None, None),
             };
             for (key, value) in entries {
@@ -125,16 +157,16 @@ fn check(
                 check(s, res, m, val, tv, value, diags);
             }
         }
-        (Type::Map(..), _) => diags.push(mismatch(ty, v, "a map `{key: value, …}`")),
+        (Type::Map(..), _) => diags.push(mismatch(ty, thrift, v, "a map `{key: value, …}`")),
         (Type::Struct(id, name), ConstKind::Map(entries)) => {
             let def = s.get_struct(*id);
             for (key, value) in entries {
                 let ConstKind::Str(field) = &key.kind else {
-                    diags.push(mismatch(ty, key, "a field name in quotes"));
+                    diags.push(mismatch(ty, thrift, key, "a field name in quotes"));
                     continue;
                 };
                 match def.field(field) {
-                    Some(f) => check(s, res, m, f.ty.non_null(), None, value, diags),
+                    Some(f) => check(s, res, m, f.ty.non_null(), Some((def.module, &f.thrift_type)), value, diags),
                     None => diags.push(
                         Diagnostic::new(Code::E1006, key.span, format!("struct `{name}` has no field `{field}`"))
                             .label("unknown field")
@@ -150,18 +182,13 @@ fn check(
                 }
             }
         }
-        (Type::Struct(..), _) => diags.push(mismatch(ty, v, "a struct literal `{\"field\": value, …}`")),
+        (Type::Struct(..), _) => diags.push(mismatch(ty, thrift, v, "a struct literal `{\"field\": value, …}`")),
         (Type::Enum(..), ConstKind::Int(_)) => {}
         (Type::Enum(id, name), ConstKind::Ident(ident)) => {
             let def = s.get_enum(*id);
+            // As Apache Thrift does, the value is found by its last segment, whatever the prefix.
             let value = ident.name.rsplit('.').next().unwrap_or("");
-            let prefix_ok = match ident.name.rsplit_once('.') {
-                None => true,
-                Some((prefix, _)) => {
-                    prefix == name || s.lookup(res, m, prefix).is_ok_and(|sym| sym == TypeSym::Enum(*id))
-                }
-            };
-            if !prefix_ok || !def.values.iter().any(|(n, _)| n == value) {
+            if !def.values.iter().any(|(n, _)| n == value) {
                 if let Ok(TypeSym::Const(_)) = s.lookup(res, m, &ident.name) {
                     return;
                 }
@@ -177,8 +204,8 @@ fn check(
                 );
             }
         }
-        (Type::Enum(..), _) => diags.push(mismatch(ty, v, "an enum value")),
-        _ => diags.push(mismatch(ty, v, &format!("a `{ty}` value"))),
+        (Type::Enum(..), _) => diags.push(mismatch(ty, thrift, v, "an enum value")),
+        _ => diags.push(mismatch(ty, thrift, v, &format!("a `{ty}` value"))),
     }
 }
 
@@ -193,6 +220,11 @@ fn check_const_ref(
     diags: &mut Vec<Diagnostic>,
 ) {
     match s.lookup(res, m, name) {
+        Ok(TypeSym::Const(i)) if refers_back(s, res, i) => diags.push(
+            Diagnostic::new(Code::E2012, v.span, format!("constant `{name}` is defined in terms of itself"))
+                .label("a cycle of constants")
+                .help("give one of the constants a value"),
+        ),
         Ok(TypeSym::Const(i)) => {
             let c = &s.consts[i];
             let cty = pipe_type_of(s, res, c.module, &c.ty);
@@ -205,7 +237,7 @@ fn check_const_ref(
                 );
             }
         }
-        Ok(_) => diags.push(mismatch(ty, v, "a constant value")),
+        Ok(_) => diags.push(mismatch(ty, None, v, "a constant value")),
         Err(_) => {
             let candidates: Vec<&str> = s.consts.iter().map(|c| c.name.as_str()).collect();
             diags.push(
@@ -222,5 +254,23 @@ fn element(t: &TypeRef) -> Option<&TypeRef> {
     match &t.kind {
         TypeKind::List(e) | TypeKind::Set(e) => Some(e),
         _ => None,
+    }
+}
+
+/// Does following constant `start`'s value from name to name come back to a constant already seen?
+fn refers_back(s: &Schema, res: &Resolved, start: usize) -> bool {
+    let mut seen = vec![start];
+    let mut current = start;
+    loop {
+        let c = &s.consts[current];
+        let ConstKind::Ident(next) = &c.value.kind else { return false };
+        match s.lookup(res, c.module, &next.name) {
+            Ok(TypeSym::Const(j)) if seen.contains(&j) => return true,
+            Ok(TypeSym::Const(j)) => {
+                seen.push(j);
+                current = j;
+            }
+            _ => return false,
+        }
     }
 }

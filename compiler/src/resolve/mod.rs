@@ -202,7 +202,9 @@ impl Graph<'_> {
                     }
                 }
                 self.diags.push(d);
-                return None;
+                // The file is loaded already: keep the edge so its names still resolve, and the
+                // cycle is the only error.
+                return Some(id);
             }
             return Some(id);
         }

@@ -29,6 +29,8 @@ pub struct FieldInfo {
     pub name: String,
     pub id: Option<i64>,
     pub ty: Type,
+    /// The type as the Thrift file wrote it (for integer ranges of constants).
+    pub thrift_type: TypeRef,
     pub req: Requiredness,
     pub default: Option<ConstValue>,
     pub timestamp: Option<TimestampUnit>,
@@ -208,6 +210,19 @@ pub fn build(res: &Resolved, diags: &mut Vec<Diagnostic>) -> Schema {
                     let mut out: Vec<(String, i64)> = Vec::new();
                     let mut next = 0i64;
                     for v in values {
+                        if let Some((n, span)) = v.value {
+                            if i32::try_from(n).is_err() {
+                                diags.push(
+                                    Diagnostic::new(
+                                        Code::E2012,
+                                        span,
+                                        format!("enum value {n} does not fit in 32 bits"),
+                                    )
+                                    .label("out of range")
+                                    .help("Thrift enum values are i32: use a value between -2147483648 and 2147483647"),
+                                );
+                            }
+                        }
                         let value = v.value.map_or(next, |(n, _)| n);
                         next = value.wrapping_add(1);
                         if out.iter().any(|(n, _)| *n == v.name.name) {
@@ -273,8 +288,10 @@ pub fn build(res: &Resolved, diags: &mut Vec<Diagnostic>) -> Schema {
                 continue; // A duplicate definition, already reported.
             }
             let mut out: Vec<FieldInfo> = Vec::new();
+            let mut by_name: HashMap<String, usize> = HashMap::new();
+            let mut by_id: HashMap<i64, usize> = HashMap::new();
             for f in fields {
-                if let Some(prev) = out.iter().find(|p| p.name == f.name.name) {
+                if let Some(prev) = by_name.get(&f.name.name).map(|&i| &out[i]) {
                     diags.push(
                         Diagnostic::new(
                             Code::E1007,
@@ -288,7 +305,7 @@ pub fn build(res: &Resolved, diags: &mut Vec<Diagnostic>) -> Schema {
                     continue;
                 }
                 if let Some((fid, fspan)) = f.id {
-                    if let Some(prev) = out.iter().find(|p| p.id == Some(fid)) {
+                    if let Some(prev) = by_id.get(&fid).map(|&i| &out[i]) {
                         diags.push(
                             Diagnostic::new(
                                 Code::E1014,
@@ -305,10 +322,15 @@ pub fn build(res: &Resolved, diags: &mut Vec<Diagnostic>) -> Schema {
                 let unit = timestamp_unit(&f.annotations, &base, diags).or(unit_from_type);
                 let ty = if unit.is_some() { Type::Timestamp } else { base };
                 let nullable = *kind == StructKind::Union || (f.req != Requiredness::Required && f.default.is_none());
+                by_name.insert(f.name.name.clone(), out.len());
+                if let Some((fid, _)) = f.id {
+                    by_id.entry(fid).or_insert(out.len());
+                }
                 out.push(FieldInfo {
                     name: f.name.name.clone(),
                     id: f.id.map(|(n, _)| n),
                     ty: if nullable { ty.nullable() } else { ty },
+                    thrift_type: f.ty.clone(),
                     req: f.req,
                     default: f.default.clone(),
                     timestamp: unit,

@@ -47,7 +47,10 @@ pub fn string(raw: &str, span: Span) -> Result<String, Diagnostic> {
                         None => return Err(bad("unterminated unicode escape")),
                     }
                 } else {
-                    (rest.get(..4).unwrap_or(rest), 4)
+                    match rest.get(..4) {
+                        Some(h) => (h, 4),
+                        None => return Err(bad("a `\\u` escape takes four hex digits")),
+                    }
                 };
                 let ch = u32::from_str_radix(hex, 16).ok().and_then(char::from_u32);
                 match ch {
@@ -78,7 +81,7 @@ pub fn int(raw: &str, span: Span) -> Result<i64, Diagnostic> {
 }
 
 pub fn float(raw: &str, span: Span) -> Result<f64, Diagnostic> {
-    raw.parse::<f64>().map_err(|_| {
+    raw.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| {
         Diagnostic::new(Code::E0004, span, format!("invalid number `{raw}`"))
             .label("not a number")
             .help("write a number such as `1.5` or `2e10`")

@@ -402,11 +402,31 @@ impl Parser<'_> {
     /// Precedence climbing. Comparisons do not chain; `??` groups to the right.
     fn binary(&mut self, min: u8) -> Option<Expr> {
         let mut lhs = self.unary()?;
-        while let Some((op, prec)) = self.binary_op() {
+        // Each operator deepens the tree by one, so it counts against the nesting limit.
+        let mut levels = 0;
+        let result = loop {
+            let Some((op, prec)) = self.binary_op() else { break Some(lhs) };
             if prec < min {
-                break;
+                break Some(lhs);
             }
-            let op_tok = self.c.bump();
+            if !self.c.enter() {
+                break None;
+            }
+            levels += 1;
+            match self.binary_step(lhs, op, prec) {
+                Some(e) => lhs = e,
+                None => break None,
+            }
+        };
+        for _ in 0..levels {
+            self.c.leave();
+        }
+        result
+    }
+
+    fn binary_step(&mut self, mut lhs: Expr, op: BinOp, prec: u8) -> Option<Expr> {
+        let op_tok = self.c.bump();
+        {
             let rhs = if self.c.at_word("if") {
                 self.expr()?
             } else {
@@ -452,18 +472,36 @@ impl Parser<'_> {
 
     fn postfix(&mut self) -> Option<Expr> {
         let mut e = self.primary()?;
+        let mut levels = 0;
+        let result = self.postfix_chain(&mut e, &mut levels);
+        for _ in 0..levels {
+            self.c.leave();
+        }
+        result.map(|()| e)
+    }
+
+    /// `.field`, `[index]` after a primary; each one is a level of nesting.
+    fn postfix_chain(&mut self, e: &mut Expr, levels: &mut usize) -> Option<()> {
         loop {
+            if matches!(self.c.kind(), Tok::Dot | Tok::LBracket) {
+                if !self.c.enter() {
+                    return None;
+                }
+                *levels += 1;
+            }
             if self.c.eat(Tok::Dot).is_some() {
                 let field = self.name("a field name")?;
                 let span = e.span.to(field.span);
-                e = Expr { kind: ExprKind::Field(Box::new(e), field), span };
+                let base = std::mem::replace(e, Expr { kind: ExprKind::Error, span });
+                *e = Expr { kind: ExprKind::Field(Box::new(base), field), span };
             } else if self.c.eat(Tok::LBracket).is_some() {
                 let index = self.expr()?;
                 let close = self.c.expect(Tok::RBracket, "`]`")?;
                 let span = e.span.to(close.span);
-                e = Expr { kind: ExprKind::Index(Box::new(e), Box::new(index)), span };
+                let base = std::mem::replace(e, Expr { kind: ExprKind::Error, span });
+                *e = Expr { kind: ExprKind::Index(Box::new(base), Box::new(index)), span };
             } else {
-                return Some(e);
+                return Some(());
             }
         }
     }

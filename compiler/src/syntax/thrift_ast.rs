@@ -113,7 +113,7 @@ impl BaseType {
             "i32" => BaseType::I32,
             "i64" => BaseType::I64,
             "double" => BaseType::Double,
-            "string" => BaseType::String,
+            "string" | "slist" => BaseType::String,
             "binary" => BaseType::Binary,
             "uuid" => BaseType::Uuid,
             _ => return None,

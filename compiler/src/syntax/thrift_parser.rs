@@ -234,11 +234,16 @@ impl Parser<'_> {
             Requiredness::Default
         };
         let ty = self.field_type()?;
+        // `&` marks a field reference in C++ code generation; it means nothing to Pipe.
+        self.c.eat(Tok::Amp);
         let name = self.name()?;
         let default = if self.c.eat(Tok::Eq).is_some() { Some(self.const_value()?) } else { None };
         // XSD options of old Thrift versions are accepted and ignored.
         self.c.eat_word("xsd_optional");
         self.c.eat_word("xsd_nillable");
+        if self.c.eat_word("xsd_attrs").is_some() {
+            self.fields(Tok::LBrace, Tok::RBrace);
+        }
         let annotations = self.annotations();
         self.separator();
         Some(Field { id, req, ty, name, default, annotations, doc, span: start.to(self.c.prev_span()) })
@@ -436,12 +441,37 @@ impl Parser<'_> {
         let first = self.c.expect(Tok::Ident, what)?;
         let mut name = self.c.slice(first.span).to_string();
         let mut span = first.span;
-        while self.c.at(Tok::Dot) && self.c.nth(1) == Tok::Ident && self.c.peek().span.start == span.end {
-            self.c.bump();
-            let part = self.c.bump();
-            name.push('.');
-            name.push_str(self.c.slice(part.span));
-            span = span.to(part.span);
+        let mut after_number = false;
+        loop {
+            let t = self.c.peek();
+            if t.span.start != span.end {
+                break;
+            }
+            // Thrift identifiers may have segments that start with a digit (`v1.0`, `foo.2d`),
+            // which the shared lexer reads as numbers: glue adjacent pieces back together.
+            match t.kind {
+                Tok::Dot if self.c.nth(1) == Tok::Ident => {
+                    self.c.bump();
+                    let part = self.c.bump();
+                    name.push('.');
+                    name.push_str(self.c.slice(part.span));
+                    span = span.to(part.span);
+                    after_number = false;
+                }
+                Tok::Float | Tok::Int | Tok::Duration | Tok::Ident
+                    if name.ends_with('.') || after_number || self.c.slice(t.span).starts_with('.') =>
+                {
+                    self.c.bump();
+                    name.push_str(self.c.slice(t.span));
+                    span = span.to(t.span);
+                    after_number = t.kind != Tok::Ident;
+                }
+                Tok::Dot if matches!(self.c.nth(1), Tok::Int | Tok::Duration) => {
+                    self.c.bump();
+                    name.push('.');
+                }
+                _ => break,
+            }
         }
         Some(Ident { name, span })
     }

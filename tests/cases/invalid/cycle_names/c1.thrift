@@ -1,0 +1,2 @@
+include "c2.thrift"
+struct A { 1: c2.B b }
