@@ -112,7 +112,8 @@ fn check(
 ) {
     if let ConstKind::Ident(id) = &v.kind {
         let boolean = id.name == "true" || id.name == "false";
-        if !matches!(ty, Type::Enum(..) | Type::Bool) && !(boolean && matches!(ty, Type::Int | Type::Double)) {
+        let literal = matches!(ty, Type::Enum(..) | Type::Bool) || (boolean && matches!(ty, Type::Int | Type::Double));
+        if !literal {
             return check_const_ref(s, res, m, ty, &id.name, v, diags);
         }
     }
