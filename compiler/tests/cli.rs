@@ -268,6 +268,7 @@ fn long_flat_expressions_hit_the_nesting_limit_instead_of_the_stack() {
 
 #[cfg(unix)]
 #[test]
+#[allow(clippy::print_stderr, reason = "a skipped test says why")]
 fn special_files_are_unreadable_not_waited_on() {
     let dir = temp_dir("fifo");
     let fifo = dir.join("pipe.pipe");
