@@ -2,7 +2,10 @@
 
 use std::fmt;
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use miette::{
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError, MietteSpanContents, SourceCode, SourceSpan,
+    SpanContents,
+};
 use serde::Serialize;
 
 use super::{Diagnostic, Severity};
@@ -90,7 +93,7 @@ struct Report {
     severity: Severity,
     message: String,
     help: Option<String>,
-    source: NamedSource<String>,
+    source: CharColumns,
     labels: Vec<LabeledSpan>,
     /// Secondary labels that point into other files become related reports.
     related: Vec<Report>,
@@ -146,9 +149,39 @@ fn source_span(s: Span) -> SourceSpan {
     SourceSpan::from(s.start as usize..s.end as usize)
 }
 
-fn named(map: &SourceMap, span: Span) -> NamedSource<String> {
+fn named(map: &SourceMap, span: Span) -> CharColumns {
     let f = map.get(span.file);
-    NamedSource::new(f.path.display().to_string(), f.text.clone())
+    CharColumns { name: f.path.display().to_string(), text: f.text.clone() }
+}
+
+/// A named source whose columns count characters, as the JSON output and the notes do (miette
+/// counts bytes, which is wrong after any non-ASCII character).
+struct CharColumns {
+    name: String,
+    text: String,
+}
+
+impl SourceCode for CharColumns {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let inner = self.text.read_span(span, before, after)?;
+        let start = inner.span().offset();
+        let head = self.text.get(..start).unwrap_or("");
+        let line_start = head.rfind('\n').map_or(0, |i| i + 1);
+        let column = head[line_start..].chars().count();
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.clone(),
+            inner.data(),
+            *inner.span(),
+            inner.line(),
+            column,
+            inner.line_count(),
+        )))
+    }
 }
 
 impl fmt::Debug for Report {
@@ -182,7 +215,7 @@ impl miette::Diagnostic for Report {
         self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
-    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+    fn source_code(&self) -> Option<&dyn SourceCode> {
         Some(&self.source)
     }
 
