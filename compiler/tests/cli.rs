@@ -286,3 +286,28 @@ fn special_files_are_unreadable_not_waited_on() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a regular file"));
 }
+
+#[test]
+fn human_and_json_columns_agree_after_non_ascii_text() {
+    let dir = temp_dir("columns");
+    std::fs::write(dir.join("s.thrift"), "struct R { 1: required string state }").expect("write");
+    std::fs::write(dir.join("m.pipe"), "include \"s.thrift\"\nsource r: R { batch = files(\"x\") }\nstream s = r | select { a = \"üüüü\", y = stat }\ns -> stdout()\n")
+        .expect("write");
+    let human = Command::new(env!("CARGO_BIN_EXE_pipec"))
+        .args(["check", "--color", "never", "m.pipe"])
+        .current_dir(&dir)
+        .output()
+        .expect("runs");
+    assert!(
+        String::from_utf8_lossy(&human.stderr).contains("[m.pipe:3:41]"),
+        "{}",
+        String::from_utf8_lossy(&human.stderr)
+    );
+    let json = Command::new(env!("CARGO_BIN_EXE_pipec"))
+        .args(["check", "--format", "json", "m.pipe"])
+        .current_dir(&dir)
+        .output()
+        .expect("runs");
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    assert_eq!(v["diagnostics"][0]["location"]["column"], 41);
+}
