@@ -7,6 +7,8 @@
 //! | resolve | [`resolve::resolve`] | [`resolve::Resolved`] (module graph, schema) |
 //! | check | [`check::check`] | [`hir::Program`] (typed HIR) |
 //! | privacy | [`privacy::analyze`] | [`privacy::Outcome`] (labels per sink column, violations) |
+//! | lower | [`ir::lower`] | [`ir::Plan`] (operator DAG with row schemas) |
+//! | optimize | [`optimize::optimize`] | [`ir::Plan`], optimized |
 //!
 //! [`check_program`] runs them all. The core reads files only through a [`source::Loader`].
 
@@ -15,6 +17,8 @@ pub mod check;
 pub mod diagnostics;
 pub mod fs_loader;
 pub mod hir;
+pub mod ir;
+pub mod optimize;
 pub mod privacy;
 pub mod resolve;
 pub mod source;

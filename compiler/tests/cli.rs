@@ -311,3 +311,26 @@ fn human_and_json_columns_agree_after_non_ascii_text() {
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
     assert_eq!(v["diagnostics"][0]["location"]["column"], 41);
 }
+
+#[test]
+fn explain_prints_the_optimized_plan_or_refuses_a_broken_program() {
+    let out = Command::new(env!("CARGO_BIN_EXE_pipec"))
+        .args(["explain", "pipeline.pipe"])
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/partner_offers"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("plan credit.partner_offers:"), "{text}");
+    assert!(text.contains("exchange by member") && text.contains("aggregate (k >= 10)"), "{text}");
+    assert!(text.contains("`applications` deserializes 4 of 9 fields"), "{text}");
+    let unoptimized = Command::new(env!("CARGO_BIN_EXE_pipec"))
+        .args(["explain", "--unoptimized", "pipeline.pipe"])
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/partner_offers"))
+        .output()
+        .expect("runs");
+    assert!(!String::from_utf8_lossy(&unoptimized.stdout).contains("optimizations:"));
+    let broken = pipec(&["explain", "--", "invalid/types.pipe"]);
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&broken.stderr).contains("no plan: the program has errors"));
+}

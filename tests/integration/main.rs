@@ -3,6 +3,7 @@
 
 mod cases;
 mod examples;
+mod explain;
 mod privacy;
 mod props;
 mod spec;

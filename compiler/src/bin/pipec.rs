@@ -38,6 +38,15 @@ enum Command {
         #[arg(long)]
         warn_only: bool,
     },
+    /// Print the optimized plan: the operator DAG with each operator's row, and what each
+    /// optimizer pass did.
+    Explain {
+        /// The `.pipe` file to explain.
+        file: PathBuf,
+        /// Print the plan as lowered, before the optimizer runs.
+        #[arg(long)]
+        unoptimized: bool,
+    },
     /// List every column each sink receives, with its privacy labels, their forms, and where
     /// each label came from; then every declassification.
     PrivacyReport {
@@ -71,6 +80,7 @@ fn main() -> ExitCode {
             check(&files, format, color, pipec::Options { strict }, warn_only)
         }
         Command::PrivacyReport { file, format } => privacy_report(&file, format),
+        Command::Explain { file, unoptimized } => explain(&file, unoptimized),
     }
 }
 
@@ -293,4 +303,28 @@ fn privacy_report(file: &std::path::Path, format: Format) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+fn explain(file: &std::path::Path, unoptimized: bool) -> ExitCode {
+    let loader = FsLoader::new(".");
+    let checked = match pipec::check_program(&loader, file) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: cannot read `{}`: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    if checked.has_errors() {
+        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let errors: Vec<_> = checked.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
+        let _ = write!(std::io::stderr(), "{}", render::human(&checked.resolved.sources, &errors, color));
+        let _ = writeln!(std::io::stderr(), "no plan: the program has errors");
+        return ExitCode::from(1);
+    }
+    let mut plan = pipec::ir::lower(&checked.program);
+    if !unoptimized {
+        plan = pipec::optimize::optimize(plan);
+    }
+    let _ = write!(std::io::stdout(), "{}", pipec::ir::print::plan(&plan));
+    ExitCode::SUCCESS
 }

@@ -1,0 +1,110 @@
+//! The IR, stage 4: the typed program lowered to a DAG of operators with explicit row schemas.
+//! Sources and the dead-letter stream are leaves; per-record work (`select`, `derive`, `where`,
+//! `explode`, `score`, `protect for`) is a `Map` of stages; `Aggregate` is the key-exchange
+//! point (records are partitioned by key hash there); sinks are roots. `pipec explain` prints it.
+
+mod lower;
+pub mod print;
+
+use crate::hir::{Mask, Row, TExpr, WindowKind};
+use crate::source::Span;
+use crate::types::Type;
+
+pub use lower::lower;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub usize);
+
+/// One per-record step inside a `Map`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stage {
+    Select(Vec<(String, TExpr)>),
+    Derive(Vec<(String, TExpr)>),
+    Filter(TExpr),
+    Explode { list: TExpr, alias: String },
+    Score { model: String, inputs: Vec<(String, TExpr)>, output: String },
+    Protect { sink: String, masks: Vec<(String, Mask)> },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeKind {
+    /// Records parsed from a source; only the fields in `read` are deserialized, and `filter`
+    /// (pushed down from the first `where`) is applied as soon as they are.
+    Source {
+        source: String,
+        record: Type,
+        read: Vec<String>,
+        filter: Option<TExpr>,
+        event_time: Option<String>,
+        bounded: bool,
+    },
+    /// Records that arrive too late, from a source's `late = to NAME`.
+    Late {
+        source: String,
+    },
+    /// Every record any source or step rejected, with its reason.
+    Rejected,
+    /// Per-record work, in order; consecutive steps are fused into one stage function.
+    Map(Vec<Stage>),
+    /// The key exchange: records are partitioned by the hash of `keys`, assigned to windows and
+    /// folded into accumulators.
+    Aggregate {
+        keys: Vec<(String, TExpr)>,
+        window: Option<WindowKind>,
+        min_group: Option<i64>,
+        fields: Vec<(String, TExpr)>,
+    },
+    Union,
+    /// Writes its input to sink `sink` (an index into the program's sinks).
+    Sink {
+        sink: usize,
+        name: String,
+        exprs: Vec<(String, Vec<TExpr>)>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub kind: NodeKind,
+    pub inputs: Vec<NodeId>,
+    /// The row this node produces.
+    pub row: Row,
+    /// The source, stream or sink this node implements.
+    pub name: String,
+    pub span: Span,
+}
+
+/// The operator DAG, and what the optimizer did to it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    pub namespace: Option<String>,
+    pub nodes: Vec<Node>,
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id.0]
+    }
+
+    /// The nodes that read `id`'s output.
+    pub fn consumers(&self, id: NodeId) -> Vec<NodeId> {
+        (0..self.nodes.len()).map(NodeId).filter(|n| self.nodes[n.0].inputs.contains(&id)).collect()
+    }
+
+    /// Removes the nodes `keep` rejects and renumbers the rest, keeping their order.
+    pub fn retain(&mut self, keep: impl Fn(NodeId, &Node) -> bool) {
+        let mut map = vec![None; self.nodes.len()];
+        let mut nodes = Vec::new();
+        for (i, n) in std::mem::take(&mut self.nodes).into_iter().enumerate() {
+            if keep(NodeId(i), &n) {
+                map[i] = Some(NodeId(nodes.len()));
+                nodes.push(n);
+            }
+        }
+        for n in &mut nodes {
+            n.inputs = n.inputs.iter().filter_map(|i| map[i.0]).collect();
+        }
+        self.nodes = nodes;
+    }
+}
