@@ -13,6 +13,32 @@ pub struct TExpr {
     pub span: Span,
 }
 
+impl TExpr {
+    /// The direct subexpressions, in evaluation order.
+    pub fn children(&self) -> Vec<&TExpr> {
+        match &self.kind {
+            TExprKind::Field(b, _) | TExprKind::Unary(_, b) => vec![b],
+            TExprKind::Index(a, b) | TExprKind::Binary(_, a, b) => vec![a, b],
+            TExprKind::If(a, b, c) => vec![a, b, c],
+            TExprKind::Call(_, args) | TExprKind::Aggregate(_, args) | TExprKind::List(args) => args.iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The direct subexpressions, mutably.
+    pub fn children_mut(&mut self) -> Vec<&mut TExpr> {
+        match &mut self.kind {
+            TExprKind::Field(b, _) | TExprKind::Unary(_, b) => vec![b],
+            TExprKind::Index(a, b) | TExprKind::Binary(_, a, b) => vec![a, b],
+            TExprKind::If(a, b, c) => vec![a, b, c],
+            TExprKind::Call(_, args) | TExprKind::Aggregate(_, args) | TExprKind::List(args) => {
+                args.iter_mut().collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Callee {
     Builtin(&'static str),

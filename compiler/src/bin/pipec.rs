@@ -224,13 +224,9 @@ fn repo_prefix() -> PathBuf {
 }
 
 fn privacy_report(file: &std::path::Path, format: Format) -> ExitCode {
-    let loader = FsLoader::new(".");
-    let checked = match pipec::check_program(&loader, file) {
+    let checked = match load(file) {
         Ok(c) => c,
-        Err(e) => {
-            let _ = writeln!(std::io::stderr(), "error: cannot read `{}`: {e}", file.display());
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let map = &checked.resolved.sources;
     let at = |span: pipec::source::Span| {
@@ -306,13 +302,9 @@ fn privacy_report(file: &std::path::Path, format: Format) -> ExitCode {
 }
 
 fn explain(file: &std::path::Path, unoptimized: bool) -> ExitCode {
-    let loader = FsLoader::new(".");
-    let checked = match pipec::check_program(&loader, file) {
+    let checked = match load(file) {
         Ok(c) => c,
-        Err(e) => {
-            let _ = writeln!(std::io::stderr(), "error: cannot read `{}`: {e}", file.display());
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     if checked.has_errors() {
         let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -327,4 +319,12 @@ fn explain(file: &std::path::Path, unoptimized: bool) -> ExitCode {
     }
     let _ = write!(std::io::stdout(), "{}", pipec::ir::print::plan(&plan));
     ExitCode::SUCCESS
+}
+
+/// Checks `file` for the commands that need a whole program; an unreadable file is exit 2.
+fn load(file: &std::path::Path) -> Result<pipec::Checked, ExitCode> {
+    pipec::check_program(&FsLoader::new("."), file).map_err(|e| {
+        let _ = writeln!(std::io::stderr(), "error: cannot read `{}`: {e}", file.display());
+        ExitCode::from(2)
+    })
 }

@@ -2,10 +2,14 @@
 //! streams, models and sinks. Produces the typed program ([`crate::hir::Program`]) and every
 //! diagnostic found; it never stops at the first.
 
+mod call;
+mod connector;
 pub mod expr;
 mod items;
 pub mod narrow;
 mod stream;
+mod window;
+mod wiring;
 
 use std::collections::HashMap;
 
@@ -248,25 +252,11 @@ impl<'a> Checker<'a> {
 }
 
 fn visit_calls(e: &TExpr, f: &mut impl FnMut(&str, ModuleId)) {
-    match &e.kind {
-        TExprKind::Call(callee, args) => {
-            if let Callee::User(name, m) = callee {
-                f(name, *m);
-            }
-            args.iter().for_each(|a| visit_calls(a, f));
-        }
-        TExprKind::Aggregate(_, args) | TExprKind::List(args) => args.iter().for_each(|a| visit_calls(a, f)),
-        TExprKind::Field(b, _) | TExprKind::Unary(_, b) => visit_calls(b, f),
-        TExprKind::Index(a, b) | TExprKind::Binary(_, a, b) => {
-            visit_calls(a, f);
-            visit_calls(b, f);
-        }
-        TExprKind::If(a, b, c) => {
-            visit_calls(a, f);
-            visit_calls(b, f);
-            visit_calls(c, f);
-        }
-        _ => {}
+    if let TExprKind::Call(Callee::User(name, m), _) = &e.kind {
+        f(name, *m);
+    }
+    for child in e.children() {
+        visit_calls(child, f);
     }
 }
 

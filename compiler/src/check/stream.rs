@@ -2,7 +2,7 @@
 //! (an unbounded stream is grouped only inside a window), event time (a window needs one) and
 //! the order of `window` → `group by` → `aggregate`.
 
-use super::expr::{AggMode, Scope, VarKind};
+use super::expr::{Scope, VarKind};
 use super::narrow::facts;
 use super::{Checker, StreamInfo, Visit};
 use crate::diagnostics::{did_you_mean, name_list, Code, Diagnostic};
@@ -13,15 +13,15 @@ use crate::syntax::pipe_ast::{Expr, ExprKind, FieldDef, ItemKind, OpKind, Stream
 use crate::types::Type;
 
 /// Where a stream is between its steps.
-struct State {
-    row: Row,
-    narrowed: Vec<Vec<String>>,
-    bounded: bool,
-    event_time: bool,
+pub(super) struct State {
+    pub(super) row: Row,
+    pub(super) narrowed: Vec<Vec<String>>,
+    pub(super) bounded: bool,
+    pub(super) event_time: bool,
     /// After an error that left the row uncertain: unknown fields are not reported again.
-    quiet: bool,
-    window: Option<(WindowKind, Span)>,
-    group: Option<(Vec<(String, TExpr)>, Span)>,
+    pub(super) quiet: bool,
+    pub(super) window: Option<(WindowKind, Span)>,
+    pub(super) group: Option<(Vec<(String, TExpr)>, Span)>,
 }
 
 impl Checker<'_> {
@@ -214,17 +214,7 @@ impl Checker<'_> {
                         Type::Error
                     }
                 };
-                if st.row.get(&alias.name).is_some() {
-                    self.diags.push(
-                        Diagnostic::new(
-                            Code::E1007,
-                            alias.span,
-                            format!("the row already has a field `{}`", alias.name),
-                        )
-                        .label("name taken")
-                        .help("choose another name for each element"),
-                    );
-                }
+                self.name_free(&st.row, alias, "each element");
                 st.row.set(&alias.name, elem);
                 Step::Explode { list: l, alias: alias.name.clone() }
             }
@@ -285,17 +275,7 @@ impl Checker<'_> {
                         );
                     }
                 }
-                if st.row.get(&alias.name).is_some() {
-                    self.diags.push(
-                        Diagnostic::new(
-                            Code::E1007,
-                            alias.span,
-                            format!("the row already has a field `{}`", alias.name),
-                        )
-                        .label("name taken")
-                        .help("choose another name for the score"),
-                    );
-                }
+                self.name_free(&st.row, alias, "the score");
                 st.row.set(&alias.name, Type::Double);
                 Step::Score { model: model.name.clone(), inputs: typed, output: alias.name.clone() }
             }
@@ -358,6 +338,17 @@ impl Checker<'_> {
         })
     }
 
+    /// A step's new field (`explode … as x`, `score … as x`) must not hide one of the row's.
+    fn name_free(&mut self, row: &Row, alias: &Ident, what: &str) {
+        if row.get(&alias.name).is_some() {
+            self.diags.push(
+                Diagnostic::new(Code::E1007, alias.span, format!("the row already has a field `{}`", alias.name))
+                    .label("name taken")
+                    .help(format!("choose another name for {what}")),
+            );
+        }
+    }
+
     fn union_rows(&mut self, row: &mut Row, other: &Row, name: &Ident) {
         let mut problem = None;
         for (n, t) in &row.fields {
@@ -393,64 +384,6 @@ impl Checker<'_> {
         }
     }
 
-    fn boundedness(&mut self, st: &State, span: Span, what: &str) {
-        if !st.bounded && st.window.is_none() && !st.quiet {
-            self.diags.push(
-                Diagnostic::new(Code::E2005, span, format!("`{what}` on an unbounded stream needs a window"))
-                    .label("this stream never ends, so its groups would never be complete")
-                    .help("add a window first: `| window tumbling(1d) | group by …`"),
-            );
-        }
-    }
-
-    fn aggregate(&mut self, st: &mut State, span: Span, min_group: Option<&Expr>, fields: &[FieldDef]) -> Step {
-        let keys = st.group.take().map(|(k, _)| k).unwrap_or_default();
-        if keys.is_empty() {
-            self.boundedness(st, span, "aggregate");
-        }
-        let window = st.window.take();
-        let k = min_group.and_then(|e| match e.kind {
-            ExprKind::Int(n) if n >= 1 => Some(n),
-            ExprKind::Error => None,
-            _ => {
-                self.diags.push(
-                    Diagnostic::new(Code::E2018, e.span, "the minimum group size must be a whole number of at least 1")
-                        .label("not a positive integer literal")
-                        .help("write `aggregate(k >= 10) { … }`"),
-                );
-                None
-            }
-        });
-        let mut outer: Vec<(String, Type)> = keys.iter().map(|(n, e)| (n.clone(), e.ty.clone())).collect();
-        if window.is_some() {
-            outer.push(("window_start".into(), Type::Timestamp));
-            outer.push(("window_end".into(), Type::Timestamp));
-        }
-        let input = st.row.fields.clone();
-        let input_narrowed = st.narrowed.clone();
-        let scope = Scope {
-            vars: &outer,
-            kind: VarKind::Field,
-            narrowed: Vec::new(),
-            agg: AggMode::Outer { input: &input, input_narrowed: &input_narrowed, event_time: st.event_time },
-            quiet: st.quiet,
-        };
-        let mut typed: Vec<(String, TExpr)> = Vec::new();
-        let mut row = Row { fields: outer.clone() };
-        for f in fields {
-            let Some(name) = self.field_name(f) else {
-                continue;
-            };
-            let e = self.cx(self.root).expr(&scope, &f.value);
-            self.typed_field(&mut row, &name, &e, f);
-            typed.push((name, e));
-        }
-        st.row = row;
-        st.narrowed.clear();
-        st.event_time = window.is_some();
-        Step::Aggregate { min_group: k, fields: typed }
-    }
-
     /// Types `name = expr` definitions against the current row.
     fn fields(&mut self, st: &State, fields: &[FieldDef], duplicate: Code) -> Vec<(String, TExpr)> {
         let mut out: Vec<(String, TExpr)> = Vec::new();
@@ -475,7 +408,7 @@ impl Checker<'_> {
     }
 
     /// Adds a computed field to `row`, reporting duplicates and untyped nulls.
-    fn typed_field(&mut self, row: &mut Row, name: &str, e: &TExpr, f: &FieldDef) {
+    pub(super) fn typed_field(&mut self, row: &mut Row, name: &str, e: &TExpr, f: &FieldDef) {
         if row.get(name).is_some() {
             self.diags.push(
                 Diagnostic::new(Code::E1007, f.span, format!("field `{name}` is defined twice"))
@@ -495,7 +428,7 @@ impl Checker<'_> {
     }
 
     /// The name of `name = expr`, or of a bare path (its last segment).
-    fn field_name(&mut self, f: &FieldDef) -> Option<String> {
+    pub(super) fn field_name(&mut self, f: &FieldDef) -> Option<String> {
         if let Some(n) = &f.name {
             return Some(n.name.clone());
         }
@@ -518,92 +451,5 @@ impl Checker<'_> {
         scope.narrowed = st.narrowed.clone();
         scope.quiet = st.quiet;
         self.cx(self.root).expr(&scope, e)
-    }
-
-    fn window(&mut self, call: &Expr) -> Option<WindowKind> {
-        let ExprKind::Call(name, args) = &call.kind else {
-            self.diags.push(
-                Diagnostic::new(Code::E2019, call.span, "expected a window such as `tumbling(1d)`")
-                    .label("not a window")
-                    .help("windows are `tumbling(size)`, `sliding(size, every)` and `session(gap)`"),
-            );
-            return None;
-        };
-        let params: &[&str] = match name.name.as_str() {
-            "tumbling" => &["size", "offset"],
-            "sliding" => &["size", "every", "offset"],
-            "session" => &["gap"],
-            other => {
-                self.diags.push(
-                    Diagnostic::new(Code::E2019, name.span, format!("unknown window `{other}`"))
-                        .label("not a window")
-                        .help(did_you_mean(other, ["tumbling", "sliding", "session"]).unwrap_or_else(|| {
-                            "windows are `tumbling(size)`, `sliding(size, every)` and `session(gap)`".into()
-                        })),
-                );
-                return None;
-            }
-        };
-        let mut values: Vec<Option<i64>> = vec![None; params.len()];
-        let mut position = 0;
-        for a in args {
-            let slot = match &a.name {
-                Some(n) => params.iter().position(|p| *p == n.name),
-                None => {
-                    position += 1;
-                    (position <= params.len()).then_some(position - 1)
-                }
-            };
-            let Some(slot) = slot else {
-                self.diags.push(
-                    Diagnostic::new(Code::E2019, a.value.span, format!("`{}` takes {}", name.name, params.join(", ")))
-                        .label("unexpected argument")
-                        .help(format!("write `{}({})`", name.name, params.join(", "))),
-                );
-                return None;
-            };
-            values[slot] = self.duration_const(&a.value, &format!("the window's {}", params[slot]));
-        }
-        let required = if name.name == "sliding" { 2 } else { 1 };
-        if values[..required].iter().any(Option::is_none) {
-            if args.len() < required {
-                self.diags.push(
-                    Diagnostic::new(
-                        Code::E2019,
-                        call.span,
-                        format!("`{}` needs {}", name.name, params[..required].join(" and ")),
-                    )
-                    .label("missing argument")
-                    .help(format!("write `{}({})`", name.name, params.join(", "))),
-                );
-            }
-            return None;
-        }
-        let size = values[0].unwrap_or(1);
-        let kind = match name.name.as_str() {
-            "tumbling" => WindowKind::Tumbling { size, offset: values[1].unwrap_or(0) },
-            "sliding" => {
-                let every = values[1].unwrap_or(1);
-                if every > size {
-                    self.diags.push(
-                        Diagnostic::new(Code::E2019, call.span, "a sliding window cannot slide by more than its size")
-                            .label("`every` is longer than `size`")
-                            .help("records between windows would belong to none; use `every` ≤ `size`"),
-                    );
-                }
-                WindowKind::Sliding { size, every, offset: values[2].unwrap_or(0) }
-            }
-            _ => WindowKind::Session { gap: size },
-        };
-        if let WindowKind::Tumbling { size, offset } | WindowKind::Sliding { size, offset, .. } = kind {
-            if offset >= size {
-                self.diags.push(
-                    Diagnostic::new(Code::E2019, call.span, "a window's offset must be shorter than its size")
-                        .label("offset too long")
-                        .help("an offset shifts windows within one size; use an offset below the size"),
-                );
-            }
-        }
-        Some(kind)
     }
 }

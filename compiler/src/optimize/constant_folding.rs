@@ -39,16 +39,7 @@ fn s(n: usize) -> &'static str {
 
 /// Folds `e` bottom-up; returns how many nodes were replaced by literals.
 pub fn fold(e: &mut TExpr) -> usize {
-    let mut count = 0;
-    match &mut e.kind {
-        TExprKind::Field(b, _) | TExprKind::Unary(_, b) => count += fold(b),
-        TExprKind::Index(a, b) | TExprKind::Binary(_, a, b) => count += fold(a) + fold(b),
-        TExprKind::If(a, b, c) => count += fold(a) + fold(b) + fold(c),
-        TExprKind::Call(_, args) | TExprKind::Aggregate(_, args) | TExprKind::List(args) => {
-            count += args.iter_mut().map(fold).sum::<usize>()
-        }
-        _ => {}
-    }
+    let mut count: usize = e.children_mut().into_iter().map(fold).sum();
     if let Some(kind) = evaluate(e) {
         e.kind = kind;
         count += 1;

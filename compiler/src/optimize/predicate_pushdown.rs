@@ -137,20 +137,7 @@ fn substitute(e: &mut TExpr, paths: &HashMap<&str, &TExpr>) {
         }
         return;
     }
-    match &mut e.kind {
-        TExprKind::Field(b, _) | TExprKind::Unary(_, b) => substitute(b, paths),
-        TExprKind::Index(a, b) | TExprKind::Binary(_, a, b) => {
-            substitute(a, paths);
-            substitute(b, paths);
-        }
-        TExprKind::If(a, b, c) => {
-            substitute(a, paths);
-            substitute(b, paths);
-            substitute(c, paths);
-        }
-        TExprKind::Call(_, args) | TExprKind::Aggregate(_, args) | TExprKind::List(args) => {
-            args.iter_mut().for_each(|a| substitute(a, paths))
-        }
-        _ => {}
+    for child in e.children_mut() {
+        substitute(child, paths);
     }
 }

@@ -42,23 +42,10 @@ pub fn reads(e: &TExpr) -> BTreeSet<String> {
 }
 
 fn collect(e: &TExpr, out: &mut BTreeSet<String>) {
-    match &e.kind {
-        TExprKind::Var(n) => {
-            out.insert(n.clone());
-        }
-        TExprKind::Field(b, _) | TExprKind::Unary(_, b) => collect(b, out),
-        TExprKind::Index(a, b) | TExprKind::Binary(_, a, b) => {
-            collect(a, out);
-            collect(b, out);
-        }
-        TExprKind::If(a, b, c) => {
-            collect(a, out);
-            collect(b, out);
-            collect(c, out);
-        }
-        TExprKind::Call(_, args) | TExprKind::Aggregate(_, args) | TExprKind::List(args) => {
-            args.iter().for_each(|a| collect(a, out))
-        }
-        _ => {}
+    if let TExprKind::Var(n) = &e.kind {
+        out.insert(n.clone());
+    }
+    for child in e.children() {
+        collect(child, out);
     }
 }

@@ -3,7 +3,9 @@
 //! grammar can resume, and go on. Only the first error at a given token is reported, so one
 //! mistake does not produce a cascade.
 
+use super::ast::{Ident, StrLit};
 use super::lexer::{Lexed, Tok, Token};
+use super::literals;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::source::Span;
 
@@ -182,6 +184,31 @@ impl<'a> Cursor<'a> {
 
     pub fn leave(&mut self) {
         self.depth -= 1;
+    }
+
+    /// A name, or "expected `what`".
+    pub fn ident(&mut self, what: &str) -> Option<Ident> {
+        let t = self.expect(Tok::Ident, what)?;
+        Some(Ident { name: self.slice(t.span).to_string(), span: t.span })
+    }
+
+    /// A string literal with its escapes applied; a bad escape is reported and the string kept.
+    pub fn string(&mut self, what: &str) -> Option<StrLit> {
+        let t = self.expect(Tok::Str, what)?;
+        match literals::string(self.slice(t.span), t.span) {
+            Ok(value) => Some(StrLit { value, span: t.span }),
+            Err(d) => {
+                self.report(d);
+                Some(StrLit { value: String::new(), span: t.span })
+            }
+        }
+    }
+
+    /// An optional `,` or `;` between list items.
+    pub fn separator(&mut self) {
+        if self.eat(Tok::Comma).is_none() {
+            self.eat(Tok::Semi);
+        }
     }
 
     /// Position marker for "did this loop iteration make progress?" guards.

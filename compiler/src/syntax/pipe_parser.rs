@@ -2,7 +2,7 @@
 //! parser skips to the next item (or the next `|` step inside a stream) and goes on, so one run
 //! reports every syntax error in the file.
 
-use super::ast::{Ident, StrLit};
+use super::ast::Ident;
 use super::cursor::Cursor;
 use super::lexer::{lex, Tok};
 use super::literals;
@@ -74,11 +74,11 @@ impl Parser<'_> {
                 }
                 "include" => {
                     self.c.bump();
-                    ItemKind::Include(self.string("a file name in quotes")?)
+                    ItemKind::Include(self.c.string("a file name in quotes")?)
                 }
                 "import" => {
                     self.c.bump();
-                    ItemKind::Import(self.string("a file name in quotes")?)
+                    ItemKind::Import(self.c.string("a file name in quotes")?)
                 }
                 "source" => self.source()?,
                 "fn" => self.function()?,
@@ -130,7 +130,7 @@ impl Parser<'_> {
                 Some(p) => props.push(p),
                 None => self.c.recover(|c| c.at(Tok::Ident) && c.nth(1) == Tok::Eq),
             }
-            self.separator();
+            self.c.separator();
             if self.c.pos() == before {
                 break;
             }
@@ -281,7 +281,7 @@ impl Parser<'_> {
                 Some(f) => out.push(f),
                 None => self.c.recover(|c| c.at(Tok::Comma)),
             }
-            self.separator();
+            self.c.separator();
             if self.c.pos() == before {
                 break;
             }
@@ -309,9 +309,9 @@ impl Parser<'_> {
         while !self.c.at(Tok::RBrace) && !self.c.at_eof() {
             if self.c.eat_word("purpose").is_some() {
                 self.c.expect(Tok::Eq, "`=`")?;
-                rules.push(ClearanceRule::Purpose(self.string("a data use in quotes")?));
+                rules.push(ClearanceRule::Purpose(self.c.string("a data use in quotes")?));
             } else if self.c.eat_word("allow").is_some() {
-                let category = self.string("a data category in quotes, such as \"user.financial\"")?;
+                let category = self.c.string("a data category in quotes, such as \"user.financial\"")?;
                 self.c.expect_word("as")?;
                 let form = self.name("a form such as `raw`, `pseudonymized` or `aggregated`")?;
                 rules.push(ClearanceRule::Allow { category, form });
@@ -322,7 +322,7 @@ impl Parser<'_> {
                     break;
                 }
             }
-            self.separator();
+            self.c.separator();
         }
         let close = self.c.expect(Tok::RBrace, "`}`")?;
         Some(Clearance { rules, span: open.span.to(close.span) })
@@ -539,7 +539,7 @@ impl Parser<'_> {
                 lit(k)
             }
             Tok::Str => {
-                let s = self.string("a string")?;
+                let s = self.c.string("a string")?;
                 lit(ExprKind::Str(s.value))
             }
             Tok::LParen => {
@@ -611,15 +611,8 @@ impl Parser<'_> {
         Some(Expr { kind: ExprKind::Call(name, args), span })
     }
 
-    fn separator(&mut self) {
-        if self.c.eat(Tok::Comma).is_none() {
-            self.c.eat(Tok::Semi);
-        }
-    }
-
     fn name(&mut self, what: &str) -> Option<Ident> {
-        let t = self.c.expect(Tok::Ident, what)?;
-        Some(Ident { name: self.c.slice(t.span).to_string(), span: t.span })
+        self.c.ident(what)
     }
 
     fn dotted(&mut self, what: &str) -> Option<Ident> {
@@ -632,16 +625,5 @@ impl Parser<'_> {
             id.span = id.span.to(part.span);
         }
         Some(id)
-    }
-
-    fn string(&mut self, what: &str) -> Option<StrLit> {
-        let t = self.c.expect(Tok::Str, what)?;
-        match literals::string(self.c.slice(t.span), t.span) {
-            Ok(value) => Some(StrLit { value, span: t.span }),
-            Err(d) => {
-                self.c.report(d);
-                Some(StrLit { value: String::new(), span: t.span })
-            }
-        }
     }
 }

@@ -1,7 +1,7 @@
 //! A recursive-descent parser for the Apache Thrift IDL grammar. On an error it reports, skips
 //! to the next definition (or field) and goes on, so every mistake in a file is reported.
 
-use super::ast::{Ident, StrLit};
+use super::ast::Ident;
 use super::cursor::Cursor;
 use super::lexer::{lex, Tok};
 use super::literals;
@@ -61,7 +61,7 @@ impl Parser<'_> {
             "include" | "cpp_include" => {
                 let cpp = self.c.text() == "cpp_include";
                 self.c.bump();
-                if let Some(s) = self.string("a file name in quotes") {
+                if let Some(s) = self.c.string("a file name in quotes") {
                     if !cpp {
                         out.includes.push(s);
                     }
@@ -86,7 +86,7 @@ impl Parser<'_> {
                 let name = self.name();
                 self.c.expect(Tok::Eq, "`=`");
                 let value = self.const_value();
-                self.separator();
+                self.c.separator();
                 if let (Some(ty), Some(name), Some(value)) = (ty, name, value) {
                     let span = start.to(self.c.prev_span());
                     out.defs.push(Definition {
@@ -103,7 +103,7 @@ impl Parser<'_> {
                 let ty = self.field_type();
                 let name = self.name();
                 let annotations = self.annotations();
-                self.separator();
+                self.c.separator();
                 if let (Some(ty), Some(name)) = (ty, name) {
                     let span = start.to(self.c.prev_span());
                     out.defs.push(Definition { name, kind: DefKind::Typedef { ty }, annotations, doc, span });
@@ -176,7 +176,7 @@ impl Parser<'_> {
             let before = self.c.pos();
             let Some(name) = self.name() else {
                 self.c.recover(|c| c.at(Tok::Comma) || c.at(Tok::Semi));
-                self.separator();
+                self.c.separator();
                 if self.c.pos() == before {
                     // A stray closing bracket: step over it rather than loop.
                     self.c.bump();
@@ -185,7 +185,7 @@ impl Parser<'_> {
             };
             let value = if self.c.eat(Tok::Eq).is_some() { self.int_constant() } else { None };
             let annotations = self.annotations();
-            self.separator();
+            self.c.separator();
             values.push(EnumValue { name, value, annotations, doc });
         }
         self.c.expect(Tok::RBrace, "`}`");
@@ -205,7 +205,7 @@ impl Parser<'_> {
                 None => {
                     self.c
                         .recover(|c| c.at(Tok::Comma) || c.at(Tok::Semi) || (c.at(Tok::Int) && c.nth(1) == Tok::Colon));
-                    self.separator();
+                    self.c.separator();
                 }
             }
             if self.c.pos() == before {
@@ -245,7 +245,7 @@ impl Parser<'_> {
             self.fields(Tok::LBrace, Tok::RBrace);
         }
         let annotations = self.annotations();
-        self.separator();
+        self.c.separator();
         Some(Field { id, req, ty, name, default, annotations, doc, span: start.to(self.c.prev_span()) })
     }
 
@@ -303,7 +303,7 @@ impl Parser<'_> {
 
     fn cpp_type(&mut self) {
         if self.c.eat_word("cpp_type").is_some() {
-            self.string("a C++ type name in quotes");
+            self.c.string("a C++ type name in quotes");
         }
     }
 
@@ -326,14 +326,14 @@ impl Parser<'_> {
                 ConstKind::Double(self.double(neg)?)
             }
             Tok::Plus | Tok::Minus => ConstKind::Int(self.int_constant()?.0),
-            Tok::Str => ConstKind::Str(self.string("a string")?.value),
+            Tok::Str => ConstKind::Str(self.c.string("a string")?.value),
             Tok::Ident => ConstKind::Ident(self.dotted("a constant")?),
             Tok::LBracket => {
                 self.c.bump();
                 let mut items = Vec::new();
                 while !self.c.at(Tok::RBracket) && !self.c.at_eof() {
                     items.push(self.const_value()?);
-                    self.separator();
+                    self.c.separator();
                 }
                 self.c.expect(Tok::RBracket, "`]`")?;
                 ConstKind::List(items)
@@ -345,7 +345,7 @@ impl Parser<'_> {
                     let k = self.const_value()?;
                     self.c.expect(Tok::Colon, "`:`")?;
                     let v = self.const_value()?;
-                    self.separator();
+                    self.c.separator();
                     entries.push((k, v));
                 }
                 self.c.expect(Tok::RBrace, "`}`")?;
@@ -417,19 +417,14 @@ impl Parser<'_> {
                 self.c.recover(|c| c.at(Tok::RParen));
                 break;
             };
-            let value = if self.c.eat(Tok::Eq).is_some() { self.string("an annotation value in quotes") } else { None };
+            let value =
+                if self.c.eat(Tok::Eq).is_some() { self.c.string("an annotation value in quotes") } else { None };
             let span = key.span.to(self.c.prev_span());
             out.push(Annotation { key, value, span });
-            self.separator();
+            self.c.separator();
         }
         self.c.expect(Tok::RParen, "`)`");
         out
-    }
-
-    fn separator(&mut self) {
-        if self.c.eat(Tok::Comma).is_none() {
-            self.c.eat(Tok::Semi);
-        }
     }
 
     fn name(&mut self) -> Option<Ident> {
@@ -438,9 +433,7 @@ impl Parser<'_> {
 
     /// A Thrift identifier, which may contain dots: `a`, `a.b.c`.
     fn dotted(&mut self, what: &str) -> Option<Ident> {
-        let first = self.c.expect(Tok::Ident, what)?;
-        let mut name = self.c.slice(first.span).to_string();
-        let mut span = first.span;
+        let Ident { mut name, mut span } = self.c.ident(what)?;
         let mut after_number = false;
         loop {
             let t = self.c.peek();
@@ -474,17 +467,6 @@ impl Parser<'_> {
             }
         }
         Some(Ident { name, span })
-    }
-
-    fn string(&mut self, what: &str) -> Option<StrLit> {
-        let t = self.c.expect(Tok::Str, what)?;
-        match literals::string(self.c.slice(t.span), t.span) {
-            Ok(value) => Some(StrLit { value, span: t.span }),
-            Err(d) => {
-                self.c.report(d);
-                Some(StrLit { value: String::new(), span: t.span })
-            }
-        }
     }
 }
 

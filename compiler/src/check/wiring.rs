@@ -1,0 +1,241 @@
+//! Sinks and edges: each sink's clearance, each `stream -> sink` edge (typing the sink's row
+//! expressions against the stream that reaches it), and the warnings for streams that reach no
+//! sink and sinks that receive nothing.
+
+use std::collections::HashSet;
+
+use super::expr::{Scope, VarKind};
+use super::items::FORMS;
+use super::Checker;
+use crate::diagnostics::{did_you_mean, Code, Diagnostic};
+use crate::hir::{self, ConnectorArg};
+use crate::source::Span;
+use crate::syntax::ast::Ident;
+use crate::syntax::pipe_ast::{Clearance, ClearanceRule, EdgeTarget, Expr, ExprKind};
+use crate::types::Type;
+
+impl Checker<'_> {
+    /// Checks a sink and adds it to the program; returns its index.
+    pub(super) fn sink(
+        &mut self,
+        name: &str,
+        span: Span,
+        connector: &Expr,
+        clearance: Option<&Clearance>,
+    ) -> Option<usize> {
+        let connector = self.connector(connector, false)?;
+        let mut purpose: Option<(String, Span)> = None;
+        let mut allows = Vec::new();
+        for rule in clearance.map(|c| c.rules.as_slice()).unwrap_or_default() {
+            match rule {
+                ClearanceRule::Purpose(p) => {
+                    if let Some((_, first)) = &purpose {
+                        self.diags.push(
+                            Diagnostic::new(Code::E2015, p.span, "a sink has one purpose")
+                                .label("second purpose")
+                                .secondary(*first, "first purpose")
+                                .help("keep one `purpose = …`; make a second sink for another use"),
+                        );
+                    }
+                    purpose = Some((p.value.clone(), p.span));
+                }
+                ClearanceRule::Allow { category, form } => {
+                    if !FORMS.contains(&form.name.as_str()) {
+                        self.diags.push(
+                            Diagnostic::new(Code::E2015, form.span, format!("unknown form `{}`", form.name))
+                                .label("not a form")
+                                .help(
+                                    did_you_mean(&form.name, FORMS.iter().copied())
+                                        .unwrap_or_else(|| format!("the forms are {}", FORMS.join(", "))),
+                                ),
+                        );
+                        continue;
+                    }
+                    let valid = !category.value.is_empty()
+                        && category.value.split('.').all(|part| {
+                            !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                        });
+                    if !valid {
+                        self.diags.push(
+                            Diagnostic::new(
+                                Code::E2015,
+                                category.span,
+                                format!("`{}` is not a category name", category.value),
+                            )
+                            .label("not a dotted category")
+                            .help("categories are dotted names such as \"user.financial.income\""),
+                        );
+                        continue;
+                    }
+                    allows.push(hir::Allow {
+                        category: category.value.clone(),
+                        form: form.name.clone(),
+                        span: category.span.to(form.span),
+                    });
+                }
+            }
+        }
+        self.program.sinks.push(hir::Sink {
+            name: name.to_string(),
+            connector,
+            purpose: purpose.map(|p| p.0),
+            allows,
+            span,
+        });
+        Some(self.program.sinks.len() - 1)
+    }
+
+    pub(super) fn edge(&mut self, from: &Ident, to: &EdgeTarget, span: Span) {
+        let info = self.infos.get(&from.name).cloned();
+        if info.is_none() {
+            if self.program.sinks.iter().any(|s| s.name == from.name) {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::E2016,
+                        from.span,
+                        format!("`{}` is a sink; an edge starts at a stream", from.name),
+                    )
+                    .label("a sink")
+                    .help("write `stream -> sink`"),
+                );
+            } else if !self.names.contains_key(&from.name) {
+                let mut names: Vec<&str> = self.infos.keys().map(String::as_str).collect();
+                names.sort_unstable();
+                self.diags.push(
+                    Diagnostic::new(Code::E1009, from.span, format!("unknown stream `{}`", from.name))
+                        .label("not defined")
+                        .help(
+                            did_you_mean(&from.name, names.iter().copied())
+                                .unwrap_or_else(|| "define it with `stream` or `source`".to_string()),
+                        ),
+                );
+            }
+        }
+        let sink = match to {
+            EdgeTarget::Named(n) => match self.program.sinks.iter().position(|s| s.name == n.name) {
+                Some(i) => Some(i),
+                None => {
+                    if self.infos.contains_key(&n.name) {
+                        self.diags.push(
+                            Diagnostic::new(
+                                Code::E2016,
+                                n.span,
+                                format!("`{}` is a stream; an edge ends at a sink", n.name),
+                            )
+                            .label("a stream")
+                            .help(format!(
+                                "to feed one stream from another, write `stream {} = {} | …`",
+                                n.name, from.name
+                            )),
+                        );
+                    } else if !self.names.contains_key(&n.name) {
+                        self.diags.push(
+                            Diagnostic::new(Code::E1010, n.span, format!("unknown sink `{}`", n.name))
+                                .label("not defined")
+                                .help(did_you_mean(&n.name, self.program.sinks.iter().map(|s| s.name.as_str()))
+                                    .unwrap_or_else(|| format!("define it with `sink {} = …`, or write a connector here such as `files(\"out/dir\", format = json)`", n.name))),
+                        );
+                    }
+                    None
+                }
+            },
+            // An inline sink exists only for its edge, so it is made only when the edge is sound.
+            EdgeTarget::Inline { connector, clearance } if info.is_some() => {
+                let kind = match &connector.kind {
+                    ExprKind::Call(n, _) => n.name.as_str(),
+                    _ => "sink",
+                };
+                let mut name = format!("{}->{kind}", from.name);
+                let mut n = 1;
+                while self.program.sinks.iter().any(|s| s.name == name) {
+                    n += 1;
+                    name = format!("{}->{kind}#{n}", from.name);
+                }
+                self.sink(&name, connector.span, connector, clearance.as_ref())
+            }
+            EdgeTarget::Inline { .. } => None,
+        };
+        let (Some(info), Some(sink)) = (info, sink) else {
+            return;
+        };
+        // Row expressions in the sink's arguments are typed against the row that reaches it.
+        let mut sink_exprs = Vec::new();
+        let args = self.program.sinks[sink].connector.args.clone();
+        for (param, arg) in args {
+            let ConnectorArg::Exprs(exprs) = arg else {
+                continue;
+            };
+            let mut cx = self.cx(self.root);
+            let mut scope = Scope::new(&info.row.fields, VarKind::Field);
+            scope.narrowed = info.narrowed.clone();
+            scope.quiet = info.quiet;
+            let before = cx.diags.len();
+            let typed: Vec<_> = exprs.iter().map(|e| cx.expr(&scope, e)).collect();
+            // Point from problems in the sink's arguments back to the edge whose rows caused them.
+            for d in &mut self.diags[before..] {
+                d.secondary.push(crate::diagnostics::Label {
+                    span: from.span,
+                    message: format!("for the rows of `{}`", from.name),
+                });
+            }
+            for t in &typed {
+                if matches!(t.ty.non_null(), Type::List(_) | Type::Set(_) | Type::Map(..) | Type::Struct(..)) {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::E2001,
+                            t.span,
+                            format!("`{param}` needs a scalar value, but this is `{}`", t.ty),
+                        )
+                        .label("not a scalar")
+                        .help("partition and key by a string, number, date or enum"),
+                    );
+                }
+            }
+            sink_exprs.push((param, typed));
+        }
+        self.program.edges.push(hir::Edge { from: from.name.clone(), to: sink, sink_exprs, span });
+    }
+
+    /// W0001 for streams whose rows reach no sink, W0002 for sinks that receive nothing.
+    pub(super) fn unwired<'i>(&mut self, streams: impl Iterator<Item = &'i Ident>) {
+        let mut reaching: HashSet<String> = self.program.edges.iter().map(|e| e.from.clone()).collect();
+        loop {
+            let before = reaching.len();
+            for s in &self.program.streams {
+                if reaching.contains(&s.name) {
+                    reaching.insert(s.input.clone());
+                    for step in &s.steps {
+                        if let hir::Step::Union(others) = &step.step {
+                            reaching.extend(others.iter().cloned());
+                        }
+                    }
+                }
+            }
+            if reaching.len() == before {
+                break;
+            }
+        }
+        for name in streams {
+            if !reaching.contains(&name.name) && self.program.streams.iter().any(|s| s.name == name.name) {
+                self.diags.push(
+                    Diagnostic::new(Code::W0001, name.span, format!("stream `{}` never reaches a sink", name.name))
+                        .label("computed but never written")
+                        .help(format!(
+                            "add an edge such as `{} -> files(\"out/{}\", format = json)`, or remove the stream",
+                            name.name, name.name
+                        )),
+                );
+            }
+        }
+        let fed: HashSet<usize> = self.program.edges.iter().map(|e| e.to).collect();
+        for (i, s) in self.program.sinks.iter().enumerate() {
+            if !fed.contains(&i) {
+                self.diags.push(
+                    Diagnostic::new(Code::W0002, s.span, format!("sink `{}` receives no stream", s.name))
+                        .label("nothing is written here")
+                        .help(format!("add an edge `<stream> -> {}`", s.name)),
+                );
+            }
+        }
+    }
+}
