@@ -23,6 +23,8 @@ use crate::types::Type;
 pub struct RowLabels {
     pub fields: Vec<(String, Labels)>,
     pub implicit: Labels,
+    /// The labels of the records' event time, which window bounds reveal.
+    pub time: Labels,
 }
 
 impl RowLabels {
@@ -77,6 +79,8 @@ pub struct Flow<'a> {
     types: HashMap<String, Row>,
     /// User functions being followed, so a recursive one (already an error) ends.
     calling: Vec<(String, ModuleId)>,
+    /// Inside `aggregate(k >= N)`: aggregate calls lower what they read to `aggregated`.
+    min_group: Option<(i64, Span)>,
     pub diags: Vec<Diagnostic>,
     pub outcome: Outcome,
 }
@@ -94,6 +98,7 @@ impl<'a> Flow<'a> {
             rows: HashMap::new(),
             types: HashMap::new(),
             calling: Vec::new(),
+            min_group: None,
             diags: Vec::new(),
             outcome: Outcome::default(),
         }
@@ -123,6 +128,10 @@ impl<'a> Flow<'a> {
                 everything.union(&self.schema_labels.deep(&self.res.schema, ty));
                 row.fields.push((name.clone(), l));
             }
+            if let Some(t) = &src.event_time {
+                let r = row.clone();
+                row.time = self.expr(t, &r, None).hop(t.span, format!("the event time of `{}`", src.name));
+            }
             if let crate::hir::LatePolicy::To(late) = &src.late {
                 self.rows.insert(late.clone(), row.clone());
                 self.types.insert(late.clone(), src.row.clone());
@@ -148,7 +157,8 @@ impl<'a> Flow<'a> {
             let before = std::mem::replace(&mut types, step.row.clone());
             match &step.step {
                 Step::Select(fields) => {
-                    let mut next = RowLabels { fields: Vec::new(), implicit: row.implicit.clone() };
+                    let mut next =
+                        RowLabels { fields: Vec::new(), implicit: row.implicit.clone(), time: row.time.clone() };
                     for (name, e) in fields {
                         let l = self.expr(e, &row, None).hop(e.span, format!("into `{name}` of stream `{}`", s.name));
                         next.fields.push((name.clone(), l));
@@ -181,21 +191,25 @@ impl<'a> Flow<'a> {
                         .collect();
                 }
                 Step::Aggregate { min_group, fields } => {
-                    let mut outer = RowLabels { fields: std::mem::take(&mut keys), implicit: Labels::default() };
-                    outer.fields.push(("window_start".into(), Labels::default()));
-                    outer.fields.push(("window_end".into(), Labels::default()));
-                    let mut next = RowLabels { fields: outer.fields.clone(), implicit: row.implicit.clone() };
+                    let mut outer = RowLabels { fields: std::mem::take(&mut keys), ..RowLabels::default() };
+                    // Window bounds are computed from event times, so they reveal what those do.
+                    let bounds = row.time.clone().hop(step.span, "window bounds come from the event time");
+                    outer.fields.push(("window_start".into(), bounds.clone()));
+                    outer.fields.push(("window_end".into(), bounds));
+                    // Which groups exist, and how many records each holds, depends on the keys.
+                    let mut implicit = row.implicit.clone();
+                    for (_, l) in &outer.fields {
+                        implicit.union(&l.clone().implicit().hop(step.span, "decides which groups exist"));
+                    }
+                    let mut next = RowLabels { fields: outer.fields.clone(), implicit, time: row.time.clone() };
+                    // Only what passes through an aggregate call is aggregated; keys and window
+                    // bounds used directly keep their form.
+                    self.min_group = min_group.map(|k| (k, step.span));
                     for (name, e) in fields {
-                        let mut l = self.expr(e, &outer, Some(&row)).hop(e.span, format!("aggregated into `{name}`"));
-                        if let Some(k) = min_group {
-                            l = l.lower(
-                                Form::Aggregated,
-                                step.span,
-                                &format!("aggregated over groups of at least {k}"),
-                            );
-                        }
+                        let l = self.expr(e, &outer, Some(&row)).hop(e.span, format!("aggregated into `{name}`"));
                         next.fields.push((name.clone(), l));
                     }
+                    self.min_group = None;
                     if let Some(k) = min_group {
                         next.implicit = next.implicit.lower(
                             Form::Aggregated,
@@ -221,6 +235,7 @@ impl<'a> Flow<'a> {
                             row.set(n, mine);
                         }
                         row.implicit.union(&other.implicit);
+                        row.time.union(&other.time);
                     }
                 }
             }
@@ -308,7 +323,13 @@ impl<'a> Flow<'a> {
             }
             TExprKind::Aggregate(_, args) => {
                 let rows = inner.unwrap_or(env);
-                Labels::joined(args.iter().map(|a| self.expr(a, rows, None)).collect::<Vec<_>>().iter())
+                let l = Labels::joined(args.iter().map(|a| self.expr(a, rows, None)).collect::<Vec<_>>().iter());
+                match self.min_group {
+                    Some((k, span)) => {
+                        l.lower(Form::Aggregated, span, &format!("aggregated over groups of at least {k}"))
+                    }
+                    None => l,
+                }
             }
             TExprKind::Call(Callee::Builtin(name), args) => self.builtin(name, args, e.span, env, inner),
             TExprKind::Call(Callee::User(name, m), args) => {
@@ -319,7 +340,7 @@ impl<'a> Flow<'a> {
                         self.calling.push(key);
                         let params = RowLabels {
                             fields: f.params.iter().map(|(p, _)| p.clone()).zip(arg_labels).collect(),
-                            implicit: Labels::default(),
+                            ..RowLabels::default()
                         };
                         let l = self.expr(&f.body, &params, None).hop(e.span, format!("through `{name}(…)`"));
                         self.calling.pop();
