@@ -26,7 +26,7 @@ fn generate(lines: usize) -> String {
             "fn util_{i}(balance: double, limit: double?) -> double? =\n  if limit > 0 then balance / limit * {i}.0 else null\n\n\
              stream rows_{i} = apps\n  | where annual_income != null && state != null\n  | explode tradelines as t\n  | select {{\n      member = hmac(member_id),\n      at = submitted_at,\n      account = hmac(t.account_id),\n      balance = t.balance,\n      util = util_{i}(t.balance, t.credit_limit),\n      kind = t.kind ?? \"unknown\",\n      income = annual_income,\n      state = lower(state),\n    }}\n  | where balance >= {i}\n  | derive {{ band = if income > 100000 then \"high\" else \"low\", day = date(at) }}\n\n\
              stream daily_{i} = rows_{i}\n  | window tumbling(1d)\n  | group by member, state\n  | aggregate {{\n      accounts = count_distinct(account),\n      total = sum(balance),\n      peak = max(util),\n      mean = avg(income),\n    }}\n\n\
-             daily_{i} -> files(\"out/daily_{i}\", format = parquet, partition_by = [date(window_start)])\n\n"
+             daily_{i} -> files(\"out/daily_{i}\", format = parquet, partition_by = [date(window_start)]) {{\n  purpose = \"analytics.reporting\"\n  allow \"user.unique_id\" as pseudonymized\n  allow \"user.financial\" as raw\n}}\n\n"
         ));
         i += 1;
     }
