@@ -81,6 +81,8 @@ pub struct Flow<'a> {
     calling: Vec<(String, ModuleId)>,
     /// Inside `aggregate(k >= N)`: aggregate calls lower what they read to `aggregated`.
     min_group: Option<(i64, Span)>,
+    /// Streams being analyzed, so a cycle (already an error) ends.
+    visiting: Vec<String>,
     pub diags: Vec<Diagnostic>,
     pub outcome: Outcome,
 }
@@ -99,6 +101,7 @@ impl<'a> Flow<'a> {
             types: HashMap::new(),
             calling: Vec::new(),
             min_group: None,
+            visiting: Vec::new(),
             diags: Vec::new(),
             outcome: Outcome::default(),
         }
@@ -107,8 +110,9 @@ impl<'a> Flow<'a> {
     /// Propagates labels through every stream and checks every edge.
     pub fn run(mut self, taxonomy: &Taxonomy) -> (Outcome, Vec<Diagnostic>) {
         self.sources();
+        // Streams may be defined in any order: each is analyzed after the streams it reads.
         for s in &self.program.streams {
-            self.stream(s);
+            self.ensure(&s.name);
         }
         self.sinks(taxonomy);
         (self.outcome, self.diags)
@@ -147,6 +151,25 @@ impl<'a> Flow<'a> {
         }
         self.rows.insert("rejected".into(), rejected);
         self.types.insert("rejected".into(), Row { fields: crate::check::rejected_fields() });
+    }
+
+    /// Analyzes stream `name` (and first what it reads) unless that is done already.
+    fn ensure(&mut self, name: &str) {
+        if self.rows.contains_key(name) || self.visiting.iter().any(|v| v == name) {
+            return;
+        }
+        let Some(s) = self.program.streams.iter().find(|s| s.name == name) else { return };
+        self.visiting.push(name.to_string());
+        self.ensure(&s.input);
+        for step in &s.steps {
+            if let Step::Union(others) = &step.step {
+                for o in others {
+                    self.ensure(o);
+                }
+            }
+        }
+        self.stream(s);
+        self.visiting.pop();
     }
 
     fn stream(&mut self, s: &crate::hir::Stream) {
