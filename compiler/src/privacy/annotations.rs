@@ -113,25 +113,41 @@ fn to_labels(cats: &[(String, Hop)], field: &str) -> Labels {
     )
 }
 
-/// Annotations that a field's type brings: inline ones and those of its typedef chain.
+/// Annotations that a field's type brings: inline ones, those of its typedef chain, and those
+/// of its element, key and value types (a `list<Email>` holds emails), to any depth.
 fn type_annotations(schema: &Schema, res: &Resolved, m: ModuleId, t: &TypeRef) -> Vec<Annotation> {
-    let mut out = t.annotations.clone();
-    let mut current = match &t.kind {
-        TypeKind::Named(n) => schema.lookup(res, m, &n.name).ok(),
-        _ => None,
-    };
-    let mut steps = 0;
-    while let (Some(TypeSym::Typedef(i)), true) = (current, steps < 32) {
-        let td = &schema.typedefs[i];
-        out.extend(td.annotations.iter().cloned());
-        out.extend(td.target.annotations.iter().cloned());
-        current = match &td.target.kind {
-            TypeKind::Named(n) => schema.lookup(res, td.module, &n.name).ok(),
-            _ => None,
-        };
-        steps += 1;
-    }
+    let mut out = Vec::new();
+    collect_type_annotations(schema, res, m, t, 0, &mut out);
     out
+}
+
+fn collect_type_annotations(
+    schema: &Schema,
+    res: &Resolved,
+    m: ModuleId,
+    t: &TypeRef,
+    depth: usize,
+    out: &mut Vec<Annotation>,
+) {
+    if depth > 32 {
+        return;
+    }
+    out.extend(t.annotations.iter().cloned());
+    match &t.kind {
+        TypeKind::List(e) | TypeKind::Set(e) => collect_type_annotations(schema, res, m, e, depth + 1, out),
+        TypeKind::Map(k, v) => {
+            collect_type_annotations(schema, res, m, k, depth + 1, out);
+            collect_type_annotations(schema, res, m, v, depth + 1, out);
+        }
+        TypeKind::Named(n) => {
+            if let Ok(TypeSym::Typedef(i)) = schema.lookup(res, m, &n.name) {
+                let td = &schema.typedefs[i];
+                out.extend(td.annotations.iter().cloned());
+                collect_type_annotations(schema, res, td.module, &td.target, depth + 1, out);
+            }
+        }
+        TypeKind::Base(_) => {}
+    }
 }
 
 fn holds_struct(ty: &Type) -> bool {
