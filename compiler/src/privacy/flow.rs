@@ -344,14 +344,16 @@ impl<'a> Flow<'a> {
                 }
                 l
             }
-            TExprKind::Aggregate(_, args) => {
+            TExprKind::Aggregate(name, args) => {
                 let rows = inner.unwrap_or(env);
                 let l = Labels::joined(args.iter().map(|a| self.expr(a, rows, None)).collect::<Vec<_>>().iter());
                 match self.min_group {
-                    Some((k, span)) => {
+                    // `min`, `max`, `first` and `last` return one record's value as it is: a group
+                    // size hides nothing about it.
+                    Some((k, span)) if combines(name) => {
                         l.lower(Form::Aggregated, span, &format!("aggregated over groups of at least {k}"))
                     }
-                    None => l,
+                    _ => l,
                 }
             }
             TExprKind::Call(Callee::Builtin(name), args) => self.builtin(name, args, e.span, env, inner),
@@ -591,4 +593,9 @@ fn mask_lowers_to(m: &Mask) -> Option<Form> {
         Mask::Redact => Form::Redacted,
         Mask::Drop => return None,
     })
+}
+
+/// Aggregates whose result combines the whole group, rather than picking one record's value.
+fn combines(aggregate: &str) -> bool {
+    matches!(aggregate, "count" | "count_distinct" | "sum" | "avg" | "approx_quantile")
 }
