@@ -597,5 +597,5 @@ fn mask_lowers_to(m: &Mask) -> Option<Form> {
 
 /// Aggregates whose result combines the whole group, rather than picking one record's value.
 fn combines(aggregate: &str) -> bool {
-    matches!(aggregate, "count" | "count_distinct" | "sum" | "avg" | "approx_quantile")
+    matches!(aggregate, "count" | "count_distinct" | "sum" | "avg")
 }
