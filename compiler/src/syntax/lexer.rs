@@ -10,7 +10,7 @@ use crate::source::{FileId, Span};
 #[derive(Logos, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[logos(skip r"[ \t\r\n\f\u{feff}]+")]
 pub enum Tok {
-    #[regex(r"[A-Za-z_][A-Za-z0-9_]*")]
+    #[regex(r"[\p{XID_Start}_][\p{XID_Continue}]*")]
     Ident,
     #[regex(r"[0-9]+", priority = 3)]
     Int,
