@@ -62,6 +62,16 @@ impl Type {
         matches!(self, Type::Error)
     }
 
+    /// Whether any part of the type is unknown (an empty list literal's element, say).
+    pub fn has_error(&self) -> bool {
+        match self {
+            Type::Error => true,
+            Type::Nullable(t) | Type::List(t) | Type::Set(t) => t.has_error(),
+            Type::Map(k, v) => k.has_error() || v.has_error(),
+            _ => false,
+        }
+    }
+
     pub fn is_numeric(&self) -> bool {
         matches!(self, Type::Int | Type::Double | Type::Error)
     }
@@ -96,6 +106,8 @@ impl Type {
             (Type::Error, t) | (t, Type::Error) => Some(t.clone()),
             (Type::Null, t) | (t, Type::Null) => Some(t.clone().nullable()),
             (Type::Nullable(x), y) | (y, Type::Nullable(x)) => Type::unify(x, y.non_null()).map(Type::nullable),
+            // Prefer the side that is fully known: `tradelines ?? []` is a `list<Tradeline>`.
+            _ if b.has_error() && b.assignable_to(a) => Some(a.clone()),
             _ if a.assignable_to(b) => Some(b.clone()),
             _ if b.assignable_to(a) => Some(a.clone()),
             _ => None,

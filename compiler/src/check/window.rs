@@ -35,11 +35,11 @@ impl Checker<'_> {
         }
         let window = st.window.take();
         let k = min_group.and_then(|e| match e.kind {
-            ExprKind::Int(n) if n >= 1 => Some(n),
+            ExprKind::Int(n) if n >= 2 => Some(n),
             ExprKind::Error => None,
             _ => {
                 self.diags.push(
-                    Diagnostic::new(Code::E2018, e.span, "the minimum group size must be a whole number of at least 1")
+                    Diagnostic::new(Code::E2018, e.span, "the minimum group size must be a whole number of at least 2")
                         .label("not a positive integer literal")
                         .help("write `aggregate(k >= 10) { … }`"),
                 );

@@ -149,6 +149,8 @@ impl<'a> Flow<'a> {
             let l = if n == "raw" { everything.clone() } else { Labels::default() };
             rejected.fields.push((n.to_string(), l));
         }
+        // Which records are rejected, and why, can depend on any field of any source.
+        rejected.implicit = everything.clone().implicit();
         self.rows.insert("rejected".into(), rejected);
         self.types.insert("rejected".into(), Row { fields: crate::check::rejected_fields() });
     }
@@ -234,7 +236,7 @@ impl<'a> Flow<'a> {
                     }
                     self.min_group = None;
                     if let Some(k) = min_group {
-                        next.implicit = next.implicit.lower(
+                        next.implicit = next.implicit.lower_all(
                             Form::Aggregated,
                             step.span,
                             &format!("aggregated over groups of at least {k}"),
@@ -347,11 +349,14 @@ impl<'a> Flow<'a> {
             TExprKind::Aggregate(name, args) => {
                 let rows = inner.unwrap_or(env);
                 let l = Labels::joined(args.iter().map(|a| self.expr(a, rows, None)).collect::<Vec<_>>().iter());
+                // A condition on labeled data inside the argument can single out one record
+                // (`sum(if member_id == x then income else 0)`): then nothing is aggregated.
+                let singles_out = args.iter().any(|a| self.labeled_condition(a, rows));
                 match self.min_group {
-                    // `min`, `max`, `first` and `last` return one record's value as it is: a group
-                    // size hides nothing about it.
-                    Some((k, span)) if combines(name) => {
-                        l.lower(Form::Aggregated, span, &format!("aggregated over groups of at least {k}"))
+                    // `min`, `max`, `first`, `last` and quantiles return (or estimate) one record's
+                    // value as it is: a group size hides nothing about it.
+                    Some((k, span)) if combines(name) && !singles_out => {
+                        l.lower_all(Form::Aggregated, span, &format!("aggregated over groups of at least {k}"))
                     }
                     _ => l,
                 }
@@ -380,7 +385,16 @@ impl<'a> Flow<'a> {
                 l.union(&self.expr(c, env, inner).implicit().hop(c.span, "decides the `if`"));
                 l
             }
-            TExprKind::Index(a, b) | TExprKind::Binary(_, a, b) => {
+            TExprKind::Binary(_, a, b) => {
+                let mut l = self.expr(a, env, inner);
+                l.union(&self.expr(b, env, inner));
+                // Comparing whole structs or lists reads everything inside them.
+                for side in [a, b] {
+                    l.union(&self.schema_labels.deep(&self.res.schema, &side.ty).hop(side.span, "read whole"));
+                }
+                l
+            }
+            TExprKind::Index(a, b) => {
                 let mut l = self.expr(a, env, inner);
                 l.union(&self.expr(b, env, inner));
                 l
@@ -393,8 +407,38 @@ impl<'a> Flow<'a> {
         }
     }
 
+    /// Does `e` choose between values on a condition over labeled data (an `if`, directly or in
+    /// a function it calls)?
+    fn labeled_condition(&mut self, e: &TExpr, env: Env) -> bool {
+        match &e.kind {
+            TExprKind::If(c, _, _) if !self.expr(c, env, None).is_empty() => true,
+            TExprKind::Call(Callee::User(name, m), args) => {
+                let key = (name.clone(), *m);
+                let Some(f) = self.fns.get(&key).copied().filter(|_| !self.calling.contains(&key)) else {
+                    return false;
+                };
+                let arg_labels: Vec<Labels> = args.iter().map(|a| self.expr(a, env, None)).collect();
+                let params = RowLabels {
+                    fields: f.params.iter().map(|(p, _)| p.clone()).zip(arg_labels).collect(),
+                    ..RowLabels::default()
+                };
+                self.calling.push(key);
+                let found =
+                    self.labeled_condition(&f.body, &params) || args.iter().any(|a| self.labeled_condition(a, env));
+                self.calling.pop();
+                found
+            }
+            _ => e.children().into_iter().any(|c| self.labeled_condition(c, env)),
+        }
+    }
+
     fn builtin(&mut self, name: &str, args: &[TExpr], span: Span, env: Env, inner: Option<Env>) -> Labels {
         let mut arg_labels: Vec<Labels> = args.iter().map(|a| self.expr(a, env, inner)).collect();
+        // `to_string(t)` or `len(list)` turns a struct or collection into a scalar: what is inside
+        // it goes along.
+        for (l, a) in arg_labels.iter_mut().zip(args) {
+            l.union(&self.schema_labels.deep(&self.res.schema, &a.ty).hop(a.span, "read whole"));
+        }
         if let Some(form) = mask_form(name) {
             let first = if arg_labels.is_empty() { Labels::default() } else { arg_labels.remove(0) };
             let mut l = first.lower(form, span, &format!("masked by `{name}`"));

@@ -79,11 +79,14 @@ impl Labels {
 
     /// Adds `other`'s labels; per category the more revealing form wins, and a label the value
     /// carries itself wins over an implicit one.
+    /// Adds `other`'s labels; per category and kind (carried by the value, or implicit) the more
+    /// revealing form wins. A value may carry a masked label and an implicit raw one of the same
+    /// category: `if ssn == x then redact(ssn) else "no"` reveals the comparison.
     pub fn union(&mut self, other: &Labels) {
         for l in &other.0 {
-            match self.0.iter_mut().find(|m| m.category == l.category) {
+            match self.0.iter_mut().find(|m| m.category == l.category && m.implicit == l.implicit) {
                 Some(m) => {
-                    if (l.implicit, l.form) < (m.implicit, m.form) {
+                    if l.form < m.form {
                         *m = l.clone();
                     }
                 }
@@ -113,6 +116,18 @@ impl Labels {
 
     /// Lowers every label to at most `form` (masking never makes data more revealing).
     pub fn lower(mut self, form: Form, span: Span, what: &str) -> Labels {
+        for l in &mut self.0 {
+            if form > l.form && !l.implicit {
+                l.form = form;
+                l.path.push(Hop { span, what: format!("{what}: now {}", form.name()) });
+            }
+        }
+        self
+    }
+
+    /// Lowers every label, implicit ones included: for aggregation over groups of a minimum
+    /// size, which hides which records took part, not only their values.
+    pub fn lower_all(mut self, form: Form, span: Span, what: &str) -> Labels {
         for l in &mut self.0 {
             if form > l.form {
                 l.form = form;
