@@ -72,13 +72,6 @@ fn plain(map: &SourceMap, d: &Diagnostic) -> String {
     out
 }
 
-/// A one-line summary such as "2 errors, 1 warning".
-pub fn summary(diags: &[Diagnostic]) -> String {
-    let count = |s| diags.iter().filter(|d| d.severity == s).count();
-    let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
-    format!("{}, {}", plural(count(Severity::Error), "error"), plural(count(Severity::Warning), "warning"))
-}
-
 fn severity_word(s: Severity) -> &'static str {
     match s {
         Severity::Error => "error",
