@@ -1,9 +1,41 @@
-//! The Pipe runtime: what generated pipelines link against to run in batch or streaming mode.
+//! The Pipe runtime: what generated pipelines link against to run.
 //!
-//! Generated code defines *what* happens to a record; the runtime decides *how* it runs (see
-//! `ARCHITECTURE.md`). This crate grows with the batch and streaming runners; today it holds the
-//! event-time window arithmetic that both modes share (so batch and streaming assign every record
-//! to exactly the same windows) and the masking functions privacy labels rely on.
+//! Generated code defines *what* happens to a record (typed row structs, fused stage functions,
+//! key extractors, accumulators); the runtime decides *how* it runs (see `ARCHITECTURE.md`):
+//!
+//! | module | role |
+//! |---|---|
+//! | [`run`] | the batch runner: splits, rayon workers, merge, summary, the binary's `main` |
+//! | [`input`] | file globs to splits; JSON Lines and CSV cut at line starts |
+//! | [`sink`] | JSON Lines, CSV and Parquet sinks, Hive partitions, atomic commit |
+//! | [`record`] | where a record came from, rejections, enums |
+//! | [`value`] | timestamps, dates and nested values in text formats |
+//! | [`f`] | builtin functions and operators |
+//! | [`agg`] | accumulators with add/merge/finish |
+//! | [`mask`] | HMAC keys, tokenization and the other masks |
+//! | [`window`] | event-time window assignment shared by batch and streaming |
 
+pub mod agg;
+pub mod f;
+pub mod input;
 pub mod mask;
+pub mod record;
+pub mod run;
+pub mod sink;
+pub mod value;
 pub mod window;
+
+/// What generated code uses, re-exported so a generated crate depends on this crate alone.
+pub mod prelude {
+    pub use crate::agg::Acc;
+    pub use crate::record::{narrowed, Origin, Reject, Rejected, Res};
+    pub use crate::run::{Base, NodeDecl, NodeKind, Pipeline, SourceDecl, Stat};
+    pub use crate::sink::{Record, SinkBuf, SinkDecl, SinkFormat, SinkKind};
+    pub use crate::value::{Cell, HashF64};
+    pub use crate::{agg, f, sink, value};
+    pub use csv;
+    pub use parquet;
+    pub use serde;
+    pub use serde_json;
+    pub use serde_path_to_error;
+}

@@ -62,6 +62,10 @@ impl Key {
         }
     }
 
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
     /// The key from the process environment or `file`.
     pub fn from_environment(file: Option<&Path>) -> Result<Key, KeyError> {
         Key::load(file, |name| std::env::var(name).ok())

@@ -1,0 +1,269 @@
+//! Accumulators for `aggregate { … }`: each is created empty, adds a row's value, merges with a
+//! partial accumulator from another worker, and finishes into the output value. Nulls are
+//! skipped. Merging is what lets every rayon worker (and later every partition of a stream)
+//! aggregate on its own.
+
+use std::collections::HashSet;
+use std::hash::Hash;
+
+use crate::record::{Reject, Res};
+
+pub trait Acc: Default + Send {
+    type In;
+    type Out;
+    fn add(&mut self, v: Self::In);
+    fn merge(&mut self, other: Self);
+    fn finish(self) -> Res<Self::Out>;
+}
+
+/// `count()` and `count(x)`.
+#[derive(Default, Debug)]
+pub struct Count(i64);
+impl Acc for Count {
+    type In = bool;
+    type Out = i64;
+    #[inline]
+    fn add(&mut self, present: bool) {
+        self.0 += i64::from(present);
+    }
+    fn merge(&mut self, o: Self) {
+        self.0 += o.0;
+    }
+    fn finish(self) -> Res<i64> {
+        Ok(self.0)
+    }
+}
+
+#[derive(Debug)]
+pub struct CountDistinct<T>(HashSet<T>);
+impl<T> Default for CountDistinct<T> {
+    fn default() -> Self {
+        CountDistinct(HashSet::new())
+    }
+}
+impl<T: Hash + Eq + Send> Acc for CountDistinct<T> {
+    type In = Option<T>;
+    type Out = i64;
+    #[inline]
+    fn add(&mut self, v: Option<T>) {
+        if let Some(v) = v {
+            self.0.insert(v);
+        }
+    }
+    fn merge(&mut self, o: Self) {
+        if o.0.len() > self.0.len() {
+            let mine = std::mem::replace(&mut self.0, o.0);
+            self.0.extend(mine);
+        } else {
+            self.0.extend(o.0);
+        }
+    }
+    fn finish(self) -> Res<i64> {
+        Ok(i64::try_from(self.0.len()).unwrap_or(i64::MAX))
+    }
+}
+
+/// `sum` of integers, exact: kept in 128 bits, an overflow of `i64` at the end rejects the group.
+#[derive(Default, Debug)]
+pub struct SumInt(i128);
+impl Acc for SumInt {
+    type In = Option<i64>;
+    type Out = i64;
+    #[inline]
+    fn add(&mut self, v: Option<i64>) {
+        self.0 += i128::from(v.unwrap_or(0));
+    }
+    fn merge(&mut self, o: Self) {
+        self.0 += o.0;
+    }
+    fn finish(self) -> Res<i64> {
+        i64::try_from(self.0).map_err(|_| Reject::new("`sum` overflows i64"))
+    }
+}
+
+#[derive(Default, Debug)]
+pub struct SumDouble(f64);
+impl Acc for SumDouble {
+    type In = Option<f64>;
+    type Out = f64;
+    #[inline]
+    fn add(&mut self, v: Option<f64>) {
+        self.0 += v.unwrap_or(0.0);
+    }
+    fn merge(&mut self, o: Self) {
+        self.0 += o.0;
+    }
+    fn finish(self) -> Res<f64> {
+        Ok(self.0)
+    }
+}
+
+#[derive(Default, Debug)]
+pub struct Avg {
+    sum: f64,
+    n: i64,
+}
+impl Acc for Avg {
+    type In = Option<f64>;
+    type Out = Option<f64>;
+    #[inline]
+    fn add(&mut self, v: Option<f64>) {
+        if let Some(v) = v {
+            self.sum += v;
+            self.n += 1;
+        }
+    }
+    fn merge(&mut self, o: Self) {
+        self.sum += o.sum;
+        self.n += o.n;
+    }
+    fn finish(self) -> Res<Option<f64>> {
+        Ok((self.n > 0).then(|| self.sum / self.n as f64))
+    }
+}
+
+#[derive(Debug)]
+pub struct Min<T>(Option<T>);
+impl<T> Default for Min<T> {
+    fn default() -> Self {
+        Min(None)
+    }
+}
+impl<T: PartialOrd + Send> Acc for Min<T> {
+    type In = Option<T>;
+    type Out = Option<T>;
+    #[inline]
+    fn add(&mut self, v: Option<T>) {
+        if let Some(v) = v {
+            if self.0.as_ref().is_none_or(|m| v < *m) {
+                self.0 = Some(v);
+            }
+        }
+    }
+    fn merge(&mut self, o: Self) {
+        self.add(o.0);
+    }
+    fn finish(self) -> Res<Option<T>> {
+        Ok(self.0)
+    }
+}
+
+#[derive(Debug)]
+pub struct Max<T>(Option<T>);
+impl<T> Default for Max<T> {
+    fn default() -> Self {
+        Max(None)
+    }
+}
+impl<T: PartialOrd + Send> Acc for Max<T> {
+    type In = Option<T>;
+    type Out = Option<T>;
+    #[inline]
+    fn add(&mut self, v: Option<T>) {
+        if let Some(v) = v {
+            if self.0.as_ref().is_none_or(|m| v > *m) {
+                self.0 = Some(v);
+            }
+        }
+    }
+    fn merge(&mut self, o: Self) {
+        self.add(o.0);
+    }
+    fn finish(self) -> Res<Option<T>> {
+        Ok(self.0)
+    }
+}
+
+/// The value on the row with the earliest event time; ties keep the first seen, and between
+/// workers the one with the lower arrival sequence.
+#[derive(Debug)]
+pub struct First<T>(Option<((i64, u64), T)>);
+impl<T> Default for First<T> {
+    fn default() -> Self {
+        First(None)
+    }
+}
+impl<T: Send> Acc for First<T> {
+    /// (event time, arrival sequence, value)
+    type In = (i64, u64, Option<T>);
+    type Out = Option<T>;
+    fn add(&mut self, (t, seq, v): (i64, u64, Option<T>)) {
+        if let Some(v) = v {
+            if self.0.as_ref().is_none_or(|(k, _)| (t, seq) < *k) {
+                self.0 = Some(((t, seq), v));
+            }
+        }
+    }
+    fn merge(&mut self, o: Self) {
+        if let Some(((t, s), v)) = o.0 {
+            self.add((t, s, Some(v)));
+        }
+    }
+    fn finish(self) -> Res<Option<T>> {
+        Ok(self.0.map(|(_, v)| v))
+    }
+}
+
+/// The value on the row with the latest event time; ties keep the last seen.
+#[derive(Debug)]
+pub struct Last<T>(Option<((i64, u64), T)>);
+impl<T> Default for Last<T> {
+    fn default() -> Self {
+        Last(None)
+    }
+}
+impl<T: Send> Acc for Last<T> {
+    type In = (i64, u64, Option<T>);
+    type Out = Option<T>;
+    fn add(&mut self, (t, seq, v): (i64, u64, Option<T>)) {
+        if let Some(v) = v {
+            if self.0.as_ref().is_none_or(|(k, _)| (t, seq) >= *k) {
+                self.0 = Some(((t, seq), v));
+            }
+        }
+    }
+    fn merge(&mut self, o: Self) {
+        if let Some(((t, s), v)) = o.0 {
+            self.add((t, s, Some(v)));
+        }
+    }
+    fn finish(self) -> Res<Option<T>> {
+        Ok(self.0.map(|(_, v)| v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fold<A: Acc>(parts: Vec<Vec<A::In>>) -> Res<A::Out> {
+        let mut total = A::default();
+        for p in parts {
+            let mut a = A::default();
+            for v in p {
+                a.add(v);
+            }
+            total.merge(a);
+        }
+        total.finish()
+    }
+
+    #[test]
+    fn partial_accumulators_merge_to_the_same_result() {
+        assert_eq!(fold::<SumInt>(vec![vec![Some(1), None], vec![Some(i64::MAX)], vec![Some(-5)]]), Ok(i64::MAX - 4));
+        assert!(fold::<SumInt>(vec![vec![Some(i64::MAX)], vec![Some(1)]]).is_err());
+        assert_eq!(fold::<Avg>(vec![vec![Some(1.0)], vec![None, Some(3.0)]]), Ok(Some(2.0)));
+        assert_eq!(fold::<Avg>(vec![vec![None]]), Ok(None));
+        assert_eq!(fold::<CountDistinct<&str>>(vec![vec![Some("a"), Some("b")], vec![Some("a"), None]]), Ok(2));
+        assert_eq!(fold::<Max<f64>>(vec![vec![Some(1.0)], vec![None, Some(3.0)]]), Ok(Some(3.0)));
+        assert_eq!(fold::<Min<i64>>(vec![vec![], vec![None]]), Ok(None));
+        assert_eq!(
+            fold::<First<&str>>(vec![vec![(5, 0, Some("late"))], vec![(1, 1, Some("early")), (1, 2, Some("tie"))]]),
+            Ok(Some("early"))
+        );
+        assert_eq!(
+            fold::<Last<&str>>(vec![vec![(5, 0, Some("a"))], vec![(5, 1, Some("b")), (2, 2, Some("c"))]]),
+            Ok(Some("b"))
+        );
+    }
+}

@@ -1,0 +1,295 @@
+//! Batch inputs: a source's glob becomes a list of splits (whole files, or byte ranges of large
+//! line-oriented files cut at line starts) that rayon workers read independently.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+/// Files in a text format larger than this are cut into ranges of about this size.
+pub const SPLIT_BYTES: u64 = 32 << 20;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Csv,
+    Parquet,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Option<Format> {
+        match s {
+            "json" | "jsonl" => Some(Format::Json),
+            "csv" => Some(Format::Csv),
+            "parquet" => Some(Format::Parquet),
+            _ => None,
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Json => "jsonl",
+            Format::Csv => "csv",
+            Format::Parquet => "parquet",
+        }
+    }
+}
+
+/// A part of one input file that one worker reads: the lines that start in `[start, end)`.
+#[derive(Debug, Clone)]
+pub struct Split {
+    pub source: usize,
+    pub path: Arc<PathBuf>,
+    /// The path as the rejected output names it.
+    pub display: Arc<str>,
+    pub start: u64,
+    pub end: u64,
+    /// A CSV file's header line, which every split of the file reads its records by.
+    pub header: Option<Arc<Vec<u8>>>,
+}
+
+impl Split {
+    pub fn len(&self) -> u64 {
+        self.end - self.start
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// The split's bytes.
+    pub fn read(&self) -> io::Result<Vec<u8>> {
+        let mut f = File::open(self.path.as_ref())?;
+        f.seek(SeekFrom::Start(self.start))?;
+        let mut buf = Vec::with_capacity(usize::try_from(self.len()).unwrap_or(0));
+        f.take(self.len()).read_to_end(&mut buf)?;
+        Ok(buf)
+    }
+}
+
+/// The files a glob names, sorted; a pattern that names none is an error (a typo in a path
+/// should not look like an empty input).
+pub fn expand(pattern: &str) -> Result<Vec<PathBuf>, String> {
+    let paths = glob::glob(pattern).map_err(|e| format!("bad file pattern `{pattern}`: {e}"))?;
+    let mut files = Vec::new();
+    for p in paths {
+        let p = p.map_err(|e| format!("cannot read `{}`: {}", e.path().display(), e.error()))?;
+        if p.is_file() {
+            files.push(p);
+        }
+    }
+    if files.is_empty() {
+        return Err(format!("no files match `{pattern}`"));
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Splits every file of `pattern` for source number `source`.
+pub fn plan(source: usize, pattern: &str, format: Format, target: u64) -> Result<Vec<Split>, String> {
+    let mut splits = Vec::new();
+    for path in expand(pattern)? {
+        let why = |e: io::Error| format!("cannot read `{}`: {e}", path.display());
+        let len = std::fs::metadata(&path).map_err(why)?.len();
+        let display: Arc<str> = path.display().to_string().into();
+        let path = Arc::new(path.clone());
+        let mut header = None;
+        let mut start = 0;
+        let splittable = match format {
+            Format::Parquet => false,
+            Format::Json => true,
+            Format::Csv => {
+                let line = first_line(&path).map_err(why)?;
+                start = line.len() as u64;
+                header = Some(Arc::new(line));
+                // A quoted field may hold a newline; only files without quotes are cut.
+                !contains_byte(&path, b'"').map_err(why)?
+            }
+        };
+        let mut cuts = vec![start];
+        if splittable && target > 0 {
+            let mut at = start + target;
+            while at < len {
+                let next = line_start_at_or_after(&path, at).map_err(why)?;
+                if next >= len {
+                    break;
+                }
+                cuts.push(next);
+                at = next + target;
+            }
+        }
+        cuts.push(len);
+        for w in cuts.windows(2) {
+            if w[1] > w[0] || (format == Format::Parquet && len > 0) {
+                splits.push(Split {
+                    source,
+                    path: path.clone(),
+                    display: display.clone(),
+                    start: w[0],
+                    end: w[1],
+                    header: header.clone(),
+                });
+            }
+        }
+    }
+    Ok(splits)
+}
+
+/// The first line of a file, with its newline.
+fn first_line(path: &Path) -> io::Result<Vec<u8>> {
+    let mut f = File::open(path)?;
+    let mut line = Vec::new();
+    let mut chunk = vec![0u8; 64 << 10];
+    loop {
+        let n = f.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(line);
+        }
+        if let Some(i) = memchr::memchr(b'\n', &chunk[..n]) {
+            line.extend_from_slice(&chunk[..=i]);
+            return Ok(line);
+        }
+        line.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn contains_byte(path: &Path, b: u8) -> io::Result<bool> {
+    let mut f = File::open(path)?;
+    let mut chunk = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(false);
+        }
+        if memchr::memchr(b, &chunk[..n]).is_some() {
+            return Ok(true);
+        }
+    }
+}
+
+/// The offset of the first line that starts at or after `at`.
+fn line_start_at_or_after(path: &Path, at: u64) -> io::Result<u64> {
+    let mut f = File::open(path)?;
+    f.seek(SeekFrom::Start(at - 1))?;
+    let mut pos = at - 1;
+    let mut chunk = vec![0u8; 64 << 10];
+    loop {
+        let n = f.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(pos);
+        }
+        if let Some(i) = memchr::memchr(b'\n', &chunk[..n]) {
+            return Ok(pos + i as u64 + 1);
+        }
+        pos += n as u64;
+    }
+}
+
+/// Line numbers for a split that does not start at the top of its file: the count of lines
+/// before it is computed only if a record of the split is rejected.
+#[derive(Debug)]
+pub struct LineBase {
+    path: Arc<PathBuf>,
+    start: u64,
+    first: OnceLock<Option<u64>>,
+}
+
+impl LineBase {
+    pub fn new(split: &Split) -> LineBase {
+        let first = OnceLock::new();
+        if split.start == 0 {
+            let _ = first.set(Some(1));
+        } else if let Some(h) = &split.header {
+            if split.start == h.len() as u64 {
+                let _ = first.set(Some(2));
+            }
+        }
+        LineBase { path: split.path.clone(), start: split.start, first }
+    }
+
+    /// The 1-based number of the split's first line.
+    pub fn first_line(&self) -> Option<u64> {
+        *self.first.get_or_init(|| {
+            let mut f = File::open(self.path.as_ref()).ok()?;
+            let mut left = self.start;
+            let mut lines = 0u64;
+            let mut chunk = vec![0u8; 1 << 20];
+            while left > 0 {
+                let want = usize::try_from(left.min(chunk.len() as u64)).ok()?;
+                let n = f.read(&mut chunk[..want]).ok()?;
+                if n == 0 {
+                    break;
+                }
+                lines += memchr::memchr_iter(b'\n', &chunk[..n]).count() as u64;
+                left -= n as u64;
+            }
+            Some(lines + 1)
+        })
+    }
+}
+
+/// Calls `f(offset_in_split, line_index_in_split, line)` for every non-blank line of `buf`,
+/// without its line ending.
+pub fn for_each_line(buf: &[u8], mut f: impl FnMut(usize, u64, &[u8])) {
+    let mut pos = 0;
+    let mut index = 0u64;
+    while pos < buf.len() {
+        let end = memchr::memchr(b'\n', &buf[pos..]).map_or(buf.len(), |i| pos + i);
+        let mut line = &buf[pos..end];
+        if let Some(l) = line.strip_suffix(b"\r") {
+            line = l;
+        }
+        if !line.iter().all(u8::is_ascii_whitespace) {
+            f(pos, index, line);
+        }
+        index += 1;
+        pos = end + 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("pipe-input-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let p = dir.join(name);
+        std::fs::write(&p, text).expect("write");
+        p
+    }
+
+    #[test]
+    fn splits_cut_at_line_starts_and_cover_every_line_once() {
+        let text: String = (0..200).map(|i| format!("{{\"n\":{i}}}\n")).collect();
+        let p = temp("lines.jsonl", &text);
+        let splits = plan(0, p.to_str().expect("utf-8"), Format::Json, 100).expect("plan");
+        assert!(splits.len() > 5);
+        let mut seen = Vec::new();
+        for s in &splits {
+            let buf = s.read().expect("read");
+            assert!(s.start == 0 || text.as_bytes()[s.start as usize - 1] == b'\n');
+            let base = LineBase::new(s);
+            for_each_line(&buf, |_, i, line| {
+                seen.push((String::from_utf8_lossy(line).to_string(), base.first_line().expect("line") + i));
+            });
+        }
+        assert_eq!(seen.len(), 200);
+        for (i, (line, n)) in seen.iter().enumerate() {
+            assert_eq!(line, &format!("{{\"n\":{i}}}"));
+            assert_eq!(*n, i as u64 + 1);
+        }
+    }
+
+    #[test]
+    fn csv_files_keep_their_header_and_quoted_files_stay_whole() {
+        let plain = temp("plain.csv", "a,b\n1,2\n3,4\n5,6\n");
+        let splits = plan(0, plain.to_str().expect("utf-8"), Format::Csv, 4).expect("plan");
+        assert!(splits.len() > 1);
+        assert_eq!(splits[0].start, 4);
+        assert_eq!(splits[0].header.as_deref().map(Vec::as_slice), Some(&b"a,b\n"[..]));
+        let quoted = temp("quoted.csv", "a,b\n\"x\ny\",2\n3,4\n");
+        assert_eq!(plan(0, quoted.to_str().expect("utf-8"), Format::Csv, 4).expect("plan").len(), 1);
+        assert!(plan(0, "/nonexistent/*.csv", Format::Csv, 4).expect_err("none").contains("no files match"));
+    }
+}

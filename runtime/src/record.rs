@@ -1,0 +1,168 @@
+//! What a record is while it moves through a pipeline: where it came from (so a rejection can
+//! say so) and the one error type every generated stage returns.
+
+use std::fmt;
+
+/// Where a record came from: the source, the file position and its raw text, kept only until
+/// the record leaves the stage functions (a rejection copies them; nothing else does).
+#[derive(Clone, Copy, Debug)]
+pub struct Origin<'a> {
+    pub source: &'a str,
+    pub file: &'a str,
+    /// Byte offset of the record's first byte in its file.
+    pub offset: u64,
+    /// The line, when the reader knows it.
+    pub line: Line<'a>,
+    pub raw: &'a [u8],
+}
+
+impl Origin<'_> {
+    /// `file:line`, or `file@offset` when the line is not known.
+    pub fn position(&self) -> String {
+        let line = match self.line {
+            Line::Known(l) => Some(l),
+            Line::InSplit(base, index) => base.first_line().map(|f| f + index),
+            Line::Unknown => None,
+        };
+        match line {
+            Some(l) => format!("{}:{l}", self.file),
+            None => format!("{}@{}", self.file, self.offset),
+        }
+    }
+
+    /// An origin for rows an aggregate produced: they come from many records, not one.
+    pub fn group(stream: &str) -> Origin<'_> {
+        Origin { source: stream, file: "", offset: 0, line: Line::Unknown, raw: b"" }
+    }
+}
+
+/// A record's line number: known, or counted only when it is asked for (a split that starts in
+/// the middle of a file does not know how many lines come before it until it reads them).
+#[derive(Clone, Copy, Debug)]
+pub enum Line<'a> {
+    Known(u64),
+    /// The `index`-th line (0-based) of a split.
+    InSplit(&'a crate::input::LineBase, u64),
+    Unknown,
+}
+
+/// Why a record was rejected. Reasons name fields, types and operations, never data values:
+/// the raw record is kept beside the reason, in the rejected output only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Reject(pub String);
+
+impl Reject {
+    pub fn new(reason: impl Into<String>) -> Reject {
+        Reject(reason.into())
+    }
+}
+
+impl fmt::Debug for Reject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Display for Reject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The result of anything that can fail on a record's data.
+pub type Res<T> = Result<T, Reject>;
+
+/// A row of the `rejected` stream.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Rejected {
+    pub source: String,
+    pub position: String,
+    pub raw: String,
+    pub reason: String,
+}
+
+impl Rejected {
+    pub fn new(origin: &Origin<'_>, reason: &Reject) -> Rejected {
+        Rejected {
+            source: origin.source.to_string(),
+            position: origin.position(),
+            raw: String::from_utf8_lossy(origin.raw).into_owned(),
+            reason: reason.0.clone(),
+        }
+    }
+}
+
+/// A value a narrowing proved non-null. The checker guarantees `Some`; if that guarantee were
+/// ever broken the record is rejected rather than the run panicking.
+#[inline]
+pub fn narrowed<T>(v: Option<T>) -> Res<T> {
+    v.ok_or_else(|| Reject::new("internal: a value the checker proved non-null was null"))
+}
+
+/// Defines a Thrift enum as a Rust type: read from JSON or CSV as its name or its number,
+/// written as its name.
+#[macro_export]
+macro_rules! pipe_enum {
+    ($name:ident, $thrift:literal, [$(($v:literal, $n:literal)),* $(,)?]) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(pub i64);
+        impl $name {
+            pub const NAMES: &'static [(&'static str, i64)] = &[$(($v, $n)),*];
+            pub fn name(&self) -> ::std::borrow::Cow<'static, str> {
+                $crate::record::enum_name(Self::NAMES, self.0)
+            }
+        }
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.name())
+            }
+        }
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                $crate::record::enum_value(d, $thrift, Self::NAMES).map($name)
+            }
+        }
+    };
+}
+
+pub fn enum_name(names: &[(&'static str, i64)], n: i64) -> std::borrow::Cow<'static, str> {
+    match names.iter().find(|(_, v)| *v == n) {
+        Some((name, _)) => std::borrow::Cow::Borrowed(name),
+        None => std::borrow::Cow::Owned(n.to_string()),
+    }
+}
+
+/// Reads an enum value written as its name or its number.
+pub fn enum_value<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    thrift: &'static str,
+    names: &'static [(&'static str, i64)],
+) -> Result<i64, D::Error> {
+    struct V(&'static str, &'static [(&'static str, i64)]);
+    impl serde::de::Visitor<'_> for V {
+        type Value = i64;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "a value of enum {}", self.0)
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<i64, E> {
+            if let Some((_, n)) = self.1.iter().find(|(name, _)| *name == s) {
+                return Ok(*n);
+            }
+            match s.parse::<i64>() {
+                Ok(n) => self.visit_i64(n),
+                Err(_) => Err(E::custom(format_args!("not a value of enum {}", self.0))),
+            }
+        }
+        fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<i64, E> {
+            if self.1.iter().any(|(_, v)| *v == n) {
+                Ok(n)
+            } else {
+                Err(E::custom(format_args!("not a value of enum {}", self.0)))
+            }
+        }
+        fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<i64, E> {
+            self.visit_i64(i64::try_from(n).unwrap_or(-1))
+        }
+    }
+    d.deserialize_any(V(thrift, names))
+}

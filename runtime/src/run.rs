@@ -1,0 +1,578 @@
+//! The batch runner. Generated code implements [`Pipeline`] (what happens to a record); this
+//! module decides how it runs: inputs are split, rayon workers parse and push records through
+//! the fused stages, partial aggregates merge, the watermark goes to +∞ after the last record
+//! so every window fires, sinks commit, and the counts are reconciled and reported.
+
+use std::collections::HashMap;
+use std::io::{self, IsTerminal};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::Parser;
+use rayon::prelude::*;
+
+use crate::input::{self, Format, LineBase, Split};
+use crate::mask::{Key, Vault};
+use crate::record::{Line, Origin};
+use crate::sink::{Outputs, SinkDecl, SinkKind};
+
+#[derive(Clone, Debug)]
+pub struct SourceDecl {
+    pub name: &'static str,
+    pub format: Format,
+    /// The glob of its batch binding.
+    pub location: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeKind {
+    Source,
+    Map,
+    Aggregate,
+    Union,
+    Sink,
+    Rejected,
+}
+
+impl NodeKind {
+    fn name(self) -> &'static str {
+        match self {
+            NodeKind::Source => "source",
+            NodeKind::Map => "map",
+            NodeKind::Aggregate => "aggregate",
+            NodeKind::Union => "union",
+            NodeKind::Sink => "sink",
+            NodeKind::Rejected => "rejected",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct NodeDecl {
+    pub name: &'static str,
+    pub kind: NodeKind,
+}
+
+/// Counts of one operator. For every operator `read + expanded = written + filtered +
+/// rejected`, where `expanded` is what `explode` added (one list of n elements adds n - 1); for
+/// sources and sinks `expanded` is 0, so `read = written + filtered + rejected` exactly. For an
+/// aggregate, `read` counts rows folded in and `written` the groups emitted; `filtered` counts
+/// rows in groups that `k >= N` suppressed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Stat {
+    pub read: u64,
+    pub written: u64,
+    pub filtered: u64,
+    pub rejected: u64,
+    pub expanded: i64,
+}
+
+impl Stat {
+    fn add(&mut self, o: &Stat) {
+        self.read += o.read;
+        self.written += o.written;
+        self.filtered += o.filtered;
+        self.rejected += o.rejected;
+        self.expanded += o.expanded;
+    }
+}
+
+/// What every record of a run can reach: the HMAC key, the token vault, `env(…)` values.
+#[derive(Debug)]
+pub struct Context {
+    pub key: Option<Key>,
+    mac: Option<hmac::Hmac<sha2::Sha256>>,
+    pub vault: Vault,
+    pub env: HashMap<&'static str, String>,
+}
+
+impl Context {
+    /// HMAC-SHA256 of `value` under the run's key, hex-encoded.
+    pub fn hmac(&self, value: &[u8]) -> String {
+        use hmac::Mac;
+        match &self.mac {
+            Some(m) => {
+                let mut m = m.clone();
+                m.update(value);
+                hex::encode(m.finalize().into_bytes())
+            }
+            // `run` refuses to start a pipeline that uses `hmac` without a key.
+            None => String::new(),
+        }
+    }
+
+    pub fn tokenize(&self, value: &str) -> String {
+        match &self.key {
+            Some(k) => self.vault.tokenize(k, value),
+            None => String::new(),
+        }
+    }
+
+    pub fn env(&self, name: &str) -> &str {
+        self.env.get(name).map_or("", String::as_str)
+    }
+}
+
+/// The part of a worker the runtime owns.
+#[derive(Debug)]
+pub struct Base {
+    pub ctx: Arc<Context>,
+    pub out: Arc<Outputs>,
+    pub stats: Vec<Stat>,
+    /// The first write error; the run stops with it.
+    pub error: Option<io::Error>,
+    /// Arrival order, for `first`/`last` ties.
+    pub seq: u64,
+}
+
+impl Base {
+    pub fn new(ctx: Arc<Context>, out: Arc<Outputs>, nodes: usize) -> Base {
+        Base { ctx, out, stats: vec![Stat::default(); nodes], error: None, seq: 0 }
+    }
+
+    /// Records an I/O error from a sink write.
+    pub fn io(&mut self, r: io::Result<()>) {
+        if let Err(e) = r {
+            self.error.get_or_insert(e);
+        }
+    }
+
+    pub fn merge(&mut self, other: &mut Base) {
+        for (a, b) in self.stats.iter_mut().zip(&other.stats) {
+            a.add(b);
+        }
+        if self.error.is_none() {
+            self.error = other.error.take();
+        }
+    }
+}
+
+/// A pipeline as generated code describes it.
+pub trait Pipeline: Sync {
+    type Worker: Send;
+    const NAME: &'static str;
+    fn nodes(&self) -> Vec<NodeDecl>;
+    fn sources(&self) -> Vec<SourceDecl>;
+    fn sinks(&self) -> Vec<SinkDecl>;
+    /// Whether any stage needs the HMAC key (`hmac`, `tokenize`, or a mask that uses them).
+    fn needs_key(&self) -> bool;
+    /// The environment variables `env(…)` reads.
+    fn env_vars(&self) -> &'static [&'static str];
+    fn worker(&self, base: Base) -> Self::Worker;
+    fn base<'w>(&self, w: &'w mut Self::Worker) -> &'w mut Base;
+    /// Parses one JSON record of source `source` and pushes it through the pipeline.
+    fn json(&self, w: &mut Self::Worker, source: usize, o: &Origin<'_>);
+    /// The same for a CSV record, read by the file's header.
+    fn csv(&self, w: &mut Self::Worker, source: usize, rec: &csv::ByteRecord, header: &csv::ByteRecord, o: &Origin<'_>);
+    /// The same for a Parquet row.
+    fn parquet(&self, w: &mut Self::Worker, source: usize, row: &parquet::record::Row, o: &Origin<'_>);
+    /// Merges another worker's partial aggregates and buffers into this one.
+    fn merge(&self, into: &mut Self::Worker, from: Self::Worker);
+    /// The watermark passes +∞: every aggregate emits its groups, downstream of it runs.
+    fn finish(&self, w: &mut Self::Worker);
+    /// Writes every buffered row.
+    fn flush(&self, w: &mut Self::Worker);
+}
+
+/// Run-time options of a generated pipeline binary (`pipec run FILE -- …` passes them on).
+#[derive(Debug, Clone, Parser, Default)]
+#[command(about = "A pipeline compiled by pipec.")]
+pub struct Options {
+    /// Which bindings the sources use. Only `batch` runs today; `stream` comes with the
+    /// streaming runner.
+    #[arg(long, default_value = "batch")]
+    pub mode: String,
+    /// Reads source NAME from URI (a file glob) instead of its declared binding.
+    #[arg(long = "source", value_name = "NAME=URI")]
+    pub sources: Vec<String>,
+    /// Writes sink NAME to URI (a directory) instead of its declared location.
+    #[arg(long = "sink", value_name = "NAME=URI")]
+    pub sinks: Vec<String>,
+    /// Reads the HMAC key from this file instead of the PIPE_HMAC_KEY environment variable.
+    #[arg(long)]
+    pub hmac_key_file: Option<PathBuf>,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Also writes the run summary (JSON) to this file.
+    #[arg(long)]
+    pub summary: Option<PathBuf>,
+    /// No progress bar even on a terminal.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Prints nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// What a run did, per operator.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Summary {
+    pub pipeline: &'static str,
+    pub seconds: f64,
+    pub bytes: u64,
+    pub operators: Vec<OperatorSummary>,
+    pub outputs: Vec<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OperatorSummary {
+    pub name: &'static str,
+    pub kind: &'static str,
+    #[serde(flatten)]
+    pub stat: Stat,
+    /// Whether `read + expanded = written + filtered + rejected` holds.
+    pub reconciled: bool,
+}
+
+impl Summary {
+    /// The summary as the table a run prints.
+    pub fn table(&self) -> String {
+        let mut s = format!(
+            "{} finished in {:.2}s ({:.1} MB read)\n{:<10} {:<24} {:>12} {:>12} {:>10} {:>10}\n",
+            self.pipeline,
+            self.seconds,
+            self.bytes as f64 / 1e6,
+            "operator",
+            "name",
+            "read",
+            "written",
+            "filtered",
+            "rejected"
+        );
+        for o in &self.operators {
+            let read = if o.stat.expanded != 0 {
+                format!("{}{:+}", o.stat.read, o.stat.expanded)
+            } else {
+                o.stat.read.to_string()
+            };
+            s.push_str(&format!(
+                "{:<10} {:<24} {:>12} {:>12} {:>10} {:>10}{}\n",
+                o.kind,
+                o.name,
+                read,
+                o.stat.written,
+                o.stat.filtered,
+                o.stat.rejected,
+                if o.reconciled { "" } else { "  (counts do not reconcile)" }
+            ));
+        }
+        for out in &self.outputs {
+            s.push_str(&format!("wrote {out}\n"));
+        }
+        s
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Setup(String),
+    #[error(transparent)]
+    Key(#[from] crate::mask::KeyError),
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+}
+
+fn overrides(list: &[String], what: &str, known: &[&str]) -> Result<HashMap<String, String>, RunError> {
+    let mut map = HashMap::new();
+    for item in list {
+        let Some((name, uri)) = item.split_once('=') else {
+            return Err(RunError::Setup(format!("--{what} takes NAME=URI, not `{item}`")));
+        };
+        if !known.contains(&name) {
+            return Err(RunError::Setup(format!(
+                "--{what}: the pipeline has no {what} `{name}` (it has {})",
+                known.join(", ")
+            )));
+        }
+        map.insert(name.to_string(), uri.to_string());
+    }
+    Ok(map)
+}
+
+/// Runs a pipeline in batch mode.
+pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
+    let start = Instant::now();
+    if opts.mode != "batch" {
+        return Err(RunError::Setup(format!(
+            "--mode {}: this runtime runs batch pipelines; the streaming runner is not built yet",
+            opts.mode
+        )));
+    }
+    // Everything that can be wrong with the setup is reported before any input is read.
+    let key = if p.needs_key() { Some(Key::from_environment(opts.hmac_key_file.as_deref())?) } else { None };
+    let mut env = HashMap::new();
+    for name in p.env_vars() {
+        match std::env::var(name) {
+            Ok(v) => {
+                env.insert(*name, v);
+            }
+            Err(_) => {
+                return Err(RunError::Setup(format!(
+                    "environment variable `{name}` is not set (the pipeline reads it with env(\"{name}\"))"
+                )))
+            }
+        }
+    }
+    let mac = key.as_ref().map(|k| {
+        use hmac::Mac;
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(k.bytes()).expect("HMAC takes keys of any length")
+    });
+    let ctx = Arc::new(Context { key, mac, vault: Vault::default(), env });
+
+    let mut sources = p.sources();
+    let names: Vec<&str> = sources.iter().map(|s| s.name).collect();
+    for (name, uri) in overrides(&opts.sources, "source", &names)? {
+        if let Some(s) = sources.iter_mut().find(|s| s.name == name) {
+            s.location = uri;
+        }
+    }
+    let mut sinks = p.sinks();
+    let names: Vec<&str> = sinks.iter().map(|s| s.name).collect();
+    for (name, uri) in overrides(&opts.sinks, "sink", &names)? {
+        if let Some(s) = sinks.iter_mut().find(|s| s.name == name) {
+            if !matches!(s.kind, SinkKind::Files { .. }) {
+                return Err(RunError::Setup(format!("--sink {name}: only file sinks take a location")));
+            }
+            s.location = Some(uri);
+        }
+    }
+    let mut splits: Vec<Split> = Vec::new();
+    for (i, s) in sources.iter().enumerate() {
+        let planned = input::plan(i, &s.location, s.format, input::SPLIT_BYTES)
+            .map_err(|e| RunError::Setup(format!("source `{}`: {e}", s.name)))?;
+        splits.extend(planned);
+    }
+    let total: u64 = splits.iter().map(Split::len).sum();
+    // Larger splits first, so the last worker to finish is not the one with the biggest file.
+    splits.sort_by_key(|s| std::cmp::Reverse(s.len()));
+
+    let pool = {
+        let mut b = rayon::ThreadPoolBuilder::new();
+        if let Some(n) = opts.threads {
+            b = b.num_threads(n);
+        }
+        b.build().map_err(|e| RunError::Setup(e.to_string()))?
+    };
+    let outputs = Arc::new(Outputs::open(sinks)?);
+    let bar = progress(total, opts);
+    let records = AtomicU64::new(0);
+    let nodes = p.nodes();
+
+    let worker = pool.install(|| {
+        splits
+            .par_iter()
+            .fold(
+                || p.worker(Base::new(ctx.clone(), outputs.clone(), nodes.len())),
+                |mut w, split| {
+                    let n = read_split(p, &mut w, split, &sources);
+                    records.fetch_add(n, Ordering::Relaxed);
+                    bar.inc(split.len());
+                    bar.set_message(format!("{} records", records.load(Ordering::Relaxed)));
+                    w
+                },
+            )
+            .reduce_with(|mut a, b| {
+                p.merge(&mut a, b);
+                a
+            })
+    });
+    let mut w = worker.unwrap_or_else(|| p.worker(Base::new(ctx.clone(), outputs.clone(), nodes.len())));
+    p.finish(&mut w);
+    p.flush(&mut w);
+    bar.finish_and_clear();
+    let base = p.base(&mut w);
+    if let Some(e) = base.error.take() {
+        drop(w);
+        if let Ok(o) = Arc::try_unwrap(outputs) {
+            o.abandon();
+        }
+        return Err(RunError::Io(e));
+    }
+    let stats = base.stats.clone();
+    drop(w);
+    let operators = nodes
+        .iter()
+        .zip(stats)
+        .map(|(n, stat)| OperatorSummary {
+            name: n.name,
+            kind: n.kind.name(),
+            stat,
+            reconciled: n.kind == NodeKind::Aggregate
+                || stat.read as i64 + stat.expanded == (stat.written + stat.filtered + stat.rejected) as i64,
+        })
+        .collect();
+    let mut summary = Summary { pipeline: P::NAME, seconds: 0.0, bytes: total, operators, outputs: Vec::new() };
+    let Ok(outputs) = Arc::try_unwrap(outputs) else {
+        return Err(RunError::Setup("internal: a worker still holds the outputs".into()));
+    };
+    summary.seconds = start.elapsed().as_secs_f64();
+    let json = serde_json::to_vec_pretty(&summary).map_err(io::Error::other)?;
+    summary.outputs = outputs.commit(&json)?.iter().map(|p| p.display().to_string()).collect();
+    if let Some(path) = &opts.summary {
+        std::fs::write(path, serde_json::to_vec_pretty(&summary).map_err(io::Error::other)?)?;
+    }
+    Ok(summary)
+}
+
+fn progress(total: u64, opts: &Options) -> indicatif::ProgressBar {
+    if opts.no_progress || opts.quiet || !io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}) {msg}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Reads one split and pushes its records; returns how many it read. A split that cannot be
+/// read stops the run (through the worker's error), a record that cannot be parsed does not.
+fn read_split<P: Pipeline>(p: &P, w: &mut P::Worker, split: &Split, sources: &[SourceDecl]) -> u64 {
+    let decl = &sources[split.source];
+    let lines = LineBase::new(split);
+    let mut n = 0;
+    match decl.format {
+        Format::Json => {
+            let buf = match split.read() {
+                Ok(b) => b,
+                Err(e) => {
+                    p.base(w).io(Err(io::Error::new(e.kind(), format!("{}: {e}", split.display))));
+                    return 0;
+                }
+            };
+            input::for_each_line(&buf, |pos, index, line| {
+                n += 1;
+                let o = Origin {
+                    source: decl.name,
+                    file: &split.display,
+                    offset: split.start + pos as u64,
+                    line: Line::InSplit(&lines, index),
+                    raw: line,
+                };
+                p.json(w, split.source, &o);
+            });
+        }
+        Format::Csv => {
+            let buf = match split.read() {
+                Ok(b) => b,
+                Err(e) => {
+                    p.base(w).io(Err(io::Error::new(e.kind(), format!("{}: {e}", split.display))));
+                    return 0;
+                }
+            };
+            let header = split.header.as_deref().map(Vec::as_slice).unwrap_or_default();
+            let header = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(header)
+                .byte_records()
+                .next()
+                .and_then(Result::ok)
+                .unwrap_or_default();
+            let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(buf.as_slice());
+            let mut rec = csv::ByteRecord::new();
+            loop {
+                let pos = reader.position().clone();
+                match reader.read_byte_record(&mut rec) {
+                    Ok(false) => break,
+                    Ok(true) => {
+                        let end = reader.position().byte() as usize;
+                        let start = pos.byte() as usize;
+                        let raw = buf.get(start..end).unwrap_or_default();
+                        let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
+                        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+                        if rec.len() == 1 && rec.get(0).is_some_and(<[u8]>::is_empty) {
+                            continue;
+                        }
+                        n += 1;
+                        let o = Origin {
+                            source: decl.name,
+                            file: &split.display,
+                            offset: split.start + pos.byte(),
+                            line: Line::InSplit(&lines, pos.line().saturating_sub(1)),
+                            raw,
+                        };
+                        p.csv(w, split.source, &rec, &header, &o);
+                    }
+                    Err(e) => {
+                        // A CSV error (bad UTF-8 is not one: records are bytes) ends the file.
+                        p.base(w).io(Err(io::Error::other(format!("{}: {e}", split.display))));
+                        break;
+                    }
+                }
+            }
+        }
+        Format::Parquet => {
+            let file = match std::fs::File::open(split.path.as_ref()) {
+                Ok(f) => f,
+                Err(e) => {
+                    p.base(w).io(Err(io::Error::new(e.kind(), format!("{}: {e}", split.display))));
+                    return 0;
+                }
+            };
+            let reader = match parquet::file::serialized_reader::SerializedFileReader::new(file) {
+                Ok(r) => r,
+                Err(e) => {
+                    p.base(w).io(Err(io::Error::other(format!("{}: {e}", split.display))));
+                    return 0;
+                }
+            };
+            let rows = match parquet::file::reader::FileReader::get_row_iter(&reader, None) {
+                Ok(r) => r,
+                Err(e) => {
+                    p.base(w).io(Err(io::Error::other(format!("{}: {e}", split.display))));
+                    return 0;
+                }
+            };
+            for (i, row) in rows.enumerate() {
+                n += 1;
+                let position = format!("row {i}");
+                match row {
+                    Ok(row) => {
+                        let o = Origin {
+                            source: decl.name,
+                            file: &split.display,
+                            offset: i as u64,
+                            line: Line::Unknown,
+                            raw: position.as_bytes(),
+                        };
+                        p.parquet(w, split.source, &row, &o);
+                    }
+                    Err(e) => {
+                        p.base(w).io(Err(io::Error::other(format!("{}: {e}", split.display))));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    n
+}
+
+/// The `main` of a generated pipeline binary: parses the options, runs, prints the summary.
+pub fn main<P: Pipeline>(p: P) -> std::process::ExitCode {
+    let opts = Options::parse();
+    match run(&p, &opts) {
+        Ok(s) => {
+            if !opts.quiet {
+                #[allow(clippy::print_stderr, reason = "the run summary is the binary's report")]
+                {
+                    eprint!("{}", s.table());
+                }
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            #[allow(clippy::print_stderr, reason = "the binary's error report")]
+            {
+                eprintln!("error: {e}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

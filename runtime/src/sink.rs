@@ -1,0 +1,370 @@
+//! Sinks: rows buffered per worker and partition, written as JSON Lines, CSV or Parquet into a
+//! temporary directory, and moved into place only when the whole run succeeded, so readers
+//! never see half-written output.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::Mutex;
+
+use parquet::basic::Compression;
+use parquet::data_type::{BoolType, ByteArray, ByteArrayType, DoubleType, Int32Type, Int64Type};
+use parquet::file::properties::WriterProperties;
+use parquet::file::writer::{SerializedFileWriter, SerializedRowGroupWriter};
+
+use crate::value::Cell;
+
+/// Rows a worker buffers per sink before writing them out.
+pub const FLUSH_ROWS: usize = 16_384;
+
+/// A row type a sink can write. Generated code implements it for every row that reaches a sink.
+pub trait Record: serde::Serialize + Send + Sized {
+    /// Column names, in order.
+    const COLUMNS: &'static [&'static str];
+    /// The Parquet message type of the row.
+    const PARQUET_SCHEMA: &'static str;
+    /// Appends the row's cells, as CSV text.
+    fn cells(&self, out: &mut Vec<String>);
+    /// Writes `rows` as the columns of one row group, in schema order.
+    fn write_parquet(rows: &[Self], rg: &mut SerializedRowGroupWriter<'_, File>) -> parquet::errors::Result<()>;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SinkFormat {
+    Json,
+    Csv,
+    Parquet,
+}
+
+#[derive(Clone, Debug)]
+pub enum SinkKind {
+    /// A directory of files, one folder per partition.
+    Files {
+        format: SinkFormat,
+    },
+    Stdout {
+        format: SinkFormat,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct SinkDecl {
+    pub name: &'static str,
+    pub kind: SinkKind,
+    /// The directory (for file sinks).
+    pub location: Option<String>,
+}
+
+enum Open {
+    Text(BufWriter<File>),
+    Parquet(Box<SerializedFileWriter<File>>),
+}
+
+struct SinkOut {
+    decl: SinkDecl,
+    final_dir: Option<PathBuf>,
+    tmp_dir: Option<PathBuf>,
+    files: Mutex<HashMap<String, Open>>,
+}
+
+/// Every sink of a run.
+pub struct Outputs {
+    sinks: Vec<SinkOut>,
+}
+
+impl std::fmt::Debug for Outputs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.sinks.iter().map(|s| s.decl.name)).finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn pq_err(e: parquet::errors::ParquetError) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+impl Outputs {
+    /// Creates a fresh temporary directory beside each file sink's directory.
+    pub fn open(decls: Vec<SinkDecl>) -> io::Result<Outputs> {
+        let mut sinks = Vec::new();
+        for decl in decls {
+            let (final_dir, tmp_dir) = match (&decl.kind, &decl.location) {
+                (SinkKind::Files { .. }, Some(dir)) => {
+                    let final_dir = PathBuf::from(dir);
+                    let name = final_dir.file_name().map_or("out".into(), |n| n.to_string_lossy().into_owned());
+                    let tmp = final_dir.with_file_name(format!(".{name}.pipe-tmp-{}", std::process::id()));
+                    if tmp.exists() {
+                        std::fs::remove_dir_all(&tmp)?;
+                    }
+                    std::fs::create_dir_all(&tmp)?;
+                    (Some(final_dir), Some(tmp))
+                }
+                _ => (None, None),
+            };
+            sinks.push(SinkOut { decl, final_dir, tmp_dir, files: Mutex::new(HashMap::new()) });
+        }
+        Ok(Outputs { sinks })
+    }
+
+    pub fn decl(&self, sink: usize) -> &SinkDecl {
+        &self.sinks[sink].decl
+    }
+
+    /// Writes rows of one partition of one sink.
+    pub fn write<R: Record>(&self, sink: usize, partition: &str, rows: &[R]) -> io::Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let s = &self.sinks[sink];
+        let format = match s.decl.kind {
+            SinkKind::Files { format } | SinkKind::Stdout { format } => format,
+        };
+        let text = match format {
+            SinkFormat::Json => Some(json_lines(rows)?),
+            SinkFormat::Csv => Some(csv_lines(rows)?),
+            SinkFormat::Parquet => None,
+        };
+        let Some(tmp) = &s.tmp_dir else {
+            let out = io::stdout();
+            let mut out = out.lock();
+            if let Some(t) = text {
+                out.write_all(&t)?;
+            }
+            return out.flush();
+        };
+        let mut files = lock(&s.files);
+        if !files.contains_key(partition) {
+            let dir = if partition.is_empty() { tmp.clone() } else { tmp.join(partition) };
+            std::fs::create_dir_all(&dir)?;
+            let ext = match format {
+                SinkFormat::Json => "jsonl",
+                SinkFormat::Csv => "csv",
+                SinkFormat::Parquet => "parquet",
+            };
+            let file = File::create(dir.join(format!("part-00000.{ext}")))?;
+            let open = match format {
+                SinkFormat::Parquet => {
+                    let schema =
+                        Arc::new(parquet::schema::parser::parse_message_type(R::PARQUET_SCHEMA).map_err(pq_err)?);
+                    let props = Arc::new(WriterProperties::builder().set_compression(Compression::SNAPPY).build());
+                    Open::Parquet(Box::new(SerializedFileWriter::new(file, schema, props).map_err(pq_err)?))
+                }
+                SinkFormat::Csv => {
+                    let mut w = BufWriter::new(file);
+                    let mut header = csv::Writer::from_writer(Vec::new());
+                    header.write_record(R::COLUMNS).map_err(io::Error::other)?;
+                    w.write_all(&header.into_inner().map_err(|e| io::Error::other(e.to_string()))?)?;
+                    Open::Text(w)
+                }
+                SinkFormat::Json => Open::Text(BufWriter::new(file)),
+            };
+            files.insert(partition.to_string(), open);
+        }
+        match (files.get_mut(partition), text) {
+            (Some(Open::Text(w)), Some(t)) => w.write_all(&t),
+            (Some(Open::Parquet(w)), _) => {
+                let mut rg = w.next_row_group().map_err(pq_err)?;
+                R::write_parquet(rows, &mut rg).map_err(pq_err)?;
+                rg.close().map_err(pq_err)?;
+                Ok(())
+            }
+            _ => Err(io::Error::other("sink file in the wrong format")),
+        }
+    }
+
+    /// Closes every file and moves each sink's directory into place. A sink that received no
+    /// rows still gets its (empty) directory, so readers see the run happened.
+    pub fn commit(self, summary_json: &[u8]) -> io::Result<Vec<PathBuf>> {
+        let mut done = Vec::new();
+        for s in self.sinks {
+            let files = s.files.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+            for (_, f) in files {
+                match f {
+                    Open::Text(mut w) => w.flush()?,
+                    Open::Parquet(w) => {
+                        w.close().map_err(pq_err)?;
+                    }
+                }
+            }
+            if let (Some(tmp), Some(dest)) = (s.tmp_dir, s.final_dir) {
+                std::fs::write(tmp.join("_pipe_summary.json"), summary_json)?;
+                replace_dir(&tmp, &dest)?;
+                done.push(dest);
+            }
+        }
+        Ok(done)
+    }
+
+    /// Removes the temporary directories of a failed run.
+    pub fn abandon(self) {
+        for s in self.sinks {
+            if let Some(tmp) = s.tmp_dir {
+                let _ = std::fs::remove_dir_all(tmp);
+            }
+        }
+    }
+}
+
+/// Moves `tmp` to `dest`, replacing what was there.
+fn replace_dir(tmp: &Path, dest: &Path) -> io::Result<()> {
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    if dest.exists() {
+        let name = dest.file_name().map_or("out".into(), |n| n.to_string_lossy().into_owned());
+        let old = dest.with_file_name(format!(".{name}.pipe-old-{}", std::process::id()));
+        std::fs::rename(dest, &old)?;
+        std::fs::rename(tmp, dest)?;
+        std::fs::remove_dir_all(&old)?;
+    } else {
+        std::fs::rename(tmp, dest)?;
+    }
+    Ok(())
+}
+
+fn json_lines<R: Record>(rows: &[R]) -> io::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(rows.len() * 128);
+    for r in rows {
+        serde_json::to_writer(&mut out, r)?;
+        out.push(b'\n');
+    }
+    Ok(out)
+}
+
+fn csv_lines<R: Record>(rows: &[R]) -> io::Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 64));
+    let mut cells = Vec::with_capacity(R::COLUMNS.len());
+    for r in rows {
+        cells.clear();
+        r.cells(&mut cells);
+        w.write_record(&cells).map_err(io::Error::other)?;
+    }
+    w.into_inner().map_err(|e| io::Error::other(e.to_string()))
+}
+
+/// One partition folder name segment, `name=value`, escaped the way Hive escapes it.
+pub fn partition_segment(name: &str, value: Option<&dyn Cell>) -> String {
+    let mut text = String::new();
+    if let Some(v) = value {
+        v.cell(&mut text);
+    }
+    if text.is_empty() {
+        return format!("{name}=__HIVE_DEFAULT_PARTITION__");
+    }
+    let mut out = format!("{name}=");
+    for c in text.chars() {
+        if c.is_control() || "\"#%'*/:=?\\\u{7f}{[]^".contains(c) {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Rows of one sink in one worker, by partition folder.
+#[derive(Debug)]
+pub struct SinkBuf<R> {
+    pub sink: usize,
+    parts: HashMap<String, Vec<R>>,
+    rows: usize,
+}
+
+impl<R: Record> SinkBuf<R> {
+    pub fn new(sink: usize) -> SinkBuf<R> {
+        SinkBuf { sink, parts: HashMap::new(), rows: 0 }
+    }
+
+    /// Buffers a row; writes its partition out when that is full (one Parquet row group), and
+    /// every partition when the worker holds too many rows in all.
+    pub fn push(&mut self, out: &Outputs, partition: String, row: R) -> io::Result<()> {
+        let rows = self.parts.entry(partition).or_default();
+        rows.push(row);
+        self.rows += 1;
+        if rows.len() >= FLUSH_ROWS {
+            let n = rows.len();
+            if let Some((p, rows)) = self.parts.iter_mut().find(|(_, r)| r.len() >= FLUSH_ROWS) {
+                out.write(self.sink, p, rows)?;
+                rows.clear();
+            }
+            self.rows -= n;
+        } else if self.rows >= 8 * FLUSH_ROWS {
+            self.flush(out)?;
+        }
+        Ok(())
+    }
+
+    pub fn flush(&mut self, out: &Outputs) -> io::Result<()> {
+        for (p, rows) in self.parts.iter_mut() {
+            out.write(self.sink, p, rows)?;
+            rows.clear();
+        }
+        self.parts.retain(|_, rows| rows.capacity() < 4 * FLUSH_ROWS);
+        self.rows = 0;
+        Ok(())
+    }
+}
+
+// ---- Parquet columns, written by generated `Record::write_parquet` ----
+
+macro_rules! column_writer {
+    ($name:ident, $t:ty, $dt:ty) => {
+        /// Writes the next column of the row group; `defs` are definition levels for an
+        /// optional column (1 present, 0 null), `None` for a required one.
+        pub fn $name(
+            rg: &mut SerializedRowGroupWriter<'_, File>,
+            values: &[$t],
+            defs: Option<&[i16]>,
+        ) -> parquet::errors::Result<()> {
+            let Some(mut col) = rg.next_column()? else {
+                return Err(parquet::errors::ParquetError::General("more columns than the schema".into()));
+            };
+            col.typed::<$dt>().write_batch(values, defs, None)?;
+            col.close()
+        }
+    };
+}
+column_writer!(col_i64, i64, Int64Type);
+column_writer!(col_i32, i32, Int32Type);
+column_writer!(col_f64, f64, DoubleType);
+column_writer!(col_bool, bool, BoolType);
+column_writer!(col_bytes, ByteArray, ByteArrayType);
+
+/// A text value as a Parquet byte array.
+pub fn bytes(s: &str) -> ByteArray {
+    ByteArray::from(s.as_bytes().to_vec())
+}
+
+impl Record for crate::record::Rejected {
+    const COLUMNS: &'static [&'static str] = &["source", "position", "raw", "reason"];
+    const PARQUET_SCHEMA: &'static str = "message rejected { REQUIRED BYTE_ARRAY source (UTF8); REQUIRED BYTE_ARRAY position (UTF8); REQUIRED BYTE_ARRAY raw (UTF8); REQUIRED BYTE_ARRAY reason (UTF8); }";
+    fn cells(&self, out: &mut Vec<String>) {
+        out.extend([self.source.clone(), self.position.clone(), self.raw.clone(), self.reason.clone()]);
+    }
+    fn write_parquet(rows: &[Self], rg: &mut SerializedRowGroupWriter<'_, File>) -> parquet::errors::Result<()> {
+        col_bytes(rg, &rows.iter().map(|r| bytes(&r.source)).collect::<Vec<_>>(), None)?;
+        col_bytes(rg, &rows.iter().map(|r| bytes(&r.position)).collect::<Vec<_>>(), None)?;
+        col_bytes(rg, &rows.iter().map(|r| bytes(&r.raw)).collect::<Vec<_>>(), None)?;
+        col_bytes(rg, &rows.iter().map(|r| bytes(&r.reason)).collect::<Vec<_>>(), None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_folders_escape_like_hive() {
+        assert_eq!(partition_segment("state", Some(&"CA".to_string())), "state=CA");
+        assert_eq!(partition_segment("p", Some(&"a/b=c".to_string())), "p=a%2Fb%3Dc");
+        assert_eq!(partition_segment("p", None), "p=__HIVE_DEFAULT_PARTITION__");
+    }
+}

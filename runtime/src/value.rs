@@ -1,0 +1,179 @@
+//! How values are read from and written to text formats where Pipe's types need more than
+//! serde's defaults: timestamps in the unit a schema declares, dates and timestamps written as
+//! ISO-8601 text. Generated row structs name these in `#[serde(with = …)]` attributes.
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serializer};
+
+use crate::f;
+
+fn scaled<'de, D: Deserializer<'de>>(d: D, num: i64, den: i64) -> Result<i64, D::Error> {
+    let n = i64::deserialize(d)?;
+    n.checked_mul(num).map(|v| v / den).ok_or_else(|| D::Error::custom("timestamp out of range"))
+}
+
+fn iso<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let s = std::borrow::Cow::<str>::deserialize(d)?;
+    f::parse_iso(s.trim()).ok_or_else(|| D::Error::custom("not an ISO-8601 date or date-time"))
+}
+
+macro_rules! timestamp_units {
+    ($($module:ident => |$d:ident| $body:expr;)*) => {$(
+        /// Reads a timestamp stored in this unit, as milliseconds since the epoch.
+        pub mod $module {
+            use super::*;
+            pub fn deserialize<'de, D: Deserializer<'de>>($d: D) -> Result<i64, D::Error> {
+                $body
+            }
+            /// The same for a nullable field.
+            pub mod opt {
+                use super::*;
+                pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+                    #[derive(Deserialize)]
+                    struct W(#[serde(deserialize_with = "super::deserialize")] i64);
+                    Ok(Option::<W>::deserialize(d)?.map(|w| w.0))
+                }
+            }
+        }
+    )*};
+}
+
+timestamp_units! {
+    ts_millis => |d| i64::deserialize(d);
+    ts_seconds => |d| scaled(d, 1000, 1);
+    ts_micros => |d| scaled(d, 1, 1000);
+    ts_nanos => |d| scaled(d, 1, 1_000_000);
+    ts_iso => |d| iso(d);
+}
+
+/// Writes a timestamp as RFC 3339 text.
+pub fn ser_ts<S: Serializer>(t: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&f::ts_text(*t))
+}
+pub fn ser_opt_ts<S: Serializer>(t: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => ser_ts(t, s),
+        None => s.serialize_none(),
+    }
+}
+/// Writes a date as `YYYY-MM-DD`.
+pub fn ser_date<S: Serializer>(d: &i32, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&f::date_text(*d))
+}
+pub fn ser_opt_date<S: Serializer>(d: &Option<i32>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => ser_date(d, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// Reads a date written `YYYY-MM-DD` (or as days since the epoch).
+pub fn de_date<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
+    let s = std::borrow::Cow::<str>::deserialize(d)?;
+    if let Ok(n) = s.parse::<i32>() {
+        return Ok(n);
+    }
+    f::parse_iso(s.trim()).map(f::date).ok_or_else(|| D::Error::custom("not an ISO-8601 date"))
+}
+
+/// A text form of any value for a CSV cell or a Hive partition folder: scalars as they are,
+/// everything else as JSON.
+pub trait Cell {
+    fn cell(&self, out: &mut String);
+}
+
+macro_rules! display_cell {
+    ($($t:ty),*) => {$(
+        impl Cell for $t {
+            fn cell(&self, out: &mut String) {
+                use std::fmt::Write;
+                let _ = write!(out, "{self}");
+            }
+        }
+    )*};
+}
+display_cell!(i64, i32, bool, str, String);
+
+impl Cell for f64 {
+    fn cell(&self, out: &mut String) {
+        out.push_str(&f::double_text(*self));
+    }
+}
+
+impl<T: Cell> Cell for Option<T> {
+    fn cell(&self, out: &mut String) {
+        if let Some(v) = self {
+            v.cell(out);
+        }
+    }
+}
+
+/// Timestamps and dates are `i64`/`i32` in rows; these give them their text form.
+#[derive(Debug)]
+pub struct TsCell<'a>(pub &'a i64);
+impl Cell for TsCell<'_> {
+    fn cell(&self, out: &mut String) {
+        out.push_str(&f::ts_text(*self.0));
+    }
+}
+#[derive(Debug)]
+pub struct DateCell<'a>(pub &'a i32);
+impl Cell for DateCell<'_> {
+    fn cell(&self, out: &mut String) {
+        out.push_str(&f::date_text(*self.0));
+    }
+}
+/// Nested values (lists, maps, structs) as JSON text.
+#[derive(Debug)]
+pub struct JsonCell<'a, T>(pub &'a T);
+impl<T: serde::Serialize> Cell for JsonCell<'_, T> {
+    fn cell(&self, out: &mut String) {
+        if let Ok(s) = serde_json::to_string(self.0) {
+            out.push_str(&s);
+        }
+    }
+}
+
+/// A `f64` that can be hashed and compared for equality by its bits, for group keys and
+/// `count_distinct` (all NaNs are one value, as are `0.0` and `-0.0`).
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
+pub struct HashF64(pub f64);
+impl Eq for HashF64 {}
+impl std::hash::Hash for HashF64 {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let v = if self.0.is_nan() {
+            f64::NAN.to_bits()
+        } else if self.0 == 0.0 {
+            0
+        } else {
+            self.0.to_bits()
+        };
+        v.hash(h);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct R {
+        #[serde(deserialize_with = "ts_seconds::deserialize")]
+        a: i64,
+        #[serde(default, deserialize_with = "ts_iso::opt::deserialize")]
+        b: Option<i64>,
+    }
+
+    #[test]
+    fn timestamps_in_declared_units() {
+        let r: R = serde_json::from_str(r#"{"a": 2, "b": "1970-01-01T00:00:01Z"}"#).expect("valid");
+        assert_eq!((r.a, r.b), (2000, Some(1000)));
+        let r: R = serde_json::from_str(r#"{"a": 2}"#).expect("b missing");
+        assert_eq!(r.b, None);
+        assert!(serde_json::from_str::<R>(r#"{"a": "x"}"#).is_err());
+        let mut s = String::new();
+        Some(2.5).cell(&mut s);
+        TsCell(&0).cell(&mut s);
+        assert_eq!(s, "2.51970-01-01T00:00:00.000Z");
+    }
+}
