@@ -9,12 +9,15 @@
 //! | privacy | [`privacy::analyze`] | [`privacy::Outcome`] (labels per sink column, violations) |
 //! | lower | [`ir::lower`] | [`ir::Plan`] (operator DAG with row schemas) |
 //! | optimize | [`optimize::optimize`] | [`ir::Plan`], optimized |
+//! | codegen | [`codegen::generate`] | [`codegen::Crate`] (a cargo crate) |
 //!
 //! [`check_program`] runs them all. The core reads files only through a [`source::Loader`].
 
 pub mod builtins;
 pub mod check;
+pub mod codegen;
 pub mod diagnostics;
+pub mod driver;
 pub mod fs_loader;
 pub mod hir;
 pub mod ir;
@@ -91,4 +94,21 @@ pub fn check_program_with(loader: &dyn Loader, root: &Path, options: Options) ->
     diags.sort_by_key(|d| (d.primary.span.file, d.primary.span.start, d.code));
     diags.dedup();
     Ok(Checked { resolved, program, privacy: outcome, diagnostics: diags })
+}
+
+/// Lowers, optimizes and generates the crate of a checked program without errors. Constructs
+/// the generator cannot compile yet are added to `checked.diagnostics` (`E3001`) and give `None`.
+pub fn generate(checked: &mut Checked, root: &Path, target: &codegen::Target) -> Option<codegen::Crate> {
+    if checked.has_errors() {
+        return None;
+    }
+    let plan = optimize::optimize(ir::lower(&checked.program));
+    let name = codegen::crate_name(&checked.program, root);
+    match codegen::generate(&checked.resolved, &checked.program, &plan, &name, target) {
+        Ok(c) => Some(c),
+        Err(mut diags) => {
+            checked.diagnostics.append(&mut diags);
+            None
+        }
+    }
 }

@@ -177,6 +177,11 @@ pub fn parse_double(s: String) -> Res<f64> {
     s.trim().parse::<f64>().map_err(|_| Reject::new("text is not a number (`parse_double`)"))
 }
 
+/// Element `i` of a list, or null when out of range.
+pub fn at<T: Clone>(v: &[T], i: i64) -> Option<T> {
+    usize::try_from(i).ok().and_then(|i| v.get(i)).cloned()
+}
+
 // ---- time ----
 
 /// An ISO-8601 date (`2024-01-31`) or RFC 3339 date-time, as milliseconds since the epoch.

@@ -12,6 +12,7 @@
 //! | [`value`] | timestamps, dates and nested values in text formats |
 //! | [`f`] | builtin functions and operators |
 //! | [`agg`] | accumulators with add/merge/finish |
+//! | [`pq`] | fields of Parquet rows for Parquet sources |
 //! | [`mask`] | HMAC keys, tokenization and the other masks |
 //! | [`window`] | event-time window assignment shared by batch and streaming |
 
@@ -19,6 +20,7 @@ pub mod agg;
 pub mod f;
 pub mod input;
 pub mod mask;
+pub mod pq;
 pub mod record;
 pub mod run;
 pub mod sink;

@@ -166,3 +166,117 @@ pub fn enum_value<'de, D: serde::Deserializer<'de>>(
     }
     d.deserialize_any(V(thrift, names))
 }
+
+/// Why a JSON record did not parse, without quoting its data: the field path and what was
+/// wrong (`field tradelines[0].balance: invalid type: string, expected f64`).
+pub fn json_reason<T: serde::de::DeserializeOwned>(raw: &[u8], err: &serde_json::Error) -> Reject {
+    use serde_json::error::Category;
+    match err.classify() {
+        Category::Syntax => Reject(format!("malformed JSON at column {}", err.column())),
+        Category::Eof => Reject("truncated JSON (the record ends early)".into()),
+        Category::Io => Reject("unreadable JSON".into()),
+        Category::Data => {
+            let mut de = serde_json::Deserializer::from_slice(raw);
+            let path = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+                Err(e) => e.path().to_string(),
+                Ok(_) => String::new(),
+            };
+            let msg = without_values(&strip_position(&err.to_string()));
+            if path.is_empty() || path == "." {
+                Reject(msg)
+            } else {
+                Reject(format!("field `{path}`: {msg}"))
+            }
+        }
+    }
+}
+
+/// Why a CSV record did not parse, naming the column, not the value.
+pub fn csv_reason(err: &csv::Error, header: &csv::ByteRecord) -> Reject {
+    match err.kind() {
+        csv::ErrorKind::Deserialize { err, .. } => {
+            let column =
+                err.field().and_then(|i| header.get(i as usize)).map(|c| String::from_utf8_lossy(c).into_owned());
+            let what = match err.kind() {
+                csv::DeserializeErrorKind::ParseInt(_) => "not an integer".to_string(),
+                csv::DeserializeErrorKind::ParseFloat(_) => "not a number".to_string(),
+                csv::DeserializeErrorKind::ParseBool(_) => "not true or false".to_string(),
+                csv::DeserializeErrorKind::InvalidUtf8(_) => "not valid UTF-8".to_string(),
+                csv::DeserializeErrorKind::UnexpectedEndOfRow => "the row has too few columns".to_string(),
+                csv::DeserializeErrorKind::Message(m) => without_values(m),
+                csv::DeserializeErrorKind::Unsupported(m) => format!("unsupported: {m}"),
+            };
+            match column {
+                Some(c) => Reject(format!("column `{c}`: {what}")),
+                None => Reject(what),
+            }
+        }
+        csv::ErrorKind::UnequalLengths { .. } => {
+            Reject("the row has a different number of columns than the header".into())
+        }
+        csv::ErrorKind::Utf8 { .. } => Reject("not valid UTF-8".into()),
+        _ => Reject("unreadable CSV record".into()),
+    }
+}
+
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+/// serde's messages quote the offending value (`invalid type: string "yesterday"`); rejection
+/// reasons must not carry data, so quoted and backticked values are cut from the part before
+/// `, expected`.
+pub fn without_values(msg: &str) -> String {
+    let (head, tail) = match msg.find(", expected") {
+        Some(i) => (&msg[..i], &msg[i..]),
+        None => (msg, ""),
+    };
+    if !(head.starts_with("invalid type") || head.starts_with("invalid value") || head.starts_with("invalid length")) {
+        return msg.to_string();
+    }
+    let mut out = String::new();
+    let mut quote: Option<char> = None;
+    for c in head.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '"' || c == '`' => quote = Some(c),
+            None => out.push(c),
+        }
+    }
+    format!("{}{tail}", out.trim_end())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code, reason = "only parsed")]
+    struct T {
+        a: i64,
+        b: Vec<U>,
+    }
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code, reason = "only parsed")]
+    struct U {
+        x: f64,
+    }
+
+    fn reason(raw: &str) -> String {
+        let e = serde_json::from_slice::<T>(raw.as_bytes()).expect_err("bad");
+        json_reason::<T>(raw.as_bytes(), &e).0
+    }
+
+    #[test]
+    fn reasons_name_fields_not_values() {
+        assert_eq!(reason(r#"{"a": "secret-value", "b": []}"#), "field `a`: invalid type: string, expected i64");
+        assert_eq!(reason(r#"{"a": 1, "b": [{"x": "lots"}]}"#), "field `b[0].x`: invalid type: string, expected f64");
+        assert_eq!(reason(r#"{"b": []}"#), "missing field `a`");
+        assert_eq!(reason(r#"{"a": 1, "b": [{"x""#), "truncated JSON (the record ends early)");
+        assert!(reason(r#"{"a": 1,, }"#).starts_with("malformed JSON at column"));
+    }
+}

@@ -92,7 +92,7 @@ macro_rules! display_cell {
         }
     )*};
 }
-display_cell!(i64, i32, bool, str, String);
+display_cell!(i64, i32, bool, str, String, std::borrow::Cow<'_, str>);
 
 impl Cell for f64 {
     fn cell(&self, out: &mut String) {

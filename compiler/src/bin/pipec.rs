@@ -1,7 +1,7 @@
 //! `pipec`, the Pipe command-line compiler.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -47,6 +47,36 @@ enum Command {
         #[arg(long)]
         unoptimized: bool,
     },
+    /// Compile a pipeline to a native binary: check it, generate Rust, build it with cargo
+    /// against the precompiled runtime. Unchanged pipelines are not rebuilt.
+    Build {
+        /// The `.pipe` file to build.
+        file: PathBuf,
+        /// Where to put the binary (it is also kept in the build cache).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Build with cargo's release profile (slower to build, a little faster to run).
+        #[arg(long)]
+        release: bool,
+        /// Privacy warnings become errors.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Build the pipeline if it changed, then run it. Arguments after `--` go to the pipeline
+    /// (see its `--help`: `--source NAME=URI`, `--sink NAME=URI`, `--hmac-key-file`, …).
+    Run {
+        /// The `.pipe` file to run.
+        file: PathBuf,
+        /// Build with cargo's release profile.
+        #[arg(long)]
+        release: bool,
+        /// Privacy warnings become errors.
+        #[arg(long)]
+        strict: bool,
+        /// Arguments for the pipeline binary.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
     /// List every column each sink receives, with its privacy labels, their forms, and where
     /// each label came from; then every declassification.
     PrivacyReport {
@@ -81,6 +111,70 @@ fn main() -> ExitCode {
         }
         Command::PrivacyReport { file, format } => privacy_report(&file, format),
         Command::Explain { file, unoptimized } => explain(&file, unoptimized),
+        Command::Build { file, output, release, strict } => match build(&file, release, strict) {
+            Ok(binary) => {
+                if let Some(out) = output {
+                    if let Err(e) = std::fs::copy(&binary, &out) {
+                        eprintln!("error: cannot write `{}`: {e}", out.display());
+                        return ExitCode::from(1);
+                    }
+                    eprintln!("wrote {}", out.display());
+                } else {
+                    eprintln!("built {}", binary.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Run { file, release, strict, args } => match build(&file, release, strict) {
+            Ok(binary) => match std::process::Command::new(&binary).args(&args).status() {
+                Ok(status) => ExitCode::from(status.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(1)),
+                Err(e) => {
+                    eprintln!("error: cannot start `{}`: {e}", binary.display());
+                    ExitCode::from(1)
+                }
+            },
+            Err(code) => code,
+        },
+    }
+}
+
+/// Builds a pipeline, reporting problems; the binary's path, or the exit code to stop with.
+fn build(file: &Path, release: bool, strict: bool) -> Result<PathBuf, ExitCode> {
+    use pipec::driver::{self, BuildError};
+    let start = std::time::Instant::now();
+    let cache = driver::Cache::from_env(release);
+    match driver::build(file, pipec::Options { strict }, &cache) {
+        Ok(built) => {
+            let warnings: Vec<_> = built.checked.diagnostics.clone();
+            if !warnings.is_empty() {
+                let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+                eprint!("{}", render::human(&built.checked.resolved.sources, &warnings, color));
+            }
+            if built.compiled {
+                eprintln!("compiled {} in {:.1}s", built.krate.name, start.elapsed().as_secs_f64());
+            }
+            Ok(built.binary)
+        }
+        Err(BuildError::Load(path, e)) => {
+            let why = match e {
+                LoadError::NotFound => "file not found".to_string(),
+                LoadError::Unreadable(w) => w,
+            };
+            eprintln!("error: cannot read `{}`: {why}", path.display());
+            Err(ExitCode::from(2))
+        }
+        Err(BuildError::Program(checked)) => {
+            let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            eprint!("{}", render::human(&checked.resolved.sources, &checked.diagnostics, color));
+            let errors = checked.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+            eprintln!("not built: {errors} error{}", s(errors));
+            Err(ExitCode::from(1))
+        }
+        Err(BuildError::Cargo(why)) => {
+            eprintln!("error: {why}");
+            Err(ExitCode::from(1))
+        }
     }
 }
 
@@ -223,7 +317,7 @@ fn repo_prefix() -> PathBuf {
     }
 }
 
-fn privacy_report(file: &std::path::Path, format: Format) -> ExitCode {
+fn privacy_report(file: &Path, format: Format) -> ExitCode {
     let checked = match load(file) {
         Ok(c) => c,
         Err(code) => return code,
@@ -301,7 +395,7 @@ fn privacy_report(file: &std::path::Path, format: Format) -> ExitCode {
     }
 }
 
-fn explain(file: &std::path::Path, unoptimized: bool) -> ExitCode {
+fn explain(file: &Path, unoptimized: bool) -> ExitCode {
     let checked = match load(file) {
         Ok(c) => c,
         Err(code) => return code,
@@ -322,7 +416,7 @@ fn explain(file: &std::path::Path, unoptimized: bool) -> ExitCode {
 }
 
 /// Checks `file` for the commands that need a whole program; an unreadable file is exit 2.
-fn load(file: &std::path::Path) -> Result<pipec::Checked, ExitCode> {
+fn load(file: &Path) -> Result<pipec::Checked, ExitCode> {
     pipec::check_program(&FsLoader::new("."), file).map_err(|e| {
         let _ = writeln!(std::io::stderr(), "error: cannot read `{}`: {e}", file.display());
         ExitCode::from(2)

@@ -76,6 +76,8 @@ codes! {
     E2018 => "value must be a constant",
     E2019 => "invalid window",
     E2020 => "invalid timestamp annotation",
+    // Code generation.
+    E3001 => "not supported by the code generator yet",
     // Privacy.
     P001 => "unknown data category",
     P002 => "unknown data use",

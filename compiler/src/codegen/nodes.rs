@@ -1,0 +1,1357 @@
+//! Operators to push functions. Each operator `n` gets `push_n_k` for its `k`-th input: a
+//! `map` runs its fused stages over local variables (no struct per step; `explode` becomes a
+//! loop), an aggregate folds the row into its accumulators, a sink buffers it. A row leaves an
+//! operator by a direct call of each consumer's push function, so a chain of operators is one
+//! inlined call tree per record.
+
+use std::collections::{BTreeSet, HashMap};
+
+use proc_macro2::{Ident, Literal, Span as PSpan, TokenStream};
+use quote::quote;
+
+use super::expr::{ExprGen, Scope};
+use super::{names, rows, Gen};
+use crate::hir::{ConnectorArg, Mask, TExpr, TExprKind, WindowKind};
+use crate::ir::{Node, NodeId, NodeKind, Plan, Stage};
+use crate::source::Span;
+use crate::types::Type;
+
+fn id(s: String) -> Ident {
+    Ident::new(&s, PSpan::call_site())
+}
+
+fn lit(n: usize) -> Literal {
+    Literal::usize_unsuffixed(n)
+}
+
+struct Ctx<'p> {
+    plan: &'p Plan,
+    /// The Rust type of each node's output row.
+    row_ty: Vec<TokenStream>,
+    /// (consumer, input slot) per node.
+    consumers: Vec<Vec<(usize, usize)>>,
+    /// Index of the rejected node in the stats (an extra one when the plan has none).
+    rejected: usize,
+    /// Nodes downstream of `rejected`: their failures are counted, not re-rejected.
+    after_rejected: BTreeSet<usize>,
+    /// The default rejected sink's stats index and buffer, when the program routes none.
+    default_rejected: Option<usize>,
+}
+
+/// The rows, the worker state, the push functions and the `Pipeline` impl.
+pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
+    let n = plan.nodes.len();
+    let mut consumers = vec![Vec::new(); n];
+    for (i, node) in plan.nodes.iter().enumerate() {
+        for (slot, input) in node.inputs.iter().enumerate() {
+            consumers[input.0].push((i, slot));
+        }
+    }
+    let rejected_node = plan.nodes.iter().position(|x| matches!(x.kind, NodeKind::Rejected));
+    let (rejected, default_rejected) = match rejected_node {
+        Some(r) => (r, None),
+        None => (n, Some(n + 1)),
+    };
+    let mut after_rejected = BTreeSet::new();
+    if let Some(r) = rejected_node {
+        let mut stack = vec![r];
+        while let Some(x) = stack.pop() {
+            for (c, _) in &consumers[x] {
+                if after_rejected.insert(*c) {
+                    stack.push(*c);
+                }
+            }
+        }
+    }
+    let row_ty = (0..n)
+        .map(|i| {
+            if matches!(plan.nodes[i].kind, NodeKind::Rejected) {
+                quote!(Rejected)
+            } else {
+                let r = id(format!("Row{i}"));
+                quote!(#r)
+            }
+        })
+        .collect();
+    let cx = Ctx { plan, row_ty, consumers, rejected, after_rejected, default_rejected };
+
+    let mut items = Vec::new();
+    let mut state_fields = Vec::new();
+    let mut state_init = Vec::new();
+    let mut methods = Vec::new();
+    let mut flushes = Vec::new();
+    let mut merges = Vec::new();
+    let mut finishes = Vec::new();
+    let mut node_decls = Vec::new();
+    let mut source_decls = Vec::new();
+    let mut sink_decls: Vec<TokenStream> = Vec::new();
+    let mut sink_index: HashMap<usize, usize> = HashMap::new();
+    let mut parse_json = Vec::new();
+    let mut parse_csv = Vec::new();
+    let mut parse_parquet = Vec::new();
+    let mut recorded = BTreeSet::new();
+    let mut first_dir: Option<String> = None;
+
+    for (i, node) in plan.nodes.iter().enumerate() {
+        let nm = Literal::string(&node.name);
+        let kind = match &node.kind {
+            NodeKind::Source { .. } | NodeKind::Late { .. } => quote!(NodeKind::Source),
+            NodeKind::Map(_) => quote!(NodeKind::Map),
+            NodeKind::Aggregate { .. } => quote!(NodeKind::Aggregate),
+            NodeKind::Union => quote!(NodeKind::Union),
+            NodeKind::Sink { .. } => quote!(NodeKind::Sink),
+            NodeKind::Rejected => quote!(NodeKind::Rejected),
+        };
+        node_decls.push(quote!(NodeDecl { name: #nm, kind: #kind }));
+        // Output row structs (sources deserialize theirs).
+        match &node.kind {
+            NodeKind::Source { .. } | NodeKind::Sink { .. } | NodeKind::Rejected => {}
+            _ => {
+                let ident = id(format!("Row{i}"));
+                items.push(rows::row_struct(g, &ident, &node.row.fields, node.span));
+            }
+        }
+        match &node.kind {
+            NodeKind::Source { source, record, read, filter, event_time, .. } => {
+                let s = source_node(g, &cx, i, node, source, record, read, filter.as_ref(), event_time.as_deref());
+                items.push(s.row);
+                methods.push(s.method);
+                let k = lit(source_decls.len());
+                let src_name = Literal::string(source);
+                let (location, format) = s.binding;
+                source_decls.push(
+                    quote!(SourceDecl { name: #src_name, format: rt::input::Format::#format, location: #location }),
+                );
+                let row = &cx.row_ty[i];
+                let m = id(format!("source_{i}"));
+                let ni = lit(i);
+                parse_json.push(quote! {
+                    #k => {
+                        st.base.stats[#ni].read += 1;
+                        match serde_json::from_slice::<#row>(o.raw) {
+                            Ok(r) => st.#m(ctx, o, r),
+                            Err(e) => {
+                                let why = rt::record::json_reason::<#row>(o.raw, &e);
+                                st.reject(ctx, o, #ni, why);
+                            }
+                        }
+                    }
+                });
+                parse_csv.push(quote! {
+                    #k => {
+                        st.base.stats[#ni].read += 1;
+                        match rec.deserialize::<#row>(Some(header)) {
+                            Ok(r) => st.#m(ctx, o, r),
+                            Err(e) => {
+                                let why = rt::record::csv_reason(&e, header);
+                                st.reject(ctx, o, #ni, why);
+                            }
+                        }
+                    }
+                });
+                let conv = s.from_parquet;
+                parse_parquet.push(quote! {
+                    #k => {
+                        st.base.stats[#ni].read += 1;
+                        let parsed: Res<#row> = (|| { #conv })();
+                        match parsed {
+                            Ok(r) => st.#m(ctx, o, r),
+                            Err(why) => st.reject(ctx, o, #ni, why),
+                        }
+                    }
+                });
+            }
+            NodeKind::Late { .. } => {
+                // In batch mode the watermark is at +∞ only after the last record: nothing is late.
+            }
+            NodeKind::Rejected => {}
+            NodeKind::Union => {
+                for (slot, input) in node.inputs.iter().enumerate() {
+                    methods.push(union_input(g, &cx, i, slot, input.0, node));
+                }
+            }
+            NodeKind::Map(stages) => methods.push(map_node(g, &cx, i, node, stages)),
+            NodeKind::Aggregate { keys, window, min_group, fields } => {
+                let a = aggregate_node(g, &cx, i, node, keys, window.as_ref(), *min_group, fields);
+                items.push(a.acc);
+                state_fields.push(a.field);
+                state_init.push(a.init);
+                methods.push(a.push);
+                methods.push(a.finish);
+                finishes.push(a.finish_call);
+                merges.push(a.merge);
+            }
+            NodeKind::Sink { sink, exprs, .. } => {
+                let input = node.inputs.first().map_or(0, |x| x.0);
+                let in_row = plan.node(NodeId(input)).row.clone();
+                if recorded.insert(input) {
+                    let ident = cx.row_ty[input].clone();
+                    if !matches!(plan.node(NodeId(input)).kind, NodeKind::Rejected) {
+                        let ident: Ident = syn::parse2(ident).unwrap_or_else(|_| id(format!("Row{input}")));
+                        items.push(rows::record_impl(g, &ident, &in_row.fields, node.span));
+                    }
+                }
+                let next = sink_index.len();
+                let k = *sink_index.entry(*sink).or_insert(next);
+                if k == next {
+                    let (decl, dir) = sink_decl(g, *sink, node.span);
+                    if first_dir.is_none() {
+                        first_dir = dir;
+                    }
+                    sink_decls.push(decl);
+                }
+                let buf = id(format!("sink_{i}"));
+                let row = &cx.row_ty[input];
+                let kl = lit(k);
+                state_fields.push(quote!(#buf: SinkBuf<#row>));
+                state_init.push(quote!(#buf: SinkBuf::new(#kl)));
+                flushes.push(quote! { let r = self.#buf.flush(&self.base.out); self.base.io(r); });
+                methods.push(sink_node(g, &cx, i, node, &in_row.fields, exprs));
+            }
+        }
+    }
+
+    // Where rejected records go when the program does not say.
+    let mut default_reject = quote!();
+    if let Some(di) = cx.default_rejected {
+        let dir = match &first_dir {
+            Some(d) => {
+                let parent = std::path::Path::new(d).parent().map(|p| p.display().to_string()).unwrap_or_default();
+                if parent.is_empty() {
+                    "rejected".to_string()
+                } else {
+                    format!("{parent}/rejected")
+                }
+            }
+            None => g.path("rejected"),
+        };
+        let dir = Literal::string(&dir);
+        let k = lit(sink_decls.len());
+        sink_decls.push(quote!(SinkDecl {
+            name: "rejected",
+            kind: SinkKind::Files { format: SinkFormat::Json },
+            location: Some(String::from(#dir)),
+        }));
+        node_decls.push(quote!(NodeDecl { name: "rejected", kind: NodeKind::Rejected }));
+        node_decls.push(quote!(NodeDecl { name: "rejected (default sink)", kind: NodeKind::Sink }));
+        state_fields.push(quote!(default_rejected: SinkBuf<Rejected>));
+        state_init.push(quote!(default_rejected: SinkBuf::new(#k)));
+        flushes.push(quote! { let r = self.default_rejected.flush(&self.base.out); self.base.io(r); });
+        let (ri, dl) = (lit(cx.rejected), lit(di));
+        default_reject = quote! {
+            self.base.stats[#ri].written += 1;
+            self.base.stats[#dl].read += 1;
+            self.base.stats[#dl].written += 1;
+            let r = self.default_rejected.push(&self.base.out, String::new(), row);
+            self.base.io(r);
+        };
+    }
+    let reject_emit =
+        if cx.default_rejected.is_some() { default_reject } else { emit(&cx, cx.rejected, quote!(row), false) };
+    let rj = lit(cx.rejected);
+    let names_lit: Vec<Literal> = plan.nodes.iter().map(|x| Literal::string(&x.name)).collect();
+    let after: Vec<Literal> = cx.after_rejected.iter().map(|x| lit(*x)).collect();
+    let no_after = after.is_empty();
+    let guard = if no_after {
+        quote!()
+    } else {
+        quote! {
+            if [#(#after),*].contains(&node) {
+                return;
+            }
+        }
+    };
+    let reject_fn = quote! {
+        /// Counts a failure at operator `node` and sends the record to `rejected`.
+        fn reject(&mut self, ctx: &Context, o: &Origin<'_>, node: usize, why: Reject) {
+            self.base.stats[node].rejected += 1;
+            #guard
+            let what = NODE_NAMES.get(node).copied().unwrap_or("rejected");
+            let row = Rejected::new(o, &Reject(format!("{what}: {why}")));
+            self.base.stats[#rj].read += 1;
+            let _ = ctx;
+            #reject_emit
+        }
+    };
+
+    let uses_key = g.uses_key;
+    let env_vars: Vec<Literal> = g.env_vars.iter().map(|v| Literal::string(v)).collect();
+    let pname = Literal::string(name);
+    let merge_sinks = if flushes.is_empty() { quote!() } else { quote!(o.flush();) };
+    quote! {
+        const NODE_NAMES: &[&str] = &[#(#names_lit),*];
+
+        #(#items)*
+
+        pub struct State {
+            base: Base,
+            #(#state_fields,)*
+        }
+
+        pub struct Worker {
+            ctx: std::sync::Arc<Context>,
+            st: State,
+        }
+
+        #[allow(dead_code, reason = "operators fed only by late records never run in batch mode")]
+        impl State {
+            #reject_fn
+            #(#methods)*
+
+            fn finish(&mut self, ctx: &Context) {
+                let _ = ctx;
+                #(#finishes)*
+            }
+
+            fn flush(&mut self) {
+                #(#flushes)*
+            }
+
+            fn merge(&mut self, mut o: State) {
+                #merge_sinks
+                self.base.merge(&mut o.base);
+                #(#merges)*
+            }
+        }
+
+        pub struct Program;
+
+        impl Pipeline for Program {
+            type Worker = Worker;
+            const NAME: &'static str = #pname;
+
+            fn nodes(&self) -> Vec<NodeDecl> {
+                vec![#(#node_decls),*]
+            }
+
+            fn sources(&self) -> Vec<SourceDecl> {
+                vec![#(#source_decls),*]
+            }
+
+            fn sinks(&self) -> Vec<SinkDecl> {
+                vec![#(#sink_decls),*]
+            }
+
+            fn needs_key(&self) -> bool {
+                #uses_key
+            }
+
+            fn env_vars(&self) -> &'static [&'static str] {
+                &[#(#env_vars),*]
+            }
+
+            fn worker(&self, base: Base) -> Worker {
+                Worker { ctx: base.ctx.clone(), st: State { base, #(#state_init,)* } }
+            }
+
+            fn base<'w>(&self, w: &'w mut Worker) -> &'w mut Base {
+                &mut w.st.base
+            }
+
+            fn json(&self, w: &mut Worker, source: usize, o: &Origin<'_>) {
+                let Worker { ctx, st } = w;
+                match source {
+                    #(#parse_json)*
+                    _ => {}
+                }
+            }
+
+            fn csv(&self, w: &mut Worker, source: usize, rec: &csv::ByteRecord, header: &csv::ByteRecord, o: &Origin<'_>) {
+                let Worker { ctx, st } = w;
+                match source {
+                    #(#parse_csv)*
+                    _ => {}
+                }
+            }
+
+            fn parquet(&self, w: &mut Worker, source: usize, row: &parquet::record::Row, o: &Origin<'_>) {
+                let Worker { ctx, st } = w;
+                match source {
+                    #(#parse_parquet)*
+                    _ => {}
+                }
+            }
+
+            fn merge(&self, into: &mut Worker, from: Worker) {
+                into.st.merge(from.st);
+            }
+
+            fn finish(&self, w: &mut Worker) {
+                let Worker { ctx, st } = w;
+                st.finish(ctx);
+            }
+
+            fn flush(&self, w: &mut Worker) {
+                w.st.flush();
+            }
+        }
+    }
+}
+
+/// Sends `row` (a value of node `from`'s row type) to every consumer of `from`.
+fn emit(cx: &Ctx<'_>, from: usize, row: TokenStream, count: bool) -> TokenStream {
+    let f = lit(from);
+    let counted = if count { quote!(self.base.stats[#f].written += 1;) } else { quote!() };
+    let cons = &cx.consumers[from];
+    if cons.is_empty() {
+        return quote! { self.base.stats[#f].written += 1; let _ = #row; };
+    }
+    let mut calls = Vec::new();
+    for (k, (c, slot)) in cons.iter().enumerate() {
+        let m = id(format!("push_{c}_{slot}"));
+        let v = if k + 1 == cons.len() { row.clone() } else { quote!(#row.clone()) };
+        calls.push(quote!(self.#m(ctx, o, ts, #v);));
+    }
+    if count {
+        quote! { #counted #(#calls)* }
+    } else {
+        // The rejected stream has no event time of its own.
+        quote! { self.base.stats[#f].written += 1; let ts = 0i64; #(#calls)* }
+    }
+}
+
+/// Binds every field of `row` (a value of struct type `ty` with `fields`) to locals of step
+/// `step`, by move.
+fn destructure(
+    row: TokenStream,
+    ty: &TokenStream,
+    fields: &[(String, Type)],
+    step: usize,
+    sc: &mut Scope,
+    by_ref: bool,
+) -> TokenStream {
+    let mut binds = Vec::new();
+    for (i, (name, t)) in fields.iter().enumerate() {
+        let (fid, _) = names::field(name, i);
+        let local = names::local(step, name);
+        binds.push(quote!(#fid: #local));
+        sc.bind(name, quote!(#local), t.clone());
+    }
+    let r = if by_ref { quote!(&#row) } else { row };
+    quote!(let #ty { #(#binds,)* } = #r;)
+}
+
+/// `let (a, b) = …;` for values that may fail: a failure rejects the record and leaves the
+/// function (or goes on to the next exploded element).
+fn bind_values(
+    g: &mut Gen<'_>,
+    node: usize,
+    locals: &[Ident],
+    types: &[TokenStream],
+    values: Vec<TokenStream>,
+    fallible: bool,
+    exit: &TokenStream,
+) -> TokenStream {
+    let n = lit(node);
+    let _ = g;
+    if !fallible {
+        return quote!(let (#(#locals,)*) = (#(#values,)*););
+    }
+    quote! {
+        let (#(#locals,)*) = match (|| -> Res<(#(#types,)*)> { Ok((#(#values,)*)) })() {
+            Ok(v) => v,
+            Err(e) => {
+                self.reject(ctx, o, #n, e);
+                #exit
+            }
+        };
+    }
+}
+
+struct SourceParts {
+    row: TokenStream,
+    method: TokenStream,
+    binding: (TokenStream, Ident),
+    from_parquet: TokenStream,
+}
+
+#[allow(clippy::too_many_arguments, reason = "one call site; the fields of a source node")]
+fn source_node(
+    g: &mut Gen<'_>,
+    cx: &Ctx<'_>,
+    i: usize,
+    node: &Node,
+    source: &str,
+    record: &Type,
+    read: &[String],
+    filter: Option<&TExpr>,
+    event_time: Option<&str>,
+) -> SourceParts {
+    let ident = id(format!("Row{i}"));
+    let Type::Struct(sid, _) = record else {
+        g.unsupported(node.span, "a source whose record is not a struct cannot be compiled yet");
+        return SourceParts {
+            row: quote!(),
+            method: quote!(),
+            binding: (quote!(String::new()), id("Json".into())),
+            from_parquet: quote!(unreachable!()),
+        };
+    };
+    let def = g.res.schema.get_struct(*sid);
+    let fields: Vec<(usize, &crate::resolve::schema::FieldInfo)> =
+        def.fields.iter().enumerate().filter(|(_, f)| read.contains(&f.name)).collect();
+    let row = rows::record_struct(g, &ident, *sid, &fields, node.span, true);
+    // Parquet rows are read field by field.
+    let mut conv = Vec::new();
+    for (idx, f) in &fields {
+        let (fid, _) = names::field(&f.name, *idx);
+        let name = Literal::string(&f.name);
+        let getter = match f.ty.non_null() {
+            Type::Bool => "get_bool",
+            Type::Int | Type::Duration => "get_i64",
+            Type::Timestamp => "get_ts",
+            Type::Date => "get_date",
+            Type::Double => "get_f64",
+            Type::String => "get_str",
+            Type::Enum(..) => "get_enum",
+            _ => "",
+        };
+        if getter.is_empty() {
+            conv.push(quote!(#fid: return Err(Reject::new(concat!("field `", #name, "`: nested values cannot be read from Parquet yet")))));
+            continue;
+        }
+        let getter = id(getter.into());
+        let v = if matches!(f.ty.non_null(), Type::Enum(..)) {
+            let e = g.rust_type(f.ty.non_null(), f.span);
+            quote!(rt::pq::#getter(row, #name, #e::NAMES)?.map(#e))
+        } else {
+            quote!(rt::pq::#getter(row, #name)?)
+        };
+        conv.push(if f.ty.is_nullable() { quote!(#fid: #v) } else { quote!(#fid: rt::pq::required(#v, #name)?) });
+    }
+    let from_parquet = quote!(Ok(#ident { #(#conv),* }));
+
+    // The batch binding.
+    let src = g.program.sources.iter().find(|s| s.name == source);
+    let (location, format) = match src.and_then(|s| s.batch.as_ref()) {
+        Some(c) if c.name == "files" => {
+            let loc = connector_text(g, c.args.iter().find(|(n, _)| n == "glob").map(|(_, a)| a));
+            let fmt = c.args.iter().find_map(|(n, a)| match (n.as_str(), a) {
+                ("format", ConnectorArg::Word(w)) => Some(w.as_str()),
+                _ => None,
+            });
+            let fmt = match fmt.unwrap_or("json") {
+                "csv" => "Csv",
+                "parquet" => "Parquet",
+                _ => "Json",
+            };
+            (loc, id(fmt.into()))
+        }
+        Some(c) => {
+            g.unsupported(c.span, &format!("the `{}` connector has no batch reader yet", c.name));
+            (quote!(String::new()), id("Json".into()))
+        }
+        None => {
+            let span = src.map_or(node.span, |s| s.span);
+            g.unsupported(
+                span,
+                &format!("source `{source}` has no `batch =` binding, and only batch runs are compiled yet"),
+            );
+            (quote!(String::new()), id("Json".into()))
+        }
+    };
+
+    let mut sc = Scope::default();
+    for (idx, f) in &fields {
+        let (fid, _) = names::field(&f.name, *idx);
+        sc.bind(&f.name, quote!(row.#fid), f.ty.clone());
+    }
+    let ni = lit(i);
+    let ts = match event_time.and_then(|t| fields.iter().find(|(_, f)| f.name == t)) {
+        Some((idx, f)) => {
+            let (fid, _) = names::field(&f.name, *idx);
+            if f.ty.is_nullable() {
+                let msg = Literal::string(&format!("event time `{}` is null", f.name));
+                quote! {
+                    let Some(ts) = row.#fid else {
+                        self.reject(ctx, o, #ni, Reject::new(#msg));
+                        return;
+                    };
+                }
+            } else {
+                quote!(let ts: i64 = row.#fid;)
+            }
+        }
+        None => quote!(let ts: i64 = 0;),
+    };
+    let filter = match filter {
+        Some(c) => {
+            let mut eg = ExprGen::new(g);
+            let v = eg.expr(c, &sc);
+            if eg.fallible {
+                quote! {
+                    match (|| -> Res<bool> { Ok(#v) })() {
+                        Ok(true) => {}
+                        Ok(false) => { self.base.stats[#ni].filtered += 1; return; }
+                        Err(e) => { self.reject(ctx, o, #ni, e); return; }
+                    }
+                }
+            } else {
+                quote! {
+                    if !(#v) { self.base.stats[#ni].filtered += 1; return; }
+                }
+            }
+        }
+        None => quote!(),
+    };
+    let out = emit(cx, i, quote!(row), true);
+    let m = id(format!("source_{i}"));
+    let method = quote! {
+        fn #m(&mut self, ctx: &Context, o: &Origin<'_>, row: #ident) {
+            #ts
+            #filter
+            #out
+        }
+    };
+    SourceParts { row, method, binding: (location, format), from_parquet }
+}
+
+/// A connector's text argument as a Rust `String` expression: a literal path resolved against
+/// the pipeline's folder, or `env("…")` read at start.
+fn connector_text(g: &mut Gen<'_>, arg: Option<&ConnectorArg>) -> TokenStream {
+    match arg {
+        Some(ConnectorArg::Text(t)) => {
+            let l = Literal::string(&g.path(t));
+            quote!(String::from(#l))
+        }
+        Some(ConnectorArg::Env(v)) => {
+            if !g.env_vars.contains(v) {
+                g.env_vars.push(v.clone());
+            }
+            let l = Literal::string(v);
+            quote!(std::env::var(#l).unwrap_or_default())
+        }
+        _ => quote!(String::new()),
+    }
+}
+
+fn sink_decl(g: &mut Gen<'_>, sink: usize, span: Span) -> (TokenStream, Option<String>) {
+    let s = &g.program.sinks[sink];
+    let name = Literal::string(&s.name);
+    let c = &s.connector;
+    let word = |n: &str| {
+        c.args.iter().find_map(|(k, a)| match (k.as_str(), a) {
+            (k2, ConnectorArg::Word(w)) if k2 == n => Some(w.clone()),
+            _ => None,
+        })
+    };
+    let fmt = |w: Option<String>, default: &str| match w.as_deref().unwrap_or(default) {
+        "csv" => quote!(SinkFormat::Csv),
+        "parquet" => quote!(SinkFormat::Parquet),
+        _ => quote!(SinkFormat::Json),
+    };
+    let dir_arg = c.args.iter().find(|(n, _)| n == "dir").map(|(_, a)| a.clone());
+    let dir_text = match &dir_arg {
+        Some(ConnectorArg::Text(t)) => Some(g.path(t)),
+        _ => None,
+    };
+    match c.name.as_str() {
+        "files" | "parquet" => {
+            let format = if c.name == "parquet" { quote!(SinkFormat::Parquet) } else { fmt(word("format"), "json") };
+            let loc = connector_text(g, dir_arg.as_ref());
+            (
+                quote!(SinkDecl { name: #name, kind: SinkKind::Files { format: #format }, location: Some(#loc) }),
+                dir_text,
+            )
+        }
+        "stdout" => {
+            let format = fmt(word("format"), "json");
+            (quote!(SinkDecl { name: #name, kind: SinkKind::Stdout { format: #format }, location: None }), None)
+        }
+        other => {
+            g.unsupported(
+                if c.span == Span::default() { span } else { c.span },
+                &format!("the `{other}` sink has no batch writer yet"),
+            );
+            (
+                quote!(SinkDecl { name: #name, kind: SinkKind::Stdout { format: SinkFormat::Json }, location: None }),
+                None,
+            )
+        }
+    }
+}
+
+fn sink_node(
+    g: &mut Gen<'_>,
+    cx: &Ctx<'_>,
+    i: usize,
+    node: &Node,
+    fields: &[(String, Type)],
+    exprs: &[(String, Vec<TExpr>)],
+) -> TokenStream {
+    let input = node.inputs.first().map_or(0, |x| x.0);
+    let row_ty = &cx.row_ty[input];
+    let ni = lit(i);
+    let buf = id(format!("sink_{i}"));
+    let parts: Vec<&TExpr> = exprs.iter().filter(|(n, _)| n == "partition_by").flat_map(|(_, e)| e).collect();
+    let m = id(format!("push_{i}_0"));
+    if parts.is_empty() {
+        return quote! {
+            fn #m(&mut self, ctx: &Context, o: &Origin<'_>, ts: i64, row: #row_ty) {
+                let _ = (ctx, o, ts);
+                self.base.stats[#ni].read += 1;
+                let r = self.#buf.push(&self.base.out, String::new(), row);
+                self.base.io(r);
+                self.base.stats[#ni].written += 1;
+            }
+        };
+    }
+    let mut sc = Scope::default();
+    let bind = destructure(quote!(row), row_ty, fields, 0, &mut sc, true);
+    let names = partition_names(&parts);
+    let mut eg = ExprGen::new(g);
+    let mut segs = Vec::new();
+    for (e, name) in parts.iter().zip(&names) {
+        let v = eg.expr(e, &sc);
+        let nm = Literal::string(name);
+        let cell = rows::cell_of(quote!(x), e.ty.non_null());
+        segs.push(if e.ty.is_nullable() {
+            quote!({ let v = #v; match &v { Some(x) => sink::partition_segment(#nm, Some(&#cell)), None => sink::partition_segment(#nm, None) } })
+        } else {
+            quote!({ let v = #v; let x = &v; sink::partition_segment(#nm, Some(&#cell)) })
+        });
+    }
+    let fallible = eg.fallible;
+    let path = quote!({
+        let segs: Vec<String> = vec![#(#segs),*];
+        segs.join("/")
+    });
+    let compute = if fallible {
+        quote! {
+            let part = match (|| -> Res<String> { Ok(#path) })() {
+                Ok(p) => p,
+                Err(e) => { self.reject(ctx, o, #ni, e); return; }
+            };
+        }
+    } else {
+        quote!(let part = #path;)
+    };
+    quote! {
+        fn #m(&mut self, ctx: &Context, o: &Origin<'_>, ts: i64, row: #row_ty) {
+            let _ = ts;
+            self.base.stats[#ni].read += 1;
+            let part = {
+                #bind
+                #compute
+                part
+            };
+            let r = self.#buf.push(&self.base.out, part, row);
+            self.base.io(r);
+            self.base.stats[#ni].written += 1;
+        }
+    }
+}
+
+/// Folder names for `partition_by` expressions: a field by its name, `f(x)` by `f` (or `f_x`
+/// when two would clash).
+pub fn partition_names(parts: &[&TExpr]) -> Vec<String> {
+    let base: Vec<(String, Option<String>)> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, e)| match &e.kind {
+            TExprKind::Var(n) => (n.clone(), None),
+            TExprKind::Field(_, f) => (f.clone(), None),
+            TExprKind::Call(crate::hir::Callee::Builtin(f), args) => {
+                let arg = args.first().and_then(|a| match &a.kind {
+                    TExprKind::Var(n) => Some(n.clone()),
+                    _ => None,
+                });
+                (f.to_string(), arg)
+            }
+            _ => (format!("p{i}"), None),
+        })
+        .collect();
+    base.iter()
+        .enumerate()
+        .map(|(i, (n, arg))| {
+            let clash = base.iter().enumerate().any(|(j, (m, _))| j != i && m == n);
+            match (clash, arg) {
+                (true, Some(a)) => format!("{n}_{a}"),
+                (true, None) => format!("{n}{i}"),
+                _ => n.clone(),
+            }
+        })
+        .collect()
+}
+
+fn union_input(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, slot: usize, from: usize, node: &Node) -> TokenStream {
+    let m = id(format!("push_{i}_{slot}"));
+    let in_ty = &cx.row_ty[from];
+    let out_ty = &cx.row_ty[i];
+    let from_fields = cx.plan.nodes[from].row.fields.clone();
+    let mut sc = Scope::default();
+    let bind = destructure(quote!(row), in_ty, &from_fields, 0, &mut sc, false);
+    let mut eg = ExprGen::new(g);
+    let mut inits = Vec::new();
+    for (k, (name, ty)) in node.row.fields.iter().enumerate() {
+        let (fid, _) = names::field(name, k);
+        let v = match sc.vars.get(name) {
+            Some((local, storage)) => {
+                let (local, storage) = (local.clone(), storage.clone());
+                eg.coerce(local, &storage, ty)
+            }
+            None => quote!(None),
+        };
+        inits.push(quote!(#fid: #v));
+    }
+    let fallible = eg.fallible;
+    let ni = lit(i);
+    let make = quote!(#out_ty { #(#inits),* });
+    let build = if fallible {
+        quote! {
+            let row = match (move || -> Res<#out_ty> { Ok(#make) })() {
+                Ok(r) => r,
+                Err(e) => { self.reject(ctx, o, #ni, e); return; }
+            };
+        }
+    } else {
+        quote!(let row = #make;)
+    };
+    let out = emit(cx, i, quote!(row), true);
+    quote! {
+        fn #m(&mut self, ctx: &Context, o: &Origin<'_>, ts: i64, row: #in_ty) {
+            self.base.stats[#ni].read += 1;
+            #bind
+            #build
+            #out
+        }
+    }
+}
+
+/// The current row inside a map: each field's local, its storage type, and the loop depth
+/// it was bound at (a local bound outside an `explode` loop is cloned, not moved, inside it).
+struct Locals {
+    sc: Scope,
+    order: Vec<String>,
+    depth: HashMap<String, usize>,
+}
+
+fn map_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, stages: &[Stage]) -> TokenStream {
+    let input = node.inputs.first().map_or(0, |x| x.0);
+    let in_ty = &cx.row_ty[input];
+    let in_fields = cx.plan.nodes[input].row.fields.clone();
+    let mut l = Locals { sc: Scope::default(), order: Vec::new(), depth: HashMap::new() };
+    let bind = destructure(quote!(row), in_ty, &in_fields, 0, &mut l.sc, false);
+    for (n, _) in &in_fields {
+        l.order.push(n.clone());
+        l.depth.insert(n.clone(), 0);
+    }
+    let body = stage_code(g, cx, i, node, stages, 0, l, 0, &quote!(return));
+    let m = id(format!("push_{i}_0"));
+    let ni = lit(i);
+    quote! {
+        fn #m(&mut self, ctx: &Context, o: &Origin<'_>, ts: i64, row: #in_ty) {
+            self.base.stats[#ni].read += 1;
+            #bind
+            #body
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments, reason = "the recursion carries the whole position in the stage list")]
+fn stage_code(
+    g: &mut Gen<'_>,
+    cx: &Ctx<'_>,
+    i: usize,
+    node: &Node,
+    stages: &[Stage],
+    k: usize,
+    mut l: Locals,
+    depth: usize,
+    exit: &TokenStream,
+) -> TokenStream {
+    let ni = lit(i);
+    let step = k + 1;
+    let Some(stage) = stages.get(k) else {
+        // The end: build the output row and pass it on.
+        let out_ty = &cx.row_ty[i];
+        let mut eg = ExprGen::new(g);
+        let mut inits = Vec::new();
+        for (f, (name, ty)) in node.row.fields.iter().enumerate() {
+            let (fid, _) = names::field(name, f);
+            let v = match l.sc.vars.get(name) {
+                Some((local, storage)) => {
+                    let (local, storage) = (local.clone(), storage.clone());
+                    let moved =
+                        if l.depth.get(name).copied().unwrap_or(0) < depth { quote!(#local.clone()) } else { local };
+                    eg.coerce(moved, &storage, ty)
+                }
+                None => eg.unsupported(&TExpr { kind: TExprKind::Error, ty: ty.clone(), span: node.span }, "this row"),
+            };
+            inits.push(quote!(#fid: #v));
+        }
+        let fallible = eg.fallible;
+        let make = quote!(#out_ty { #(#inits),* });
+        let build = if fallible {
+            quote! {
+                let row = match (|| -> Res<#out_ty> { Ok(#make) })() {
+                    Ok(r) => r,
+                    Err(e) => { self.reject(ctx, o, #ni, e); #exit }
+                };
+            }
+        } else {
+            quote!(let row = #make;)
+        };
+        let out = emit(cx, i, quote!(row), true);
+        return quote!(#build #out);
+    };
+    match stage {
+        Stage::Select(fields) | Stage::Derive(fields) => {
+            let mut eg = ExprGen::new(g);
+            let mut values = Vec::new();
+            let mut types = Vec::new();
+            let mut locals = Vec::new();
+            for (name, e) in fields {
+                values.push(eg.expr(e, &l.sc));
+                locals.push(names::local(step, name));
+            }
+            let fallible = eg.fallible;
+            for (_, e) in fields {
+                types.push(g.rust_type(&e.ty, e.span));
+            }
+            let code = bind_values(g, i, &locals, &types, values, fallible, exit);
+            if matches!(stage, Stage::Select(_)) {
+                l.sc.vars.clear();
+                l.order.clear();
+            }
+            for ((name, e), local) in fields.iter().zip(&locals) {
+                l.sc.bind(name, quote!(#local), e.ty.clone());
+                if !l.order.contains(name) {
+                    l.order.push(name.clone());
+                }
+                l.depth.insert(name.clone(), depth);
+            }
+            let rest = stage_code(g, cx, i, node, stages, k + 1, l, depth, exit);
+            quote!(#code #rest)
+        }
+        Stage::Filter(c) => {
+            let mut eg = ExprGen::new(g);
+            let v = eg.expr(c, &l.sc);
+            let test = if eg.fallible {
+                quote! {
+                    match (|| -> Res<bool> { Ok(#v) })() {
+                        Ok(true) => {}
+                        Ok(false) => { self.base.stats[#ni].filtered += 1; #exit }
+                        Err(e) => { self.reject(ctx, o, #ni, e); #exit }
+                    }
+                }
+            } else {
+                quote! {
+                    if !(#v) { self.base.stats[#ni].filtered += 1; #exit }
+                }
+            };
+            let rest = stage_code(g, cx, i, node, stages, k + 1, l, depth, exit);
+            quote!(#test #rest)
+        }
+        Stage::Explode { list, alias } => {
+            let mut eg = ExprGen::new(g);
+            let v = eg.expr(list, &l.sc);
+            let (elem, nullable) = match &list.ty {
+                Type::Nullable(t) => (t.as_ref().clone(), true),
+                t => (t.clone(), false),
+            };
+            let elem = match elem {
+                Type::List(e) | Type::Set(e) => *e,
+                _ => Type::Error,
+            };
+            let v = if nullable { quote!((#v).unwrap_or_default()) } else { v };
+            let fallible = eg.fallible;
+            let list_ty = g.rust_type(&Type::List(Box::new(elem.clone())), list.span);
+            let items = names::local(step, "\u{0}items");
+            let code = bind_values(g, i, std::slice::from_ref(&items), &[list_ty], vec![v], fallible, exit);
+            let local = names::local(step, alias);
+            l.sc.bind(alias, quote!(#local), elem);
+            if !l.order.contains(alias) {
+                l.order.push(alias.clone());
+            }
+            l.depth.insert(alias.clone(), depth + 1);
+            let rest = stage_code(g, cx, i, node, stages, k + 1, l, depth + 1, &quote!(continue));
+            quote! {
+                #code
+                self.base.stats[#ni].expanded += #items.len() as i64 - 1;
+                for #local in #items {
+                    #rest
+                }
+            }
+        }
+        Stage::Protect { masks, .. } => {
+            let mut code = Vec::new();
+            for (name, mask) in masks {
+                let Some((local, storage)) = l.sc.vars.get(name).cloned() else { continue };
+                if *mask == Mask::Drop {
+                    l.sc.vars.remove(name);
+                    l.order.retain(|n| n != name);
+                    continue;
+                }
+                let Some(out_ty) = mask.apply_type(&storage) else { continue };
+                let new = names::local(step, name);
+                let inner = storage.non_null().clone();
+                let x = quote!(x);
+                let text = if inner == Type::Int { quote!((#x).to_string()) } else { quote!(#x) };
+                let (body, fallible) = match mask {
+                    Mask::Hmac => {
+                        g.uses_key = true;
+                        (quote!(ctx.hmac(#text.as_bytes())), false)
+                    }
+                    Mask::Tokenize => {
+                        g.uses_key = true;
+                        (quote!(ctx.tokenize(&#text)), false)
+                    }
+                    Mask::Bucket(Some(w)) => {
+                        let w = Literal::f64_suffixed(*w);
+                        (quote!(f::bucket((#x) as f64, #w)?), true)
+                    }
+                    Mask::Bucket(None) => (quote!(f::bucket_auto((#x) as f64)), false),
+                    Mask::Truncate(n) => {
+                        let n = Literal::i64_suffixed(*n);
+                        (quote!(rt::mask::truncate(&#x, #n)), false)
+                    }
+                    Mask::Redact => (quote!(String::from(f::REDACTED)), false),
+                    Mask::Drop => continue,
+                };
+                let value = if storage.is_nullable() {
+                    quote!(match #local.clone() { Some(x) => Some(#body), None => None })
+                } else {
+                    quote!({ let x = #local.clone(); #body })
+                };
+                let ty = g.rust_type(&out_ty, node.span);
+                code.push(bind_values(g, i, std::slice::from_ref(&new), &[ty], vec![value], fallible, exit));
+                l.sc.bind(name, quote!(#new), out_ty);
+                l.depth.insert(name.clone(), depth);
+            }
+            let rest = stage_code(g, cx, i, node, stages, k + 1, l, depth, exit);
+            quote!(#(#code)* #rest)
+        }
+        Stage::Score { model, .. } => {
+            g.unsupported(node.span, &format!("`score {model}`: model scoring cannot be compiled yet"));
+            quote!()
+        }
+    }
+}
+
+struct AggParts {
+    acc: TokenStream,
+    field: TokenStream,
+    init: TokenStream,
+    push: TokenStream,
+    finish: TokenStream,
+    finish_call: TokenStream,
+    merge: TokenStream,
+}
+
+/// The hashable form of a group key or `count_distinct` value of type `ty`.
+fn hashable(
+    g: &mut Gen<'_>,
+    ty: &Type,
+    span: Span,
+) -> Option<(TokenStream, Box<dyn Fn(TokenStream) -> TokenStream>, Box<dyn Fn(TokenStream) -> TokenStream>)> {
+    let inner = ty.non_null().clone();
+    let nullable = ty.is_nullable();
+    match inner {
+        Type::Double => {
+            let t = if nullable { quote!(Option<HashF64>) } else { quote!(HashF64) };
+            let to: Box<dyn Fn(TokenStream) -> TokenStream> =
+                if nullable { Box::new(|v| quote!((#v).map(HashF64))) } else { Box::new(|v| quote!(HashF64(#v))) };
+            let back: Box<dyn Fn(TokenStream) -> TokenStream> =
+                if nullable { Box::new(|v| quote!((#v).map(|h| h.0))) } else { Box::new(|v| quote!((#v).0)) };
+            Some((t, to, back))
+        }
+        Type::Bool
+        | Type::Int
+        | Type::Timestamp
+        | Type::Duration
+        | Type::Date
+        | Type::String
+        | Type::Enum(..)
+        | Type::Binary => {
+            let t = g.rust_type(ty, span);
+            Some((t, Box::new(|v| v), Box::new(|v| v)))
+        }
+        _ => None,
+    }
+}
+
+#[allow(clippy::too_many_arguments, reason = "one call site; the fields of an aggregate node")]
+fn aggregate_node(
+    g: &mut Gen<'_>,
+    cx: &Ctx<'_>,
+    i: usize,
+    node: &Node,
+    keys: &[(String, TExpr)],
+    window: Option<&WindowKind>,
+    min_group: Option<i64>,
+    fields: &[(String, TExpr)],
+) -> AggParts {
+    let ni = lit(i);
+    let input = node.inputs.first().map_or(0, |x| x.0);
+    let in_ty = &cx.row_ty[input];
+    let in_fields = cx.plan.nodes[input].row.fields.clone();
+    let mut sc = Scope::default();
+    let bind = destructure(quote!(row), in_ty, &in_fields, 0, &mut sc, false);
+
+    // Every aggregate call in the output fields, in order.
+    let mut calls: Vec<&TExpr> = Vec::new();
+    fn collect<'e>(e: &'e TExpr, out: &mut Vec<&'e TExpr>) {
+        if matches!(e.kind, TExprKind::Aggregate(..)) {
+            out.push(e);
+            return;
+        }
+        for c in e.children() {
+            collect(c, out);
+        }
+    }
+    for (_, e) in fields {
+        collect(e, &mut calls);
+    }
+
+    let mut eg = ExprGen::new(g);
+    // Keys.
+    let mut key_tys = Vec::new();
+    let mut key_vals = Vec::new();
+    let mut key_back = Vec::new();
+    for (name, e) in keys {
+        let v = eg.expr(e, &sc);
+        match hashable(eg.g, &e.ty, e.span) {
+            Some((t, to, back)) => {
+                key_tys.push(t);
+                key_vals.push(to(v));
+                key_back.push((name.clone(), e.ty.clone(), back));
+            }
+            None => {
+                eg.g.unsupported(e.span, &format!("grouping by a `{}` cannot be compiled yet", e.ty));
+            }
+        }
+    }
+    // Accumulators and their per-row inputs.
+    let mut acc_fields = Vec::new();
+    let mut acc_merge = Vec::new();
+    let mut arg_vals = Vec::new();
+    let mut arg_tys = Vec::new();
+    let mut adds = Vec::new();
+    let mut finished = Vec::new();
+    let mut agg_scope = Vec::new();
+    for (k, call) in calls.iter().enumerate() {
+        let TExprKind::Aggregate(name, args) = &call.kind else { continue };
+        let a = id(format!("a{k}"));
+        let arg = args.first();
+        let arg_ty = arg.map(|a| a.ty.clone()).unwrap_or(Type::Bool);
+        let inner = arg_ty.non_null().clone();
+        let v = arg.map(|x| eg.expr(x, &sc));
+        let as_opt =
+            |eg: &mut ExprGen<'_, '_>, v: TokenStream, to: &Type| eg.coerce(v, &arg_ty, &to.clone().nullable());
+        let (acc_ty, input, input_ty, out_ty): (TokenStream, TokenStream, TokenStream, Type) = match *name {
+            "count" => {
+                let present = match (&v, arg_ty.is_nullable()) {
+                    (Some(v), true) => quote!((#v).is_some()),
+                    (Some(v), false) => quote!({ let _ = #v; true }),
+                    (None, _) => quote!(true),
+                };
+                (quote!(agg::Count), present, quote!(bool), Type::Int)
+            }
+            "count_distinct" => match hashable(eg.g, &inner, call.span) {
+                Some((t, to, _)) => {
+                    let opt = as_opt(&mut eg, v.unwrap_or_default(), &inner);
+                    let conv = to(quote!(x));
+                    (quote!(agg::CountDistinct<#t>), quote!((#opt).map(|x| #conv)), quote!(Option<#t>), Type::Int)
+                }
+                None => {
+                    eg.g.unsupported(call.span, &format!("`count_distinct` of a `{inner}` cannot be compiled yet"));
+                    continue;
+                }
+            },
+            "sum" if call.ty.non_null() == &Type::Int => {
+                let opt = as_opt(&mut eg, v.unwrap_or_default(), &Type::Int);
+                (quote!(agg::SumInt), opt, quote!(Option<i64>), Type::Int)
+            }
+            "sum" => {
+                let opt = as_opt(&mut eg, v.unwrap_or_default(), &Type::Double);
+                (quote!(agg::SumDouble), opt, quote!(Option<f64>), Type::Double)
+            }
+            "avg" => {
+                let opt = as_opt(&mut eg, v.unwrap_or_default(), &Type::Double);
+                (quote!(agg::Avg), opt, quote!(Option<f64>), Type::Double.nullable())
+            }
+            "min" | "max" | "first" | "last" => {
+                let t = eg.g.rust_type(&inner, call.span);
+                let opt = as_opt(&mut eg, v.unwrap_or_default(), &inner);
+                let which = id(match *name {
+                    "min" => "Min",
+                    "max" => "Max",
+                    "first" => "First",
+                    _ => "Last",
+                }
+                .into());
+                if matches!(*name, "first" | "last") {
+                    (
+                        quote!(agg::#which<#t>),
+                        quote!((ts, seq, #opt)),
+                        quote!((i64, u64, Option<#t>)),
+                        inner.clone().nullable(),
+                    )
+                } else {
+                    (quote!(agg::#which<#t>), opt, quote!(Option<#t>), inner.clone().nullable())
+                }
+            }
+            other => {
+                eg.g.unsupported(call.span, &format!("the aggregate `{other}` cannot be compiled yet"));
+                continue;
+            }
+        };
+        acc_fields.push(quote!(#a: #acc_ty));
+        acc_merge.push(quote!(self.#a.merge(o.#a);));
+        let idx = Literal::usize_unsuffixed(arg_vals.len());
+        arg_vals.push(input);
+        arg_tys.push(input_ty);
+        adds.push((a.clone(), idx));
+        let fin = id(format!("agg{k}"));
+        finished.push(quote!(let #fin = acc.#a.finish()?;));
+        agg_scope.push((*call as *const TExpr, fin, out_ty));
+    }
+    let fallible = eg.fallible;
+
+    let acc = id(format!("Acc{i}"));
+    let acc_def = quote! {
+        #[derive(Default)]
+        pub struct #acc { rows: u64, #(#acc_fields,)* }
+        impl #acc {
+            fn merge(&mut self, o: #acc) {
+                self.rows += o.rows;
+                #(#acc_merge)*
+            }
+        }
+    };
+    let map = id(format!("agg_{i}"));
+    let key_ty = quote!((#(#key_tys,)* i64,));
+    let field = quote!(#map: std::collections::HashMap<#key_ty, #acc>);
+    let init = quote!(#map: Default::default());
+
+    // Window assignment.
+    let (starts, size) = match window {
+        None => (quote!(std::iter::once(0i64)), 0),
+        Some(WindowKind::Tumbling { size, offset }) => {
+            let (s, o) = (Literal::i64_suffixed(*size), Literal::i64_suffixed(*offset));
+            (quote!(std::iter::once(rt::window::tumbling_start(ts, #s, #o))), *size)
+        }
+        Some(WindowKind::Sliding { size, every, offset }) => {
+            let (s, e, o) =
+                (Literal::i64_suffixed(*size), Literal::i64_suffixed(*every), Literal::i64_suffixed(*offset));
+            (quote!(rt::window::sliding_starts(ts, #s, #e, #o)), *size)
+        }
+        Some(WindowKind::Session { .. }) => {
+            g.unsupported(node.span, "session windows cannot be compiled yet");
+            (quote!(std::iter::once(0i64)), 0)
+        }
+    };
+    let key_idx: Vec<Literal> = (0..key_tys.len()).map(Literal::usize_unsuffixed).collect();
+    let add_calls: Vec<TokenStream> = adds.iter().map(|(a, idx)| quote!(acc.#a.add(args.#idx.clone());)).collect();
+    let m = id(format!("push_{i}_0"));
+    let eval = quote!(((#(#key_vals,)*), (#(#arg_vals,)*)));
+    let eval = if fallible {
+        quote! {
+            let (key, args) = match (|| -> Res<((#(#key_tys,)*), (#(#arg_tys,)*))> { Ok(#eval) })() {
+                Ok(v) => v,
+                Err(e) => { self.reject(ctx, o, #ni, e); return; }
+            };
+        }
+    } else {
+        quote!(let (key, args) = #eval;)
+    };
+    let push = quote! {
+        #[allow(clippy::clone_on_copy, unused_variables)]
+        fn #m(&mut self, ctx: &Context, o: &Origin<'_>, ts: i64, row: #in_ty) {
+            self.base.stats[#ni].read += 1;
+            self.base.seq += 1;
+            let seq = self.base.seq;
+            #bind
+            #eval
+            for start in #starts {
+                let acc = self.#map.entry((#(key.#key_idx.clone(),)* start,)).or_default();
+                acc.rows += 1;
+                #(#add_calls)*
+            }
+        }
+    };
+
+    // Finishing: the watermark passed every window's end.
+    let mut out_sc = Scope { aggregates: agg_scope, ..Scope::default() };
+    let mut key_binds = Vec::new();
+    let mut key_pats = Vec::new();
+    for (k, (name, ty, back)) in key_back.iter().enumerate() {
+        let raw = id(format!("key{k}"));
+        let local = names::local(0, name);
+        let conv = back(quote!(#raw));
+        key_binds.push(quote!(let #local = #conv;));
+        key_pats.push(raw);
+        out_sc.bind(name, quote!(#local), ty.clone());
+    }
+    let size_l = Literal::i64_suffixed(size);
+    if window.is_some() {
+        out_sc.bind("window_start", quote!(window_start), Type::Timestamp);
+        out_sc.bind("window_end", quote!(window_end), Type::Timestamp);
+    }
+    let mut eg = ExprGen::new(g);
+    let mut inits = Vec::new();
+    for (f, (name, ty)) in node.row.fields.iter().enumerate() {
+        let (fid, _) = names::field(name, f);
+        let v = match fields.iter().find(|(n, _)| n == name) {
+            Some((_, e)) => {
+                let v = eg.expr(e, &out_sc);
+                eg.coerce(v, &e.ty, ty)
+            }
+            None => match out_sc.vars.get(name).cloned() {
+                Some((local, storage)) => eg.coerce(local, &storage, ty),
+                None => quote!(Default::default()),
+            },
+        };
+        inits.push(quote!(#fid: #v));
+    }
+    let out_ty = &cx.row_ty[i];
+    let k_check = match min_group {
+        Some(k) => {
+            let k = Literal::u64_suffixed(u64::try_from(k).unwrap_or(0));
+            quote! {
+                if acc.rows < #k {
+                    self.base.stats[#ni].filtered += acc.rows;
+                    continue;
+                }
+            }
+        }
+        None => quote!(),
+    };
+    let ts_out = if window.is_some() { quote!(window_end - 1) } else { quote!(0i64) };
+    let out = emit(cx, i, quote!(row), true);
+    let fin = id(format!("finish_{i}"));
+    let stream = Literal::string(&node.name);
+    let finish = quote! {
+        #[allow(unused_variables)]
+        fn #fin(&mut self, ctx: &Context) {
+            let groups = std::mem::take(&mut self.#map);
+            let origin = Origin::group(#stream);
+            let o = &origin;
+            for ((#(#key_pats,)* window_start,), acc) in groups {
+                #k_check
+                let window_end = window_start + #size_l;
+                let ts = #ts_out;
+                #(#key_binds)*
+                let row = match (move || -> Res<#out_ty> {
+                    #(#finished)*
+                    Ok(#out_ty { #(#inits),* })
+                })() {
+                    Ok(r) => r,
+                    Err(e) => { self.reject(ctx, o, #ni, e); continue; }
+                };
+                #out
+            }
+        }
+    };
+    let finish_call = quote!(self.#fin(ctx););
+    let merge = quote! {
+        for (k, a) in o.#map {
+            match self.#map.entry(k) {
+                std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().merge(a),
+                std::collections::hash_map::Entry::Vacant(e) => { e.insert(a); }
+            }
+        }
+    };
+    AggParts { acc: acc_def, field, init, push, finish, finish_call, merge }
+}

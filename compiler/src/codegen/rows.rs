@@ -1,0 +1,292 @@
+//! Row types: the Thrift structs and enums a pipeline reads, the struct each source
+//! deserializes (only the fields the plan reads), and one struct per operator's output row,
+//! with serde attributes for the text formats and a `Record` impl for rows that reach a sink.
+
+use proc_macro2::{Ident, Literal, TokenStream};
+use quote::quote;
+
+use super::{names, Gen};
+use crate::resolve::schema::{FieldInfo, TimestampUnit};
+use crate::source::Span;
+use crate::syntax::thrift_ast::ConstKind;
+use crate::types::{StructId, Type};
+
+/// The structs and enums of the schema that generated rows use, with everything they contain.
+pub fn schema_types(g: &mut Gen<'_>) -> TokenStream {
+    let mut out = Vec::new();
+    let mut done = std::collections::BTreeSet::new();
+    loop {
+        let Some(id) = g.structs.iter().find(|s| !done.contains(*s)).copied() else { break };
+        done.insert(id);
+        let def = g.res.schema.get_struct(id);
+        let ident = g.struct_ident(id);
+        let fields: Vec<(usize, &FieldInfo)> = def.fields.iter().enumerate().collect();
+        out.push(record_struct(g, &ident, id, &fields, def.span, true));
+    }
+    for id in g.enums.clone() {
+        let def = g.res.schema.get_enum(id);
+        let ident = g.enum_ident(id);
+        let name = Literal::string(&def.name);
+        let values = def.values.iter().map(|(n, v)| {
+            let n = Literal::string(n);
+            let v = Literal::i64_suffixed(*v);
+            quote!((#n, #v))
+        });
+        out.push(quote!(rt::pipe_enum!(#ident, #name, [#(#values),*]);));
+    }
+    quote!(#(#out)*)
+}
+
+/// A struct read from the data: a Thrift struct, or the fields of one a source reads.
+pub fn record_struct(
+    g: &mut Gen<'_>,
+    ident: &Ident,
+    owner: StructId,
+    fields: &[(usize, &FieldInfo)],
+    span: Span,
+    serialize: bool,
+) -> TokenStream {
+    let mut defs = Vec::new();
+    for (i, f) in fields {
+        let (fid, rename) = names::field(&f.name, *i);
+        let ty = g.rust_type(&f.ty, f.span);
+        let mut attrs = Vec::new();
+        if let Some(r) = rename {
+            let r = Literal::string(&r);
+            attrs.push(quote!(rename = #r));
+        }
+        if f.ty.is_nullable() {
+            attrs.push(quote!(default));
+        } else if let Some(d) = &f.default {
+            let fname = names::ident(&format!("default_{}_{}_", owner.0, i), &f.name);
+            let value = default_value(g, &f.ty, &d.kind, d.span);
+            g.items.push(quote!(fn #fname() -> #ty { #value }));
+            let path = Literal::string(&fname.to_string());
+            attrs.push(quote!(default = #path));
+        }
+        if let Some(de) = deserializer(&f.ty, f.timestamp) {
+            let de = Literal::string(&de);
+            attrs.push(quote!(deserialize_with = #de));
+        }
+        if serialize {
+            if let Some(ser) = serializer(&f.ty) {
+                let ser = Literal::string(ser);
+                attrs.push(quote!(serialize_with = #ser));
+            }
+        }
+        let attrs = if attrs.is_empty() { quote!() } else { quote!(#[serde(#(#attrs),*)]) };
+        defs.push(quote!(#attrs pub #fid: #ty));
+    }
+    let _ = span;
+    quote! {
+        #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[serde(crate = "rt::prelude::serde")]
+        pub struct #ident { #(#defs),* }
+    }
+}
+
+/// The struct of an operator's output row (written, never read).
+pub fn row_struct(g: &mut Gen<'_>, ident: &Ident, fields: &[(String, Type)], span: Span) -> TokenStream {
+    let mut defs = Vec::new();
+    for (i, (name, ty)) in fields.iter().enumerate() {
+        let (fid, rename) = names::field(name, i);
+        let rty = g.rust_type(ty, span);
+        let mut attrs = Vec::new();
+        if let Some(r) = rename {
+            let r = Literal::string(&r);
+            attrs.push(quote!(rename = #r));
+        }
+        if let Some(ser) = serializer(ty) {
+            let ser = Literal::string(ser);
+            attrs.push(quote!(serialize_with = #ser));
+        }
+        let attrs = if attrs.is_empty() { quote!() } else { quote!(#[serde(#(#attrs),*)]) };
+        defs.push(quote!(#attrs pub #fid: #rty));
+    }
+    quote! {
+        #[derive(Clone, Debug, PartialEq, serde::Serialize)]
+        #[serde(crate = "rt::prelude::serde")]
+        pub struct #ident { #(#defs),* }
+    }
+}
+
+fn deserializer(ty: &Type, unit: Option<TimestampUnit>) -> Option<String> {
+    let module = match (ty.non_null(), unit) {
+        (Type::Timestamp, Some(TimestampUnit::Seconds)) => "ts_seconds",
+        (Type::Timestamp, Some(TimestampUnit::Micros)) => "ts_micros",
+        (Type::Timestamp, Some(TimestampUnit::Nanos)) => "ts_nanos",
+        (Type::Timestamp, Some(TimestampUnit::Iso8601)) => "ts_iso",
+        (Type::Timestamp, _) => "ts_millis",
+        (Type::Date, _) if !ty.is_nullable() => return Some("rt::value::de_date".into()),
+        _ => return None,
+    };
+    let opt = if ty.is_nullable() { "::opt" } else { "" };
+    Some(format!("rt::value::{module}{opt}::deserialize"))
+}
+
+fn serializer(ty: &Type) -> Option<&'static str> {
+    Some(match ty {
+        Type::Timestamp => "rt::value::ser_ts",
+        Type::Date => "rt::value::ser_date",
+        Type::Nullable(t) if **t == Type::Timestamp => "rt::value::ser_opt_ts",
+        Type::Nullable(t) if **t == Type::Date => "rt::value::ser_opt_date",
+        _ => return None,
+    })
+}
+
+fn default_value(g: &mut Gen<'_>, ty: &Type, v: &ConstKind, span: Span) -> TokenStream {
+    match (ty, v) {
+        (Type::Int | Type::Timestamp | Type::Duration, ConstKind::Int(n)) => {
+            let l = Literal::i64_suffixed(*n);
+            quote!(#l)
+        }
+        (Type::Double, ConstKind::Int(n)) => {
+            let l = Literal::f64_suffixed(*n as f64);
+            quote!(#l)
+        }
+        (Type::Double, ConstKind::Double(x)) if x.is_finite() => {
+            let l = Literal::f64_suffixed(*x);
+            quote!(#l)
+        }
+        (Type::String, ConstKind::Str(s)) => {
+            let l = Literal::string(s);
+            quote!(String::from(#l))
+        }
+        (Type::Bool, ConstKind::Int(n)) => {
+            let b = *n != 0;
+            quote!(#b)
+        }
+        (Type::Bool, ConstKind::Ident(i)) if i.name == "true" || i.name == "false" => {
+            let b = i.name == "true";
+            quote!(#b)
+        }
+        (Type::Enum(id, _), ConstKind::Ident(i)) => {
+            let def = g.res.schema.get_enum(*id);
+            let last = i.name.rsplit('.').next().unwrap_or(&i.name);
+            match def.values.iter().find(|(n, _)| n == last) {
+                Some((_, n)) => {
+                    let e = g.enum_ident(*id);
+                    let l = Literal::i64_suffixed(*n);
+                    quote!(#e(#l))
+                }
+                None => {
+                    g.unsupported(span, "this default value cannot be compiled yet");
+                    quote!(unreachable!())
+                }
+            }
+        }
+        (Type::Enum(id, _), ConstKind::Int(n)) => {
+            let e = g.enum_ident(*id);
+            let l = Literal::i64_suffixed(*n);
+            quote!(#e(#l))
+        }
+        (Type::List(_) | Type::Set(_), ConstKind::List(items)) if items.is_empty() => quote!(Vec::new()),
+        (Type::Map(..), ConstKind::Map(items)) if items.is_empty() => quote!(Default::default()),
+        _ => {
+            g.unsupported(span, "this default value cannot be compiled yet");
+            quote!(unreachable!())
+        }
+    }
+}
+
+/// `impl Record` for a row struct that reaches a sink: CSV cells and Parquet columns.
+pub fn record_impl(g: &mut Gen<'_>, ident: &Ident, fields: &[(String, Type)], span: Span) -> TokenStream {
+    let mut columns = Vec::new();
+    let mut schema = String::from("message row {");
+    let mut cells = Vec::new();
+    let mut writes = Vec::new();
+    for (i, (name, ty)) in fields.iter().enumerate() {
+        let (fid, _) = names::field(name, i);
+        columns.push(Literal::string(name));
+        let inner = ty.non_null();
+        let rep = if ty.is_nullable() { "OPTIONAL" } else { "REQUIRED" };
+        let (physical, writer) = match inner {
+            Type::Bool => ("BOOLEAN", "col_bool"),
+            Type::Int | Type::Duration => ("INT64", "col_i64"),
+            Type::Timestamp => ("INT64", "col_i64"),
+            Type::Date => ("INT32", "col_i32"),
+            Type::Double => ("DOUBLE", "col_f64"),
+            _ => ("BYTE_ARRAY", "col_bytes"),
+        };
+        let logical = match inner {
+            Type::Timestamp => " (TIMESTAMP(MILLIS,true))",
+            Type::Date => " (DATE)",
+            Type::String | Type::Enum(..) => " (UTF8)",
+            Type::Binary | Type::Bool | Type::Int | Type::Duration | Type::Double => "",
+            _ => " (JSON)",
+        };
+        schema.push_str(&format!(" {rep} {physical} {name}{logical};"));
+        // The column value from `x: &T` (T the non-null type).
+        let conv = match inner {
+            Type::Bool | Type::Int | Type::Duration | Type::Timestamp | Type::Date | Type::Double => quote!(*x),
+            Type::String => quote!(sink::bytes(x)),
+            Type::Enum(..) => quote!(sink::bytes(&x.name())),
+            Type::Binary => quote!(parquet::data_type::ByteArray::from(x.clone())),
+            _ => quote!(sink::bytes(&serde_json::to_string(x).unwrap_or_default())),
+        };
+        let writer = Ident::new(writer, proc_macro2::Span::call_site());
+        writes.push(if ty.is_nullable() {
+            quote! {{
+                let mut v = Vec::with_capacity(rows.len());
+                let mut d = Vec::with_capacity(rows.len());
+                for r in rows {
+                    match &r.#fid {
+                        Some(x) => { v.push(#conv); d.push(1i16); }
+                        None => d.push(0i16),
+                    }
+                }
+                sink::#writer(rg, &v, Some(&d))?;
+            }}
+        } else {
+            quote! {{
+                let v: Vec<_> = rows.iter().map(|r| { let x = &r.#fid; #conv }).collect();
+                sink::#writer(rg, &v, None)?;
+            }}
+        });
+        let cell = cell_of(quote!(x), inner);
+        cells.push(if ty.is_nullable() {
+            quote! {{
+                let mut s = String::new();
+                if let Some(x) = &self.#fid { #cell.cell(&mut s); }
+                out.push(s);
+            }}
+        } else {
+            quote! {{
+                let mut s = String::new();
+                let x = &self.#fid;
+                #cell.cell(&mut s);
+                out.push(s);
+            }}
+        });
+    }
+    schema.push_str(" }");
+    let _ = (g, span);
+    let schema = Literal::string(&schema);
+    quote! {
+        impl Record for #ident {
+            const COLUMNS: &'static [&'static str] = &[#(#columns),*];
+            const PARQUET_SCHEMA: &'static str = #schema;
+            fn cells(&self, out: &mut Vec<String>) {
+                #(#cells)*
+            }
+            fn write_parquet(
+                rows: &[Self],
+                rg: &mut parquet::file::writer::SerializedRowGroupWriter<'_, std::fs::File>,
+            ) -> parquet::errors::Result<()> {
+                #(#writes)*
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A `Cell` for `x: &T` where `T` is the Rust form of `ty` (non-null).
+pub fn cell_of(x: TokenStream, ty: &Type) -> TokenStream {
+    match ty {
+        Type::Timestamp => quote!(value::TsCell(#x)),
+        Type::Date => quote!(value::DateCell(#x)),
+        Type::Enum(..) => quote!((#x).name()),
+        Type::Bool | Type::Int | Type::Duration | Type::Double | Type::String => quote!((#x)),
+        _ => quote!(value::JsonCell(#x)),
+    }
+}

@@ -1,0 +1,169 @@
+//! `pipec build` and `pipec run`: check, generate the crate, and have cargo build it against
+//! the runtime in one shared target directory. A content hash of the generated code and of the
+//! runtime decides whether anything needs building, so an unchanged pipeline starts at once;
+//! a changed one rebuilds only its own small crate (the runtime and its dependencies are
+//! already compiled in the shared target directory).
+//!
+//! This module and `fs_loader.rs` are the only parts of the library that touch the file system
+//! (and this one the only part that starts processes).
+#![allow(clippy::disallowed_methods, reason = "the build driver writes the generated crate and runs cargo")]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::codegen::{self, Crate};
+use crate::fs_loader::FsLoader;
+use crate::source::LoadError;
+use crate::{Checked, Options};
+
+/// Where generated crates, the shared target directory and built binaries live.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    pub dir: PathBuf,
+    pub runtime_dir: PathBuf,
+    /// Cargo's `--release` (otherwise the dev profile, with every crate at opt-level 2).
+    pub release: bool,
+}
+
+impl Cache {
+    /// `PIPE_CACHE_DIR` (default `target/pipe` in this repository) and `PIPE_RUNTIME_DIR`
+    /// (default this repository's `runtime/`).
+    pub fn from_env(release: bool) -> Cache {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default();
+        let dir = std::env::var_os("PIPE_CACHE_DIR").map_or_else(|| repo.join("target").join("pipe"), PathBuf::from);
+        let runtime_dir = std::env::var_os("PIPE_RUNTIME_DIR").map_or_else(|| repo.join("runtime"), PathBuf::from);
+        Cache { dir, runtime_dir, release }
+    }
+}
+
+#[derive(Debug)]
+pub enum BuildError {
+    /// The root file cannot be read.
+    Load(PathBuf, LoadError),
+    /// The program has errors (or constructs the generator cannot compile); they are in the
+    /// checked program's diagnostics.
+    Program(Box<Checked>),
+    /// Writing the crate or running cargo failed.
+    Cargo(String),
+}
+
+/// What a build produced.
+#[derive(Debug)]
+pub struct Built {
+    pub checked: Box<Checked>,
+    pub binary: PathBuf,
+    /// False when the content hash matched a binary built before.
+    pub compiled: bool,
+    pub krate: Crate,
+}
+
+fn fnv(h: &mut u64, bytes: &[u8]) {
+    for b in bytes {
+        *h = (*h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+    }
+}
+
+/// A hash of the generated crate and of the runtime's sources and manifest.
+fn content_hash(krate: &Crate, runtime: &Path, release: bool) -> String {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    fnv(&mut h, env!("CARGO_PKG_VERSION").as_bytes());
+    fnv(&mut h, if release { b"release" } else { b"dev" });
+    for (p, text) in &krate.files {
+        fnv(&mut h, p.as_bytes());
+        fnv(&mut h, text.as_bytes());
+    }
+    let mut files = vec![runtime.join("Cargo.toml")];
+    if let Ok(entries) = std::fs::read_dir(runtime.join("src")) {
+        files.extend(entries.flatten().map(|e| e.path()));
+    }
+    files.sort();
+    for f in files {
+        if let Ok(bytes) = std::fs::read(&f) {
+            fnv(&mut h, f.to_string_lossy().as_bytes());
+            fnv(&mut h, &bytes);
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// Writes `text` to `path` only if it differs, so cargo's fingerprints see no change otherwise.
+fn write_if_changed(path: &Path, text: &str) -> std::io::Result<()> {
+    if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
+        return Ok(());
+    }
+    std::fs::write(path, text)
+}
+
+/// Checks, generates and builds the pipeline rooted at `root`.
+pub fn build(root: &Path, options: Options, cache: &Cache) -> Result<Built, BuildError> {
+    let loader = FsLoader::new(".");
+    let mut checked =
+        crate::check_program_with(&loader, root, options).map_err(|e| BuildError::Load(root.into(), e))?;
+    let base_dir =
+        root.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p }).unwrap_or(Path::new("."));
+    let base_dir = std::fs::canonicalize(base_dir).unwrap_or_else(|_| base_dir.to_path_buf());
+    let runtime_dir = std::fs::canonicalize(&cache.runtime_dir).unwrap_or_else(|_| cache.runtime_dir.clone());
+    let target =
+        codegen::Target { runtime_dir: runtime_dir.display().to_string(), base_dir: base_dir.display().to_string() };
+    let Some(krate) = crate::generate(&mut checked, root, &target) else {
+        return Err(BuildError::Program(Box::new(checked)));
+    };
+    let hash = content_hash(&krate, &runtime_dir, cache.release);
+    let bin_dir = cache.dir.join("bin");
+    let binary = bin_dir.join(format!("{}-{hash}{}", krate.name, std::env::consts::EXE_SUFFIX));
+    if binary.is_file() {
+        return Ok(Built { checked: Box::new(checked), binary, compiled: false, krate });
+    }
+    let err = |what: &str, e: std::io::Error| BuildError::Cargo(format!("{what}: {e}"));
+    let crate_dir = cache.dir.join("crates").join(&krate.name);
+    std::fs::create_dir_all(&crate_dir).map_err(|e| err("cannot create the crate directory", e))?;
+    for (path, text) in &krate.files {
+        write_if_changed(&crate_dir.join(path), text).map_err(|e| err("cannot write the generated crate", e))?;
+    }
+    // The repository's lock file pins the runtime's dependencies to the versions it was tested
+    // with (cargo drops what the pipeline does not use).
+    let lock = crate_dir.join("Cargo.lock");
+    if !lock.exists() {
+        let repo_lock = runtime_dir.parent().map(|p| p.join("Cargo.lock"));
+        if let Some(repo_lock) = repo_lock.filter(|p| p.is_file()) {
+            std::fs::copy(repo_lock, &lock).map_err(|e| err("cannot copy Cargo.lock", e))?;
+        }
+    }
+    let target_dir = cache.dir.join("target");
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.arg("build")
+        .arg("--quiet")
+        .arg("--manifest-path")
+        .arg(crate_dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target_dir);
+    if cache.release {
+        cmd.arg("--release");
+    }
+    // Flags meant for the compiler's own build must not leak into the pipeline's.
+    cmd.env_remove("RUSTFLAGS").env_remove("CARGO_TARGET_DIR").env_remove("CARGO_BUILD_TARGET_DIR");
+    let out = cmd.output().map_err(|e| err("cannot run cargo", e))?;
+    if !out.status.success() {
+        return Err(BuildError::Cargo(format!(
+            "cargo failed to build the generated crate in {}:\n{}",
+            crate_dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    let profile = if cache.release { "release" } else { "debug" };
+    let built = target_dir.join(profile).join(format!("{}{}", krate.name, std::env::consts::EXE_SUFFIX));
+    std::fs::create_dir_all(&bin_dir).map_err(|e| err("cannot create the binary directory", e))?;
+    // Older binaries of this pipeline are superseded.
+    if let Ok(entries) = std::fs::read_dir(&bin_dir) {
+        let prefix = format!("{}-", krate.name);
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    let tmp = bin_dir.join(format!(".{}-{hash}.tmp", krate.name));
+    std::fs::copy(&built, &tmp).map_err(|e| err("cannot copy the built binary", e))?;
+    std::fs::rename(&tmp, &binary).map_err(|e| err("cannot move the built binary into place", e))?;
+    Ok(Built { checked: Box::new(checked), binary, compiled: true, krate })
+}

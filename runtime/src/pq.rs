@@ -1,0 +1,93 @@
+//! Reading fields of Parquet rows by name, for sources with `format = parquet`.
+
+use parquet::record::{Field, Row};
+
+use crate::record::{Reject, Res};
+
+fn field<'a>(row: &'a Row, name: &str) -> Option<&'a Field> {
+    row.get_column_iter().find(|(n, _)| n.as_str() == name).map(|(_, f)| f)
+}
+
+fn wrong(name: &str, want: &str) -> Reject {
+    Reject(format!("field `{name}`: expected {want}"))
+}
+
+/// A required field's value.
+pub fn required<T>(v: Option<T>, name: &str) -> Res<T> {
+    v.ok_or_else(|| Reject(format!("missing field `{name}`")))
+}
+
+pub fn get_i64(row: &Row, name: &str) -> Res<Option<i64>> {
+    Ok(match field(row, name) {
+        None | Some(Field::Null) => None,
+        Some(Field::Byte(v)) => Some(i64::from(*v)),
+        Some(Field::Short(v)) => Some(i64::from(*v)),
+        Some(Field::Int(v)) => Some(i64::from(*v)),
+        Some(Field::Long(v)) => Some(*v),
+        Some(Field::UByte(v)) => Some(i64::from(*v)),
+        Some(Field::UShort(v)) => Some(i64::from(*v)),
+        Some(Field::UInt(v)) => Some(i64::from(*v)),
+        Some(Field::ULong(v)) => Some(i64::try_from(*v).map_err(|_| wrong(name, "an i64"))?),
+        Some(_) => return Err(wrong(name, "an integer")),
+    })
+}
+
+pub fn get_f64(row: &Row, name: &str) -> Res<Option<f64>> {
+    Ok(match field(row, name) {
+        None | Some(Field::Null) => None,
+        Some(Field::Float(v)) => Some(f64::from(*v)),
+        Some(Field::Double(v)) => Some(*v),
+        Some(_) => get_i64(row, name).map_err(|_| wrong(name, "a number"))?.map(|v| v as f64),
+    })
+}
+
+pub fn get_bool(row: &Row, name: &str) -> Res<Option<bool>> {
+    match field(row, name) {
+        None | Some(Field::Null) => Ok(None),
+        Some(Field::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(wrong(name, "a boolean")),
+    }
+}
+
+pub fn get_str(row: &Row, name: &str) -> Res<Option<String>> {
+    match field(row, name) {
+        None | Some(Field::Null) => Ok(None),
+        Some(Field::Str(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(wrong(name, "a string")),
+    }
+}
+
+/// A timestamp as milliseconds: Parquet timestamps, or integers taken as milliseconds.
+pub fn get_ts(row: &Row, name: &str) -> Res<Option<i64>> {
+    match field(row, name) {
+        None | Some(Field::Null) => Ok(None),
+        Some(Field::TimestampMillis(v)) => Ok(Some(*v)),
+        Some(Field::TimestampMicros(v)) => Ok(Some(v.div_euclid(1000))),
+        Some(Field::Str(s)) => crate::f::parse_iso(s).map(Some).ok_or_else(|| wrong(name, "an ISO-8601 timestamp")),
+        Some(_) => get_i64(row, name).map_err(|_| wrong(name, "a timestamp")),
+    }
+}
+
+pub fn get_date(row: &Row, name: &str) -> Res<Option<i32>> {
+    match field(row, name) {
+        None | Some(Field::Null) => Ok(None),
+        Some(Field::Date(d)) => Ok(Some(*d)),
+        Some(_) => Err(wrong(name, "a date")),
+    }
+}
+
+pub fn get_enum(row: &Row, name: &str, names: &[(&str, i64)]) -> Res<Option<i64>> {
+    match field(row, name) {
+        None | Some(Field::Null) => Ok(None),
+        Some(Field::Str(s)) => {
+            names.iter().find(|(n, _)| n == s).map(|(_, v)| Some(*v)).ok_or_else(|| wrong(name, "a value of the enum"))
+        }
+        Some(_) => {
+            let v = get_i64(row, name)?;
+            match v {
+                Some(v) if names.iter().any(|(_, x)| *x == v) => Ok(Some(v)),
+                _ => Err(wrong(name, "a value of the enum")),
+            }
+        }
+    }
+}
