@@ -100,6 +100,12 @@ impl Cell for f64 {
     }
 }
 
+impl<T: Cell + ?Sized> Cell for &T {
+    fn cell(&self, out: &mut String) {
+        (**self).cell(out);
+    }
+}
+
 impl<T: Cell> Cell for Option<T> {
     fn cell(&self, out: &mut String) {
         if let Some(v) = self {
