@@ -116,3 +116,90 @@ pub fn loader(files: &BTreeMap<PathBuf, String>) -> MemoryLoader {
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
 }
+
+/// Builds the pipeline at `root` (relative to the repository) with `pipec`'s build driver and
+/// returns the binary. Panics with the diagnostics or cargo's output when it does not build.
+pub fn build_pipeline(root: &Path) -> PathBuf {
+    let cache = pipec::driver::Cache::from_env(false);
+    match pipec::driver::build(&repo_root().join(root), pipec::Options::default(), &cache) {
+        Ok(b) => b.binary,
+        Err(pipec::driver::BuildError::Program(c)) => {
+            panic!(
+                "{} does not build:\n{}",
+                root.display(),
+                pipec::diagnostics::render::human(&c.resolved.sources, &c.diagnostics, false)
+            )
+        }
+        Err(e) => panic!("{} does not build: {e:?}", root.display()),
+    }
+}
+
+/// A fresh empty directory for one test's outputs.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = repo_root().join("target").join("test-scratch").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+/// HMAC-SHA256 of `value` under `key`, hex: what `hmac(…)` in a pipeline must produce,
+/// computed here independently of the runtime.
+pub fn hmac_hex(key: &str, value: &str) -> String {
+    use hmac::Mac;
+    let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).expect("any key length");
+    m.update(value.as_bytes());
+    hex::encode(m.finalize().into_bytes())
+}
+
+/// A Parquet cell, simplified for comparisons.
+#[derive(Debug, Clone, PartialEq, PartialOrd)]
+pub enum Cell {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Double(f64),
+    Str(String),
+}
+
+/// Every row of every Parquet file under `dir`: (partition folders, columns by name).
+pub fn read_parquet_dir(dir: &Path) -> Vec<(String, BTreeMap<String, Cell>)> {
+    use parquet::file::reader::FileReader;
+    use parquet::record::Field;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read output dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            if p.extension().is_none_or(|x| x != "parquet") {
+                continue;
+            }
+            let partition =
+                p.parent().and_then(|q| q.strip_prefix(dir).ok()).map(|q| q.display().to_string()).unwrap_or_default();
+            let file = std::fs::File::open(&p).expect("open parquet");
+            let reader = parquet::file::serialized_reader::SerializedFileReader::new(file).expect("valid parquet");
+            for row in reader.get_row_iter(None).expect("rows") {
+                let row = row.expect("row");
+                let mut cols = BTreeMap::new();
+                for (name, f) in row.get_column_iter() {
+                    let c = match f {
+                        Field::Null => Cell::Null,
+                        Field::Bool(b) => Cell::Bool(*b),
+                        Field::Int(v) => Cell::Int(i64::from(*v)),
+                        Field::Long(v) | Field::TimestampMillis(v) => Cell::Int(*v),
+                        Field::Date(d) => Cell::Int(i64::from(*d)),
+                        Field::Double(v) => Cell::Double(*v),
+                        Field::Str(s) => Cell::Str(s.clone()),
+                        other => Cell::Str(other.to_string()),
+                    };
+                    cols.insert(name.clone(), c);
+                }
+                out.push((partition.clone(), cols));
+            }
+        }
+    }
+    out
+}

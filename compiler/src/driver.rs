@@ -157,12 +157,15 @@ pub fn build(root: &Path, options: Options, cache: &Cache) -> Result<Built, Buil
     if let Ok(entries) = std::fs::read_dir(&bin_dir) {
         let prefix = format!("{}-", krate.name);
         for e in entries.flatten() {
-            if e.file_name().to_string_lossy().starts_with(&prefix) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&prefix) && Some(name.as_str()) != binary.file_name().and_then(|n| n.to_str()) {
                 let _ = std::fs::remove_file(e.path());
             }
         }
     }
-    let tmp = bin_dir.join(format!(".{}-{hash}.tmp", krate.name));
+    static COPIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COPIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = bin_dir.join(format!(".{}-{hash}.{}-{n}.tmp", krate.name, std::process::id()));
     std::fs::copy(&built, &tmp).map_err(|e| err("cannot copy the built binary", e))?;
     std::fs::rename(&tmp, &binary).map_err(|e| err("cannot move the built binary into place", e))?;
     Ok(Built { checked: Box::new(checked), binary, compiled: true, krate })

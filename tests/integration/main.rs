@@ -6,5 +6,6 @@ mod examples;
 mod explain;
 mod privacy;
 mod props;
+mod run;
 mod spec;
 mod tidy;

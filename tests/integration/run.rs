@@ -1,0 +1,316 @@
+//! The examples built into native binaries and run on their data; their outputs are checked
+//! against values this test computes on its own from the inputs (it shares no code with the
+//! runtime: JSON and CSV are read with serde_json and csv, pseudonyms with hmac/sha2, Parquet
+//! with the parquet crate's row reader).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use pipe_tests::{build_pipeline, hmac_hex, read_parquet_dir, repo_root, scratch, Cell};
+use serde_json::Value;
+
+const KEY: &str = "integration-test-key-0123456789";
+const DAY_MS: i64 = 86_400_000;
+
+fn run(bin: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(bin).args(args).env("PIPE_HMAC_KEY", KEY).output().expect("start the pipeline")
+}
+
+fn summary(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("_pipe_summary.json")).expect("summary beside the output");
+    serde_json::from_str(&text).expect("summary is JSON")
+}
+
+fn op<'a>(s: &'a Value, name: &str) -> &'a Value {
+    s["operators"]
+        .as_array()
+        .and_then(|a| a.iter().find(|o| o["name"] == name))
+        .unwrap_or_else(|| panic!("no operator {name} in {s}"))
+}
+
+/// One expected warehouse row of the ingest example.
+type IngestRow = (String, String, i64, String, String, Option<String>, String, Option<String>);
+
+fn f64_key(x: f64) -> String {
+    format!("{x:?}")
+}
+
+/// The application's fields the pipeline reads, if they have the schema's types.
+fn valid_application(v: &Value) -> bool {
+    let tradeline_ok = |t: &Value| {
+        t["account_id"].is_string()
+            && t["balance"].is_number()
+            && (t["credit_limit"].is_null() || t["credit_limit"].is_number())
+            && (t["kind"].is_null() || t["kind"].is_string())
+    };
+    v["member_id"].is_string()
+        && v["submitted_at"].is_i64()
+        && (v["state"].is_null() || v["state"].is_string())
+        && (v["tradelines"].is_null() || v["tradelines"].as_array().is_some_and(|ts| ts.iter().all(tradeline_ok)))
+}
+
+#[test]
+fn partner_ingest_writes_exactly_the_expected_rows_and_rejects_the_malformed_lines() {
+    let bin = build_pipeline(Path::new("examples/partner_ingest/pipeline.pipe"));
+    let out = scratch("partner_ingest");
+    let (wh, rj) = (out.join("warehouse"), out.join("rejected"));
+    let res = run(
+        &bin,
+        &["--sink", &format!("warehouse={}", wh.display()), "--sink", &format!("rejected->files={}", rj.display())],
+    );
+    assert!(res.status.success(), "run failed: {}", String::from_utf8_lossy(&res.stderr));
+
+    // What the output must be, from the input alone.
+    let input =
+        std::fs::read_to_string(repo_root().join("examples/partner_ingest/data/applications.jsonl")).expect("data");
+    let mut expected: Vec<IngestRow> = Vec::new();
+    let mut bad_lines = Vec::new();
+    let (mut dropped, mut exploded) = (0, 0);
+    for (i, line) in input.lines().enumerate() {
+        let v: Value = match serde_json::from_str(line) {
+            Ok(v) if valid_application(&v) => v,
+            _ => {
+                bad_lines.push((i + 1, line.to_string()));
+                continue;
+            }
+        };
+        let at = v["submitted_at"].as_i64().expect("checked");
+        let day = at.div_euclid(DAY_MS);
+        for t in v["tradelines"].as_array().into_iter().flatten() {
+            exploded += 1;
+            let balance = t["balance"].as_f64().expect("checked");
+            if balance < 0.0 {
+                dropped += 1;
+                continue;
+            }
+            let util = t["credit_limit"].as_f64().filter(|l| *l > 0.0).map(|l| f64_key(balance / l));
+            expected.push((
+                format!("date={}", day_string(day)),
+                hmac_hex(KEY, v["member_id"].as_str().expect("checked")),
+                at,
+                hmac_hex(KEY, t["account_id"].as_str().expect("checked")),
+                f64_key(balance),
+                util,
+                t["kind"].as_str().unwrap_or("unknown").to_string(),
+                v["state"].as_str().map(str::to_string),
+            ));
+        }
+    }
+    assert!(bad_lines.len() >= 10 && expected.len() > 1000, "the sample has good and bad lines");
+
+    let mut got: Vec<IngestRow> = read_parquet_dir(&wh)
+        .into_iter()
+        .map(|(part, c)| {
+            let s = |k: &str| match &c[k] {
+                Cell::Str(s) => s.clone(),
+                other => panic!("{k} is {other:?}"),
+            };
+            let d = |k: &str| match &c[k] {
+                Cell::Double(x) => Some(f64_key(*x)),
+                Cell::Null => None,
+                other => panic!("{k} is {other:?}"),
+            };
+            let at = match c["at"] {
+                Cell::Int(v) => v,
+                ref other => panic!("at is {other:?}"),
+            };
+            let state = match &c["state"] {
+                Cell::Str(s) => Some(s.clone()),
+                _ => None,
+            };
+            (part, s("member"), at, s("account"), d("balance").expect("required"), d("util"), s("kind"), state)
+        })
+        .collect();
+    expected.sort();
+    got.sort();
+    assert_eq!(got.len(), expected.len());
+    assert_eq!(got, expected);
+
+    // Every malformed line is in `rejected`, once, with its line number, raw text and a reason
+    // that names the problem without quoting data.
+    let rejected: Vec<Value> = std::fs::read_to_string(rj.join("part-00000.jsonl"))
+        .expect("rejected output")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    let mut got_bad: Vec<(usize, String)> = rejected
+        .iter()
+        .map(|r| {
+            let pos = r["position"].as_str().expect("position");
+            let line = pos.rsplit(':').next().and_then(|n| n.parse().ok()).expect("line number");
+            let reason = r["reason"].as_str().expect("reason");
+            assert!(reason.starts_with("applications: "), "{reason}");
+            for data in ["yesterday", "lots", "m-0"] {
+                assert!(!reason.contains(data), "the reason quotes data: {reason}");
+            }
+            (line, r["raw"].as_str().expect("raw").to_string())
+        })
+        .collect();
+    got_bad.sort();
+    assert_eq!(got_bad, bad_lines);
+
+    // The counts reconcile, and match the data.
+    let s = summary(&wh);
+    let src = op(&s, "applications");
+    assert_eq!(src["read"], input.lines().count());
+    assert_eq!(src["rejected"], bad_lines.len());
+    assert_eq!(src["written"], input.lines().count() - bad_lines.len());
+    let map = op(&s, "tradeline_rows");
+    assert_eq!(map["filtered"], dropped);
+    assert_eq!(map["written"], expected.len());
+    assert_eq!(map["read"].as_i64().expect("n") + map["expanded"].as_i64().expect("n"), exploded);
+    assert!(s["operators"].as_array().expect("ops").iter().all(|o| o["reconciled"] == true), "{s}");
+    assert!(String::from_utf8_lossy(&res.stderr).contains("warehouse"), "the run prints its summary");
+}
+
+fn day_string(day: i64) -> String {
+    // Civil date from days since the epoch (Howard Hinnant's algorithm), written here so the
+    // test does not borrow the runtime's date code.
+    let z = day + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[test]
+fn lending_flattens_the_real_loans_into_partitions_with_the_expected_values() {
+    let bin = build_pipeline(Path::new("examples/lending/pipeline.pipe"));
+    let out = scratch("lending");
+    let wh = out.join("loans");
+    let res = run(
+        &bin,
+        &[
+            "--sink",
+            &format!("warehouse={}", wh.display()),
+            "--sink",
+            &format!("rejected->files={}", out.join("rejected").display()),
+        ],
+    );
+    assert!(res.status.success(), "run failed: {}", String::from_utf8_lossy(&res.stderr));
+
+    let mut reader = csv::Reader::from_path(repo_root().join("examples/lending/data/loans.csv")).expect("csv");
+    let headers = reader.headers().expect("header").clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).expect("column");
+    let (id, inc, amt, grade, month, status, paid, state) = (
+        col("rownames"),
+        col("annual_income"),
+        col("loan_amount"),
+        col("grade"),
+        col("issue_month"),
+        col("loan_status"),
+        col("paid_total"),
+        col("state"),
+    );
+    let mut expected: BTreeMap<String, (usize, i64)> = BTreeMap::new();
+    let mut rows = BTreeMap::new();
+    for rec in reader.records() {
+        let rec = rec.expect("record");
+        let amount: i64 = rec[amt].parse().expect("amount");
+        let year = &rec[month][4..];
+        let part = format!("issue_year={year}/grade={}", &rec[grade]);
+        let e = expected.entry(part.clone()).or_default();
+        e.0 += 1;
+        e.1 += amount;
+        let income: Option<f64> = rec[inc].parse().ok();
+        let paid: f64 = rec[paid].parse().expect("paid");
+        rows.insert(
+            hmac_hex(KEY, &rec[id]),
+            (
+                part,
+                income.map(|x| (x / 10_000.0).floor() * 10_000.0),
+                rec[status].to_lowercase(),
+                paid / amount as f64,
+                rec[status] != *"Current" && rec[status] != *"Fully Paid",
+                rec[state].to_string(),
+            ),
+        );
+    }
+    let got = read_parquet_dir(&wh);
+    assert_eq!(got.len(), rows.len());
+    let mut by_part: BTreeMap<String, (usize, i64)> = BTreeMap::new();
+    for (part, c) in &got {
+        let e = by_part.entry(part.clone()).or_default();
+        e.0 += 1;
+        let Cell::Int(a) = c["amount"] else { panic!("amount") };
+        e.1 += a;
+        let Cell::Str(loan) = &c["loan"] else { panic!("loan") };
+        let want = rows.get(loan).unwrap_or_else(|| panic!("unexpected loan pseudonym {loan}"));
+        assert_eq!(&want.0, part);
+        let band = match c["income_band"] {
+            Cell::Double(x) => Some(x),
+            _ => None,
+        };
+        assert_eq!(band, want.1);
+        assert_eq!(c["status"], Cell::Str(want.2.clone()));
+        assert_eq!(c["paid_ratio"], Cell::Double(want.3));
+        assert_eq!(c["delinquent"], Cell::Bool(want.4));
+        assert_eq!(c["state"], Cell::Str(want.5.clone()));
+        assert!(!c.contains_key("emp_title"), "the job title is not selected");
+    }
+    assert_eq!(by_part, expected);
+    let s = summary(&wh);
+    assert_eq!(op(&s, "loans")["read"], 10_000);
+    assert_eq!(op(&s, "warehouse")["written"], 10_000);
+}
+
+#[test]
+fn a_run_without_its_key_stops_before_writing_anything() {
+    let bin = build_pipeline(Path::new("examples/partner_ingest/pipeline.pipe"));
+    let out = scratch("no_key");
+    let wh = out.join("warehouse");
+    std::fs::create_dir_all(&wh).expect("dir");
+    std::fs::write(wh.join("previous.parquet"), "an earlier run's output").expect("write");
+    let res = Command::new(&bin)
+        .args([
+            "--sink",
+            &format!("warehouse={}", wh.display()),
+            "--sink",
+            &format!("rejected->files={}", out.join("r").display()),
+        ])
+        .env_remove("PIPE_HMAC_KEY")
+        .output()
+        .expect("start");
+    assert!(!res.status.success());
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(err.contains("PIPE_HMAC_KEY") && err.contains("--hmac-key-file"), "{err}");
+    assert!(wh.join("previous.parquet").exists(), "the earlier output is untouched");
+    assert!(!out.join("r").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .expect("dir")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("pipe-tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "no temporary directories left behind");
+
+    // A successful run replaces the earlier output as a whole.
+    let res = run(
+        &bin,
+        &[
+            "--sink",
+            &format!("warehouse={}", wh.display()),
+            "--sink",
+            &format!("rejected->files={}", out.join("r").display()),
+        ],
+    );
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    assert!(!wh.join("previous.parquet").exists());
+    assert!(wh.join("_pipe_summary.json").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .expect("dir")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "no temporary directories left behind");
+
+    // Bad options are reported, not guessed at.
+    let res = run(&bin, &["--sink", "nosuch=/tmp/x"]);
+    assert!(!res.status.success());
+    assert!(String::from_utf8_lossy(&res.stderr).contains("no sink `nosuch`"));
+}
