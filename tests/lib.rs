@@ -69,7 +69,7 @@ pub fn compare(map: &SourceMap, diags: &[Diagnostic], mut expected: Expected) ->
 /// Checks the program rooted at `root` with the files of `loader` and the expectations written
 /// in `files`; returns the differences.
 pub fn check_case(loader: &dyn Loader, root: &Path, files: &BTreeMap<PathBuf, String>) -> Vec<String> {
-    let checked = match pipec::check_program(loader, root) {
+    let mut checked = match pipec::check_program(loader, root) {
         Ok(c) => c,
         Err(e) => return vec![format!("cannot load {}: {e}", root.display())],
     };
@@ -79,6 +79,11 @@ pub fn check_case(loader: &dyn Loader, root: &Path, files: &BTreeMap<PathBuf, St
         if let Some(text) = files.get(&f.path) {
             expected.extend(expectations(&f.path, text));
         }
+    }
+    // Code generator diagnostics (E3xxx) come from generating the crate, after checking.
+    if expected.iter().any(|(_, _, code)| code.starts_with("E3")) {
+        let target = pipec::codegen::Target { runtime_dir: "/RUNTIME".into(), base_dir: "/CASE".into() };
+        let _ = pipec::generate(&mut checked, root, &target);
     }
     compare(&checked.resolved.sources, &checked.diagnostics, expected)
 }
@@ -122,7 +127,15 @@ pub fn repo_root() -> PathBuf {
 pub fn build_pipeline(root: &Path) -> PathBuf {
     let cache = pipec::driver::Cache::from_env(false);
     match pipec::driver::build(&repo_root().join(root), pipec::Options::default(), &cache) {
-        Ok(b) => b.binary,
+        Ok(b) => {
+            assert!(
+                !b.cargo_output.contains("warning"),
+                "the generated code of {} compiles with warnings:\n{}",
+                root.display(),
+                b.cargo_output
+            );
+            b.binary
+        }
         Err(pipec::driver::BuildError::Program(c)) => {
             panic!(
                 "{} does not build:\n{}",

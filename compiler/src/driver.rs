@@ -54,6 +54,8 @@ pub struct Built {
     pub binary: PathBuf,
     /// False when the content hash matched a binary built before.
     pub compiled: bool,
+    /// What cargo printed (compiler warnings, if any); empty when nothing was compiled.
+    pub cargo_output: String,
     pub krate: Crate,
 }
 
@@ -112,7 +114,7 @@ pub fn build(root: &Path, options: Options, cache: &Cache) -> Result<Built, Buil
     let bin_dir = cache.dir.join("bin");
     let binary = bin_dir.join(format!("{}-{hash}{}", krate.name, std::env::consts::EXE_SUFFIX));
     if binary.is_file() {
-        return Ok(Built { checked: Box::new(checked), binary, compiled: false, krate });
+        return Ok(Built { checked: Box::new(checked), binary, compiled: false, krate, cargo_output: String::new() });
     }
     let err = |what: &str, e: std::io::Error| BuildError::Cargo(format!("{what}: {e}"));
     let crate_dir = cache.dir.join("crates").join(&krate.name);
@@ -168,5 +170,6 @@ pub fn build(root: &Path, options: Options, cache: &Cache) -> Result<Built, Buil
     let tmp = bin_dir.join(format!(".{}-{hash}.{}-{n}.tmp", krate.name, std::process::id()));
     std::fs::copy(&built, &tmp).map_err(|e| err("cannot copy the built binary", e))?;
     std::fs::rename(&tmp, &binary).map_err(|e| err("cannot move the built binary into place", e))?;
-    Ok(Built { checked: Box::new(checked), binary, compiled: true, krate })
+    let cargo_output = String::from_utf8_lossy(&out.stderr).into_owned();
+    Ok(Built { checked: Box::new(checked), binary, compiled: true, krate, cargo_output })
 }

@@ -59,11 +59,19 @@ impl Split {
 
     /// The split's bytes.
     pub fn read(&self) -> io::Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        self.read_into(&mut buf)?;
+        Ok(buf)
+    }
+
+    /// The split's bytes into `buf` (a worker reuses one buffer for all its splits).
+    pub fn read_into(&self, buf: &mut Vec<u8>) -> io::Result<()> {
+        buf.clear();
         let mut f = File::open(self.path.as_ref())?;
         f.seek(SeekFrom::Start(self.start))?;
-        let mut buf = Vec::with_capacity(usize::try_from(self.len()).unwrap_or(0));
-        f.take(self.len()).read_to_end(&mut buf)?;
-        Ok(buf)
+        buf.reserve(usize::try_from(self.len()).unwrap_or(0));
+        f.take(self.len()).read_to_end(buf)?;
+        Ok(())
     }
 }
 

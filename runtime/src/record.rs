@@ -112,13 +112,13 @@ macro_rules! pipe_enum {
                 $crate::record::enum_name(Self::NAMES, self.0)
             }
         }
-        impl ::serde::Serialize for $name {
-            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        impl $crate::prelude::serde::Serialize for $name {
+            fn serialize<S: $crate::prelude::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.serialize_str(&self.name())
             }
         }
-        impl<'de> ::serde::Deserialize<'de> for $name {
-            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        impl<'de> $crate::prelude::serde::Deserialize<'de> for $name {
+            fn deserialize<D: $crate::prelude::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 $crate::record::enum_value(d, $thrift, Self::NAMES).map($name)
             }
         }

@@ -96,7 +96,11 @@ impl Context {
             Some(m) => {
                 let mut m = m.clone();
                 m.update(value);
-                hex::encode(m.finalize().into_bytes())
+                let mut text = [0u8; 64];
+                match hex::encode_to_slice(m.finalize().into_bytes(), &mut text) {
+                    Ok(()) => String::from_utf8(text.to_vec()).unwrap_or_default(),
+                    Err(_) => String::new(),
+                }
             }
             // `run` refuses to start a pipeline that uses `hmac` without a key.
             None => String::new(),
@@ -125,11 +129,13 @@ pub struct Base {
     pub error: Option<io::Error>,
     /// Arrival order, for `first`/`last` ties.
     pub seq: u64,
+    /// The buffer splits are read into, reused from split to split.
+    read_buf: Vec<u8>,
 }
 
 impl Base {
     pub fn new(ctx: Arc<Context>, out: Arc<Outputs>, nodes: usize) -> Base {
-        Base { ctx, out, stats: vec![Stat::default(); nodes], error: None, seq: 0 }
+        Base { ctx, out, stats: vec![Stat::default(); nodes], error: None, seq: 0, read_buf: Vec::new() }
     }
 
     /// Records an I/O error from a sink write.
@@ -439,13 +445,11 @@ fn read_split<P: Pipeline>(p: &P, w: &mut P::Worker, split: &Split, sources: &[S
     let mut n = 0;
     match decl.format {
         Format::Json => {
-            let buf = match split.read() {
-                Ok(b) => b,
-                Err(e) => {
-                    p.base(w).io(Err(io::Error::new(e.kind(), format!("{}: {e}", split.display))));
-                    return 0;
-                }
-            };
+            let mut buf = std::mem::take(&mut p.base(w).read_buf);
+            if let Err(e) = split.read_into(&mut buf) {
+                p.base(w).io(Err(io::Error::new(e.kind(), format!("{}: {e}", split.display))));
+                return 0;
+            }
             input::for_each_line(&buf, |pos, index, line| {
                 n += 1;
                 let o = Origin {
@@ -457,6 +461,7 @@ fn read_split<P: Pipeline>(p: &P, w: &mut P::Worker, split: &Split, sources: &[S
                 };
                 p.json(w, split.source, &o);
             });
+            p.base(w).read_buf = buf;
         }
         Format::Csv => {
             let buf = match split.read() {

@@ -28,7 +28,8 @@ pub trait Record: serde::Serialize + Send + Sized {
     /// Appends the row's cells, as CSV text.
     fn cells(&self, out: &mut Vec<String>);
     /// Writes `rows` as the columns of one row group, in schema order.
-    fn write_parquet(rows: &[Self], rg: &mut SerializedRowGroupWriter<'_, File>) -> parquet::errors::Result<()>;
+    /// Takes the rows out of `rows`, which keeps its capacity for the next batch.
+    fn write_parquet(rows: &mut Vec<Self>, rg: &mut SerializedRowGroupWriter<'_, File>) -> parquet::errors::Result<()>;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,7 +117,8 @@ impl Outputs {
     }
 
     /// Writes rows of one partition of one sink.
-    pub fn write<R: Record>(&self, sink: usize, partition: &str, rows: &[R]) -> io::Result<()> {
+    /// Writes rows of one partition of one sink, leaving `rows` empty.
+    pub fn write<R: Record>(&self, sink: usize, partition: &str, rows: &mut Vec<R>) -> io::Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -129,6 +131,9 @@ impl Outputs {
             SinkFormat::Csv => Some(csv_lines(rows)?),
             SinkFormat::Parquet => None,
         };
+        if text.is_some() {
+            rows.clear();
+        }
         let Some(tmp) = &s.tmp_dir else {
             let out = io::stdout();
             let mut out = out.lock();
@@ -151,7 +156,12 @@ impl Outputs {
                 SinkFormat::Parquet => {
                     let schema =
                         Arc::new(parquet::schema::parser::parse_message_type(R::PARQUET_SCHEMA).map_err(pq_err)?);
-                    let props = Arc::new(WriterProperties::builder().set_compression(Compression::SNAPPY).build());
+                    let props = Arc::new(
+                        WriterProperties::builder()
+                            .set_compression(Compression::SNAPPY)
+                            .set_dictionary_enabled(false)
+                            .build(),
+                    );
                     Open::Parquet(Box::new(SerializedFileWriter::new(file, schema, props).map_err(pq_err)?))
                 }
                 SinkFormat::Csv => {
@@ -270,32 +280,54 @@ pub fn partition_segment(name: &str, value: Option<&dyn Cell>) -> String {
     out
 }
 
-/// Rows of one sink in one worker, by partition folder.
-#[derive(Debug)]
-pub struct SinkBuf<R> {
+/// Rows of one sink in one worker, by partition. The partition is kept as its typed key
+/// (`K`, a tuple of the `partition_by` values); its folder path is computed only when the rows
+/// are written.
+pub struct SinkBuf<R, K = ()> {
     pub sink: usize,
-    parts: HashMap<String, Vec<R>>,
+    parts: HashMap<K, Vec<R>>,
     rows: usize,
+    path: fn(&K) -> String,
+    /// Emptied buffers kept for the next partitions, so batches reuse their memory.
+    spare: Vec<Vec<R>>,
 }
 
-impl<R: Record> SinkBuf<R> {
-    pub fn new(sink: usize) -> SinkBuf<R> {
-        SinkBuf { sink, parts: HashMap::new(), rows: 0 }
+impl<R, K> std::fmt::Debug for SinkBuf<R, K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SinkBuf(sink {}, {} rows in {} partitions)", self.sink, self.rows, self.parts.len())
+    }
+}
+
+fn no_partition<K>(_: &K) -> String {
+    String::new()
+}
+
+impl<R: Record> SinkBuf<R, ()> {
+    pub fn new(sink: usize) -> SinkBuf<R, ()> {
+        SinkBuf::partitioned(sink, no_partition)
+    }
+}
+
+impl<R: Record, K: std::hash::Hash + Eq + Clone> SinkBuf<R, K> {
+    pub fn partitioned(sink: usize, path: fn(&K) -> String) -> SinkBuf<R, K> {
+        SinkBuf { sink, parts: HashMap::new(), rows: 0, path, spare: Vec::new() }
     }
 
     /// Buffers a row; writes its partition out when that is full (one Parquet row group), and
     /// every partition when the worker holds too many rows in all.
-    pub fn push(&mut self, out: &Outputs, partition: String, row: R) -> io::Result<()> {
-        let rows = self.parts.entry(partition).or_default();
+    pub fn push(&mut self, out: &Outputs, key: K, row: R) -> io::Result<()> {
+        let rows = match self.parts.get_mut(&key) {
+            Some(rows) => rows,
+            None => {
+                let fresh = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(1024));
+                self.parts.entry(key.clone()).or_insert(fresh)
+            }
+        };
         rows.push(row);
         self.rows += 1;
         if rows.len() >= FLUSH_ROWS {
-            let n = rows.len();
-            if let Some((p, rows)) = self.parts.iter_mut().find(|(_, r)| r.len() >= FLUSH_ROWS) {
-                out.write(self.sink, p, rows)?;
-                rows.clear();
-            }
-            self.rows -= n;
+            self.rows -= rows.len();
+            out.write(self.sink, &(self.path)(&key), rows)?;
         } else if self.rows >= 8 * FLUSH_ROWS {
             self.flush(out)?;
         }
@@ -303,11 +335,14 @@ impl<R: Record> SinkBuf<R> {
     }
 
     pub fn flush(&mut self, out: &Outputs) -> io::Result<()> {
-        for (p, rows) in self.parts.iter_mut() {
-            out.write(self.sink, p, rows)?;
-            rows.clear();
+        for (k, mut rows) in self.parts.drain() {
+            if !rows.is_empty() {
+                out.write(self.sink, &(self.path)(&k), &mut rows)?;
+            }
+            if self.spare.len() < 4 {
+                self.spare.push(rows);
+            }
         }
-        self.parts.retain(|_, rows| rows.capacity() < 4 * FLUSH_ROWS);
         self.rows = 0;
         Ok(())
     }
@@ -343,17 +378,22 @@ pub fn bytes(s: &str) -> ByteArray {
     ByteArray::from(s.as_bytes().to_vec())
 }
 
+/// A string moved into a Parquet byte array, without copying it.
+pub fn owned_bytes(s: String) -> ByteArray {
+    ByteArray::from(s.into_bytes())
+}
+
 impl Record for crate::record::Rejected {
     const COLUMNS: &'static [&'static str] = &["source", "position", "raw", "reason"];
     const PARQUET_SCHEMA: &'static str = "message rejected { REQUIRED BYTE_ARRAY source (UTF8); REQUIRED BYTE_ARRAY position (UTF8); REQUIRED BYTE_ARRAY raw (UTF8); REQUIRED BYTE_ARRAY reason (UTF8); }";
     fn cells(&self, out: &mut Vec<String>) {
         out.extend([self.source.clone(), self.position.clone(), self.raw.clone(), self.reason.clone()]);
     }
-    fn write_parquet(rows: &[Self], rg: &mut SerializedRowGroupWriter<'_, File>) -> parquet::errors::Result<()> {
+    fn write_parquet(rows: &mut Vec<Self>, rg: &mut SerializedRowGroupWriter<'_, File>) -> parquet::errors::Result<()> {
         col_bytes(rg, &rows.iter().map(|r| bytes(&r.source)).collect::<Vec<_>>(), None)?;
         col_bytes(rg, &rows.iter().map(|r| bytes(&r.position)).collect::<Vec<_>>(), None)?;
         col_bytes(rg, &rows.iter().map(|r| bytes(&r.raw)).collect::<Vec<_>>(), None)?;
-        col_bytes(rg, &rows.iter().map(|r| bytes(&r.reason)).collect::<Vec<_>>(), None)
+        col_bytes(rg, &rows.drain(..).map(|r| owned_bytes(r.reason)).collect::<Vec<_>>(), None)
     }
 }
 

@@ -2,6 +2,7 @@
 //! the examples, and property tests of the front end.
 
 mod cases;
+mod codegen;
 mod examples;
 mod explain;
 mod privacy;

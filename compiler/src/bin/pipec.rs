@@ -115,12 +115,12 @@ fn main() -> ExitCode {
             Ok(binary) => {
                 if let Some(out) = output {
                     if let Err(e) = std::fs::copy(&binary, &out) {
-                        eprintln!("error: cannot write `{}`: {e}", out.display());
+                        let _ = writeln!(std::io::stderr(), "error: cannot write `{}`: {e}", out.display());
                         return ExitCode::from(1);
                     }
-                    eprintln!("wrote {}", out.display());
+                    let _ = writeln!(std::io::stderr(), "wrote {}", out.display());
                 } else {
-                    eprintln!("built {}", binary.display());
+                    let _ = writeln!(std::io::stderr(), "built {}", binary.display());
                 }
                 ExitCode::SUCCESS
             }
@@ -130,7 +130,7 @@ fn main() -> ExitCode {
             Ok(binary) => match std::process::Command::new(&binary).args(&args).status() {
                 Ok(status) => ExitCode::from(status.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(1)),
                 Err(e) => {
-                    eprintln!("error: cannot start `{}`: {e}", binary.display());
+                    let _ = writeln!(std::io::stderr(), "error: cannot start `{}`: {e}", binary.display());
                     ExitCode::from(1)
                 }
             },
@@ -149,10 +149,16 @@ fn build(file: &Path, release: bool, strict: bool) -> Result<PathBuf, ExitCode> 
             let warnings: Vec<_> = built.checked.diagnostics.clone();
             if !warnings.is_empty() {
                 let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-                eprint!("{}", render::human(&built.checked.resolved.sources, &warnings, color));
+                let _ =
+                    write!(std::io::stderr(), "{}", render::human(&built.checked.resolved.sources, &warnings, color));
             }
             if built.compiled {
-                eprintln!("compiled {} in {:.1}s", built.krate.name, start.elapsed().as_secs_f64());
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "compiled {} in {:.1}s",
+                    built.krate.name,
+                    start.elapsed().as_secs_f64()
+                );
             }
             Ok(built.binary)
         }
@@ -161,18 +167,19 @@ fn build(file: &Path, release: bool, strict: bool) -> Result<PathBuf, ExitCode> 
                 LoadError::NotFound => "file not found".to_string(),
                 LoadError::Unreadable(w) => w,
             };
-            eprintln!("error: cannot read `{}`: {why}", path.display());
+            let _ = writeln!(std::io::stderr(), "error: cannot read `{}`: {why}", path.display());
             Err(ExitCode::from(2))
         }
         Err(BuildError::Program(checked)) => {
             let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            eprint!("{}", render::human(&checked.resolved.sources, &checked.diagnostics, color));
+            let _ =
+                write!(std::io::stderr(), "{}", render::human(&checked.resolved.sources, &checked.diagnostics, color));
             let errors = checked.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
-            eprintln!("not built: {errors} error{}", s(errors));
+            let _ = writeln!(std::io::stderr(), "not built: {errors} error{}", s(errors));
             Err(ExitCode::from(1))
         }
         Err(BuildError::Cargo(why)) => {
-            eprintln!("error: {why}");
+            let _ = writeln!(std::io::stderr(), "error: {why}");
             Err(ExitCode::from(1))
         }
     }

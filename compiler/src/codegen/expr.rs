@@ -20,6 +20,8 @@ pub struct Scope {
     pub vars: HashMap<String, (TokenStream, Type)>,
     /// Aggregate calls already finished into locals (inside an aggregate's output fields).
     pub aggregates: Vec<(*const TExpr, Ident, Type)>,
+    /// Expressions computed once before an `explode` loop instead of once per element.
+    pub hoisted: Vec<(*const TExpr, Ident)>,
 }
 
 impl Scope {
@@ -75,7 +77,7 @@ impl ExprGen<'_, '_> {
 
     /// Coercions that cannot fail: widening integers, lists of them.
     fn coerce_pure(&mut self, v: TokenStream, from: &Type, to: &Type) -> TokenStream {
-        if from == to {
+        if from == to || from.has_error() || to.has_error() {
             return v;
         }
         match (from, to) {
@@ -115,7 +117,26 @@ impl ExprGen<'_, '_> {
         }
     }
 
+    /// A reference to the value of `e` without copying it, when `e` is a place whose storage
+    /// has the expression's type (a field, not a narrowed one).
+    pub fn borrowed(&mut self, e: &TExpr, sc: &Scope) -> Option<TokenStream> {
+        if sc.hoisted.iter().any(|(p, _)| std::ptr::eq(*p, e)) {
+            return None;
+        }
+        let fallible = self.fallible;
+        match self.place(e, sc) {
+            Some((p, storage)) if storage == e.ty => Some(quote!((&#p))),
+            _ => {
+                self.fallible = fallible;
+                None
+            }
+        }
+    }
+
     pub fn expr(&mut self, e: &TExpr, sc: &Scope) -> TokenStream {
+        if let Some((_, id)) = sc.hoisted.iter().find(|(p, _)| std::ptr::eq(*p, e)) {
+            return quote!(#id.clone());
+        }
         match &e.kind {
             TExprKind::Int(n) => {
                 let l = Literal::i64_suffixed(*n);
@@ -155,16 +176,16 @@ impl ExprGen<'_, '_> {
                         let b = self.expr(base, sc);
                         match self.g.struct_field(base.ty.non_null(), f) {
                             Some((field_ty, fid)) => self.coerce(quote!((#b).#fid), &field_ty, &e.ty),
-                            None => self.unsupported(e, "this field access"),
+                            None => self.internal(e, "this field access"),
                         }
                     }
-                    _ => self.unsupported(e, "this name"),
+                    _ => self.internal(e, "this name"),
                 },
             },
             TExprKind::Index(base, index) => self.index(e, base, index, sc),
             TExprKind::Call(Callee::User(name, module), args) => {
                 let Some(f) = self.g.user_fn(name, *module) else {
-                    return self.unsupported(e, "this call");
+                    return self.internal(e, "this call");
                 };
                 let (fname, params, ret) = f;
                 let mut out = Vec::new();
@@ -204,6 +225,8 @@ impl ExprGen<'_, '_> {
                 let fv = self.coerce(fv, &f.ty, &e.ty);
                 quote!(if #c { #tv } else { #fv })
             }
+            // An empty list takes its element type from where it is used.
+            TExprKind::List(items) if items.is_empty() => quote!(Vec::new()),
             TExprKind::List(items) => {
                 let elem = match &e.ty {
                     Type::List(t) | Type::Set(t) => t.as_ref().clone(),
@@ -217,8 +240,15 @@ impl ExprGen<'_, '_> {
                 let ty = self.g.rust_type(&elem, e.span);
                 quote!(<Vec<#ty>>::from([#(#out),*]))
             }
-            TExprKind::Error => self.unsupported(e, "an expression with errors"),
+            TExprKind::Error => self.internal(e, "an expression with errors"),
         }
+    }
+
+    /// A construct the generator should handle but does not: a bug in pipec, reported (never a
+    /// panic) so that a test can find it.
+    pub fn internal(&mut self, e: &TExpr, what: &str) -> TokenStream {
+        self.g.unsupported(e.span, &format!("internal error in the code generator: {what} was not compiled"));
+        quote!(unreachable!())
     }
 
     pub fn unsupported(&mut self, e: &TExpr, what: &str) -> TokenStream {
@@ -239,7 +269,7 @@ impl ExprGen<'_, '_> {
                 let i = self.coerce(i, &index.ty, k);
                 (v.as_ref().clone(), quote!((#b).get(&#i).cloned()))
             }
-            _ => return self.unsupported(e, "this index"),
+            _ => return self.internal(e, "this index"),
         };
         let v = if elem.is_nullable() { quote!(#v.flatten()) } else { v };
         self.coerce(v, &elem.nullable(), &e.ty)
@@ -360,7 +390,7 @@ impl ExprGen<'_, '_> {
                     _ => quote!((#a * #b)),
                 }
             }
-            _ => self.unsupported(e, "this operator"),
+            _ => self.internal(e, "this operator"),
         }
     }
 
@@ -395,7 +425,9 @@ impl ExprGen<'_, '_> {
         }
         let (v, ret): (TokenStream, Type) = match name {
             "abs" => {
-                let [x] = &self.args(args, &[a0.clone()], sc)[..] else { return self.unsupported(e, "this call") };
+                let [x] = &self.args(args, std::slice::from_ref(&a0), sc)[..] else {
+                    return self.internal(e, "this call");
+                };
                 if a0 == Int {
                     self.fallible = true;
                     (quote!(f::abs_i(#x)?), Int)
@@ -432,7 +464,7 @@ impl ExprGen<'_, '_> {
                 (quote!(f::#f(#x)), String)
             }
             "len" => {
-                let xs = self.args(args, &[a0.clone()], sc);
+                let xs = self.args(args, std::slice::from_ref(&a0), sc);
                 let x = &xs[0];
                 if a0 == String {
                     (quote!(f::len_s(&#x)), Int)
@@ -515,7 +547,7 @@ impl ExprGen<'_, '_> {
                 (quote!(f::date(#x)), Date)
             }
             "year" | "month" | "day" => {
-                let xs = self.args(args, &[a0.clone()], sc);
+                let xs = self.args(args, std::slice::from_ref(&a0), sc);
                 let x = &xs[0];
                 let suffix = if a0 == Date { "_d" } else { "_ts" };
                 let f = Ident::new(&format!("{name}{suffix}"), Span::call_site());
@@ -529,14 +561,17 @@ impl ExprGen<'_, '_> {
                 (quote!(f::hour(#x)?), Int)
             }
             "from_millis" | "to_millis" => {
-                let xs = self.args(args, &[a0.clone()], sc);
+                let xs = self.args(args, std::slice::from_ref(&a0), sc);
                 let x = &xs[0];
                 (quote!(#x), if name == "from_millis" { Timestamp } else { Int })
             }
             "hmac" | "tokenize" => {
                 self.g.uses_key = true;
-                let xs = self.args(args, &[a0.clone()], sc);
-                let x = &xs[0];
+                let x = match self.borrowed(&args[0], sc) {
+                    Some(r) if a0 == String => r,
+                    _ => self.args(args, std::slice::from_ref(&a0), sc).remove(0),
+                };
+                let x = &x;
                 let text = if a0 == Int { quote!((#x).to_string()) } else { quote!(#x) };
                 if name == "hmac" {
                     (quote!(ctx.hmac(#text.as_bytes())), String)
@@ -567,8 +602,11 @@ impl ExprGen<'_, '_> {
                 }
             }
             "sha256" => {
-                let xs = self.args(args, &[String], sc);
-                let x = &xs[0];
+                let x = match self.borrowed(&args[0], sc) {
+                    Some(r) => r,
+                    None => self.args(args, &[String], sc).remove(0),
+                };
+                let x = &x;
                 (quote!(rt::mask::sha256_hex((#x).as_bytes())), String)
             }
             "declassify" => {

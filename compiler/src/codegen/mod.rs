@@ -190,6 +190,9 @@ pub fn generate(
         #functions
         #body
 
+        #[global_allocator]
+        static ALLOCATOR: rt::Allocator = rt::Allocator;
+
         fn main() -> std::process::ExitCode {
             rt::run::main(Program)
         }

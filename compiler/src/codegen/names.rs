@@ -57,7 +57,7 @@ pub fn type_name(name: &str, n: u32) -> Ident {
 pub fn local(step: usize, name: &str) -> Ident {
     let clean: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
     // The leading underscore: not every field of a row is used by every step.
-    Ident::new(&format!("_s{step}_{clean}_{:x}", fnv(name) & 0xfff), Span::call_site())
+    Ident::new(&format!("_s{step}_{}_{:x}", clean.trim_matches('_'), fnv(name) & 0xfff), Span::call_site())
 }
 
 fn fnv(s: &str) -> u64 {

@@ -203,10 +203,19 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
                 let buf = id(format!("sink_{i}"));
                 let row = &cx.row_ty[input];
                 let kl = lit(k);
-                state_fields.push(quote!(#buf: SinkBuf<#row>));
-                state_init.push(quote!(#buf: SinkBuf::new(#kl)));
+                let s = sink_node(g, &cx, i, node, &in_row.fields, exprs);
+                let key = &s.key;
+                state_fields.push(quote!(#buf: SinkBuf<#row, #key>));
+                match &s.path {
+                    Some(path) => {
+                        let pf = id(format!("partition_path_{i}"));
+                        items.push(quote!(fn #pf(key: &#key) -> String { #path }));
+                        state_init.push(quote!(#buf: SinkBuf::partitioned(#kl, #pf)));
+                    }
+                    None => state_init.push(quote!(#buf: SinkBuf::new(#kl))),
+                }
                 flushes.push(quote! { let r = self.#buf.flush(&self.base.out); self.base.io(r); });
-                methods.push(sink_node(g, &cx, i, node, &in_row.fields, exprs));
+                methods.push(s.push);
             }
         }
     }
@@ -242,7 +251,7 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
             self.base.stats[#ri].written += 1;
             self.base.stats[#dl].read += 1;
             self.base.stats[#dl].written += 1;
-            let r = self.default_rejected.push(&self.base.out, String::new(), row);
+            let r = self.default_rejected.push(&self.base.out, (), row);
             self.base.io(r);
         };
     }
@@ -493,6 +502,7 @@ fn source_node(
     let row = rows::record_struct(g, &ident, *sid, &fields, node.span, true);
     // Parquet rows are read field by field.
     let mut conv = Vec::new();
+    let mut nested: Option<String> = None;
     for (idx, f) in &fields {
         let (fid, _) = names::field(&f.name, *idx);
         let name = Literal::string(&f.name);
@@ -507,7 +517,7 @@ fn source_node(
             _ => "",
         };
         if getter.is_empty() {
-            conv.push(quote!(#fid: return Err(Reject::new(concat!("field `", #name, "`: nested values cannot be read from Parquet yet")))));
+            nested.get_or_insert_with(|| f.name.clone());
             continue;
         }
         let getter = id(getter.into());
@@ -519,7 +529,13 @@ fn source_node(
         };
         conv.push(if f.ty.is_nullable() { quote!(#fid: #v) } else { quote!(#fid: rt::pq::required(#v, #name)?) });
     }
-    let from_parquet = quote!(Ok(#ident { #(#conv),* }));
+    let from_parquet = match nested {
+        Some(n) => {
+            let msg = Literal::string(&format!("field `{n}`: nested values cannot be read from Parquet yet"));
+            quote!({ let _ = row; Err(Reject::new(#msg)) })
+        }
+        None => quote!(Ok(#ident { #(#conv),* })),
+    };
 
     // The batch binding.
     let src = g.program.sources.iter().find(|s| s.name == source);
@@ -598,6 +614,7 @@ fn source_node(
     let m = id(format!("source_{i}"));
     let method = quote! {
         fn #m(&mut self, ctx: &Context, o: &Origin<'_>, row: #ident) {
+            let _ = ctx;
             #ts
             #filter
             #out
@@ -671,6 +688,14 @@ fn sink_decl(g: &mut Gen<'_>, sink: usize, span: Span) -> (TokenStream, Option<S
     }
 }
 
+struct SinkParts {
+    push: TokenStream,
+    /// The partition key type (`()` without `partition_by`).
+    key: TokenStream,
+    /// The body of `fn(key: &Key) -> String`, the partition's folder path.
+    path: Option<TokenStream>,
+}
+
 fn sink_node(
     g: &mut Gen<'_>,
     cx: &Ctx<'_>,
@@ -678,7 +703,7 @@ fn sink_node(
     node: &Node,
     fields: &[(String, Type)],
     exprs: &[(String, Vec<TExpr>)],
-) -> TokenStream {
+) -> SinkParts {
     let input = node.inputs.first().map_or(0, |x| x.0);
     let row_ty = &cx.row_ty[input];
     let ni = lit(i);
@@ -686,60 +711,74 @@ fn sink_node(
     let parts: Vec<&TExpr> = exprs.iter().filter(|(n, _)| n == "partition_by").flat_map(|(_, e)| e).collect();
     let m = id(format!("push_{i}_0"));
     if parts.is_empty() {
-        return quote! {
+        let push = quote! {
             fn #m(&mut self, ctx: &Context, o: &Origin<'_>, ts: i64, row: #row_ty) {
                 let _ = (ctx, o, ts);
                 self.base.stats[#ni].read += 1;
-                let r = self.#buf.push(&self.base.out, String::new(), row);
+                let r = self.#buf.push(&self.base.out, (), row);
                 self.base.io(r);
                 self.base.stats[#ni].written += 1;
             }
         };
+        return SinkParts { push, key: quote!(()), path: None };
     }
     let mut sc = Scope::default();
     let bind = destructure(quote!(row), row_ty, fields, 0, &mut sc, true);
     let names = partition_names(&parts);
     let mut eg = ExprGen::new(g);
+    let mut key_tys = Vec::new();
+    let mut key_vals = Vec::new();
     let mut segs = Vec::new();
-    for (e, name) in parts.iter().zip(&names) {
+    for (k, (e, name)) in parts.iter().zip(&names).enumerate() {
         let v = eg.expr(e, &sc);
+        let Some((t, to, back)) = hashable(eg.g, &e.ty, e.span) else {
+            eg.g.unsupported(e.span, &format!("partitioning by a `{}` cannot be compiled yet", e.ty));
+            continue;
+        };
+        key_tys.push(t);
+        key_vals.push(to(v));
+        let idx = Literal::usize_unsuffixed(k);
+        let value = back(quote!(key.#idx.clone()));
         let nm = Literal::string(name);
         let cell = rows::cell_of(quote!(x), e.ty.non_null());
         segs.push(if e.ty.is_nullable() {
-            quote!({ let v = #v; match &v { Some(x) => sink::partition_segment(#nm, Some(&#cell)), None => sink::partition_segment(#nm, None) } })
+            quote!({ let v = #value; match &v { Some(x) => sink::partition_segment(#nm, Some(&#cell)), None => sink::partition_segment(#nm, None) } })
         } else {
-            quote!({ let v = #v; let x = &v; sink::partition_segment(#nm, Some(&#cell)) })
+            quote!({ let v = #value; let x = &v; sink::partition_segment(#nm, Some(&#cell)) })
         });
     }
     let fallible = eg.fallible;
-    let path = quote!({
-        let segs: Vec<String> = vec![#(#segs),*];
-        segs.join("/")
-    });
+    let key = quote!((#(#key_tys,)*));
+    let value = quote!((#(#key_vals,)*));
     let compute = if fallible {
         quote! {
-            let part = match (|| -> Res<String> { Ok(#path) })() {
-                Ok(p) => p,
+            let key = match (|| -> Res<#key> { Ok(#value) })() {
+                Ok(k) => k,
                 Err(e) => { self.reject(ctx, o, #ni, e); return; }
             };
         }
     } else {
-        quote!(let part = #path;)
+        quote!(let key = #value;)
     };
-    quote! {
+    let push = quote! {
         fn #m(&mut self, ctx: &Context, o: &Origin<'_>, ts: i64, row: #row_ty) {
-            let _ = ts;
+            let _ = (ctx, o, ts);
             self.base.stats[#ni].read += 1;
-            let part = {
+            let key = {
                 #bind
                 #compute
-                part
+                key
             };
-            let r = self.#buf.push(&self.base.out, part, row);
+            let r = self.#buf.push(&self.base.out, key, row);
             self.base.io(r);
             self.base.stats[#ni].written += 1;
         }
-    }
+    };
+    let path = quote!({
+        let segs: Vec<String> = vec![#(#segs),*];
+        segs.join("/")
+    });
+    SinkParts { push, key, path: Some(path) }
 }
 
 /// Folder names for `partition_by` expressions: a field by its name, `f(x)` by `f` (or `f_x`
@@ -810,6 +849,7 @@ fn union_input(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, slot: usize, from: usize
     let out = emit(cx, i, quote!(row), true);
     quote! {
         fn #m(&mut self, ctx: &Context, o: &Origin<'_>, ts: i64, row: #in_ty) {
+            let _ = (ctx, o, ts);
             self.base.stats[#ni].read += 1;
             #bind
             #build
@@ -841,6 +881,7 @@ fn map_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, stages: &[Stag
     let ni = lit(i);
     quote! {
         fn #m(&mut self, ctx: &Context, o: &Origin<'_>, ts: i64, row: #in_ty) {
+            let _ = (ctx, o, ts);
             self.base.stats[#ni].read += 1;
             #bind
             #body
@@ -876,7 +917,9 @@ fn stage_code(
                         if l.depth.get(name).copied().unwrap_or(0) < depth { quote!(#local.clone()) } else { local };
                     eg.coerce(moved, &storage, ty)
                 }
-                None => eg.unsupported(&TExpr { kind: TExprKind::Error, ty: ty.clone(), span: node.span }, "this row"),
+                None => {
+                    eg.internal(&TExpr { kind: TExprKind::Error, ty: ty.clone(), span: node.span }, "an output field")
+                }
             };
             inits.push(quote!(#fid: #v));
         }
@@ -896,25 +939,38 @@ fn stage_code(
         return quote!(#build #out);
     };
     match stage {
-        Stage::Select(fields) | Stage::Derive(fields) => {
+        Stage::Select(fields) => {
+            // Every field of a `select` reads the input row.
             let mut eg = ExprGen::new(g);
             let mut values = Vec::new();
-            let mut types = Vec::new();
             let mut locals = Vec::new();
             for (name, e) in fields {
                 values.push(eg.expr(e, &l.sc));
                 locals.push(names::local(step, name));
             }
             let fallible = eg.fallible;
-            for (_, e) in fields {
-                types.push(g.rust_type(&e.ty, e.span));
-            }
+            let types: Vec<TokenStream> = fields.iter().map(|(_, e)| g.rust_type(&e.ty, e.span)).collect();
             let code = bind_values(g, i, &locals, &types, values, fallible, exit);
-            if matches!(stage, Stage::Select(_)) {
-                l.sc.vars.clear();
-                l.order.clear();
-            }
+            l.sc.vars.clear();
+            l.order.clear();
             for ((name, e), local) in fields.iter().zip(&locals) {
+                l.sc.bind(name, quote!(#local), e.ty.clone());
+                l.order.push(name.clone());
+                l.depth.insert(name.clone(), depth);
+            }
+            let rest = stage_code(g, cx, i, node, stages, k + 1, l, depth, exit);
+            quote!(#code #rest)
+        }
+        Stage::Derive(fields) => {
+            // Each derived field sees the ones before it.
+            let mut code = Vec::new();
+            for (n, (name, e)) in fields.iter().enumerate() {
+                let mut eg = ExprGen::new(g);
+                let v = eg.expr(e, &l.sc);
+                let fallible = eg.fallible;
+                let local = names::local(step * 1000 + n, name);
+                let ty = g.rust_type(&e.ty, e.span);
+                code.push(bind_values(g, i, std::slice::from_ref(&local), &[ty], vec![v], fallible, exit));
                 l.sc.bind(name, quote!(#local), e.ty.clone());
                 if !l.order.contains(name) {
                     l.order.push(name.clone());
@@ -922,7 +978,7 @@ fn stage_code(
                 l.depth.insert(name.clone(), depth);
             }
             let rest = stage_code(g, cx, i, node, stages, k + 1, l, depth, exit);
-            quote!(#code #rest)
+            quote!(#(#code)* #rest)
         }
         Stage::Filter(c) => {
             let mut eg = ExprGen::new(g);
@@ -945,7 +1001,24 @@ fn stage_code(
         }
         Stage::Explode { list, alias } => {
             let mut eg = ExprGen::new(g);
-            let v = eg.expr(list, &l.sc);
+            // A list field read nowhere after the explode is moved into the loop, not copied.
+            let movable = match &list.kind {
+                TExprKind::Var(n)
+                    if l.depth.get(n) == Some(&depth)
+                        && list.ty == l.sc.vars.get(n).map_or(Type::Error, |v| v.1.clone()) =>
+                {
+                    let mut used = node.row.fields.iter().any(|(f, _)| f == n);
+                    for st in &stages[k + 1..] {
+                        used |= stage_reads(st, n);
+                    }
+                    (!used).then(|| l.sc.vars.get(n).map(|v| v.0.clone())).flatten()
+                }
+                _ => None,
+            };
+            let v = match movable {
+                Some(local) => local,
+                None => eg.expr(list, &l.sc),
+            };
             let (elem, nullable) = match &list.ty {
                 Type::Nullable(t) => (t.as_ref().clone(), true),
                 t => (t.clone(), false),
@@ -956,6 +1029,7 @@ fn stage_code(
             };
             let v = if nullable { quote!((#v).unwrap_or_default()) } else { v };
             let fallible = eg.fallible;
+            let hoisted = hoist(g, &mut l, &stages[k + 1..], alias, step);
             let list_ty = g.rust_type(&Type::List(Box::new(elem.clone())), list.span);
             let items = names::local(step, "\u{0}items");
             let code = bind_values(g, i, std::slice::from_ref(&items), &[list_ty], vec![v], fallible, exit);
@@ -968,6 +1042,7 @@ fn stage_code(
             let rest = stage_code(g, cx, i, node, stages, k + 1, l, depth + 1, &quote!(continue));
             quote! {
                 #code
+                #hoisted
                 self.base.stats[#ni].expanded += #items.len() as i64 - 1;
                 for #local in #items {
                     #rest
@@ -1029,6 +1104,85 @@ fn stage_code(
     }
 }
 
+/// Whether a stage reads field `name` of its input row.
+fn stage_reads(stage: &Stage, name: &str) -> bool {
+    fn reads(e: &TExpr, name: &str) -> bool {
+        matches!(&e.kind, TExprKind::Var(n) if n == name) || e.children().into_iter().any(|c| reads(c, name))
+    }
+    match stage {
+        Stage::Select(f) | Stage::Derive(f) => f.iter().any(|(_, e)| reads(e, name)),
+        Stage::Filter(e) => reads(e, name),
+        Stage::Explode { list, .. } => reads(list, name),
+        Stage::Score { inputs, .. } => inputs.iter().any(|(_, e)| reads(e, name)),
+        Stage::Protect { masks, .. } => masks.iter().any(|(n, _)| n == name),
+    }
+}
+
+/// Loop-invariant code motion for `explode`: a field expression of a later `select`/`derive`
+/// that reads only fields bound before the loop, cannot fail and is more than a name is
+/// computed once per record before the loop (`hmac(member_id)` once per application, not once
+/// per tradeline). Expressions that can fail stay in the loop, so a record with an empty list
+/// is never rejected by an expression that would not have run.
+fn hoist(g: &mut Gen<'_>, l: &mut Locals, after: &[Stage], alias: &str, step: usize) -> TokenStream {
+    fn free_vars(e: &TExpr, out: &mut Vec<String>) -> bool {
+        match &e.kind {
+            TExprKind::Var(n) => out.push(n.clone()),
+            TExprKind::Aggregate(..) | TExprKind::Error => return false,
+            _ => {}
+        }
+        e.children().into_iter().all(|c| free_vars(c, out))
+    }
+    let mut bound_after: BTreeSet<String> = BTreeSet::from([alias.to_string()]);
+    let mut code = Vec::new();
+    for stage in after {
+        let (fields, select) = match stage {
+            Stage::Select(f) => (f, true),
+            Stage::Derive(f) => (f, false),
+            Stage::Filter(_) => continue,
+            _ => break,
+        };
+        for (j, (_, e)) in fields.iter().enumerate() {
+            // A derived field is visible to the derived fields after it.
+            if !select && j > 0 {
+                bound_after.insert(fields[j - 1].0.clone());
+            }
+            if matches!(
+                e.kind,
+                TExprKind::Var(_)
+                    | TExprKind::Int(_)
+                    | TExprKind::Float(_)
+                    | TExprKind::Str(_)
+                    | TExprKind::Bool(_)
+                    | TExprKind::Null
+                    | TExprKind::Duration(_)
+                    | TExprKind::Timestamp(_)
+                    | TExprKind::EnumValue(..)
+            ) {
+                continue;
+            }
+            let mut vars = Vec::new();
+            if !free_vars(e, &mut vars) || vars.iter().any(|v| bound_after.contains(v) || !l.sc.vars.contains_key(v)) {
+                continue;
+            }
+            let mut eg = ExprGen::new(g);
+            let v = eg.expr(e, &l.sc);
+            if eg.fallible {
+                continue;
+            }
+            let local = id(format!("_h{step}_{}", l.sc.hoisted.len()));
+            code.push(quote!(let #local = #v;));
+            l.sc.hoisted.push((e as *const TExpr, local));
+        }
+        for (n, _) in fields {
+            bound_after.insert(n.clone());
+        }
+        if select {
+            break;
+        }
+    }
+    quote!(#(#code)*)
+}
+
 struct AggParts {
     acc: TokenStream,
     field: TokenStream,
@@ -1039,20 +1193,20 @@ struct AggParts {
     merge: TokenStream,
 }
 
-/// The hashable form of a group key or `count_distinct` value of type `ty`.
-fn hashable(
-    g: &mut Gen<'_>,
-    ty: &Type,
-    span: Span,
-) -> Option<(TokenStream, Box<dyn Fn(TokenStream) -> TokenStream>, Box<dyn Fn(TokenStream) -> TokenStream>)> {
+/// Rewrites a value's tokens (to its hashable form, or back).
+type Conv = Box<dyn Fn(TokenStream) -> TokenStream>;
+
+/// The hashable form of a group key or `count_distinct` value of type `ty`: its Rust type, and
+/// the conversions into and out of it.
+fn hashable(g: &mut Gen<'_>, ty: &Type, span: Span) -> Option<(TokenStream, Conv, Conv)> {
     let inner = ty.non_null().clone();
     let nullable = ty.is_nullable();
     match inner {
         Type::Double => {
             let t = if nullable { quote!(Option<HashF64>) } else { quote!(HashF64) };
-            let to: Box<dyn Fn(TokenStream) -> TokenStream> =
+            let to: Conv =
                 if nullable { Box::new(|v| quote!((#v).map(HashF64))) } else { Box::new(|v| quote!(HashF64(#v))) };
-            let back: Box<dyn Fn(TokenStream) -> TokenStream> =
+            let back: Conv =
                 if nullable { Box::new(|v| quote!((#v).map(|h| h.0))) } else { Box::new(|v| quote!((#v).0)) };
             Some((t, to, back))
         }

@@ -15,8 +15,7 @@ use crate::types::{StructId, Type};
 pub fn schema_types(g: &mut Gen<'_>) -> TokenStream {
     let mut out = Vec::new();
     let mut done = std::collections::BTreeSet::new();
-    loop {
-        let Some(id) = g.structs.iter().find(|s| !done.contains(*s)).copied() else { break };
+    while let Some(id) = g.structs.iter().find(|s| !done.contains(*s)).copied() {
         done.insert(id);
         let def = g.res.schema.get_struct(id);
         let ident = g.struct_ident(id);
@@ -195,6 +194,8 @@ pub fn record_impl(g: &mut Gen<'_>, ident: &Ident, fields: &[(String, Type)], sp
     let mut schema = String::from("message row {");
     let mut cells = Vec::new();
     let mut writes = Vec::new();
+    let mut col_decls = Vec::new();
+    let mut col_fills = Vec::new();
     for (i, (name, ty)) in fields.iter().enumerate() {
         let (fid, _) = names::field(name, i);
         columns.push(Literal::string(name));
@@ -216,33 +217,34 @@ pub fn record_impl(g: &mut Gen<'_>, ident: &Ident, fields: &[(String, Type)], sp
             _ => " (JSON)",
         };
         schema.push_str(&format!(" {rep} {physical} {name}{logical};"));
-        // The column value from `x: &T` (T the non-null type).
+        // The column value from `x: T` (T the non-null type), moved out of the row.
         let conv = match inner {
-            Type::Bool | Type::Int | Type::Duration | Type::Timestamp | Type::Date | Type::Double => quote!(*x),
-            Type::String => quote!(sink::bytes(x)),
+            Type::Bool | Type::Int | Type::Duration | Type::Timestamp | Type::Date | Type::Double => quote!(x),
+            Type::String => quote!(sink::owned_bytes(x)),
             Type::Enum(..) => quote!(sink::bytes(&x.name())),
-            Type::Binary => quote!(parquet::data_type::ByteArray::from(x.clone())),
-            _ => quote!(sink::bytes(&serde_json::to_string(x).unwrap_or_default())),
+            Type::Binary => quote!(parquet::data_type::ByteArray::from(x)),
+            _ => quote!(sink::bytes(&serde_json::to_string(&x).unwrap_or_default())),
         };
         let writer = Ident::new(writer, proc_macro2::Span::call_site());
-        writes.push(if ty.is_nullable() {
-            quote! {{
-                let mut v = Vec::with_capacity(rows.len());
-                let mut d = Vec::with_capacity(rows.len());
-                for r in rows {
-                    match &r.#fid {
-                        Some(x) => { v.push(#conv); d.push(1i16); }
-                        None => d.push(0i16),
-                    }
+        let v = Ident::new(&format!("v{i}"), proc_macro2::Span::call_site());
+        let d = Ident::new(&format!("d{i}"), proc_macro2::Span::call_site());
+        if ty.is_nullable() {
+            col_decls.push(quote! {
+                let mut #v = Vec::with_capacity(n);
+                let mut #d = Vec::with_capacity(n);
+            });
+            col_fills.push(quote! {
+                match r.#fid {
+                    Some(x) => { #v.push(#conv); #d.push(1i16); }
+                    None => #d.push(0i16),
                 }
-                sink::#writer(rg, &v, Some(&d))?;
-            }}
+            });
+            writes.push(quote!(sink::#writer(rg, &#v, Some(&#d))?;));
         } else {
-            quote! {{
-                let v: Vec<_> = rows.iter().map(|r| { let x = &r.#fid; #conv }).collect();
-                sink::#writer(rg, &v, None)?;
-            }}
-        });
+            col_decls.push(quote!(let mut #v = Vec::with_capacity(n);));
+            col_fills.push(quote! {{ let x = r.#fid; #v.push(#conv); }});
+            writes.push(quote!(sink::#writer(rg, &#v, None)?;));
+        }
         let cell = cell_of(quote!(x), inner);
         cells.push(if ty.is_nullable() {
             quote! {{
@@ -270,9 +272,14 @@ pub fn record_impl(g: &mut Gen<'_>, ident: &Ident, fields: &[(String, Type)], sp
                 #(#cells)*
             }
             fn write_parquet(
-                rows: &[Self],
+                rows: &mut Vec<Self>,
                 rg: &mut parquet::file::writer::SerializedRowGroupWriter<'_, std::fs::File>,
             ) -> parquet::errors::Result<()> {
+                let n = rows.len();
+                #(#col_decls)*
+                for r in rows.drain(..) {
+                    #(#col_fills)*
+                }
                 #(#writes)*
                 Ok(())
             }

@@ -1,0 +1,185 @@
+//! The code generator: its output for each case under `tests/cases/codegen/` is kept as a
+//! snapshot (`main.rs.snap`, rewritten with `PIPE_BLESS=1`), and each case is built with cargo
+//! and run on the data beside it, with its outputs checked against values worked out by hand.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use pipe_tests::{build_pipeline, hmac_hex, read_parquet_dir, repo_root, scratch, Cell};
+use pipec::fs_loader::FsLoader;
+use serde_json::Value;
+
+const KEY: &str = "codegen-test-key-0123456789";
+
+#[test]
+fn generated_code_matches_its_snapshots() {
+    let dir = repo_root().join("tests/cases/codegen");
+    let bless = std::env::var_os("PIPE_BLESS").is_some();
+    let mut problems = Vec::new();
+    let mut cases: Vec<_> = std::fs::read_dir(&dir).expect("cases").flatten().map(|e| e.path()).collect();
+    cases.sort();
+    assert!(!cases.is_empty());
+    for case in cases {
+        let root = case.join("pipeline.pipe");
+        let loader = FsLoader::new(".");
+        let mut checked = pipec::check_program(&loader, &root).expect("readable");
+        // Fixed paths, so the snapshot does not depend on where the repository is.
+        let target = pipec::codegen::Target { runtime_dir: "/RUNTIME".into(), base_dir: "/CASE".into() };
+        let krate = pipec::generate(&mut checked, &root, &target).unwrap_or_else(|| {
+            panic!(
+                "{} does not generate:\n{}",
+                root.display(),
+                pipec::diagnostics::render::human(&checked.resolved.sources, &checked.diagnostics, false)
+            )
+        });
+        let main = &krate.files.iter().find(|(p, _)| p == "main.rs").expect("main.rs").1;
+        let snap = case.join("main.rs.snap");
+        if bless {
+            std::fs::write(&snap, main).expect("write snapshot");
+        } else if std::fs::read_to_string(&snap).ok().as_deref() != Some(main.as_str()) {
+            problems.push(format!("{} differs from the generated code (PIPE_BLESS=1 rewrites it)", snap.display()));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+fn jsonl(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect()
+}
+
+#[test]
+fn the_feature_case_builds_without_warnings_and_computes_the_right_rows() {
+    let bin = build_pipeline(Path::new("tests/cases/codegen/features/pipeline.pipe"));
+    let out = scratch("codegen_features");
+    let sink = |name: &str, dir: &str| format!("{name}={}", out.join(dir).display());
+    let res = Command::new(&bin)
+        .args([
+            "--sink",
+            &sink("zip_sink", "zips"),
+            "--sink",
+            &sink("hourly_sink", "hourly"),
+            "--sink",
+            &sink("tag_days->parquet", "tags"),
+            "--sink",
+            &sink("rejected->files", "rejected"),
+            "--threads",
+            "2",
+        ])
+        .env("PIPE_HMAC_KEY", KEY)
+        .output()
+        .expect("run");
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+
+    // Hourly windows per kind: every aggregate, window bounds, CSV text forms.
+    let hourly = std::fs::read_to_string(out.join("hourly/part-00000.csv")).expect("hourly csv");
+    let mut lines: Vec<&str> = hourly.lines().collect();
+    assert_eq!(lines.remove(0), "kind,window_start,window_end,n,total,users,biggest,mean,opening,closing");
+    lines.sort();
+    assert_eq!(
+        lines,
+        vec![
+            "charge,2023-11-14T22:00:00.000Z,2023-11-14T23:00:00.000Z,2,37.5,2,25.5,18.75,25.5,12.0",
+            "charge,2023-11-14T23:00:00.000Z,2023-11-15T00:00:00.000Z,2,30.0,2,30.0,15.0,0.0,30.0",
+            "refund,2023-11-14T22:00:00.000Z,2023-11-14T23:00:00.000Z,1,-7.5,1,-7.5,-7.5,-7.5,-7.5",
+            "refund,2023-11-14T23:00:00.000Z,2023-11-15T00:00:00.000Z,1,-2.0,1,-2.0,-2.0,-2.0,-2.0",
+        ]
+    );
+
+    // Exploded tags per day; B has one use and `k >= 2` suppresses it; the division by zero
+    // rejected one element.
+    let tags = read_parquet_dir(&out.join("tags"));
+    assert_eq!(tags.len(), 1, "{tags:?}");
+    let (part, row) = &tags[0];
+    assert_eq!(part, "tag=A");
+    assert_eq!(row["uses"], Cell::Int(3));
+    assert_eq!(row["worst"], Cell::Double(100.0));
+    assert_eq!(row["window_start"], Cell::Int(1_699_920_000_000));
+
+    // `protect for`: the user pseudonymized, the ZIP code truncated, the default `visits`.
+    let mut zips: Vec<String> = jsonl(&out.join("zips/part-00000.jsonl")).iter().map(Value::to_string).collect();
+    zips.sort();
+    let mut want: Vec<String> =
+        [("ann", Some("941"), 4), ("bob", Some("100"), 1), ("bob", None, 2), ("cy", None, 0), ("ann", None, 1)]
+            .iter()
+            .map(|(u, z, v)| serde_json::json!({ "user": hmac_hex(KEY, u), "zip": z, "visits": v }).to_string())
+            .collect();
+    want.sort();
+    assert_eq!(zips, want);
+
+    // Every bad record, once, with where it came from.
+    let rejected = jsonl(&out.join("rejected/part-00000.jsonl"));
+    let mut got: Vec<(String, String)> = rejected
+        .iter()
+        .map(|r| {
+            let pos = r["position"].as_str().expect("position");
+            let file = Path::new(pos).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+            (file, r["reason"].as_str().expect("reason").to_string())
+        })
+        .collect();
+    got.sort();
+    let want: Vec<(String, String)> = vec![
+        ("events.jsonl:4".into(), "tag_days: division by zero (`/`)".into()),
+        ("events.jsonl:6".into(), "events: field `at`: invalid type: string, expected i64".into()),
+        ("events.jsonl:7".into(), "events: field `tier`: not a value of enum Tier".into()),
+        ("events.jsonl:8".into(), "events: malformed JSON at column 2".into()),
+        ("refunds.csv:4".into(), "refunds: not an ISO-8601 date or date-time".into()),
+    ];
+    assert_eq!(got, want);
+
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("zips/_pipe_summary.json")).expect("summary"))
+            .expect("json");
+    let ops: BTreeMap<String, Value> = summary["operators"]
+        .as_array()
+        .expect("ops")
+        .iter()
+        .map(|o| (o["name"].as_str().unwrap_or_default().to_string(), o.clone()))
+        .collect();
+    assert_eq!(ops["events"]["read"], 8);
+    assert_eq!(ops["events"]["rejected"], 3);
+    assert_eq!(ops["refunds"]["read"], 3);
+    assert_eq!(ops["charges"]["filtered"], 1);
+    assert_eq!(ops["rejected"]["read"], 5);
+}
+
+#[test]
+fn every_valid_program_generates_or_names_what_is_not_supported_yet() {
+    let root = repo_root();
+    let mut roots: Vec<std::path::PathBuf> = Vec::new();
+    for dir in ["tests/cases/valid", "tests/cases/privacy/clean", "examples"] {
+        let files = pipe_tests::read_tree(&root.join(dir), &["pipe"]);
+        roots.extend(
+            files.keys().filter(|p| !p.components().any(|c| c.as_os_str() == "blocks")).map(|p| root.join(dir).join(p)),
+        );
+    }
+    let mut problems = Vec::new();
+    for path in &roots {
+        let loader = FsLoader::new(".");
+        let mut checked = pipec::check_program(&loader, path).expect("readable");
+        if checked.has_errors() {
+            continue; // multi-file cases whose root is another file
+        }
+        let target = pipec::codegen::Target { runtime_dir: "/RUNTIME".into(), base_dir: "/CASE".into() };
+        if pipec::generate(&mut checked, path, &target).is_none() {
+            for d in checked.diagnostics.iter().filter(|d| d.message.contains("internal error")) {
+                problems.push(format!("{}: {}", path.display(), d.message));
+            }
+        }
+    }
+    assert!(roots.len() > 10);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn every_builtin_function_compiles_to_rust_without_warnings() {
+    // tests/cases/valid/expressions.pipe calls every builtin function and operator.
+    let bin = build_pipeline(Path::new("tests/cases/valid/expressions.pipe"));
+    let help = Command::new(&bin).arg("--help").output().expect("run --help");
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(text.contains("--source") && text.contains("--hmac-key-file"), "{text}");
+}
