@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -368,19 +368,24 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
     let records = AtomicU64::new(0);
     let nodes = p.nodes();
 
+    // One long-lived worker per thread takes splits from a shared queue (largest first), so
+    // each keeps its buffers and partial aggregates for the whole run and the partials are
+    // merged once per thread at the end.
+    let next = AtomicUsize::new(0);
+    let threads = pool.current_num_threads().min(splits.len()).max(1);
     let worker = pool.install(|| {
-        splits
-            .par_iter()
-            .fold(
-                || p.worker(Base::new(ctx.clone(), outputs.clone(), nodes.len())),
-                |mut w, split| {
+        (0..threads)
+            .into_par_iter()
+            .map(|_| {
+                let mut w = p.worker(Base::new(ctx.clone(), outputs.clone(), nodes.len()));
+                while let Some(split) = splits.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let n = read_split(p, &mut w, split, &sources);
                     records.fetch_add(n, Ordering::Relaxed);
                     bar.inc(split.len());
                     bar.set_message(format!("{} records", records.load(Ordering::Relaxed)));
-                    w
-                },
-            )
+                }
+                w
+            })
             .reduce_with(|mut a, b| {
                 p.merge(&mut a, b);
                 a

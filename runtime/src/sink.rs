@@ -156,6 +156,9 @@ impl Outputs {
                 SinkFormat::Parquet => {
                     let schema =
                         Arc::new(parquet::schema::parser::parse_message_type(R::PARQUET_SCHEMA).map_err(pq_err)?);
+                    // Snappy, as DuckDB and Spark write by default. No dictionaries: measured on
+                    // the ingest benchmark they cost 15% of the run (pseudonyms, amounts and
+                    // times are nearly all distinct) for 1% smaller files.
                     let props = Arc::new(
                         WriterProperties::builder()
                             .set_compression(Compression::SNAPPY)
