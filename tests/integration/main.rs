@@ -1,6 +1,7 @@
 //! Pipe's integration tests, one binary: case files, the language reference's code blocks,
 //! the examples, and property tests of the front end.
 
+mod canary;
 mod cases;
 mod codegen;
 mod examples;

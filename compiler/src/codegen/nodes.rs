@@ -1084,10 +1084,11 @@ fn stage_code(
                     Mask::Redact => (quote!(String::from(f::REDACTED)), false),
                     Mask::Drop => continue,
                 };
-                let value = if storage.is_nullable() {
-                    quote!(match #local.clone() { Some(x) => Some(#body), None => None })
-                } else {
-                    quote!({ let x = #local.clone(); #body })
+                let value = match (mask, storage.is_nullable()) {
+                    (Mask::Redact, true) => quote!((#local).as_ref().map(|_| String::from(f::REDACTED))),
+                    (Mask::Redact, false) => quote!(String::from(f::REDACTED)),
+                    (_, true) => quote!(match #local.clone() { Some(x) => Some(#body), None => None }),
+                    (_, false) => quote!({ let x = #local.clone(); #body }),
                 };
                 let ty = g.rust_type(&out_ty, node.span);
                 code.push(bind_values(g, i, std::slice::from_ref(&new), &[ty], vec![value], fallible, exit));

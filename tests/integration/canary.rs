@@ -1,0 +1,114 @@
+//! The canary test: a pipeline runs on records whose labeled fields hold recognizable canary
+//! values, and every byte every sink wrote is searched. A canary may appear only in a sink that
+//! allows its category raw; the sinks' clearances are read from the program itself. Two
+//! positive controls (a sink cleared for raw member ids, and the rejected output) show that the
+//! search does find canaries where they are allowed.
+
+use std::path::Path;
+use std::process::Command;
+
+use pipe_tests::{build_pipeline, repo_root, scratch};
+use pipec::fs_loader::FsLoader;
+
+const KEY: &str = "canary-test-key-0123456789";
+
+/// Every byte of every file below `dir`.
+fn all_bytes(dir: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())).flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.extend(std::fs::read(&p).expect("read output"));
+            }
+        }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn no_canary_reaches_a_sink_that_does_not_allow_its_category_raw() {
+    let root = repo_root().join("tests/cases/canary/pipeline.pipe");
+    let checked = pipec::check_program(&FsLoader::new("."), &root).expect("readable");
+    assert!(!checked.has_errors());
+    let bin = build_pipeline(Path::new("tests/cases/canary/pipeline.pipe"));
+
+    // Records whose labeled fields are canaries; the last line is malformed (it goes to
+    // `rejected`, which allows everything raw).
+    let out = scratch("canary");
+    let states = ["CA", "NY", "TX"];
+    let mut lines = Vec::new();
+    let mut canaries: Vec<(String, &str)> = Vec::new();
+    for i in 0..12 {
+        let member = format!("CANARYMEMBER{i:03}");
+        let ssn = format!("CANARYSSN{i:03}");
+        let email = format!("canaryemail{i:03}@example.com");
+        let accounts: Vec<String> = (0..2).map(|k| format!("CANARYACCT{i:03}K{k}")).collect();
+        canaries.push((member.clone(), "user.unique_id"));
+        canaries.push((ssn.clone(), "user.government_id"));
+        canaries.push((email.clone(), "user.contact.email"));
+        for a in &accounts {
+            canaries.push((a.clone(), "user.financial.account_number"));
+        }
+        let tradelines: Vec<serde_json::Value> = accounts
+            .iter()
+            .map(|a| serde_json::json!({ "account_id": a, "balance": 100.0 + i as f64, "credit_limit": 1000.0 }))
+            .collect();
+        lines.push(
+            serde_json::json!({
+                "member_id": member, "ssn": ssn, "email": email, "submitted_at": 1_700_000_000_000i64 + i,
+                "annual_income": 52_300.0 + i as f64, "state": states[i as usize % 3], "tradelines": tradelines,
+            })
+            .to_string(),
+        );
+    }
+    lines.push(r#"{"member_id": "CANARYMEMBER999", "ssn": "CANARYSSN999", "submitted_at": "#.to_string());
+    canaries.push(("CANARYMEMBER999".into(), "user.unique_id"));
+    canaries.push(("CANARYSSN999".into(), "user.government_id"));
+    let input = out.join("apps.jsonl");
+    std::fs::write(&input, lines.join("\n") + "\n").expect("write input");
+
+    let sinks: Vec<(String, Vec<String>)> = checked
+        .program
+        .sinks
+        .iter()
+        .map(|s| (s.name.clone(), s.allows.iter().filter(|a| a.form == "raw").map(|a| a.category.clone()).collect()))
+        .collect();
+    let mut args = vec!["--source".to_string(), format!("apps={}", input.display())];
+    for (name, _) in &sinks {
+        args.push("--sink".into());
+        args.push(format!("{name}={}", out.join(name.replace("->", "_")).display()));
+    }
+    let res = Command::new(&bin).args(&args).env("PIPE_HMAC_KEY", KEY).output().expect("run");
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+
+    let mut leaks = Vec::new();
+    for (name, raw) in &sinks {
+        let bytes = all_bytes(&out.join(name.replace("->", "_")));
+        assert!(bytes.len() > 100, "sink {name} wrote nothing");
+        for (canary, category) in &canaries {
+            let allowed = raw.iter().any(|a| category == a || category.starts_with(&format!("{a}.")));
+            if !allowed && contains(&bytes, canary) {
+                leaks.push(format!("{canary} ({category}) reached sink `{name}`, which allows raw only {raw:?}"));
+            }
+        }
+    }
+    assert!(leaks.is_empty(), "{}", leaks.join("\n"));
+
+    // Positive controls: where raw is allowed, the canaries are found.
+    let raw_ok = all_bytes(&out.join("raw_ok"));
+    assert!(contains(&raw_ok, "CANARYMEMBER000") && contains(&raw_ok, "CANARYMEMBER011"));
+    let rejected = sinks
+        .iter()
+        .find(|(n, _)| n.starts_with("rejected"))
+        .map(|(n, _)| n.replace("->", "_"))
+        .expect("rejected sink");
+    assert!(contains(&all_bytes(&out.join(rejected)), "CANARYSSN999"));
+}
