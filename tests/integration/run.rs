@@ -314,3 +314,57 @@ fn a_run_without_its_key_stops_before_writing_anything() {
     assert!(!res.status.success());
     assert!(String::from_utf8_lossy(&res.stderr).contains("no sink `nosuch`"));
 }
+
+#[test]
+fn parquet_written_by_one_pipeline_is_read_by_another() {
+    let lending = build_pipeline(Path::new("examples/lending/pipeline.pipe"));
+    let reader = build_pipeline(Path::new("tests/cases/codegen/parquet_source/pipeline.pipe"));
+    let out = scratch("parquet_source");
+    let res = run(
+        &lending,
+        &[
+            "--sink",
+            &format!("warehouse={}", out.join("loans").display()),
+            "--sink",
+            &format!("rejected->files={}", out.join("rej").display()),
+        ],
+    );
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let res = run(
+        &reader,
+        &[
+            "--source",
+            &format!("loans={}/loans/**/*.parquet", out.display()),
+            "--sink",
+            &format!("grades->files={}", out.join("grades").display()),
+        ],
+    );
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+
+    // Per grade from the original CSV: loans, total amount, delinquent loans, known incomes.
+    let mut reader_csv = csv::Reader::from_path(repo_root().join("examples/lending/data/loans.csv")).expect("csv");
+    let headers = reader_csv.headers().expect("header").clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).expect("column");
+    let (grade, amt, status, inc) = (col("grade"), col("loan_amount"), col("loan_status"), col("annual_income"));
+    let mut want: BTreeMap<String, (i64, i64, i64, i64)> = BTreeMap::new();
+    for rec in reader_csv.records() {
+        let rec = rec.expect("record");
+        let e = want.entry(rec[grade].to_string()).or_default();
+        e.0 += 1;
+        e.1 += rec[amt].parse::<i64>().expect("amount");
+        e.2 += i64::from(&rec[status] != "Current" && &rec[status] != "Fully Paid");
+        e.3 += i64::from(!rec[inc].is_empty());
+    }
+    want.retain(|_, v| v.0 >= 2);
+    let text = std::fs::read_to_string(out.join("grades/part-00000.csv")).expect("grades");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("grade,n,total,delinquent,banded"));
+    let got: BTreeMap<String, (i64, i64, i64, i64)> = lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let n = |i: usize| f[i].parse::<i64>().expect("number");
+            (f[0].to_string(), (n(1), n(2), n(3), n(4)))
+        })
+        .collect();
+    assert_eq!(got, want);
+}
