@@ -346,6 +346,15 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
             s.location = Some(uri);
         }
     }
+    let first_dir = sinks
+        .iter()
+        .find(|s| !s.beside_first && matches!(s.kind, SinkKind::Files { .. }))
+        .and_then(|s| s.location.clone());
+    for s in sinks.iter_mut().filter(|s| s.beside_first) {
+        let parent =
+            first_dir.as_deref().and_then(|d| std::path::Path::new(d).parent().map(std::path::Path::to_path_buf));
+        s.location = Some(parent.unwrap_or_default().join("rejected").display().to_string());
+    }
     let mut splits: Vec<Split> = Vec::new();
     for (i, s) in sources.iter().enumerate() {
         let planned = input::plan(i, &s.location, s.format, input::SPLIT_BYTES)

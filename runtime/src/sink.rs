@@ -56,6 +56,9 @@ pub struct SinkDecl {
     pub kind: SinkKind,
     /// The directory (for file sinks).
     pub location: Option<String>,
+    /// The default home of rejected records: `rejected/` beside the first file sink's
+    /// directory, wherever options put that.
+    pub beside_first: bool,
 }
 
 enum Open {

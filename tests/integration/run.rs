@@ -356,6 +356,9 @@ fn parquet_written_by_one_pipeline_is_read_by_another() {
         e.3 += i64::from(!rec[inc].is_empty());
     }
     want.retain(|_, v| v.0 >= 2);
+    // Without a `rejected` edge, rejected records go beside the first sink, where `--sink` put it.
+    assert!(out.join("rejected/_pipe_summary.json").exists());
+    assert!(!repo_root().join("tests/cases/codegen/parquet_source/out").exists());
     let text = std::fs::read_to_string(out.join("grades/part-00000.csv")).expect("grades");
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some("grade,n,total,delinquent,banded"));

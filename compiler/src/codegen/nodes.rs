@@ -235,11 +235,14 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
             None => g.path("rejected"),
         };
         let dir = Literal::string(&dir);
+        // With a file sink, the runtime places `rejected/` beside it (after `--sink` options).
+        let beside = first_dir.is_some();
         let k = lit(sink_decls.len());
         sink_decls.push(quote!(SinkDecl {
             name: "rejected",
             kind: SinkKind::Files { format: SinkFormat::Json },
             location: Some(String::from(#dir)),
+            beside_first: #beside,
         }));
         node_decls.push(quote!(NodeDecl { name: "rejected", kind: NodeKind::Rejected }));
         node_decls.push(quote!(NodeDecl { name: "rejected (default sink)", kind: NodeKind::Sink }));
@@ -667,13 +670,16 @@ fn sink_decl(g: &mut Gen<'_>, sink: usize, span: Span) -> (TokenStream, Option<S
             let format = if c.name == "parquet" { quote!(SinkFormat::Parquet) } else { fmt(word("format"), "json") };
             let loc = connector_text(g, dir_arg.as_ref());
             (
-                quote!(SinkDecl { name: #name, kind: SinkKind::Files { format: #format }, location: Some(#loc) }),
+                quote!(SinkDecl { name: #name, kind: SinkKind::Files { format: #format }, location: Some(#loc), beside_first: false }),
                 dir_text,
             )
         }
         "stdout" => {
             let format = fmt(word("format"), "json");
-            (quote!(SinkDecl { name: #name, kind: SinkKind::Stdout { format: #format }, location: None }), None)
+            (
+                quote!(SinkDecl { name: #name, kind: SinkKind::Stdout { format: #format }, location: None, beside_first: false }),
+                None,
+            )
         }
         other => {
             g.unsupported(
