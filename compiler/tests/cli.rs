@@ -1,4 +1,5 @@
-//! `pipec check` as a user runs it: exit codes, human and JSON output, every error reported.
+//! `pipec` as a user runs it: exit codes, human and JSON output, every error reported, builds
+//! refused with the reason.
 #![allow(clippy::disallowed_methods, reason = "the CLI is tested on real files")]
 
 use std::path::{Path, PathBuf};
@@ -333,4 +334,26 @@ fn explain_prints_the_optimized_plan_or_refuses_a_broken_program() {
     let broken = pipec(&["explain", "--", "invalid/types.pipe"]);
     assert_eq!(broken.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&broken.stderr).contains("no plan: the program has errors"));
+}
+
+#[test]
+fn build_refuses_programs_with_errors_or_unsupported_constructs() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo").to_path_buf();
+    // The design brief's example checks clean, but scores models and writes to Redis.
+    let out = Command::new(env!("CARGO_BIN_EXE_pipec"))
+        .args(["build", "examples/partner_offers/pipeline.pipe"])
+        .current_dir(&repo)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("pipec runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("E3001") && err.contains("model scoring") && err.contains("`redis` sink"), "{err}");
+    assert!(err.contains("not built: 2 errors"), "{err}");
+    // A type error stops the build before any code is generated.
+    let out = pipec(&["build", "invalid/types.pipe"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("E2002"));
+    let out = pipec(&["build", "no/such/file.pipe"]);
+    assert_eq!(out.status.code(), Some(2));
 }
