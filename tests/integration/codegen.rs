@@ -103,11 +103,17 @@ fn the_feature_case_builds_without_warnings_and_computes_the_right_rows() {
     // `protect for`: the user pseudonymized, the ZIP code truncated, the default `visits`.
     let mut zips: Vec<String> = jsonl(&out.join("zips/part-00000.jsonl")).iter().map(Value::to_string).collect();
     zips.sort();
-    let mut want: Vec<String> =
-        [("ann", Some("941"), 4), ("bob", Some("100"), 1), ("bob", None, 2), ("cy", None, 0), ("ann", None, 1)]
-            .iter()
-            .map(|(u, z, v)| serde_json::json!({ "user": hmac_hex(KEY, u), "zip": z, "visits": v }).to_string())
-            .collect();
+    let mut want: Vec<String> = [
+        ("ann", Some("941"), 4),
+        ("bob", Some("100"), 1),
+        ("bob", None, 2),
+        ("cy", None, 0),
+        ("ann", None, 1),
+        ("max", None, 1),
+    ]
+    .iter()
+    .map(|(u, z, v)| serde_json::json!({ "user": hmac_hex(KEY, u), "zip": z, "visits": v }).to_string())
+    .collect();
     want.sort();
     assert_eq!(zips, want);
 
@@ -127,6 +133,8 @@ fn the_feature_case_builds_without_warnings_and_computes_the_right_rows() {
         ("events.jsonl:6".into(), "events: field `at`: invalid type: string, expected i64".into()),
         ("events.jsonl:7".into(), "events: field `tier`: not a value of enum Tier".into()),
         ("events.jsonl:8".into(), "events: malformed JSON at column 2".into()),
+        // An event time so close to the end of time that its window's end would overflow.
+        ("events.jsonl:9".into(), "hourly: event time out of range for the window".into()),
         ("refunds.csv:4".into(), "refunds: not an ISO-8601 date or date-time".into()),
     ];
     assert_eq!(got, want);
@@ -140,11 +148,11 @@ fn the_feature_case_builds_without_warnings_and_computes_the_right_rows() {
         .iter()
         .map(|o| (o["name"].as_str().unwrap_or_default().to_string(), o.clone()))
         .collect();
-    assert_eq!(ops["events"]["read"], 8);
+    assert_eq!(ops["events"]["read"], 9);
     assert_eq!(ops["events"]["rejected"], 3);
     assert_eq!(ops["refunds"]["read"], 3);
     assert_eq!(ops["charges"]["filtered"], 1);
-    assert_eq!(ops["rejected"]["read"], 5);
+    assert_eq!(ops["rejected"]["read"], 6);
 }
 
 #[test]
@@ -182,4 +190,96 @@ fn every_builtin_function_compiles_to_rust_without_warnings() {
     let help = Command::new(&bin).arg("--help").output().expect("run --help");
     let text = String::from_utf8_lossy(&help.stdout);
     assert!(text.contains("--source") && text.contains("--hmac-key-file"), "{text}");
+}
+
+#[test]
+fn garbled_input_never_crashes_a_pipeline_and_every_record_is_counted() {
+    let bin = build_pipeline(Path::new("tests/cases/codegen/features/pipeline.pipe"));
+    let out = scratch("codegen_garbled");
+    let good = std::fs::read_to_string(repo_root().join("tests/cases/codegen/features/events.jsonl")).expect("events");
+    let good: Vec<&str> = good.lines().collect();
+    // A small deterministic generator (xorshift), so a failure reproduces.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let replacements = [
+        "9223372036854775807",
+        "-9223372036854775808",
+        "1e400",
+        "-0",
+        "null",
+        "\"\"",
+        "[]",
+        "{}",
+        "true",
+        "\"\\ud800\"",
+        "\"日本\"",
+        "[[[[[[]]]]]]",
+        "\"GOLD\"",
+        "3",
+    ];
+    let mut bytes: Vec<u8> = Vec::new();
+    let mut lines = 0;
+    for i in 0..400 {
+        let base = good[(next() % good.len() as u64) as usize].as_bytes();
+        let mut line = base.to_vec();
+        match i % 4 {
+            0 => line.truncate((next() % (base.len() as u64 + 1)) as usize),
+            1 => {
+                let at = (next() % line.len() as u64) as usize;
+                line[at] = (next() % 256) as u8;
+            }
+            2 => {
+                // Replace the value after a random colon.
+                let colons: Vec<usize> = line.iter().enumerate().filter(|(_, b)| **b == b':').map(|(i, _)| i).collect();
+                if let Some(&c) = colons.get((next() % colons.len().max(1) as u64) as usize) {
+                    let end = line[c..].iter().position(|b| *b == b',' || *b == b'}').map_or(line.len(), |e| c + e);
+                    let r = replacements[(next() % replacements.len() as u64) as usize];
+                    line.splice(c + 1..end, r.bytes());
+                }
+            }
+            _ => {}
+        }
+        if line.iter().all(u8::is_ascii_whitespace) || line.contains(&b'\n') {
+            continue;
+        }
+        bytes.extend_from_slice(&line);
+        bytes.push(b'\n');
+        lines += 1;
+    }
+    let input = out.join("garbled.jsonl");
+    std::fs::write(&input, &bytes).expect("write");
+    let sink = |name: &str, dir: &str| format!("{name}={}", out.join(dir).display());
+    let res = Command::new(&bin)
+        .args([
+            "--source",
+            &format!("events={}", input.display()),
+            "--sink",
+            &sink("zip_sink", "zips"),
+            "--sink",
+            &sink("hourly_sink", "hourly"),
+            "--sink",
+            &sink("tag_days->parquet", "tags"),
+            "--sink",
+            &sink("rejected->files", "rejected"),
+        ])
+        .env("PIPE_HMAC_KEY", KEY)
+        .output()
+        .expect("run");
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("zips/_pipe_summary.json")).expect("summary"))
+            .expect("json");
+    for op in summary["operators"].as_array().expect("ops") {
+        assert_eq!(op["reconciled"], true, "{op}");
+    }
+    let events =
+        summary["operators"].as_array().and_then(|a| a.iter().find(|o| o["name"] == "events")).expect("events");
+    assert_eq!(events["read"], lines);
+    let rejected = jsonl(&out.join("rejected/part-00000.jsonl")).len();
+    assert!(rejected > 50, "garbling rejects many records ({rejected})");
 }

@@ -1403,6 +1403,25 @@ fn aggregate_node(
             (quote!(std::iter::once(0i64)), 0)
         }
     };
+    // Window arithmetic near the ends of the i64 range would overflow: such an event time is
+    // rejected, not wrapped.
+    let guard = match window {
+        Some(WindowKind::Tumbling { size, offset }) => Some(size.saturating_add(*offset)),
+        Some(WindowKind::Sliding { size, every, offset }) => Some(size.saturating_add(*every).saturating_add(*offset)),
+        _ => None,
+    };
+    let guard = match guard {
+        Some(gd) => {
+            let gd = Literal::i64_suffixed(gd);
+            quote! {
+                if ts.checked_sub(#gd).is_none() || ts.checked_add(#gd).is_none() {
+                    self.reject(ctx, o, #ni, Reject::new("event time out of range for the window"));
+                    return;
+                }
+            }
+        }
+        None => quote!(),
+    };
     let key_idx: Vec<Literal> = (0..key_tys.len()).map(Literal::usize_unsuffixed).collect();
     let add_calls: Vec<TokenStream> = adds.iter().map(|(a, idx)| quote!(acc.#a.add(args.#idx.clone());)).collect();
     let m = id(format!("push_{i}_0"));
@@ -1421,6 +1440,7 @@ fn aggregate_node(
         #[allow(clippy::clone_on_copy, unused_variables)]
         fn #m(&mut self, ctx: &Context, o: &Origin<'_>, ts: i64, row: #in_ty) {
             self.base.stats[#ni].read += 1;
+            #guard
             self.base.seq += 1;
             let seq = self.base.seq;
             #bind
