@@ -21,6 +21,7 @@ pub mod driver;
 pub mod fs_loader;
 pub mod hir;
 pub mod ir;
+pub mod models;
 pub mod optimize;
 pub mod privacy;
 pub mod resolve;
@@ -40,6 +41,8 @@ use source::{LoadError, Loader};
 pub struct Checked {
     pub resolved: Resolved,
     pub program: hir::Program,
+    /// The models the program declares, read and checked against its `score` steps.
+    pub models: std::collections::HashMap<String, models::Model>,
     pub privacy: privacy::Outcome,
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -84,6 +87,7 @@ pub fn check_program_with(loader: &dyn Loader, root: &Path, options: Options) ->
     }
     diags.append(&mut checker_diags);
     diags.append(&mut privacy_diags);
+    let models = models::load_and_check(loader, &resolved, &program, &mut diags);
     if options.strict {
         for d in &mut diags {
             if d.code.strict_error() {
@@ -93,7 +97,7 @@ pub fn check_program_with(loader: &dyn Loader, root: &Path, options: Options) ->
     }
     diags.sort_by_key(|d| (d.primary.span.file, d.primary.span.start, d.code));
     diags.dedup();
-    Ok(Checked { resolved, program, privacy: outcome, diagnostics: diags })
+    Ok(Checked { resolved, program, models, privacy: outcome, diagnostics: diags })
 }
 
 /// Lowers, optimizes and generates the crate of a checked program without errors. Constructs

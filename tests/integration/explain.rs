@@ -10,7 +10,7 @@ use pipec::ir::{NodeKind, Plan, Stage};
 
 fn plan_of(root: &str) -> (Plan, Plan) {
     let dir = repo_root().join("tests/cases");
-    let files = read_tree(&dir, &["pipe", "thrift"]);
+    let files = read_tree(&dir, &["pipe", "thrift", "txt", "json"]);
     let checked = pipec::check_program(&loader(&files), Path::new(root)).expect("loads");
     assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
     let lowered = pipec::ir::lower(&checked.program);

@@ -21,7 +21,7 @@ fn roots(files: &std::collections::BTreeMap<PathBuf, String>, under: &str) -> Ve
 #[test]
 fn leaking_programs_are_rejected_and_show_the_path() {
     let dir = repo_root().join("tests/cases");
-    let files = read_tree(&dir, &["pipe", "thrift", "toml"]);
+    let files = read_tree(&dir, &["pipe", "thrift", "toml", "txt", "json"]);
     let l = loader(&files);
     let leaks = roots(&files, "privacy/leaks");
     assert!(leaks.len() >= 30, "only {} leaking programs", leaks.len());
@@ -56,7 +56,7 @@ fn leaking_programs_are_rejected_and_show_the_path() {
 #[test]
 fn clean_programs_have_no_privacy_findings() {
     let dir = repo_root().join("tests/cases");
-    let files = read_tree(&dir, &["pipe", "thrift", "toml"]);
+    let files = read_tree(&dir, &["pipe", "thrift", "toml", "txt", "json"]);
     let l = loader(&files);
     let clean = roots(&files, "privacy/clean");
     assert!(clean.len() >= 10);
@@ -76,7 +76,7 @@ fn clean_programs_have_no_privacy_findings() {
 #[test]
 fn strict_mode_turns_privacy_warnings_into_errors() {
     let dir = repo_root().join("tests/cases");
-    let files = read_tree(&dir, &["pipe", "thrift", "toml"]);
+    let files = read_tree(&dir, &["pipe", "thrift", "toml", "txt", "json"]);
     let l = loader(&files);
     let root = Path::new("privacy/leaks/implicit_where.pipe");
     let lax = pipec::check_program(&l, root).expect("loads");

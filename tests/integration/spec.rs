@@ -69,7 +69,8 @@ fn every_pipe_and_thrift_block_compiles_as_its_markers_say() {
                         roots.push(PathBuf::from(name));
                     }
                 }
-                "toml" if b.file.is_some() => {
+                // Files other blocks read: a taxonomy, a model.
+                "toml" | "json" | "text" if b.file.is_some() => {
                     files.insert(PathBuf::from(b.file.clone().unwrap_or_default()), b.text.clone());
                 }
                 "ebnf" => {}

@@ -55,6 +55,7 @@ codes! {
     E1017 => "unknown connector or property",
     E1018 => "stream defined in terms of itself",
     E1019 => "computed field without a name",
+    E1020 => "unknown model feature",
     // Types.
     E2001 => "type mismatch",
     E2002 => "nullable value used where a value is required",
@@ -76,6 +77,8 @@ codes! {
     E2018 => "value must be a constant",
     E2019 => "invalid window",
     E2020 => "invalid timestamp annotation",
+    E2021 => "missing model input",
+    E2022 => "unreadable or unsupported model",
     // Code generation.
     E3001 => "not supported by the code generator yet",
     // Privacy.
