@@ -108,7 +108,7 @@ pub fn generate(checked: &mut Checked, root: &Path, target: &codegen::Target) ->
     }
     let plan = optimize::optimize(ir::lower(&checked.program));
     let name = codegen::crate_name(&checked.program, root);
-    match codegen::generate(&checked.resolved, &checked.program, &plan, &name, target) {
+    match codegen::generate(&checked.resolved, &checked.program, &checked.models, &plan, &name, target) {
         Ok(c) => Some(c),
         Err(mut diags) => {
             checked.diagnostics.append(&mut diags);

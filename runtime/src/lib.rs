@@ -13,6 +13,7 @@
 //! | [`f`] | builtin functions and operators |
 //! | [`agg`] | accumulators with add/merge/finish |
 //! | [`pq`] | fields of Parquet rows for Parquet sources |
+//! | [`model`] | scoring kernels for compiled LightGBM, XGBoost and linear models |
 //! | [`mask`] | HMAC keys, tokenization and the other masks |
 //! | [`window`] | event-time window assignment shared by batch and streaming |
 
@@ -20,6 +21,7 @@ pub mod agg;
 pub mod f;
 pub mod input;
 pub mod mask;
+pub mod model;
 pub mod pq;
 pub mod record;
 pub mod run;

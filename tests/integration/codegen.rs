@@ -283,3 +283,43 @@ fn garbled_input_never_crashes_a_pipeline_and_every_record_is_counted() {
     let rejected = jsonl(&out.join("rejected/part-00000.jsonl")).len();
     assert!(rejected > 50, "garbling rejects many records ({rejected})");
 }
+
+#[test]
+fn compiled_models_predict_what_the_libraries_predict() {
+    let bin = build_pipeline(Path::new("tests/cases/codegen/scoring/pipeline.pipe"));
+    let out = scratch("codegen_scoring");
+    let res = Command::new(&bin)
+        .args(["--sink", &format!("scored->files={}", out.join("scores").display())])
+        .output()
+        .expect("run");
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let read = |path: &Path| -> (Vec<String>, BTreeMap<i64, Vec<f64>>) {
+        let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let headers: Vec<String> = r.headers().expect("header").iter().map(str::to_string).collect();
+        let rows = r
+            .records()
+            .map(|rec| {
+                let rec = rec.expect("record");
+                let id: i64 = rec[0].parse().expect("id");
+                (id, rec.iter().skip(1).map(|v| v.parse::<f64>().expect("number")).collect())
+            })
+            .collect();
+        (headers, rows)
+    };
+    let (want_cols, want) = read(&repo_root().join("tests/fixtures/models/predictions.csv"));
+    let (got_cols, got) = read(&out.join("scores/part-00000.csv"));
+    assert_eq!(got.len(), want.len());
+    let mut worst = Vec::new();
+    for (c, name) in want_cols.iter().enumerate().skip(1) {
+        let g = got_cols.iter().position(|h| *h == format!("p_{name}")).expect("a score column per model") - 1;
+        let mut max = 0.0f64;
+        for (id, w) in &want {
+            let diff = (got[id][g] - w[c - 1]).abs();
+            max = max.max(diff);
+        }
+        worst.push((name.clone(), max));
+    }
+    for (name, max) in &worst {
+        assert!(*max <= 1e-6, "{name}: max difference {max} from the library's predictions ({worst:?})");
+    }
+}

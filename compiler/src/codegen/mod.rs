@@ -8,6 +8,7 @@
 //! windows) is the diagnostic `E3001` at the construct, never a silent gap.
 
 mod expr;
+mod models;
 mod names;
 mod nodes;
 mod rows;
@@ -53,6 +54,9 @@ pub struct Gen<'a> {
     /// Extra items (default-value functions, row structs) emitted beside the main ones.
     items: Vec<TokenStream>,
     user_fns: HashMap<(String, ModuleId), (Ident, Vec<Type>, Type)>,
+    models: &'a HashMap<String, crate::models::Model>,
+    /// Models whose tables are already emitted.
+    emitted_models: BTreeSet<String>,
 }
 
 impl std::fmt::Debug for Gen<'_> {
@@ -155,6 +159,7 @@ pub fn crate_name(program: &Program, root: &std::path::Path) -> String {
 pub fn generate(
     res: &Resolved,
     program: &Program,
+    model_tables: &HashMap<String, crate::models::Model>,
     plan: &Plan,
     name: &str,
     target: &Target,
@@ -170,6 +175,8 @@ pub fn generate(
         env_vars: Vec::new(),
         items: Vec::new(),
         user_fns: HashMap::new(),
+        models: model_tables,
+        emitted_models: BTreeSet::new(),
     };
     let functions = g.functions();
     let body = nodes::pipeline(&mut g, plan, name);

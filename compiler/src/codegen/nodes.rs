@@ -1104,10 +1104,89 @@ fn stage_code(
             let rest = stage_code(g, cx, i, node, stages, k + 1, l, depth, exit);
             quote!(#(#code)* #rest)
         }
-        Stage::Score { model, .. } => {
-            g.unsupported(node.span, &format!("`score {model}`: model scoring cannot be compiled yet"));
-            quote!()
+        Stage::Score { .. } => {
+            // Consecutive `score` steps are fused: each distinct input is computed once (a
+            // later model may also read an earlier one's output), and every model scores the
+            // same values in one pass over the rows.
+            let mut end = k;
+            while let Some(Stage::Score { .. }) = stages.get(end) {
+                end += 1;
+            }
+            let mut code = Vec::new();
+            let mut computed: Vec<(String, Ident)> = Vec::new();
+            for (j, stage) in stages[k..end].iter().enumerate() {
+                let Stage::Score { model, inputs, output } = stage else { continue };
+                let Some(m) = g.models.get(model).cloned() else {
+                    g.unsupported(
+                        node.span,
+                        &format!("internal error in the code generator: model `{model}` was not loaded"),
+                    );
+                    continue;
+                };
+                let table = Ident::new(&names::ident("MODEL_", model).to_string().to_uppercase(), PSpan::call_site());
+                if g.emitted_models.insert(model.clone()) {
+                    g.items.push(super::models::model_static(&table, &m));
+                }
+                // New inputs of this model.
+                let mut eg = ExprGen::new(g);
+                let mut new_locals = Vec::new();
+                let mut new_values = Vec::new();
+                let mut slots = Vec::new();
+                for feature in &m.features {
+                    let Some((_, e)) = inputs.iter().find(|(n, _)| n == feature) else {
+                        slots.push(quote!(f64::NAN));
+                        continue;
+                    };
+                    let v = eg.expr(e, &l.sc);
+                    let v = as_feature(v, &e.ty);
+                    let key = v.to_string();
+                    let local = match computed.iter().find(|(c, _)| *c == key) {
+                        Some((_, id)) => id.clone(),
+                        None => {
+                            let id = id(format!("_x{step}_{j}_{}", new_locals.len()));
+                            computed.push((key, id.clone()));
+                            new_locals.push(id.clone());
+                            new_values.push(v);
+                            id
+                        }
+                    };
+                    slots.push(quote!(#local));
+                }
+                let fallible = eg.fallible;
+                let types: Vec<TokenStream> = new_locals.iter().map(|_| quote!(f64)).collect();
+                if !new_locals.is_empty() {
+                    code.push(bind_values(g, i, &new_locals, &types, new_values, fallible, exit));
+                }
+                let out = names::local(step * 1000 + j, output);
+                code.push(quote!(let #out: f64 = #table.predict(&[#(#slots),*]);));
+                l.sc.bind(output, quote!(#out), Type::Double);
+                if !l.order.contains(output) {
+                    l.order.push(output.clone());
+                }
+                l.depth.insert(output.clone(), depth);
+            }
+            let rest = stage_code(g, cx, i, node, stages, end, l, depth, exit);
+            quote!(#(#code)* #rest)
         }
+    }
+}
+
+/// A model input as the `f64` the kernels take: numbers as they are, a bool as 0 or 1, an enum
+/// as its number (a categorical value), null as NaN (missing).
+fn as_feature(v: TokenStream, ty: &Type) -> TokenStream {
+    let conv = |x: TokenStream, t: &Type| match t {
+        Type::Int => quote!(((#x) as f64)),
+        Type::Bool => quote!((if #x { 1.0f64 } else { 0.0f64 })),
+        Type::Enum(..) => quote!(((#x).0 as f64)),
+        _ => x,
+    };
+    match ty {
+        Type::Nullable(t) => {
+            let inner = conv(quote!(x), t);
+            quote!(match #v { Some(x) => #inner, None => f64::NAN })
+        }
+        Type::Null => quote!(f64::NAN),
+        t => conv(v, t),
     }
 }
 
