@@ -371,3 +371,37 @@ fn parquet_written_by_one_pipeline_is_read_by_another() {
         .collect();
     assert_eq!(got, want);
 }
+
+#[test]
+fn batch_scoring_writes_the_libraries_predictions_to_parquet() {
+    let bin = build_pipeline(Path::new("examples/batch_scoring/pipeline.pipe"));
+    let out = scratch("batch_scoring");
+    let res = run(&bin, &["--sink", &format!("scored->parquet={}", out.join("scores").display())]);
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let mut reference =
+        csv::Reader::from_path(repo_root().join("examples/batch_scoring/data/reference_predictions.csv")).expect("csv");
+    let headers = reference.headers().expect("header").clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).expect("column");
+    let (id, lgb, xgb) = (col("id"), col("lgb_default"), col("xgb_default"));
+    let want: BTreeMap<i64, (f64, f64)> = reference
+        .records()
+        .map(|r| {
+            let r = r.expect("record");
+            (r[id].parse().expect("id"), (r[lgb].parse().expect("lgb"), r[xgb].parse().expect("xgb")))
+        })
+        .collect();
+    let rows = read_parquet_dir(&out.join("scores"));
+    assert_eq!(rows.len(), want.len());
+    for (part, c) in rows {
+        let (Cell::Int(row_id), Cell::Double(p_lgb), Cell::Double(p_xgb), Cell::Int(grade)) =
+            (&c["id"], &c["p_lgb"], &c["p_xgb"], &c["grade"])
+        else {
+            panic!("unexpected row {c:?}");
+        };
+        assert_eq!(part, format!("grade={grade}"));
+        let (w_lgb, w_xgb) = want[row_id];
+        assert!((p_lgb - w_lgb).abs() <= 1e-6, "row {row_id}: lightgbm {w_lgb}, pipe {p_lgb}");
+        assert!((p_xgb - w_xgb).abs() <= 1e-6, "row {row_id}: xgboost {w_xgb}, pipe {p_xgb}");
+        assert_eq!(c["disagree"], Cell::Bool((p_lgb - p_xgb).abs() > 0.1));
+    }
+}
