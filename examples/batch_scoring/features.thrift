@@ -1,4 +1,4 @@
-// The feature rows of data/features.csv (from tests/fixtures/models/make_models.py) (Lending Club loans, some values
+// The feature rows of data/features.csv (from tests/cases/codegen/scoring/make_models.py) (Lending Club loans, some values
 // removed or zeroed to exercise missing-value handling).
 namespace rs credit.batch_scoring
 

@@ -306,7 +306,7 @@ fn compiled_models_predict_what_the_libraries_predict() {
             .collect();
         (headers, rows)
     };
-    let (want_cols, want) = read(&repo_root().join("tests/fixtures/models/predictions.csv"));
+    let (want_cols, want) = read(&repo_root().join("tests/cases/codegen/scoring/fixtures/predictions.csv"));
     let (got_cols, got) = read(&out.join("scores/part-00000.csv"));
     assert_eq!(got.len(), want.len());
     let mut worst = Vec::new();

@@ -1,4 +1,4 @@
-// The feature rows of tests/fixtures/models/features.csv (Lending Club loans, some values
+// The feature rows of tests/cases/codegen/scoring/fixtures/features.csv (Lending Club loans, some values
 // removed or zeroed to exercise missing-value handling).
 namespace rs test.scoring
 
