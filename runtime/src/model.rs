@@ -6,74 +6,91 @@
 /// LightGBM's `kZeroThreshold` (an f32 constant, compared as f64).
 const ZERO: f64 = 1e-35f32 as f64;
 
-/// A LightGBM forest. Node `k` of tree `t` is at `node_base[t] + k`; a negative child `c` is
-/// leaf `!c`, at `leaf_base[t] + !c`.
+/// One LightGBM split, packed so a visit touches one cache line: the threshold (or, for a
+/// categorical split, the start of its bitset in `cat_bits`), the children (a negative child
+/// `c` is leaf `!c` of the tree), the feature, the decision type and the bitset's length.
+#[derive(Debug, Clone, Copy)]
+pub struct LgbNode {
+    pub threshold: f64,
+    pub left: i32,
+    pub right: i32,
+    pub feature: u32,
+    pub cat_len: u16,
+    pub decision: u8,
+}
+
+/// A node, written compactly in generated tables.
+pub const fn lgb(threshold: f64, left: i32, right: i32, feature: u32, decision: u8, cat_len: u16) -> LgbNode {
+    LgbNode { threshold, left, right, feature, cat_len, decision }
+}
+
+/// A LightGBM forest: tree `t`'s nodes start at `node_base[t]`, its leaves at `leaf_base[t]`.
 #[derive(Debug)]
 pub struct Lgb {
     pub node_base: &'static [u32],
     pub leaf_base: &'static [u32],
-    pub feature: &'static [u32],
-    pub threshold: &'static [f64],
-    pub decision: &'static [u8],
-    pub left: &'static [i32],
-    pub right: &'static [i32],
+    pub nodes: &'static [LgbNode],
     pub leaf: &'static [f64],
-    /// For a categorical node: where its bitset starts in `cat_bits`, and its length in words.
-    pub cat_start: &'static [u32],
-    pub cat_len: &'static [u32],
     pub cat_bits: &'static [u32],
     /// `Some(s)` for a binary objective: the probability is `1 / (1 + exp(-s · raw))`.
     pub sigmoid: Option<f64>,
 }
 
 impl Lgb {
-    #[inline]
-    fn goes_left(&self, k: usize, x: f64) -> bool {
-        let d = self.decision[k];
+    #[inline(always)]
+    fn goes_left(&self, n: &LgbNode, x: f64) -> bool {
+        let d = n.decision;
         if d & 1 == 1 {
-            // Categorical: NaN and negative values go right; a set bit goes left.
-            if x.is_nan() || x < 0.0 {
-                return false;
-            }
-            let v = x as i64;
-            let word = (v / 32) as usize;
-            if word >= self.cat_len[k] as usize {
-                return false;
-            }
-            return (self.cat_bits[self.cat_start[k] as usize + word] >> (v % 32)) & 1 == 1;
+            return self.categorical_left(n, x);
         }
+        // Numerical, without branches on the data (a tree walk is a chain of unpredictable
+        // decisions; as selects, the walks of different trees overlap in the CPU): NaN is 0
+        // unless the missing type is NaN; a zero (type Zero) or a NaN (type NaN) takes the
+        // default direction; otherwise `x <= threshold`.
         let missing = (d >> 2) & 3;
-        let mut v = x;
-        if v.is_nan() && missing != 2 {
-            v = 0.0;
+        let is_nan = x.is_nan();
+        let v = if is_nan & (missing != 2) { 0.0 } else { x };
+        let take_default = ((missing == 1) & (v >= -ZERO) & (v <= ZERO)) | ((missing == 2) & is_nan);
+        let default_left = d & 2 != 0;
+        (take_default & default_left) | (!take_default & (v <= n.threshold))
+    }
+
+    #[inline(never)]
+    fn categorical_left(&self, n: &LgbNode, x: f64) -> bool {
+        // NaN and negative values go right; a set bit goes left.
+        if x.is_nan() || x < 0.0 {
+            return false;
         }
-        if (missing == 1 && (-ZERO..=ZERO).contains(&v)) || (missing == 2 && v.is_nan()) {
-            return d & 2 != 0;
+        let v = x as i64;
+        let word = (v / 32) as usize;
+        if word >= n.cat_len as usize {
+            return false;
         }
-        v <= self.threshold[k]
+        self.cat_bits.get(n.threshold as usize + word).is_some_and(|w| (w >> (v % 32)) & 1 == 1)
     }
 
     /// The raw score: the sum of every tree's leaf, in f64 and tree order.
     pub fn raw(&self, x: &[f64]) -> f64 {
         let mut sum = 0.0;
         for t in 0..self.leaf_base.len() {
-            let (nb, lb) = (self.node_base[t] as usize, self.leaf_base[t] as usize);
-            let nodes = self.node_base.get(t + 1).map_or(self.left.len(), |n| *n as usize) - nb;
-            if nodes == 0 {
+            let lb = self.leaf_base[t] as usize;
+            let nb = self.node_base[t] as usize;
+            let end = self.node_base.get(t + 1).map_or(self.nodes.len(), |n| *n as usize);
+            let tree = &self.nodes[nb..end];
+            if tree.is_empty() {
                 sum += self.leaf[lb];
                 continue;
             }
-            let mut node = 0usize;
+            let mut node = &tree[0];
             loop {
-                let k = nb + node;
-                let f = self.feature[k] as usize;
-                let v = x.get(f).copied().unwrap_or(f64::NAN);
-                let next = if self.goes_left(k, v) { self.left[k] } else { self.right[k] };
+                let v = x.get(node.feature as usize).copied().unwrap_or(f64::NAN);
+                let left = -i32::from(self.goes_left(node, v));
+                let next = node.right ^ ((node.left ^ node.right) & left);
                 if next < 0 {
                     sum += self.leaf[lb + (!next) as usize];
                     break;
                 }
-                node = next as usize;
+                node = &tree[next as usize];
             }
         }
         sum
@@ -88,20 +105,41 @@ impl Lgb {
     }
 }
 
-/// An XGBoost forest, in f32 as XGBoost computes. A child of -1 marks a leaf, whose value is
-/// its `cond`.
+/// One XGBoost node, packed: the split value (the leaf value at a leaf), the children (-1 at
+/// a leaf), the feature, the default direction, and for a categorical split where its
+/// categories (which go right) are in `cats`.
+#[derive(Debug, Clone, Copy)]
+pub struct XgbNode {
+    pub cond: f32,
+    pub left: i32,
+    pub right: i32,
+    pub feature: u32,
+    pub cat_start: u32,
+    pub cat_len: u16,
+    pub default_left: bool,
+    pub categorical: bool,
+}
+
+/// A node, written compactly in generated tables.
+#[allow(clippy::too_many_arguments, reason = "one argument per field, for compact generated tables")]
+pub const fn xgb(
+    cond: f32,
+    left: i32,
+    right: i32,
+    feature: u32,
+    default_left: bool,
+    categorical: bool,
+    cat_start: u32,
+    cat_len: u16,
+) -> XgbNode {
+    XgbNode { cond, left, right, feature, cat_start, cat_len, default_left, categorical }
+}
+
+/// An XGBoost forest, in f32 as XGBoost computes. Tree `t`'s nodes start at `node_base[t]`.
 #[derive(Debug)]
 pub struct Xgb {
     pub node_base: &'static [u32],
-    pub left: &'static [i32],
-    pub right: &'static [i32],
-    pub feature: &'static [u32],
-    pub cond: &'static [f32],
-    pub default_left: &'static [bool],
-    pub categorical: &'static [bool],
-    /// For a categorical node, the categories that go right: `cats[cat_start..cat_start + cat_len]`.
-    pub cat_start: &'static [u32],
-    pub cat_len: &'static [u32],
+    pub nodes: &'static [XgbNode],
     pub cats: &'static [u32],
     pub base_margin: f32,
     pub logistic: bool,
@@ -112,21 +150,23 @@ impl Xgb {
         let mut m = self.base_margin;
         for t in 0..self.node_base.len() {
             let nb = self.node_base[t] as usize;
-            let mut k = nb;
-            while self.left[k] >= 0 {
-                let v = x.get(self.feature[k] as usize).copied().unwrap_or(f64::NAN) as f32;
+            let end = self.node_base.get(t + 1).map_or(self.nodes.len(), |n| *n as usize);
+            let tree = &self.nodes[nb..end];
+            let mut node = &tree[0];
+            while node.left >= 0 {
+                let v = x.get(node.feature as usize).copied().unwrap_or(f64::NAN) as f32;
                 let left = if v.is_nan() {
-                    self.default_left[k]
-                } else if self.categorical[k] {
-                    let start = self.cat_start[k] as usize;
-                    let set = &self.cats[start..start + self.cat_len[k] as usize];
+                    node.default_left
+                } else if node.categorical {
+                    let start = node.cat_start as usize;
+                    let set = self.cats.get(start..start + node.cat_len as usize).unwrap_or_default();
                     !(v >= 0.0 && set.binary_search(&(v as u32)).is_ok())
                 } else {
-                    v < self.cond[k]
+                    v < node.cond
                 };
-                k = nb + if left { self.left[k] } else { self.right[k] } as usize;
+                node = &tree[if left { node.left } else { node.right } as usize];
             }
-            m += self.cond[k];
+            m += node.cond;
         }
         m
     }
@@ -170,14 +210,8 @@ mod tests {
     static TREE: Lgb = Lgb {
         node_base: &[0],
         leaf_base: &[0],
-        feature: &[0, 1],
-        threshold: &[1.5, 0.0],
-        decision: &[2 | (2 << 2), 1],
-        left: &[1, -1],
-        right: &[-3, -2],
+        nodes: &[lgb(1.5, 1, -3, 0, 2 | (2 << 2), 0), lgb(0.0, -1, -2, 1, 1, 1)],
         leaf: &[10.0, 20.0, 30.0],
-        cat_start: &[0, 0],
-        cat_len: &[0, 1],
         cat_bits: &[0b100],
         sigmoid: None,
     };
