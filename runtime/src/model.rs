@@ -50,7 +50,7 @@ impl Lgb {
         let missing = (d >> 2) & 3;
         let is_nan = x.is_nan();
         let v = if is_nan & (missing != 2) { 0.0 } else { x };
-        let take_default = ((missing == 1) & (v >= -ZERO) & (v <= ZERO)) | ((missing == 2) & is_nan);
+        let take_default = ((missing == 1) & (-ZERO..=ZERO).contains(&v)) | ((missing == 2) & is_nan);
         let default_left = d & 2 != 0;
         (take_default & default_left) | (!take_default & (v <= n.threshold))
     }
