@@ -46,16 +46,36 @@ fn u32s(v: &[u32]) -> Vec<Literal> {
     v.iter().map(|x| Literal::u32_unsuffixed(*x)).collect()
 }
 
+/// The number of splits on the longest path from the root to a leaf (0 for a single leaf).
+fn depth(left: &[i32], right: &[i32]) -> u8 {
+    if left.is_empty() {
+        return 0;
+    }
+    let mut deepest = 0u8;
+    let mut stack = vec![(0usize, 1u8)];
+    while let Some((k, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        for c in [left[k], right[k]] {
+            if c >= 0 && (c as usize) < left.len() && d < u8::MAX {
+                stack.push((c as usize, d + 1));
+            }
+        }
+    }
+    deepest
+}
+
 /// `static NAME: rt::model::… = …;` for a model. Returns the item.
 pub fn model_static(name: &Ident, m: &Model) -> TokenStream {
     match &m.body {
         Body::Lgb { trees, sigmoid } => {
             let (mut node_base, mut leaf_base, mut nodes, mut leaf, mut cat_bits) =
                 (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let mut depths = Vec::new();
             let mut count = 0u32;
             for t in trees {
                 node_base.push(count);
                 leaf_base.push(leaf.len() as u32);
+                depths.push(Literal::u8_unsuffixed(depth(&t.left, &t.right)));
                 let bits_base = cat_bits.len() as u32;
                 cat_bits.extend_from_slice(&t.cat_threshold);
                 for k in 0..t.left.len() {
@@ -94,6 +114,7 @@ pub fn model_static(name: &Ident, m: &Model) -> TokenStream {
                     rt::model::Lgb {
                         node_base: &[#(#node_base),*],
                         leaf_base: &[#(#leaf_base),*],
+                        depth: &[#(#depths),*],
                         nodes: &[#(#nodes),*],
                         leaf: &[#(#leaf),*],
                         cat_bits: &[#(#cat_bits),*],
