@@ -176,10 +176,12 @@ pub const fn xgb(
     XgbNode { cond, left, right, feature, cat_start, cat_len, default_left, categorical }
 }
 
-/// An XGBoost forest, in f32 as XGBoost computes. Tree `t`'s nodes start at `node_base[t]`.
+/// An XGBoost forest, in f32 as XGBoost computes. Tree `t`'s nodes start at `node_base[t]`,
+/// and its deepest leaf is `depth[t]` splits down.
 #[derive(Debug)]
 pub struct Xgb {
     pub node_base: &'static [u32],
+    pub depth: &'static [u8],
     pub nodes: &'static [XgbNode],
     pub cats: &'static [u32],
     pub base_margin: f32,
@@ -187,25 +189,72 @@ pub struct Xgb {
 }
 
 impl Xgb {
+    #[inline(always)]
+    fn goes_left(&self, node: &XgbNode, x: f64) -> bool {
+        let v = x as f32;
+        if node.categorical {
+            return self.categorical_left(node, v);
+        }
+        // Without branches on the data: a missing value takes the default direction.
+        let nan = v.is_nan();
+        (nan & node.default_left) | (!nan & (v < node.cond))
+    }
+
+    #[inline(never)]
+    fn categorical_left(&self, node: &XgbNode, v: f32) -> bool {
+        if v.is_nan() {
+            return node.default_left;
+        }
+        let start = node.cat_start as usize;
+        let set = self.cats.get(start..start + node.cat_len as usize).unwrap_or_default();
+        // A category in the set goes right.
+        !(v >= 0.0 && set.binary_search(&(v as u32)).is_ok())
+    }
+
+    fn tree_nodes(&self, t: usize) -> (usize, usize) {
+        let nb = self.node_base[t] as usize;
+        let end = self.node_base.get(t + 1).map_or(self.nodes.len(), |n| *n as usize);
+        (nb, end)
+    }
+
+    /// The margin: `base_margin` plus every tree's leaf, added in f32 in tree order.
     pub fn margin(&self, x: &[f64]) -> f32 {
+        let trees = self.node_base.len();
+        let last = self.nodes.len().saturating_sub(1);
         let mut m = self.base_margin;
-        for t in 0..self.node_base.len() {
-            let nb = self.node_base[t] as usize;
-            let end = self.node_base.get(t + 1).map_or(self.nodes.len(), |n| *n as usize);
+        let mut t = 0;
+        while t + LANES <= trees && !self.nodes.is_empty() {
+            // Each lane holds its tree's current node; leaves have no children.
+            let mut base = [0usize; LANES];
+            let mut at = [0usize; LANES];
+            let mut depth = 0u8;
+            for lane in 0..LANES {
+                base[lane] = self.tree_nodes(t + lane).0;
+                depth = depth.max(self.depth[t + lane]);
+            }
+            for _ in 0..depth {
+                for lane in 0..LANES {
+                    let node = &self.nodes[(base[lane] + at[lane]).min(last)];
+                    let v = x.get(node.feature as usize).copied().unwrap_or(f64::NAN);
+                    let left = -i32::from(self.goes_left(node, v));
+                    let next = node.right ^ ((node.left ^ node.right) & left);
+                    // At a leaf (children -1) the lane stays where it is.
+                    let leaf = -i32::from(node.left < 0);
+                    at[lane] = ((at[lane] as i32 & leaf) | (next & !leaf)) as usize;
+                }
+            }
+            for lane in 0..LANES {
+                m += self.nodes[(base[lane] + at[lane]).min(last)].cond;
+            }
+            t += LANES;
+        }
+        for t in t..trees {
+            let (nb, end) = self.tree_nodes(t);
             let tree = &self.nodes[nb..end];
             let mut node = &tree[0];
             while node.left >= 0 {
-                let v = x.get(node.feature as usize).copied().unwrap_or(f64::NAN) as f32;
-                let left = if v.is_nan() {
-                    node.default_left
-                } else if node.categorical {
-                    let start = node.cat_start as usize;
-                    let set = self.cats.get(start..start + node.cat_len as usize).unwrap_or_default();
-                    !(v >= 0.0 && set.binary_search(&(v as u32)).is_ok())
-                } else {
-                    v < node.cond
-                };
-                node = &tree[if left { node.left } else { node.right } as usize];
+                let v = x.get(node.feature as usize).copied().unwrap_or(f64::NAN);
+                node = &tree[if self.goes_left(node, v) { node.left } else { node.right } as usize];
             }
             m += node.cond;
         }

@@ -125,9 +125,17 @@ pub fn model_static(name: &Ident, m: &Model) -> TokenStream {
         }
         Body::Xgb { trees, base_margin, logistic } => {
             let (mut node_base, mut nodes, mut cats) = (Vec::new(), Vec::new(), Vec::new());
+            let mut depths = Vec::new();
             let mut count = 0u32;
             for t in trees {
                 node_base.push(count);
+                // XGBoost lists leaves as nodes: a path of n nodes takes n - 1 steps.
+                let d = if t.left.first().is_some_and(|l| *l >= 0) {
+                    depth(&t.left, &t.right).saturating_sub(1)
+                } else {
+                    0
+                };
+                depths.push(Literal::u8_unsuffixed(d));
                 for k in 0..t.left.len() {
                     let is_cat = t.is_categorical.get(k).copied().unwrap_or(false);
                     let mut set = if is_cat { t.categories.get(k).cloned().unwrap_or_default() } else { Vec::new() };
@@ -154,6 +162,7 @@ pub fn model_static(name: &Ident, m: &Model) -> TokenStream {
                     use rt::model::xgb;
                     rt::model::Xgb {
                         node_base: &[#(#node_base),*],
+                        depth: &[#(#depths),*],
                         nodes: &[#(#nodes),*],
                         cats: &[#(#cats),*],
                         base_margin: #(#base)*,
