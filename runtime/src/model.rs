@@ -82,6 +82,7 @@ impl Lgb {
     }
 
     /// The raw score: the sum of every tree's leaf, in f64 and tree order.
+    #[allow(clippy::needless_range_loop, reason = "a lane indexes several arrays in step")]
     pub fn raw(&self, x: &[f64]) -> f64 {
         let trees = self.leaf_base.len();
         let last = self.nodes.len().saturating_sub(1);
@@ -218,6 +219,7 @@ impl Xgb {
     }
 
     /// The margin: `base_margin` plus every tree's leaf, added in f32 in tree order.
+    #[allow(clippy::needless_range_loop, reason = "a lane indexes several arrays in step")]
     pub fn margin(&self, x: &[f64]) -> f32 {
         let trees = self.node_base.len();
         let last = self.nodes.len().saturating_sub(1);
