@@ -139,10 +139,77 @@ impl Lgb {
     }
 
     pub fn predict(&self, x: &[f64]) -> f64 {
-        let r = self.raw(x);
+        self.link(self.raw(x))
+    }
+
+    fn link(&self, r: f64) -> f64 {
         match self.sigmoid {
             Some(s) => 1.0 / (1.0 + (-s * r).exp()),
             None => r,
+        }
+    }
+
+    /// Scores a block of rows: each group of trees walks every row of the block before the next
+    /// group, so its nodes stay in cache; each row's leaves are still added in tree order.
+    #[allow(clippy::needless_range_loop, reason = "a lane indexes several arrays in step")]
+    pub fn predict_block<const N: usize>(&self, rows: &[[f64; N]], out: &mut Vec<f64>) {
+        out.clear();
+        out.resize(rows.len(), 0.0);
+        let trees = self.leaf_base.len();
+        let last = self.nodes.len().saturating_sub(1);
+        let mut t = 0;
+        while t + LANES <= trees && !self.nodes.is_empty() {
+            let mut base = [0usize; LANES];
+            let mut start = [0i32; LANES];
+            let mut depth = 0u8;
+            for lane in 0..LANES {
+                let (nb, end) = self.tree_nodes(t + lane);
+                base[lane] = nb;
+                start[lane] = if end > nb { 0 } else { -1 };
+                depth = depth.max(self.depth[t + lane]);
+            }
+            for (x, sum) in rows.iter().zip(out.iter_mut()) {
+                let mut at = start;
+                for _ in 0..depth {
+                    for lane in 0..LANES {
+                        let cur = at[lane];
+                        let node = &self.nodes[(base[lane] + cur.max(0) as usize).min(last)];
+                        let v = x.get(node.feature as usize).copied().unwrap_or(f64::NAN);
+                        let left = -i32::from(self.goes_left(node, v));
+                        let next = node.right ^ ((node.left ^ node.right) & left);
+                        let done = cur >> 31;
+                        at[lane] = (cur & done) | (next & !done);
+                    }
+                }
+                for lane in 0..LANES {
+                    *sum += self.leaf[self.leaf_base[t + lane] as usize + (!at[lane]) as usize];
+                }
+            }
+            t += LANES;
+        }
+        for t in t..trees {
+            let lb = self.leaf_base[t] as usize;
+            let (nb, end) = self.tree_nodes(t);
+            let tree = &self.nodes[nb..end];
+            for (x, sum) in rows.iter().zip(out.iter_mut()) {
+                if tree.is_empty() {
+                    *sum += self.leaf[lb];
+                    continue;
+                }
+                let mut node = &tree[0];
+                loop {
+                    let v = x.get(node.feature as usize).copied().unwrap_or(f64::NAN);
+                    let next = if self.goes_left(node, v) { node.left } else { node.right };
+                    if next < 0 {
+                        *sum += self.leaf[lb + (!next) as usize];
+                        break;
+                    }
+                    node = &tree[next as usize];
+                }
+            }
+        }
+        for v in out.iter_mut() {
+            *v = self.link(*v);
         }
     }
 }
@@ -264,12 +331,64 @@ impl Xgb {
     }
 
     pub fn predict(&self, x: &[f64]) -> f64 {
-        let m = self.margin(x);
+        self.link(self.margin(x))
+    }
+
+    fn link(&self, m: f32) -> f64 {
         if self.logistic {
             f64::from(1.0f32 / (1.0f32 + (-m).exp()))
         } else {
             f64::from(m)
         }
+    }
+
+    /// Scores a block of rows, a group of trees at a time (see [`Lgb::predict_block`]); each
+    /// row's margin is still summed in f32 in tree order.
+    #[allow(clippy::needless_range_loop, reason = "a lane indexes several arrays in step")]
+    pub fn predict_block<const N: usize>(&self, rows: &[[f64; N]], out: &mut Vec<f64>) {
+        let mut margins = vec![self.base_margin; rows.len()];
+        let trees = self.node_base.len();
+        let last = self.nodes.len().saturating_sub(1);
+        let mut t = 0;
+        while t + LANES <= trees && !self.nodes.is_empty() {
+            let mut base = [0usize; LANES];
+            let mut depth = 0u8;
+            for lane in 0..LANES {
+                base[lane] = self.tree_nodes(t + lane).0;
+                depth = depth.max(self.depth[t + lane]);
+            }
+            for (x, m) in rows.iter().zip(margins.iter_mut()) {
+                let mut at = [0usize; LANES];
+                for _ in 0..depth {
+                    for lane in 0..LANES {
+                        let node = &self.nodes[(base[lane] + at[lane]).min(last)];
+                        let v = x.get(node.feature as usize).copied().unwrap_or(f64::NAN);
+                        let left = -i32::from(self.goes_left(node, v));
+                        let next = node.right ^ ((node.left ^ node.right) & left);
+                        let leaf = -i32::from(node.left < 0);
+                        at[lane] = ((at[lane] as i32 & leaf) | (next & !leaf)) as usize;
+                    }
+                }
+                for lane in 0..LANES {
+                    *m += self.nodes[(base[lane] + at[lane]).min(last)].cond;
+                }
+            }
+            t += LANES;
+        }
+        for t in t..trees {
+            let (nb, end) = self.tree_nodes(t);
+            let tree = &self.nodes[nb..end];
+            for (x, m) in rows.iter().zip(margins.iter_mut()) {
+                let mut node = &tree[0];
+                while node.left >= 0 {
+                    let v = x.get(node.feature as usize).copied().unwrap_or(f64::NAN);
+                    node = &tree[if self.goes_left(node, v) { node.left } else { node.right } as usize];
+                }
+                *m += node.cond;
+            }
+        }
+        out.clear();
+        out.extend(margins.into_iter().map(|m| self.link(m)));
     }
 }
 
@@ -282,6 +401,11 @@ pub struct Linear {
 }
 
 impl Linear {
+    pub fn predict_block<const N: usize>(&self, rows: &[[f64; N]], out: &mut Vec<f64>) {
+        out.clear();
+        out.extend(rows.iter().map(|x| self.predict(x)));
+    }
+
     pub fn predict(&self, x: &[f64]) -> f64 {
         let z =
             self.intercept + self.weights.iter().zip(x).map(|(w, v)| if v.is_nan() { 0.0 } else { w * v }).sum::<f64>();

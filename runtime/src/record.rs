@@ -17,12 +17,20 @@ pub struct Origin<'a> {
 }
 
 impl Origin<'_> {
+    /// An owned copy.
+    pub fn to_owned(&self) -> OwnedOrigin {
+        OwnedOrigin { source: self.source.to_string(), position: self.position(), raw: self.raw.to_vec() }
+    }
+
     /// `file:line`, or `file@offset` when the line is not known.
     pub fn position(&self) -> String {
+        if let Line::Resolved = self.line {
+            return self.file.to_string();
+        }
         let line = match self.line {
             Line::Known(l) => Some(l),
             Line::InSplit(base, index) => base.first_line().map(|f| f + index),
-            Line::Unknown => None,
+            Line::Resolved | Line::Unknown => None,
         };
         match line {
             Some(l) => format!("{}:{l}", self.file),
@@ -43,7 +51,24 @@ pub enum Line<'a> {
     Known(u64),
     /// The `index`-th line (0-based) of a split.
     InSplit(&'a crate::input::LineBase, u64),
+    /// `file` already holds the whole position (an origin kept beyond its split).
+    Resolved,
     Unknown,
+}
+
+/// An origin that outlives the split it came from: rows waiting to be scored in a block keep
+/// one, in case a later step rejects them.
+#[derive(Clone, Debug)]
+pub struct OwnedOrigin {
+    source: String,
+    position: String,
+    raw: Vec<u8>,
+}
+
+impl OwnedOrigin {
+    pub fn as_origin(&self) -> Origin<'_> {
+        Origin { source: &self.source, file: &self.position, offset: 0, line: Line::Resolved, raw: &self.raw }
+    }
 }
 
 /// Why a record was rejected. Reasons name fields, types and operations, never data values:

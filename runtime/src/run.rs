@@ -174,6 +174,11 @@ pub trait Pipeline: Sync {
     fn csv(&self, w: &mut Self::Worker, source: usize, rec: &csv::ByteRecord, header: &csv::ByteRecord, o: &Origin<'_>);
     /// The same for a Parquet row.
     fn parquet(&self, w: &mut Self::Worker, source: usize, row: &parquet::record::Row, o: &Origin<'_>);
+    /// The end of a split: rows waiting in blocks (to be scored together) are processed, so
+    /// nothing outlives the split's buffer.
+    fn end_split(&self, w: &mut Self::Worker) {
+        let _ = w;
+    }
     /// Merges another worker's partial aggregates and buffers into this one.
     fn merge(&self, into: &mut Self::Worker, from: Self::Worker);
     /// The watermark passes +∞: every aggregate emits its groups, downstream of it runs.
@@ -389,6 +394,7 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
                 let mut w = p.worker(Base::new(ctx.clone(), outputs.clone(), nodes.len()));
                 while let Some(split) = splits.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let n = read_split(p, &mut w, split, &sources);
+                    p.end_split(&mut w);
                     records.fetch_add(n, Ordering::Relaxed);
                     bar.inc(split.len());
                     bar.set_message(format!("{} records", records.load(Ordering::Relaxed)));

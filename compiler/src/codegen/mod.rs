@@ -57,6 +57,11 @@ pub struct Gen<'a> {
     models: &'a HashMap<String, crate::models::Model>,
     /// Models whose tables are already emitted.
     emitted_models: BTreeSet<String>,
+    /// State fields (and their initial values) operators need beyond the standard ones.
+    extra_fields: Vec<(TokenStream, TokenStream)>,
+    /// Maps that score rows in blocks, and the method that scores a block, by node.
+    block_nodes: Vec<usize>,
+    block_fns: HashMap<usize, TokenStream>,
 }
 
 impl std::fmt::Debug for Gen<'_> {
@@ -177,6 +182,9 @@ pub fn generate(
         user_fns: HashMap::new(),
         models: model_tables,
         emitted_models: BTreeSet::new(),
+        extra_fields: Vec::new(),
+        block_nodes: Vec::new(),
+        block_fns: HashMap::new(),
     };
     let functions = g.functions();
     let body = nodes::pipeline(&mut g, plan, name);

@@ -286,6 +286,19 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
         }
     };
 
+    for (f, init) in std::mem::take(&mut g.extra_fields) {
+        state_fields.push(f);
+        state_init.push(init);
+    }
+    let flush_blocks: Vec<TokenStream> = g
+        .block_nodes
+        .iter()
+        .map(|b| {
+            let f = id(format!("score_block_{b}"));
+            quote!(self.#f(ctx);)
+        })
+        .collect();
+    let finishes: Vec<TokenStream> = finishes.iter().map(|f| quote!(#f self.flush_blocks(ctx);)).collect();
     let uses_key = g.uses_key;
     let env_vars: Vec<Literal> = g.env_vars.iter().map(|v| Literal::string(v)).collect();
     let pname = Literal::string(name);
@@ -311,8 +324,14 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
             #(#methods)*
 
             fn finish(&mut self, ctx: &Context) {
-                let _ = ctx;
+                self.flush_blocks(ctx);
                 #(#finishes)*
+            }
+
+            /// Scores every row waiting in a block, upstream operators first.
+            fn flush_blocks(&mut self, ctx: &Context) {
+                let _ = ctx;
+                #(#flush_blocks)*
             }
 
             fn flush(&mut self) {
@@ -384,8 +403,15 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
                 }
             }
 
+            fn end_split(&self, w: &mut Worker) {
+                let Worker { ctx, st } = w;
+                st.flush_blocks(ctx);
+            }
+
             fn merge(&self, into: &mut Worker, from: Worker) {
-                into.st.merge(from.st);
+                let Worker { ctx, mut st } = from;
+                st.flush_blocks(&ctx);
+                into.st.merge(st);
             }
 
             fn finish(&self, w: &mut Worker) {
@@ -870,13 +896,49 @@ struct Locals {
     sc: Scope,
     order: Vec<String>,
     depth: HashMap<String, usize>,
+    /// The stage where rows wait to be scored in blocks, if this map does that.
+    block_at: Option<usize>,
+}
+
+/// Rows are scored in blocks of this many: each group of trees then walks a block of rows while
+/// its nodes are in cache.
+const BLOCK_ROWS: usize = 256;
+
+/// The first run of `score` steps, if its rows can be scored in blocks: no input of the run
+/// reads another model's output from the same run, and no `score` follows later.
+fn score_block(stages: &[Stage]) -> Option<(usize, usize)> {
+    let k = stages.iter().position(|s| matches!(s, Stage::Score { .. }))?;
+    let end = stages[k..].iter().position(|s| !matches!(s, Stage::Score { .. })).map_or(stages.len(), |e| k + e);
+    if stages[end..].iter().any(|s| matches!(s, Stage::Score { .. })) {
+        return None;
+    }
+    let outputs: Vec<&str> = stages[k..end]
+        .iter()
+        .filter_map(|s| match s {
+            Stage::Score { output, .. } => Some(output.as_str()),
+            _ => None,
+        })
+        .collect();
+    for s in &stages[k..end] {
+        if let Stage::Score { inputs, .. } = s {
+            if inputs.iter().any(|(_, e)| outputs.iter().any(|o| reads_var(e, o))) {
+                return None;
+            }
+        }
+    }
+    Some((k, end))
+}
+
+fn reads_var(e: &TExpr, name: &str) -> bool {
+    matches!(&e.kind, TExprKind::Var(n) if n == name) || e.children().into_iter().any(|c| reads_var(c, name))
 }
 
 fn map_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, stages: &[Stage]) -> TokenStream {
     let input = node.inputs.first().map_or(0, |x| x.0);
     let in_ty = &cx.row_ty[input];
     let in_fields = cx.plan.nodes[input].row.fields.clone();
-    let mut l = Locals { sc: Scope::default(), order: Vec::new(), depth: HashMap::new() };
+    let block = score_block(stages);
+    let mut l = Locals { sc: Scope::default(), order: Vec::new(), depth: HashMap::new(), block_at: block.map(|b| b.0) };
     let bind = destructure(quote!(row), in_ty, &in_fields, 0, &mut l.sc, false);
     for (n, _) in &in_fields {
         l.order.push(n.clone());
@@ -885,6 +947,7 @@ fn map_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, stages: &[Stag
     let body = stage_code(g, cx, i, node, stages, 0, l, 0, &quote!(return));
     let m = id(format!("push_{i}_0"));
     let ni = lit(i);
+    let block_fn = g.block_fns.remove(&i).unwrap_or_default();
     quote! {
         fn #m(&mut self, ctx: &Context, o: &Origin<'_>, ts: i64, row: #in_ty) {
             let _ = (ctx, o, ts);
@@ -892,6 +955,7 @@ fn map_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, stages: &[Stag
             #bind
             #body
         }
+        #block_fn
     }
 }
 
@@ -1104,6 +1168,7 @@ fn stage_code(
             let rest = stage_code(g, cx, i, node, stages, k + 1, l, depth, exit);
             quote!(#(#code)* #rest)
         }
+        Stage::Score { .. } if l.block_at == Some(k) => block_push(g, cx, i, node, stages, k, l, depth, exit),
         Stage::Score { .. } => {
             // Consecutive `score` steps are fused: each distinct input is computed once (a
             // later model may also read an earlier one's output), and every model scores the
@@ -1167,6 +1232,160 @@ fn stage_code(
             }
             let rest = stage_code(g, cx, i, node, stages, end, l, depth, exit);
             quote!(#(#code)* #rest)
+        }
+    }
+}
+
+/// Rows reaching a run of `score` steps wait in a block: their fields, their distinct model
+/// inputs, their origin and event time are kept in a `Pending` struct, and when the block is
+/// full (or the split ends) every model scores the whole block, a group of trees at a time, and
+/// the steps after the run continue row by row.
+#[allow(clippy::too_many_arguments, reason = "the recursion's position in the stage list")]
+fn block_push(
+    g: &mut Gen<'_>,
+    cx: &Ctx<'_>,
+    i: usize,
+    node: &Node,
+    stages: &[Stage],
+    k: usize,
+    l: Locals,
+    depth: usize,
+    exit: &TokenStream,
+) -> TokenStream {
+    let end = stages[k..].iter().position(|s| !matches!(s, Stage::Score { .. })).map_or(stages.len(), |e| k + e);
+    let step = k + 1;
+    // The distinct inputs of every model of the run.
+    let mut eg = ExprGen::new(g);
+    let mut computed: Vec<(String, TokenStream)> = Vec::new();
+    let mut per_model: Vec<(String, Ident, Vec<Option<usize>>, String)> = Vec::new();
+    for stage in &stages[k..end] {
+        let Stage::Score { model, inputs, output } = stage else { continue };
+        let Some(m) = eg.g.models.get(model).cloned() else {
+            eg.g.unsupported(
+                node.span,
+                &format!("internal error in the code generator: model `{model}` was not loaded"),
+            );
+            continue;
+        };
+        let table = Ident::new(&names::ident("MODEL_", model).to_string().to_uppercase(), PSpan::call_site());
+        if eg.g.emitted_models.insert(model.clone()) {
+            eg.g.items.push(super::models::model_static(&table, &m));
+        }
+        let mut slots = Vec::new();
+        for feature in &m.features {
+            let Some((_, e)) = inputs.iter().find(|(n, _)| n == feature) else {
+                slots.push(None);
+                continue;
+            };
+            let v = as_feature(eg.expr(e, &l.sc), &e.ty);
+            let key = v.to_string();
+            let idx = match computed.iter().position(|(c, _)| *c == key) {
+                Some(idx) => idx,
+                None => {
+                    computed.push((key, v));
+                    computed.len() - 1
+                }
+            };
+            slots.push(Some(idx));
+        }
+        per_model.push((model.clone(), table, slots, output.clone()));
+    }
+    let fallible = eg.fallible;
+    let nf = computed.len();
+    let x_locals: Vec<Ident> = (0..nf).map(|n| id(format!("_x{step}_{n}"))).collect();
+    let x_types: Vec<TokenStream> = (0..nf).map(|_| quote!(f64)).collect();
+    let x_values: Vec<TokenStream> = computed.into_iter().map(|(_, v)| v).collect();
+    let inputs_code = bind_values(g, i, &x_locals, &x_types, x_values, fallible, exit);
+
+    // The waiting row.
+    let pending = id(format!("Pending{i}"));
+    let buf = id(format!("pending_{i}"));
+    let flush = id(format!("score_block_{i}"));
+    let mut fields = Vec::new();
+    let mut inits = Vec::new();
+    let mut binds = Vec::new();
+    let mut post = Locals { sc: Scope::default(), order: Vec::new(), depth: HashMap::new(), block_at: None };
+    for (n, name) in l.order.iter().enumerate() {
+        let Some((local, storage)) = l.sc.vars.get(name).cloned() else { continue };
+        let f = id(format!("f{n}"));
+        let ty = g.rust_type(&storage, node.span);
+        fields.push(quote!(#f: #ty));
+        let moved = if l.depth.get(name).copied().unwrap_or(0) < depth { quote!(#local.clone()) } else { local };
+        inits.push(quote!(#f: #moved));
+        let new = names::local(9000 + n, name);
+        binds.push(quote!(#f: #new));
+        post.sc.bind(name, quote!(#new), storage);
+        post.order.push(name.clone());
+        post.depth.insert(name.clone(), 1);
+    }
+    let nf_lit = Literal::usize_unsuffixed(nf);
+    g.items.push(quote! {
+        pub struct #pending {
+            o: rt::record::OwnedOrigin,
+            ts: i64,
+            x: [f64; #nf_lit],
+            #(#fields,)*
+        }
+    });
+    g.extra_fields.push((quote!(#buf: Vec<#pending>), quote!(#buf: Vec::new())));
+    g.block_nodes.push(i);
+
+    // Scoring a block, then the steps after the run, row by row.
+    let mut scoring = Vec::new();
+    let mut outs = Vec::new();
+    for (j, (_, table, slots, output)) in per_model.iter().enumerate() {
+        let out = id(format!("out_{j}"));
+        let width = Literal::usize_unsuffixed(slots.len());
+        let cells: Vec<TokenStream> = slots
+            .iter()
+            .map(|s| match s {
+                Some(idx) => {
+                    let idx = Literal::usize_unsuffixed(*idx);
+                    quote!(r.x[#idx])
+                }
+                None => quote!(f64::NAN),
+            })
+            .collect();
+        scoring.push(quote! {
+            let mut #out: Vec<f64> = Vec::new();
+            {
+                let xs: Vec<[f64; #width]> = rows.iter().map(|r| [#(#cells),*]).collect();
+                #table.predict_block(&xs, &mut #out);
+            }
+        });
+        let local = names::local(step * 1000 + j, output);
+        outs.push(quote!(let #local: f64 = #out[n];));
+        post.sc.bind(output, quote!(#local), Type::Double);
+        if !post.order.contains(output) {
+            post.order.push(output.clone());
+        }
+        post.depth.insert(output.clone(), 1);
+    }
+    let rest = stage_code(g, cx, i, node, stages, end, post, 1, &quote!(continue));
+    let block_fn = quote! {
+        fn #flush(&mut self, ctx: &Context) {
+            let rows = std::mem::take(&mut self.#buf);
+            if rows.is_empty() {
+                return;
+            }
+            #(#scoring)*
+            for (n, r) in rows.into_iter().enumerate() {
+                let #pending { o: origin, ts, x: _, #(#binds,)* } = r;
+                let o = &origin.as_origin();
+                let _ = (ctx, o, ts);
+                #(#outs)*
+                #rest
+            }
+        }
+    };
+    g.block_fns.insert(i, block_fn);
+    let x = &x_locals;
+    let block_rows = Literal::usize_unsuffixed(BLOCK_ROWS);
+    quote! {
+        #inputs_code
+        self.#buf.push(#pending { o: o.to_owned(), ts, x: [#(#x),*], #(#inits,)* });
+        if self.#buf.len() >= #block_rows {
+            self.#flush(ctx);
         }
     }
 }
