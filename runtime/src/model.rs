@@ -149,32 +149,31 @@ impl Lgb {
         }
     }
 
-    /// Scores a block of rows: each group of trees walks every row of the block before the next
-    /// group, so its nodes stay in cache; each row's leaves are still added in tree order.
+    /// Scores a block of rows a tree at a time (the tree stays in cache), walking eight rows
+    /// side by side through it; each row's leaves are still added in tree order.
     #[allow(clippy::needless_range_loop, reason = "a lane indexes several arrays in step")]
     pub fn predict_block<const N: usize>(&self, rows: &[[f64; N]], out: &mut Vec<f64>) {
         out.clear();
         out.resize(rows.len(), 0.0);
-        let trees = self.leaf_base.len();
-        let last = self.nodes.len().saturating_sub(1);
-        let mut t = 0;
-        while t + LANES <= trees && !self.nodes.is_empty() {
-            let mut base = [0usize; LANES];
-            let mut start = [0i32; LANES];
-            let mut depth = 0u8;
-            for lane in 0..LANES {
-                let (nb, end) = self.tree_nodes(t + lane);
-                base[lane] = nb;
-                start[lane] = if end > nb { 0 } else { -1 };
-                depth = depth.max(self.depth[t + lane]);
+        for t in 0..self.leaf_base.len() {
+            let lb = self.leaf_base[t] as usize;
+            let (nb, end) = self.tree_nodes(t);
+            let tree = &self.nodes[nb..end];
+            if tree.is_empty() {
+                for sum in out.iter_mut() {
+                    *sum += self.leaf[lb];
+                }
+                continue;
             }
-            for (x, sum) in rows.iter().zip(out.iter_mut()) {
-                let mut at = start;
+            let depth = self.depth[t];
+            let mut r = 0;
+            while r + LANES <= rows.len() {
+                let mut at = [0i32; LANES];
                 for _ in 0..depth {
                     for lane in 0..LANES {
                         let cur = at[lane];
-                        let node = &self.nodes[(base[lane] + cur.max(0) as usize).min(last)];
-                        let v = x.get(node.feature as usize).copied().unwrap_or(f64::NAN);
+                        let node = &tree[cur.max(0) as usize];
+                        let v = rows[r + lane].get(node.feature as usize).copied().unwrap_or(f64::NAN);
                         let left = -i32::from(self.goes_left(node, v));
                         let next = node.right ^ ((node.left ^ node.right) & left);
                         let done = cur >> 31;
@@ -182,20 +181,11 @@ impl Lgb {
                     }
                 }
                 for lane in 0..LANES {
-                    *sum += self.leaf[self.leaf_base[t + lane] as usize + (!at[lane]) as usize];
+                    out[r + lane] += self.leaf[lb + (!at[lane]) as usize];
                 }
+                r += LANES;
             }
-            t += LANES;
-        }
-        for t in t..trees {
-            let lb = self.leaf_base[t] as usize;
-            let (nb, end) = self.tree_nodes(t);
-            let tree = &self.nodes[nb..end];
-            for (x, sum) in rows.iter().zip(out.iter_mut()) {
-                if tree.is_empty() {
-                    *sum += self.leaf[lb];
-                    continue;
-                }
+            for (x, sum) in rows[r..].iter().zip(out[r..].iter_mut()) {
                 let mut node = &tree[0];
                 loop {
                     let v = x.get(node.feature as usize).copied().unwrap_or(f64::NAN);
@@ -342,27 +332,22 @@ impl Xgb {
         }
     }
 
-    /// Scores a block of rows, a group of trees at a time (see [`Lgb::predict_block`]); each
-    /// row's margin is still summed in f32 in tree order.
+    /// Scores a block of rows a tree at a time, eight rows side by side (see
+    /// [`Lgb::predict_block`]); each row's margin is still summed in f32 in tree order.
     #[allow(clippy::needless_range_loop, reason = "a lane indexes several arrays in step")]
     pub fn predict_block<const N: usize>(&self, rows: &[[f64; N]], out: &mut Vec<f64>) {
         let mut margins = vec![self.base_margin; rows.len()];
-        let trees = self.node_base.len();
-        let last = self.nodes.len().saturating_sub(1);
-        let mut t = 0;
-        while t + LANES <= trees && !self.nodes.is_empty() {
-            let mut base = [0usize; LANES];
-            let mut depth = 0u8;
-            for lane in 0..LANES {
-                base[lane] = self.tree_nodes(t + lane).0;
-                depth = depth.max(self.depth[t + lane]);
-            }
-            for (x, m) in rows.iter().zip(margins.iter_mut()) {
+        for t in 0..self.node_base.len() {
+            let (nb, end) = self.tree_nodes(t);
+            let tree = &self.nodes[nb..end];
+            let depth = self.depth[t];
+            let mut r = 0;
+            while r + LANES <= rows.len() {
                 let mut at = [0usize; LANES];
                 for _ in 0..depth {
                     for lane in 0..LANES {
-                        let node = &self.nodes[(base[lane] + at[lane]).min(last)];
-                        let v = x.get(node.feature as usize).copied().unwrap_or(f64::NAN);
+                        let node = &tree[at[lane]];
+                        let v = rows[r + lane].get(node.feature as usize).copied().unwrap_or(f64::NAN);
                         let left = -i32::from(self.goes_left(node, v));
                         let next = node.right ^ ((node.left ^ node.right) & left);
                         let leaf = -i32::from(node.left < 0);
@@ -370,15 +355,11 @@ impl Xgb {
                     }
                 }
                 for lane in 0..LANES {
-                    *m += self.nodes[(base[lane] + at[lane]).min(last)].cond;
+                    margins[r + lane] += tree[at[lane]].cond;
                 }
+                r += LANES;
             }
-            t += LANES;
-        }
-        for t in t..trees {
-            let (nb, end) = self.tree_nodes(t);
-            let tree = &self.nodes[nb..end];
-            for (x, m) in rows.iter().zip(margins.iter_mut()) {
+            for (x, m) in rows[r..].iter().zip(margins[r..].iter_mut()) {
                 let mut node = &tree[0];
                 while node.left >= 0 {
                     let v = x.get(node.feature as usize).copied().unwrap_or(f64::NAN);
@@ -432,6 +413,51 @@ mod tests {
         cat_bits: &[0b100],
         sigmoid: None,
     };
+
+    /// Nine copies of the tree (more than a group of lanes), summed.
+    static FOREST: Lgb = Lgb {
+        node_base: &[0, 2, 4, 6, 8, 10, 12, 14, 16],
+        leaf_base: &[0, 3, 6, 9, 12, 15, 18, 21, 24],
+        depth: &[2; 9],
+        nodes: &[
+            lgb(1.5, 1, -3, 0, 2 | (2 << 2), 0),
+            lgb(0.0, -1, -2, 1, 1, 1),
+            lgb(1.5, 1, -3, 0, 2 | (2 << 2), 0),
+            lgb(0.0, -1, -2, 1, 1, 1),
+            lgb(1.5, 1, -3, 0, 2 | (2 << 2), 0),
+            lgb(0.0, -1, -2, 1, 1, 1),
+            lgb(1.5, 1, -3, 0, 2 | (2 << 2), 0),
+            lgb(0.0, -1, -2, 1, 1, 1),
+            lgb(1.5, 1, -3, 0, 2 | (2 << 2), 0),
+            lgb(0.0, -1, -2, 1, 1, 1),
+            lgb(1.5, 1, -3, 0, 2 | (2 << 2), 0),
+            lgb(0.0, -1, -2, 1, 1, 1),
+            lgb(1.5, 1, -3, 0, 2 | (2 << 2), 0),
+            lgb(0.0, -1, -2, 1, 1, 1),
+            lgb(1.5, 1, -3, 0, 2 | (2 << 2), 0),
+            lgb(0.0, -1, -2, 1, 1, 1),
+            lgb(1.5, 1, -3, 0, 2 | (2 << 2), 0),
+            lgb(0.0, -1, -2, 1, 1, 1),
+        ],
+        leaf: &[
+            10.0, 20.0, 30.0, 10.0, 20.0, 30.0, 10.0, 20.0, 30.0, 10.0, 20.0, 30.0, 10.0, 20.0, 30.0, 10.0, 20.0, 30.0,
+            10.0, 20.0, 30.0, 10.0, 20.0, 30.0, 10.0, 20.0, 30.0,
+        ],
+        cat_bits: &[0b100, 0b100, 0b100, 0b100, 0b100, 0b100, 0b100, 0b100, 0b100],
+        sigmoid: Some(1.0),
+    };
+
+    #[test]
+    fn blocks_lanes_and_single_rows_agree() {
+        let rows: Vec<[f64; 2]> =
+            (0..21).map(|i| [f64::from(i % 4) * 0.75, if i % 5 == 0 { f64::NAN } else { f64::from(i % 4) }]).collect();
+        let mut block = Vec::new();
+        FOREST.predict_block(&rows, &mut block);
+        for (x, b) in rows.iter().zip(&block) {
+            assert_eq!(FOREST.predict(x), *b);
+            assert_eq!(FOREST.raw(x), 9.0 * TREE.raw(x));
+        }
+    }
 
     #[test]
     fn lightgbm_decisions() {
