@@ -81,6 +81,26 @@ impl Lgb {
         (nb, end)
     }
 
+    /// One step of a walk without branches: from node `cur` (or a reached leaf `!leaf`, which
+    /// stays put) to the child `x` goes to.
+    #[inline(always)]
+    fn step(&self, node: &LgbNode, x: &[f64], cur: i32) -> i32 {
+        let v = x.get(node.feature as usize).copied().unwrap_or(f64::NAN);
+        let left = -i32::from(self.goes_left(node, v));
+        let next = node.right ^ ((node.left ^ node.right) & left);
+        let done = cur >> 31; // -1 at a leaf, 0 inside the tree
+        (cur & done) | (next & !done)
+    }
+
+    /// The leaf `x` reaches in a tree of at least one split.
+    fn leaf_of(&self, tree: &[LgbNode], x: &[f64]) -> usize {
+        let mut cur = 0i32;
+        while cur >= 0 {
+            cur = self.step(&tree[cur as usize], x, cur);
+        }
+        (!cur) as usize
+    }
+
     /// The raw score: the sum of every tree's leaf, in f64 and tree order.
     #[allow(clippy::needless_range_loop, reason = "a lane indexes several arrays in step")]
     pub fn raw(&self, x: &[f64]) -> f64 {
@@ -102,12 +122,7 @@ impl Lgb {
             for _ in 0..depth {
                 for lane in 0..LANES {
                     let cur = at[lane];
-                    let node = &self.nodes[(base[lane] + cur.max(0) as usize).min(last)];
-                    let v = x.get(node.feature as usize).copied().unwrap_or(f64::NAN);
-                    let left = -i32::from(self.goes_left(node, v));
-                    let next = node.right ^ ((node.left ^ node.right) & left);
-                    let done = cur >> 31; // -1 at a leaf, 0 inside the tree
-                    at[lane] = (cur & done) | (next & !done);
+                    at[lane] = self.step(&self.nodes[(base[lane] + cur.max(0) as usize).min(last)], x, cur);
                 }
             }
             for lane in 0..LANES {
@@ -119,21 +134,7 @@ impl Lgb {
             let lb = self.leaf_base[t] as usize;
             let (nb, end) = self.tree_nodes(t);
             let tree = &self.nodes[nb..end];
-            if tree.is_empty() {
-                sum += self.leaf[lb];
-                continue;
-            }
-            let mut node = &tree[0];
-            loop {
-                let v = x.get(node.feature as usize).copied().unwrap_or(f64::NAN);
-                let left = -i32::from(self.goes_left(node, v));
-                let next = node.right ^ ((node.left ^ node.right) & left);
-                if next < 0 {
-                    sum += self.leaf[lb + (!next) as usize];
-                    break;
-                }
-                node = &tree[next as usize];
-            }
+            sum += self.leaf[lb + if tree.is_empty() { 0 } else { self.leaf_of(tree, x) }];
         }
         sum
     }
@@ -172,12 +173,7 @@ impl Lgb {
                 for _ in 0..depth {
                     for lane in 0..LANES {
                         let cur = at[lane];
-                        let node = &tree[cur.max(0) as usize];
-                        let v = rows[r + lane].get(node.feature as usize).copied().unwrap_or(f64::NAN);
-                        let left = -i32::from(self.goes_left(node, v));
-                        let next = node.right ^ ((node.left ^ node.right) & left);
-                        let done = cur >> 31;
-                        at[lane] = (cur & done) | (next & !done);
+                        at[lane] = self.step(&tree[cur.max(0) as usize], &rows[r + lane], cur);
                     }
                 }
                 for lane in 0..LANES {
@@ -186,16 +182,7 @@ impl Lgb {
                 r += LANES;
             }
             for (x, sum) in rows[r..].iter().zip(out[r..].iter_mut()) {
-                let mut node = &tree[0];
-                loop {
-                    let v = x.get(node.feature as usize).copied().unwrap_or(f64::NAN);
-                    let next = if self.goes_left(node, v) { node.left } else { node.right };
-                    if next < 0 {
-                        *sum += self.leaf[lb + (!next) as usize];
-                        break;
-                    }
-                    node = &tree[next as usize];
-                }
+                *sum += self.leaf[lb + self.leaf_of(tree, x)];
             }
         }
         for v in out.iter_mut() {
@@ -275,6 +262,27 @@ impl Xgb {
         (nb, end)
     }
 
+    /// One step of a walk without branches: from node `at` of `tree` to the child `x` goes
+    /// to; a leaf stays put.
+    #[inline(always)]
+    fn step(&self, tree: &[XgbNode], x: &[f64], at: usize) -> usize {
+        let node = &tree[at];
+        let v = x.get(node.feature as usize).copied().unwrap_or(f64::NAN);
+        let left = -i32::from(self.goes_left(node, v));
+        let next = node.right ^ ((node.left ^ node.right) & left);
+        let leaf = -i32::from(node.left < 0);
+        ((at as i32 & leaf) | (next & !leaf)) as usize
+    }
+
+    /// The value of the leaf `x` reaches.
+    fn leaf_value(&self, tree: &[XgbNode], x: &[f64]) -> f32 {
+        let mut at = 0;
+        while tree[at].left >= 0 {
+            at = self.step(tree, x, at);
+        }
+        tree[at].cond
+    }
+
     /// The margin: `base_margin` plus every tree's leaf, added in f32 in tree order.
     #[allow(clippy::needless_range_loop, reason = "a lane indexes several arrays in step")]
     pub fn margin(&self, x: &[f64]) -> f32 {
@@ -293,13 +301,8 @@ impl Xgb {
             }
             for _ in 0..depth {
                 for lane in 0..LANES {
-                    let node = &self.nodes[(base[lane] + at[lane]).min(last)];
-                    let v = x.get(node.feature as usize).copied().unwrap_or(f64::NAN);
-                    let left = -i32::from(self.goes_left(node, v));
-                    let next = node.right ^ ((node.left ^ node.right) & left);
-                    // At a leaf (children -1) the lane stays where it is.
-                    let leaf = -i32::from(node.left < 0);
-                    at[lane] = ((at[lane] as i32 & leaf) | (next & !leaf)) as usize;
+                    let (nb, end) = self.tree_nodes(t + lane);
+                    at[lane] = self.step(&self.nodes[nb..end], x, at[lane]);
                 }
             }
             for lane in 0..LANES {
@@ -309,13 +312,7 @@ impl Xgb {
         }
         for t in t..trees {
             let (nb, end) = self.tree_nodes(t);
-            let tree = &self.nodes[nb..end];
-            let mut node = &tree[0];
-            while node.left >= 0 {
-                let v = x.get(node.feature as usize).copied().unwrap_or(f64::NAN);
-                node = &tree[if self.goes_left(node, v) { node.left } else { node.right } as usize];
-            }
-            m += node.cond;
+            m += self.leaf_value(&self.nodes[nb..end], x);
         }
         m
     }
@@ -346,12 +343,7 @@ impl Xgb {
                 let mut at = [0usize; LANES];
                 for _ in 0..depth {
                     for lane in 0..LANES {
-                        let node = &tree[at[lane]];
-                        let v = rows[r + lane].get(node.feature as usize).copied().unwrap_or(f64::NAN);
-                        let left = -i32::from(self.goes_left(node, v));
-                        let next = node.right ^ ((node.left ^ node.right) & left);
-                        let leaf = -i32::from(node.left < 0);
-                        at[lane] = ((at[lane] as i32 & leaf) | (next & !leaf)) as usize;
+                        at[lane] = self.step(tree, &rows[r + lane], at[lane]);
                     }
                 }
                 for lane in 0..LANES {
@@ -360,12 +352,7 @@ impl Xgb {
                 r += LANES;
             }
             for (x, m) in rows[r..].iter().zip(margins[r..].iter_mut()) {
-                let mut node = &tree[0];
-                while node.left >= 0 {
-                    let v = x.get(node.feature as usize).copied().unwrap_or(f64::NAN);
-                    node = &tree[if self.goes_left(node, v) { node.left } else { node.right } as usize];
-                }
-                *m += node.cond;
+                *m += self.leaf_value(tree, x);
             }
         }
         out.clear();

@@ -142,18 +142,7 @@ impl ExprGen<'_, '_> {
                 let l = Literal::i64_suffixed(*n);
                 quote!(#l)
             }
-            TExprKind::Float(x) => {
-                if x.is_finite() {
-                    let l = Literal::f64_suffixed(*x);
-                    quote!(#l)
-                } else if x.is_nan() {
-                    quote!(f64::NAN)
-                } else if *x > 0.0 {
-                    quote!(f64::INFINITY)
-                } else {
-                    quote!(f64::NEG_INFINITY)
-                }
-            }
+            TExprKind::Float(x) => super::f64_lit(*x),
             TExprKind::Duration(n) | TExprKind::Timestamp(n) => {
                 let l = Literal::i64_suffixed(*n);
                 quote!(#l)

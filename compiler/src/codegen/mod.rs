@@ -151,6 +151,21 @@ impl<'a> Gen<'a> {
     }
 }
 
+/// An `f64` as a Rust expression, exactly (the shortest text that reads back as the same
+/// number), non-finite values included.
+pub(crate) fn f64_lit(x: f64) -> TokenStream {
+    if x.is_finite() {
+        let l = proc_macro2::Literal::f64_suffixed(x);
+        quote!(#l)
+    } else if x.is_nan() {
+        quote!(f64::NAN)
+    } else if x > 0.0 {
+        quote!(f64::INFINITY)
+    } else {
+        quote!(f64::NEG_INFINITY)
+    }
+}
+
 /// The package name of a pipeline's crate.
 pub fn crate_name(program: &Program, root: &std::path::Path) -> String {
     let stem = root.file_stem().map_or("pipeline".into(), |s| s.to_string_lossy().into_owned());

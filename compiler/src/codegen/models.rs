@@ -9,20 +9,7 @@ use quote::quote;
 use crate::models::{Body, Model};
 
 fn f64s(v: &[f64]) -> Vec<TokenStream> {
-    v.iter()
-        .map(|x| {
-            if x.is_finite() {
-                let l = Literal::f64_suffixed(*x);
-                quote!(#l)
-            } else if x.is_nan() {
-                quote!(f64::NAN)
-            } else if *x > 0.0 {
-                quote!(f64::INFINITY)
-            } else {
-                quote!(f64::NEG_INFINITY)
-            }
-        })
-        .collect()
+    v.iter().map(|x| super::f64_lit(*x)).collect()
 }
 
 fn f32s(v: &[f32]) -> Vec<TokenStream> {

@@ -1181,17 +1181,7 @@ fn stage_code(
             let mut computed: Vec<(String, Ident)> = Vec::new();
             for (j, stage) in stages[k..end].iter().enumerate() {
                 let Stage::Score { model, inputs, output } = stage else { continue };
-                let Some(m) = g.models.get(model).cloned() else {
-                    g.unsupported(
-                        node.span,
-                        &format!("internal error in the code generator: model `{model}` was not loaded"),
-                    );
-                    continue;
-                };
-                let table = Ident::new(&names::ident("MODEL_", model).to_string().to_uppercase(), PSpan::call_site());
-                if g.emitted_models.insert(model.clone()) {
-                    g.items.push(super::models::model_static(&table, &m));
-                }
+                let Some((m, table)) = model_table(g, model, node.span) else { continue };
                 // New inputs of this model.
                 let mut eg = ExprGen::new(g);
                 let mut new_locals = Vec::new();
@@ -1260,17 +1250,7 @@ fn block_push(
     let mut per_model: Vec<(String, Ident, Vec<Option<usize>>, String)> = Vec::new();
     for stage in &stages[k..end] {
         let Stage::Score { model, inputs, output } = stage else { continue };
-        let Some(m) = eg.g.models.get(model).cloned() else {
-            eg.g.unsupported(
-                node.span,
-                &format!("internal error in the code generator: model `{model}` was not loaded"),
-            );
-            continue;
-        };
-        let table = Ident::new(&names::ident("MODEL_", model).to_string().to_uppercase(), PSpan::call_site());
-        if eg.g.emitted_models.insert(model.clone()) {
-            eg.g.items.push(super::models::model_static(&table, &m));
-        }
+        let Some((m, table)) = model_table(eg.g, model, node.span) else { continue };
         let mut slots = Vec::new();
         for feature in &m.features {
             let Some((_, e)) = inputs.iter().find(|(n, _)| n == feature) else {
@@ -1388,6 +1368,19 @@ fn block_push(
             self.#flush(ctx);
         }
     }
+}
+
+/// A loaded model and the name of its static table, which is emitted on first use.
+fn model_table(g: &mut Gen<'_>, model: &str, span: Span) -> Option<(crate::models::Model, Ident)> {
+    let Some(m) = g.models.get(model).cloned() else {
+        g.unsupported(span, &format!("internal error in the code generator: model `{model}` was not loaded"));
+        return None;
+    };
+    let table = Ident::new(&names::ident("MODEL_", model).to_string().to_uppercase(), PSpan::call_site());
+    if g.emitted_models.insert(model.to_string()) {
+        g.items.push(super::models::model_static(&table, &m));
+    }
+    Some((m, table))
 }
 
 /// A model input as the `f64` the kernels take: numbers as they are, a bool as 0 or 1, an enum
