@@ -105,8 +105,14 @@ pub fn build(root: &Path, options: Options, cache: &Cache) -> Result<Built, Buil
         root.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p }).unwrap_or(Path::new("."));
     let base_dir = std::fs::canonicalize(base_dir).unwrap_or_else(|_| base_dir.to_path_buf());
     let runtime_dir = std::fs::canonicalize(&cache.runtime_dir).unwrap_or_else(|_| cache.runtime_dir.clone());
-    let target =
-        codegen::Target { runtime_dir: runtime_dir.display().to_string(), base_dir: base_dir.display().to_string() };
+    let root_path = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let mut id = 0xcbf2_9ce4_8422_2325u64;
+    fnv(&mut id, root_path.to_string_lossy().as_bytes());
+    let target = codegen::Target {
+        runtime_dir: runtime_dir.display().to_string(),
+        base_dir: base_dir.display().to_string(),
+        id: format!("{:08x}", id & 0xffff_ffff),
+    };
     let Some(krate) = crate::generate(&mut checked, root, &target) else {
         return Err(BuildError::Program(Box::new(checked)));
     };

@@ -48,7 +48,7 @@ pub fn div_d(a: i64, b: i64) -> Res<i64> {
     if b == 0 {
         return Err(Reject::new("division by zero (`/`)"));
     }
-    Ok(a.checked_div(b).unwrap_or(i64::MAX))
+    a.checked_div(b).ok_or_else(|| Reject::new("integer overflow in `/`"))
 }
 #[inline]
 pub fn neg_i(a: i64) -> Res<i64> {
@@ -277,8 +277,13 @@ pub fn generalize_date(d: i32, unit: i64) -> Res<i32> {
     i32::try_from(d - d.rem_euclid(days)).map_err(|_| Reject::new("date out of range"))
 }
 
-pub fn generalize_ts(t: i64, unit: i64) -> i64 {
-    crate::mask::generalize(t, unit).unwrap_or(t)
+/// `generalize` on a timestamp; a unit that is not positive keeps it, and an instant so
+/// early that its bucket start is not representable rejects the record.
+pub fn generalize_ts(t: i64, unit: i64) -> Res<i64> {
+    if unit <= 0 {
+        return Ok(t);
+    }
+    crate::mask::generalize(t, unit).ok_or_else(|| Reject::new("timestamp out of range (`generalize`)"))
 }
 
 /// `bucket(x, width)`; a width that is not positive rejects the record.
@@ -328,6 +333,9 @@ mod tests {
         assert_eq!(date(-1), -1);
         assert!(parse_timestamp("yesterday".into()).is_err());
         assert_eq!(generalize_date(date(t), 7 * DAY_MS), Ok(19_747));
+        assert!(generalize_ts(i64::MIN, DAY_MS).is_err(), "the start of its day is not representable");
+        assert_eq!(generalize_ts(DAY_MS + 5, DAY_MS), Ok(DAY_MS));
+        assert!(div_d(i64::MIN, -1).is_err());
     }
 
     #[test]

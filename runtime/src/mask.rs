@@ -97,7 +97,10 @@ pub fn bucket(x: f64, width: f64) -> Option<f64> {
 /// `t` rounded down to a multiple of `unit` (both in milliseconds); `None` when `unit` is not
 /// positive.
 pub fn generalize(t: i64, unit: i64) -> Option<i64> {
-    (unit > 0).then(|| t - t.rem_euclid(unit))
+    if unit <= 0 {
+        return None;
+    }
+    t.checked_sub(t.rem_euclid(unit))
 }
 
 /// The first `keep` characters of `s`.

@@ -63,11 +63,15 @@ impl Lgb {
 
     #[inline(never)]
     fn categorical_left(&self, n: &LgbNode, x: f64) -> bool {
-        // NaN and negative values go right; a set bit goes left.
-        if x.is_nan() || x < 0.0 {
+        // NaN goes right; LightGBM truncates to an integer first (-0.5 is category 0), and a
+        // negative category goes right; a set bit goes left.
+        if x.is_nan() {
             return false;
         }
         let v = x as i64;
+        if v < 0 {
+            return false;
+        }
         let word = (v / 32) as usize;
         if word >= n.cat_len as usize {
             return false;

@@ -351,6 +351,20 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
             s.location = Some(uri);
         }
     }
+    // Two sinks writing one directory would overwrite each other's files.
+    let mut dirs: Vec<(PathBuf, &str)> = Vec::new();
+    for s in sinks.iter().filter(|s| matches!(s.kind, SinkKind::Files { .. })) {
+        if let Some(loc) = &s.location {
+            let dir = PathBuf::from(loc);
+            if let Some((_, other)) = dirs.iter().find(|(d, _)| *d == dir) {
+                return Err(RunError::Setup(format!(
+                    "sinks `{other}` and `{}` both write to `{loc}`; give each its own directory",
+                    s.name
+                )));
+            }
+            dirs.push((dir, s.name));
+        }
+    }
     let first_dir = sinks
         .iter()
         .find(|s| !s.beside_first && matches!(s.kind, SinkKind::Files { .. }))

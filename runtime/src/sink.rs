@@ -68,6 +68,8 @@ enum Open {
 
 struct SinkOut {
     decl: SinkDecl,
+    /// For stdout CSV: whether the header has been printed.
+    header_done: std::sync::atomic::AtomicBool,
     final_dir: Option<PathBuf>,
     tmp_dir: Option<PathBuf>,
     files: Mutex<HashMap<String, Open>>,
@@ -110,7 +112,13 @@ impl Outputs {
                 }
                 _ => (None, None),
             };
-            sinks.push(SinkOut { decl, final_dir, tmp_dir, files: Mutex::new(HashMap::new()) });
+            sinks.push(SinkOut {
+                decl,
+                final_dir,
+                tmp_dir,
+                files: Mutex::new(HashMap::new()),
+                header_done: std::sync::atomic::AtomicBool::new(false),
+            });
         }
         Ok(Outputs { sinks })
     }
@@ -140,6 +148,11 @@ impl Outputs {
         let Some(tmp) = &s.tmp_dir else {
             let out = io::stdout();
             let mut out = out.lock();
+            if format == SinkFormat::Csv && !s.header_done.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                let mut header = csv::Writer::from_writer(Vec::new());
+                header.write_record(R::COLUMNS).map_err(io::Error::other)?;
+                out.write_all(&header.into_inner().map_err(|e| io::Error::other(e.to_string()))?)?;
+            }
             if let Some(t) = text {
                 out.write_all(&t)?;
             }

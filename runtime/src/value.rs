@@ -9,7 +9,8 @@ use crate::f;
 
 fn scaled<'de, D: Deserializer<'de>>(d: D, num: i64, den: i64) -> Result<i64, D::Error> {
     let n = i64::deserialize(d)?;
-    n.checked_mul(num).map(|v| v / den).ok_or_else(|| D::Error::custom("timestamp out of range"))
+    // Rounded down, as Parquet timestamps are read: the same instant before 1970 in either.
+    n.checked_mul(num).map(|v| v.div_euclid(den)).ok_or_else(|| D::Error::custom("timestamp out of range"))
 }
 
 fn iso<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
@@ -44,6 +45,65 @@ timestamp_units! {
     ts_micros => |d| scaled(d, 1, 1000);
     ts_nanos => |d| scaled(d, 1, 1_000_000);
     ts_iso => |d| iso(d);
+}
+
+/// Reads a nested value (a list, set, map or struct) from CSV, where it is JSON text.
+pub mod json_text {
+    use super::*;
+    pub fn deserialize<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(d: D) -> Result<T, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(d)?;
+        serde_json::from_str(&text)
+            .map_err(|e| D::Error::custom(format_args!("not the JSON of the value ({})", e.classify_name())))
+    }
+    /// The same for a nullable value: an empty cell is null.
+    pub mod opt {
+        use super::*;
+        pub fn deserialize<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(
+            d: D,
+        ) -> Result<Option<T>, D::Error> {
+            let text = Option::<std::borrow::Cow<'_, str>>::deserialize(d)?;
+            match text.as_deref().map(str::trim) {
+                None | Some("") => Ok(None),
+                Some(t) => serde_json::from_str(t)
+                    .map(Some)
+                    .map_err(|e| D::Error::custom(format_args!("not the JSON of the value ({})", e.classify_name()))),
+            }
+        }
+    }
+
+    trait ClassifyName {
+        fn classify_name(&self) -> &'static str;
+    }
+    impl ClassifyName for serde_json::Error {
+        fn classify_name(&self) -> &'static str {
+            match self.classify() {
+                serde_json::error::Category::Data => "wrong types",
+                serde_json::error::Category::Eof => "truncated",
+                _ => "malformed",
+            }
+        }
+    }
+}
+
+/// Writes a double that may not be finite: JSON has no NaN or infinity, so those are written
+/// as the strings `"NaN"`, `"Infinity"` and `"-Infinity"` (as JavaScript and Python spell
+/// them) instead of a `null` that would read back as a missing value.
+pub fn ser_f64<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+    if x.is_finite() {
+        s.serialize_f64(*x)
+    } else if x.is_nan() {
+        s.serialize_str("NaN")
+    } else if *x > 0.0 {
+        s.serialize_str("Infinity")
+    } else {
+        s.serialize_str("-Infinity")
+    }
+}
+pub fn ser_opt_f64<S: Serializer>(x: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match x {
+        Some(x) => ser_f64(x, s),
+        None => s.serialize_none(),
+    }
 }
 
 /// Writes a timestamp as RFC 3339 text.
@@ -142,8 +202,13 @@ impl<T: serde::Serialize> Cell for JsonCell<'_, T> {
 
 /// A `f64` that can be hashed and compared for equality by its bits, for group keys and
 /// `count_distinct` (all NaNs are one value, as are `0.0` and `-0.0`).
-#[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
+#[derive(Clone, Copy, Debug, PartialOrd)]
 pub struct HashF64(pub f64);
+impl PartialEq for HashF64 {
+    fn eq(&self, other: &Self) -> bool {
+        (self.0.is_nan() && other.0.is_nan()) || self.0 == other.0
+    }
+}
 impl Eq for HashF64 {}
 impl std::hash::Hash for HashF64 {
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
@@ -181,5 +246,36 @@ mod tests {
         Some(2.5).cell(&mut s);
         TsCell(&0).cell(&mut s);
         assert_eq!(s, "2.51970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn nan_keys_are_one_value_and_non_finite_doubles_stay_visible() {
+        use std::collections::HashSet;
+        let keys: HashSet<HashF64> = [f64::NAN, f64::NAN, 0.0, -0.0, 1.5].into_iter().map(HashF64).collect();
+        assert_eq!(keys.len(), 3);
+        #[derive(serde::Serialize)]
+        struct Out {
+            #[serde(serialize_with = "ser_f64")]
+            a: f64,
+            #[serde(serialize_with = "ser_opt_f64")]
+            b: Option<f64>,
+        }
+        let text = serde_json::to_string(&Out { a: f64::NAN, b: Some(f64::NEG_INFINITY) }).expect("json");
+        assert_eq!(text, r#"{"a":"NaN","b":"-Infinity"}"#);
+    }
+
+    #[test]
+    fn csv_cells_hold_nested_values_as_json() {
+        #[derive(Deserialize)]
+        struct Row {
+            #[serde(deserialize_with = "json_text::deserialize")]
+            tags: Vec<String>,
+            #[serde(default, deserialize_with = "json_text::opt::deserialize")]
+            more: Option<Vec<i64>>,
+        }
+        let mut r = csv::Reader::from_reader("tags,more\n\"[\"\"p\"\",\"\"q\"\"]\",\n".as_bytes());
+        let row: Row = r.deserialize().next().expect("a row").expect("parses");
+        assert_eq!(row.tags, vec!["p", "q"]);
+        assert_eq!(row.more, None);
     }
 }

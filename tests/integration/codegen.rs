@@ -25,7 +25,8 @@ fn generated_code_matches_its_snapshots() {
         let loader = FsLoader::new(".");
         let mut checked = pipec::check_program(&loader, &root).expect("readable");
         // Fixed paths, so the snapshot does not depend on where the repository is.
-        let target = pipec::codegen::Target { runtime_dir: "/RUNTIME".into(), base_dir: "/CASE".into() };
+        let target =
+            pipec::codegen::Target { runtime_dir: "/RUNTIME".into(), base_dir: "/CASE".into(), id: String::new() };
         let krate = pipec::generate(&mut checked, &root, &target).unwrap_or_else(|| {
             panic!(
                 "{} does not generate:\n{}",
@@ -172,7 +173,8 @@ fn every_valid_program_generates_or_names_what_is_not_supported_yet() {
         if checked.has_errors() {
             continue; // multi-file cases whose root is another file
         }
-        let target = pipec::codegen::Target { runtime_dir: "/RUNTIME".into(), base_dir: "/CASE".into() };
+        let target =
+            pipec::codegen::Target { runtime_dir: "/RUNTIME".into(), base_dir: "/CASE".into(), id: String::new() };
         if pipec::generate(&mut checked, path, &target).is_none() {
             for d in checked.diagnostics.iter().filter(|d| d.message.contains("internal error")) {
                 problems.push(format!("{}: {}", path.display(), d.message));
@@ -322,4 +324,26 @@ fn compiled_models_predict_what_the_libraries_predict() {
     for (name, max) in &worst {
         assert!(*max <= 1e-6, "{name}: max difference {max} from the library's predictions ({worst:?})");
     }
+}
+
+#[test]
+fn score_right_after_explode_scores_every_element() {
+    let bin = build_pipeline(Path::new("tests/cases/codegen/explode_score/pipeline.pipe"));
+    let out = scratch("codegen_explode_score");
+    let res = Command::new(&bin)
+        .args(["--sink", &format!("scored->files={}", out.join("scored").display())])
+        .output()
+        .expect("run");
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let mut got: Vec<String> = jsonl(&out.join("scored/part-00000.jsonl")).iter().map(Value::to_string).collect();
+    got.sort();
+    // s = 2x + 0.5, per element; empty and missing lists give no rows.
+    assert_eq!(
+        got,
+        vec![
+            r#"{"k":"a","s":2.5,"x":1.0}"#.to_string(),
+            r#"{"k":"a","s":4.5,"x":2.0}"#.to_string(),
+            r#"{"k":"d","s":-2.5,"x":-1.5}"#.to_string(),
+        ]
+    );
 }

@@ -313,6 +313,12 @@ fn a_run_without_its_key_stops_before_writing_anything() {
     let res = run(&bin, &["--sink", "nosuch=/tmp/x"]);
     assert!(!res.status.success());
     assert!(String::from_utf8_lossy(&res.stderr).contains("no sink `nosuch`"));
+    // Two sinks in one directory would overwrite each other: refused before reading.
+    let same = format!("{}", out.join("same").display());
+    let res = run(&bin, &["--sink", &format!("warehouse={same}"), "--sink", &format!("rejected->files={same}")]);
+    assert!(!res.status.success());
+    assert!(String::from_utf8_lossy(&res.stderr).contains("both write to"), "{}", String::from_utf8_lossy(&res.stderr));
+    assert!(!out.join("same").exists());
 }
 
 #[test]
@@ -403,5 +409,38 @@ fn batch_scoring_writes_the_libraries_predictions_to_parquet() {
         assert!((p_lgb - w_lgb).abs() <= 1e-6, "row {row_id}: lightgbm {w_lgb}, pipe {p_lgb}");
         assert!((p_xgb - w_xgb).abs() <= 1e-6, "row {row_id}: xgboost {w_xgb}, pipe {p_xgb}");
         assert_eq!(c["disagree"], Cell::Bool((p_lgb - p_xgb).abs() > 0.1));
+    }
+}
+
+#[test]
+fn two_pipelines_of_one_name_never_share_a_build() {
+    // Two `pipeline.pipe` files without a namespace, built one after the other and then run:
+    // each runs its own code, and both stay cached.
+    let root = scratch("same_name");
+    for (dir, word) in [("a", "first"), ("b", "second")] {
+        let d = root.join(dir);
+        std::fs::create_dir_all(&d).expect("dir");
+        std::fs::write(d.join("s.thrift"), "struct R {\n  1: required string v\n}\n").expect("schema");
+        std::fs::write(d.join("in.jsonl"), "{\"v\": \"x\"}\n").expect("input");
+        std::fs::write(
+            d.join("pipeline.pipe"),
+            format!(
+                "include \"s.thrift\"\nsource rows: R {{ batch = files(\"in.jsonl\", format = json) }}\nstream out = rows | select {{ v, w = \"{word}\" }}\nout -> files(\"out\", format = json)\n"
+            ),
+        )
+        .expect("pipeline");
+    }
+    let cache = pipec::driver::Cache::from_env(false);
+    let build = |dir: &str| {
+        pipec::driver::build(&root.join(dir).join("pipeline.pipe"), pipec::Options::default(), &cache).expect("builds")
+    };
+    let (a, b) = (build("a"), build("b"));
+    assert_ne!(a.krate.name, b.krate.name);
+    assert!(a.binary.exists() && b.binary.exists(), "building one does not evict the other");
+    for (dir, built, word) in [("a", &a, "first"), ("b", &b, "second")] {
+        let res = Command::new(&built.binary).output().expect("run");
+        assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+        let text = std::fs::read_to_string(root.join(dir).join("out/part-00000.jsonl")).expect("output");
+        assert_eq!(text.trim(), format!("{{\"v\":\"x\",\"w\":\"{word}\"}}"));
     }
 }

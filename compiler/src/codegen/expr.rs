@@ -293,8 +293,12 @@ impl ExprGen<'_, '_> {
                 } else if matches!(l.ty, Type::Null) {
                     quote!((#rv).is_none())
                 } else {
-                    // Numbers mix; a nullable side compares as an option.
-                    let common = if is_num(&lt) && is_num(&rt) && lt != rt { Type::Double } else { lt.clone() };
+                    // Numbers mix (in lists too); a nullable side compares as an option.
+                    let common = if is_num(&lt) && is_num(&rt) && lt != rt {
+                        Type::Double
+                    } else {
+                        Type::unify(&lt, &rt).unwrap_or_else(|| lt.clone())
+                    };
                     let nullable = l.ty.is_nullable() || r.ty.is_nullable();
                     let target = if nullable { common.clone().nullable() } else { common };
                     let a = self.coerce_pure(lv, &l.ty, &target);
@@ -587,7 +591,8 @@ impl ExprGen<'_, '_> {
                     self.fallible = true;
                     (quote!(f::generalize_date(#t, #u)?), Date)
                 } else {
-                    (quote!(f::generalize_ts(#t, #u)), Timestamp)
+                    self.fallible = true;
+                    (quote!(f::generalize_ts(#t, #u)?), Timestamp)
                 }
             }
             "sha256" => {

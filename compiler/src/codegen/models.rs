@@ -33,22 +33,9 @@ fn u32s(v: &[u32]) -> Vec<Literal> {
     v.iter().map(|x| Literal::u32_unsuffixed(*x)).collect()
 }
 
-/// The number of splits on the longest path from the root to a leaf (0 for a single leaf).
+/// The longest path of a tree, in splits (the parsers refuse trees deeper than 255).
 fn depth(left: &[i32], right: &[i32]) -> u8 {
-    if left.is_empty() {
-        return 0;
-    }
-    let mut deepest = 0u8;
-    let mut stack = vec![(0usize, 1u8)];
-    while let Some((k, d)) = stack.pop() {
-        deepest = deepest.max(d);
-        for c in [left[k], right[k]] {
-            if c >= 0 && (c as usize) < left.len() && d < u8::MAX {
-                stack.push((c as usize, d + 1));
-            }
-        }
-    }
-    deepest
+    u8::try_from(crate::models::tree_depth(left, right)).unwrap_or(u8::MAX)
 }
 
 /// `static NAME: rt::model::… = …;` for a model. Returns the item.

@@ -528,7 +528,21 @@ fn source_node(
     let def = g.res.schema.get_struct(*sid);
     let fields: Vec<(usize, &crate::resolve::schema::FieldInfo)> =
         def.fields.iter().enumerate().filter(|(_, f)| read.contains(&f.name)).collect();
-    let row = rows::record_struct(g, &ident, *sid, &fields, node.span, true);
+    // The source's format decides how nested values are read.
+    let src_format = g
+        .program
+        .sources
+        .iter()
+        .find(|s| s.name == source)
+        .and_then(|s| s.batch.as_ref())
+        .and_then(|c| {
+            c.args.iter().find_map(|(n, a)| match (n.as_str(), a) {
+                ("format", ConnectorArg::Word(w)) => Some(w.clone()),
+                _ => None,
+            })
+        })
+        .unwrap_or_else(|| "json".into());
+    let row = rows::record_struct(g, &ident, *sid, &fields, node.span, true, src_format == "csv");
     // Parquet rows are read field by field.
     let mut conv = Vec::new();
     let mut nested: Option<String> = None;
@@ -557,6 +571,9 @@ fn source_node(
             quote!(rt::pq::#getter(row, #name)?)
         };
         conv.push(if f.ty.is_nullable() { quote!(#fid: #v) } else { quote!(#fid: rt::pq::required(#v, #name)?) });
+    }
+    if let (Some(n), "parquet") = (&nested, src_format.as_str()) {
+        g.unsupported(node.span, &format!("source `{source}`: the nested field `{n}` cannot be read from Parquet yet"));
     }
     let from_parquet = match nested {
         Some(n) => {
@@ -1086,7 +1103,14 @@ fn stage_code(
                 _ => None,
             };
             let v = match movable {
-                Some(local) => local,
+                Some(local) => {
+                    // Moved into the loop: nothing after the explode reads it.
+                    if let TExprKind::Var(n) = &list.kind {
+                        l.sc.vars.remove(n);
+                        l.order.retain(|o| o != n);
+                    }
+                    local
+                }
                 None => eg.expr(list, &l.sc),
             };
             let (elem, nullable) = match &list.ty {

@@ -20,7 +20,7 @@ pub fn schema_types(g: &mut Gen<'_>) -> TokenStream {
         let def = g.res.schema.get_struct(id);
         let ident = g.struct_ident(id);
         let fields: Vec<(usize, &FieldInfo)> = def.fields.iter().enumerate().collect();
-        out.push(record_struct(g, &ident, id, &fields, def.span, true));
+        out.push(record_struct(g, &ident, id, &fields, def.span, true, false));
     }
     for id in g.enums.clone() {
         let def = g.res.schema.get_enum(id);
@@ -44,6 +44,7 @@ pub fn record_struct(
     fields: &[(usize, &FieldInfo)],
     span: Span,
     serialize: bool,
+    csv: bool,
 ) -> TokenStream {
     let mut defs = Vec::new();
     for (i, f) in fields {
@@ -63,7 +64,17 @@ pub fn record_struct(
             let path = Literal::string(&fname.to_string());
             attrs.push(quote!(default = #path));
         }
-        if let Some(de) = deserializer(&f.ty, f.timestamp) {
+        let nested = matches!(f.ty.non_null(), Type::List(_) | Type::Set(_) | Type::Map(..) | Type::Struct(..));
+        if csv && nested {
+            // A CSV cell holds a nested value as JSON text.
+            let de = if f.ty.is_nullable() {
+                "rt::value::json_text::opt::deserialize"
+            } else {
+                "rt::value::json_text::deserialize"
+            };
+            let de = Literal::string(de);
+            attrs.push(quote!(deserialize_with = #de));
+        } else if let Some(de) = deserializer(&f.ty, f.timestamp) {
             let de = Literal::string(&de);
             attrs.push(quote!(deserialize_with = #de));
         }
@@ -125,6 +136,8 @@ fn deserializer(ty: &Type, unit: Option<TimestampUnit>) -> Option<String> {
 
 fn serializer(ty: &Type) -> Option<&'static str> {
     Some(match ty {
+        Type::Double => "rt::value::ser_f64",
+        Type::Nullable(t) if **t == Type::Double => "rt::value::ser_opt_f64",
         Type::Timestamp => "rt::value::ser_ts",
         Type::Date => "rt::value::ser_date",
         Type::Nullable(t) if **t == Type::Timestamp => "rt::value::ser_opt_ts",

@@ -150,6 +150,12 @@ fn tree(start: usize, f: &[(usize, String, String)], n_features: usize) -> Resul
                 return Err(ModelError::at(line, format!("a child index {c} is out of range")));
             }
         }
+        if super::tree_depth(&t.left, &t.right) > super::MAX_DEPTH {
+            return Err(ModelError::at(
+                start,
+                format!("a tree deeper than {} splits is not supported", super::MAX_DEPTH),
+            ));
+        }
         if let Some(bad) = t.split_feature.iter().find(|f| **f as usize >= n_features) {
             let line = get("split_feature").map_or(start, |x| x.0);
             return Err(ModelError::at(

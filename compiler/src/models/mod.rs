@@ -84,6 +84,28 @@ impl ModelError {
     }
 }
 
+/// The number of splits on the longest path of a tree given as child lists (a child below 0,
+/// or one out of range, is a leaf).
+pub fn tree_depth(left: &[i32], right: &[i32]) -> usize {
+    if left.is_empty() {
+        return 0;
+    }
+    let mut deepest = 0;
+    let mut stack = vec![(0usize, 1usize)];
+    while let Some((k, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        for c in [left[k], right[k]] {
+            if c >= 0 && (c as usize) < left.len() && d <= left.len() {
+                stack.push((c as usize, d + 1));
+            }
+        }
+    }
+    deepest
+}
+
+/// Trees deeper than this are refused: the kernels walk trees in lockstep for at most 255 steps.
+pub const MAX_DEPTH: usize = 255;
+
 /// Reads a model file's text in the given format.
 pub fn parse(kind: &str, text: &str) -> Result<Model, ModelError> {
     match kind {

@@ -100,6 +100,12 @@ pub fn parse(text: &str) -> Result<Model, ModelError> {
         if tree.left.iter().chain(&tree.right).any(|c| *c >= n as i32 || *c < -1) {
             return Err(ModelError::new(format!("tree {i}: a child index is out of range")));
         }
+        if super::tree_depth(&tree.left, &tree.right) > super::MAX_DEPTH + 1 {
+            return Err(ModelError::new(format!(
+                "tree {i} is deeper than {} splits, which is not supported",
+                super::MAX_DEPTH
+            )));
+        }
         for k in 0..n {
             if tree.left[k] >= 0 && tree.split_index[k] as usize >= features.len() {
                 return Err(ModelError::new(format!(
