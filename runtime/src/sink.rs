@@ -207,24 +207,42 @@ impl Outputs {
     }
 
     /// Closes every file and moves each sink's directory into place. A sink that received no
-    /// rows still gets its (empty) directory, so readers see the run happened.
+    /// rows still gets its (empty) directory, so readers see the run happened. Every file of
+    /// every sink is finished first; if any cannot be, no sink is replaced and the temporary
+    /// directories are removed.
     pub fn commit(self, summary_json: &[u8]) -> io::Result<Vec<PathBuf>> {
-        let mut done = Vec::new();
+        let mut ready = Vec::new();
+        let mut failure = None;
         for s in self.sinks {
             let files = s.files.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
             for (_, f) in files {
-                match f {
-                    Open::Text(mut w) => w.flush()?,
-                    Open::Parquet(w) => {
-                        w.close().map_err(pq_err)?;
-                    }
+                let closed = match f {
+                    Open::Text(mut w) => w.flush(),
+                    Open::Parquet(w) => w.close().map(|_| ()).map_err(pq_err),
+                };
+                if let Err(e) = closed {
+                    failure.get_or_insert(e);
                 }
             }
             if let (Some(tmp), Some(dest)) = (s.tmp_dir, s.final_dir) {
-                std::fs::write(tmp.join("_pipe_summary.json"), summary_json)?;
-                replace_dir(&tmp, &dest)?;
-                done.push(dest);
+                if failure.is_none() {
+                    if let Err(e) = std::fs::write(tmp.join("_pipe_summary.json"), summary_json) {
+                        failure = Some(e);
+                    }
+                }
+                ready.push((tmp, dest));
             }
+        }
+        if let Some(e) = failure {
+            for (tmp, _) in ready {
+                let _ = std::fs::remove_dir_all(tmp);
+            }
+            return Err(e);
+        }
+        let mut done = Vec::new();
+        for (tmp, dest) in ready {
+            replace_dir(&tmp, &dest)?;
+            done.push(dest);
         }
         Ok(done)
     }
