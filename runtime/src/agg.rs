@@ -174,22 +174,23 @@ impl<T: PartialOrd + Send> Acc for Max<T> {
     }
 }
 
-/// The value on the row with the earliest event time; ties keep the first seen, and between
-/// workers the one with the lower arrival sequence.
+/// The value on the row with the earliest (`LATEST = false`) or latest (`LATEST = true`) event
+/// time. Ties go by arrival sequence: `first` keeps the earliest arrival, `last` the latest.
 #[derive(Debug)]
-pub struct First<T>(Option<((i64, u64), T)>);
-impl<T> Default for First<T> {
+pub struct ByTime<T, const LATEST: bool>(Option<((i64, u64), T)>);
+impl<T, const LATEST: bool> Default for ByTime<T, LATEST> {
     fn default() -> Self {
-        First(None)
+        ByTime(None)
     }
 }
-impl<T: Send> Acc for First<T> {
+impl<T: Send, const LATEST: bool> Acc for ByTime<T, LATEST> {
     /// (event time, arrival sequence, value)
     type In = (i64, u64, Option<T>);
     type Out = Option<T>;
     fn add(&mut self, (t, seq, v): (i64, u64, Option<T>)) {
         if let Some(v) = v {
-            if self.0.as_ref().is_none_or(|(k, _)| (t, seq) < *k) {
+            let wins = |k: &(i64, u64)| if LATEST { (t, seq) >= *k } else { (t, seq) < *k };
+            if self.0.as_ref().is_none_or(|(k, _)| wins(k)) {
                 self.0 = Some(((t, seq), v));
             }
         }
@@ -204,33 +205,10 @@ impl<T: Send> Acc for First<T> {
     }
 }
 
-/// The value on the row with the latest event time; ties keep the last seen.
-#[derive(Debug)]
-pub struct Last<T>(Option<((i64, u64), T)>);
-impl<T> Default for Last<T> {
-    fn default() -> Self {
-        Last(None)
-    }
-}
-impl<T: Send> Acc for Last<T> {
-    type In = (i64, u64, Option<T>);
-    type Out = Option<T>;
-    fn add(&mut self, (t, seq, v): (i64, u64, Option<T>)) {
-        if let Some(v) = v {
-            if self.0.as_ref().is_none_or(|(k, _)| (t, seq) >= *k) {
-                self.0 = Some(((t, seq), v));
-            }
-        }
-    }
-    fn merge(&mut self, o: Self) {
-        if let Some(((t, s), v)) = o.0 {
-            self.add((t, s, Some(v)));
-        }
-    }
-    fn finish(self) -> Res<Option<T>> {
-        Ok(self.0.map(|(_, v)| v))
-    }
-}
+/// `first(x)`: the value on the row with the earliest event time.
+pub type First<T> = ByTime<T, false>;
+/// `last(x)`: the value on the row with the latest event time.
+pub type Last<T> = ByTime<T, true>;
 
 #[cfg(test)]
 mod tests {

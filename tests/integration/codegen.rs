@@ -53,28 +53,27 @@ fn jsonl(path: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// Runs a pipeline binary with `args`, asserting that it succeeds.
+fn run_ok(bin: &Path, args: &[String]) {
+    let res = Command::new(bin).args(args).env("PIPE_HMAC_KEY", KEY).output().expect("run");
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+}
+
+/// `--sink` options putting each sink of the feature case under `out`.
+fn feature_sinks(out: &Path) -> Vec<String> {
+    [("zip_sink", "zips"), ("hourly_sink", "hourly"), ("tag_days->parquet", "tags"), ("rejected->files", "rejected")]
+        .iter()
+        .flat_map(|(name, dir)| ["--sink".to_string(), format!("{name}={}", out.join(dir).display())])
+        .collect()
+}
+
 #[test]
 fn the_feature_case_builds_without_warnings_and_computes_the_right_rows() {
     let bin = build_pipeline(Path::new("tests/cases/codegen/features/pipeline.pipe"));
     let out = scratch("codegen_features");
-    let sink = |name: &str, dir: &str| format!("{name}={}", out.join(dir).display());
-    let res = Command::new(&bin)
-        .args([
-            "--sink",
-            &sink("zip_sink", "zips"),
-            "--sink",
-            &sink("hourly_sink", "hourly"),
-            "--sink",
-            &sink("tag_days->parquet", "tags"),
-            "--sink",
-            &sink("rejected->files", "rejected"),
-            "--threads",
-            "2",
-        ])
-        .env("PIPE_HMAC_KEY", KEY)
-        .output()
-        .expect("run");
-    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let mut args = feature_sinks(&out);
+    args.extend(["--threads".to_string(), "2".to_string()]);
+    run_ok(&bin, &args);
 
     // Hourly windows per kind: every aggregate, window bounds, CSV text forms.
     let hourly = std::fs::read_to_string(out.join("hourly/part-00000.csv")).expect("hourly csv");
@@ -255,24 +254,9 @@ fn garbled_input_never_crashes_a_pipeline_and_every_record_is_counted() {
     }
     let input = out.join("garbled.jsonl");
     std::fs::write(&input, &bytes).expect("write");
-    let sink = |name: &str, dir: &str| format!("{name}={}", out.join(dir).display());
-    let res = Command::new(&bin)
-        .args([
-            "--source",
-            &format!("events={}", input.display()),
-            "--sink",
-            &sink("zip_sink", "zips"),
-            "--sink",
-            &sink("hourly_sink", "hourly"),
-            "--sink",
-            &sink("tag_days->parquet", "tags"),
-            "--sink",
-            &sink("rejected->files", "rejected"),
-        ])
-        .env("PIPE_HMAC_KEY", KEY)
-        .output()
-        .expect("run");
-    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let mut args = vec!["--source".to_string(), format!("events={}", input.display())];
+    args.extend(feature_sinks(&out));
+    run_ok(&bin, &args);
     let summary: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("zips/_pipe_summary.json")).expect("summary"))
             .expect("json");
@@ -290,11 +274,7 @@ fn garbled_input_never_crashes_a_pipeline_and_every_record_is_counted() {
 fn compiled_models_predict_what_the_libraries_predict() {
     let bin = build_pipeline(Path::new("tests/cases/codegen/scoring/pipeline.pipe"));
     let out = scratch("codegen_scoring");
-    let res = Command::new(&bin)
-        .args(["--sink", &format!("scored->files={}", out.join("scores").display())])
-        .output()
-        .expect("run");
-    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    run_ok(&bin, &["--sink".to_string(), format!("scored->files={}", out.join("scores").display())]);
     let read = |path: &Path| -> (Vec<String>, BTreeMap<i64, Vec<f64>>) {
         let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let headers: Vec<String> = r.headers().expect("header").iter().map(str::to_string).collect();
@@ -330,11 +310,7 @@ fn compiled_models_predict_what_the_libraries_predict() {
 fn score_right_after_explode_scores_every_element() {
     let bin = build_pipeline(Path::new("tests/cases/codegen/explode_score/pipeline.pipe"));
     let out = scratch("codegen_explode_score");
-    let res = Command::new(&bin)
-        .args(["--sink", &format!("scored->files={}", out.join("scored").display())])
-        .output()
-        .expect("run");
-    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    run_ok(&bin, &["--sink".to_string(), format!("scored->files={}", out.join("scored").display())]);
     let mut got: Vec<String> = jsonl(&out.join("scored/part-00000.jsonl")).iter().map(Value::to_string).collect();
     got.sort();
     // s = 2x + 0.5, per element; empty and missing lists give no rows.

@@ -1252,8 +1252,8 @@ fn stage_code(
 
 /// Rows reaching a run of `score` steps wait in a block: their fields, their distinct model
 /// inputs, their origin and event time are kept in a `Pending` struct, and when the block is
-/// full (or the split ends) every model scores the whole block, a group of trees at a time, and
-/// the steps after the run continue row by row.
+/// full (or the split ends) every model scores the whole block, one tree at a time through all
+/// of its rows, and the steps after the run continue row by row.
 #[allow(clippy::too_many_arguments, reason = "the recursion's position in the stage list")]
 fn block_push(
     g: &mut Gen<'_>,
