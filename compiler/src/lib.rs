@@ -100,6 +100,23 @@ pub fn check_program_with(loader: &dyn Loader, root: &Path, options: Options) ->
     Ok(Checked { resolved, program, models, privacy: outcome, diagnostics: diags })
 }
 
+/// Lowers, optimizes and generates `pub mod <module> { … }` for a checked program without
+/// errors: the typed in-memory API the `pipeline!` macro and the build helper expand to.
+/// Constructs the generator cannot compile yet are added to `checked.diagnostics` (`E3001`).
+pub fn generate_module(checked: &mut Checked, module: &str, target: &codegen::Target) -> Option<String> {
+    if checked.has_errors() {
+        return None;
+    }
+    let plan = optimize::optimize(ir::lower(&checked.program));
+    match codegen::generate_module(&checked.resolved, &checked.program, &checked.models, &plan, module, target) {
+        Ok(text) => Some(text),
+        Err(mut diags) => {
+            checked.diagnostics.append(&mut diags);
+            None
+        }
+    }
+}
+
 /// Lowers, optimizes and generates the crate of a checked program without errors. Constructs
 /// the generator cannot compile yet are added to `checked.diagnostics` (`E3001`) and give `None`.
 pub fn generate(checked: &mut Checked, root: &Path, target: &codegen::Target) -> Option<codegen::Crate> {

@@ -124,14 +124,16 @@ pub fn narrowed<T>(v: Option<T>) -> Res<T> {
     v.ok_or_else(|| Reject::new("internal: a value the checker proved non-null was null"))
 }
 
-/// Defines a Thrift enum as a Rust type: read from JSON or CSV as its name or its number,
-/// written as its name.
+/// Defines a Thrift enum as a Rust type with a constant per value: read from JSON or CSV as
+/// its name or its number, written as its name.
 #[macro_export]
 macro_rules! pipe_enum {
-    ($name:ident, $thrift:literal, [$(($v:literal, $n:literal)),* $(,)?]) => {
+    ($name:ident, $thrift:literal, [$(($c:ident, $v:literal, $n:literal)),* $(,)?]) => {
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(pub i64);
+        #[allow(non_upper_case_globals)]
         impl $name {
+            $(pub const $c: $name = $name($n);)*
             pub const NAMES: &'static [(&'static str, i64)] = &[$(($v, $n)),*];
             pub fn name(&self) -> ::std::borrow::Cow<'static, str> {
                 $crate::record::enum_name(Self::NAMES, self.0)

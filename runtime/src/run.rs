@@ -287,6 +287,91 @@ pub enum RunError {
     Io(#[from] io::Error),
 }
 
+/// The context of a run: the key (when the pipeline needs one) and every `env(…)` value, from
+/// `env` or else the process environment. A missing variable is an error before any input.
+fn context<P: Pipeline>(p: &P, key: Option<Key>, env: &HashMap<String, String>) -> Result<Arc<Context>, RunError> {
+    let mut values = HashMap::new();
+    for name in p.env_vars() {
+        match env.get(*name).cloned().or_else(|| std::env::var(name).ok()) {
+            Some(v) => {
+                values.insert(*name, v);
+            }
+            None => {
+                return Err(RunError::Setup(format!(
+                    "environment variable `{name}` is not set (the pipeline reads it with env(\"{name}\"))"
+                )))
+            }
+        }
+    }
+    let mac = key.as_ref().map(|k| {
+        use hmac::Mac;
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(k.bytes()).expect("HMAC takes keys of any length")
+    });
+    Ok(Arc::new(Context { key, mac, vault: Vault::default(), env: values }))
+}
+
+/// Settings of an in-memory run (the `run_batch_with` of an inline pipeline).
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// The HMAC key for `hmac`, `tokenize` and the masks that use them; `None` reads it from
+    /// `PIPE_HMAC_KEY`, as the pipeline binaries do.
+    pub hmac_key: Option<Key>,
+    /// Values for `env("NAME")`; a name not given here is read from the process environment.
+    pub env: HashMap<String, String>,
+}
+
+impl Settings {
+    /// Settings with this HMAC key (at least 16 bytes).
+    pub fn with_hmac_key(key: impl Into<Vec<u8>>) -> Result<Settings, crate::mask::KeyError> {
+        Ok(Settings { hmac_key: Some(Key::new(key)?), env: HashMap::new() })
+    }
+}
+
+/// Runs a pipeline on rows held in memory, in batch mode: `feed` pushes every input row into
+/// the worker, the watermark then passes +∞ so every window fires, and the worker is returned
+/// with each sink's rows kept in its buffer (see [`Outputs::in_memory`]). One thread; records
+/// that fail go to `rejected` as in a file run, so the run fails only on its setup (a missing
+/// key or environment variable).
+pub fn run_memory<P: Pipeline>(
+    p: &P,
+    settings: &Settings,
+    feed: impl FnOnce(&mut P::Worker),
+) -> Result<(P::Worker, Vec<OperatorSummary>), RunError> {
+    let key = match (&settings.hmac_key, p.needs_key()) {
+        (_, false) => None,
+        (Some(k), true) => Some(k.clone()),
+        (None, true) => Some(Key::from_environment(None)?),
+    };
+    let ctx = context(p, key, &settings.env)?;
+    let outputs = Arc::new(Outputs::in_memory(p.sinks()));
+    let nodes = p.nodes();
+    let mut w = p.worker(Base::new(ctx, outputs, nodes.len()));
+    feed(&mut w);
+    p.end_split(&mut w);
+    p.finish(&mut w);
+    p.flush(&mut w);
+    let base = p.base(&mut w);
+    if let Some(e) = base.error.take() {
+        return Err(RunError::Io(e));
+    }
+    let operators = operators(&nodes, base.stats.clone());
+    Ok((w, operators))
+}
+
+fn operators(nodes: &[NodeDecl], stats: Vec<Stat>) -> Vec<OperatorSummary> {
+    nodes
+        .iter()
+        .zip(stats)
+        .map(|(n, stat)| OperatorSummary {
+            name: n.name,
+            kind: n.kind.name(),
+            stat,
+            reconciled: n.kind == NodeKind::Aggregate
+                || stat.read as i64 + stat.expanded == (stat.written + stat.filtered + stat.rejected) as i64,
+        })
+        .collect()
+}
+
 fn overrides(list: &[String], what: &str, known: &[&str]) -> Result<HashMap<String, String>, RunError> {
     let mut map = HashMap::new();
     for item in list {
@@ -315,24 +400,7 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
     }
     // Everything that can be wrong with the setup is reported before any input is read.
     let key = if p.needs_key() { Some(Key::from_environment(opts.hmac_key_file.as_deref())?) } else { None };
-    let mut env = HashMap::new();
-    for name in p.env_vars() {
-        match std::env::var(name) {
-            Ok(v) => {
-                env.insert(*name, v);
-            }
-            Err(_) => {
-                return Err(RunError::Setup(format!(
-                    "environment variable `{name}` is not set (the pipeline reads it with env(\"{name}\"))"
-                )))
-            }
-        }
-    }
-    let mac = key.as_ref().map(|k| {
-        use hmac::Mac;
-        hmac::Hmac::<sha2::Sha256>::new_from_slice(k.bytes()).expect("HMAC takes keys of any length")
-    });
-    let ctx = Arc::new(Context { key, mac, vault: Vault::default(), env });
+    let ctx = context(p, key, &HashMap::new())?;
 
     let mut sources = p.sources();
     let names: Vec<&str> = sources.iter().map(|s| s.name).collect();
@@ -434,17 +502,7 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
     }
     let stats = base.stats.clone();
     drop(w);
-    let operators = nodes
-        .iter()
-        .zip(stats)
-        .map(|(n, stat)| OperatorSummary {
-            name: n.name,
-            kind: n.kind.name(),
-            stat,
-            reconciled: n.kind == NodeKind::Aggregate
-                || stat.read as i64 + stat.expanded == (stat.written + stat.filtered + stat.rejected) as i64,
-        })
-        .collect();
+    let operators = operators(&nodes, stats);
     let mut summary = Summary { pipeline: P::NAME, seconds: 0.0, bytes: total, operators, outputs: Vec::new() };
     let Ok(outputs) = Arc::try_unwrap(outputs) else {
         return Err(RunError::Setup("internal: a worker still holds the outputs".into()));

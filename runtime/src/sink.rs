@@ -78,6 +78,8 @@ struct SinkOut {
 /// Every sink of a run.
 pub struct Outputs {
     sinks: Vec<SinkOut>,
+    /// An in-memory run: sink buffers keep their rows for the caller and nothing is written.
+    memory: bool,
 }
 
 impl std::fmt::Debug for Outputs {
@@ -120,18 +122,40 @@ impl Outputs {
                 header_done: std::sync::atomic::AtomicBool::new(false),
             });
         }
-        Ok(Outputs { sinks })
+        Ok(Outputs { sinks, memory: false })
+    }
+
+    /// Outputs of an in-memory run (`run_batch` of an inline pipeline): every row stays in its
+    /// sink buffer, in arrival order, for [`SinkBuf::take`]; no file or terminal is touched.
+    pub fn in_memory(decls: Vec<SinkDecl>) -> Outputs {
+        let sinks = decls
+            .into_iter()
+            .map(|decl| SinkOut {
+                decl,
+                final_dir: None,
+                tmp_dir: None,
+                files: Mutex::new(HashMap::new()),
+                header_done: std::sync::atomic::AtomicBool::new(false),
+            })
+            .collect();
+        Outputs { sinks, memory: true }
+    }
+
+    pub fn is_memory(&self) -> bool {
+        self.memory
     }
 
     pub fn decl(&self, sink: usize) -> &SinkDecl {
         &self.sinks[sink].decl
     }
 
-    /// Writes rows of one partition of one sink.
     /// Writes rows of one partition of one sink, leaving `rows` empty.
     pub fn write<R: Record>(&self, sink: usize, partition: &str, rows: &mut Vec<R>) -> io::Result<()> {
         if rows.is_empty() {
             return Ok(());
+        }
+        if self.memory {
+            return Err(io::Error::other("internal: rows of an in-memory run reached a file writer"));
         }
         let s = &self.sinks[sink];
         let format = match s.decl.kind {
@@ -327,6 +351,8 @@ pub struct SinkBuf<R, K = ()> {
     path: fn(&K) -> String,
     /// Emptied buffers kept for the next partitions, so batches reuse their memory.
     spare: Vec<Vec<R>>,
+    /// Every row of an in-memory run, in arrival order.
+    kept: Vec<R>,
 }
 
 impl<R, K> std::fmt::Debug for SinkBuf<R, K> {
@@ -347,12 +373,21 @@ impl<R: Record> SinkBuf<R, ()> {
 
 impl<R: Record, K: std::hash::Hash + Eq + Clone> SinkBuf<R, K> {
     pub fn partitioned(sink: usize, path: fn(&K) -> String) -> SinkBuf<R, K> {
-        SinkBuf { sink, parts: HashMap::new(), rows: 0, path, spare: Vec::new() }
+        SinkBuf { sink, parts: HashMap::new(), rows: 0, path, spare: Vec::new(), kept: Vec::new() }
+    }
+
+    /// The rows an in-memory run sent here, in arrival order.
+    pub fn take(&mut self) -> Vec<R> {
+        std::mem::take(&mut self.kept)
     }
 
     /// Buffers a row; writes its partition out when that is full (one Parquet row group), and
     /// every partition when the worker holds too many rows in all.
     pub fn push(&mut self, out: &Outputs, key: K, row: R) -> io::Result<()> {
+        if out.memory {
+            self.kept.push(row);
+            return Ok(());
+        }
         let rows = match self.parts.get_mut(&key) {
             Some(rows) => rows,
             None => {

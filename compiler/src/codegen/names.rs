@@ -10,6 +10,11 @@ const KEYWORDS: &[&str] = &[
     "unsafe", "use", "where", "while", "async", "await", "dyn", "abstract", "become", "box", "do", "final", "macro",
     "override", "priv", "typeof", "unsized", "virtual", "yield", "try", "gen",
 ];
+/// Whether `name` is a Rust keyword (strict, reserved, or one that cannot be raw).
+pub fn is_keyword(name: &str) -> bool {
+    KEYWORDS.contains(&name) || RESERVED.contains(&name)
+}
+
 /// Keywords that cannot be raw identifiers either.
 const RESERVED: &[&str] = &["crate", "self", "Self", "super", "_"];
 
@@ -36,9 +41,16 @@ pub fn ident(prefix: &str, name: &str) -> Ident {
     Ident::new(&format!("{prefix}{clean}"), Span::call_site())
 }
 
-/// A Rust type name for a schema type: `UpperCamelCase` of the Pipe name, then a number that
-/// keeps two types of one name (from two files) apart.
-pub fn type_name(name: &str, n: u32) -> Ident {
+/// Names generated code defines or imports, which a schema type must not take.
+const TAKEN: &[&str] = &[
+    "Program", "State", "Worker", "Inputs", "Outputs", "Context", "Base", "Record", "Origin", "Reject", "Rejected",
+    "Res", "SinkBuf", "Pipeline", "NodeDecl", "NodeKind", "SourceDecl", "SinkDecl", "SinkFormat", "SinkKind",
+    "Stat", "Cell", "HashF64", "Acc", "String", "Vec", "Option", "Result", "Some", "None", "Ok", "Err", "Box",
+    "Default", "Clone", "Debug", "PartialEq", "Eq", "Hash", "Serialize", "Deserialize", "Settings", "Self",
+];
+
+/// `UpperCamelCase` of a Pipe name, starting with a letter.
+pub fn camel(name: &str) -> String {
     let mut out = String::new();
     for part in name.split(|c: char| !c.is_ascii_alphanumeric()) {
         let mut chars = part.chars();
@@ -49,6 +61,26 @@ pub fn type_name(name: &str, n: u32) -> Ident {
     }
     if !out.starts_with(|c: char| c.is_ascii_alphabetic()) {
         out.insert(0, 'T');
+    }
+    out
+}
+
+/// Whether a camel-cased schema name can be used as it is: not one generated code defines
+/// (`Row3`, `Acc5`, `Pending2`, the runtime's types).
+pub fn free_type_name(camel: &str) -> bool {
+    let numbered = ["Row", "Acc", "Pending"].iter().any(|p| {
+        camel.strip_prefix(p).is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()))
+    });
+    !numbered && !TAKEN.contains(&camel)
+}
+
+/// A Rust type name for a schema type: `UpperCamelCase` of the Pipe name, with a number when
+/// another type of the program has the same name (types of two files) or the name is one
+/// generated code uses.
+pub fn type_name(name: &str, n: u32, unique: bool) -> Ident {
+    let out = camel(name);
+    if unique && free_type_name(&out) {
+        return Ident::new(&out, Span::call_site());
     }
     Ident::new(&format!("{out}{n}"), Span::call_site())
 }

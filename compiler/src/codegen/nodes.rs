@@ -10,7 +10,7 @@ use proc_macro2::{Ident, Literal, Span as PSpan, TokenStream};
 use quote::quote;
 
 use super::expr::{ExprGen, Scope};
-use super::{names, rows, Gen};
+use super::{memory, names, rows, Gen};
 use crate::hir::{ConnectorArg, Mask, TExpr, TExprKind, WindowKind};
 use crate::ir::{Node, NodeId, NodeKind, Plan, Stage};
 use crate::source::Span;
@@ -91,6 +91,9 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
     let mut parse_parquet = Vec::new();
     let mut recorded = BTreeSet::new();
     let mut first_dir: Option<String> = None;
+    // For the in-memory API of a module: source nodes, and sink buffers with their rows.
+    let mut mem_sources: Vec<(usize, String, Type, Vec<String>)> = Vec::new();
+    let mut mem_sinks: Vec<memory::SinkBufInfo> = Vec::new();
 
     for (i, node) in plan.nodes.iter().enumerate() {
         let nm = Literal::string(&node.name);
@@ -114,6 +117,7 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
         match &node.kind {
             NodeKind::Source { source, record, read, filter, event_time, .. } => {
                 let s = source_node(g, &cx, i, node, source, record, read, filter.as_ref(), event_time.as_deref());
+                mem_sources.push((i, source.clone(), record.clone(), read.clone()));
                 items.push(s.row);
                 methods.push(s.method);
                 let k = lit(source_decls.len());
@@ -202,6 +206,14 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
                 }
                 let buf = id(format!("sink_{i}"));
                 let row = &cx.row_ty[input];
+                mem_sinks.push(memory::SinkBufInfo {
+                    buf: buf.clone(),
+                    row: row.clone(),
+                    rejected: matches!(plan.node(NodeId(input)).kind, NodeKind::Rejected),
+                    sink: *sink,
+                    node: node.name.clone(),
+                    stream: plan.node(NodeId(input)).name.clone(),
+                });
                 let kl = lit(k);
                 let s = sink_node(g, &cx, i, node, &in_row.fields, exprs);
                 let key = &s.key;
@@ -247,6 +259,14 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
         node_decls.push(quote!(NodeDecl { name: "rejected", kind: NodeKind::Rejected }));
         node_decls.push(quote!(NodeDecl { name: "rejected (default sink)", kind: NodeKind::Sink }));
         state_fields.push(quote!(default_rejected: SinkBuf<Rejected>));
+        mem_sinks.push(memory::SinkBufInfo {
+            buf: id("default_rejected".into()),
+            row: quote!(Rejected),
+            rejected: true,
+            sink: usize::MAX,
+            node: "rejected".into(),
+            stream: "rejected".into(),
+        });
         state_init.push(quote!(default_rejected: SinkBuf::new(#k)));
         flushes.push(quote! { let r = self.default_rejected.flush(&self.base.out); self.base.io(r); });
         let (ri, dl) = (lit(cx.rejected), lit(di));
@@ -303,7 +323,10 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
     let env_vars: Vec<Literal> = g.env_vars.iter().map(|v| Literal::string(v)).collect();
     let pname = Literal::string(name);
     let merge_sinks = if flushes.is_empty() { quote!() } else { quote!(o.flush();) };
+    let api = if g.module { memory::api(g, &mem_sources, &mem_sinks) } else { quote!() };
     quote! {
+        #api
+
         const NODE_NAMES: &[&str] = &[#(#names_lit),*];
 
         #(#items)*

@@ -26,10 +26,12 @@ pub fn schema_types(g: &mut Gen<'_>) -> TokenStream {
         let def = g.res.schema.get_enum(id);
         let ident = g.enum_ident(id);
         let name = Literal::string(&def.name);
-        let values = def.values.iter().map(|(n, v)| {
+        let values = def.values.iter().enumerate().map(|(i, (n, v))| {
+            // `NAMES` is the table of names itself.
+            let c = if n == "NAMES" { names::ident("", "NAMES_") } else { names::field(n, i).0 };
             let n = Literal::string(n);
             let v = Literal::i64_suffixed(*v);
-            quote!((#n, #v))
+            quote!((#c, #n, #v))
         });
         out.push(quote!(rt::pipe_enum!(#ident, #name, [#(#values),*]);));
     }
