@@ -342,6 +342,37 @@ impl Text {
         }
     }
 
+    /// `note` with every `path:line:col` in the macro's text (notes are worded by the
+    /// compiler, which names its files) replaced by the place in the Rust file.
+    fn relocate(&self, map: &SourceMap, root: &Path, note: &str) -> String {
+        let mut out = note.to_string();
+        for (id, file) in map.files() {
+            let path = file.path.display().to_string();
+            if !ours(map, root, pipec::source::Span::new(id, 0, 0)) {
+                continue;
+            }
+            let mut from = 0;
+            while let Some(k) = out[from..].find(&path).map(|k| k + from) {
+                let rest = &out[k + path.len()..];
+                let nums: Vec<usize> = rest
+                    .strip_prefix(':')
+                    .map(|r| r.split(|c: char| !c.is_ascii_digit()).take(2).filter_map(|x| x.parse().ok()).collect())
+                    .unwrap_or_default();
+                let [line, col] = nums[..] else {
+                    from = k + path.len();
+                    continue;
+                };
+                let len = path.len() + 2 + line.to_string().len() + col.to_string().len();
+                let offset = file.text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum::<usize>();
+                let at = offset + file.text[offset..].chars().take(col.saturating_sub(1)).map(char::len_utf8).sum::<usize>();
+                let place = self.location(map, root, pipec::source::Span::new(id, at, at + 1));
+                out.replace_range(k..k + len, &place);
+                from = k + place.len();
+            }
+        }
+        out
+    }
+
     /// `file:line:col` of a position: the Rust file's for the macro's text, else the file's own.
     fn location(&self, map: &SourceMap, root: &Path, span: pipec::source::Span) -> String {
         let file = map.get(span.file);
@@ -370,14 +401,15 @@ fn message(map: &SourceMap, root: &Path, text: &Text, d: &Diagnostic) -> String 
     if !d.primary.message.is_empty() {
         m.push_str(&format!("\n  = {}", d.primary.message));
     }
-    for l in &d.secondary {
+    // Steps of a privacy path are also secondary labels (for snippets): list them once.
+    for l in d.secondary.iter().filter(|l| !d.flow.iter().any(|f| f.span == l.span)) {
         m.push_str(&format!("\n  = {} ({})", l.message, text.location(map, root, l.span)));
     }
     for (i, step) in d.flow.iter().enumerate() {
         m.push_str(&format!("\n  {}. {} ({})", i + 1, step.message, text.location(map, root, step.span)));
     }
     for n in &d.notes {
-        m.push_str(&format!("\n  = note: {n}"));
+        m.push_str(&format!("\n  = note: {}", text.relocate(map, root, n)));
     }
     if let Some(h) = &d.help {
         m.push_str(&format!("\n  = help: {h}"));
