@@ -33,6 +33,16 @@ pub mod window;
 /// mimalloc's thread-local free lists serve them faster than the system allocator.
 pub use mimalloc::MiMalloc as Allocator;
 
+/// Includes the module `pipe-build` generated for a pipeline in a build script:
+/// `pipe_runtime::include_pipeline!("loans");` defines `mod loans` (the module name is the
+/// program's namespace, or the file's name).
+#[macro_export]
+macro_rules! include_pipeline {
+    ($module:literal) => {
+        include!(concat!(env!("OUT_DIR"), "/", $module, ".rs"));
+    };
+}
+
 /// What generated code uses, re-exported so a generated crate depends on this crate alone.
 pub mod prelude {
     pub use crate::agg::Acc;

@@ -164,6 +164,11 @@ pub trait Pipeline: Sync {
     fn sinks(&self) -> Vec<SinkDecl>;
     /// Whether any stage needs the HMAC key (`hmac`, `tokenize`, or a mask that uses them).
     fn needs_key(&self) -> bool;
+    /// Connectors the program declares that have no runner yet (a pipeline embedded in Rust
+    /// compiles with them, for `run_batch`); `run` refuses to start while there are any.
+    fn unavailable(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
     /// The environment variables `env(…)` reads.
     fn env_vars(&self) -> &'static [&'static str];
     fn worker(&self, base: Base) -> Self::Worker;
@@ -188,7 +193,7 @@ pub trait Pipeline: Sync {
 }
 
 /// Run-time options of a generated pipeline binary (`pipec run FILE -- …` passes them on).
-#[derive(Debug, Clone, Parser, Default)]
+#[derive(Debug, Clone, Parser)]
 #[command(about = "A pipeline compiled by pipec.")]
 pub struct Options {
     /// Which bindings the sources use. Only `batch` runs today; `stream` comes with the
@@ -216,6 +221,13 @@ pub struct Options {
     /// Prints nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+impl Default for Options {
+    /// The options of a binary started without arguments.
+    fn default() -> Options {
+        Options::parse_from(["pipeline"])
+    }
 }
 
 /// What a run did, per operator.
@@ -399,6 +411,13 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
         )));
     }
     // Everything that can be wrong with the setup is reported before any input is read.
+    let unavailable = p.unavailable();
+    if !unavailable.is_empty() {
+        return Err(RunError::Setup(format!(
+            "{}; this pipeline runs only in memory (`run_batch`) for now",
+            unavailable.join("; ")
+        )));
+    }
     let key = if p.needs_key() { Some(Key::from_environment(opts.hmac_key_file.as_deref())?) } else { None };
     let ctx = context(p, key, &HashMap::new())?;
 

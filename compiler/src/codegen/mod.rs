@@ -69,6 +69,8 @@ pub struct Gen<'a> {
     block_fns: HashMap<usize, TokenStream>,
     /// Camel-cased names more than one schema type has: those types get numbered names.
     shared_names: BTreeSet<String>,
+    /// Connectors a module declares but the runtime cannot run (see `unavailable_connector`).
+    unavailable: Vec<String>,
     /// Generating a module for Rust code (the `pipeline!` macro, the build helper) rather than
     /// a binary: adds the typed in-memory API.
     module: bool,
@@ -90,6 +92,16 @@ impl<'a> Gen<'a> {
                 .label("not supported by the code generator")
                 .help("`pipec check` accepts this; `pipec build` and `pipec run` need it rewritten without this construct for now"),
         );
+    }
+
+    /// A connector without a runner: `E3001` for a binary; in a module, which can still run on
+    /// rows in memory, a note `run` reports when asked to use it.
+    pub fn unavailable_connector(&mut self, span: Span, note: &str, what: &str) {
+        if self.module {
+            self.unavailable.push(note.to_string());
+        } else {
+            self.unsupported(span, what);
+        }
     }
 
     pub fn struct_ident(&mut self, id: StructId) -> Ident {
@@ -220,6 +232,7 @@ fn emit(
         block_nodes: Vec::new(),
         block_fns: HashMap::new(),
         shared_names,
+        unavailable: Vec::new(),
         module,
     };
     let functions = g.functions();
@@ -327,7 +340,8 @@ pub fn generate_module(
         #[doc = #doc]
         pub mod #m {
             #![forbid(unsafe_code)]
-            #![allow(unused_parens, dead_code, missing_docs, unused_qualifications, clippy::all, clippy::pedantic, clippy::nursery)]
+            // Generated code answers to its own tests, not to the lints of the crate it lands in.
+            #![allow(unused, nonstandard_style, rust_2018_idioms, missing_docs, missing_debug_implementations, missing_copy_implementations, unreachable_pub, unused_qualifications, unused_results, trivial_casts, trivial_numeric_casts, single_use_lifetimes, clippy::all, clippy::pedantic, clippy::nursery, clippy::restriction)]
 
             use pipe_runtime as rt;
             use rt::prelude::*;

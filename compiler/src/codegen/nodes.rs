@@ -320,6 +320,7 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
         .collect();
     let finishes: Vec<TokenStream> = finishes.iter().map(|f| quote!(#f self.flush_blocks(ctx);)).collect();
     let uses_key = g.uses_key;
+    let unavailable: Vec<Literal> = g.unavailable.iter().map(|v| Literal::string(v)).collect();
     let env_vars: Vec<Literal> = g.env_vars.iter().map(|v| Literal::string(v)).collect();
     let pname = Literal::string(name);
     let merge_sinks = if flushes.is_empty() { quote!() } else { quote!(o.flush();) };
@@ -388,6 +389,10 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
 
             fn needs_key(&self) -> bool {
                 #uses_key
+            }
+
+            fn unavailable(&self) -> Vec<&'static str> {
+                vec![#(#unavailable),*]
             }
 
             fn env_vars(&self) -> &'static [&'static str] {
@@ -623,15 +628,14 @@ fn source_node(
             (loc, id(fmt.into()))
         }
         Some(c) => {
-            g.unsupported(c.span, &format!("the `{}` connector has no batch reader yet", c.name));
+            let what = format!("the `{}` connector has no batch reader yet", c.name);
+            g.unavailable_connector(c.span, &format!("source `{source}`: {what}"), &what);
             (quote!(String::new()), id("Json".into()))
         }
         None => {
             let span = src.map_or(node.span, |s| s.span);
-            g.unsupported(
-                span,
-                &format!("source `{source}` has no `batch =` binding, and only batch runs are compiled yet"),
-            );
+            let what = format!("source `{source}` has no `batch =` binding, and only batch runs are compiled yet");
+            g.unavailable_connector(span, &what, &what);
             (quote!(String::new()), id("Json".into()))
         }
     };
@@ -748,12 +752,11 @@ fn sink_decl(g: &mut Gen<'_>, sink: usize, span: Span) -> (TokenStream, Option<S
             )
         }
         other => {
-            g.unsupported(
-                if c.span == Span::default() { span } else { c.span },
-                &format!("the `{other}` sink has no batch writer yet"),
-            );
+            let what = format!("the `{other}` sink has no batch writer yet");
+            let at = if c.span == Span::default() { span } else { c.span };
+            g.unavailable_connector(at, &format!("sink `{}`: {what}", s.name), &what);
             (
-                quote!(SinkDecl { name: #name, kind: SinkKind::Stdout { format: SinkFormat::Json }, location: None }),
+                quote!(SinkDecl { name: #name, kind: SinkKind::Stdout { format: SinkFormat::Json }, location: None, beside_first: false }),
                 None,
             )
         }
