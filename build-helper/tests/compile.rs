@@ -97,10 +97,7 @@ fn two_pipelines_of_one_module_name_are_refused() {
 #[test]
 fn a_missing_pipeline_file_is_a_load_error() {
     let out = tempfile::tempdir().expect("dir");
-    let err = pipe_build::Config::new()
-        .out_dir(out.path())
-        .quiet(true)
-        .compile(&["no/such/file.pipe"])
-        .expect_err("missing");
+    let err =
+        pipe_build::Config::new().out_dir(out.path()).quiet(true).compile(&["no/such/file.pipe"]).expect_err("missing");
     assert!(err.to_string().contains("no/such/file.pipe"), "{err}");
 }

@@ -55,7 +55,13 @@ pub fn pipeline(input: TokenStream) -> TokenStream {
         program.push_str(&format!("\ninclude {SCHEMA_NAME:?}\n"));
         Some(blank(&text.out, &ranges, true))
     };
-    let loader = MacroLoader { root: root.clone(), text: program, schema: schema.clone(), thrift, files: Mutex::new(Vec::new()) };
+    let loader = MacroLoader {
+        root: root.clone(),
+        text: program,
+        schema: schema.clone(),
+        thrift,
+        files: Mutex::new(Vec::new()),
+    };
     let mut checked = match pipec::check_program(&loader, &root) {
         Ok(c) => c,
         Err(e) => return compile_error(Span::call_site(), Span::call_site(), &format!("pipeline!: {e:?}")),
@@ -105,7 +111,9 @@ pub fn pipeline(input: TokenStream) -> TokenStream {
     let files = loader.files.lock().map(|f| f.clone()).unwrap_or_default();
     for f in files {
         if let Some(path) = f.to_str() {
-            out.extend(format!("const _: &[u8] = include_bytes!({path:?});").parse::<TokenStream>().unwrap_or_default());
+            out.extend(
+                format!("const _: &[u8] = include_bytes!({path:?});").parse::<TokenStream>().unwrap_or_default(),
+            );
         }
     }
     out
@@ -262,42 +270,41 @@ impl Text {
 
     fn tree(&mut self, tt: TokenTree, iter: &mut std::iter::Peekable<proc_macro::token_stream::IntoIter>) {
         match tt {
-                TokenTree::Group(g) => {
-                    let (open, close) = match g.delimiter() {
-                        Delimiter::Parenthesis => ("(", ")"),
-                        Delimiter::Brace => ("{", "}"),
-                        Delimiter::Bracket => ("[", "]"),
-                        Delimiter::None => ("", ""),
-                    };
-                    if !open.is_empty() {
-                        self.token(open, g.span_open());
-                    }
-                    self.stream(g.stream(), None);
-                    if !close.is_empty() {
-                        self.token(close, g.span_close());
-                    }
+            TokenTree::Group(g) => {
+                let (open, close) = match g.delimiter() {
+                    Delimiter::Parenthesis => ("(", ")"),
+                    Delimiter::Brace => ("{", "}"),
+                    Delimiter::Bracket => ("[", "]"),
+                    Delimiter::None => ("", ""),
+                };
+                if !open.is_empty() {
+                    self.token(open, g.span_open());
                 }
-                TokenTree::Punct(p) => {
-                    // A doc comment reaches a macro as `#[doc = "…"]` (or `#![doc …]`) with the
-                    // comment's span: put the comment back.
-                    if p.as_char() == '#' {
-                        if let Some(src) = p.span().source_text().filter(|t| t.starts_with("//") || t.starts_with("/*"))
-                        {
-                            if matches!(iter.peek(), Some(TokenTree::Punct(b)) if b.as_char() == '!') {
-                                iter.next();
-                            }
+                self.stream(g.stream(), None);
+                if !close.is_empty() {
+                    self.token(close, g.span_close());
+                }
+            }
+            TokenTree::Punct(p) => {
+                // A doc comment reaches a macro as `#[doc = "…"]` (or `#![doc …]`) with the
+                // comment's span: put the comment back.
+                if p.as_char() == '#' {
+                    if let Some(src) = p.span().source_text().filter(|t| t.starts_with("//") || t.starts_with("/*")) {
+                        if matches!(iter.peek(), Some(TokenTree::Punct(b)) if b.as_char() == '!') {
                             iter.next();
-                            self.token(&src, p.span());
-                            return;
                         }
+                        iter.next();
+                        self.token(&src, p.span());
+                        return;
                     }
-                    self.token(&p.as_char().to_string(), p.span());
                 }
-                TokenTree::Ident(i) => self.token(&i.to_string(), i.span()),
-                TokenTree::Literal(l) => {
-                    let s = l.span().source_text().unwrap_or_else(|| l.to_string());
-                    self.token(&s, l.span());
-                }
+                self.token(&p.as_char().to_string(), p.span());
+            }
+            TokenTree::Ident(i) => self.token(&i.to_string(), i.span()),
+            TokenTree::Literal(l) => {
+                let s = l.span().source_text().unwrap_or_else(|| l.to_string());
+                self.token(&s, l.span());
+            }
         }
     }
 
@@ -364,7 +371,8 @@ impl Text {
                 };
                 let len = path.len() + 2 + line.to_string().len() + col.to_string().len();
                 let offset = file.text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum::<usize>();
-                let at = offset + file.text[offset..].chars().take(col.saturating_sub(1)).map(char::len_utf8).sum::<usize>();
+                let at =
+                    offset + file.text[offset..].chars().take(col.saturating_sub(1)).map(char::len_utf8).sum::<usize>();
                 let place = self.location(map, root, pipec::source::Span::new(id, at, at + 1));
                 out.replace_range(k..k + len, &place);
                 from = k + place.len();
@@ -457,6 +465,9 @@ fn warning(n: usize, span: Span, msg: &str) -> TokenStream {
         TokenTree::Punct(Punct::new(';', Spacing::Alone)),
     ]);
     let mut out: TokenStream = "const _: () =".parse().unwrap_or_default();
-    out.extend([TokenTree::Group(Group::new(Delimiter::Brace, inner)), TokenTree::Punct(Punct::new(';', Spacing::Alone))]);
+    out.extend([
+        TokenTree::Group(Group::new(Delimiter::Brace, inner)),
+        TokenTree::Punct(Punct::new(';', Spacing::Alone)),
+    ]);
     out
 }

@@ -335,7 +335,11 @@ pub fn generate_module(
     let name = format!("pipe_{module}");
     let items = emit(res, program, model_tables, plan, &name, target, true)?;
     let m = Ident::new(module, proc_macro2::Span::call_site());
-    let doc = format!(" The pipeline `{}`, compiled by pipec {}.", program.namespace.as_deref().unwrap_or(module), env!("CARGO_PKG_VERSION"));
+    let doc = format!(
+        " The pipeline `{}`, compiled by pipec {}.",
+        program.namespace.as_deref().unwrap_or(module),
+        env!("CARGO_PKG_VERSION")
+    );
     let file = quote! {
         #[doc = #doc]
         pub mod #m {

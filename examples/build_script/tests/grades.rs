@@ -87,7 +87,10 @@ fn declared_source_over_the_lending_club_csv() {
     for row in written.records() {
         let row = row.expect("row");
         // grade, loans, amount, mean_rate, terms
-        got.insert(row[0].to_string(), (row[1].to_string(), row[2].to_string(), row[3].to_string(), row[4].to_string()));
+        got.insert(
+            row[0].to_string(),
+            (row[1].to_string(), row[2].to_string(), row[3].to_string(), row[4].to_string()),
+        );
     }
     assert_eq!(got.len(), expected.len(), "{got:?}");
     for (grade, (n, amount, rate_sum, terms)) in &expected {

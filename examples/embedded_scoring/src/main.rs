@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use pipe_example_embedded_scoring::{read_applications, risk};
 
 fn main() -> ExitCode {
-    let path = std::env::args().nth(1).unwrap_or_else(|| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../batch_scoring/data/features.csv").to_string()
-    });
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../batch_scoring/data/features.csv").to_string());
     let report = std::fs::read_to_string(&path)
         .map_err(|e| format!("cannot read {path}: {e}"))
         .and_then(|text| read_applications(&text).map_err(|e| format!("{path}: {e}")))
@@ -28,7 +28,12 @@ fn main() -> ExitCode {
     let review: Vec<&risk::DecidedRow> = out.decided.iter().filter(|d| d.decision == "review").collect();
     #[allow(clippy::print_stdout, reason = "the program's report")]
     {
-        println!("{} applications: {} approved, {} to review", out.decided.len(), out.decided.len() - review.len(), review.len());
+        println!(
+            "{} applications: {} approved, {} to review",
+            out.decided.len(),
+            out.decided.len() - review.len(),
+            review.len()
+        );
         for d in review.iter().take(5) {
             println!("  review #{} (grade {}): p(default) = {:.3}", d.id, d.grade, d.p_default);
         }
