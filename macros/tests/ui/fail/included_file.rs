@@ -1,4 +1,4 @@
-// A file the program includes does not exist: the error points at the macro call and names it.
+//! A file the program includes does not exist: the error points at the macro call and names it.
 pipe_macros::pipeline! {
     namespace missing
     include "schemas/nowhere.thrift"

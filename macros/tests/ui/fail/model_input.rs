@@ -1,4 +1,4 @@
-// A model scored without one of its inputs, and given one it does not have.
+//! A model scored without one of its inputs, and given one it does not have.
 pipe_macros::pipeline! {
     namespace scoring
 

@@ -1,5 +1,5 @@
-// A labeled field reaches a sink cleared for nothing: P003 names the sink, the field, its
-// category and the path it took.
+//! A labeled field reaches a sink cleared for nothing: P003 names the sink, the field, its
+//! category and the path it took.
 pipe_macros::pipeline! {
     namespace leaky
 

@@ -1,5 +1,5 @@
-// A step the language does not have, and a `where` without its condition: both reported in one
-// run, each at its tokens.
+//! A step the language does not have, and a `where` without its condition: both reported in one
+//! run, each at its tokens.
 pipe_macros::pipeline! {
     namespace broken
 

@@ -1,4 +1,4 @@
-// A misspelled field (with a suggestion) and a comparison of a string with a number.
+//! A misspelled field (with a suggestion) and a comparison of a string with a number.
 pipe_macros::pipeline! {
     namespace typed
 

@@ -1,5 +1,5 @@
-// Thrift definitions written inline, a `where`, a derived column, an hourly window with keys,
-// and a record that fails its step going to `rejected`.
+//! Thrift definitions written inline, a `where`, a derived column, an hourly window with keys,
+//! and a record that fails its step going to `rejected`.
 pipe_macros::pipeline! {
     namespace shop
 

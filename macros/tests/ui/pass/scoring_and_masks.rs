@@ -1,5 +1,5 @@
-// A model scored in memory, a keyed pseudonym, `protect for` choosing each field's mask, and
-// a run that needs a key refusing to start without one.
+//! A model scored in memory, a keyed pseudonym, `protect for` choosing each field's mask, and
+//! a run that needs a key refusing to start without one.
 pipe_macros::pipeline! {
     namespace underwriting
 

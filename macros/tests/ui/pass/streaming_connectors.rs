@@ -1,5 +1,5 @@
-// A program whose source has only a Kafka binding and whose sink is Redis: neither has a runner
-// yet, so `run` refuses to start and says why, while `run_batch` runs it on rows in memory.
+//! A program whose source has only a Kafka binding and whose sink is Redis: neither has a runner
+//! yet, so `run` refuses to start and says why, while `run_batch` runs it on rows in memory.
 pipe_macros::pipeline! {
     namespace live
 
