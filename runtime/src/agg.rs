@@ -6,9 +6,11 @@
 use std::collections::HashSet;
 use std::hash::Hash;
 
+use serde::{Deserialize, Serialize};
+
 use crate::record::{Reject, Res};
 
-pub trait Acc: Default + Send {
+pub trait Acc: Default + Send + Clone {
     type In;
     type Out;
     fn add(&mut self, v: Self::In);
@@ -17,7 +19,7 @@ pub trait Acc: Default + Send {
 }
 
 /// `count()` and `count(x)`.
-#[derive(Default, Debug)]
+#[derive(Default, Debug, Clone, Serialize, Deserialize)]
 pub struct Count(i64);
 impl Acc for Count {
     type In = bool;
@@ -34,14 +36,15 @@ impl Acc for Count {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(bound(serialize = "T: Serialize", deserialize = "T: Deserialize<'de> + Eq + Hash"))]
 pub struct CountDistinct<T>(HashSet<T>);
 impl<T> Default for CountDistinct<T> {
     fn default() -> Self {
         CountDistinct(HashSet::new())
     }
 }
-impl<T: Hash + Eq + Send> Acc for CountDistinct<T> {
+impl<T: Hash + Eq + Send + Clone> Acc for CountDistinct<T> {
     type In = Option<T>;
     type Out = i64;
     #[inline]
@@ -64,7 +67,7 @@ impl<T: Hash + Eq + Send> Acc for CountDistinct<T> {
 }
 
 /// `sum` of integers, exact: kept in 128 bits, an overflow of `i64` at the end rejects the group.
-#[derive(Default, Debug)]
+#[derive(Default, Debug, Clone, Serialize, Deserialize)]
 pub struct SumInt(i128);
 impl Acc for SumInt {
     type In = Option<i64>;
@@ -81,7 +84,7 @@ impl Acc for SumInt {
     }
 }
 
-#[derive(Default, Debug)]
+#[derive(Default, Debug, Clone, Serialize, Deserialize)]
 pub struct SumDouble(f64);
 impl Acc for SumDouble {
     type In = Option<f64>;
@@ -98,7 +101,7 @@ impl Acc for SumDouble {
     }
 }
 
-#[derive(Default, Debug)]
+#[derive(Default, Debug, Clone, Serialize, Deserialize)]
 pub struct Avg {
     sum: f64,
     n: i64,
@@ -122,14 +125,14 @@ impl Acc for Avg {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Min<T>(Option<T>);
 impl<T> Default for Min<T> {
     fn default() -> Self {
         Min(None)
     }
 }
-impl<T: PartialOrd + Send> Acc for Min<T> {
+impl<T: PartialOrd + Send + Clone> Acc for Min<T> {
     type In = Option<T>;
     type Out = Option<T>;
     #[inline]
@@ -148,14 +151,14 @@ impl<T: PartialOrd + Send> Acc for Min<T> {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Max<T>(Option<T>);
 impl<T> Default for Max<T> {
     fn default() -> Self {
         Max(None)
     }
 }
-impl<T: PartialOrd + Send> Acc for Max<T> {
+impl<T: PartialOrd + Send + Clone> Acc for Max<T> {
     type In = Option<T>;
     type Out = Option<T>;
     #[inline]
@@ -176,14 +179,14 @@ impl<T: PartialOrd + Send> Acc for Max<T> {
 
 /// The value on the row with the earliest (`LATEST = false`) or latest (`LATEST = true`) event
 /// time. Ties go by arrival sequence: `first` keeps the earliest arrival, `last` the latest.
-#[derive(Debug)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ByTime<T, const LATEST: bool>(Option<((i64, u64), T)>);
 impl<T, const LATEST: bool> Default for ByTime<T, LATEST> {
     fn default() -> Self {
         ByTime(None)
     }
 }
-impl<T: Send, const LATEST: bool> Acc for ByTime<T, LATEST> {
+impl<T: Send + Clone, const LATEST: bool> Acc for ByTime<T, LATEST> {
     /// (event time, arrival sequence, value)
     type In = (i64, u64, Option<T>);
     type Out = Option<T>;
@@ -202,6 +205,38 @@ impl<T: Send, const LATEST: bool> Acc for ByTime<T, LATEST> {
     }
     fn finish(self) -> Res<Option<T>> {
         Ok(self.0.map(|(_, v)| v))
+    }
+}
+
+/// `approx_quantile(x, q)`: a DDSketch (relative error 1%, at most 2,048 bins per sign, so the
+/// state stays bounded however many rows a group has). Merging adds bucket counts, so the
+/// estimate does not depend on how rows were split between workers.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Quantile(sketches_ddsketch::DDSketch);
+impl std::fmt::Debug for Quantile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Quantile({} values)", self.0.count())
+    }
+}
+impl Default for Quantile {
+    fn default() -> Self {
+        Quantile(sketches_ddsketch::DDSketch::new(sketches_ddsketch::Config::defaults()))
+    }
+}
+impl Quantile {
+    #[inline]
+    pub fn add(&mut self, v: Option<f64>) {
+        if let Some(v) = v.filter(|v| v.is_finite()) {
+            self.0.add(v);
+        }
+    }
+    pub fn merge(&mut self, o: Self) {
+        // Sketches of one configuration always merge.
+        let _ = self.0.merge(&o.0);
+    }
+    /// The estimated `q`-quantile, null for a group without values.
+    pub fn quantile(&self, q: f64) -> Res<Option<f64>> {
+        self.0.quantile(q).map_err(|_| Reject::new("`approx_quantile`: q must be between 0 and 1"))
     }
 }
 
@@ -243,5 +278,31 @@ mod tests {
             fold::<Last<&str>>(vec![vec![(5, 0, Some("a"))], vec![(5, 1, Some("b")), (2, 2, Some("c"))]]),
             Ok(Some("b"))
         );
+    }
+
+    #[test]
+    fn quantiles_are_within_one_percent_and_independent_of_the_split() {
+        let values: Vec<f64> = (1..=10_000).map(|i| f64::from(i) * 0.37 - 200.0).collect();
+        let mut whole = Quantile::default();
+        for v in &values {
+            whole.add(Some(*v));
+        }
+        let mut parts = Quantile::default();
+        for chunk in values.chunks(777) {
+            let mut p = Quantile::default();
+            for v in chunk {
+                p.add(Some(*v));
+            }
+            p.add(None);
+            parts.merge(p);
+        }
+        for q in [0.01, 0.25, 0.5, 0.9, 0.99] {
+            let exact = values[(q * (values.len() - 1) as f64) as usize];
+            let est = whole.quantile(q).expect("q in range").expect("values");
+            assert!((est - exact).abs() <= 0.01 * exact.abs() + 1e-9, "q {q}: {est} vs {exact}");
+            assert_eq!(parts.quantile(q), whole.quantile(q));
+        }
+        assert_eq!(Quantile::default().quantile(0.5), Ok(None));
+        assert!(whole.quantile(1.5).is_err());
     }
 }

@@ -16,6 +16,29 @@ pub enum Format {
     Parquet,
 }
 
+/// A batch binding: `files(glob, format = …)`.
+#[derive(Clone, Debug)]
+pub struct BatchDecl {
+    pub glob: String,
+    pub format: Format,
+}
+
+/// Where a stream binding reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StreamKind {
+    /// `follow(glob)`: files read as they grow and as new ones appear.
+    Follow(String),
+    /// `stdin`: standard input, one record per line.
+    Stdin,
+}
+
+/// A stream binding.
+#[derive(Clone, Debug)]
+pub struct StreamDecl {
+    pub kind: StreamKind,
+    pub format: Format,
+}
+
 impl Format {
     pub fn parse(s: &str) -> Option<Format> {
         match s {

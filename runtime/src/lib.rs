@@ -6,6 +6,7 @@
 //! | module | role |
 //! |---|---|
 //! | [`run`] | the batch runner: splits, rayon workers, merge, summary, the binary's `main` |
+//! | [`stream`] | the streaming runner: source tasks, watermarks, checkpoints, metrics |
 //! | [`input`] | file globs to splits; JSON Lines and CSV cut at line starts |
 //! | [`sink`] | JSON Lines, CSV and Parquet sinks, Hive partitions, atomic commit |
 //! | [`record`] | where a record came from, rejections, enums |
@@ -26,6 +27,7 @@ pub mod pq;
 pub mod record;
 pub mod run;
 pub mod sink;
+pub mod stream;
 pub mod value;
 pub mod window;
 
@@ -54,6 +56,7 @@ pub mod prelude {
     pub use csv;
     pub use parquet;
     pub use serde;
+    pub use postcard;
     pub use serde_json;
     pub use serde_path_to_error;
 }

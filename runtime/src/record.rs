@@ -139,14 +139,23 @@ macro_rules! pipe_enum {
                 $crate::record::enum_name(Self::NAMES, self.0)
             }
         }
+        // Text formats read and write the name; checkpoints (binary) the number.
         impl $crate::prelude::serde::Serialize for $name {
             fn serialize<S: $crate::prelude::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(&self.name())
+                if s.is_human_readable() {
+                    s.serialize_str(&self.name())
+                } else {
+                    s.serialize_i64(self.0)
+                }
             }
         }
         impl<'de> $crate::prelude::serde::Deserialize<'de> for $name {
             fn deserialize<D: $crate::prelude::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                $crate::record::enum_value(d, $thrift, Self::NAMES).map($name)
+                if d.is_human_readable() {
+                    $crate::record::enum_value(d, $thrift, Self::NAMES).map($name)
+                } else {
+                    <i64 as $crate::prelude::serde::Deserialize>::deserialize(d).map($name)
+                }
             }
         }
     };

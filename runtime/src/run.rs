@@ -21,9 +21,15 @@ use crate::sink::{Outputs, SinkDecl, SinkKind};
 #[derive(Clone, Debug)]
 pub struct SourceDecl {
     pub name: &'static str,
-    pub format: Format,
-    /// The glob of its batch binding.
-    pub location: String,
+    /// The batch binding, when it is one this runtime reads (`files`).
+    pub batch: Option<input::BatchDecl>,
+    /// The stream binding, when it is one this runtime reads (`follow`, `stdin`).
+    pub stream: Option<input::StreamDecl>,
+    /// The declared bound on disorder (`watermark = …`), in milliseconds.
+    pub watermark: i64,
+    /// After this long without a record (processing time), the source stops holding the
+    /// watermark back.
+    pub idle_timeout: Option<i64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,13 +66,16 @@ pub struct NodeDecl {
 /// sources and sinks `expanded` is 0, so `read = written + filtered + rejected` exactly. For an
 /// aggregate, `read` counts rows folded in and `written` the groups emitted; `filtered` counts
 /// rows in groups that `k >= N` suppressed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Stat {
     pub read: u64,
     pub written: u64,
     pub filtered: u64,
     pub rejected: u64,
     pub expanded: i64,
+    /// Records that came for a window whose allowed lateness had passed (dropped), or, at a
+    /// source with `late = to NAME`, that arrived behind the watermark.
+    pub late: u64,
 }
 
 impl Stat {
@@ -76,6 +85,7 @@ impl Stat {
         self.filtered += o.filtered;
         self.rejected += o.rejected;
         self.expanded += o.expanded;
+        self.late += o.late;
     }
 }
 
@@ -129,13 +139,27 @@ pub struct Base {
     pub error: Option<io::Error>,
     /// Arrival order, for `first`/`last` ties.
     pub seq: u64,
+    /// The watermark: no record older than this is expected any more (`i64::MIN` until a
+    /// streaming run advances it; a batch run never does before its end).
+    pub watermark: i64,
+    /// The largest event time each source has read.
+    pub max_ts: Vec<i64>,
     /// The buffer splits are read into, reused from split to split.
     read_buf: Vec<u8>,
 }
 
 impl Base {
     pub fn new(ctx: Arc<Context>, out: Arc<Outputs>, nodes: usize) -> Base {
-        Base { ctx, out, stats: vec![Stat::default(); nodes], error: None, seq: 0, read_buf: Vec::new() }
+        Base {
+            ctx,
+            out,
+            stats: vec![Stat::default(); nodes],
+            error: None,
+            seq: 0,
+            watermark: i64::MIN,
+            max_ts: Vec::new(),
+            read_buf: Vec::new(),
+        }
     }
 
     /// Records an I/O error from a sink write.
@@ -145,9 +169,23 @@ impl Base {
         }
     }
 
+    /// Source `source` read a record with event time `ts` (its watermark follows the largest).
+    #[inline]
+    pub fn saw(&mut self, source: usize, ts: i64) {
+        if source >= self.max_ts.len() {
+            self.max_ts.resize(source + 1, i64::MIN);
+        }
+        if ts > self.max_ts[source] {
+            self.max_ts[source] = ts;
+        }
+    }
+
     pub fn merge(&mut self, other: &mut Base) {
         for (a, b) in self.stats.iter_mut().zip(&other.stats) {
             a.add(b);
+        }
+        for (k, t) in other.max_ts.iter().enumerate() {
+            self.saw(k, *t);
         }
         if self.error.is_none() {
             self.error = other.error.take();
@@ -188,6 +226,14 @@ pub trait Pipeline: Sync {
     fn merge(&self, into: &mut Self::Worker, from: Self::Worker);
     /// The watermark passes +∞: every aggregate emits its groups, downstream of it runs.
     fn finish(&self, w: &mut Self::Worker);
+    /// The watermark reached `wm`: windows that ended fire (streaming).
+    fn advance(&self, w: &mut Self::Worker, wm: i64);
+    /// Groups held by the worker's aggregates.
+    fn state_size(&self, w: &Self::Worker) -> usize;
+    /// The aggregates' state, for a checkpoint (rows waiting to be scored are processed first).
+    fn save_state(&self, w: &mut Self::Worker) -> Result<Vec<u8>, String>;
+    /// Restores a checkpoint's aggregate state.
+    fn load_state(&self, w: &mut Self::Worker, bytes: &[u8]) -> Result<(), String>;
     /// Writes every buffered row.
     fn flush(&self, w: &mut Self::Worker);
 }
@@ -196,10 +242,29 @@ pub trait Pipeline: Sync {
 #[derive(Debug, Clone, Parser)]
 #[command(about = "A pipeline compiled by pipec.")]
 pub struct Options {
-    /// Which bindings the sources use. Only `batch` runs today; `stream` comes with the
-    /// streaming runner.
+    /// Which bindings the sources use: `batch` (read every file, then stop) or `stream`
+    /// (follow the stream bindings until they end or the run is stopped).
     #[arg(long, default_value = "batch")]
     pub mode: String,
+    /// Stream: where checkpoints are kept; a restart with the same directory goes on from the
+    /// last one, and file sinks get every row exactly once.
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Stream: how often to checkpoint and publish file-sink output.
+    #[arg(long, default_value = "10s")]
+    pub checkpoint_interval: String,
+    /// Stream: how often to print progress (0 for never).
+    #[arg(long, default_value = "10s")]
+    pub metrics_interval: String,
+    /// Stream: serve metrics in Prometheus text format at this address (e.g. 127.0.0.1:9898).
+    #[arg(long)]
+    pub metrics_addr: Option<String>,
+    /// Stream: how often `follow` looks for new data.
+    #[arg(long, default_value = "100ms")]
+    pub poll_interval: String,
+    /// Stream: end the run (every window fires) after this long without input.
+    #[arg(long)]
+    pub exit_when_idle: Option<String>,
     /// Reads source NAME from URI (a file glob) instead of its declared binding.
     #[arg(long = "source", value_name = "NAME=URI")]
     pub sources: Vec<String>,
@@ -301,7 +366,7 @@ pub enum RunError {
 
 /// The context of a run: the key (when the pipeline needs one) and every `env(…)` value, from
 /// `env` or else the process environment. A missing variable is an error before any input.
-fn context<P: Pipeline>(p: &P, key: Option<Key>, env: &HashMap<String, String>) -> Result<Arc<Context>, RunError> {
+pub(crate) fn context<P: Pipeline>(p: &P, key: Option<Key>, env: &HashMap<String, String>) -> Result<Arc<Context>, RunError> {
     let mut values = HashMap::new();
     for name in p.env_vars() {
         match env.get(*name).cloned().or_else(|| std::env::var(name).ok()) {
@@ -370,7 +435,7 @@ pub fn run_memory<P: Pipeline>(
     Ok((w, operators))
 }
 
-fn operators(nodes: &[NodeDecl], stats: Vec<Stat>) -> Vec<OperatorSummary> {
+pub(crate) fn operators(nodes: &[NodeDecl], stats: Vec<Stat>) -> Vec<OperatorSummary> {
     nodes
         .iter()
         .zip(stats)
@@ -379,12 +444,13 @@ fn operators(nodes: &[NodeDecl], stats: Vec<Stat>) -> Vec<OperatorSummary> {
             kind: n.kind.name(),
             stat,
             reconciled: n.kind == NodeKind::Aggregate
-                || stat.read as i64 + stat.expanded == (stat.written + stat.filtered + stat.rejected) as i64,
+                || stat.read as i64 + stat.expanded
+                    == (stat.written + stat.filtered + stat.rejected + stat.late) as i64,
         })
         .collect()
 }
 
-fn overrides(list: &[String], what: &str, known: &[&str]) -> Result<HashMap<String, String>, RunError> {
+pub(crate) fn overrides(list: &[String], what: &str, known: &[&str]) -> Result<HashMap<String, String>, RunError> {
     let mut map = HashMap::new();
     for item in list {
         let Some((name, uri)) = item.split_once('=') else {
@@ -401,15 +467,14 @@ fn overrides(list: &[String], what: &str, known: &[&str]) -> Result<HashMap<Stri
     Ok(map)
 }
 
-/// Runs a pipeline in batch mode.
+fn no_batch(source: &str) -> RunError {
+    RunError::Setup(format!(
+        "source `{source}` has no batch binding this runtime reads (`files`); run it with `--mode stream`"
+    ))
+}
+
+/// Runs a pipeline in the mode its options ask for.
 pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
-    let start = Instant::now();
-    if opts.mode != "batch" {
-        return Err(RunError::Setup(format!(
-            "--mode {}: this runtime runs batch pipelines; the streaming runner is not built yet",
-            opts.mode
-        )));
-    }
     // Everything that can be wrong with the setup is reported before any input is read.
     let unavailable = p.unavailable();
     if !unavailable.is_empty() {
@@ -418,25 +483,33 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
             unavailable.join("; ")
         )));
     }
-    let key = if p.needs_key() { Some(Key::from_environment(opts.hmac_key_file.as_deref())?) } else { None };
-    let ctx = context(p, key, &HashMap::new())?;
-
-    let mut sources = p.sources();
-    let names: Vec<&str> = sources.iter().map(|s| s.name).collect();
-    for (name, uri) in overrides(&opts.sources, "source", &names)? {
-        if let Some(s) = sources.iter_mut().find(|s| s.name == name) {
-            s.location = uri;
-        }
+    match opts.mode.as_str() {
+        "batch" => run_batch(p, opts),
+        "stream" => crate::stream::run(p, opts),
+        other => Err(RunError::Setup(format!("--mode {other}: the modes are `batch` and `stream`"))),
     }
-    let mut sinks = p.sinks();
+}
+
+/// The sinks with `--sink NAME=DIR` applied, checked (two sinks may not share a directory),
+/// and the default `rejected/` placed beside the first file sink.
+pub(crate) fn sink_locations(mut sinks: Vec<SinkDecl>, overridden: &[String]) -> Result<Vec<SinkDecl>, RunError> {
     let names: Vec<&str> = sinks.iter().map(|s| s.name).collect();
-    for (name, uri) in overrides(&opts.sinks, "sink", &names)? {
+    for (name, uri) in overrides(overridden, "sink", &names)? {
         if let Some(s) = sinks.iter_mut().find(|s| s.name == name) {
             if !matches!(s.kind, SinkKind::Files { .. }) {
                 return Err(RunError::Setup(format!("--sink {name}: only file sinks take a location")));
             }
             s.location = Some(uri);
         }
+    }
+    let first_dir = sinks
+        .iter()
+        .find(|s| !s.beside_first && matches!(s.kind, SinkKind::Files { .. }))
+        .and_then(|s| s.location.clone());
+    for s in sinks.iter_mut().filter(|s| s.beside_first) {
+        let parent =
+            first_dir.as_deref().and_then(|d| std::path::Path::new(d).parent().map(std::path::Path::to_path_buf));
+        s.location = Some(parent.unwrap_or_default().join("rejected").display().to_string());
     }
     // Two sinks writing one directory would overwrite each other's files.
     let mut dirs: Vec<(PathBuf, &str)> = Vec::new();
@@ -452,18 +525,33 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
             dirs.push((dir, s.name));
         }
     }
-    let first_dir = sinks
-        .iter()
-        .find(|s| !s.beside_first && matches!(s.kind, SinkKind::Files { .. }))
-        .and_then(|s| s.location.clone());
-    for s in sinks.iter_mut().filter(|s| s.beside_first) {
-        let parent =
-            first_dir.as_deref().and_then(|d| std::path::Path::new(d).parent().map(std::path::Path::to_path_buf));
-        s.location = Some(parent.unwrap_or_default().join("rejected").display().to_string());
+    Ok(sinks)
+}
+
+/// Runs a pipeline in batch mode.
+fn run_batch<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
+    let start = Instant::now();
+    let key = if p.needs_key() { Some(Key::from_environment(opts.hmac_key_file.as_deref())?) } else { None };
+    let ctx = context(p, key, &HashMap::new())?;
+
+    let mut sources = p.sources();
+    let names: Vec<&str> = sources.iter().map(|s| s.name).collect();
+    for (name, uri) in overrides(&opts.sources, "source", &names)? {
+        if let Some(s) = sources.iter_mut().find(|s| s.name == name) {
+            match &mut s.batch {
+                Some(b) => b.glob = uri,
+                None => return Err(no_batch(s.name)),
+            }
+        }
     }
+    if let Some(s) = sources.iter().find(|s| s.batch.is_none()) {
+        return Err(no_batch(s.name));
+    }
+    let sinks = sink_locations(p.sinks(), &opts.sinks)?;
     let mut splits: Vec<Split> = Vec::new();
     for (i, s) in sources.iter().enumerate() {
-        let planned = input::plan(i, &s.location, s.format, input::SPLIT_BYTES)
+        let Some(b) = &s.batch else { return Err(no_batch(s.name)) };
+        let planned = input::plan(i, &b.glob, b.format, input::SPLIT_BYTES)
             .map_err(|e| RunError::Setup(format!("source `{}`: {e}", s.name)))?;
         splits.extend(planned);
     }
@@ -554,7 +642,8 @@ fn read_split<P: Pipeline>(p: &P, w: &mut P::Worker, split: &Split, sources: &[S
     let decl = &sources[split.source];
     let lines = LineBase::new(split);
     let mut n = 0;
-    match decl.format {
+    let Some(batch) = &decl.batch else { return 0 };
+    match batch.format {
         Format::Json => {
             let mut buf = std::mem::take(&mut p.base(w).read_buf);
             if let Err(e) = split.read_into(&mut buf) {

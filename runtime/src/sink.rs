@@ -80,7 +80,14 @@ pub struct Outputs {
     sinks: Vec<SinkOut>,
     /// An in-memory run: sink buffers keep their rows for the caller and nothing is written.
     memory: bool,
+    /// A streaming run's current epoch (the checkpoint its rows will be published with), or
+    /// `None` for a batch run.
+    epoch: Option<std::sync::atomic::AtomicU64>,
 }
+
+/// The folder inside a streaming file sink's directory where an epoch's files are written
+/// before they are published.
+pub const IN_PROGRESS: &str = ".pipe-inprogress";
 
 impl std::fmt::Debug for Outputs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -122,7 +129,7 @@ impl Outputs {
                 header_done: std::sync::atomic::AtomicBool::new(false),
             });
         }
-        Ok(Outputs { sinks, memory: false })
+        Ok(Outputs { sinks, memory: false, epoch: None })
     }
 
     /// Outputs of an in-memory run (`run_batch` of an inline pipeline): every row stays in its
@@ -138,11 +145,97 @@ impl Outputs {
                 header_done: std::sync::atomic::AtomicBool::new(false),
             })
             .collect();
-        Outputs { sinks, memory: true }
+        Outputs { sinks, memory: true, epoch: None }
     }
 
     pub fn is_memory(&self) -> bool {
         self.memory
+    }
+
+    /// Outputs of a streaming run. A file sink's directory is kept (published files stay);
+    /// each epoch's files are written under `dir/.pipe-inprogress/e<epoch>/` and moved into
+    /// `dir` when the epoch is published. `committed` is the last epoch a checkpoint recorded:
+    /// its files are published now if a crash interrupted that, and files of later epochs
+    /// (never checkpointed) are deleted. Without a checkpoint every unpublished file is deleted.
+    pub fn open_streaming(decls: Vec<SinkDecl>, committed: Option<u64>) -> io::Result<Outputs> {
+        let mut sinks = Vec::new();
+        for decl in decls {
+            let (final_dir, tmp_dir) = match (&decl.kind, &decl.location) {
+                (SinkKind::Files { .. }, Some(dir)) => {
+                    let final_dir = PathBuf::from(dir);
+                    let tmp = final_dir.join(IN_PROGRESS);
+                    std::fs::create_dir_all(&final_dir)?;
+                    if let Some(e) = committed {
+                        publish_dir(&tmp.join(format!("e{e}")), &final_dir)?;
+                    }
+                    if tmp.exists() {
+                        std::fs::remove_dir_all(&tmp)?;
+                    }
+                    (Some(final_dir), Some(tmp))
+                }
+                _ => (None, None),
+            };
+            sinks.push(SinkOut {
+                decl,
+                final_dir,
+                tmp_dir,
+                files: Mutex::new(HashMap::new()),
+                header_done: std::sync::atomic::AtomicBool::new(false),
+            });
+        }
+        let next = committed.map_or(0, |e| e + 1);
+        Ok(Outputs { sinks, memory: false, epoch: Some(std::sync::atomic::AtomicU64::new(next)) })
+    }
+
+    /// The epoch rows are being written for (streaming).
+    pub fn epoch(&self) -> u64 {
+        self.epoch.as_ref().map_or(0, |e| e.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Finishes every file of the current epoch (streaming): after this, the epoch's files are
+    /// complete in the in-progress folders, ready to be published once a checkpoint records it.
+    pub fn close_epoch(&self) -> io::Result<()> {
+        let mut failure = None;
+        for s in &self.sinks {
+            for (_, f) in lock(&s.files).drain() {
+                let closed = match f {
+                    Open::Text(mut w) => w.flush().and_then(|()| w.get_ref().sync_all()),
+                    Open::Parquet(w) => w.close().map(|_| ()).map_err(pq_err),
+                };
+                if let Err(e) = closed {
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// Moves the files of the current epoch into their sinks' directories and starts the next
+    /// epoch (streaming). Call after `close_epoch` and after the checkpoint that records the
+    /// epoch is durable.
+    pub fn publish_epoch(&self) -> io::Result<()> {
+        let epoch = self.epoch();
+        for s in &self.sinks {
+            if let (Some(tmp), Some(dest)) = (&s.tmp_dir, &s.final_dir) {
+                publish_dir(&tmp.join(format!("e{epoch}")), dest)?;
+            }
+        }
+        if let Some(e) = &self.epoch {
+            e.store(epoch + 1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Writes `_pipe_summary.json` into every file sink's directory (the end of a stream).
+    pub fn write_summaries(&self, summary_json: &[u8]) -> io::Result<Vec<PathBuf>> {
+        let mut done = Vec::new();
+        for s in &self.sinks {
+            if let Some(dest) = &s.final_dir {
+                std::fs::write(dest.join("_pipe_summary.json"), summary_json)?;
+                done.push(dest.clone());
+            }
+        }
+        Ok(done)
     }
 
     pub fn decl(&self, sink: usize) -> &SinkDecl {
@@ -184,14 +277,22 @@ impl Outputs {
         };
         let mut files = lock(&s.files);
         if !files.contains_key(partition) {
-            let dir = if partition.is_empty() { tmp.clone() } else { tmp.join(partition) };
+            // A batch run writes one file per partition; a stream one per partition and epoch.
+            let (base, number) = match &self.epoch {
+                Some(e) => {
+                    let e = e.load(std::sync::atomic::Ordering::Relaxed);
+                    (tmp.join(format!("e{e}")), e)
+                }
+                None => (tmp.clone(), 0),
+            };
+            let dir = if partition.is_empty() { base } else { base.join(partition) };
             std::fs::create_dir_all(&dir)?;
             let ext = match format {
                 SinkFormat::Json => "jsonl",
                 SinkFormat::Csv => "csv",
                 SinkFormat::Parquet => "parquet",
             };
-            let file = File::create(dir.join(format!("part-00000.{ext}")))?;
+            let file = File::create(dir.join(format!("part-{number:05}.{ext}")))?;
             let open = match format {
                 SinkFormat::Parquet => {
                     let schema =
@@ -279,6 +380,32 @@ impl Outputs {
             }
         }
     }
+}
+
+/// Moves every file under `from` to the same relative place under `to` (replacing a file of
+/// that name), then removes `from`. Each move is a rename, so a reader sees a file whole or not
+/// at all; a publish interrupted by a crash is finished by running it again.
+fn publish_dir(from: &Path, to: &Path) -> io::Result<()> {
+    if !from.is_dir() {
+        return Ok(());
+    }
+    let mut stack = vec![from.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let rel = path.strip_prefix(from).map_err(io::Error::other)?;
+            let dest = to.join(rel);
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::rename(&path, &dest)?;
+        }
+    }
+    std::fs::remove_dir_all(from)
 }
 
 /// Moves `tmp` to `dest`, replacing what was there.

@@ -202,7 +202,7 @@ impl<T: serde::Serialize> Cell for JsonCell<'_, T> {
 
 /// A `f64` that can be hashed and compared for equality by its bits, for group keys and
 /// `count_distinct` (all NaNs are one value, as are `0.0` and `-0.0`).
-#[derive(Clone, Copy, Debug, PartialOrd)]
+#[derive(Clone, Copy, Debug, PartialOrd, serde::Serialize, serde::Deserialize)]
 pub struct HashF64(pub f64);
 impl PartialEq for HashF64 {
     fn eq(&self, other: &Self) -> bool {

@@ -83,6 +83,8 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
     let mut merges = Vec::new();
     let mut finishes = Vec::new();
     let mut node_decls = Vec::new();
+    let mut agg_maps: Vec<Ident> = Vec::new();
+    let mut agg_tys: Vec<TokenStream> = Vec::new();
     let mut source_decls = Vec::new();
     let mut sink_decls: Vec<TokenStream> = Vec::new();
     let mut sink_index: HashMap<usize, usize> = HashMap::new();
@@ -121,11 +123,7 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
                 items.push(s.row);
                 methods.push(s.method);
                 let k = lit(source_decls.len());
-                let src_name = Literal::string(source);
-                let (location, format) = s.binding;
-                source_decls.push(
-                    quote!(SourceDecl { name: #src_name, format: rt::input::Format::#format, location: #location }),
-                );
+                source_decls.push(s.decl);
                 let row = &cx.row_ty[i];
                 let m = id(format!("source_{i}"));
                 let ni = lit(i);
@@ -177,6 +175,8 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
             NodeKind::Map(stages) => methods.push(map_node(g, &cx, i, node, stages)),
             NodeKind::Aggregate { keys, window, min_group, fields } => {
                 let a = aggregate_node(g, &cx, i, node, keys, window.as_ref(), *min_group, fields);
+                agg_maps.push(id(format!("agg_{i}")));
+                agg_tys.push(a.ty.clone());
                 items.push(a.acc);
                 state_fields.push(a.field);
                 state_init.push(a.init);
@@ -347,9 +347,35 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
             #reject_fn
             #(#methods)*
 
-            fn finish(&mut self, ctx: &Context) {
+            /// The watermark reached `wm`: windows that ended fire, upstream aggregates first
+            /// (their rows reach later ones before those see the watermark).
+            fn advance(&mut self, ctx: &Context, wm: i64) {
+                let _ = wm;
                 self.flush_blocks(ctx);
                 #(#finishes)*
+            }
+
+            /// The input ended: the watermark passes +∞ and every window fires.
+            fn finish(&mut self, ctx: &Context) {
+                self.advance(ctx, i64::MAX);
+            }
+
+            /// Groups held by every aggregate.
+            fn state_size(&self) -> usize {
+                0 #(+ self.#agg_maps.len())*
+            }
+
+            /// Every aggregate's groups, for a checkpoint.
+            fn save_state(&self) -> Result<Vec<u8>, String> {
+                rt::prelude::postcard::to_stdvec(&(#(&self.#agg_maps,)*)).map_err(|e| e.to_string())
+            }
+
+            /// Restores what `save_state` saved.
+            fn load_state(&mut self, bytes: &[u8]) -> Result<(), String> {
+                let (#(#agg_maps,)*): (#(#agg_tys,)*) =
+                    rt::prelude::postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
+                #(self.#agg_maps = #agg_maps;)*
+                Ok(())
             }
 
             /// Scores every row waiting in a block, upstream operators first.
@@ -447,6 +473,25 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
                 st.finish(ctx);
             }
 
+            fn advance(&self, w: &mut Worker, wm: i64) {
+                let Worker { ctx, st } = w;
+                st.advance(ctx, wm);
+            }
+
+            fn state_size(&self, w: &Worker) -> usize {
+                w.st.state_size()
+            }
+
+            fn save_state(&self, w: &mut Worker) -> Result<Vec<u8>, String> {
+                let Worker { ctx, st } = w;
+                st.flush_blocks(ctx);
+                st.save_state()
+            }
+
+            fn load_state(&self, w: &mut Worker, bytes: &[u8]) -> Result<(), String> {
+                w.st.load_state(bytes)
+            }
+
             fn flush(&self, w: &mut Worker) {
                 w.st.flush();
             }
@@ -527,7 +572,7 @@ fn bind_values(
 struct SourceParts {
     row: TokenStream,
     method: TokenStream,
-    binding: (TokenStream, Ident),
+    decl: TokenStream,
     from_parquet: TokenStream,
 }
 
@@ -549,7 +594,7 @@ fn source_node(
         return SourceParts {
             row: quote!(),
             method: quote!(),
-            binding: (quote!(String::new()), id("Json".into())),
+            decl: quote!(),
             from_parquet: quote!(unreachable!()),
         };
     };
@@ -611,34 +656,69 @@ fn source_node(
         None => quote!(Ok(#ident { #(#conv),* })),
     };
 
-    // The batch binding.
+    // The bindings: a batch one (files) and a stream one (follow, stdin); a source needs at
+    // least one the runtime can run.
     let src = g.program.sources.iter().find(|s| s.name == source);
-    let (location, format) = match src.and_then(|s| s.batch.as_ref()) {
+    let format_of = |c: &crate::hir::Connector| {
+        let fmt = c.args.iter().find_map(|(n, a)| match (n.as_str(), a) {
+            ("format", ConnectorArg::Word(w)) => Some(w.as_str()),
+            _ => None,
+        });
+        id(match fmt.unwrap_or("json") {
+            "csv" => "Csv",
+            "parquet" => "Parquet",
+            _ => "Json",
+        }
+        .into())
+    };
+    let batch = match src.and_then(|s| s.batch.as_ref()) {
         Some(c) if c.name == "files" => {
             let loc = connector_text(g, c.args.iter().find(|(n, _)| n == "glob").map(|(_, a)| a));
-            let fmt = c.args.iter().find_map(|(n, a)| match (n.as_str(), a) {
-                ("format", ConnectorArg::Word(w)) => Some(w.as_str()),
-                _ => None,
-            });
-            let fmt = match fmt.unwrap_or("json") {
-                "csv" => "Csv",
-                "parquet" => "Parquet",
-                _ => "Json",
-            };
-            (loc, id(fmt.into()))
+            let fmt = format_of(c);
+            Some(quote!(Some(rt::input::BatchDecl { glob: #loc, format: rt::input::Format::#fmt })))
         }
-        Some(c) => {
-            let what = format!("the `{}` connector has no batch reader yet", c.name);
-            g.unavailable_connector(c.span, &format!("source `{source}`: {what}"), &what);
-            (quote!(String::new()), id("Json".into()))
-        }
-        None => {
-            let span = src.map_or(node.span, |s| s.span);
-            let what = format!("source `{source}` has no `batch =` binding, and only batch runs are compiled yet");
-            g.unavailable_connector(span, &what, &what);
-            (quote!(String::new()), id("Json".into()))
-        }
+        _ => None,
     };
+    let stream = match src.and_then(|s| s.stream.as_ref()) {
+        Some(c) if c.name == "follow" => {
+            let loc = connector_text(g, c.args.iter().find(|(n, _)| n == "glob").map(|(_, a)| a));
+            let fmt = format_of(c);
+            Some(quote!(Some(rt::input::StreamDecl {
+                kind: rt::input::StreamKind::Follow(#loc),
+                format: rt::input::Format::#fmt,
+            })))
+        }
+        Some(c) if c.name == "stdin" => {
+            let fmt = format_of(c);
+            Some(quote!(Some(rt::input::StreamDecl { kind: rt::input::StreamKind::Stdin, format: rt::input::Format::#fmt })))
+        }
+        _ => None,
+    };
+    if batch.is_none() && stream.is_none() {
+        let span = src.map_or(node.span, |s| s.span);
+        let what = match (src.and_then(|s| s.batch.as_ref()), src.and_then(|s| s.stream.as_ref())) {
+            (Some(c), _) | (None, Some(c)) => format!("the `{}` connector has no runner yet", c.name),
+            (None, None) => format!("source `{source}` has no binding"),
+        };
+        g.unavailable_connector(span, &format!("source `{source}`: {what}"), &what);
+    }
+    let batch = batch.unwrap_or_else(|| quote!(None));
+    let stream = stream.unwrap_or_else(|| quote!(None));
+    let watermark = Literal::i64_suffixed(src.and_then(|s| s.watermark).unwrap_or(0));
+    let idle = match src.and_then(|s| s.idle_timeout) {
+        Some(t) => {
+            let t = Literal::i64_suffixed(t);
+            quote!(Some(#t))
+        }
+        None => quote!(None),
+    };
+    let decl = quote!(rt::run::SourceDecl {
+        name: #source,
+        batch: #batch,
+        stream: #stream,
+        watermark: #watermark,
+        idle_timeout: #idle,
+    });
 
     let mut sc = Scope::default();
     for (idx, f) in &fields {
@@ -683,17 +763,54 @@ fn source_node(
         }
         None => quote!(),
     };
+    // `late = to NAME`: a record behind the watermark goes to the late stream instead.
+    let late = match cx.plan.nodes.iter().position(
+        |n| matches!(&n.kind, NodeKind::Late { source: s } if s == source) && n.inputs.contains(&NodeId(i)),
+    ) {
+        Some(li) => {
+            let late_ty = &cx.row_ty[li];
+            let mut moves = Vec::new();
+            for (k, (name, _)) in cx.plan.nodes[li].row.fields.iter().enumerate() {
+                let (lid, _) = names::field(name, k);
+                match fields.iter().find(|(_, f)| &f.name == name) {
+                    Some((idx, f)) => {
+                        let (fid, _) = names::field(&f.name, *idx);
+                        moves.push(quote!(#lid: row.#fid));
+                    }
+                    None => g.unsupported(
+                        node.span,
+                        &format!("internal error in the code generator: the late stream's field `{name}` is not read"),
+                    ),
+                }
+            }
+            let (li_l, out) = (lit(li), emit(cx, li, quote!(late), true));
+            quote! {
+                if ts < self.base.watermark {
+                    self.base.stats[#ni].late += 1;
+                    self.base.stats[#li_l].read += 1;
+                    let late = #late_ty { #(#moves),* };
+                    #out
+                    return;
+                }
+            }
+        }
+        None => quote!(),
+    };
     let out = emit(cx, i, quote!(row), true);
     let m = id(format!("source_{i}"));
+    // The source's index among the sources the runtime reads (one per source node).
+    let k = lit(cx.plan.nodes[..i].iter().filter(|n| matches!(n.kind, NodeKind::Source { .. })).count());
     let method = quote! {
         fn #m(&mut self, ctx: &Context, o: &Origin<'_>, row: #ident) {
             let _ = ctx;
             #ts
+            self.base.saw(#k, ts);
+            #late
             #filter
             #out
         }
     };
-    SourceParts { row, method, binding: (location, format), from_parquet }
+    SourceParts { row, method, decl, from_parquet }
 }
 
 /// A connector's text argument as a Rust `String` expression: a literal path resolved against
@@ -1534,11 +1651,35 @@ fn hoist(g: &mut Gen<'_>, l: &mut Locals, after: &[Stage], alias: &str, step: us
 struct AggParts {
     acc: TokenStream,
     field: TokenStream,
+    /// The type of the state field.
+    ty: TokenStream,
     init: TokenStream,
     push: TokenStream,
     finish: TokenStream,
     finish_call: TokenStream,
     merge: TokenStream,
+}
+
+/// The allowed lateness of aggregate `node`: the largest `late = allow d` of the sources it
+/// reads from (0 for `drop` and `to`).
+fn allowed_lateness(g: &Gen<'_>, plan: &Plan, node: usize) -> i64 {
+    let mut stack = vec![node];
+    let mut seen = BTreeSet::new();
+    let mut allowed = 0;
+    while let Some(n) = stack.pop() {
+        if !seen.insert(n) {
+            continue;
+        }
+        if let NodeKind::Source { source, .. } = &plan.nodes[n].kind {
+            if let Some(src) = g.program.sources.iter().find(|s| &s.name == source) {
+                if let crate::hir::LatePolicy::Allow(d) = src.late {
+                    allowed = allowed.max(d);
+                }
+            }
+        }
+        stack.extend(plan.nodes[n].inputs.iter().map(|x| x.0));
+    }
+    allowed
 }
 
 /// Rewrites a value's tokens (to its hashable form, or back).
@@ -1632,6 +1773,7 @@ fn aggregate_node(
     let mut adds = Vec::new();
     let mut finished = Vec::new();
     let mut agg_scope = Vec::new();
+    let mut quantiles: HashMap<usize, f64> = HashMap::new();
     for (k, call) in calls.iter().enumerate() {
         let TExprKind::Aggregate(name, args) = &call.kind else { continue };
         let a = id(format!("a{k}"));
@@ -1694,6 +1836,23 @@ fn aggregate_node(
                     (quote!(agg::#which<#t>), opt, quote!(Option<#t>), inner.clone().nullable())
                 }
             }
+            "approx_quantile" => {
+                let q = match args.get(1).map(|q| &q.kind) {
+                    Some(TExprKind::Float(q)) => Some(*q),
+                    Some(TExprKind::Int(q)) => Some(*q as f64),
+                    _ => None,
+                };
+                let Some(q) = q.filter(|q| (0.0..=1.0).contains(q)) else {
+                    eg.g.unsupported(
+                        call.span,
+                        "`approx_quantile` with a quantile that is not a number between 0 and 1 written in the program",
+                    );
+                    continue;
+                };
+                quantiles.insert(k, q);
+                let opt = as_opt(&mut eg, v.unwrap_or_default(), &Type::Double);
+                (quote!(agg::Quantile), opt, quote!(Option<f64>), Type::Double.nullable())
+            }
             other => {
                 eg.g.unsupported(call.span, &format!("the aggregate `{other}` cannot be compiled yet"));
                 continue;
@@ -1706,42 +1865,59 @@ fn aggregate_node(
         arg_tys.push(input_ty);
         adds.push((a.clone(), idx));
         let fin = id(format!("agg{k}"));
-        finished.push(quote!(let #fin = acc.#a.finish()?;));
+        match quantiles.get(&k) {
+            Some(q) => {
+                let q = super::f64_lit(*q);
+                finished.push(quote!(let #fin = acc.#a.quantile(#q)?;));
+            }
+            None => finished.push(quote!(let #fin = acc.#a.finish()?;)),
+        }
         agg_scope.push((*call as *const TExpr, fin, out_ty));
     }
     let fallible = eg.fallible;
 
     let acc = id(format!("Acc{i}"));
     let acc_def = quote! {
-        #[derive(Default)]
+        #[derive(Default, Clone, serde::Serialize, serde::Deserialize)]
+        #[serde(crate = "rt::prelude::serde")]
         pub struct #acc { rows: u64, #(#acc_fields,)* }
-        impl #acc {
-            fn merge(&mut self, o: #acc) {
+        impl rt::window::Merge for #acc {
+            fn merge_from(&mut self, o: #acc) {
                 self.rows += o.rows;
                 #(#acc_merge)*
             }
         }
     };
     let map = id(format!("agg_{i}"));
-    let key_ty = quote!((#(#key_tys,)* i64,));
-    let field = quote!(#map: std::collections::HashMap<#key_ty, #acc>);
-    let init = quote!(#map: Default::default());
+    let key_ty = quote!((#(#key_tys,)*));
+    let allowed = Literal::i64_suffixed(allowed_lateness(g, cx.plan, i));
+    let session = matches!(window, Some(WindowKind::Session { .. }));
+    let (state_ty, init) = match window {
+        Some(WindowKind::Session { gap }) => {
+            let gap = Literal::i64_suffixed(*gap);
+            (quote!(rt::window::Sessions<#key_ty, #acc>), quote!(#map: rt::window::Sessions::new(#gap, #allowed)))
+        }
+        other => {
+            let size = match other {
+                Some(WindowKind::Tumbling { size, .. } | WindowKind::Sliding { size, .. }) => *size,
+                _ => 0,
+            };
+            let size = Literal::i64_suffixed(size);
+            (quote!(rt::window::Fixed<#key_ty, #acc>), quote!(#map: rt::window::Fixed::new(#size, #allowed)))
+        }
+    };
 
     // Window assignment.
-    let (starts, size) = match window {
-        None => (quote!(std::iter::once(0i64)), 0),
+    let starts = match window {
+        None | Some(WindowKind::Session { .. }) => quote!(std::iter::once(0i64)),
         Some(WindowKind::Tumbling { size, offset }) => {
             let (s, o) = (Literal::i64_suffixed(*size), Literal::i64_suffixed(*offset));
-            (quote!(std::iter::once(rt::window::tumbling_start(ts, #s, #o))), *size)
+            quote!(std::iter::once(rt::window::tumbling_start(ts, #s, #o)))
         }
         Some(WindowKind::Sliding { size, every, offset }) => {
             let (s, e, o) =
                 (Literal::i64_suffixed(*size), Literal::i64_suffixed(*every), Literal::i64_suffixed(*offset));
-            (quote!(rt::window::sliding_starts(ts, #s, #e, #o)), *size)
-        }
-        Some(WindowKind::Session { .. }) => {
-            g.unsupported(node.span, "session windows cannot be compiled yet");
-            (quote!(std::iter::once(0i64)), 0)
+            quote!(rt::window::sliding_starts(ts, #s, #e, #o))
         }
     };
     // Window arithmetic near the ends of the i64 range would overflow: such an event time is
@@ -1749,7 +1925,8 @@ fn aggregate_node(
     let guard = match window {
         Some(WindowKind::Tumbling { size, offset }) => Some(size.saturating_add(*offset)),
         Some(WindowKind::Sliding { size, every, offset }) => Some(size.saturating_add(*every).saturating_add(*offset)),
-        _ => None,
+        Some(WindowKind::Session { gap }) => Some(*gap),
+        None => None,
     };
     let guard = match guard {
         Some(gd) => {
@@ -1763,8 +1940,31 @@ fn aggregate_node(
         }
         None => quote!(),
     };
-    let key_idx: Vec<Literal> = (0..key_tys.len()).map(Literal::usize_unsuffixed).collect();
     let add_calls: Vec<TokenStream> = adds.iter().map(|(a, idx)| quote!(acc.#a.add(args.#idx.clone());)).collect();
+    // A window whose lateness has passed takes no more records: they are counted as late.
+    let fold = if session {
+        quote! {
+            match self.#map.slot(key, ts) {
+                Some(acc) => {
+                    acc.rows += 1;
+                    #(#add_calls)*
+                }
+                None => self.base.stats[#ni].late += 1,
+            }
+        }
+    } else {
+        quote! {
+            for start in #starts {
+                match self.#map.slot(key.clone(), start) {
+                    Some(acc) => {
+                        acc.rows += 1;
+                        #(#add_calls)*
+                    }
+                    None => self.base.stats[#ni].late += 1,
+                }
+            }
+        }
+    };
     let m = id(format!("push_{i}_0"));
     let eval = quote!(((#(#key_vals,)*), (#(#arg_vals,)*)));
     let eval = if fallible {
@@ -1786,11 +1986,7 @@ fn aggregate_node(
             let seq = self.base.seq;
             #bind
             #eval
-            for start in #starts {
-                let acc = self.#map.entry((#(key.#key_idx.clone(),)* start,)).or_default();
-                acc.rows += 1;
-                #(#add_calls)*
-            }
+            #fold
         }
     };
 
@@ -1806,7 +2002,6 @@ fn aggregate_node(
         key_pats.push(raw);
         out_sc.bind(name, quote!(#local), ty.clone());
     }
-    let size_l = Literal::i64_suffixed(size);
     if window.is_some() {
         out_sc.bind("window_start", quote!(window_start), Type::Timestamp);
         out_sc.bind("window_end", quote!(window_end), Type::Timestamp);
@@ -1845,14 +2040,14 @@ fn aggregate_node(
     let fin = id(format!("finish_{i}"));
     let stream = Literal::string(&node.name);
     let finish = quote! {
+        /// The watermark reached `wm`: every group whose window ended emits its row.
         #[allow(unused_variables)]
-        fn #fin(&mut self, ctx: &Context) {
-            let groups = std::mem::take(&mut self.#map);
+        fn #fin(&mut self, ctx: &Context, wm: i64) {
+            let groups = self.#map.fire(wm);
             let origin = Origin::group(#stream);
             let o = &origin;
-            for ((#(#key_pats,)* window_start,), acc) in groups {
+            for rt::window::Fired { key: (#(#key_pats,)*), start: window_start, end: window_end, acc } in groups {
                 #k_check
-                let window_end = window_start + #size_l;
                 let ts = #ts_out;
                 #(#key_binds)*
                 let row = match (move || -> Res<#out_ty> {
@@ -1866,14 +2061,10 @@ fn aggregate_node(
             }
         }
     };
-    let finish_call = quote!(self.#fin(ctx););
+    let finish_call = quote!(self.#fin(ctx, wm););
     let merge = quote! {
-        for (k, a) in o.#map {
-            match self.#map.entry(k) {
-                std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().merge(a),
-                std::collections::hash_map::Entry::Vacant(e) => { e.insert(a); }
-            }
-        }
+        self.#map.merge(o.#map);
     };
-    AggParts { acc: acc_def, field, init, push, finish, finish_call, merge }
+    let field = quote!(#map: #state_ty);
+    AggParts { acc: acc_def, field, ty: state_ty, init, push, finish, finish_call, merge }
 }
