@@ -28,7 +28,7 @@ pipe_macros::pipeline! {
 fn main() {
     let err = live::run(&pipe_runtime::run::Options::default()).expect_err("no streaming runner yet");
     let msg = err.to_string();
-    assert!(msg.contains("source `readings` has no `batch =` binding"), "{msg}");
+    assert!(msg.contains("source `readings`: the `kafka` connector has no runner yet"), "{msg}");
     assert!(msg.contains("`redis` sink"), "{msg}");
 
     let r = |sensor: &str, at: i64, value: f64| live::Reading { sensor: sensor.into(), at, value };
