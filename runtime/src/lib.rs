@@ -55,8 +55,8 @@ pub mod prelude {
     pub use crate::{agg, f, sink, value};
     pub use csv;
     pub use parquet;
-    pub use serde;
     pub use postcard;
+    pub use serde;
     pub use serde_json;
     pub use serde_path_to_error;
 }

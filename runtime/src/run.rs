@@ -366,7 +366,11 @@ pub enum RunError {
 
 /// The context of a run: the key (when the pipeline needs one) and every `env(…)` value, from
 /// `env` or else the process environment. A missing variable is an error before any input.
-pub(crate) fn context<P: Pipeline>(p: &P, key: Option<Key>, env: &HashMap<String, String>) -> Result<Arc<Context>, RunError> {
+pub(crate) fn context<P: Pipeline>(
+    p: &P,
+    key: Option<Key>,
+    env: &HashMap<String, String>,
+) -> Result<Arc<Context>, RunError> {
     let mut values = HashMap::new();
     for name in p.env_vars() {
         match env.get(*name).cloned().or_else(|| std::env::var(name).ok()) {

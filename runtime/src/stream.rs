@@ -316,7 +316,9 @@ fn prometheus(name: &str, nodes: &[NodeDecl], base: &Base, state: usize, checkpo
         ("late", "Records that came too late for their window (or behind the watermark).", |s| s.late),
     ];
     for (metric, help, get) in counters {
-        out.push_str(&format!("# HELP pipe_records_{metric}_total {help}\n# TYPE pipe_records_{metric}_total counter\n"));
+        out.push_str(&format!(
+            "# HELP pipe_records_{metric}_total {help}\n# TYPE pipe_records_{metric}_total counter\n"
+        ));
         for (i, (n, s)) in nodes.iter().zip(&base.stats).enumerate() {
             out.push_str(&format!(
                 "pipe_records_{metric}_total{{pipeline=\"{name}\",operator=\"{}\",kind=\"{:?}\",index=\"{i}\"}} {}\n",
@@ -429,7 +431,9 @@ impl<P: Pipeline> Runner<'_, P> {
             if self.finished[k] {
                 continue;
             }
-            if s.idle_timeout.is_some_and(|t| self.last_input[k].elapsed().as_millis() >= u128::try_from(t).unwrap_or(0)) {
+            if s.idle_timeout
+                .is_some_and(|t| self.last_input[k].elapsed().as_millis() >= u128::try_from(t).unwrap_or(0))
+            {
                 continue;
             }
             holding = true;
@@ -467,7 +471,12 @@ impl<P: Pipeline> Runner<'_, P> {
             let cp = Checkpoint {
                 pipeline: P::NAME.to_string(),
                 epoch: self.outputs.epoch(),
-                positions: self.sources.iter().map(|s| s.name.to_string()).zip(self.positions.iter().cloned()).collect(),
+                positions: self
+                    .sources
+                    .iter()
+                    .map(|s| s.name.to_string())
+                    .zip(self.positions.iter().cloned())
+                    .collect(),
                 max_ts: base.max_ts.clone(),
                 watermark: base.watermark,
                 seq: base.seq,
@@ -484,13 +493,15 @@ impl<P: Pipeline> Runner<'_, P> {
     fn summary_line(&mut self, started: Instant) -> String {
         let state = self.p.state_size(&self.w);
         let base = self.p.base(&mut self.w);
-        let rejected: u64 = base.stats.iter().zip(&self.nodes).filter(|(_, n)| n.kind == crate::run::NodeKind::Rejected).map(|(s, _)| s.read).sum();
+        let rejected: u64 = base
+            .stats
+            .iter()
+            .zip(&self.nodes)
+            .filter(|(_, n)| n.kind == crate::run::NodeKind::Rejected)
+            .map(|(s, _)| s.read)
+            .sum();
         let late: u64 = base.stats.iter().map(|s| s.late).sum();
-        let wm = if base.watermark == i64::MIN {
-            "none yet".to_string()
-        } else {
-            crate::f::ts_text(base.watermark)
-        };
+        let wm = if base.watermark == i64::MIN { "none yet".to_string() } else { crate::f::ts_text(base.watermark) };
         format!(
             "{} after {:.0}s: {} records, watermark {wm}, {state} groups, {rejected} rejected, {late} late, {} checkpoints",
             P::NAME,
@@ -525,11 +536,13 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
             Some(_) => {}
         }
     }
-    let stdin_sources = sources.iter().filter(|s| s.stream.as_ref().is_some_and(|x| x.kind == StreamKind::Stdin)).count();
+    let stdin_sources =
+        sources.iter().filter(|s| s.stream.as_ref().is_some_and(|x| x.kind == StreamKind::Stdin)).count();
     if stdin_sources > 1 {
         return Err(RunError::Setup("only one source can read standard input".into()));
     }
-    let key = if p.needs_key() { Some(crate::mask::Key::from_environment(opts.hmac_key_file.as_deref())?) } else { None };
+    let key =
+        if p.needs_key() { Some(crate::mask::Key::from_environment(opts.hmac_key_file.as_deref())?) } else { None };
     let ctx = crate::run::context(p, key, &HashMap::new())?;
     let sinks = crate::run::sink_locations(p.sinks(), &opts.sinks)?;
 
@@ -551,7 +564,8 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
     let mut w = p.worker(Base::new(ctx, outputs.clone(), nodes.len()));
     let mut positions = vec![Positions::new(); sources.len()];
     if let Some(cp) = checkpoint {
-        p.load_state(&mut w, &cp.operators).map_err(|e| RunError::Setup(format!("the checkpoint does not restore: {e}")))?;
+        p.load_state(&mut w, &cp.operators)
+            .map_err(|e| RunError::Setup(format!("the checkpoint does not restore: {e}")))?;
         let base = p.base(&mut w);
         base.seq = cp.seq;
         base.max_ts = cp.max_ts;
@@ -692,8 +706,13 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
     rt.shutdown_background();
     let stats = r.p.base(&mut r.w).stats.clone();
     let operators = crate::run::operators(&r.nodes, stats);
-    let mut summary =
-        Summary { pipeline: P::NAME, seconds: started.elapsed().as_secs_f64(), bytes: 0, operators, outputs: Vec::new() };
+    let mut summary = Summary {
+        pipeline: P::NAME,
+        seconds: started.elapsed().as_secs_f64(),
+        bytes: 0,
+        operators,
+        outputs: Vec::new(),
+    };
     let json = serde_json::to_vec_pretty(&summary).map_err(io::Error::other)?;
     summary.outputs = outputs.write_summaries(&json)?.iter().map(|p| p.display().to_string()).collect();
     if let Some(path) = &opts.summary {

@@ -29,7 +29,6 @@ pub fn sliding_starts(t: i64, size: i64, every: i64, offset: i64) -> impl Iterat
     (0..).map(move |k| last - k * every).take_while(move |start| *start > t - size)
 }
 
-
 /// An accumulator a window state can hold: generated accumulator structs implement it.
 pub trait Merge: Default + Clone {
     fn merge_from(&mut self, other: Self);
@@ -55,7 +54,10 @@ pub struct Fired<K, A> {
 /// Groups of fixed windows (tumbling or sliding: `size` long) or of one global window
 /// (`size == 0`, which ends at +∞ and so fires only when a bounded input ends).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(bound(serialize = "K: Serialize + Eq + Hash, A: Serialize", deserialize = "K: Deserialize<'de> + Eq + Hash, A: Deserialize<'de>"))]
+#[serde(bound(
+    serialize = "K: Serialize + Eq + Hash, A: Serialize",
+    deserialize = "K: Deserialize<'de> + Eq + Hash, A: Deserialize<'de>"
+))]
 pub struct Fixed<K, A> {
     groups: HashMap<(K, i64), Slot<A>>,
     size: i64,
@@ -183,7 +185,10 @@ struct Session<A> {
 
 /// Session windows per key.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(bound(serialize = "K: Serialize + Eq + Hash, A: Serialize", deserialize = "K: Deserialize<'de> + Eq + Hash, A: Deserialize<'de>"))]
+#[serde(bound(
+    serialize = "K: Serialize + Eq + Hash, A: Serialize",
+    deserialize = "K: Deserialize<'de> + Eq + Hash, A: Deserialize<'de>"
+))]
 pub struct Sessions<K, A> {
     keys: HashMap<K, Vec<Session<A>>>,
     gap: i64,

@@ -10,4 +10,5 @@ mod privacy;
 mod props;
 mod run;
 mod spec;
+mod stream;
 mod tidy;

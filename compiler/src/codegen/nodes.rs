@@ -591,12 +591,7 @@ fn source_node(
     let ident = id(format!("Row{i}"));
     let Type::Struct(sid, _) = record else {
         g.unsupported(node.span, "a source whose record is not a struct cannot be compiled yet");
-        return SourceParts {
-            row: quote!(),
-            method: quote!(),
-            decl: quote!(),
-            from_parquet: quote!(unreachable!()),
-        };
+        return SourceParts { row: quote!(), method: quote!(), decl: quote!(), from_parquet: quote!(unreachable!()) };
     };
     let def = g.res.schema.get_struct(*sid);
     let fields: Vec<(usize, &crate::resolve::schema::FieldInfo)> =
@@ -690,7 +685,9 @@ fn source_node(
         }
         Some(c) if c.name == "stdin" => {
             let fmt = format_of(c);
-            Some(quote!(Some(rt::input::StreamDecl { kind: rt::input::StreamKind::Stdin, format: rt::input::Format::#fmt })))
+            Some(
+                quote!(Some(rt::input::StreamDecl { kind: rt::input::StreamKind::Stdin, format: rt::input::Format::#fmt })),
+            )
         }
         _ => None,
     };
@@ -764,9 +761,12 @@ fn source_node(
         None => quote!(),
     };
     // `late = to NAME`: a record behind the watermark goes to the late stream instead.
-    let late = match cx.plan.nodes.iter().position(
-        |n| matches!(&n.kind, NodeKind::Late { source: s } if s == source) && n.inputs.contains(&NodeId(i)),
-    ) {
+    let late = match cx
+        .plan
+        .nodes
+        .iter()
+        .position(|n| matches!(&n.kind, NodeKind::Late { source: s } if s == source) && n.inputs.contains(&NodeId(i)))
+    {
         Some(li) => {
             let late_ty = &cx.row_ty[li];
             let mut moves = Vec::new();
