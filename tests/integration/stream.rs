@@ -249,3 +249,136 @@ fn a_stream_killed_at_random_and_restarted_writes_each_row_exactly_once() {
     });
     assert!(per_position.values().all(|n| *n == 1), "{per_position:?}");
 }
+
+/// Milliseconds since the epoch of `YYYY-MM-DDTHH:MM:SS[.mmm][Z]` (UTC), computed here
+/// without the runtime.
+fn iso_ms(s: &str) -> i64 {
+    let n = |a: usize, b: usize| s[a..b].parse::<i64>().expect("digits");
+    let (y, m, d) = (n(0, 4), n(5, 7), n(8, 10));
+    let (hh, mm, ss) = (n(11, 13), n(14, 16), n(17, 19));
+    let ms = if s.len() >= 23 && &s[19..20] == "." { n(20, 23) } else { 0 };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    ((days * 24 + hh) * 60 + mm) * 60_000 + ss * 1000 + ms
+}
+
+#[test]
+fn order_windows_match_the_orders_in_both_modes() {
+    let bin = build_pipeline(Path::new("examples/order_windows/pipeline.pipe"));
+    let data = pipe_tests::repo_root().join("examples/order_windows/data/orders.jsonl");
+    let text = std::fs::read_to_string(&data).expect("orders");
+    let orders: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+    assert_eq!(orders.len(), 846);
+    let dir = scratch("order_windows");
+    let sinks = |out: &Path| {
+        let mut a = Vec::new();
+        for (name, sub) in [("hourly->files", "hourly"), ("rushes->files", "rushes"), ("lines->parquet", "lines")] {
+            a.push("--sink".to_string());
+            a.push(format!("{name}={}", out.join(sub).display()));
+        }
+        a
+    };
+    let (b, s) = (dir.join("batch"), dir.join("stream"));
+    let mut args = vec!["--threads".to_string(), "1".into(), "--quiet".into()];
+    args.extend(sinks(&b));
+    run_to_end(&bin, &args);
+    let live = dir.join("live");
+    std::fs::create_dir_all(&live).expect("live");
+    let lines: Vec<String> = text.lines().map(String::from).collect();
+    write_lines(&live.join("a.jsonl"), &lines[..400]);
+    write_lines(&live.join("b.jsonl"), &lines[400..]);
+    let mut args = vec![
+        "--mode".to_string(),
+        "stream".into(),
+        "--quiet".into(),
+        "--exit-when-idle".into(),
+        "600ms".into(),
+        "--source".into(),
+        format!("orders={}/*.jsonl", live.display()),
+    ];
+    args.extend(sinks(&s));
+    run_to_end(&bin, &args);
+    assert_eq!(rows(&b.join("rushes")), rows(&s.join("rushes")), "sessions differ between modes");
+    let csv_rows = |dir: &Path| {
+        let mut v: Vec<String> = Vec::new();
+        for e in std::fs::read_dir(dir).expect("hourly dir").flatten() {
+            if e.path().extension().is_some_and(|x| x == "csv") {
+                v.extend(std::fs::read_to_string(e.path()).expect("csv").lines().skip(1).map(String::from));
+            }
+        }
+        v.sort();
+        v
+    };
+    assert_eq!(csv_rows(&b.join("hourly")), csv_rows(&s.join("hourly")), "hourly rows differ between modes");
+
+    // Hourly revenue per size, from the orders.
+    let mut hourly: BTreeMap<(String, i64), (f64, i64, std::collections::BTreeSet<String>)> = BTreeMap::new();
+    for o in &orders {
+        let t = iso_ms(o["ts"].as_str().expect("ts"));
+        for item in o["items"].as_array().expect("items") {
+            let e = hourly.entry((item["size"].as_str().expect("size").to_string(), t - t.rem_euclid(3_600_000))).or_default();
+            e.0 += item["price"].as_f64().expect("price");
+            e.1 += 1;
+            e.2.insert(item["name"].as_str().expect("name").to_string());
+        }
+    }
+    let written = csv_rows(&b.join("hourly"));
+    assert_eq!(written.len(), hourly.len());
+    for row in written {
+        let c: Vec<&str> = row.split(',').collect();
+        let (start, end) = (iso_ms(c[1]), iso_ms(c[2]));
+        assert_eq!(end - start, 3_600_000);
+        let (revenue, pizzas, kinds) = &hourly[&(c[0].to_string(), start)];
+        assert!((c[3].parse::<f64>().expect("revenue") - revenue).abs() < 1e-6, "{row}");
+        assert_eq!(c[4].parse::<i64>().expect("pizzas"), *pizzas, "{row}");
+        assert_eq!(c[5].parse::<usize>().expect("kinds"), kinds.len(), "{row}");
+    }
+
+    // Rush sessions: orders sorted by time, a new session when the gap is 20 minutes or more.
+    let mut by_time: Vec<(i64, &serde_json::Value)> =
+        orders.iter().map(|o| (iso_ms(o["ts"].as_str().expect("ts")), o)).collect();
+    by_time.sort_by_key(|(t, o)| (*t, o["id"].as_str().unwrap_or_default().to_string()));
+    let gap = 20 * 60_000;
+    let mut sessions: Vec<(i64, i64, i64, f64, i64, String, String)> = Vec::new();
+    for (t, o) in by_time {
+        let id = o["id"].as_str().expect("id").to_string();
+        let (total, n) = (o["total"].as_f64().expect("total"), o["n_items"].as_i64().expect("n_items"));
+        match sessions.last_mut() {
+            Some(s) if t < s.1 => {
+                s.1 = s.1.max(t + gap);
+                s.2 += 1;
+                s.3 += total;
+                s.4 += n;
+                s.6 = id;
+            }
+            _ => sessions.push((t, t + gap, 1, total, n, id.clone(), id)),
+        }
+    }
+    let written = rows(&b.join("rushes"));
+    assert_eq!(written.len(), sessions.len());
+    let mut got: Vec<(i64, i64, i64, f64, i64, String, String)> = written
+        .iter()
+        .map(|r| {
+            let v: serde_json::Value = serde_json::from_str(r).expect("JSON");
+            (
+                iso_ms(v["window_start"].as_str().expect("start")),
+                iso_ms(v["window_end"].as_str().expect("end")),
+                v["orders"].as_i64().expect("orders"),
+                v["spent"].as_f64().expect("spent"),
+                v["items"].as_i64().expect("items"),
+                v["first_order"].as_str().expect("first").to_string(),
+                v["last_order"].as_str().expect("last").to_string(),
+            )
+        })
+        .collect();
+    got.sort_by_key(|s| s.0);
+    for (g, w) in got.iter().zip(&sessions) {
+        assert_eq!((g.0, g.1, g.2, g.4, &g.5, &g.6), (w.0, w.1, w.2, w.4, &w.5, &w.6));
+        assert!((g.3 - w.3).abs() < 1e-6, "{g:?} vs {w:?}");
+    }
+}
