@@ -447,14 +447,12 @@ impl<P: Pipeline> Runner<'_, P> {
         wm.max(base.watermark)
     }
 
-    /// Fires what the watermark allows and writes what reached the sinks.
+    /// Fires what the watermark allows (windows a late record updated fire again even when the
+    /// watermark stays) and writes what reached the sinks.
     fn advance(&mut self) {
         let wm = self.watermark();
-        let base = self.p.base(&mut self.w);
-        if wm > base.watermark {
-            base.watermark = wm;
-            self.p.advance(&mut self.w, wm);
-        }
+        self.p.base(&mut self.w).watermark = wm;
+        self.p.advance(&mut self.w, wm);
         self.p.flush(&mut self.w);
     }
 

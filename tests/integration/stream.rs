@@ -321,7 +321,9 @@ fn order_windows_match_the_orders_in_both_modes() {
     for o in &orders {
         let t = iso_ms(o["ts"].as_str().expect("ts"));
         for item in o["items"].as_array().expect("items") {
-            let e = hourly.entry((item["size"].as_str().expect("size").to_string(), t - t.rem_euclid(3_600_000))).or_default();
+            let e = hourly
+                .entry((item["size"].as_str().expect("size").to_string(), t - t.rem_euclid(3_600_000)))
+                .or_default();
             e.0 += item["price"].as_f64().expect("price");
             e.1 += 1;
             e.2.insert(item["name"].as_str().expect("name").to_string());
@@ -381,4 +383,127 @@ fn order_windows_match_the_orders_in_both_modes() {
         assert_eq!((g.0, g.1, g.2, g.4, &g.5, &g.6), (w.0, w.1, w.2, w.4, &w.5, &w.6));
         assert!((g.3 - w.3).abs() < 1e-6, "{g:?} vs {w:?}");
     }
+}
+
+/// A minute-aligned time: windows of one minute start here.
+const T0: i64 = 1_700_000_040_000;
+const MIN: i64 = 60_000;
+
+/// Feeds `lines` to a stream on standard input one at a time (so each is its own batch and
+/// the watermark moves between them), runs `probe` before closing the input, and waits for
+/// the run to drain and exit.
+fn feed(bin: &Path, args: &[String], lines: &[(i64, f64)], probe: impl FnOnce()) {
+    let mut child = Command::new(bin)
+        .args(args)
+        .env("PIPE_HMAC_KEY", KEY)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the pipeline");
+    let mut stdin = child.stdin.take().expect("stdin");
+    for (at, value) in lines {
+        writeln!(stdin, r#"{{"key":"a","at":{at},"value":{value}}}"#).expect("write");
+        stdin.flush().expect("flush");
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    probe();
+    drop(stdin);
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// (window start, n, total) of each row a counts sink wrote, sorted.
+fn counts(dir: &Path) -> Vec<(i64, i64, f64)> {
+    let mut v: Vec<(i64, i64, f64)> = rows(dir)
+        .iter()
+        .map(|r| {
+            let j: serde_json::Value = serde_json::from_str(r).expect("JSON");
+            (
+                iso_ms(j["window_start"].as_str().expect("start")),
+                j["n"].as_i64().expect("n"),
+                j["total"].as_f64().expect("total"),
+            )
+        })
+        .collect();
+    v.sort_by(|a, b| a.partial_cmp(b).expect("numbers"));
+    v
+}
+
+/// Arrivals: two in order, one late by a window, one that moves the watermark 20 minutes on,
+/// one late beyond any allowed lateness.
+const ARRIVALS: [(i64, f64); 5] =
+    [(T0 + 30_000, 1.0), (T0 + 90_000, 2.0), (T0 + 40_000, 4.0), (T0 + 20 * MIN, 8.0), (T0 + 50_000, 16.0)];
+
+fn stdin_args(out: &Path, extra: &[String]) -> Vec<String> {
+    let mut a = vec![
+        "--mode".to_string(),
+        "stream".into(),
+        "--quiet".into(),
+        "--sink".into(),
+        format!("counts->files={}", out.join("counts").display()),
+    ];
+    a.extend(extra.iter().cloned());
+    a
+}
+
+#[test]
+fn allowed_lateness_re_emits_an_updated_window_then_drops() {
+    let bin = build_pipeline(Path::new("tests/cases/stream/late/allow.pipe"));
+    let out = scratch("late_allow");
+    feed(&bin, &stdin_args(&out, &[]), &ARRIVALS, || {});
+    assert_eq!(
+        counts(&out.join("counts")),
+        vec![(T0, 1, 1.0), (T0, 2, 5.0), (T0 + MIN, 1, 2.0), (T0 + 20 * MIN, 1, 8.0)],
+        "the first window fires, fires again with the late record, and the last record is dropped"
+    );
+}
+
+#[test]
+fn late_records_are_dropped_counted_and_served_as_metrics() {
+    let bin = build_pipeline(Path::new("tests/cases/stream/late/drop.pipe"));
+    let out = scratch("late_drop");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+    let args = stdin_args(&out, &["--metrics-addr".into(), format!("127.0.0.1:{port}")]);
+    let mut metrics = String::new();
+    feed(&bin, &args, &ARRIVALS, || {
+        use std::io::Read;
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).expect("the metrics endpoint");
+        conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n").expect("request");
+        conn.read_to_string(&mut metrics).expect("response");
+    });
+    assert_eq!(counts(&out.join("counts")), vec![(T0, 1, 1.0), (T0 + MIN, 1, 2.0), (T0 + 20 * MIN, 1, 8.0)]);
+    assert!(metrics.starts_with("HTTP/1.1 200 OK"), "{metrics}");
+    let line = |name: &str, op: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name) && l.contains(&format!("operator=\"{op}\"")))
+            .and_then(|l| l.rsplit(' ').next())
+            .map(String::from)
+            .unwrap_or_else(|| panic!("no {name} for {op} in\n{metrics}"))
+    };
+    assert_eq!(line("pipe_records_late_total", "counts"), "2");
+    assert_eq!(line("pipe_records_read_total", "events"), "5");
+    let wm = metrics.lines().find(|l| l.starts_with("pipe_watermark_milliseconds")).expect("watermark gauge");
+    assert!(wm.ends_with(&format!(" {}", T0 + 20 * MIN)), "{wm}");
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("counts/_pipe_summary.json")).expect("summary beside the output"),
+    )
+    .expect("JSON");
+    let counts_op = summary["operators"].as_array().and_then(|a| a.iter().find(|o| o["name"] == "counts")).cloned();
+    assert_eq!(counts_op.map(|o| o["late"].clone()), Some(serde_json::json!(2)));
+}
+
+#[test]
+fn records_behind_the_watermark_go_to_the_late_stream() {
+    let bin = build_pipeline(Path::new("tests/cases/stream/late/to.pipe"));
+    let out = scratch("late_to");
+    let args = stdin_args(&out, &["--sink".into(), format!("late_events->files={}", out.join("late").display())]);
+    feed(&bin, &args, &ARRIVALS, || {});
+    assert_eq!(counts(&out.join("counts")), vec![(T0, 1, 1.0), (T0 + MIN, 1, 2.0), (T0 + 20 * MIN, 1, 8.0)]);
+    let late: Vec<f64> = rows(&out.join("late"))
+        .iter()
+        .map(|r| serde_json::from_str::<serde_json::Value>(r).expect("JSON")["value"].as_f64().expect("value"))
+        .collect();
+    assert_eq!(late, vec![4.0, 16.0], "the two records that arrived behind the watermark, whole");
 }

@@ -43,6 +43,10 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
     let n = plan.nodes.len();
     let mut consumers = vec![Vec::new(); n];
     for (i, node) in plan.nodes.iter().enumerate() {
+        // A late stream takes only the records its source finds behind the watermark.
+        if matches!(node.kind, NodeKind::Late { .. }) {
+            continue;
+        }
         for (slot, input) in node.inputs.iter().enumerate() {
             consumers[input.0].push((i, slot));
         }
