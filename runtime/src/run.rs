@@ -144,6 +144,10 @@ pub struct Base {
     pub watermark: i64,
     /// The largest event time each source has read.
     pub max_ts: Vec<i64>,
+    /// This worker's number and how many there are: with more than one (a stream's keyed
+    /// workers), each group of an aggregate lives on the worker its key hashes to.
+    pub worker: usize,
+    pub workers: usize,
     /// The buffer splits are read into, reused from split to split.
     read_buf: Vec<u8>,
 }
@@ -158,6 +162,8 @@ impl Base {
             seq: 0,
             watermark: i64::MIN,
             max_ts: Vec::new(),
+            worker: 0,
+            workers: 1,
             read_buf: Vec::new(),
         }
     }
@@ -230,12 +236,42 @@ pub trait Pipeline: Sync {
     fn advance(&self, w: &mut Self::Worker, wm: i64);
     /// Groups held by the worker's aggregates.
     fn state_size(&self, w: &Self::Worker) -> usize;
+    /// A row sent to the worker that owns its group (generated: one variant per aggregate).
+    type Exchange: Send + 'static;
+    /// How many aggregates the plan has, in the order `advance_one` numbers them.
+    fn aggregates(&self) -> usize;
+    /// Advances aggregate `k` alone to watermark `wm` (streaming with several workers).
+    fn advance_one(&self, w: &mut Self::Worker, k: usize, wm: i64);
+    /// The rows this worker produced for aggregates, with their owners and arrival sequence.
+    fn take_outbox(&self, w: &mut Self::Worker) -> Vec<(usize, u64, Self::Exchange)>;
+    /// Folds rows other workers sent into this worker's groups.
+    fn apply(&self, w: &mut Self::Worker, rows: Vec<Self::Exchange>);
     /// The aggregates' state, for a checkpoint (rows waiting to be scored are processed first).
     fn save_state(&self, w: &mut Self::Worker) -> Result<Vec<u8>, String>;
     /// Restores a checkpoint's aggregate state.
     fn load_state(&self, w: &mut Self::Worker, bytes: &[u8]) -> Result<(), String>;
     /// Writes every buffered row.
     fn flush(&self, w: &mut Self::Worker);
+}
+
+/// The worker that owns the groups of `key` among `workers`: FNV-1a over the key's hash
+/// input, the same in every process and every build, so a restarted stream finds each group
+/// where its checkpoint left it.
+pub fn owner<K: std::hash::Hash>(key: &K, workers: usize) -> usize {
+    struct Fnv(u64);
+    impl std::hash::Hasher for Fnv {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            for b in bytes {
+                self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+    }
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    key.hash(&mut h);
+    usize::try_from(std::hash::Hasher::finish(&h) % workers.max(1) as u64).unwrap_or(0)
 }
 
 /// Run-time options of a generated pipeline binary (`pipec run FILE -- …` passes them on).

@@ -83,11 +83,9 @@ struct Checkpoint {
     pipeline: String,
     epoch: u64,
     positions: Vec<(String, Positions)>,
-    max_ts: Vec<i64>,
     watermark: i64,
     seq: u64,
-    stats: Vec<Stat>,
-    operators: Vec<u8>,
+    workers: Vec<WorkerState>,
 }
 
 const CHECKPOINT_FILE: &str = "checkpoint";
@@ -306,9 +304,17 @@ fn parse_csv_line(line: &[u8]) -> Option<csv::ByteRecord> {
 }
 
 /// The metrics of a running stream, as Prometheus text.
-fn prometheus(name: &str, nodes: &[NodeDecl], base: &Base, state: usize, checkpoints: u64) -> String {
+fn prometheus(
+    name: &str,
+    nodes: &[NodeDecl],
+    stats: &[Stat],
+    watermark: i64,
+    state: usize,
+    checkpoints: u64,
+) -> String {
     let mut out = String::new();
-    let counters: [(&str, &str, fn(&Stat) -> u64); 5] = [
+    type Counter = (&'static str, &'static str, fn(&Stat) -> u64);
+    let counters: [Counter; 5] = [
         ("read", "Records an operator received.", |s| s.read),
         ("written", "Records an operator emitted.", |s| s.written),
         ("filtered", "Records a `where` or `k >= N` removed.", |s| s.filtered),
@@ -319,7 +325,7 @@ fn prometheus(name: &str, nodes: &[NodeDecl], base: &Base, state: usize, checkpo
         out.push_str(&format!(
             "# HELP pipe_records_{metric}_total {help}\n# TYPE pipe_records_{metric}_total counter\n"
         ));
-        for (i, (n, s)) in nodes.iter().zip(&base.stats).enumerate() {
+        for (i, (n, s)) in nodes.iter().zip(stats).enumerate() {
             out.push_str(&format!(
                 "pipe_records_{metric}_total{{pipeline=\"{name}\",operator=\"{}\",kind=\"{:?}\",index=\"{i}\"}} {}\n",
                 n.name.replace('"', "'"),
@@ -329,10 +335,10 @@ fn prometheus(name: &str, nodes: &[NodeDecl], base: &Base, state: usize, checkpo
         }
     }
     let now = now_ms();
-    let (wm, lag) = if base.watermark == i64::MIN {
+    let (wm, lag) = if watermark == i64::MIN || watermark == i64::MAX {
         ("NaN".to_string(), "NaN".to_string())
     } else {
-        (base.watermark.to_string(), (now.saturating_sub(base.watermark) as f64 / 1000.0).to_string())
+        (watermark.to_string(), (now.saturating_sub(watermark) as f64 / 1000.0).to_string())
     };
     out.push_str(&format!(
         "# HELP pipe_watermark_milliseconds The watermark, in milliseconds since the epoch.\n# TYPE pipe_watermark_milliseconds gauge\npipe_watermark_milliseconds{{pipeline=\"{name}\"}} {wm}\n"
@@ -384,10 +390,174 @@ async fn serve_metrics(listener: tokio::net::TcpListener, text: Arc<Mutex<String
     }
 }
 
-/// The operator side of a stream: the worker, the sources' progress, the watermark.
-struct Runner<'p, P: Pipeline> {
+/// Work for one worker thread, run on its worker.
+type Task<'a, P> = Box<dyn FnOnce(&P, &mut <P as Pipeline>::Worker) -> Reply<P> + Send + 'a>;
+
+/// What a worker reports after each task.
+struct Reply<P: Pipeline> {
+    worker: usize,
+    outbox: Vec<(usize, u64, P::Exchange)>,
+    stats: Vec<Stat>,
+    max_ts: Vec<i64>,
+    groups: usize,
+    error: Option<io::Error>,
+    state: Option<Result<Vec<u8>, String>>,
+}
+
+fn reply<P: Pipeline>(p: &P, w: &mut P::Worker, state: Option<Result<Vec<u8>, String>>) -> Reply<P> {
+    let outbox = p.take_outbox(w);
+    let groups = p.state_size(w);
+    let base = p.base(w);
+    Reply {
+        worker: base.worker,
+        outbox,
+        stats: base.stats.clone(),
+        max_ts: base.max_ts.clone(),
+        groups,
+        error: base.error.take(),
+        state,
+    }
+}
+
+/// What a checkpoint holds per worker.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct WorkerState {
+    operators: Vec<u8>,
+    stats: Vec<Stat>,
+    max_ts: Vec<i64>,
+}
+
+/// The keyed workers, driven in rounds: every worker does its part of a step, the rows they
+/// produced for groups other workers own are delivered, and only then does the next step (the
+/// next aggregate's watermark, a checkpoint) start. So each aggregate sees every row emitted
+/// before its watermark, whatever worker produced it.
+struct Pool<'a, P: Pipeline> {
+    txs: Vec<std::sync::mpsc::Sender<Task<'a, P>>>,
+    rx: std::sync::mpsc::Receiver<(usize, Reply<P>)>,
+    stats: Vec<Vec<Stat>>,
+    max_ts: Vec<Vec<i64>>,
+    groups: Vec<usize>,
+}
+
+impl<'a, P: Pipeline> Pool<'a, P> {
+    /// Runs a task on each worker that gets one and waits for their replies.
+    fn round(&mut self, mut task: impl FnMut(usize) -> Option<Task<'a, P>>) -> Result<Vec<Reply<P>>, RunError> {
+        let mut sent = 0;
+        for (k, tx) in self.txs.iter().enumerate() {
+            if let Some(t) = task(k) {
+                tx.send(t).map_err(|_| RunError::Setup("a worker stopped".into()))?;
+                sent += 1;
+            }
+        }
+        let mut replies = Vec::with_capacity(sent);
+        for _ in 0..sent {
+            let (k, mut r) = self.rx.recv().map_err(|_| RunError::Setup("a worker stopped".into()))?;
+            if let Some(e) = r.error.take() {
+                return Err(RunError::Io(e));
+            }
+            self.stats[k] = std::mem::take(&mut r.stats);
+            self.max_ts[k] = std::mem::take(&mut r.max_ts);
+            self.groups[k] = r.groups;
+            replies.push(r);
+        }
+        Ok(replies)
+    }
+
+    /// Delivers rows to the workers that own their groups, until none are left in flight.
+    fn exchange(&mut self, mut replies: Vec<Reply<P>>) -> Result<Vec<Reply<P>>, RunError> {
+        let n = self.txs.len();
+        let mut kept = Vec::new();
+        loop {
+            let mut inbox: Vec<Vec<(u64, P::Exchange)>> = (0..n).map(|_| Vec::new()).collect();
+            let mut any = false;
+            for r in &mut replies {
+                for (owner, seq, m) in r.outbox.drain(..) {
+                    inbox[owner.min(n - 1)].push((seq, m));
+                    any = true;
+                }
+            }
+            kept.append(&mut replies);
+            if !any {
+                return Ok(kept);
+            }
+            // Each owner folds its rows in arrival order, as one worker would.
+            let mut inbox: Vec<Option<Vec<P::Exchange>>> = inbox
+                .into_iter()
+                .map(|mut v| {
+                    v.sort_by_key(|(seq, _)| *seq);
+                    (!v.is_empty()).then(|| v.into_iter().map(|(_, m)| m).collect())
+                })
+                .collect();
+            replies = self.round(|k| {
+                let rows = inbox[k].take()?;
+                Some(Box::new(move |p: &P, w: &mut P::Worker| {
+                    p.apply(w, rows);
+                    reply(p, w, None)
+                }))
+            })?;
+        }
+    }
+
+    /// Fires what watermark `wm` allows, aggregate by aggregate, then writes the sinks.
+    fn advance(&mut self, p: &P, wm: i64) -> Result<(), RunError> {
+        for k in 0..p.aggregates() {
+            let replies = self.round(|_| {
+                Some(Box::new(move |p: &P, w: &mut P::Worker| {
+                    p.base(w).watermark = wm;
+                    p.advance_one(w, k, wm);
+                    reply(p, w, None)
+                }))
+            })?;
+            self.exchange(replies)?;
+        }
+        self.round(|_| {
+            Some(Box::new(move |p: &P, w: &mut P::Worker| {
+                p.base(w).watermark = wm;
+                p.flush(w);
+                reply(p, w, None)
+            }))
+        })?;
+        Ok(())
+    }
+
+    /// Every operator's counts, summed over the workers.
+    fn stats(&self) -> Vec<Stat> {
+        let mut total: Vec<Stat> = Vec::new();
+        for s in &self.stats {
+            if total.len() < s.len() {
+                total.resize(s.len(), Stat::default());
+            }
+            for (t, x) in total.iter_mut().zip(s) {
+                t.read += x.read;
+                t.written += x.written;
+                t.filtered += x.filtered;
+                t.rejected += x.rejected;
+                t.expanded += x.expanded;
+                t.late += x.late;
+            }
+        }
+        total
+    }
+
+    /// The largest event time each source has read, over the workers.
+    fn max_ts(&self) -> Vec<i64> {
+        let mut out: Vec<i64> = Vec::new();
+        for m in &self.max_ts {
+            if out.len() < m.len() {
+                out.resize(m.len(), i64::MIN);
+            }
+            for (o, x) in out.iter_mut().zip(m) {
+                *o = (*o).max(*x);
+            }
+        }
+        out
+    }
+}
+
+/// The coordinator: the sources' progress, the watermark, checkpoints.
+struct Runner<'a, 'p, P: Pipeline> {
     p: &'p P,
-    w: P::Worker,
+    pool: Pool<'a, P>,
     sources: Vec<SourceDecl>,
     outputs: Arc<Outputs>,
     nodes: Vec<NodeDecl>,
@@ -395,36 +565,63 @@ struct Runner<'p, P: Pipeline> {
     finished: Vec<bool>,
     last_input: Vec<Instant>,
     state_dir: Option<PathBuf>,
+    watermark: i64,
+    seq: u64,
     checkpoints: u64,
     records: u64,
 }
 
-impl<P: Pipeline> Runner<'_, P> {
-    fn process(&mut self, b: &Batch) {
+impl<'a, P: Pipeline> Runner<'a, '_, P> {
+    /// Splits a batch between the workers, which parse and transform their parts; rows bound
+    /// for an aggregate go to the worker owning their group.
+    fn process(&mut self, b: Batch) -> Result<(), RunError> {
+        let n = self.pool.txs.len();
         let decl = &self.sources[b.source];
         let format = decl.stream.as_ref().map_or(Format::Json, |s| s.format);
-        let empty = csv::ByteRecord::new();
-        for &(start, end, line) in &b.lines {
-            let raw = &b.data[start..end];
-            let o = Origin { source: decl.name, file: &b.file, offset: 0, line: Line::Known(line), raw };
-            match format {
-                Format::Csv => match parse_csv_line(raw) {
-                    Some(rec) => self.p.csv(&mut self.w, b.source, &rec, b.header.as_deref().unwrap_or(&empty), &o),
-                    None => continue,
-                },
-                _ => self.p.json(&mut self.w, b.source, &o),
+        let name = decl.name;
+        let lines = b.lines.len();
+        let batch = Arc::new(b);
+        let per = lines.div_ceil(n).max(1);
+        let seq = self.seq;
+        let replies = self.pool.round(|k| {
+            let (from, to) = (k * per, ((k + 1) * per).min(lines));
+            if from >= to {
+                return None;
             }
-        }
-        self.p.end_split(&mut self.w);
-        self.records += b.lines.len() as u64;
-        self.positions[b.source].insert(b.file.to_string(), (b.end_offset, b.end_line));
-        self.last_input[b.source] = Instant::now();
+            let batch = batch.clone();
+            Some(Box::new(move |p: &P, w: &mut P::Worker| {
+                let empty = csv::ByteRecord::new();
+                for (i, &(start, end, line)) in batch.lines[from..to].iter().enumerate() {
+                    // Ties of `first`/`last` go by arrival over the whole stream, whichever
+                    // worker a record lands on.
+                    p.base(w).seq = (seq + (from + i) as u64) << 16;
+                    let raw = &batch.data[start..end];
+                    let o = Origin { source: name, file: &batch.file, offset: 0, line: Line::Known(line), raw };
+                    match format {
+                        Format::Csv => {
+                            if let Some(rec) = parse_csv_line(raw) {
+                                p.csv(w, batch.source, &rec, batch.header.as_deref().unwrap_or(&empty), &o);
+                            }
+                        }
+                        _ => p.json(w, batch.source, &o),
+                    }
+                }
+                p.end_split(w);
+                reply(p, w, None)
+            }))
+        })?;
+        self.pool.exchange(replies)?;
+        self.seq += lines as u64;
+        self.records += lines as u64;
+        self.positions[batch.source].insert(batch.file.to_string(), (batch.end_offset, batch.end_line));
+        self.last_input[batch.source] = Instant::now();
+        Ok(())
     }
 
     /// The pipeline's watermark: the minimum over sources that are neither finished nor idle
     /// of (largest event time − declared bound); +∞ when every source finished.
-    fn watermark(&mut self) -> i64 {
-        let base = self.p.base(&mut self.w);
+    fn compute_watermark(&self) -> i64 {
+        let max_ts = self.pool.max_ts();
         let mut wm = i64::MAX;
         let mut holding = false;
         for (k, s) in self.sources.iter().enumerate() {
@@ -437,35 +634,50 @@ impl<P: Pipeline> Runner<'_, P> {
                 continue;
             }
             holding = true;
-            let max = base.max_ts.get(k).copied().unwrap_or(i64::MIN);
+            let max = max_ts.get(k).copied().unwrap_or(i64::MIN);
             wm = wm.min(if max == i64::MIN { i64::MIN } else { max.saturating_sub(s.watermark) });
         }
         if !holding && !self.finished.iter().all(|f| *f) {
             // Every source is idle: the watermark stays where it is.
-            return base.watermark;
+            return self.watermark;
         }
-        wm.max(base.watermark)
+        wm.max(self.watermark)
     }
 
     /// Fires what the watermark allows (windows a late record updated fire again even when the
     /// watermark stays) and writes what reached the sinks.
-    fn advance(&mut self) {
-        let wm = self.watermark();
-        self.p.base(&mut self.w).watermark = wm;
-        self.p.advance(&mut self.w, wm);
-        self.p.flush(&mut self.w);
+    fn advance(&mut self) -> Result<(), RunError> {
+        self.watermark = self.compute_watermark();
+        self.pool.advance(self.p, self.watermark)
     }
 
     /// Records the state and publishes the epoch's files.
     fn checkpoint(&mut self) -> Result<(), RunError> {
-        let operators = self.p.save_state(&mut self.w).map_err(RunError::Setup)?;
-        self.p.flush(&mut self.w);
-        if let Some(e) = self.p.base(&mut self.w).error.take() {
-            return Err(RunError::Io(e));
+        let replies = self.pool.round(|_| {
+            Some(Box::new(|p: &P, w: &mut P::Worker| {
+                let state = p.save_state(w);
+                p.flush(w);
+                reply(p, w, Some(state))
+            }))
+        })?;
+        let mut ordered: Vec<Option<Vec<u8>>> = vec![None; self.pool.txs.len()];
+        for r in replies {
+            let operators = r.state.unwrap_or_else(|| Err("no state".into())).map_err(RunError::Setup)?;
+            if let Some(slot) = ordered.get_mut(r.worker) {
+                *slot = Some(operators);
+            }
         }
         self.outputs.close_epoch()?;
         if let Some(dir) = &self.state_dir {
-            let base = self.p.base(&mut self.w);
+            let states: Vec<WorkerState> = ordered
+                .into_iter()
+                .enumerate()
+                .map(|(k, ops)| WorkerState {
+                    operators: ops.unwrap_or_default(),
+                    stats: self.pool.stats[k].clone(),
+                    max_ts: self.pool.max_ts[k].clone(),
+                })
+                .collect();
             let cp = Checkpoint {
                 pipeline: P::NAME.to_string(),
                 epoch: self.outputs.epoch(),
@@ -475,11 +687,9 @@ impl<P: Pipeline> Runner<'_, P> {
                     .map(|s| s.name.to_string())
                     .zip(self.positions.iter().cloned())
                     .collect(),
-                max_ts: base.max_ts.clone(),
-                watermark: base.watermark,
-                seq: base.seq,
-                stats: base.stats.clone(),
-                operators,
+                watermark: self.watermark,
+                seq: self.seq,
+                workers: states,
             };
             save_checkpoint(dir, &cp)?;
         }
@@ -488,25 +698,29 @@ impl<P: Pipeline> Runner<'_, P> {
         Ok(())
     }
 
-    fn summary_line(&mut self, started: Instant) -> String {
-        let state = self.p.state_size(&self.w);
-        let base = self.p.base(&mut self.w);
-        let rejected: u64 = base
-            .stats
+    fn summary_line(&self, started: Instant) -> String {
+        let stats = self.pool.stats();
+        let groups: usize = self.pool.groups.iter().sum();
+        let rejected: u64 = stats
             .iter()
             .zip(&self.nodes)
             .filter(|(_, n)| n.kind == crate::run::NodeKind::Rejected)
             .map(|(s, _)| s.read)
             .sum();
-        let late: u64 = base.stats.iter().map(|s| s.late).sum();
-        let wm = if base.watermark == i64::MIN { "none yet".to_string() } else { crate::f::ts_text(base.watermark) };
+        let late: u64 = stats.iter().map(|s| s.late).sum();
+        let wm = if self.watermark == i64::MIN { "none yet".to_string() } else { crate::f::ts_text(self.watermark) };
         format!(
-            "{} after {:.0}s: {} records, watermark {wm}, {state} groups, {rejected} rejected, {late} late, {} checkpoints",
+            "{} after {:.0}s: {} records, watermark {wm}, {groups} groups, {rejected} rejected, {late} late, {} checkpoints",
             P::NAME,
             started.elapsed().as_secs_f64(),
             self.records,
             self.checkpoints
         )
+    }
+
+    fn prometheus(&self) -> String {
+        let groups: usize = self.pool.groups.iter().sum();
+        prometheus(P::NAME, &self.nodes, &self.pool.stats(), self.watermark, groups, self.checkpoints)
     }
 }
 
@@ -543,6 +757,7 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
         if p.needs_key() { Some(crate::mask::Key::from_environment(opts.hmac_key_file.as_deref())?) } else { None };
     let ctx = crate::run::context(p, key, &HashMap::new())?;
     let sinks = crate::run::sink_locations(p.sinks(), &opts.sinks)?;
+    let n_workers = opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)).max(1);
 
     let checkpoint = match &opts.state_dir {
         Some(d) => load_checkpoint(d)?,
@@ -556,21 +771,38 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
                 P::NAME
             )));
         }
+        if cp.workers.len() != n_workers {
+            return Err(RunError::Setup(format!(
+                "the checkpoint was made with {} workers: run with --threads {} (groups live on the worker their key hashes to)",
+                cp.workers.len(),
+                cp.workers.len()
+            )));
+        }
     }
     let outputs = Arc::new(Outputs::open_streaming(sinks, checkpoint.as_ref().map(|c| c.epoch))?);
     let nodes = p.nodes();
-    let mut w = p.worker(Base::new(ctx, outputs.clone(), nodes.len()));
+    let mut workers = Vec::new();
+    for k in 0..n_workers {
+        let mut base = Base::new(ctx.clone(), outputs.clone(), nodes.len());
+        base.worker = k;
+        base.workers = n_workers;
+        workers.push(p.worker(base));
+    }
     let mut positions = vec![Positions::new(); sources.len()];
+    let (mut watermark, mut seq) = (i64::MIN, 0);
     if let Some(cp) = checkpoint {
-        p.load_state(&mut w, &cp.operators)
-            .map_err(|e| RunError::Setup(format!("the checkpoint does not restore: {e}")))?;
-        let base = p.base(&mut w);
-        base.seq = cp.seq;
-        base.max_ts = cp.max_ts;
-        base.watermark = cp.watermark;
-        if cp.stats.len() == base.stats.len() {
-            base.stats = cp.stats;
+        for (w, st) in workers.iter_mut().zip(cp.workers) {
+            p.load_state(w, &st.operators)
+                .map_err(|e| RunError::Setup(format!("the checkpoint does not restore: {e}")))?;
+            let base = p.base(w);
+            base.max_ts = st.max_ts;
+            base.watermark = cp.watermark;
+            if st.stats.len() == base.stats.len() {
+                base.stats = st.stats;
+            }
         }
+        watermark = cp.watermark;
+        seq = cp.seq;
         for (name, pos) in cp.positions {
             if let Some(k) = sources.iter().position(|s| s.name == name) {
                 positions[k] = pos;
@@ -613,97 +845,120 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
         rt.spawn(serve_metrics(listener, metrics_text.clone()));
     }
 
-    let n = sources.len();
-    let mut r = Runner {
-        p,
-        w,
-        sources,
-        outputs: outputs.clone(),
-        nodes,
-        positions,
-        finished: vec![false; n],
-        last_input: vec![Instant::now(); n],
-        state_dir: opts.state_dir.clone(),
-        checkpoints: 0,
-        records: 0,
-    };
     let quiet = opts.quiet;
-    let result: Result<bool, RunError> = rt.block_on(async {
-        let mut tick = tokio::time::interval(Duration::from_millis(50));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_checkpoint = Instant::now();
-        let mut last_metrics = Instant::now();
-        let mut last_any = Instant::now();
-        let interrupted = tokio::signal::ctrl_c();
-        tokio::pin!(interrupted);
-        #[cfg(unix)]
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .map_err(|e| RunError::Setup(e.to_string()))?;
-        loop {
-            #[cfg(unix)]
-            let terminated = term.recv();
-            #[cfg(not(unix))]
-            let terminated = std::future::pending::<Option<()>>();
-            tokio::select! {
-                m = rx.recv() => match m {
-                    Some(Msg::Batch(b)) => {
-                        r.process(&b);
-                        last_any = Instant::now();
-                    }
-                    Some(Msg::Done(k)) => r.finished[k] = true,
-                    Some(Msg::Failed(k, e)) => {
-                        return Err(RunError::Setup(format!("source `{}`: {e}", r.sources[k].name)));
-                    }
-                    None => {}
-                },
-                _ = tick.tick() => {}
-                _ = &mut interrupted => return Ok(false),
-                _ = terminated => return Ok(false),
-            }
-            r.advance();
-            if let Some(e) = r.p.base(&mut r.w).error.take() {
-                return Err(RunError::Io(e));
-            }
-            if r.finished.iter().all(|f| *f) {
-                return Ok(true);
-            }
-            if exit_idle.is_some_and(|d| last_any.elapsed() >= d) {
-                return Ok(true);
-            }
-            if last_checkpoint.elapsed() >= checkpoint_every {
-                r.checkpoint()?;
-                last_checkpoint = Instant::now();
-            }
-            if !metrics_every.is_zero() && last_metrics.elapsed() >= metrics_every {
-                if !quiet {
-                    #[allow(clippy::print_stderr, reason = "the stream's periodic report")]
-                    {
-                        eprintln!("{}", r.summary_line(started));
+    let n = sources.len();
+    let outcome = std::thread::scope(|scope| -> Result<Vec<Stat>, RunError> {
+        let (reply_tx, reply_rx) = std::sync::mpsc::channel::<(usize, Reply<P>)>();
+        let mut txs = Vec::new();
+        for (k, mut w) in workers.into_iter().enumerate() {
+            let (task_tx, task_rx) = std::sync::mpsc::channel::<Task<'_, P>>();
+            txs.push(task_tx);
+            let reply_tx = reply_tx.clone();
+            scope.spawn(move || {
+                for task in task_rx {
+                    let r = task(p, &mut w);
+                    if reply_tx.send((k, r)).is_err() {
+                        break;
                     }
                 }
-                last_metrics = Instant::now();
-            }
-            if opts.metrics_addr.is_some() {
-                let state = r.p.state_size(&r.w);
-                let text = prometheus(P::NAME, &r.nodes, r.p.base(&mut r.w), state, r.checkpoints);
-                if let Ok(mut t) = metrics_text.lock() {
-                    *t = text;
-                }
-            }
+            });
         }
+        let pool = Pool {
+            txs,
+            rx: reply_rx,
+            stats: vec![Vec::new(); n_workers],
+            max_ts: vec![Vec::new(); n_workers],
+            groups: vec![0; n_workers],
+        };
+        let mut r = Runner {
+            p,
+            pool,
+            sources,
+            outputs: outputs.clone(),
+            nodes,
+            positions,
+            finished: vec![false; n],
+            last_input: vec![Instant::now(); n],
+            state_dir: opts.state_dir.clone(),
+            watermark,
+            seq,
+            checkpoints: 0,
+            records: 0,
+        };
+        // Every worker reports once, so counts and event times restored from a checkpoint show.
+        r.pool.round(|_| Some(Box::new(|p: &P, w: &mut P::Worker| reply(p, w, None))))?;
+        let ended = rt.block_on(async {
+            let mut tick = tokio::time::interval(Duration::from_millis(50));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last_checkpoint = Instant::now();
+            let mut last_metrics = Instant::now();
+            let mut last_any = Instant::now();
+            let interrupted = tokio::signal::ctrl_c();
+            tokio::pin!(interrupted);
+            #[cfg(unix)]
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .map_err(|e| RunError::Setup(e.to_string()))?;
+            loop {
+                #[cfg(unix)]
+                let terminated = term.recv();
+                #[cfg(not(unix))]
+                let terminated = std::future::pending::<Option<()>>();
+                tokio::select! {
+                    m = rx.recv() => match m {
+                        Some(Msg::Batch(b)) => {
+                            r.process(b)?;
+                            last_any = Instant::now();
+                        }
+                        Some(Msg::Done(k)) => r.finished[k] = true,
+                        Some(Msg::Failed(k, e)) => {
+                            return Err(RunError::Setup(format!("source `{}`: {e}", r.sources[k].name)));
+                        }
+                        None => {}
+                    },
+                    _ = tick.tick() => {}
+                    _ = &mut interrupted => return Ok(false),
+                    _ = terminated => return Ok(false),
+                }
+                r.advance()?;
+                if r.finished.iter().all(|f| *f) {
+                    return Ok(true);
+                }
+                if exit_idle.is_some_and(|d| last_any.elapsed() >= d) {
+                    return Ok(true);
+                }
+                if last_checkpoint.elapsed() >= checkpoint_every {
+                    r.checkpoint()?;
+                    last_checkpoint = Instant::now();
+                }
+                if !metrics_every.is_zero() && last_metrics.elapsed() >= metrics_every {
+                    if !quiet {
+                        #[allow(clippy::print_stderr, reason = "the stream's periodic report")]
+                        {
+                            eprintln!("{}", r.summary_line(started));
+                        }
+                    }
+                    last_metrics = Instant::now();
+                }
+                if opts.metrics_addr.is_some() {
+                    let text = r.prometheus();
+                    if let Ok(mut t) = metrics_text.lock() {
+                        *t = text;
+                    }
+                }
+            }
+        });
+        stop.store(true, Ordering::Relaxed);
+        if ended? {
+            // The input ended: the watermark passes +∞ and every window fires.
+            r.watermark = i64::MAX;
+            r.pool.advance(p, i64::MAX)?;
+        }
+        r.checkpoint()?;
+        Ok(r.pool.stats())
     });
-    stop.store(true, Ordering::Relaxed);
-    let ended = result?;
-    if ended {
-        // The input ended: the watermark passes +∞ and every window fires.
-        r.p.base(&mut r.w).watermark = i64::MAX;
-        r.p.finish(&mut r.w);
-        r.p.flush(&mut r.w);
-    }
-    r.checkpoint()?;
     rt.shutdown_background();
-    let stats = r.p.base(&mut r.w).stats.clone();
-    let operators = crate::run::operators(&r.nodes, stats);
+    let stats = outcome?;
+    let operators = crate::run::operators(&p.nodes(), stats);
     let mut summary = Summary {
         pipeline: P::NAME,
         seconds: started.elapsed().as_secs_f64(),

@@ -89,6 +89,9 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
     let mut node_decls = Vec::new();
     let mut agg_maps: Vec<Ident> = Vec::new();
     let mut agg_tys: Vec<TokenStream> = Vec::new();
+    let mut exchange_variants: Vec<TokenStream> = Vec::new();
+    let mut exchange_arms: Vec<TokenStream> = Vec::new();
+    let mut advance_one: Vec<TokenStream> = Vec::new();
     let mut source_decls = Vec::new();
     let mut sink_decls: Vec<TokenStream> = Vec::new();
     let mut sink_index: HashMap<usize, usize> = HashMap::new();
@@ -181,6 +184,9 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
                 let a = aggregate_node(g, &cx, i, node, keys, window.as_ref(), *min_group, fields);
                 agg_maps.push(id(format!("agg_{i}")));
                 agg_tys.push(a.ty.clone());
+                exchange_variants.push(a.exchange.0.clone());
+                exchange_arms.push(a.exchange.1.clone());
+                advance_one.push(a.finish_call.clone());
                 items.push(a.acc);
                 state_fields.push(a.field);
                 state_init.push(a.init);
@@ -325,6 +331,7 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
     let finishes: Vec<TokenStream> = finishes.iter().map(|f| quote!(#f self.flush_blocks(ctx);)).collect();
     let uses_key = g.uses_key;
     let unavailable: Vec<Literal> = g.unavailable.iter().map(|v| Literal::string(v)).collect();
+    let n_aggs = Literal::usize_unsuffixed(agg_maps.len());
     let env_vars: Vec<Literal> = g.env_vars.iter().map(|v| Literal::string(v)).collect();
     let pname = Literal::string(name);
     let merge_sinks = if flushes.is_empty() { quote!() } else { quote!(o.flush();) };
@@ -336,8 +343,17 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
 
         #(#items)*
 
+        /// A row on its way to the worker that owns its group: the aggregate's key, its
+        /// inputs, and the row's event time.
+        #[allow(clippy::large_enum_variant)]
+        pub enum Exchange {
+            #(#exchange_variants,)*
+        }
+
         pub struct State {
             base: Base,
+            /// Rows for the workers that own their groups: owner, arrival sequence, row.
+            outbox: Vec<(usize, u64, Exchange)>,
             #(#state_fields,)*
         }
 
@@ -362,6 +378,31 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
             /// The input ended: the watermark passes +∞ and every window fires.
             fn finish(&mut self, ctx: &Context) {
                 self.advance(ctx, i64::MAX);
+            }
+
+            /// Advances aggregate number `k` (in plan order) alone: with several workers, the
+            /// rows it emits reach later aggregates' owners before those advance.
+            fn advance_one(&mut self, ctx: &Context, k: usize, wm: i64) {
+                self.flush_blocks(ctx);
+                let mut i = 0;
+                #(
+                    if i == k {
+                        #advance_one
+                        self.flush_blocks(ctx);
+                    }
+                    i += 1;
+                )*
+                let _ = (i, wm);
+            }
+
+            /// Folds rows other workers sent.
+            fn apply(&mut self, ctx: &Context, rows: Vec<Exchange>) {
+                let _ = ctx;
+                for m in rows {
+                    match m {
+                        #(#exchange_arms)*
+                    }
+                }
             }
 
             /// Groups held by every aggregate.
@@ -430,7 +471,7 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
             }
 
             fn worker(&self, base: Base) -> Worker {
-                Worker { ctx: base.ctx.clone(), st: State { base, #(#state_init,)* } }
+                Worker { ctx: base.ctx.clone(), st: State { base, outbox: Vec::new(), #(#state_init,)* } }
             }
 
             fn base<'w>(&self, w: &'w mut Worker) -> &'w mut Base {
@@ -484,6 +525,26 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
 
             fn state_size(&self, w: &Worker) -> usize {
                 w.st.state_size()
+            }
+
+            type Exchange = Exchange;
+
+            fn aggregates(&self) -> usize {
+                #n_aggs
+            }
+
+            fn advance_one(&self, w: &mut Worker, k: usize, wm: i64) {
+                let Worker { ctx, st } = w;
+                st.advance_one(ctx, k, wm);
+            }
+
+            fn take_outbox(&self, w: &mut Worker) -> Vec<(usize, u64, Exchange)> {
+                std::mem::take(&mut w.st.outbox)
+            }
+
+            fn apply(&self, w: &mut Worker, rows: Vec<Exchange>) {
+                let Worker { ctx, st } = w;
+                st.apply(ctx, rows);
             }
 
             fn save_state(&self, w: &mut Worker) -> Result<Vec<u8>, String> {
@@ -1661,6 +1722,8 @@ struct AggParts {
     push: TokenStream,
     finish: TokenStream,
     finish_call: TokenStream,
+    /// The aggregate's variant of `Exchange` and the arm that applies it.
+    exchange: (TokenStream, TokenStream),
     merge: TokenStream,
 }
 
@@ -1970,6 +2033,8 @@ fn aggregate_node(
         }
     };
     let m = id(format!("push_{i}_0"));
+    let variant = id(format!("A{i}"));
+    let fold_fn = id(format!("fold_{i}"));
     let eval = quote!(((#(#key_vals,)*), (#(#arg_vals,)*)));
     let eval = if fallible {
         quote! {
@@ -1990,9 +2055,27 @@ fn aggregate_node(
             let seq = self.base.seq;
             #bind
             #eval
+            // The key exchange: with several workers, a group lives on the one its key hashes
+            // to, and every row goes there through the coordinator, which hands each worker its
+            // rows in arrival order (so sums come out the same whatever the worker count).
+            if self.base.workers > 1 {
+                let owner = rt::run::owner(&key, self.base.workers);
+                self.outbox.push((owner, seq, Exchange::#variant(key, args, ts)));
+                return;
+            }
+            self.#fold_fn(key, args, ts);
+        }
+
+        /// Folds one row's key and aggregate inputs into its groups.
+        #[allow(clippy::clone_on_copy, unused_variables)]
+        fn #fold_fn(&mut self, key: #key_ty, args: (#(#arg_tys,)*), ts: i64) {
             #fold
         }
     };
+    let exchange = (
+        quote!(#variant(#key_ty, (#(#arg_tys,)*), i64)),
+        quote!(Exchange::#variant(key, args, ts) => self.#fold_fn(key, args, ts),),
+    );
 
     // Finishing: the watermark passed every window's end.
     let mut out_sc = Scope { aggregates: agg_scope, ..Scope::default() };
@@ -2070,5 +2153,5 @@ fn aggregate_node(
         self.#map.merge(o.#map);
     };
     let field = quote!(#map: #state_ty);
-    AggParts { acc: acc_def, field, ty: state_ty, init, push, finish, finish_call, merge }
+    AggParts { acc: acc_def, field, ty: state_ty, init, push, finish, finish_call, merge, exchange }
 }
