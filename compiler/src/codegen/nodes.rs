@@ -332,6 +332,7 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
     let uses_key = g.uses_key;
     let unavailable: Vec<Literal> = g.unavailable.iter().map(|v| Literal::string(v)).collect();
     let n_aggs = Literal::usize_unsuffixed(agg_maps.len());
+    let agg_index: Vec<Literal> = (0..agg_maps.len()).map(Literal::usize_unsuffixed).collect();
     let env_vars: Vec<Literal> = g.env_vars.iter().map(|v| Literal::string(v)).collect();
     let pname = Literal::string(name);
     let merge_sinks = if flushes.is_empty() { quote!() } else { quote!(o.flush();) };
@@ -383,16 +384,14 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
             /// Advances aggregate number `k` (in plan order) alone: with several workers, the
             /// rows it emits reach later aggregates' owners before those advance.
             fn advance_one(&mut self, ctx: &Context, k: usize, wm: i64) {
+                let _ = (k, wm);
                 self.flush_blocks(ctx);
-                let mut i = 0;
                 #(
-                    if i == k {
+                    if k == #agg_index {
                         #advance_one
                         self.flush_blocks(ctx);
                     }
-                    i += 1;
                 )*
-                let _ = (i, wm);
             }
 
             /// Folds rows other workers sent.
