@@ -3,7 +3,9 @@
 //! skipped. Merging is what lets every rayon worker (and later every partition of a stream)
 //! aggregate on its own.
 
-use std::collections::HashSet;
+/// Distinct sets hash with foldhash: SipHash's protection is not worth its cost here, and
+/// foldhash is still seeded per process.
+type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 use std::hash::Hash;
 
 use serde::{Deserialize, Serialize};
@@ -41,7 +43,7 @@ impl Acc for Count {
 pub struct CountDistinct<T>(HashSet<T>);
 impl<T> Default for CountDistinct<T> {
     fn default() -> Self {
-        CountDistinct(HashSet::new())
+        CountDistinct(HashSet::default())
     }
 }
 impl<T: Hash + Eq + Send + Clone> Acc for CountDistinct<T> {

@@ -92,6 +92,8 @@ impl Stat {
 /// What every record of a run can reach: the HMAC key, the token vault, `env(…)` values.
 #[derive(Debug)]
 pub struct Context {
+    /// Distinguishes runs (and their keys) within one process.
+    id: u64,
     pub key: Option<Key>,
     mac: Option<hmac::Hmac<sha2::Sha256>>,
     pub vault: Vault,
@@ -99,8 +101,34 @@ pub struct Context {
 }
 
 impl Context {
-    /// HMAC-SHA256 of `value` under the run's key, hex-encoded.
+    /// HMAC-SHA256 of `value` under the run's key, hex-encoded. The last value each thread
+    /// pseudonymized is remembered: rows `explode` makes from one record repeat its ids, and
+    /// each is hashed once.
     pub fn hmac(&self, value: &[u8]) -> String {
+        // (context, value, pseudonym): a context is one run with one key.
+        thread_local! {
+            static LAST: std::cell::RefCell<(u64, Vec<u8>, String)> =
+                const { std::cell::RefCell::new((0, Vec::new(), String::new())) };
+        }
+        let hit = LAST.with(|l| {
+            l.try_borrow().ok().filter(|l| l.0 == self.id && !l.2.is_empty() && l.1 == value).map(|l| l.2.clone())
+        });
+        if let Some(h) = hit {
+            return h;
+        }
+        let h = self.hmac_uncached(value);
+        LAST.with(|l| {
+            if let Ok(mut l) = l.try_borrow_mut() {
+                l.0 = self.id;
+                l.1.clear();
+                l.1.extend_from_slice(value);
+                l.2.clone_from(&h);
+            }
+        });
+        h
+    }
+
+    fn hmac_uncached(&self, value: &[u8]) -> String {
         use hmac::Mac;
         match &self.mac {
             Some(m) => {
@@ -424,7 +452,9 @@ pub(crate) fn context<P: Pipeline>(
         use hmac::Mac;
         hmac::Hmac::<sha2::Sha256>::new_from_slice(k.bytes()).expect("HMAC takes keys of any length")
     });
-    Ok(Arc::new(Context { key, mac, vault: Vault::default(), env: values }))
+    static RUNS: AtomicU64 = AtomicU64::new(1);
+    let id = RUNS.fetch_add(1, Ordering::Relaxed);
+    Ok(Arc::new(Context { id, key, mac, vault: Vault::default(), env: values }))
 }
 
 /// Settings of an in-memory run (the `run_batch_with` of an inline pipeline).

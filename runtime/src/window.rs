@@ -9,7 +9,8 @@
 //! watermark advances, is judged against the watermark this aggregate has seen so far, as in
 //! Flink, where a watermark reaches an operator after the records emitted before it.
 
-use std::collections::HashMap;
+/// Group maps hash with foldhash (see `agg::FastMap`).
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::hash::Hash;
 
 use serde::{Deserialize, Serialize};
@@ -75,7 +76,7 @@ pub struct Fixed<K, A> {
 impl<K: Hash + Eq + Clone, A: Merge> Fixed<K, A> {
     pub fn new(size: i64, allowed: i64) -> Fixed<K, A> {
         Fixed {
-            groups: HashMap::new(),
+            groups: HashMap::default(),
             size,
             allowed,
             watermark: i64::MIN,
@@ -203,7 +204,7 @@ pub struct Sessions<K, A> {
 impl<K: Hash + Eq + Clone, A: Merge> Sessions<K, A> {
     pub fn new(gap: i64, allowed: i64) -> Sessions<K, A> {
         Sessions {
-            keys: HashMap::new(),
+            keys: HashMap::default(),
             gap,
             allowed,
             watermark: i64::MIN,
