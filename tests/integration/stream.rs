@@ -507,3 +507,54 @@ fn records_behind_the_watermark_go_to_the_late_stream() {
         .collect();
     assert_eq!(late, vec![4.0, 16.0], "the two records that arrived behind the watermark, whole");
 }
+
+#[test]
+fn an_idle_source_stops_holding_the_watermark_back() {
+    let bin = build_pipeline(Path::new("tests/cases/stream/idle/pipeline.pipe"));
+    let dir = scratch("stream_idle");
+    let (busy, quiet, out) = (dir.join("busy"), dir.join("quiet"), dir.join("counts"));
+    std::fs::create_dir_all(&busy).expect("busy");
+    std::fs::create_dir_all(&quiet).expect("quiet");
+    let lines: Vec<String> =
+        (0..5).map(|k| format!(r#"{{"key":"a","at":{},"value":1.0}}"#, T0 + k * MIN + 1_000)).collect();
+    write_lines(&busy.join("a.jsonl"), &lines);
+    let args = vec![
+        "--mode".to_string(),
+        "stream".into(),
+        "--quiet".into(),
+        "--checkpoint-interval".into(),
+        "100ms".into(),
+        "--source".into(),
+        format!("busy={}/*.jsonl", busy.display()),
+        "--source".into(),
+        format!("quiet={}/*.jsonl", quiet.display()),
+        "--sink".into(),
+        format!("counts->files={}", out.display()),
+    ];
+    let mut child = start(&bin, &args);
+    // The quiet source has sent nothing for longer than its idle timeout: the busy source's
+    // watermark (its last event) fires the four windows before it, while the stream runs.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rows(&out).len() < 4 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let running = child.try_wait().expect("status").is_none();
+    child.kill().expect("stop");
+    child.wait().expect("reap");
+    assert!(running, "the stream ended by itself");
+    let starts: Vec<i64> = counts_n(&out);
+    assert_eq!(starts, vec![T0, T0 + MIN, T0 + 2 * MIN, T0 + 3 * MIN], "the last window waits for more input");
+}
+
+/// The window starts of the rows a counts sink wrote, sorted.
+fn counts_n(dir: &Path) -> Vec<i64> {
+    let mut v: Vec<i64> = rows(dir)
+        .iter()
+        .map(|r| {
+            let j: serde_json::Value = serde_json::from_str(r).expect("JSON");
+            iso_ms(j["window_start"].as_str().expect("start"))
+        })
+        .collect();
+    v.sort_unstable();
+    v
+}
