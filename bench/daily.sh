@@ -8,17 +8,8 @@
 # Prints one line per run and the best of three for each engine; both use every core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROWS=${1:-1000000}
-WORK=${PIPE_BENCH_DIR:-target/bench}
-SHARED=../shared/bench
-mkdir -p "$WORK"
-DATA="$WORK/apps_$ROWS.jsonl"
-if [ ! -f "$DATA" ]; then
-  python3 "$SHARED/gen_applications.py" --rows "$ROWS" --out "$DATA"
-fi
-cargo build -q --release -p pipe-compiler --bin pipec
+source bench/common.sh
 target/release/pipec build --release bench/daily/pipeline.pipe -o "$WORK/daily"
-export PIPE_HMAC_KEY=bench-key-0123456789abcdef
 echo "input: $DATA ($(du -h "$DATA" | cut -f1), $ROWS applications), $(nproc) cores"
 best() { sort -n | head -1; }
 pipe_times=()

@@ -7,17 +7,8 @@
 #   bench/stream.sh [ROWS]       (default 1000000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROWS=${1:-1000000}
-WORK=${PIPE_BENCH_DIR:-target/bench}
-SHARED=../shared/bench
-mkdir -p "$WORK"
-DATA="$WORK/apps_$ROWS.jsonl"
-if [ ! -f "$DATA" ]; then
-  python3 "$SHARED/gen_applications.py" --rows "$ROWS" --out "$DATA"
-fi
-cargo build -q --release -p pipe-compiler --bin pipec
+source bench/common.sh
 target/release/pipec build --release bench/daily/pipeline.pipe -o "$WORK/daily"
-export PIPE_HMAC_KEY=bench-key-0123456789abcdef
 LIVE="$WORK/stream_live"
 rm -rf "$LIVE" "$WORK/stream_out" "$WORK/stream_state"
 mkdir -p "$LIVE"

@@ -79,7 +79,7 @@ pub struct Stat {
 }
 
 impl Stat {
-    fn add(&mut self, o: &Stat) {
+    pub(crate) fn add(&mut self, o: &Stat) {
         self.read += o.read;
         self.written += o.written;
         self.filtered += o.filtered;

@@ -103,6 +103,18 @@ fn pq_err(e: parquet::errors::ParquetError) -> io::Error {
     io::Error::other(e.to_string())
 }
 
+impl SinkOut {
+    fn new(decl: SinkDecl, final_dir: Option<PathBuf>, tmp_dir: Option<PathBuf>) -> SinkOut {
+        SinkOut {
+            decl,
+            final_dir,
+            tmp_dir,
+            files: Mutex::new(HashMap::new()),
+            header_done: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+}
+
 impl Outputs {
     /// Creates a fresh temporary directory beside each file sink's directory.
     pub fn open(decls: Vec<SinkDecl>) -> io::Result<Outputs> {
@@ -121,13 +133,7 @@ impl Outputs {
                 }
                 _ => (None, None),
             };
-            sinks.push(SinkOut {
-                decl,
-                final_dir,
-                tmp_dir,
-                files: Mutex::new(HashMap::new()),
-                header_done: std::sync::atomic::AtomicBool::new(false),
-            });
+            sinks.push(SinkOut::new(decl, final_dir, tmp_dir));
         }
         Ok(Outputs { sinks, memory: false, epoch: None })
     }
@@ -135,16 +141,7 @@ impl Outputs {
     /// Outputs of an in-memory run (`run_batch` of an inline pipeline): every row stays in its
     /// sink buffer, in arrival order, for [`SinkBuf::take`]; no file or terminal is touched.
     pub fn in_memory(decls: Vec<SinkDecl>) -> Outputs {
-        let sinks = decls
-            .into_iter()
-            .map(|decl| SinkOut {
-                decl,
-                final_dir: None,
-                tmp_dir: None,
-                files: Mutex::new(HashMap::new()),
-                header_done: std::sync::atomic::AtomicBool::new(false),
-            })
-            .collect();
+        let sinks = decls.into_iter().map(|decl| SinkOut::new(decl, None, None)).collect();
         Outputs { sinks, memory: true, epoch: None }
     }
 
@@ -175,13 +172,7 @@ impl Outputs {
                 }
                 _ => (None, None),
             };
-            sinks.push(SinkOut {
-                decl,
-                final_dir,
-                tmp_dir,
-                files: Mutex::new(HashMap::new()),
-                header_done: std::sync::atomic::AtomicBool::new(false),
-            });
+            sinks.push(SinkOut::new(decl, final_dir, tmp_dir));
         }
         let next = committed.map_or(0, |e| e + 1);
         Ok(Outputs { sinks, memory: false, epoch: Some(std::sync::atomic::AtomicU64::new(next)) })

@@ -528,12 +528,7 @@ impl<'a, P: Pipeline> Pool<'a, P> {
                 total.resize(s.len(), Stat::default());
             }
             for (t, x) in total.iter_mut().zip(s) {
-                t.read += x.read;
-                t.written += x.written;
-                t.filtered += x.filtered;
-                t.rejected += x.rejected;
-                t.expanded += x.expanded;
-                t.late += x.late;
+                t.add(x);
             }
         }
         total

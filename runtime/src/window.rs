@@ -43,6 +43,35 @@ pub struct Slot<A> {
     dirty: bool,
 }
 
+impl<A: Merge> Slot<A> {
+    /// The watermark `wm` passed this group's window `[start, end)`: emits it if it has not
+    /// fired since its last change, and says whether to keep it (its lateness has not passed;
+    /// the earliest such time goes into `next_expiry`).
+    #[allow(clippy::too_many_arguments, reason = "the fields of one group and the fire's bookkeeping")]
+    fn emit<K: Clone>(
+        &mut self,
+        key: &K,
+        start: i64,
+        end: i64,
+        allowed: i64,
+        wm: i64,
+        out: &mut Vec<Fired<K, A>>,
+        next_expiry: &mut i64,
+    ) -> bool {
+        let keep = end != i64::MAX && end.saturating_add(allowed) > wm;
+        if !self.fired || self.dirty {
+            let acc = if keep { self.acc.clone() } else { std::mem::take(&mut self.acc) };
+            out.push(Fired { key: key.clone(), start, end, acc });
+            self.fired = true;
+            self.dirty = false;
+        }
+        if keep {
+            *next_expiry = (*next_expiry).min(end.saturating_add(allowed));
+        }
+        keep
+    }
+}
+
 /// A group ready to emit: its key, window and accumulator.
 #[derive(Debug)]
 pub struct Fired<K, A> {
@@ -131,17 +160,7 @@ impl<K: Hash + Eq + Clone, A: Merge> Fixed<K, A> {
                 next_end = next_end.min(end);
                 return true;
             }
-            let keep = end != i64::MAX && end.saturating_add(allowed) > wm;
-            if !slot.fired || slot.dirty {
-                let acc = if keep { slot.acc.clone() } else { std::mem::take(&mut slot.acc) };
-                out.push(Fired { key: key.clone(), start: *start, end, acc });
-                slot.fired = true;
-                slot.dirty = false;
-            }
-            if keep {
-                next_expiry = next_expiry.min(end.saturating_add(allowed));
-            }
-            keep
+            slot.emit(key, *start, end, allowed, wm, &mut out, &mut next_expiry)
         });
         self.next_end = next_end;
         self.next_expiry = next_expiry;
@@ -285,17 +304,7 @@ impl<K: Hash + Eq + Clone, A: Merge> Sessions<K, A> {
                     next_end = next_end.min(s.end);
                     return true;
                 }
-                let keep = s.end.saturating_add(allowed) > wm;
-                if !s.slot.fired || s.slot.dirty {
-                    let acc = if keep { s.slot.acc.clone() } else { std::mem::take(&mut s.slot.acc) };
-                    out.push(Fired { key: key.clone(), start: s.start, end: s.end, acc });
-                    s.slot.fired = true;
-                    s.slot.dirty = false;
-                }
-                if keep {
-                    next_expiry = next_expiry.min(s.end.saturating_add(allowed));
-                }
-                keep
+                s.slot.emit(key, s.start, s.end, allowed, wm, &mut out, &mut next_expiry)
             });
             count += sessions.len();
             !sessions.is_empty()

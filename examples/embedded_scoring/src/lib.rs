@@ -3,12 +3,13 @@
 //! type error or a leak of a labeled field fails `cargo build` at the offending token), and
 //! runs on rows the program already holds with `risk::run_batch`.
 //!
-//! The schema and the model are files, read relative to this crate's `Cargo.toml`; the model is
-//! compiled into the binary, so it needs nothing at run time.
+//! The schema (shared with `examples/batch_scoring`) and the model are files, read relative to
+//! this crate's `Cargo.toml`; the model is compiled into the binary, so it needs nothing at run
+//! time.
 
 pipe_macros::pipeline! {
     namespace credit.risk
-    include "schemas/features.thrift"
+    include "../batch_scoring/features.thrift"
 
     source applications: LoanFeatures {
       // Read by `risk::run` (declared connectors); `run_batch` takes rows from the caller.
