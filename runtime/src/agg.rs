@@ -38,33 +38,66 @@ impl Acc for Count {
     }
 }
 
+/// `count_distinct(x)`, exact. Most groups see a handful of values: those are kept in a vector
+/// searched linearly (one allocation, no hashing); past `FEW` values they move to a hash set.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(bound(serialize = "T: Serialize", deserialize = "T: Deserialize<'de> + Eq + Hash"))]
-pub struct CountDistinct<T>(HashSet<T>);
+pub enum CountDistinct<T> {
+    Few(Vec<T>),
+    Many(HashSet<T>),
+}
 impl<T> Default for CountDistinct<T> {
     fn default() -> Self {
-        CountDistinct(HashSet::default())
+        CountDistinct::Few(Vec::new())
     }
 }
+/// Distinct values a group keeps in a vector before it switches to a hash set.
+const FEW: usize = 16;
 impl<T: Hash + Eq + Send + Clone> Acc for CountDistinct<T> {
     type In = Option<T>;
     type Out = i64;
     #[inline]
     fn add(&mut self, v: Option<T>) {
-        if let Some(v) = v {
-            self.0.insert(v);
+        let Some(v) = v else { return };
+        match self {
+            CountDistinct::Few(vals) => {
+                if !vals.contains(&v) {
+                    if vals.len() < FEW {
+                        vals.push(v);
+                    } else {
+                        let mut set: HashSet<T> = vals.drain(..).collect();
+                        set.insert(v);
+                        *self = CountDistinct::Many(set);
+                    }
+                }
+            }
+            CountDistinct::Many(set) => {
+                set.insert(v);
+            }
         }
     }
     fn merge(&mut self, o: Self) {
-        if o.0.len() > self.0.len() {
-            let mine = std::mem::replace(&mut self.0, o.0);
-            self.0.extend(mine);
-        } else {
-            self.0.extend(o.0);
+        let vals: Vec<T> = match o {
+            CountDistinct::Few(v) => v,
+            CountDistinct::Many(mut theirs) => {
+                if let CountDistinct::Many(mine) = self {
+                    if theirs.len() > mine.len() {
+                        std::mem::swap(mine, &mut theirs);
+                    }
+                }
+                theirs.into_iter().collect()
+            }
+        };
+        for v in vals {
+            self.add(Some(v));
         }
     }
     fn finish(self) -> Res<i64> {
-        Ok(i64::try_from(self.0.len()).unwrap_or(i64::MAX))
+        let n = match self {
+            CountDistinct::Few(v) => v.len(),
+            CountDistinct::Many(s) => s.len(),
+        };
+        Ok(i64::try_from(n).unwrap_or(i64::MAX))
     }
 }
 
@@ -270,6 +303,11 @@ mod tests {
         assert_eq!(fold::<Avg>(vec![vec![Some(1.0)], vec![None, Some(3.0)]]), Ok(Some(2.0)));
         assert_eq!(fold::<Avg>(vec![vec![None]]), Ok(None));
         assert_eq!(fold::<CountDistinct<&str>>(vec![vec![Some("a"), Some("b")], vec![Some("a"), None]]), Ok(2));
+        // Past the small-vector size, and merged across the two representations.
+        let many: Vec<Option<i64>> = (0..100).map(|i| Some(i % 40)).collect();
+        let few: Vec<Option<i64>> = vec![Some(3), Some(77), None];
+        assert_eq!(fold::<CountDistinct<i64>>(vec![many.clone(), few.clone()]), Ok(41));
+        assert_eq!(fold::<CountDistinct<i64>>(vec![few, many]), Ok(41));
         assert_eq!(fold::<Max<f64>>(vec![vec![Some(1.0)], vec![None, Some(3.0)]]), Ok(Some(3.0)));
         assert_eq!(fold::<Min<i64>>(vec![vec![], vec![None]]), Ok(None));
         assert_eq!(

@@ -78,15 +78,15 @@ fn the_feature_case_builds_without_warnings_and_computes_the_right_rows() {
     // Hourly windows per kind: every aggregate, window bounds, CSV text forms.
     let hourly = std::fs::read_to_string(out.join("hourly/part-00000.csv")).expect("hourly csv");
     let mut lines: Vec<&str> = hourly.lines().collect();
-    assert_eq!(lines.remove(0), "kind,window_start,window_end,n,total,users,biggest,mean,opening,closing");
+    assert_eq!(lines.remove(0), "kind,window_start,window_end,n,total,users,biggest,mean,opening,closing,keyed");
     lines.sort();
     assert_eq!(
         lines,
         vec![
-            "charge,2023-11-14T22:00:00.000Z,2023-11-14T23:00:00.000Z,2,37.5,2,25.5,18.75,25.5,12.0",
-            "charge,2023-11-14T23:00:00.000Z,2023-11-15T00:00:00.000Z,2,30.0,2,30.0,15.0,0.0,30.0",
-            "refund,2023-11-14T22:00:00.000Z,2023-11-14T23:00:00.000Z,1,-7.5,1,-7.5,-7.5,-7.5,-7.5",
-            "refund,2023-11-14T23:00:00.000Z,2023-11-15T00:00:00.000Z,1,-2.0,1,-2.0,-2.0,-2.0,-2.0",
+            "charge,2023-11-14T22:00:00.000Z,2023-11-14T23:00:00.000Z,2,37.5,2,25.5,18.75,25.5,12.0,2",
+            "charge,2023-11-14T23:00:00.000Z,2023-11-15T00:00:00.000Z,2,30.0,2,30.0,15.0,0.0,30.0,2",
+            "refund,2023-11-14T22:00:00.000Z,2023-11-14T23:00:00.000Z,1,-7.5,1,-7.5,-7.5,-7.5,-7.5,1",
+            "refund,2023-11-14T23:00:00.000Z,2023-11-15T00:00:00.000Z,1,-2.0,1,-2.0,-2.0,-2.0,-2.0,1",
         ]
     );
 

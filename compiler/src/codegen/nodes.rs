@@ -1843,7 +1843,20 @@ fn aggregate_node(
     for (k, call) in calls.iter().enumerate() {
         let TExprKind::Aggregate(name, args) = &call.kind else { continue };
         let a = id(format!("a{k}"));
-        let arg = args.first();
+        // `count_distinct(hmac(x))` counts the distinct `x`: a keyed hash (or `sha256`, or a
+        // token) maps distinct values to distinct values, barring a collision as unlikely as a
+        // broken pseudonym, so the hashes need not be computed.
+        let mut arg = args.first();
+        if *name == "count_distinct" {
+            while let Some(TExprKind::Call(crate::hir::Callee::Builtin("hmac" | "sha256" | "tokenize"), inner)) =
+                arg.map(|a| &a.kind)
+            {
+                if inner.len() != 1 {
+                    break;
+                }
+                arg = inner.first();
+            }
+        }
         let arg_ty = arg.map(|a| a.ty.clone()).unwrap_or(Type::Bool);
         let inner = arg_ty.non_null().clone();
         let v = arg.map(|x| eg.expr(x, &sc));
@@ -2008,9 +2021,19 @@ fn aggregate_node(
     };
     let add_calls: Vec<TokenStream> = adds.iter().map(|(a, idx)| quote!(acc.#a.add(args.#idx.clone());)).collect();
     // A window whose lateness has passed takes no more records: they are counted as late.
-    let fold = if session {
+    let single = matches!(window, None | Some(WindowKind::Tumbling { .. }));
+    let fold = if session || single {
+        // One window per row: the key moves into it.
+        let at = match window {
+            Some(WindowKind::Tumbling { size, offset }) => {
+                let (sz, o) = (Literal::i64_suffixed(*size), Literal::i64_suffixed(*offset));
+                quote!(rt::window::tumbling_start(ts, #sz, #o))
+            }
+            Some(WindowKind::Session { .. }) => quote!(ts),
+            _ => quote!(0i64),
+        };
         quote! {
-            match self.#map.slot(key, ts) {
+            match self.#map.slot(key, #at) {
                 Some(acc) => {
                     acc.rows += 1;
                     #(#add_calls)*
