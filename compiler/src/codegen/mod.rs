@@ -4,8 +4,8 @@
 //! operator with its fused stages inlined, accumulators per aggregate; the runtime decides how
 //! it runs. Tokens are built with `quote` and printed with `prettyplease`.
 //!
-//! What cannot be compiled yet (a connector without a batch runner, model scoring, session
-//! windows) is the diagnostic `E3001` at the construct, never a silent gap.
+//! What cannot be compiled yet (a sink connector without a writer, a source none of whose
+//! bindings the runtime reads) is the diagnostic `E3001` at the construct, never a silent gap.
 
 mod expr;
 mod memory;

@@ -1,4 +1,4 @@
-//! `approx_quantile(x: i64? | double?, q: double) -> double?` — An estimate of the `q`-quantile (0 ≤ q ≤ 1) of the non-null values of `x`, from a sketch of bounded size; null for a group with none.
+//! `approx_quantile(x: i64? | double?, q: double) -> double?` — An estimate of the `q`-quantile (0 ≤ q ≤ 1, a number written in the program) of the non-null values of `x`, from a sketch of bounded size (within 1% of the true value); null for a group with none.
 
 use crate::builtins::sig::{self, SigError};
 use crate::builtins::Aggregate;
@@ -7,7 +7,7 @@ use crate::types::Type;
 pub const AGGREGATE: Aggregate = Aggregate {
     name: "approx_quantile",
     signature: "approx_quantile(x: i64? | double?, q: double) -> double?",
-    doc: "An estimate of the `q`-quantile (0 ≤ q ≤ 1) of the non-null values of `x`, from a sketch of bounded size; null for a group with none.",
+    doc: "An estimate of the `q`-quantile (0 ≤ q ≤ 1, a number written in the program) of the non-null values of `x`, from a sketch of bounded size (within 1% of the true value); null for a group with none.",
     needs_event_time: false,
     check,
     examples: &[("approx_quantile(amount, 0.5)", "double?")],
