@@ -5,8 +5,11 @@
 //!
 //! | module | role |
 //! |---|---|
-//! | [`run`] | the batch runner: splits, rayon workers, merge, summary, the binary's `main` |
-//! | [`stream`] | the streaming runner: source tasks, watermarks, checkpoints, metrics |
+//! | [`run`] | what a pipeline is to the runtime: the `Pipeline` trait, options, summary, `main` |
+//! | [`engine`] | the execution core on timely-dataflow: key exchange, watermarks, batch and stream drivers |
+//! | [`checkpoint`] | cluster-wide checkpoints: per-worker state files and the manifest |
+//! | [`connectors`] | stream readers (`follow`, `stdin`) |
+//! | [`metrics`] | per-process Prometheus metrics |
 //! | [`input`] | file globs to splits; JSON Lines and CSV cut at line starts |
 //! | [`sink`] | JSON Lines, CSV and Parquet sinks, Hive partitions, atomic commit |
 //! | [`record`] | where a record came from, rejections, enums |
@@ -19,15 +22,18 @@
 //! | [`window`] | event-time window assignment shared by batch and streaming |
 
 pub mod agg;
+pub mod checkpoint;
+pub mod connectors;
+pub mod engine;
 pub mod f;
 pub mod input;
 pub mod mask;
+pub mod metrics;
 pub mod model;
 pub mod pq;
 pub mod record;
 pub mod run;
 pub mod sink;
-pub mod stream;
 pub mod value;
 pub mod window;
 

@@ -1,22 +1,21 @@
-//! The batch runner. Generated code implements [`Pipeline`] (what happens to a record); this
-//! module decides how it runs: inputs are split, rayon workers parse and push records through
-//! the fused stages, partial aggregates merge, the watermark goes to +∞ after the last record
-//! so every window fires, sinks commit, and the counts are reconciled and reported.
+//! What a pipeline is to the runtime. Generated code implements [`Pipeline`] (what happens to
+//! a record: parsing, the fused stages, aggregates, sinks); the engine (`crate::engine`)
+//! decides how it runs, on one thread or many processes. This module holds what both sides
+//! share: the trait, the part of a worker the runtime owns ([`Base`]), the run's [`Context`],
+//! its [`Options`] and [`Summary`], and the in-memory run of an embedded pipeline.
 
 use std::collections::HashMap;
-use std::io::{self, IsTerminal};
+use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
 use clap::Parser;
-use rayon::prelude::*;
 
-use crate::input::{self, Format, LineBase, Split};
+use crate::input;
 use crate::mask::{Key, Vault};
-use crate::record::{Line, Origin};
-use crate::sink::{Outputs, SinkDecl, SinkKind};
+use crate::record::Origin;
+use crate::sink::{Outputs, SinkDecl, SinkKind, SinkTo};
 
 #[derive(Clone, Debug)]
 pub struct SourceDecl {
@@ -43,7 +42,7 @@ pub enum NodeKind {
 }
 
 impl NodeKind {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             NodeKind::Source => "source",
             NodeKind::Map => "map",
@@ -79,7 +78,7 @@ pub struct Stat {
 }
 
 impl Stat {
-    pub(crate) fn add(&mut self, o: &Stat) {
+    pub fn add(&mut self, o: &Stat) {
         self.read += o.read;
         self.written += o.written;
         self.filtered += o.filtered;
@@ -161,7 +160,7 @@ impl Context {
 #[derive(Debug)]
 pub struct Base {
     pub ctx: Arc<Context>,
-    pub out: Arc<Outputs>,
+    pub out: SinkTo,
     pub stats: Vec<Stat>,
     /// The first write error; the run stops with it.
     pub error: Option<io::Error>,
@@ -172,25 +171,26 @@ pub struct Base {
     pub watermark: i64,
     /// The largest event time each source has read.
     pub max_ts: Vec<i64>,
-    /// This worker's number and how many there are: with more than one (a stream's keyed
-    /// workers), each group of an aggregate lives on the worker its key hashes to.
+    /// This worker's number in the cluster and how many there are: with more than one, each
+    /// group of an aggregate lives on the worker its key hashes to ([`owner`]), and rows bound
+    /// for it wait in the generated outbox for the engine's key exchange.
     pub worker: usize,
     pub workers: usize,
     /// The buffer splits are read into, reused from split to split.
-    read_buf: Vec<u8>,
+    pub read_buf: Vec<u8>,
 }
 
 impl Base {
-    pub fn new(ctx: Arc<Context>, out: Arc<Outputs>, nodes: usize) -> Base {
+    pub fn new(ctx: Arc<Context>, out: SinkTo, nodes: usize) -> Base {
         Base {
             ctx,
+            worker: out.worker,
             out,
             stats: vec![Stat::default(); nodes],
             error: None,
             seq: 0,
             watermark: i64::MIN,
             max_ts: Vec::new(),
-            worker: 0,
             workers: 1,
             read_buf: Vec::new(),
         }
@@ -213,23 +213,11 @@ impl Base {
             self.max_ts[source] = ts;
         }
     }
-
-    pub fn merge(&mut self, other: &mut Base) {
-        for (a, b) in self.stats.iter_mut().zip(&other.stats) {
-            a.add(b);
-        }
-        for (k, t) in other.max_ts.iter().enumerate() {
-            self.saw(k, *t);
-        }
-        if self.error.is_none() {
-            self.error = other.error.take();
-        }
-    }
 }
 
 /// A pipeline as generated code describes it.
-pub trait Pipeline: Sync {
-    type Worker: Send;
+pub trait Pipeline: Clone + Send + Sync + 'static {
+    type Worker;
     const NAME: &'static str;
     fn nodes(&self) -> Vec<NodeDecl>;
     fn sources(&self) -> Vec<SourceDecl>;
@@ -256,36 +244,37 @@ pub trait Pipeline: Sync {
     fn end_split(&self, w: &mut Self::Worker) {
         let _ = w;
     }
-    /// Merges another worker's partial aggregates and buffers into this one.
-    fn merge(&self, into: &mut Self::Worker, from: Self::Worker);
-    /// The watermark passes +∞: every aggregate emits its groups, downstream of it runs.
+    /// The watermark passes +∞: every aggregate emits its groups, downstream of it runs
+    /// (an in-memory run on one worker).
     fn finish(&self, w: &mut Self::Worker);
-    /// The watermark reached `wm`: windows that ended fire (streaming).
-    fn advance(&self, w: &mut Self::Worker, wm: i64);
     /// Groups held by the worker's aggregates.
     fn state_size(&self, w: &Self::Worker) -> usize;
-    /// A row sent to the worker that owns its group (generated: one variant per aggregate).
-    type Exchange: Send + 'static;
+    /// A row on its way to the worker that owns its group (generated: one variant per
+    /// aggregate, holding the key, the accumulators' inputs and the event time).
+    type Exchange: Clone + Send + serde::Serialize + serde::de::DeserializeOwned + 'static;
     /// How many aggregates the plan has, in the order `advance_one` numbers them.
     fn aggregates(&self) -> usize;
-    /// Advances aggregate `k` alone to watermark `wm` (streaming with several workers).
+    /// The aggregate a row is for and the stable hash of its key ([`key_hash`]).
+    fn route(&self, row: &Self::Exchange) -> (usize, u64);
+    /// Advances aggregate `k` alone to watermark `wm`: its windows that ended fire.
     fn advance_one(&self, w: &mut Self::Worker, k: usize, wm: i64);
-    /// The rows this worker produced for aggregates, with their owners and arrival sequence.
-    fn take_outbox(&self, w: &mut Self::Worker) -> Vec<(usize, u64, Self::Exchange)>;
-    /// Folds rows other workers sent into this worker's groups.
+    /// The rows this worker produced for aggregates (their owners are found by `route`).
+    fn take_outbox(&self, w: &mut Self::Worker) -> Vec<Self::Exchange>;
+    /// Folds rows routed to this worker into its groups.
     fn apply(&self, w: &mut Self::Worker, rows: Vec<Self::Exchange>);
     /// The aggregates' state, for a checkpoint (rows waiting to be scored are processed first).
     fn save_state(&self, w: &mut Self::Worker) -> Result<Vec<u8>, String>;
-    /// Restores a checkpoint's aggregate state.
-    fn load_state(&self, w: &mut Self::Worker, bytes: &[u8]) -> Result<(), String>;
+    /// Adds the groups of a checkpoint's state whose key hash `keep` accepts: a restart with
+    /// another number of workers gives each worker the groups it now owns.
+    fn load_state(&self, w: &mut Self::Worker, bytes: &[u8], keep: &dyn Fn(u64) -> bool) -> Result<(), String>;
     /// Writes every buffered row.
     fn flush(&self, w: &mut Self::Worker);
 }
 
-/// The worker that owns the groups of `key` among `workers`: FNV-1a over the key's hash
-/// input, the same in every process and every build, so a restarted stream finds each group
-/// where its checkpoint left it.
-pub fn owner<K: std::hash::Hash>(key: &K, workers: usize) -> usize {
+/// The stable hash of a group key: FNV-1a over the key's hash input, the same in every
+/// process, host and build, so the key exchange sends a key to the same worker everywhere and
+/// a restarted stream finds each group where its checkpoint left it.
+pub fn key_hash<K: std::hash::Hash>(key: &K) -> u64 {
     struct Fnv(u64);
     impl std::hash::Hasher for Fnv {
         fn finish(&self) -> u64 {
@@ -299,7 +288,13 @@ pub fn owner<K: std::hash::Hash>(key: &K, workers: usize) -> usize {
     }
     let mut h = Fnv(0xcbf2_9ce4_8422_2325);
     key.hash(&mut h);
-    usize::try_from(std::hash::Hasher::finish(&h) % workers.max(1) as u64).unwrap_or(0)
+    std::hash::Hasher::finish(&h)
+}
+
+/// The worker among `workers` that owns keys of hash `hash` (timely's exchange makes the same
+/// choice for the hash [`Pipeline::route`] gives).
+pub fn owner(hash: u64, workers: usize) -> usize {
+    usize::try_from(hash % workers.max(1) as u64).unwrap_or(0)
 }
 
 /// Run-time options of a generated pipeline binary (`pipec run FILE -- …` passes them on).
@@ -338,9 +333,20 @@ pub struct Options {
     /// Reads the HMAC key from this file instead of the PIPE_HMAC_KEY environment variable.
     #[arg(long)]
     pub hmac_key_file: Option<PathBuf>,
-    /// Worker threads (default: one per core).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    /// Worker threads in this process (default: one per core).
+    #[arg(long, alias = "threads", short = 'w')]
+    pub workers: Option<usize>,
+    /// Processes in the cluster (timely's `-n`); each runs this binary with the same options
+    /// and its own `--process`.
+    #[arg(long, short = 'n', default_value_t = 1)]
+    pub processes: usize,
+    /// This process's number in the cluster, from 0 (timely's `-p`).
+    #[arg(long, short = 'p', default_value_t = 0)]
+    pub process: usize,
+    /// A file of `host:port` lines, one per process in order (timely's `-h`; default:
+    /// localhost:2101, localhost:2102, …).
+    #[arg(long, short = 'H')]
+    pub hosts: Option<PathBuf>,
     /// Also writes the run summary (JSON) to this file.
     #[arg(long)]
     pub summary: Option<PathBuf>,
@@ -492,7 +498,7 @@ pub fn run_memory<P: Pipeline>(
     let ctx = context(p, key, &settings.env)?;
     let outputs = Arc::new(Outputs::in_memory(p.sinks()));
     let nodes = p.nodes();
-    let mut w = p.worker(Base::new(ctx, outputs, nodes.len()));
+    let mut w = p.worker(Base::new(ctx, SinkTo::new(outputs, 0, 0), nodes.len()));
     feed(&mut w);
     p.end_split(&mut w);
     p.finish(&mut w);
@@ -537,7 +543,7 @@ pub(crate) fn overrides(list: &[String], what: &str, known: &[&str]) -> Result<H
     Ok(map)
 }
 
-fn no_batch(source: &str) -> RunError {
+pub(crate) fn no_batch(source: &str) -> RunError {
     RunError::Setup(format!(
         "source `{source}` has no batch binding this runtime reads (`files`); run it with `--mode stream`"
     ))
@@ -554,8 +560,8 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
         )));
     }
     match opts.mode.as_str() {
-        "batch" => run_batch(p, opts),
-        "stream" => crate::stream::run(p, opts),
+        "batch" => crate::engine::batch::run(p, opts),
+        "stream" => crate::engine::stream::run(p, opts),
         other => Err(RunError::Setup(format!("--mode {other}: the modes are `batch` and `stream`"))),
     }
 }
@@ -596,237 +602,6 @@ pub(crate) fn sink_locations(mut sinks: Vec<SinkDecl>, overridden: &[String]) ->
         }
     }
     Ok(sinks)
-}
-
-/// Runs a pipeline in batch mode.
-fn run_batch<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
-    let start = Instant::now();
-    let key = if p.needs_key() { Some(Key::from_environment(opts.hmac_key_file.as_deref())?) } else { None };
-    let ctx = context(p, key, &HashMap::new())?;
-
-    let mut sources = p.sources();
-    let names: Vec<&str> = sources.iter().map(|s| s.name).collect();
-    for (name, uri) in overrides(&opts.sources, "source", &names)? {
-        if let Some(s) = sources.iter_mut().find(|s| s.name == name) {
-            match &mut s.batch {
-                Some(b) => b.glob = uri,
-                None => return Err(no_batch(s.name)),
-            }
-        }
-    }
-    if let Some(s) = sources.iter().find(|s| s.batch.is_none()) {
-        return Err(no_batch(s.name));
-    }
-    let sinks = sink_locations(p.sinks(), &opts.sinks)?;
-    let mut splits: Vec<Split> = Vec::new();
-    for (i, s) in sources.iter().enumerate() {
-        let Some(b) = &s.batch else { return Err(no_batch(s.name)) };
-        let planned = input::plan(i, &b.glob, b.format, input::SPLIT_BYTES)
-            .map_err(|e| RunError::Setup(format!("source `{}`: {e}", s.name)))?;
-        splits.extend(planned);
-    }
-    let total: u64 = splits.iter().map(Split::len).sum();
-    // Larger splits first, so the last worker to finish is not the one with the biggest file.
-    splits.sort_by_key(|s| std::cmp::Reverse(s.len()));
-
-    let pool = {
-        let mut b = rayon::ThreadPoolBuilder::new();
-        if let Some(n) = opts.threads {
-            b = b.num_threads(n);
-        }
-        b.build().map_err(|e| RunError::Setup(e.to_string()))?
-    };
-    let outputs = Arc::new(Outputs::open(sinks)?);
-    let bar = progress(total, opts);
-    let records = AtomicU64::new(0);
-    let nodes = p.nodes();
-
-    // One long-lived worker per thread takes splits from a shared queue (largest first), so
-    // each keeps its buffers and partial aggregates for the whole run and the partials are
-    // merged once per thread at the end.
-    let next = AtomicUsize::new(0);
-    let threads = pool.current_num_threads().min(splits.len()).max(1);
-    let worker = pool.install(|| {
-        (0..threads)
-            .into_par_iter()
-            .map(|_| {
-                let mut w = p.worker(Base::new(ctx.clone(), outputs.clone(), nodes.len()));
-                while let Some(split) = splits.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let n = read_split(p, &mut w, split, &sources);
-                    p.end_split(&mut w);
-                    records.fetch_add(n, Ordering::Relaxed);
-                    bar.inc(split.len());
-                    bar.set_message(format!("{} records", records.load(Ordering::Relaxed)));
-                }
-                w
-            })
-            .reduce_with(|mut a, b| {
-                p.merge(&mut a, b);
-                a
-            })
-    });
-    let mut w = worker.unwrap_or_else(|| p.worker(Base::new(ctx.clone(), outputs.clone(), nodes.len())));
-    p.finish(&mut w);
-    p.flush(&mut w);
-    bar.finish_and_clear();
-    let base = p.base(&mut w);
-    if let Some(e) = base.error.take() {
-        drop(w);
-        if let Ok(o) = Arc::try_unwrap(outputs) {
-            o.abandon();
-        }
-        return Err(RunError::Io(e));
-    }
-    let stats = base.stats.clone();
-    drop(w);
-    let operators = operators(&nodes, stats);
-    let mut summary = Summary { pipeline: P::NAME, seconds: 0.0, bytes: total, operators, outputs: Vec::new() };
-    let Ok(outputs) = Arc::try_unwrap(outputs) else {
-        return Err(RunError::Setup("internal: a worker still holds the outputs".into()));
-    };
-    summary.seconds = start.elapsed().as_secs_f64();
-    let json = serde_json::to_vec_pretty(&summary).map_err(io::Error::other)?;
-    summary.outputs = outputs.commit(&json)?.iter().map(|p| p.display().to_string()).collect();
-    if let Some(path) = &opts.summary {
-        std::fs::write(path, serde_json::to_vec_pretty(&summary).map_err(io::Error::other)?)?;
-    }
-    Ok(summary)
-}
-
-fn progress(total: u64, opts: &Options) -> indicatif::ProgressBar {
-    if opts.no_progress || opts.quiet || !io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(total);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}) {msg}",
-    ) {
-        bar.set_style(style);
-    }
-    bar
-}
-
-/// Reads one split and pushes its records; returns how many it read. A split that cannot be
-/// read stops the run (through the worker's error), a record that cannot be parsed does not.
-fn read_split<P: Pipeline>(p: &P, w: &mut P::Worker, split: &Split, sources: &[SourceDecl]) -> u64 {
-    let decl = &sources[split.source];
-    let lines = LineBase::new(split);
-    let mut n = 0;
-    let Some(batch) = &decl.batch else { return 0 };
-    match batch.format {
-        Format::Json => {
-            let mut buf = std::mem::take(&mut p.base(w).read_buf);
-            if let Err(e) = split.read_into(&mut buf) {
-                p.base(w).io(Err(io::Error::new(e.kind(), format!("{}: {e}", split.display))));
-                return 0;
-            }
-            input::for_each_line(&buf, |pos, index, line| {
-                n += 1;
-                let o = Origin {
-                    source: decl.name,
-                    file: &split.display,
-                    offset: split.start + pos as u64,
-                    line: Line::InSplit(&lines, index),
-                    raw: line,
-                };
-                p.json(w, split.source, &o);
-            });
-            p.base(w).read_buf = buf;
-        }
-        Format::Csv => {
-            let buf = match split.read() {
-                Ok(b) => b,
-                Err(e) => {
-                    p.base(w).io(Err(io::Error::new(e.kind(), format!("{}: {e}", split.display))));
-                    return 0;
-                }
-            };
-            let header = split.header.as_deref().map(Vec::as_slice).unwrap_or_default();
-            let header = csv::ReaderBuilder::new()
-                .has_headers(false)
-                .from_reader(header)
-                .byte_records()
-                .next()
-                .and_then(Result::ok)
-                .unwrap_or_default();
-            let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(buf.as_slice());
-            let mut rec = csv::ByteRecord::new();
-            loop {
-                let pos = reader.position().clone();
-                match reader.read_byte_record(&mut rec) {
-                    Ok(false) => break,
-                    Ok(true) => {
-                        let end = reader.position().byte() as usize;
-                        let start = pos.byte() as usize;
-                        let raw = buf.get(start..end).unwrap_or_default();
-                        let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
-                        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-                        if rec.len() == 1 && rec.get(0).is_some_and(<[u8]>::is_empty) {
-                            continue;
-                        }
-                        n += 1;
-                        let o = Origin {
-                            source: decl.name,
-                            file: &split.display,
-                            offset: split.start + pos.byte(),
-                            line: Line::InSplit(&lines, pos.line().saturating_sub(1)),
-                            raw,
-                        };
-                        p.csv(w, split.source, &rec, &header, &o);
-                    }
-                    Err(e) => {
-                        // A CSV error (bad UTF-8 is not one: records are bytes) ends the file.
-                        p.base(w).io(Err(io::Error::other(format!("{}: {e}", split.display))));
-                        break;
-                    }
-                }
-            }
-        }
-        Format::Parquet => {
-            let file = match std::fs::File::open(split.path.as_ref()) {
-                Ok(f) => f,
-                Err(e) => {
-                    p.base(w).io(Err(io::Error::new(e.kind(), format!("{}: {e}", split.display))));
-                    return 0;
-                }
-            };
-            let reader = match parquet::file::serialized_reader::SerializedFileReader::new(file) {
-                Ok(r) => r,
-                Err(e) => {
-                    p.base(w).io(Err(io::Error::other(format!("{}: {e}", split.display))));
-                    return 0;
-                }
-            };
-            let rows = match parquet::file::reader::FileReader::get_row_iter(&reader, None) {
-                Ok(r) => r,
-                Err(e) => {
-                    p.base(w).io(Err(io::Error::other(format!("{}: {e}", split.display))));
-                    return 0;
-                }
-            };
-            for (i, row) in rows.enumerate() {
-                n += 1;
-                let position = format!("row {i}");
-                match row {
-                    Ok(row) => {
-                        let o = Origin {
-                            source: decl.name,
-                            file: &split.display,
-                            offset: i as u64,
-                            line: Line::Unknown,
-                            raw: position.as_bytes(),
-                        };
-                        p.parquet(w, split.source, &row, &o);
-                    }
-                    Err(e) => {
-                        p.base(w).io(Err(io::Error::other(format!("{}: {e}", split.display))));
-                        break;
-                    }
-                }
-            }
-        }
-    }
-    n
 }
 
 /// The `main` of a generated pipeline binary: parses the options, runs, prints the summary.

@@ -72,7 +72,9 @@ struct SinkOut {
     header_done: std::sync::atomic::AtomicBool,
     final_dir: Option<PathBuf>,
     tmp_dir: Option<PathBuf>,
-    files: Mutex<HashMap<String, Open>>,
+    /// Open files by (worker, partition): each worker writes its own part of every partition,
+    /// so workers never share a file and names never collide across processes.
+    files: Mutex<HashMap<(usize, String), Open>>,
 }
 
 /// Every sink of a run.
@@ -80,9 +82,42 @@ pub struct Outputs {
     sinks: Vec<SinkOut>,
     /// An in-memory run: sink buffers keep their rows for the caller and nothing is written.
     memory: bool,
-    /// A streaming run's current epoch (the checkpoint its rows will be published with), or
-    /// `None` for a batch run.
-    epoch: Option<std::sync::atomic::AtomicU64>,
+    /// Whether this is a streaming run (files per epoch, published by checkpoints).
+    streaming: bool,
+}
+
+/// Where one worker's sink rows go: the run's outputs, the worker's number in the cluster and
+/// (streaming) the epoch its rows will be published with. Every worker has its own.
+#[derive(Debug)]
+pub struct SinkTo {
+    pub outputs: Arc<Outputs>,
+    pub worker: usize,
+    epoch: std::cell::Cell<u64>,
+}
+
+impl SinkTo {
+    pub fn new(outputs: Arc<Outputs>, worker: usize, epoch: u64) -> SinkTo {
+        SinkTo { outputs, worker, epoch: std::cell::Cell::new(epoch) }
+    }
+
+    /// The epoch rows are being written for (streaming).
+    pub fn epoch(&self) -> u64 {
+        self.epoch.get()
+    }
+
+    /// Writes rows of one partition of one sink, leaving `rows` empty.
+    pub fn write<R: Record>(&self, sink: usize, partition: &str, rows: &mut Vec<R>) -> io::Result<()> {
+        self.outputs.write(self.worker, self.epoch.get(), sink, partition, rows)
+    }
+
+    /// Finishes this worker's files of the current epoch and starts the next (streaming): the
+    /// closed files wait in the in-progress folder until [`Outputs::publish`] moves them.
+    pub fn close_epoch(&self) -> io::Result<u64> {
+        let e = self.epoch.get();
+        self.outputs.close(Some(self.worker), true)?;
+        self.epoch.set(e + 1);
+        Ok(e)
+    }
 }
 
 /// The folder inside a streaming file sink's directory where an epoch's files are written
@@ -116,18 +151,16 @@ impl SinkOut {
 }
 
 impl Outputs {
-    /// Creates a fresh temporary directory beside each file sink's directory.
-    pub fn open(decls: Vec<SinkDecl>) -> io::Result<Outputs> {
+    /// Creates the temporary directory `run` names beside each file sink's directory (every
+    /// process of a cluster writes its workers' parts into the same one).
+    pub fn open(decls: Vec<SinkDecl>, run: &str) -> io::Result<Outputs> {
         let mut sinks = Vec::new();
         for decl in decls {
             let (final_dir, tmp_dir) = match (&decl.kind, &decl.location) {
                 (SinkKind::Files { .. }, Some(dir)) => {
                     let final_dir = PathBuf::from(dir);
                     let name = final_dir.file_name().map_or("out".into(), |n| n.to_string_lossy().into_owned());
-                    let tmp = final_dir.with_file_name(format!(".{name}.pipe-tmp-{}", std::process::id()));
-                    if tmp.exists() {
-                        std::fs::remove_dir_all(&tmp)?;
-                    }
+                    let tmp = final_dir.with_file_name(format!(".{name}.pipe-tmp-{run}"));
                     std::fs::create_dir_all(&tmp)?;
                     (Some(final_dir), Some(tmp))
                 }
@@ -135,14 +168,14 @@ impl Outputs {
             };
             sinks.push(SinkOut::new(decl, final_dir, tmp_dir));
         }
-        Ok(Outputs { sinks, memory: false, epoch: None })
+        Ok(Outputs { sinks, memory: false, streaming: false })
     }
 
     /// Outputs of an in-memory run (`run_batch` of an inline pipeline): every row stays in its
     /// sink buffer, in arrival order, for [`SinkBuf::take`]; no file or terminal is touched.
     pub fn in_memory(decls: Vec<SinkDecl>) -> Outputs {
         let sinks = decls.into_iter().map(|decl| SinkOut::new(decl, None, None)).collect();
-        Outputs { sinks, memory: true, epoch: None }
+        Outputs { sinks, memory: true, streaming: false }
     }
 
     pub fn is_memory(&self) -> bool {
@@ -150,47 +183,62 @@ impl Outputs {
     }
 
     /// Outputs of a streaming run. A file sink's directory is kept (published files stay);
-    /// each epoch's files are written under `dir/.pipe-inprogress/e<epoch>/` and moved into
-    /// `dir` when the epoch is published. `committed` is the last epoch a checkpoint recorded:
-    /// its files are published now if a crash interrupted that, and files of later epochs
-    /// (never checkpointed) are deleted. Without a checkpoint every unpublished file is deleted.
-    pub fn open_streaming(decls: Vec<SinkDecl>, committed: Option<u64>) -> io::Result<Outputs> {
+    /// each worker's files of epoch `e` are written under `dir/.pipe-inprogress/e<e>/w<worker>/`
+    /// and moved into `dir` when the epoch is published.
+    pub fn open_streaming(decls: Vec<SinkDecl>) -> io::Result<Outputs> {
         let mut sinks = Vec::new();
         for decl in decls {
             let (final_dir, tmp_dir) = match (&decl.kind, &decl.location) {
                 (SinkKind::Files { .. }, Some(dir)) => {
                     let final_dir = PathBuf::from(dir);
-                    let tmp = final_dir.join(IN_PROGRESS);
                     std::fs::create_dir_all(&final_dir)?;
-                    if let Some(e) = committed {
-                        publish_dir(&tmp.join(format!("e{e}")), &final_dir)?;
-                    }
-                    if tmp.exists() {
-                        std::fs::remove_dir_all(&tmp)?;
-                    }
+                    let tmp = final_dir.join(IN_PROGRESS);
                     (Some(final_dir), Some(tmp))
                 }
                 _ => (None, None),
             };
             sinks.push(SinkOut::new(decl, final_dir, tmp_dir));
         }
-        let next = committed.map_or(0, |e| e + 1);
-        Ok(Outputs { sinks, memory: false, epoch: Some(std::sync::atomic::AtomicU64::new(next)) })
+        Ok(Outputs { sinks, memory: false, streaming: true })
     }
 
-    /// The epoch rows are being written for (streaming).
-    pub fn epoch(&self) -> u64 {
-        self.epoch.as_ref().map_or(0, |e| e.load(std::sync::atomic::Ordering::Relaxed))
+    /// Recovery before a stream starts (one process of the cluster does it while the others
+    /// wait): files of `committed`, the last epoch a checkpoint recorded, are published if a
+    /// crash interrupted that; files of later epochs (never checkpointed) are deleted. Without
+    /// a checkpoint every unpublished file is deleted.
+    pub fn recover(&self, committed: Option<u64>) -> io::Result<()> {
+        for s in &self.sinks {
+            if let (Some(tmp), Some(dest)) = (&s.tmp_dir, &s.final_dir) {
+                if let Some(e) = committed {
+                    let epoch = tmp.join(format!("e{e}"));
+                    if epoch.is_dir() {
+                        for worker in std::fs::read_dir(&epoch)? {
+                            publish_dir(&worker?.path(), dest)?;
+                        }
+                    }
+                }
+                if tmp.exists() {
+                    std::fs::remove_dir_all(tmp)?;
+                }
+            }
+        }
+        Ok(())
     }
 
-    /// Finishes every file of the current epoch (streaming): after this, the epoch's files are
-    /// complete in the in-progress folders, ready to be published once a checkpoint records it.
-    pub fn close_epoch(&self) -> io::Result<()> {
+    /// Finishes the open files of `worker` (or of every worker); with `sync`, makes them
+    /// durable. After this a streaming epoch's files are complete in the in-progress folders.
+    pub fn close(&self, worker: Option<usize>, sync: bool) -> io::Result<()> {
         let mut failure = None;
         for s in &self.sinks {
-            for (_, f) in lock(&s.files).drain() {
+            let mine: Vec<Open> = {
+                let mut files = lock(&s.files);
+                let keys: Vec<(usize, String)> =
+                    files.keys().filter(|(w, _)| worker.is_none_or(|x| x == *w)).cloned().collect();
+                keys.iter().filter_map(|k| files.remove(k)).collect()
+            };
+            for f in mine {
                 let closed = match f {
-                    Open::Text(mut w) => w.flush().and_then(|()| w.get_ref().sync_all()),
+                    Open::Text(mut w) => w.flush().and_then(|()| if sync { w.get_ref().sync_all() } else { Ok(()) }),
                     Open::Parquet(w) => w.close().map(|_| ()).map_err(pq_err),
                 };
                 if let Err(e) = closed {
@@ -201,18 +249,13 @@ impl Outputs {
         failure.map_or(Ok(()), Err)
     }
 
-    /// Moves the files of the current epoch into their sinks' directories and starts the next
-    /// epoch (streaming). Call after `close_epoch` and after the checkpoint that records the
-    /// epoch is durable.
-    pub fn publish_epoch(&self) -> io::Result<()> {
-        let epoch = self.epoch();
+    /// Moves `worker`'s files of `epoch` into their sinks' directories (streaming). Call once
+    /// the checkpoint that records the epoch is complete.
+    pub fn publish(&self, worker: usize, epoch: u64) -> io::Result<()> {
         for s in &self.sinks {
             if let (Some(tmp), Some(dest)) = (&s.tmp_dir, &s.final_dir) {
-                publish_dir(&tmp.join(format!("e{epoch}")), dest)?;
+                publish_dir(&tmp.join(format!("e{epoch}")).join(format!("w{worker}")), dest)?;
             }
-        }
-        if let Some(e) = &self.epoch {
-            e.store(epoch + 1, std::sync::atomic::Ordering::Relaxed);
         }
         Ok(())
     }
@@ -233,8 +276,16 @@ impl Outputs {
         &self.sinks[sink].decl
     }
 
-    /// Writes rows of one partition of one sink, leaving `rows` empty.
-    pub fn write<R: Record>(&self, sink: usize, partition: &str, rows: &mut Vec<R>) -> io::Result<()> {
+    /// Writes rows of one partition of one sink for `worker` (in streaming, for `epoch`),
+    /// leaving `rows` empty.
+    pub fn write<R: Record>(
+        &self,
+        worker: usize,
+        epoch: u64,
+        sink: usize,
+        partition: &str,
+        rows: &mut Vec<R>,
+    ) -> io::Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -267,14 +318,14 @@ impl Outputs {
             return out.flush();
         };
         let mut files = lock(&s.files);
-        if !files.contains_key(partition) {
-            // A batch run writes one file per partition; a stream one per partition and epoch.
-            let (base, number) = match &self.epoch {
-                Some(e) => {
-                    let e = e.load(std::sync::atomic::Ordering::Relaxed);
-                    (tmp.join(format!("e{e}")), e)
-                }
-                None => (tmp.clone(), 0),
+        let key = (worker, partition.to_string());
+        if !files.contains_key(&key) {
+            // A batch run writes one file per partition and worker; a stream one per
+            // partition, worker and epoch.
+            let (base, name) = if self.streaming {
+                (tmp.join(format!("e{epoch}")).join(format!("w{worker}")), format!("part-{epoch:05}-{worker:05}"))
+            } else {
+                (tmp.clone(), format!("part-{worker:05}"))
             };
             let dir = if partition.is_empty() { base } else { base.join(partition) };
             std::fs::create_dir_all(&dir)?;
@@ -283,7 +334,7 @@ impl Outputs {
                 SinkFormat::Csv => "csv",
                 SinkFormat::Parquet => "parquet",
             };
-            let file = File::create(dir.join(format!("part-{number:05}.{ext}")))?;
+            let file = File::create(dir.join(format!("{name}.{ext}")))?;
             let open = match format {
                 SinkFormat::Parquet => {
                     let schema =
@@ -308,9 +359,9 @@ impl Outputs {
                 }
                 SinkFormat::Json => Open::Text(BufWriter::new(file)),
             };
-            files.insert(partition.to_string(), open);
+            files.insert(key.clone(), open);
         }
-        match (files.get_mut(partition), text) {
+        match (files.get_mut(&key), text) {
             (Some(Open::Text(w)), Some(t)) => w.write_all(&t),
             (Some(Open::Parquet(w)), _) => {
                 let mut rg = w.next_row_group().map_err(pq_err)?;
@@ -326,21 +377,11 @@ impl Outputs {
     /// rows still gets its (empty) directory, so readers see the run happened. Every file of
     /// every sink is finished first; if any cannot be, no sink is replaced and the temporary
     /// directories are removed.
-    pub fn commit(self, summary_json: &[u8]) -> io::Result<Vec<PathBuf>> {
+    pub fn commit(&self, summary_json: &[u8]) -> io::Result<Vec<PathBuf>> {
         let mut ready = Vec::new();
-        let mut failure = None;
-        for s in self.sinks {
-            let files = s.files.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
-            for (_, f) in files {
-                let closed = match f {
-                    Open::Text(mut w) => w.flush(),
-                    Open::Parquet(w) => w.close().map(|_| ()).map_err(pq_err),
-                };
-                if let Err(e) = closed {
-                    failure.get_or_insert(e);
-                }
-            }
-            if let (Some(tmp), Some(dest)) = (s.tmp_dir, s.final_dir) {
+        let mut failure = self.close(None, false).err();
+        for s in &self.sinks {
+            if let (Some(tmp), Some(dest)) = (&s.tmp_dir, &s.final_dir) {
                 if failure.is_none() {
                     if let Err(e) = std::fs::write(tmp.join("_pipe_summary.json"), summary_json) {
                         failure = Some(e);
@@ -357,16 +398,36 @@ impl Outputs {
         }
         let mut done = Vec::new();
         for (tmp, dest) in ready {
-            replace_dir(&tmp, &dest)?;
-            done.push(dest);
+            replace_dir(tmp, dest)?;
+            done.push(dest.clone());
         }
         Ok(done)
     }
 
+    /// Empties the temporary directories (what a crashed run left there), before any worker
+    /// writes into them.
+    pub fn reset(&self) -> io::Result<()> {
+        for s in &self.sinks {
+            if let Some(tmp) = &s.tmp_dir {
+                if tmp.exists() {
+                    std::fs::remove_dir_all(tmp)?;
+                }
+                std::fs::create_dir_all(tmp)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The directories of the file sinks.
+    pub fn locations(&self) -> Vec<String> {
+        self.sinks.iter().filter_map(|s| s.final_dir.as_ref()).map(|d| d.display().to_string()).collect()
+    }
+
     /// Removes the temporary directories of a failed run.
-    pub fn abandon(self) {
-        for s in self.sinks {
-            if let Some(tmp) = s.tmp_dir {
+    pub fn abandon(&self) {
+        let _ = self.close(None, false);
+        for s in &self.sinks {
+            if let Some(tmp) = &s.tmp_dir {
                 let _ = std::fs::remove_dir_all(tmp);
             }
         }
@@ -501,8 +562,8 @@ impl<R: Record, K: std::hash::Hash + Eq + Clone> SinkBuf<R, K> {
 
     /// Buffers a row; writes its partition out when that is full (one Parquet row group), and
     /// every partition when the worker holds too many rows in all.
-    pub fn push(&mut self, out: &Outputs, key: K, row: R) -> io::Result<()> {
-        if out.memory {
+    pub fn push(&mut self, out: &SinkTo, key: K, row: R) -> io::Result<()> {
+        if out.outputs.memory {
             self.kept.push(row);
             return Ok(());
         }
@@ -524,7 +585,7 @@ impl<R: Record, K: std::hash::Hash + Eq + Clone> SinkBuf<R, K> {
         Ok(())
     }
 
-    pub fn flush(&mut self, out: &Outputs) -> io::Result<()> {
+    pub fn flush(&mut self, out: &SinkTo) -> io::Result<()> {
         for (k, mut rows) in self.parts.drain() {
             if !rows.is_empty() {
                 out.write(self.sink, &(self.path)(&k), &mut rows)?;

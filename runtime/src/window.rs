@@ -185,6 +185,13 @@ impl<K: Hash + Eq + Clone, A: Merge> Fixed<K, A> {
         self.watermark = self.watermark.max(other.watermark);
     }
 
+    /// Keeps only the groups whose key `keep` accepts (a restore on a different number of
+    /// workers keeps the groups this worker now owns). The next `fire` looks at every group.
+    pub fn retain_keys(&mut self, keep: impl Fn(&K) -> bool) {
+        self.groups.retain(|(k, _), _| keep(k));
+        self.next_end = i64::MIN;
+    }
+
     /// How many groups are held.
     pub fn len(&self) -> usize {
         self.groups.len()
@@ -342,6 +349,13 @@ impl<K: Hash + Eq + Clone, A: Merge> Sessions<K, A> {
         }
         self.count = self.keys.values().map(Vec::len).sum();
         self.watermark = self.watermark.max(other.watermark);
+    }
+
+    /// Keeps only the sessions of keys `keep` accepts; the next `fire` looks at every one.
+    pub fn retain_keys(&mut self, keep: impl Fn(&K) -> bool) {
+        self.keys.retain(|k, _| keep(k));
+        self.count = self.keys.values().map(Vec::len).sum();
+        self.next_end = i64::MIN;
     }
 
     pub fn len(&self) -> usize {

@@ -84,13 +84,13 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
     let mut state_init = Vec::new();
     let mut methods = Vec::new();
     let mut flushes = Vec::new();
-    let mut merges = Vec::new();
     let mut finishes = Vec::new();
     let mut node_decls = Vec::new();
     let mut agg_maps: Vec<Ident> = Vec::new();
     let mut agg_tys: Vec<TokenStream> = Vec::new();
     let mut exchange_variants: Vec<TokenStream> = Vec::new();
     let mut exchange_arms: Vec<TokenStream> = Vec::new();
+    let mut route_arms: Vec<TokenStream> = Vec::new();
     let mut advance_one: Vec<TokenStream> = Vec::new();
     let mut source_decls = Vec::new();
     let mut sink_decls: Vec<TokenStream> = Vec::new();
@@ -186,6 +186,8 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
                 agg_tys.push(a.ty.clone());
                 exchange_variants.push(a.exchange.0.clone());
                 exchange_arms.push(a.exchange.1.clone());
+                let (variant, k) = (id(format!("A{i}")), lit(agg_maps.len() - 1));
+                route_arms.push(quote!(Exchange::#variant(ref key, _, _) => (#k, rt::run::key_hash(key)),));
                 advance_one.push(a.finish_call.clone());
                 items.push(a.acc);
                 state_fields.push(a.field);
@@ -193,7 +195,6 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
                 methods.push(a.push);
                 methods.push(a.finish);
                 finishes.push(a.finish_call);
-                merges.push(a.merge);
             }
             NodeKind::Sink { sink, exprs, .. } => {
                 let input = node.inputs.first().map_or(0, |x| x.0);
@@ -335,7 +336,6 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
     let agg_index: Vec<Literal> = (0..agg_maps.len()).map(Literal::usize_unsuffixed).collect();
     let env_vars: Vec<Literal> = g.env_vars.iter().map(|v| Literal::string(v)).collect();
     let pname = Literal::string(name);
-    let merge_sinks = if flushes.is_empty() { quote!() } else { quote!(o.flush();) };
     let api = if g.module { memory::api(g, &mem_sources, &mem_sinks) } else { quote!() };
     quote! {
         #api
@@ -347,14 +347,16 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
         /// A row on its way to the worker that owns its group: the aggregate's key, its
         /// inputs, and the row's event time.
         #[allow(clippy::large_enum_variant)]
+        #[derive(Clone, serde::Serialize, serde::Deserialize)]
+        #[serde(crate = "rt::prelude::serde")]
         pub enum Exchange {
             #(#exchange_variants,)*
         }
 
         pub struct State {
             base: Base,
-            /// Rows for the workers that own their groups: owner, arrival sequence, row.
-            outbox: Vec<(usize, u64, Exchange)>,
+            /// Rows for the workers that own their groups (the engine routes them by key).
+            outbox: Vec<Exchange>,
             #(#state_fields,)*
         }
 
@@ -414,11 +416,16 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
                 rt::prelude::postcard::to_stdvec(&(#(&self.#agg_maps,)*)).map_err(|e| e.to_string())
             }
 
-            /// Restores what `save_state` saved.
-            fn load_state(&mut self, bytes: &[u8]) -> Result<(), String> {
-                let (#(#agg_maps,)*): (#(#agg_tys,)*) =
+            /// Adds the groups of what `save_state` saved whose key hash `keep` accepts.
+            #[allow(unused_mut)]
+            fn load_state(&mut self, bytes: &[u8], keep: &dyn Fn(u64) -> bool) -> Result<(), String> {
+                let _ = keep;
+                let (#(mut #agg_maps,)*): (#(#agg_tys,)*) =
                     rt::prelude::postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
-                #(self.#agg_maps = #agg_maps;)*
+                #(
+                    #agg_maps.retain_keys(|k| keep(rt::run::key_hash(k)));
+                    self.#agg_maps.merge(#agg_maps);
+                )*
                 Ok(())
             }
 
@@ -431,14 +438,9 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
             fn flush(&mut self) {
                 #(#flushes)*
             }
-
-            fn merge(&mut self, mut o: State) {
-                #merge_sinks
-                self.base.merge(&mut o.base);
-                #(#merges)*
-            }
         }
 
+        #[derive(Clone, Copy, Debug)]
         pub struct Program;
 
         impl Pipeline for Program {
@@ -506,20 +508,9 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
                 st.flush_blocks(ctx);
             }
 
-            fn merge(&self, into: &mut Worker, from: Worker) {
-                let Worker { ctx, mut st } = from;
-                st.flush_blocks(&ctx);
-                into.st.merge(st);
-            }
-
             fn finish(&self, w: &mut Worker) {
                 let Worker { ctx, st } = w;
                 st.finish(ctx);
-            }
-
-            fn advance(&self, w: &mut Worker, wm: i64) {
-                let Worker { ctx, st } = w;
-                st.advance(ctx, wm);
             }
 
             fn state_size(&self, w: &Worker) -> usize {
@@ -537,7 +528,13 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
                 st.advance_one(ctx, k, wm);
             }
 
-            fn take_outbox(&self, w: &mut Worker) -> Vec<(usize, u64, Exchange)> {
+            fn route(&self, row: &Exchange) -> (usize, u64) {
+                match *row {
+                    #(#route_arms)*
+                }
+            }
+
+            fn take_outbox(&self, w: &mut Worker) -> Vec<Exchange> {
                 std::mem::take(&mut w.st.outbox)
             }
 
@@ -552,8 +549,8 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
                 st.save_state()
             }
 
-            fn load_state(&self, w: &mut Worker, bytes: &[u8]) -> Result<(), String> {
-                w.st.load_state(bytes)
+            fn load_state(&self, w: &mut Worker, bytes: &[u8], keep: &dyn Fn(u64) -> bool) -> Result<(), String> {
+                w.st.load_state(bytes, keep)
             }
 
             fn flush(&self, w: &mut Worker) {
@@ -1723,7 +1720,6 @@ struct AggParts {
     finish_call: TokenStream,
     /// The aggregate's variant of `Exchange` and the arm that applies it.
     exchange: (TokenStream, TokenStream),
-    merge: TokenStream,
 }
 
 /// The allowed lateness of aggregate `node`: the largest `late = allow d` of the sources it
@@ -2078,11 +2074,10 @@ fn aggregate_node(
             #bind
             #eval
             // The key exchange: with several workers, a group lives on the one its key hashes
-            // to, and every row goes there through the coordinator, which hands each worker its
-            // rows in arrival order (so sums come out the same whatever the worker count).
+            // to, and the engine takes the row there (accumulators do not depend on the order
+            // rows arrive in, so results are the same whatever the number of workers).
             if self.base.workers > 1 {
-                let owner = rt::run::owner(&key, self.base.workers);
-                self.outbox.push((owner, seq, Exchange::#variant(key, args, ts)));
+                self.outbox.push(Exchange::#variant(key, args, ts));
                 return;
             }
             self.#fold_fn(key, args, ts);
@@ -2171,9 +2166,6 @@ fn aggregate_node(
         }
     };
     let finish_call = quote!(self.#fin(ctx, wm););
-    let merge = quote! {
-        self.#map.merge(o.#map);
-    };
     let field = quote!(#map: #state_ty);
-    AggParts { acc: acc_def, field, ty: state_ty, init, push, finish, finish_call, merge, exchange }
+    AggParts { acc: acc_def, field, ty: state_ty, init, push, finish, finish_call, exchange }
 }

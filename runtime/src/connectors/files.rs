@@ -1,0 +1,266 @@
+//! File connectors of streams: `follow(glob)` (files as they grow and as new ones appear) and
+//! `stdin`. Each worker runs its own readers on threads of their own, for the files it owns,
+//! and gets their lines through a bounded channel, so a slow pipeline holds the readers back
+//! instead of buffering without limit.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, Read, Seek};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::input::Format;
+
+/// Lines a reader sends at once, at most.
+pub const BATCH_LINES: usize = 4096;
+/// Bytes a `follow` reader reads from a file at once, at most.
+const READ_BYTES: usize = 4 << 20;
+/// Batches waiting between a worker's readers and the worker, at most: the backpressure bound.
+pub const CHANNEL_BATCHES: usize = 16;
+
+/// Parses a duration option: `250ms`, `10s`, `5m`, `1h` (a bare number is milliseconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().map_err(|_| format!("`{s}` is not a duration such as 500ms, 10s or 1m"))?;
+    let ms = match unit {
+        "" | "ms" => n,
+        "s" => n * 1000,
+        "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        _ => return Err(format!("`{s}`: the unit must be ms, s, m or h")),
+    };
+    Ok(Duration::from_millis(ms))
+}
+
+/// Lines read from one file (or standard input).
+#[derive(Debug)]
+pub struct Batch {
+    pub source: usize,
+    pub file: Arc<str>,
+    pub header: Option<Arc<csv::ByteRecord>>,
+    pub data: Vec<u8>,
+    /// (start, end, line number) of each record in `data`.
+    pub lines: Vec<(usize, usize, u64)>,
+    /// The file offset and line count after these lines: where a restart reads on.
+    pub end_offset: u64,
+    pub end_line: u64,
+}
+
+#[derive(Debug)]
+pub enum Msg {
+    Batch(Batch),
+    /// The source has no more input (standard input closed).
+    Done(usize),
+    Failed(usize, String),
+}
+
+/// Where a source has been read to: per file, the offset and line count.
+pub type Positions = BTreeMap<String, (u64, u64)>;
+
+/// Reads files matching `glob` as they grow and as new ones appear, in name order, sending
+/// complete lines; a line without its newline yet waits for the rest.
+#[allow(clippy::too_many_arguments, reason = "a reader's whole configuration")]
+pub fn follow(
+    source: usize,
+    glob_pattern: &str,
+    format: Format,
+    resume: Positions,
+    owns: &dyn Fn(&str) -> bool,
+    tx: &SyncSender<Msg>,
+    poll: Duration,
+    stop: &AtomicBool,
+) -> Result<(), String> {
+    struct FileState {
+        offset: u64,
+        line: u64,
+        header: Option<Arc<csv::ByteRecord>>,
+    }
+    let mut files: BTreeMap<String, FileState> = BTreeMap::new();
+    let mut buf = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        let mut progressed = false;
+        let mut paths: Vec<PathBuf> = glob::glob(glob_pattern)
+            .map_err(|e| format!("`{glob_pattern}` is not a valid glob: {e}"))?
+            .filter_map(Result::ok)
+            .filter(|p| p.is_file())
+            .collect();
+        paths.sort();
+        for path in paths {
+            let name = path.display().to_string();
+            if !owns(&name) {
+                continue;
+            }
+            let state = files.entry(name.clone()).or_insert_with(|| {
+                let (offset, line) = resume.get(&name).copied().unwrap_or((0, 0));
+                FileState { offset, line, header: None }
+            });
+            let Ok(mut f) = std::fs::File::open(&path) else { continue };
+            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            if len < state.offset {
+                // Truncated or replaced: read it again from the start.
+                state.offset = 0;
+                state.line = 0;
+                state.header = None;
+            }
+            if format == Format::Csv && state.header.is_none() && state.offset > 0 {
+                // Resuming inside a CSV file: its header is its first line.
+                let mut first = String::new();
+                if io::BufReader::new(&f).read_line(&mut first).is_ok() {
+                    state.header = parse_csv_line(first.trim_end().as_bytes()).map(Arc::new);
+                }
+            }
+            if len == state.offset {
+                continue;
+            }
+            if f.seek(io::SeekFrom::Start(state.offset)).is_err() {
+                continue;
+            }
+            buf.clear();
+            let want = usize::try_from(len - state.offset).unwrap_or(READ_BYTES).min(READ_BYTES);
+            if (&mut f).take(want as u64).read_to_end(&mut buf).is_err() {
+                continue;
+            }
+            let Some(last) = memchr::memrchr(b'\n', &buf) else { continue };
+            let data = buf[..=last].to_vec();
+            let file: Arc<str> = Arc::from(name.as_str());
+            let mut lines = Vec::new();
+            let mut start = 0;
+            let base_offset = state.offset;
+            let mut line_no = state.line;
+            let mut sent_to = 0;
+            for end in memchr::memchr_iter(b'\n', &data) {
+                line_no += 1;
+                let mut e = end;
+                if e > start && data[e - 1] == b'\r' {
+                    e -= 1;
+                }
+                let is_header = format == Format::Csv && base_offset == 0 && line_no == 1;
+                if is_header {
+                    state.header = parse_csv_line(&data[start..e]).map(Arc::new);
+                } else if e > start {
+                    lines.push((start, e, line_no));
+                }
+                start = end + 1;
+                if lines.len() == BATCH_LINES {
+                    let batch = Batch {
+                        source,
+                        file: file.clone(),
+                        header: state.header.clone(),
+                        data: data[sent_to..start].to_vec(),
+                        lines: lines.drain(..).map(|(s, e, l)| (s - sent_to, e - sent_to, l)).collect(),
+                        end_offset: base_offset + start as u64,
+                        end_line: line_no,
+                    };
+                    sent_to = start;
+                    if tx.send(Msg::Batch(batch)).is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+            let batch = Batch {
+                source,
+                file,
+                header: state.header.clone(),
+                data: data[sent_to..].to_vec(),
+                lines: lines.into_iter().map(|(s, e, l)| (s - sent_to, e - sent_to, l)).collect(),
+                end_offset: base_offset + data.len() as u64,
+                end_line: line_no,
+            };
+            if tx.send(Msg::Batch(batch)).is_err() {
+                return Ok(());
+            }
+            state.offset = base_offset + data.len() as u64;
+            state.line = line_no;
+            progressed = true;
+        }
+        if !progressed {
+            std::thread::sleep(poll);
+        }
+    }
+    Ok(())
+}
+
+/// Reads standard input line by line; a batch goes out as soon as no more input is waiting,
+/// so a record is processed when it arrives.
+pub fn stdin(source: usize, format: Format, tx: &SyncSender<Msg>, stop: &AtomicBool) -> Result<(), String> {
+    let mut reader = io::BufReader::with_capacity(1 << 16, io::stdin());
+    let file: Arc<str> = Arc::from("<stdin>");
+    let mut header: Option<Arc<csv::ByteRecord>> = None;
+    let mut line_no = 0u64;
+    let mut offset = 0u64;
+    let mut line = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        let mut data = Vec::new();
+        let mut lines = Vec::new();
+        let mut eof = false;
+        loop {
+            line.clear();
+            let n = reader.read_until(b'\n', &mut line).map_err(|e| format!("standard input: {e}"))?;
+            if n == 0 {
+                eof = true;
+                break;
+            }
+            offset += n as u64;
+            line_no += 1;
+            let text = line.strip_suffix(b"\n").unwrap_or(&line);
+            let text = text.strip_suffix(b"\r").unwrap_or(text);
+            if format == Format::Csv && header.is_none() {
+                header = parse_csv_line(text).map(Arc::new);
+            } else if !text.is_empty() {
+                let start = data.len();
+                data.extend_from_slice(text);
+                lines.push((start, data.len(), line_no));
+            }
+            if reader.buffer().is_empty() || lines.len() >= BATCH_LINES {
+                break;
+            }
+        }
+        if !lines.is_empty() {
+            let batch = Batch {
+                source,
+                file: file.clone(),
+                header: header.clone(),
+                data,
+                lines,
+                end_offset: offset,
+                end_line: line_no,
+            };
+            if tx.send(Msg::Batch(batch)).is_err() {
+                return Ok(());
+            }
+        }
+        if eof {
+            let _ = tx.send(Msg::Done(source));
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+pub fn parse_csv_line(line: &[u8]) -> Option<csv::ByteRecord> {
+    let mut r = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(line);
+    let mut rec = csv::ByteRecord::new();
+    match r.read_byte_record(&mut rec) {
+        Ok(true) => Some(rec),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_the_language() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("40"), Ok(Duration::from_millis(40)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+}

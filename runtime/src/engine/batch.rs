@@ -1,0 +1,335 @@
+//! Batch runs (`--mode batch`): every input is cut into splits, the splits are shared out over
+//! all workers of all processes (the same way on every process and every run), each worker
+//! parses its splits and pushes their records through the fused stages, rows bound for an
+//! aggregate cross the key exchange, and when every worker has finished the watermark passes
+//! +∞ so every window fires. Each worker writes its own part of every sink into one temporary
+//! directory; only when every worker of every process succeeded does worker 0 move it into
+//! place, so a failed run leaves the previous output as it was.
+
+use std::collections::HashMap;
+use std::io::{self, IsTerminal};
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{Core, Dataflow, Report, Shared, SourceProgress};
+use crate::input::{self, Format, LineBase, Split};
+use crate::mask::Key;
+use crate::record::{Line, Origin};
+use crate::run::{self, Base, Options, Pipeline, RunError, SourceDecl, Stat, Summary};
+use crate::sink::{Outputs, SinkTo};
+
+/// Records a worker parses before it hands the rows for other workers to the exchange.
+const SEND_EVERY: u64 = 4096;
+
+/// What a worker reports when its part of the run is over.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct Done {
+    stats: Vec<Stat>,
+    failure: Option<String>,
+}
+
+/// Runs a pipeline in batch mode on the cluster the options describe.
+pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
+    let start = Instant::now();
+    let key = if p.needs_key() { Some(Key::from_environment(opts.hmac_key_file.as_deref())?) } else { None };
+    let ctx = run::context(p, key, &HashMap::new())?;
+
+    let mut sources = p.sources();
+    let names: Vec<&str> = sources.iter().map(|s| s.name).collect();
+    for (name, uri) in run::overrides(&opts.sources, "source", &names)? {
+        if let Some(s) = sources.iter_mut().find(|s| s.name == name) {
+            match &mut s.batch {
+                Some(b) => b.glob = uri,
+                None => return Err(run::no_batch(s.name)),
+            }
+        }
+    }
+    if let Some(s) = sources.iter().find(|s| s.batch.is_none()) {
+        return Err(run::no_batch(s.name));
+    }
+    let sinks = run::sink_locations(p.sinks(), &opts.sinks)?;
+    let mut splits: Vec<Split> = Vec::new();
+    for (i, s) in sources.iter().enumerate() {
+        let Some(b) = &s.batch else { return Err(run::no_batch(s.name)) };
+        let planned = input::plan(i, &b.glob, b.format, input::SPLIT_BYTES)
+            .map_err(|e| RunError::Setup(format!("source `{}`: {e}", s.name)))?;
+        splits.extend(planned);
+    }
+    let total: u64 = splits.iter().map(Split::len).sum();
+    super::cluster(opts)?;
+    let outputs = Arc::new(Outputs::open(sinks, "run")?);
+    let bar = progress(total, opts);
+    let nodes = p.nodes();
+    let splits = Arc::new(splits);
+    let sources = Arc::new(sources);
+
+    let worker_outputs = outputs.clone();
+    let pipeline = p.clone();
+    let worker_bar = bar.clone();
+    let results = super::execute(opts, move |timely| {
+        let p = &pipeline;
+        let (index, peers) = (timely.index(), timely.peers());
+        // Worker 0 clears what a crashed run may have left in the temporary directory before
+        // any worker writes there.
+        let reset = if index == 0 { worker_outputs.reset().err().map(|e| e.to_string()) } else { None };
+        let reset = super::gather(timely, reset).into_iter().flatten().next();
+        let mut base = Base::new(ctx.clone(), SinkTo::new(worker_outputs.clone(), index, 0), p.nodes().len());
+        base.workers = peers;
+        let core: Core<P> = std::rc::Rc::new(std::cell::RefCell::new(Shared {
+            w: p.worker(base),
+            hold: false,
+            rounds: Vec::new(),
+            failure: None,
+        }));
+        let mut df: Dataflow<P> = super::build(timely, p, &core, &sources, i64::MIN);
+
+        for (number, split) in
+            assign(&splits, peers).into_iter().filter(|(_, w)| *w == index).map(|(n, _)| (n, &splits[n]))
+        {
+            {
+                let mut sh = core.borrow_mut();
+                read_split(p, &mut sh.w, number, split, &sources, &mut |w| {
+                    let rows = p.take_outbox(w);
+                    if !rows.is_empty() {
+                        let mut rows = rows;
+                        df.rows.send_batch(&mut rows);
+                    }
+                });
+                p.end_split(&mut sh.w);
+            }
+            df.send_outbox(p, &core);
+            timely.step();
+            worker_bar.inc(split.len());
+        }
+        // Every source is finished on this worker: once all are, the watermark passes +∞.
+        let finished = vec![SourceProgress { max_ts: i64::MIN, finished: true, idle: false }; sources.len()];
+        df.end_round(0, Report { worker: index, sources: finished, ..Report::default() });
+        let Dataflow { rows, reports, probe } = df;
+        drop(rows);
+        drop(reports);
+        while !probe.done() {
+            timely.step_or_park(None);
+        }
+        let done = {
+            let mut sh = core.borrow_mut();
+            p.flush(&mut sh.w);
+            let failure = sh.failure.take();
+            let base = p.base(&mut sh.w);
+            let closed = worker_outputs.close(Some(index), false).err();
+            let failure = failure
+                .or(reset)
+                .or_else(|| base.error.take().map(|e| e.to_string()))
+                .or_else(|| closed.map(|e| e.to_string()));
+            Done { stats: base.stats.clone(), failure }
+        };
+        let all = super::gather(timely, done);
+        (index, all)
+    })?;
+    bar.finish_and_clear();
+
+    // Every worker holds every worker's outcome; the first local one speaks for the process.
+    let Some((first, all)) = results.into_iter().next() else {
+        return Err(RunError::Setup("the cluster ran no workers".into()));
+    };
+    let mut stats: Vec<Stat> = vec![Stat::default(); nodes.len()];
+    let mut failure = None;
+    for d in &all {
+        for (a, b) in stats.iter_mut().zip(&d.stats) {
+            a.add(b);
+        }
+        if failure.is_none() {
+            failure.clone_from(&d.failure);
+        }
+    }
+    if let Some(e) = failure {
+        if first == 0 {
+            outputs.abandon();
+        }
+        return Err(RunError::Io(io::Error::other(e)));
+    }
+    let operators = run::operators(&nodes, stats);
+    let mut summary = Summary { pipeline: P::NAME, seconds: 0.0, bytes: total, operators, outputs: Vec::new() };
+    summary.seconds = start.elapsed().as_secs_f64();
+    if first == 0 {
+        // The process of worker 0 publishes the whole cluster's output.
+        let json = serde_json::to_vec_pretty(&summary).map_err(io::Error::other)?;
+        summary.outputs = outputs.commit(&json)?.iter().map(|p| p.display().to_string()).collect();
+    } else {
+        summary.outputs = outputs.locations();
+    }
+    if let Some(path) = &opts.summary {
+        std::fs::write(path, serde_json::to_vec_pretty(&summary).map_err(io::Error::other)?)?;
+    }
+    Ok(summary)
+}
+
+/// Which worker reads each split: the largest first, each to the worker with the fewest bytes
+/// so far (ties to the lowest number). Every process computes the same assignment from the
+/// same input, so a split is read exactly once in the cluster.
+pub fn assign(splits: &[Split], workers: usize) -> Vec<(usize, usize)> {
+    let mut order: Vec<usize> = (0..splits.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (x, y) = (&splits[a], &splits[b]);
+        y.len().cmp(&x.len()).then_with(|| (x.source, &x.path, x.start).cmp(&(y.source, &y.path, y.start)))
+    });
+    let mut load = vec![0u64; workers.max(1)];
+    let mut out = Vec::with_capacity(splits.len());
+    for n in order {
+        let (w, _) = load.iter().enumerate().min_by_key(|(i, l)| (**l, *i)).unwrap_or((0, &0));
+        load[w] += splits[n].len().max(1);
+        out.push((n, w));
+    }
+    out
+}
+
+fn progress(total: u64, opts: &Options) -> indicatif::ProgressBar {
+    if opts.no_progress || opts.quiet || !io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}) {msg}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Reads split `number` and pushes its records; every [`SEND_EVERY`] records `send` hands the
+/// outbox to the exchange. A split that cannot be read stops the run (through the worker's
+/// error), a record that cannot be parsed does not.
+fn read_split<P: Pipeline>(
+    p: &P,
+    w: &mut P::Worker,
+    number: usize,
+    split: &Split,
+    sources: &[SourceDecl],
+    send: &mut dyn FnMut(&mut P::Worker),
+) -> u64 {
+    let decl = &sources[split.source];
+    let lines = LineBase::new(split);
+    let mut n: u64 = 0;
+    let Some(batch) = &decl.batch else { return 0 };
+    let major = number as u64;
+    let mut next = |w: &mut P::Worker, n: &mut u64| {
+        p.base(w).seq = super::seq(major, *n);
+        *n += 1;
+        if *n % SEND_EVERY == 0 {
+            send(w);
+        }
+    };
+    match batch.format {
+        Format::Json => {
+            let mut buf = std::mem::take(&mut p.base(w).read_buf);
+            if let Err(e) = split.read_into(&mut buf) {
+                p.base(w).io(Err(io::Error::new(e.kind(), format!("{}: {e}", split.display))));
+                return 0;
+            }
+            input::for_each_line(&buf, |pos, index, line| {
+                next(w, &mut n);
+                let o = Origin {
+                    source: decl.name,
+                    file: &split.display,
+                    offset: split.start + pos as u64,
+                    line: Line::InSplit(&lines, index),
+                    raw: line,
+                };
+                p.json(w, split.source, &o);
+            });
+            p.base(w).read_buf = buf;
+        }
+        Format::Csv => {
+            let buf = match split.read() {
+                Ok(b) => b,
+                Err(e) => {
+                    p.base(w).io(Err(io::Error::new(e.kind(), format!("{}: {e}", split.display))));
+                    return 0;
+                }
+            };
+            let header = split.header.as_deref().map(Vec::as_slice).unwrap_or_default();
+            let header = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(header)
+                .byte_records()
+                .next()
+                .and_then(Result::ok)
+                .unwrap_or_default();
+            let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(buf.as_slice());
+            let mut rec = csv::ByteRecord::new();
+            loop {
+                let pos = reader.position().clone();
+                match reader.read_byte_record(&mut rec) {
+                    Ok(false) => break,
+                    Ok(true) => {
+                        let end = reader.position().byte() as usize;
+                        let start = pos.byte() as usize;
+                        let raw = buf.get(start..end).unwrap_or_default();
+                        let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
+                        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+                        if rec.len() == 1 && rec.get(0).is_some_and(<[u8]>::is_empty) {
+                            continue;
+                        }
+                        next(w, &mut n);
+                        let o = Origin {
+                            source: decl.name,
+                            file: &split.display,
+                            offset: split.start + pos.byte(),
+                            line: Line::InSplit(&lines, pos.line().saturating_sub(1)),
+                            raw,
+                        };
+                        p.csv(w, split.source, &rec, &header, &o);
+                    }
+                    Err(e) => {
+                        // A CSV error (bad UTF-8 is not one: records are bytes) ends the file.
+                        p.base(w).io(Err(io::Error::other(format!("{}: {e}", split.display))));
+                        break;
+                    }
+                }
+            }
+        }
+        Format::Parquet => {
+            let file = match std::fs::File::open(split.path.as_ref()) {
+                Ok(f) => f,
+                Err(e) => {
+                    p.base(w).io(Err(io::Error::new(e.kind(), format!("{}: {e}", split.display))));
+                    return 0;
+                }
+            };
+            let reader = match parquet::file::serialized_reader::SerializedFileReader::new(file) {
+                Ok(r) => r,
+                Err(e) => {
+                    p.base(w).io(Err(io::Error::other(format!("{}: {e}", split.display))));
+                    return 0;
+                }
+            };
+            let rows = match parquet::file::reader::FileReader::get_row_iter(&reader, None) {
+                Ok(r) => r,
+                Err(e) => {
+                    p.base(w).io(Err(io::Error::other(format!("{}: {e}", split.display))));
+                    return 0;
+                }
+            };
+            for (i, row) in rows.enumerate() {
+                next(w, &mut n);
+                let position = format!("row {i}");
+                match row {
+                    Ok(row) => {
+                        let o = Origin {
+                            source: decl.name,
+                            file: &split.display,
+                            offset: i as u64,
+                            line: Line::Unknown,
+                            raw: position.as_bytes(),
+                        };
+                        p.parquet(w, split.source, &row, &o);
+                    }
+                    Err(e) => {
+                        p.base(w).io(Err(io::Error::other(format!("{}: {e}", split.display))));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    n
+}

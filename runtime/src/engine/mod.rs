@@ -1,0 +1,469 @@
+//! The execution core: every run, batch or stream, on one thread or many processes, is a
+//! timely dataflow. Generated code stays unaware of timely: it pushes records through its fused
+//! stages and leaves rows bound for an aggregate in its outbox; this module moves those rows to
+//! the worker that owns their key, tells each aggregate when the cluster's watermark lets its
+//! windows fire, and coordinates checkpoints.
+//!
+//! The dataflow of one worker (every worker of every process builds the same one):
+//!
+//! ```text
+//! rows (outbox) ──exchange by key hash──▶ aggregate 0 ──exchange──▶ aggregate 1 … ──▶ probe
+//! reports ──broadcast──────────────────────┴─────────────────────────┴── control ──▶ probe
+//! ```
+//!
+//! Timestamps are *rounds* (`u64`). In a round a worker reads some input (a batch run reads
+//! all of it in round 0), sends the rows its outbox collected, and sends one [`Report`] to every
+//! worker: how far each source has read in event time, whether it finished or is idle. When the
+//! frontier passes a round, every worker has the reports of every worker for it, so each
+//! aggregate operator computes the same cluster-wide watermark ([`Clock`]) and fires its
+//! windows with it; the rows it emits go on to later aggregates in the same round. A stream
+//! waits at the end of each round until the whole cluster has finished it, which keeps workers
+//! within one round of each other and makes a round boundary a consistent cut for checkpoints.
+
+pub mod batch;
+pub mod stream;
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use timely::dataflow::channels::pact::{Exchange, Pipeline as Local};
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::vec::Broadcast;
+use timely::dataflow::operators::vec::Input;
+use timely::dataflow::operators::{Capability, Probe};
+use timely::dataflow::{InputHandleVec, ProbeHandle, StreamVec};
+use timely::worker::Worker as Timely;
+
+use crate::run::{Options, Pipeline, RunError, SourceDecl};
+
+/// The timely configuration `--workers`, `--processes`, `--process` and `--hosts` describe.
+pub fn cluster(opts: &Options) -> Result<timely::Config, RunError> {
+    let threads = opts.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)).max(1);
+    let communication = if opts.processes > 1 {
+        if opts.process >= opts.processes {
+            return Err(RunError::Setup(format!(
+                "--process {} is not one of the {} processes (they are numbered from 0)",
+                opts.process, opts.processes
+            )));
+        }
+        let addresses: Vec<String> = match &opts.hosts {
+            Some(file) => {
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| RunError::Setup(format!("--hosts {}: {e}", file.display())))?;
+                let lines: Vec<String> = text
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(String::from)
+                    .collect();
+                if lines.len() < opts.processes {
+                    return Err(RunError::Setup(format!(
+                        "--hosts {} names {} processes, but --processes is {}",
+                        file.display(),
+                        lines.len(),
+                        opts.processes
+                    )));
+                }
+                lines.into_iter().take(opts.processes).collect()
+            }
+            None => (0..opts.processes).map(|i| format!("localhost:{}", 2101 + i)).collect(),
+        };
+        timely::CommunicationConfig::Cluster {
+            threads,
+            process: opts.process,
+            addresses,
+            report: false,
+            zerocopy: false,
+        }
+    } else if threads > 1 {
+        timely::CommunicationConfig::Process(threads)
+    } else {
+        timely::CommunicationConfig::Thread
+    };
+    Ok(timely::Config { communication, worker: timely::WorkerConfig::default() })
+}
+
+/// Runs `work` on every worker of this process (in the cluster the options describe) and
+/// returns their results in worker order. A process that loses its peers stops with an error.
+pub fn execute<T, F>(opts: &Options, work: F) -> Result<Vec<T>, RunError>
+where
+    T: Send + 'static,
+    F: Fn(&mut Timely) -> T + Send + Sync + 'static,
+{
+    let config = cluster(opts)?;
+    let guards =
+        timely::execute(config, work).map_err(|e| RunError::Setup(format!("cannot start the cluster: {e}")))?;
+    let mut out = Vec::new();
+    for r in guards.join() {
+        out.push(r.map_err(|e| RunError::Setup(format!("a worker failed: {e}")))?);
+    }
+    Ok(out)
+}
+
+/// What one source looks like from one worker at the end of a round.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SourceProgress {
+    /// The largest event time this worker has read from the source (`i64::MIN` for none).
+    pub max_ts: i64,
+    /// This worker will read nothing more from it.
+    pub finished: bool,
+    /// This worker has read nothing from it for longer than its `idle_timeout`.
+    pub idle: bool,
+}
+
+/// What a worker tells every worker at the end of each round.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct Report {
+    pub worker: usize,
+    pub sources: Vec<SourceProgress>,
+    /// Records this worker has read, in all.
+    pub records: u64,
+    /// Worker 0: write a checkpoint at the end of this round.
+    pub checkpoint: bool,
+    /// Stop after this round (an interrupt, or the input idle for `--exit-when-idle`).
+    pub stop: bool,
+    /// The last epoch whose state this worker has written durably.
+    pub durable: Option<u64>,
+    /// Worker 0: the last epoch the checkpoint manifest records (complete everywhere).
+    pub committed: Option<u64>,
+}
+
+/// The cluster's progress as the reports of completed rounds tell it.
+#[derive(Clone, Debug)]
+pub struct Clock {
+    latest: Vec<Option<Report>>,
+    /// Per source: the declared bound on disorder and the idle timeout.
+    bounds: Vec<(i64, Option<i64>)>,
+    watermark: i64,
+}
+
+impl Clock {
+    pub fn new(sources: &[SourceDecl], peers: usize, watermark: i64) -> Clock {
+        Clock {
+            latest: vec![None; peers],
+            bounds: sources.iter().map(|s| (s.watermark, s.idle_timeout)).collect(),
+            watermark,
+        }
+    }
+
+    /// Takes in one completed round's reports.
+    pub fn observe(&mut self, reports: &[Report]) {
+        for r in reports {
+            if let Some(slot) = self.latest.get_mut(r.worker) {
+                *slot = Some(r.clone());
+            }
+        }
+        self.watermark = self.watermark.max(self.compute());
+    }
+
+    /// The watermark: for every source, the largest event time any worker has read from it
+    /// minus its bound; the pipeline's is the minimum over sources that have not finished on
+    /// every worker nor gone idle on every worker; +∞ once every source finished everywhere.
+    /// It never goes back.
+    pub fn watermark(&self) -> i64 {
+        self.watermark
+    }
+
+    fn compute(&self) -> i64 {
+        let mut wm = i64::MAX;
+        let mut holding = false;
+        let mut all_finished = true;
+        for (k, (bound, _)) in self.bounds.iter().enumerate() {
+            let states: Vec<SourceProgress> = self
+                .latest
+                .iter()
+                .map(|r| r.as_ref().and_then(|r| r.sources.get(k).copied()).unwrap_or_default())
+                .collect();
+            if states.iter().all(|s| s.finished) {
+                continue;
+            }
+            all_finished = false;
+            if states.iter().all(|s| s.finished || s.idle) {
+                continue;
+            }
+            holding = true;
+            let max = states.iter().map(|s| s.max_ts).max().unwrap_or(i64::MIN);
+            wm = wm.min(if max == i64::MIN { i64::MIN } else { max.saturating_sub(*bound) });
+        }
+        if all_finished {
+            return i64::MAX;
+        }
+        if !holding {
+            // Every source is idle: the watermark stays where it is.
+            return self.watermark;
+        }
+        wm
+    }
+
+    pub fn latest(&self) -> impl Iterator<Item = &Report> {
+        self.latest.iter().flatten()
+    }
+
+    /// Whether every worker has reported every source finished.
+    pub fn finished(&self) -> bool {
+        self.latest.iter().all(|r| r.as_ref().is_some_and(|r| r.sources.iter().all(|s| s.finished)))
+    }
+}
+
+/// Whether a round's reports make its end a checkpoint (worker 0 asked, a worker is stopping,
+/// or the input ended): aggregates then hold the next round's rows until the state is saved.
+pub fn checkpoint_round(reports: &[Report]) -> bool {
+    let all_finished = !reports.is_empty() && reports.iter().all(|r| r.sources.iter().all(|s| s.finished));
+    reports.iter().any(|r| r.checkpoint || r.stop) || all_finished
+}
+
+/// What the operators of one worker share with the loop that drives it.
+pub struct Shared<P: Pipeline> {
+    pub w: P::Worker,
+    /// Set when an aggregate completed a checkpoint round: rows of later rounds wait until the
+    /// worker has saved its state.
+    pub hold: bool,
+    /// Completed rounds with every worker's report, for the driving loop.
+    pub rounds: Vec<(u64, Vec<Report>)>,
+    /// The first internal failure of an operator.
+    pub failure: Option<String>,
+}
+
+impl<P: Pipeline> std::fmt::Debug for Shared<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Shared(hold {}, {} rounds waiting)", self.hold, self.rounds.len())
+    }
+}
+
+pub type Core<P> = Rc<RefCell<Shared<P>>>;
+
+/// The inputs and the probe of one worker's dataflow.
+pub struct Dataflow<P: Pipeline> {
+    pub rows: InputHandleVec<u64, P::Exchange>,
+    pub reports: InputHandleVec<u64, Report>,
+    pub probe: ProbeHandle<u64>,
+}
+
+impl<P: Pipeline> std::fmt::Debug for Dataflow<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Dataflow")
+    }
+}
+
+impl<P: Pipeline> Dataflow<P> {
+    /// Sends what the worker's outbox holds into the key exchange.
+    pub fn send_outbox(&mut self, p: &P, core: &Core<P>) {
+        let rows = p.take_outbox(&mut core.borrow_mut().w);
+        if !rows.is_empty() {
+            let mut rows = rows;
+            self.rows.send_batch(&mut rows);
+        }
+    }
+
+    /// Ends round `round`: sends the report and moves both inputs to the next round.
+    pub fn end_round(&mut self, round: u64, report: Report) {
+        self.reports.send(report);
+        self.rows.advance_to(round + 1);
+        self.reports.advance_to(round + 1);
+    }
+}
+
+/// Builds one worker's dataflow: a key exchange and an operator per aggregate, the reports'
+/// broadcast and the control operator that hands completed rounds to the driving loop.
+pub fn build<P: Pipeline>(
+    timely: &mut Timely,
+    p: &P,
+    core: &Core<P>,
+    sources: &[SourceDecl],
+    watermark: i64,
+) -> Dataflow<P> {
+    let mut rows = InputHandleVec::new();
+    let mut reports = InputHandleVec::new();
+    let probe = ProbeHandle::new();
+    let peers = timely.peers();
+    timely.dataflow::<u64, _, _>(|scope| {
+        let mut stream: StreamVec<'_, u64, P::Exchange> = scope.input_from(&mut rows);
+        let reports: StreamVec<'_, u64, Report> = scope.input_from(&mut reports).broadcast();
+        for k in 0..p.aggregates() {
+            let clock = Clock::new(sources, peers, watermark);
+            stream = aggregate(stream, reports.clone(), p.clone(), k, core.clone(), clock);
+        }
+        stream.probe_with(&probe);
+        control(reports, core.clone()).probe_with(&probe);
+    });
+    Dataflow { rows, reports, probe }
+}
+
+/// The operator of aggregate `k`: folds the rows routed to this worker into its groups, passes
+/// rows for later aggregates on, and when the frontier passes a round, fires the windows the
+/// cluster's watermark closed and sends what they emit into the next exchange.
+fn aggregate<'s, P: Pipeline>(
+    rows: StreamVec<'s, u64, P::Exchange>,
+    reports: StreamVec<'s, u64, Report>,
+    p: P,
+    k: usize,
+    core: Core<P>,
+    mut clock: Clock,
+) -> StreamVec<'s, u64, P::Exchange> {
+    let route = p.clone();
+    let pact = Exchange::new(move |row: &P::Exchange| route.route(row).1);
+    let name = format!("aggregate {k}");
+    rows.binary_frontier(reports, pact, Local, &name, move |_cap, _info| {
+        // The first round not completed yet, rows that wait for theirs, capabilities to emit
+        // at each open round, and the reports of each open round.
+        let mut cur: u64 = 0;
+        let mut stash: BTreeMap<u64, Vec<P::Exchange>> = BTreeMap::new();
+        let mut caps: BTreeMap<u64, Capability<u64>> = BTreeMap::new();
+        let mut rounds: BTreeMap<u64, Vec<Report>> = BTreeMap::new();
+        move |(rows_in, rows_frontier), (reports_in, reports_frontier), output| {
+            reports_in.for_each(|cap, data| {
+                let Some(&t) = cap.least() else { return };
+                if let Some(c) = cap.retain_least(0) {
+                    caps.entry(t).or_insert(c);
+                }
+                rounds.entry(t).or_default().append(data);
+            });
+            let mut sh = core.borrow_mut();
+            if !sh.hold {
+                if let Some(waiting) = stash.remove(&cur) {
+                    p.apply(&mut sh.w, waiting);
+                }
+            }
+            rows_in.for_each(|cap, data| {
+                let Some(&t) = cap.least() else { return };
+                let mut mine = Vec::new();
+                let mut later = Vec::new();
+                for row in data.drain(..) {
+                    if p.route(&row).0 == k {
+                        mine.push(row);
+                    } else {
+                        later.push(row);
+                    }
+                }
+                if !later.is_empty() {
+                    output.session(&cap).give_container(&mut later);
+                }
+                if mine.is_empty() {
+                    return;
+                }
+                if t <= cur && !sh.hold {
+                    p.apply(&mut sh.w, mine);
+                } else {
+                    if let Some(c) = cap.retain_least(0) {
+                        caps.entry(t).or_insert(c);
+                    }
+                    stash.entry(t).or_default().extend(mine);
+                }
+            });
+            // Complete every round the frontier has passed, in order.
+            while !rows_frontier.less_equal(&cur) && !reports_frontier.less_equal(&cur) {
+                if let Some(waiting) = stash.remove(&cur) {
+                    p.apply(&mut sh.w, waiting);
+                }
+                let reports = rounds.remove(&cur).unwrap_or_default();
+                clock.observe(&reports);
+                let wm = clock.watermark();
+                {
+                    let base = p.base(&mut sh.w);
+                    base.watermark = base.watermark.max(wm);
+                }
+                p.advance_one(&mut sh.w, k, wm);
+                let mut fired = p.take_outbox(&mut sh.w);
+                if !fired.is_empty() {
+                    match caps.get(&cur) {
+                        Some(c) => output.session(c).give_container(&mut fired),
+                        None => {
+                            sh.failure.get_or_insert_with(|| format!("aggregate {k}: no capability for round {cur}"));
+                        }
+                    }
+                }
+                if checkpoint_round(&reports) {
+                    sh.hold = true;
+                }
+                caps.retain(|t, _| *t > cur);
+                // The next round with anything to do.
+                let next = [
+                    rows_frontier.frontier().iter().min().copied(),
+                    reports_frontier.frontier().iter().min().copied(),
+                    stash.keys().next().copied(),
+                    rounds.keys().next().copied(),
+                ]
+                .into_iter()
+                .flatten()
+                .min();
+                match next {
+                    Some(n) => cur = n.max(cur + 1),
+                    None => {
+                        cur = u64::MAX;
+                        break;
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// The output of an operator that emits nothing (it is there for the probe).
+type Unit<'a> = timely::dataflow::operators::generic::OutputBuilderSession<
+    'a,
+    u64,
+    timely::container::CapacityContainerBuilder<Vec<()>>,
+>;
+
+/// Hands every completed round, with all workers' reports, to the driving loop.
+fn control<'s, P: Pipeline>(reports: StreamVec<'s, u64, Report>, core: Core<P>) -> StreamVec<'s, u64, ()> {
+    reports.unary_frontier(Local, "control", move |_cap, _info| {
+        let mut rounds: BTreeMap<u64, Vec<Report>> = BTreeMap::new();
+        move |(input, frontier), _output: &mut Unit<'_>| {
+            input.for_each(|cap, data| {
+                let Some(&t) = cap.least() else { return };
+                rounds.entry(t).or_default().append(data);
+            });
+            let done: Vec<u64> = rounds.keys().copied().filter(|t| !frontier.less_equal(t)).collect();
+            let mut sh = core.borrow_mut();
+            for t in done {
+                if let Some(r) = rounds.remove(&t) {
+                    sh.rounds.push((t, r));
+                }
+            }
+        }
+    })
+}
+
+/// Every worker contributes `value` and gets every worker's, in worker order: a barrier that
+/// also moves a little data (run summaries, commit decisions). Every worker must call it at the
+/// same point of its program.
+pub fn gather<T>(timely: &mut Timely, value: T) -> Vec<T>
+where
+    T: timely::ExchangeData + Clone,
+{
+    let mut input = InputHandleVec::new();
+    let probe = ProbeHandle::new();
+    let got: Rc<RefCell<Vec<(usize, T)>>> = Rc::new(RefCell::new(Vec::new()));
+    let sink = got.clone();
+    let index = timely.index();
+    timely.dataflow::<u64, _, _>(|scope| {
+        scope
+            .input_from(&mut input)
+            .broadcast()
+            .unary_frontier(Local, "gather", move |_cap, _info| {
+                move |(input, _frontier), _output: &mut Unit<'_>| {
+                    input.for_each(|_cap, data| {
+                        sink.borrow_mut().append(data);
+                    });
+                }
+            })
+            .probe_with(&probe);
+    });
+    input.send((index, value));
+    drop(input);
+    while !probe.done() {
+        timely.step_or_park(None);
+    }
+    let mut all = std::mem::take(&mut *got.borrow_mut());
+    all.sort_by_key(|(i, _)| *i);
+    all.into_iter().map(|(_, v)| v).collect()
+}
+
+/// Sequence numbers for `first`/`last` ties: a record's place in the input (split or round,
+/// worker, line), so every scale orders ties the same way; the low 12 bits count the rows one
+/// record sends to aggregates.
+pub fn seq(major: u64, minor: u64) -> u64 {
+    (major << 36) | ((minor & 0xff_ffff) << 12)
+}

@@ -1,0 +1,658 @@
+//! Streaming runs (`--mode stream`). Every worker follows the files it owns (a file belongs to
+//! the worker its name hashes to; standard input to worker 0) and works in rounds: it takes
+//! what its readers sent (waiting at most a tick for the first batch), pushes the records
+//! through the fused stages, sends the rows for aggregates into the key exchange and its
+//! [`Report`] to every worker, then waits until the whole cluster has finished the round. The
+//! aggregates fire on the cluster's watermark as the round completes (see `engine`).
+//!
+//! Checkpoints (`--state-dir`, every `--checkpoint-interval`, and when the run ends): worker 0
+//! marks a round; at its end every worker closes its sink files of the epoch and writes its
+//! state; the round after, worker 0 sees every worker's state durable and writes the
+//! manifest; the round after that, every worker publishes its files of the epoch. A restart
+//! publishes the files of the manifest's epoch if a crash interrupted that, deletes later
+//! ones, restores the state and reads on from the recorded positions: the output is the same
+//! as an uninterrupted run's, with no row lost or repeated.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::{Clock, Core, Dataflow, Report, Shared, SourceProgress};
+use crate::checkpoint::{self, Manifest, Positions, WorkerState};
+use crate::connectors::files::{self, parse_duration, Batch, Msg, CHANNEL_BATCHES};
+use crate::input::{Format, StreamKind};
+use crate::metrics::{self, Status};
+use crate::record::{Line, Origin};
+use crate::run::{self, Base, NodeDecl, Options, Pipeline, RunError, SourceDecl, Stat, Summary};
+use crate::sink::{Outputs, SinkTo};
+
+/// The longest a worker waits for input before it ends a round anyway (so watermarks, idle
+/// sources and checkpoints move without input).
+const TICK: Duration = Duration::from_millis(50);
+/// Batches a worker takes from its readers in one round, at most.
+const BATCHES_PER_ROUND: usize = 4;
+
+/// The settings every worker of a stream shares.
+struct Setup {
+    sources: Vec<SourceDecl>,
+    nodes: Vec<NodeDecl>,
+    state_dir: Option<PathBuf>,
+    poll: Duration,
+    checkpoint_every: Duration,
+    metrics_every: Duration,
+    exit_idle: Option<Duration>,
+    quiet: bool,
+    process: usize,
+    /// Ctrl-C or SIGTERM: stop after a last checkpoint.
+    interrupted: Arc<AtomicBool>,
+    /// Per local worker, its latest status (for the metrics of this process).
+    status: Arc<Mutex<Vec<Status>>>,
+    metrics_text: Option<Arc<Mutex<String>>>,
+}
+
+/// Runs a pipeline in streaming mode until every source ends (standard input closes), the
+/// input has been idle for `--exit-when-idle`, or the process is interrupted (Ctrl-C or
+/// SIGTERM: a last checkpoint is written, so a restart goes on from there).
+pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
+    let started = Instant::now();
+    let mut sources = p.sources();
+    let names: Vec<&str> = sources.iter().map(|s| s.name).collect();
+    for (name, uri) in run::overrides(&opts.sources, "source", &names)? {
+        if let Some(s) = sources.iter_mut().find(|s| s.name == name) {
+            match &mut s.stream {
+                Some(st) => st.kind = if uri == "-" { StreamKind::Stdin } else { StreamKind::Follow(uri) },
+                None => return Err(no_stream(s.name)),
+            }
+        }
+    }
+    for s in &sources {
+        match &s.stream {
+            None => return Err(no_stream(s.name)),
+            Some(st) if st.format == Format::Parquet => {
+                return Err(RunError::Setup(format!("source `{}`: Parquet files cannot be followed", s.name)))
+            }
+            Some(_) => {}
+        }
+    }
+    let stdin_sources =
+        sources.iter().filter(|s| s.stream.as_ref().is_some_and(|x| x.kind == StreamKind::Stdin)).count();
+    if stdin_sources > 1 {
+        return Err(RunError::Setup("only one source can read standard input".into()));
+    }
+    let key =
+        if p.needs_key() { Some(crate::mask::Key::from_environment(opts.hmac_key_file.as_deref())?) } else { None };
+    let ctx = run::context(p, key, &HashMap::new())?;
+    let sinks = run::sink_locations(p.sinks(), &opts.sinks)?;
+    super::cluster(opts)?;
+    if let Some(dir) = &opts.state_dir {
+        if let Some(m) = checkpoint::load_manifest(dir)? {
+            if m.pipeline != P::NAME {
+                return Err(RunError::Setup(format!(
+                    "the state directory holds a checkpoint of `{}`, not of `{}`",
+                    m.pipeline,
+                    P::NAME
+                )));
+            }
+        }
+    }
+    let outputs = Arc::new(Outputs::open_streaming(sinks)?);
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| RunError::Setup(format!("cannot start the stream runtime: {e}")))?;
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let flag = interrupted.clone();
+        rt.spawn(async move {
+            #[cfg(unix)]
+            {
+                let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+                    return;
+                };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            #[cfg(not(unix))]
+            let _ = tokio::signal::ctrl_c().await;
+            flag.store(true, Ordering::Relaxed);
+        });
+    }
+    let metrics_text = match &opts.metrics_addr {
+        Some(addr) => {
+            let text = Arc::new(Mutex::new(String::new()));
+            let listener = rt
+                .block_on(tokio::net::TcpListener::bind(addr))
+                .map_err(|e| RunError::Setup(format!("--metrics-addr {addr}: {e}")))?;
+            rt.spawn(metrics::serve_metrics(listener, text.clone()));
+            Some(text)
+        }
+        None => None,
+    };
+    let setup = Arc::new(Setup {
+        sources,
+        nodes: p.nodes(),
+        state_dir: opts.state_dir.clone(),
+        poll: parse_duration(&opts.poll_interval).map_err(RunError::Setup)?,
+        checkpoint_every: parse_duration(&opts.checkpoint_interval).map_err(RunError::Setup)?,
+        metrics_every: parse_duration(&opts.metrics_interval).map_err(RunError::Setup)?,
+        exit_idle: opts.exit_when_idle.as_deref().map(parse_duration).transpose().map_err(RunError::Setup)?,
+        quiet: opts.quiet,
+        process: opts.process,
+        interrupted,
+        status: Arc::new(Mutex::new(Vec::new())),
+        metrics_text,
+    });
+
+    let pipeline = p.clone();
+    let worker_outputs = outputs.clone();
+    let results = super::execute(opts, move |timely| {
+        let r = match worker(timely, &pipeline, &setup, &ctx, &worker_outputs, started) {
+            Ok(stats) => Ok(stats),
+            // A source that failed: every worker stopped with it, after a last checkpoint.
+            Err(Failure::Source(e)) => Err(e.to_string()),
+            // Writing the output or the state failed: the process stops at once; the other
+            // processes lose it and stop too, and a restart goes on from the last checkpoint.
+            Err(Failure::Fatal(e)) => {
+                #[allow(clippy::print_stderr, reason = "the binary's error report")]
+                {
+                    eprintln!("error: {e}");
+                }
+                std::process::exit(1);
+            }
+        };
+        // Every worker learns every worker's outcome, so every process fails or ends together.
+        let all = super::gather(timely, r);
+        (timely.index(), all)
+    })?;
+    rt.shutdown_background();
+    let Some((first, all)) = results.into_iter().next() else {
+        return Err(RunError::Setup("the cluster ran no workers".into()));
+    };
+    let nodes = p.nodes();
+    let mut stats = vec![Stat::default(); nodes.len()];
+    for r in &all {
+        match r {
+            Ok(s) => {
+                for (a, b) in stats.iter_mut().zip(s) {
+                    a.add(b);
+                }
+            }
+            Err(e) => return Err(RunError::Setup(e.clone())),
+        }
+    }
+    let operators = run::operators(&nodes, stats);
+    let mut summary = Summary {
+        pipeline: P::NAME,
+        seconds: started.elapsed().as_secs_f64(),
+        bytes: 0,
+        operators,
+        outputs: Vec::new(),
+    };
+    if first == 0 {
+        let json = serde_json::to_vec_pretty(&summary).map_err(io::Error::other)?;
+        summary.outputs = outputs.write_summaries(&json)?.iter().map(|p| p.display().to_string()).collect();
+    } else {
+        summary.outputs = outputs.locations();
+    }
+    if let Some(path) = &opts.summary {
+        std::fs::write(path, serde_json::to_vec_pretty(&summary).map_err(io::Error::other)?)?;
+    }
+    Ok(summary)
+}
+
+fn no_stream(source: &str) -> RunError {
+    RunError::Setup(format!(
+        "source `{source}` has no stream binding this runtime reads (`follow`, `stdin`); run it with `--mode batch`"
+    ))
+}
+
+/// What a worker restored from the last checkpoint.
+struct Restored {
+    manifest: Option<Manifest>,
+    positions: Vec<Positions>,
+}
+
+/// Worker 0 finishes what a crash interrupted (publishing the manifest's epoch, discarding
+/// later ones) while every other worker waits; then each worker takes its share of the state.
+fn restore<P: Pipeline>(
+    timely: &mut timely::worker::Worker,
+    p: &P,
+    setup: &Setup,
+    outputs: &Outputs,
+    w: &mut P::Worker,
+) -> Result<Restored, RunError> {
+    let (index, peers) = (timely.index(), timely.peers());
+    let manifest = match &setup.state_dir {
+        Some(d) => checkpoint::load_manifest(d)?,
+        None => None,
+    };
+    let recovered = if index == 0 {
+        let r = outputs.recover(manifest.as_ref().map(|m| m.epoch));
+        if let Some(d) = &setup.state_dir {
+            checkpoint::discard_after(d, manifest.as_ref().map(|m| m.epoch));
+        }
+        r.err().map(|e| e.to_string())
+    } else {
+        None
+    };
+    if let Some(e) = super::gather(timely, recovered).into_iter().flatten().next() {
+        return Err(RunError::Setup(format!("cannot recover the sinks: {e}")));
+    }
+    let mut positions = vec![Positions::new(); setup.sources.len()];
+    let (Some(m), Some(dir)) = (&manifest, &setup.state_dir) else {
+        return Ok(Restored { manifest, positions });
+    };
+    let states = checkpoint::load_workers(dir, m)?;
+    let keep = |hash: u64| run::owner(hash, peers) == index;
+    let mut max_ts: Vec<i64> = Vec::new();
+    for (old, st) in states.into_iter().enumerate() {
+        p.load_state(w, &st.operators, &keep)
+            .map_err(|e| RunError::Setup(format!("the checkpoint does not restore: {e}")))?;
+        let base = p.base(w);
+        if old % peers == index && st.stats.len() == base.stats.len() {
+            for (a, b) in base.stats.iter_mut().zip(&st.stats) {
+                a.add(b);
+            }
+        }
+        if max_ts.len() < st.max_ts.len() {
+            max_ts.resize(st.max_ts.len(), i64::MIN);
+        }
+        for (a, b) in max_ts.iter_mut().zip(&st.max_ts) {
+            *a = (*a).max(*b);
+        }
+        for (name, pos) in st.positions {
+            if let Some(k) = setup.sources.iter().position(|s| s.name == name) {
+                positions[k].extend(pos);
+            }
+        }
+    }
+    let base = p.base(w);
+    base.max_ts = max_ts;
+    base.watermark = m.watermark;
+    Ok(Restored { manifest, positions })
+}
+
+/// The readers of one worker: a thread per source it reads.
+struct Readers {
+    rx: Receiver<Msg>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    /// Sources this worker reads nothing from (standard input belongs to worker 0).
+    none: Vec<bool>,
+}
+
+impl Readers {
+    fn start(setup: &Setup, index: usize, peers: usize, positions: &[Positions]) -> Readers {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(CHANNEL_BATCHES);
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        let mut none = vec![false; setup.sources.len()];
+        for (k, s) in setup.sources.iter().enumerate() {
+            let Some(st) = s.stream.clone() else { continue };
+            if st.kind == StreamKind::Stdin && index != 0 {
+                none[k] = true;
+                continue;
+            }
+            let (tx, stop, resume, poll) = (tx.clone(), stop.clone(), positions[k].clone(), setup.poll);
+            threads.push(std::thread::spawn(move || {
+                let owns = |name: &str| run::owner(run::key_hash(&name), peers) == index;
+                let r = match &st.kind {
+                    StreamKind::Follow(glob) => files::follow(k, glob, st.format, resume, &owns, &tx, poll, &stop),
+                    StreamKind::Stdin => files::stdin(k, st.format, &tx, &stop),
+                };
+                if let Err(e) = r {
+                    let _ = tx.send(Msg::Failed(k, e));
+                }
+            }));
+        }
+        Readers { rx, stop, threads, none }
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        drop(self.rx);
+        for t in self.threads {
+            // A reader blocked on standard input cannot be woken; it ends with the process.
+            if t.is_finished() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+/// Why a worker's stream ended early.
+enum Failure {
+    /// A source failed; every worker stopped in step.
+    Source(RunError),
+    /// This worker cannot go on (a sink or the state could not be written).
+    Fatal(RunError),
+}
+
+impl From<RunError> for Failure {
+    fn from(e: RunError) -> Failure {
+        Failure::Fatal(e)
+    }
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Failure {
+        Failure::Fatal(RunError::Io(e))
+    }
+}
+
+/// One worker's whole stream: restore, rounds until the end, the last checkpoint.
+fn worker<P: Pipeline>(
+    timely: &mut timely::worker::Worker,
+    p: &P,
+    setup: &Setup,
+    ctx: &Arc<run::Context>,
+    outputs: &Arc<Outputs>,
+    started: Instant,
+) -> Result<Vec<Stat>, Failure> {
+    let (index, peers) = (timely.index(), timely.peers());
+    let mut base = Base::new(ctx.clone(), SinkTo::new(outputs.clone(), index, 0), setup.nodes.len());
+    base.workers = peers;
+    let mut w = p.worker(base);
+    let restored = restore(timely, p, setup, outputs, &mut w)?;
+    let epoch0 = restored.manifest.as_ref().map_or(0, |m| m.epoch + 1);
+    let watermark0 = restored.manifest.as_ref().map_or(i64::MIN, |m| m.watermark);
+    p.base(&mut w).out = SinkTo::new(outputs.clone(), index, epoch0);
+    let core: Core<P> =
+        std::rc::Rc::new(std::cell::RefCell::new(Shared { w, hold: false, rounds: Vec::new(), failure: None }));
+    let mut df: Dataflow<P> = super::build(timely, p, &core, &setup.sources, watermark0);
+    let readers = Readers::start(setup, index, peers, &restored.positions);
+    let mut positions = restored.positions;
+    let n = setup.sources.len();
+    let mut finished: Vec<bool> = readers.none.clone();
+    let mut last_input = vec![Instant::now(); n];
+    let mut last_any = Instant::now();
+    let mut records: u64 = 0;
+    let mut clock = Clock::new(&setup.sources, peers, watermark0);
+    let mut durable: Option<u64> = restored.manifest.as_ref().map(|m| m.epoch);
+    let mut committed: Option<u64> = durable;
+    let mut published: Option<u64> = durable;
+    let mut last_checkpoint = Instant::now();
+    let mut last_metrics = Instant::now();
+    let mut checkpoints: u64 = 0;
+    // The epoch of the last checkpoint once the run is ending: it stops when that is published.
+    let mut closing: Option<u64> = None;
+    let mut failure: Option<RunError> = None;
+    let slot = {
+        let mut s = setup.status.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        s.push(Status::default());
+        s.len() - 1
+    };
+
+    let mut round: u64 = 0;
+    loop {
+        // Read (not once the run is ending).
+        if closing.is_none() && failure.is_none() {
+            let mut taken = 0;
+            let mut wait = TICK;
+            while taken < BATCHES_PER_ROUND {
+                let msg = match readers.rx.recv_timeout(wait) {
+                    Ok(m) => m,
+                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                };
+                wait = Duration::ZERO;
+                match msg {
+                    Msg::Batch(b) => {
+                        taken += 1;
+                        let k = b.source;
+                        let lines = process(p, &core, &setup.sources[k], &b, round, index, &mut df);
+                        records += lines;
+                        positions[k].insert(b.file.to_string(), (b.end_offset, b.end_line));
+                        last_input[k] = Instant::now();
+                        last_any = Instant::now();
+                    }
+                    Msg::Done(k) => finished[k] = true,
+                    Msg::Failed(k, e) => {
+                        failure = Some(RunError::Setup(format!("source `{}`: {e}", setup.sources[k].name)));
+                        break;
+                    }
+                }
+            }
+            if failure.is_some() {
+                // Every worker stops after this round (with a last checkpoint, so a restart
+                // after the cause is fixed goes on from here), then the run fails.
+                setup.interrupted.store(true, Ordering::Relaxed);
+            }
+        } else {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        df.send_outbox(p, &core);
+        let max_ts = p.base(&mut core.borrow_mut().w).max_ts.clone();
+        let report = Report {
+            worker: index,
+            sources: (0..n)
+                .map(|k| SourceProgress {
+                    max_ts: max_ts.get(k).copied().unwrap_or(i64::MIN),
+                    // `--exit-when-idle`: the input has ended; once every worker says so, the
+                    // watermark passes +∞ and every window fires.
+                    finished: finished[k] || setup.exit_idle.is_some_and(|d| last_any.elapsed() >= d),
+                    idle: setup.sources[k]
+                        .idle_timeout
+                        .is_some_and(|t| last_input[k].elapsed().as_millis() >= u128::try_from(t).unwrap_or(0)),
+                })
+                .collect(),
+            records,
+            checkpoint: index == 0 && closing.is_none() && last_checkpoint.elapsed() >= setup.checkpoint_every,
+            stop: setup.interrupted.load(Ordering::Relaxed),
+            durable,
+            committed: if index == 0 { committed } else { None },
+        };
+        if report.checkpoint {
+            last_checkpoint = Instant::now();
+        }
+        df.end_round(round, report);
+        while df.probe.less_than(&(round + 1)) {
+            timely.step_or_park(Some(TICK));
+        }
+        let completed = std::mem::take(&mut core.borrow_mut().rounds);
+        if let Some(f) = core.borrow_mut().failure.take() {
+            return Err(Failure::Fatal(RunError::Setup(f)));
+        }
+        for (_, reports) in completed {
+            clock.observe(&reports);
+            // Worker 0: every worker's state of an epoch is durable, so the checkpoint is
+            // complete; record it in the manifest.
+            if index == 0 {
+                let all_durable = reports.iter().map(|r| r.durable).min().flatten();
+                if reports.len() == peers && all_durable > committed {
+                    if let (Some(dir), Some(e)) = (&setup.state_dir, all_durable) {
+                        let m = Manifest {
+                            pipeline: P::NAME.to_string(),
+                            epoch: e,
+                            workers: peers,
+                            watermark: clock.watermark(),
+                        };
+                        checkpoint::commit(dir, &m)?;
+                    }
+                    committed = all_durable;
+                }
+            }
+            // Every worker: publish what the manifest records.
+            if let Some(c) = reports.iter().find(|r| r.worker == 0).and_then(|r| r.committed) {
+                let from = published.map_or(0, |x| x + 1);
+                for e in from..=c {
+                    outputs.publish(index, e)?;
+                }
+                if published.is_none_or(|x| x < c) {
+                    published = Some(c);
+                }
+            }
+            let ending = clock.finished() || reports.iter().any(|r| r.stop);
+            if super::checkpoint_round(&reports) && closing.is_none() {
+                // The end of this round is a consistent cut: save this worker's part.
+                let mut sh = core.borrow_mut();
+                p.flush(&mut sh.w);
+                let state = p.save_state(&mut sh.w).map_err(RunError::Setup)?;
+                let base = p.base(&mut sh.w);
+                if let Some(e) = base.error.take() {
+                    return Err(Failure::Fatal(RunError::Io(e)));
+                }
+                let e = base.out.close_epoch()?;
+                if let Some(dir) = &setup.state_dir {
+                    let st = WorkerState {
+                        operators: state,
+                        stats: base.stats.clone(),
+                        max_ts: base.max_ts.clone(),
+                        positions: setup
+                            .sources
+                            .iter()
+                            .map(|s| s.name.to_string())
+                            .zip(positions.iter().cloned())
+                            .collect(),
+                    };
+                    checkpoint::save_worker(dir, e, index, &st)?;
+                }
+                durable = Some(e);
+                checkpoints += 1;
+                sh.hold = false;
+                if ending {
+                    closing = Some(e);
+                }
+            } else if ending && closing.is_none() {
+                closing = durable;
+            }
+        }
+        if closing.is_some() && published >= closing {
+            break;
+        }
+        // Metrics of this process.
+        let status = {
+            let mut sh = core.borrow_mut();
+            let groups = p.state_size(&sh.w);
+            let base = p.base(&mut sh.w);
+            Status {
+                stats: base.stats.clone(),
+                watermark: clock.watermark(),
+                groups,
+                checkpoints,
+                records,
+                cluster_records: clock.latest().map(|r| r.records).sum(),
+            }
+        };
+        publish_status(p, setup, slot, status, started, &mut last_metrics);
+        round += 1;
+    }
+    readers.stop();
+    let Dataflow { rows, reports, probe } = df;
+    drop(rows);
+    drop(reports);
+    while !probe.done() {
+        timely.step_or_park(Some(TICK));
+    }
+    if let Some(e) = failure {
+        return Err(Failure::Source(e));
+    }
+    let mut sh = core.borrow_mut();
+    let stats = p.base(&mut sh.w).stats.clone();
+    Ok(stats)
+}
+
+/// Pushes a batch's lines through the pipeline; returns how many there were.
+fn process<P: Pipeline>(
+    p: &P,
+    core: &Core<P>,
+    decl: &SourceDecl,
+    b: &Batch,
+    round: u64,
+    index: usize,
+    df: &mut Dataflow<P>,
+) -> u64 {
+    let format = decl.stream.as_ref().map_or(Format::Json, |s| s.format);
+    let empty = csv::ByteRecord::new();
+    let mut sh = core.borrow_mut();
+    let w = &mut sh.w;
+    for (i, &(start, end, line)) in b.lines.iter().enumerate() {
+        // Ties of `first`/`last` go by round, worker and line, the same on every run.
+        p.base(w).seq = super::seq(round, ((index as u64) << 16) | i as u64);
+        let raw = &b.data[start..end];
+        let o = Origin { source: decl.name, file: &b.file, offset: 0, line: Line::Known(line), raw };
+        match format {
+            Format::Csv => {
+                if let Some(rec) = files::parse_csv_line(raw) {
+                    p.csv(w, b.source, &rec, b.header.as_deref().unwrap_or(&empty), &o);
+                }
+            }
+            _ => p.json(w, b.source, &o),
+        }
+    }
+    p.end_split(w);
+    let mut rows = p.take_outbox(w);
+    if !rows.is_empty() {
+        df.rows.send_batch(&mut rows);
+    }
+    b.lines.len() as u64
+}
+
+/// Records this worker's status for the process's metrics; the first worker of the process
+/// prints the progress line and renders the Prometheus text.
+fn publish_status<P: Pipeline>(
+    p: &P,
+    setup: &Setup,
+    slot: usize,
+    status: Status,
+    started: Instant,
+    last_metrics: &mut Instant,
+) {
+    let _ = p;
+    let mut all = setup.status.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(s) = all.get_mut(slot) {
+        *s = status;
+    }
+    if slot != 0 {
+        return;
+    }
+    let mut total = Status::default();
+    for s in all.iter() {
+        total.add(s);
+    }
+    drop(all);
+    if let Some(text) = &setup.metrics_text {
+        let t = metrics::prometheus(P::NAME, &setup.nodes, setup.process, &total);
+        if let Ok(mut m) = text.lock() {
+            *m = t;
+        }
+    }
+    if !setup.metrics_every.is_zero() && last_metrics.elapsed() >= setup.metrics_every {
+        *last_metrics = Instant::now();
+        if !setup.quiet {
+            let rejected: u64 = total
+                .stats
+                .iter()
+                .zip(&setup.nodes)
+                .filter(|(_, n)| n.kind == run::NodeKind::Rejected)
+                .map(|(s, _)| s.read)
+                .sum();
+            let late: u64 = total.stats.iter().map(|s| s.late).sum();
+            let wm = match total.watermark {
+                i64::MIN => "none yet".to_string(),
+                i64::MAX => "end of input".to_string(),
+                t => crate::f::ts_text(t),
+            };
+            #[allow(clippy::print_stderr, reason = "the stream's periodic report")]
+            {
+                eprintln!(
+                    "{} process {} after {:.0}s: {} records (cluster {}), watermark {wm}, {} groups, {rejected} rejected, {late} late, {} checkpoints",
+                    P::NAME,
+                    setup.process,
+                    started.elapsed().as_secs_f64(),
+                    total.records,
+                    total.cluster_records,
+                    total.groups,
+                    total.checkpoints
+                );
+            }
+        }
+    }
+}
