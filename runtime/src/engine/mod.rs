@@ -157,10 +157,11 @@ impl Clock {
         self.watermark = self.watermark.max(self.compute());
     }
 
-    /// The watermark: for every source, the largest event time any worker has read from it
-    /// minus its bound; the pipeline's is the minimum over sources that have not finished on
-    /// every worker nor gone idle on every worker; +∞ once every source finished everywhere.
-    /// It never goes back.
+    /// The watermark: for every source, each worker's largest event time read from it minus
+    /// the source's bound, and the minimum over the workers that still hold it back (not
+    /// finished, not idle, and having read something); the pipeline's is the minimum over the
+    /// sources not finished on every worker nor idle on every worker; +∞ once every source
+    /// finished everywhere. It never goes back.
     pub fn watermark(&self) -> i64 {
         self.watermark
     }
@@ -179,12 +180,20 @@ impl Clock {
                 continue;
             }
             all_finished = false;
-            if states.iter().all(|s| s.finished || s.idle) {
+            let holders: Vec<&SourceProgress> = states.iter().filter(|s| !s.finished && !s.idle).collect();
+            if holders.is_empty() {
                 continue;
             }
             holding = true;
-            let max = states.iter().map(|s| s.max_ts).max().unwrap_or(i64::MIN);
-            wm = wm.min(if max == i64::MIN { i64::MIN } else { max.saturating_sub(*bound) });
+            // A worker that has read nothing of the source (it owns none of its files yet)
+            // does not hold the others back.
+            let source_wm = holders
+                .iter()
+                .filter(|s| s.max_ts != i64::MIN)
+                .map(|s| s.max_ts.saturating_sub(*bound))
+                .min()
+                .unwrap_or(i64::MIN);
+            wm = wm.min(source_wm);
         }
         if all_finished {
             return i64::MAX;
