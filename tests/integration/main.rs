@@ -3,6 +3,7 @@
 
 mod canary;
 mod cases;
+mod cluster;
 mod codegen;
 mod examples;
 mod explain;
