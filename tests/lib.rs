@@ -217,3 +217,26 @@ pub fn read_parquet_dir(dir: &Path) -> Vec<(String, BTreeMap<String, Cell>)> {
     }
     out
 }
+
+/// The text of every `part-*.<ext>` file of a sink directory, in name order (each worker of a
+/// run writes its own part); a CSV header is kept once, from the first part.
+pub fn parts(dir: &Path, ext: &str) -> String {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == ext)
+                && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("part-"))
+        })
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "{}: no part-*.{ext} files", dir.display());
+    let mut out = String::new();
+    for (i, f) in files.iter().enumerate() {
+        let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let body = if ext == "csv" && i > 0 { text.split_once('\n').map_or("", |x| x.1) } else { &text };
+        out.push_str(body);
+    }
+    out
+}

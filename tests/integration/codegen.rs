@@ -45,12 +45,9 @@ fn generated_code_matches_its_snapshots() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-fn jsonl(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect()
+/// The rows of every part of a JSON Lines sink directory.
+fn jsonl(dir: &Path) -> Vec<Value> {
+    pipe_tests::parts(dir, "jsonl").lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect()
 }
 
 /// Runs a pipeline binary with `args`, asserting that it succeeds.
@@ -76,7 +73,7 @@ fn the_feature_case_builds_without_warnings_and_computes_the_right_rows() {
     run_ok(&bin, &args);
 
     // Hourly windows per kind: every aggregate, window bounds, CSV text forms.
-    let hourly = std::fs::read_to_string(out.join("hourly/part-00000.csv")).expect("hourly csv");
+    let hourly = pipe_tests::parts(&out.join("hourly"), "csv");
     let mut lines: Vec<&str> = hourly.lines().collect();
     assert_eq!(lines.remove(0), "kind,window_start,window_end,n,total,users,biggest,mean,opening,closing,keyed");
     lines.sort();
@@ -101,7 +98,7 @@ fn the_feature_case_builds_without_warnings_and_computes_the_right_rows() {
     assert_eq!(row["window_start"], Cell::Int(1_699_920_000_000));
 
     // `protect for`: the user pseudonymized, the ZIP code truncated, the default `visits`.
-    let mut zips: Vec<String> = jsonl(&out.join("zips/part-00000.jsonl")).iter().map(Value::to_string).collect();
+    let mut zips: Vec<String> = jsonl(&out.join("zips")).iter().map(Value::to_string).collect();
     zips.sort();
     let mut want: Vec<String> = [
         ("ann", Some("941"), 4),
@@ -118,7 +115,7 @@ fn the_feature_case_builds_without_warnings_and_computes_the_right_rows() {
     assert_eq!(zips, want);
 
     // Every bad record, once, with where it came from.
-    let rejected = jsonl(&out.join("rejected/part-00000.jsonl"));
+    let rejected = jsonl(&out.join("rejected"));
     let mut got: Vec<(String, String)> = rejected
         .iter()
         .map(|r| {
@@ -266,7 +263,7 @@ fn garbled_input_never_crashes_a_pipeline_and_every_record_is_counted() {
     let events =
         summary["operators"].as_array().and_then(|a| a.iter().find(|o| o["name"] == "events")).expect("events");
     assert_eq!(events["read"], lines);
-    let rejected = jsonl(&out.join("rejected/part-00000.jsonl")).len();
+    let rejected = jsonl(&out.join("rejected")).len();
     assert!(rejected > 50, "garbling rejects many records ({rejected})");
 }
 
@@ -311,7 +308,7 @@ fn score_right_after_explode_scores_every_element() {
     let bin = build_pipeline(Path::new("tests/cases/codegen/explode_score/pipeline.pipe"));
     let out = scratch("codegen_explode_score");
     run_ok(&bin, &["--sink".to_string(), format!("scored->files={}", out.join("scored").display())]);
-    let mut got: Vec<String> = jsonl(&out.join("scored/part-00000.jsonl")).iter().map(Value::to_string).collect();
+    let mut got: Vec<String> = jsonl(&out.join("scored")).iter().map(Value::to_string).collect();
     got.sort();
     // s = 2x + 0.5, per element; empty and missing lists give no rows.
     assert_eq!(

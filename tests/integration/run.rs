@@ -129,11 +129,8 @@ fn partner_ingest_writes_exactly_the_expected_rows_and_rejects_the_malformed_lin
 
     // Every malformed line is in `rejected`, once, with its line number, raw text and a reason
     // that names the problem without quoting data.
-    let rejected: Vec<Value> = std::fs::read_to_string(rj.join("part-00000.jsonl"))
-        .expect("rejected output")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON"))
-        .collect();
+    let rejected: Vec<Value> =
+        pipe_tests::parts(&rj, "jsonl").lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
     let mut got_bad: Vec<(usize, String)> = rejected
         .iter()
         .map(|r| {
@@ -365,7 +362,7 @@ fn parquet_written_by_one_pipeline_is_read_by_another() {
     // Without a `rejected` edge, rejected records go beside the first sink, where `--sink` put it.
     assert!(out.join("rejected/_pipe_summary.json").exists());
     assert!(!repo_root().join("tests/cases/codegen/parquet_source/out").exists());
-    let text = std::fs::read_to_string(out.join("grades/part-00000.csv")).expect("grades");
+    let text = pipe_tests::parts(&out.join("grades"), "csv");
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some("grade,n,total,delinquent,banded"));
     let got: BTreeMap<String, (i64, i64, i64, i64)> = lines
@@ -440,7 +437,7 @@ fn two_pipelines_of_one_name_never_share_a_build() {
     for (dir, built, word) in [("a", &a, "first"), ("b", &b, "second")] {
         let res = Command::new(&built.binary).output().expect("run");
         assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
-        let text = std::fs::read_to_string(root.join(dir).join("out/part-00000.jsonl")).expect("output");
+        let text = pipe_tests::parts(&root.join(dir).join("out"), "jsonl");
         assert_eq!(text.trim(), format!("{{\"v\":\"x\",\"w\":\"{word}\"}}"));
     }
 }

@@ -82,15 +82,26 @@ fn declared_source_over_the_lending_club_csv() {
     }
     expected.retain(|_, e| e.0 >= 5);
 
-    let mut written = csv::Reader::from_path(report.join("part-00000.csv")).expect("the report");
+    // Each worker writes its own part of the report.
     let mut got = BTreeMap::new();
-    for row in written.records() {
-        let row = row.expect("row");
-        // grade, loans, amount, mean_rate, terms
-        got.insert(
-            row[0].to_string(),
-            (row[1].to_string(), row[2].to_string(), row[3].to_string(), row[4].to_string()),
-        );
+    let mut parts: Vec<_> = std::fs::read_dir(&report)
+        .expect("the report")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+        .collect();
+    parts.sort();
+    assert!(!parts.is_empty(), "no part of the report was written");
+    for part in parts {
+        let mut written = csv::Reader::from_path(&part).expect("a part of the report");
+        for row in written.records() {
+            let row = row.expect("row");
+            // grade, loans, amount, mean_rate, terms
+            got.insert(
+                row[0].to_string(),
+                (row[1].to_string(), row[2].to_string(), row[3].to_string(), row[4].to_string()),
+            );
+        }
     }
     assert_eq!(got.len(), expected.len(), "{got:?}");
     for (grade, (n, amount, rate_sum, terms)) in &expected {

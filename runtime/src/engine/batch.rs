@@ -77,6 +77,8 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
         base.workers = peers;
         let core: Core<P> = std::rc::Rc::new(std::cell::RefCell::new(Shared {
             w: p.worker(base),
+            open_round: 0,
+            parse_address: None,
             hold: false,
             rounds: Vec::new(),
             failure: None,
@@ -104,7 +106,8 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
         // Every source is finished on this worker: once all are, the watermark passes +∞.
         let finished = vec![SourceProgress { max_ts: i64::MIN, finished: true, idle: false }; sources.len()];
         df.end_round(0, Report { worker: index, sources: finished, ..Report::default() });
-        let Dataflow { rows, reports, probe } = df;
+        let Dataflow { rows, lines, reports, probe } = df;
+        drop(lines);
         drop(rows);
         drop(reports);
         while !probe.done() {

@@ -31,10 +31,12 @@ use timely::dataflow::channels::pact::{Exchange, Pipeline as Local};
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::operators::vec::Input;
-use timely::dataflow::operators::{Capability, Probe};
+use timely::dataflow::operators::{Capability, Concat, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle, StreamVec};
 use timely::worker::Worker as Timely;
 
+use crate::input::Format;
+use crate::record::{Line, Origin};
 use crate::run::{Options, Pipeline, RunError, SourceDecl};
 
 /// The timely configuration `--workers`, `--processes`, `--process` and `--hosts` describe.
@@ -222,9 +224,31 @@ pub fn checkpoint_round(reports: &[Report]) -> bool {
     reports.iter().any(|r| r.checkpoint || r.stop) || all_finished
 }
 
+/// Lines one worker of a stream read, for a worker of the same process to parse: reading a
+/// file is one worker's job, parsing its lines is shared by every worker of the process.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Lines {
+    /// The worker that parses them.
+    pub target: usize,
+    pub source: usize,
+    pub file: String,
+    /// A CSV file's header fields.
+    pub header: Option<Vec<Vec<u8>>>,
+    pub data: Vec<u8>,
+    /// (start, end, line number) of each record in `data`.
+    pub lines: Vec<(usize, usize, u64)>,
+    /// The high bits of the records' sequence numbers (round, reader, batch), for ties.
+    pub seq: u64,
+}
+
 /// What the operators of one worker share with the loop that drives it.
 pub struct Shared<P: Pipeline> {
     pub w: P::Worker,
+    /// The round the driving loop is in: lines of later rounds wait (the loop may still be
+    /// saving a checkpoint of an earlier one).
+    pub open_round: u64,
+    /// The parse operator's address, for the loop to wake it when a round opens.
+    pub parse_address: Option<Rc<[usize]>>,
     /// Set when an aggregate completed a checkpoint round: rows of later rounds wait until the
     /// worker has saved its state.
     pub hold: bool,
@@ -245,6 +269,7 @@ pub type Core<P> = Rc<RefCell<Shared<P>>>;
 /// The inputs and the probe of one worker's dataflow.
 pub struct Dataflow<P: Pipeline> {
     pub rows: InputHandleVec<u64, P::Exchange>,
+    pub lines: InputHandleVec<u64, Lines>,
     pub reports: InputHandleVec<u64, Report>,
     pub probe: ProbeHandle<u64>,
 }
@@ -269,6 +294,7 @@ impl<P: Pipeline> Dataflow<P> {
     pub fn end_round(&mut self, round: u64, report: Report) {
         self.reports.send(report);
         self.rows.advance_to(round + 1);
+        self.lines.advance_to(round + 1);
         self.reports.advance_to(round + 1);
     }
 }
@@ -283,11 +309,13 @@ pub fn build<P: Pipeline>(
     watermark: i64,
 ) -> Dataflow<P> {
     let mut rows = InputHandleVec::new();
+    let mut lines = InputHandleVec::new();
     let mut reports = InputHandleVec::new();
     let probe = ProbeHandle::new();
     let peers = timely.peers();
     timely.dataflow::<u64, _, _>(|scope| {
-        let mut stream: StreamVec<'_, u64, P::Exchange> = scope.input_from(&mut rows);
+        let parsed = parse(scope.input_from(&mut lines), p.clone(), core.clone(), sources.to_vec());
+        let mut stream: StreamVec<'_, u64, P::Exchange> = scope.input_from(&mut rows).concat(parsed);
         let reports: StreamVec<'_, u64, Report> = scope.input_from(&mut reports).broadcast();
         for k in 0..p.aggregates() {
             let clock = Clock::new(sources, peers, watermark);
@@ -296,7 +324,66 @@ pub fn build<P: Pipeline>(
         stream.probe_with(&probe);
         control(reports, core.clone()).probe_with(&probe);
     });
-    Dataflow { rows, reports, probe }
+    Dataflow { rows, lines, reports, probe }
+}
+
+/// The parse operator: pushes the lines routed to this worker through the pipeline and sends
+/// the rows its outbox collected into the key exchange. Lines of a round the driving loop has
+/// not opened yet wait.
+fn parse<'s, P: Pipeline>(
+    lines: StreamVec<'s, u64, Lines>,
+    p: P,
+    core: Core<P>,
+    sources: Vec<SourceDecl>,
+) -> StreamVec<'s, u64, P::Exchange> {
+    let pact = Exchange::new(|l: &Lines| l.target as u64);
+    lines.unary(pact, "parse", move |_cap, info| {
+        core.borrow_mut().parse_address = Some(info.address.clone());
+        let mut waiting: BTreeMap<u64, (Capability<u64>, Vec<Lines>)> = BTreeMap::new();
+        move |input, output| {
+            input.for_each(|cap, data| {
+                let (Some(&t), Some(c)) = (cap.least(), cap.retain_least(0)) else { return };
+                waiting.entry(t).or_insert_with(|| (c, Vec::new())).1.append(data);
+            });
+            let mut sh = core.borrow_mut();
+            let open = sh.open_round;
+            while let Some(entry) = waiting.first_entry() {
+                if *entry.key() > open {
+                    break;
+                }
+                let (cap, batches) = entry.remove();
+                for batch in &batches {
+                    if let Some(decl) = sources.get(batch.source) {
+                        parse_lines(&p, &mut sh.w, decl, batch);
+                    }
+                }
+                let mut rows = p.take_outbox(&mut sh.w);
+                if !rows.is_empty() {
+                    output.session(&cap).give_container(&mut rows);
+                }
+            }
+        }
+    })
+}
+
+/// Pushes one batch of lines through the pipeline.
+fn parse_lines<P: Pipeline>(p: &P, w: &mut P::Worker, decl: &SourceDecl, b: &Lines) {
+    let format = decl.stream.as_ref().map_or(Format::Json, |s| s.format);
+    let header = b.header.as_ref().map(|fields| csv::ByteRecord::from(fields.clone())).unwrap_or_default();
+    for (i, &(start, end, line)) in b.lines.iter().enumerate() {
+        p.base(w).seq = b.seq | ((i as u64 & 0xfff) << 12);
+        let Some(raw) = b.data.get(start..end) else { continue };
+        let o = Origin { source: decl.name, file: &b.file, offset: 0, line: Line::Known(line), raw };
+        match format {
+            Format::Csv => {
+                if let Some(rec) = crate::connectors::files::parse_csv_line(raw) {
+                    p.csv(w, b.source, &rec, &header, &o);
+                }
+            }
+            _ => p.json(w, b.source, &o),
+        }
+    }
+    p.end_split(w);
 }
 
 /// The operator of aggregate `k`: folds the rows routed to this worker into its groups, passes
@@ -471,8 +558,8 @@ where
 }
 
 /// Sequence numbers for `first`/`last` ties: a record's place in the input (split or round,
-/// worker, line), so every scale orders ties the same way; the low 12 bits count the rows one
-/// record sends to aggregates.
+/// reader and batch, line), so every scale orders ties the same way; the low 12 bits count the
+/// rows one record sends to aggregates.
 pub fn seq(major: u64, minor: u64) -> u64 {
     (major << 36) | ((minor & 0xff_ffff) << 12)
 }

@@ -23,10 +23,9 @@ use std::time::{Duration, Instant};
 
 use super::{Clock, Core, Dataflow, Report, Shared, SourceProgress};
 use crate::checkpoint::{self, Manifest, Positions, WorkerState};
-use crate::connectors::files::{self, parse_duration, Batch, Msg, CHANNEL_BATCHES};
+use crate::connectors::files::{self, parse_duration, Msg, CHANNEL_BATCHES};
 use crate::input::{Format, StreamKind};
 use crate::metrics::{self, Status};
-use crate::record::{Line, Origin};
 use crate::run::{self, Base, NodeDecl, Options, Pipeline, RunError, SourceDecl, Stat, Summary};
 use crate::sink::{Outputs, SinkTo};
 
@@ -47,6 +46,8 @@ struct Setup {
     exit_idle: Option<Duration>,
     quiet: bool,
     process: usize,
+    /// Workers per process.
+    local_workers: usize,
     /// Ctrl-C or SIGTERM: stop after a last checkpoint.
     interrupted: Arc<AtomicBool>,
     /// Per local worker, its latest status (for the metrics of this process).
@@ -146,6 +147,10 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
         exit_idle: opts.exit_when_idle.as_deref().map(parse_duration).transpose().map_err(RunError::Setup)?,
         quiet: opts.quiet,
         process: opts.process,
+        local_workers: opts
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+            .max(1),
         interrupted,
         status: Arc::new(Mutex::new(Vec::new())),
         metrics_text,
@@ -365,9 +370,20 @@ fn worker<P: Pipeline>(
     let epoch0 = restored.manifest.as_ref().map_or(0, |m| m.epoch + 1);
     let watermark0 = restored.manifest.as_ref().map_or(i64::MIN, |m| m.watermark);
     p.base(&mut w).out = SinkTo::new(outputs.clone(), index, epoch0);
-    let core: Core<P> =
-        std::rc::Rc::new(std::cell::RefCell::new(Shared { w, hold: false, rounds: Vec::new(), failure: None }));
+    let core: Core<P> = std::rc::Rc::new(std::cell::RefCell::new(Shared {
+        w,
+        open_round: 0,
+        parse_address: None,
+        hold: false,
+        rounds: Vec::new(),
+        failure: None,
+    }));
     let mut df: Dataflow<P> = super::build(timely, p, &core, &setup.sources, watermark0);
+    let wake_parser = core.borrow().parse_address.clone().map(|a| timely.activator_for(a));
+    // The workers of this process, which share the parsing of what each reads.
+    let local = setup.local_workers.max(1);
+    let first_local = index - index % local;
+    let mut batches_sent: u64 = 0;
     let readers = Readers::start(setup, index, peers, &restored.positions);
     let mut positions = restored.positions;
     let n = setup.sources.len();
@@ -405,11 +421,23 @@ fn worker<P: Pipeline>(
                 wait = Duration::ZERO;
                 match msg {
                     Msg::Batch(b) => {
-                        taken += 1;
                         let k = b.source;
-                        let lines = process(p, &core, &setup.sources[k], &b, round, index, &mut df);
-                        records += lines;
+                        let lines = b.lines.len() as u64;
                         positions[k].insert(b.file.to_string(), (b.end_offset, b.end_line));
+                        // Round, reader and batch: the high bits of the records' sequence numbers.
+                        let seq = super::seq(round, ((index as u64 & 0x3ff) << 14) | ((taken as u64 & 3) << 12));
+                        df.lines.send(super::Lines {
+                            target: first_local + (batches_sent % local as u64) as usize,
+                            source: k,
+                            file: b.file.to_string(),
+                            header: b.header.as_ref().map(|h| h.iter().map(<[u8]>::to_vec).collect()),
+                            data: b.data,
+                            lines: b.lines,
+                            seq,
+                        });
+                        batches_sent += 1;
+                        taken += 1;
+                        records += lines;
                         last_input[k] = Instant::now();
                         last_any = Instant::now();
                     }
@@ -517,6 +545,7 @@ fn worker<P: Pipeline>(
                 durable = Some(e);
                 checkpoints += 1;
                 sh.hold = false;
+                drop(sh);
                 if ending {
                     closing = Some(e);
                 }
@@ -543,9 +572,15 @@ fn worker<P: Pipeline>(
         };
         publish_status(p, setup, slot, status, started, &mut last_metrics);
         round += 1;
+        // The next round is open: lines other workers read for it may be parsed now.
+        core.borrow_mut().open_round = round;
+        if let Some(a) = &wake_parser {
+            a.activate();
+        }
     }
     readers.stop();
-    let Dataflow { rows, reports, probe } = df;
+    let Dataflow { rows, lines, reports, probe } = df;
+    drop(lines);
     drop(rows);
     drop(reports);
     while !probe.done() {
@@ -557,42 +592,6 @@ fn worker<P: Pipeline>(
     let mut sh = core.borrow_mut();
     let stats = p.base(&mut sh.w).stats.clone();
     Ok(stats)
-}
-
-/// Pushes a batch's lines through the pipeline; returns how many there were.
-fn process<P: Pipeline>(
-    p: &P,
-    core: &Core<P>,
-    decl: &SourceDecl,
-    b: &Batch,
-    round: u64,
-    index: usize,
-    df: &mut Dataflow<P>,
-) -> u64 {
-    let format = decl.stream.as_ref().map_or(Format::Json, |s| s.format);
-    let empty = csv::ByteRecord::new();
-    let mut sh = core.borrow_mut();
-    let w = &mut sh.w;
-    for (i, &(start, end, line)) in b.lines.iter().enumerate() {
-        // Ties of `first`/`last` go by round, worker and line, the same on every run.
-        p.base(w).seq = super::seq(round, ((index as u64) << 16) | i as u64);
-        let raw = &b.data[start..end];
-        let o = Origin { source: decl.name, file: &b.file, offset: 0, line: Line::Known(line), raw };
-        match format {
-            Format::Csv => {
-                if let Some(rec) = files::parse_csv_line(raw) {
-                    p.csv(w, b.source, &rec, b.header.as_deref().unwrap_or(&empty), &o);
-                }
-            }
-            _ => p.json(w, b.source, &o),
-        }
-    }
-    p.end_split(w);
-    let mut rows = p.take_outbox(w);
-    if !rows.is_empty() {
-        df.rows.send_batch(&mut rows);
-    }
-    b.lines.len() as u64
 }
 
 /// Records this worker's status for the process's metrics; the first worker of the process
