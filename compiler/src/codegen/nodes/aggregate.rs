@@ -1,0 +1,577 @@
+//! Aggregate operators: group keys, one accumulator per aggregate call, window assignment and
+//! folding (with the key exchange between workers), and the rows of fired windows.
+
+use std::collections::BTreeSet;
+
+use proc_macro2::{Ident, Literal, TokenStream};
+use quote::quote;
+
+use super::{destructure, emit, id, lit, Ctx};
+use crate::codegen::expr::{ExprGen, Scope};
+use crate::codegen::{names, Gen};
+use crate::hir::{TExpr, TExprKind, WindowKind};
+use crate::ir::{Node, NodeKind, Plan};
+use crate::source::Span;
+use crate::types::Type;
+
+/// The fields of an aggregate node.
+pub(super) struct AggSpec<'a> {
+    pub(super) keys: &'a [(String, TExpr)],
+    pub(super) window: Option<&'a WindowKind>,
+    pub(super) min_group: Option<i64>,
+    pub(super) fields: &'a [(String, TExpr)],
+}
+
+pub(super) struct AggParts {
+    pub(super) acc: TokenStream,
+    pub(super) field: TokenStream,
+    /// The type of the state field.
+    pub(super) ty: TokenStream,
+    pub(super) init: TokenStream,
+    pub(super) push: TokenStream,
+    pub(super) finish: TokenStream,
+    pub(super) finish_call: TokenStream,
+    /// The aggregate's variant of `Exchange` and the arm that applies it.
+    pub(super) exchange: (TokenStream, TokenStream),
+}
+
+/// The allowed lateness of aggregate `node`: the largest `late = allow d` of the sources it
+/// reads from (0 for `drop` and `to`).
+fn allowed_lateness(g: &Gen<'_>, plan: &Plan, node: usize) -> i64 {
+    let mut stack = vec![node];
+    let mut seen = BTreeSet::new();
+    let mut allowed = 0;
+    while let Some(n) = stack.pop() {
+        if !seen.insert(n) {
+            continue;
+        }
+        if let NodeKind::Source { source, .. } = &plan.nodes[n].kind {
+            if let Some(src) = g.program.sources.iter().find(|s| &s.name == source) {
+                if let crate::hir::LatePolicy::Allow(d) = src.late {
+                    allowed = allowed.max(d);
+                }
+            }
+        }
+        stack.extend(plan.nodes[n].inputs.iter().map(|x| x.0));
+    }
+    allowed
+}
+
+/// Rewrites a value's tokens (to its hashable form, or back).
+type Conv = Box<dyn Fn(TokenStream) -> TokenStream>;
+
+/// The hashable form of a group key or `count_distinct` value of type `ty`: its Rust type, and
+/// the conversions into and out of it.
+pub(super) fn hashable(g: &mut Gen<'_>, ty: &Type, span: Span) -> Option<(TokenStream, Conv, Conv)> {
+    let inner = ty.non_null().clone();
+    let nullable = ty.is_nullable();
+    match inner {
+        Type::Double => {
+            let t = if nullable { quote!(Option<HashF64>) } else { quote!(HashF64) };
+            let to: Conv =
+                if nullable { Box::new(|v| quote!((#v).map(HashF64))) } else { Box::new(|v| quote!(HashF64(#v))) };
+            let back: Conv =
+                if nullable { Box::new(|v| quote!((#v).map(|h| h.0))) } else { Box::new(|v| quote!((#v).0)) };
+            Some((t, to, back))
+        }
+        Type::Bool
+        | Type::Int
+        | Type::Timestamp
+        | Type::Duration
+        | Type::Date
+        | Type::String
+        | Type::Enum(..)
+        | Type::Binary => {
+            let t = g.rust_type(ty, span);
+            Some((t, Box::new(|v| v), Box::new(|v| v)))
+        }
+        _ => None,
+    }
+}
+
+/// The group key: its hashable types, its values for the current row, and per key its name,
+/// its type and the conversion back from its hashable form.
+#[derive(Default)]
+struct Keys {
+    tys: Vec<TokenStream>,
+    vals: Vec<TokenStream>,
+    back: Vec<(String, Type, Conv)>,
+}
+
+/// The accumulators of the aggregate calls, and what each row gives them.
+#[derive(Default)]
+struct Accs {
+    /// The accumulator struct's fields, and the statements that merge another one's.
+    fields: Vec<TokenStream>,
+    merge: Vec<TokenStream>,
+    /// The per-row inputs of the accumulators, and their types.
+    arg_vals: Vec<TokenStream>,
+    arg_tys: Vec<TokenStream>,
+    /// Each accumulator's field and the index of its input.
+    adds: Vec<(Ident, Literal)>,
+    /// Statements finishing each accumulator into a local.
+    finished: Vec<TokenStream>,
+    /// Each aggregate call, the local it is finished into, and its type.
+    scope: Vec<(*const TExpr, Ident, Type)>,
+}
+
+/// One accumulator: its Rust type, its per-row input and that input's type, the type of its
+/// result, and the quantile it finishes with (`approx_quantile`).
+struct Acc {
+    ty: TokenStream,
+    input: TokenStream,
+    input_ty: TokenStream,
+    out_ty: Type,
+    quantile: Option<f64>,
+}
+
+impl Acc {
+    fn new(ty: TokenStream, input: TokenStream, input_ty: TokenStream, out_ty: Type) -> Acc {
+        Acc { ty, input, input_ty, out_ty, quantile: None }
+    }
+}
+
+pub(super) fn aggregate_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, spec: &AggSpec<'_>) -> AggParts {
+    let window = spec.window;
+    let input = node.inputs.first().map_or(0, |x| x.0);
+    let in_ty = &cx.row_ty[input];
+    let in_fields = cx.plan.nodes[input].row.fields.clone();
+    let mut sc = Scope::default();
+    let bind = destructure(quote!(row), in_ty, &in_fields, 0, &mut sc, false);
+
+    // Every aggregate call in the output fields, in order.
+    let mut calls: Vec<&TExpr> = Vec::new();
+    fn collect<'e>(e: &'e TExpr, out: &mut Vec<&'e TExpr>) {
+        if matches!(e.kind, TExprKind::Aggregate(..)) {
+            out.push(e);
+            return;
+        }
+        for c in e.children() {
+            collect(c, out);
+        }
+    }
+    for (_, e) in spec.fields {
+        collect(e, &mut calls);
+    }
+
+    let mut eg = ExprGen::new(g);
+    let keys = group_keys(&mut eg, spec.keys, &sc);
+    let accs = accumulators(&mut eg, &calls, &sc);
+    let fallible = eg.fallible;
+
+    let acc = id(format!("Acc{i}"));
+    let (fields, merge) = (&accs.fields, &accs.merge);
+    let acc_def = quote! {
+        #[derive(Default, Clone, serde::Serialize, serde::Deserialize)]
+        #[serde(crate = "rt::prelude::serde")]
+        pub struct #acc { rows: u64, #(#fields,)* }
+        impl rt::window::Merge for #acc {
+            fn merge_from(&mut self, o: #acc) {
+                self.rows += o.rows;
+                #(#merge)*
+            }
+        }
+    };
+    let map = id(format!("agg_{i}"));
+    let key_tys = &keys.tys;
+    let key_ty = quote!((#(#key_tys,)*));
+    let allowed = Literal::i64_suffixed(allowed_lateness(g, cx.plan, i));
+    let (state_ty, init) = match window {
+        Some(WindowKind::Session { gap }) => {
+            let gap = Literal::i64_suffixed(*gap);
+            (quote!(rt::window::Sessions<#key_ty, #acc>), quote!(#map: rt::window::Sessions::new(#gap, #allowed)))
+        }
+        other => {
+            let size = match other {
+                Some(WindowKind::Tumbling { size, .. } | WindowKind::Sliding { size, .. }) => *size,
+                _ => 0,
+            };
+            let size = Literal::i64_suffixed(size);
+            (quote!(rt::window::Fixed<#key_ty, #acc>), quote!(#map: rt::window::Fixed::new(#size, #allowed)))
+        }
+    };
+    let (push, exchange) = push_and_fold(i, in_ty, &bind, window, &keys, &accs, fallible);
+    let (finish, finish_call) = finish_fn(g, cx, i, node, spec, keys, accs);
+    let field = quote!(#map: #state_ty);
+    AggParts { acc: acc_def, field, ty: state_ty, init, push, finish, finish_call, exchange }
+}
+
+/// The group key's values and types, for the current row bound in `sc`.
+fn group_keys(eg: &mut ExprGen<'_, '_>, keys: &[(String, TExpr)], sc: &Scope) -> Keys {
+    let mut out = Keys::default();
+    for (name, e) in keys {
+        let v = eg.expr(e, sc);
+        match hashable(eg.g, &e.ty, e.span) {
+            Some((t, to, back)) => {
+                out.tys.push(t);
+                out.vals.push(to(v));
+                out.back.push((name.clone(), e.ty.clone(), back));
+            }
+            None => {
+                eg.g.unsupported(e.span, &format!("grouping by a `{}` cannot be compiled yet", e.ty));
+            }
+        }
+    }
+    out
+}
+
+/// Accumulators and their per-row inputs, one per aggregate call (`calls[k]` is
+/// accumulator `a{k}`, finished into `agg{k}`).
+fn accumulators(eg: &mut ExprGen<'_, '_>, calls: &[&TExpr], sc: &Scope) -> Accs {
+    let mut out = Accs::default();
+    for (k, call) in calls.iter().enumerate() {
+        let TExprKind::Aggregate(name, args) = &call.kind else { continue };
+        let a = id(format!("a{k}"));
+        // `count_distinct(hmac(x))` counts the distinct `x`: a keyed hash (or `sha256`, or a
+        // token) maps distinct values to distinct values, barring a collision as unlikely as a
+        // broken pseudonym, so the hashes need not be computed.
+        let mut arg = args.first();
+        if *name == "count_distinct" {
+            while let Some(TExprKind::Call(crate::hir::Callee::Builtin("hmac" | "sha256" | "tokenize"), inner)) =
+                arg.map(|a| &a.kind)
+            {
+                if inner.len() != 1 {
+                    break;
+                }
+                arg = inner.first();
+            }
+        }
+        let arg_ty = arg.map(|a| a.ty.clone()).unwrap_or(Type::Bool);
+        let v = arg.map(|x| eg.expr(x, sc));
+        let Some(acc) = accumulator(eg, call, name, args, v, &arg_ty) else { continue };
+        let acc_ty = &acc.ty;
+        out.fields.push(quote!(#a: #acc_ty));
+        out.merge.push(quote!(self.#a.merge(o.#a);));
+        let idx = Literal::usize_unsuffixed(out.arg_vals.len());
+        out.arg_vals.push(acc.input);
+        out.arg_tys.push(acc.input_ty);
+        out.adds.push((a.clone(), idx));
+        let fin = id(format!("agg{k}"));
+        match acc.quantile {
+            Some(q) => {
+                let q = crate::codegen::f64_lit(q);
+                out.finished.push(quote!(let #fin = acc.#a.quantile(#q)?;));
+            }
+            None => out.finished.push(quote!(let #fin = acc.#a.finish()?;)),
+        }
+        out.scope.push((*call as *const TExpr, fin, acc.out_ty));
+    }
+    out
+}
+
+/// The accumulator of aggregate function `name` called as `call`, whose argument (of type
+/// `arg_ty`) has the value `v`; `None` (with a diagnostic) when it cannot be compiled.
+fn accumulator(
+    eg: &mut ExprGen<'_, '_>,
+    call: &TExpr,
+    name: &str,
+    args: &[TExpr],
+    v: Option<TokenStream>,
+    arg_ty: &Type,
+) -> Option<Acc> {
+    let inner = arg_ty.non_null().clone();
+    let as_opt = |eg: &mut ExprGen<'_, '_>, v: TokenStream, to: &Type| eg.coerce(v, arg_ty, &to.clone().nullable());
+    Some(match name {
+        "count" => {
+            let present = match (&v, arg_ty.is_nullable()) {
+                (Some(v), true) => quote!((#v).is_some()),
+                (Some(v), false) => quote!({ let _ = #v; true }),
+                (None, _) => quote!(true),
+            };
+            Acc::new(quote!(agg::Count), present, quote!(bool), Type::Int)
+        }
+        "count_distinct" => match hashable(eg.g, &inner, call.span) {
+            Some((t, to, _)) => {
+                let opt = as_opt(eg, v.unwrap_or_default(), &inner);
+                let conv = to(quote!(x));
+                Acc::new(quote!(agg::CountDistinct<#t>), quote!((#opt).map(|x| #conv)), quote!(Option<#t>), Type::Int)
+            }
+            None => {
+                eg.g.unsupported(call.span, &format!("`count_distinct` of a `{inner}` cannot be compiled yet"));
+                return None;
+            }
+        },
+        "sum" if call.ty.non_null() == &Type::Int => {
+            let opt = as_opt(eg, v.unwrap_or_default(), &Type::Int);
+            Acc::new(quote!(agg::SumInt), opt, quote!(Option<i64>), Type::Int)
+        }
+        "sum" => {
+            let opt = as_opt(eg, v.unwrap_or_default(), &Type::Double);
+            Acc::new(quote!(agg::SumDouble), opt, quote!(Option<f64>), Type::Double)
+        }
+        "avg" => {
+            let opt = as_opt(eg, v.unwrap_or_default(), &Type::Double);
+            Acc::new(quote!(agg::Avg), opt, quote!(Option<f64>), Type::Double.nullable())
+        }
+        "min" | "max" | "first" | "last" => {
+            let t = eg.g.rust_type(&inner, call.span);
+            let opt = as_opt(eg, v.unwrap_or_default(), &inner);
+            let which = id(match name {
+                "min" => "Min",
+                "max" => "Max",
+                "first" => "First",
+                _ => "Last",
+            }
+            .into());
+            if matches!(name, "first" | "last") {
+                Acc::new(
+                    quote!(agg::#which<#t>),
+                    quote!((ts, seq, #opt)),
+                    quote!((i64, u64, Option<#t>)),
+                    inner.clone().nullable(),
+                )
+            } else {
+                Acc::new(quote!(agg::#which<#t>), opt, quote!(Option<#t>), inner.clone().nullable())
+            }
+        }
+        "approx_quantile" => {
+            let q = match args.get(1).map(|q| &q.kind) {
+                Some(TExprKind::Float(q)) => Some(*q),
+                Some(TExprKind::Int(q)) => Some(*q as f64),
+                _ => None,
+            };
+            let Some(q) = q.filter(|q| (0.0..=1.0).contains(q)) else {
+                eg.g.unsupported(
+                    call.span,
+                    "`approx_quantile` with a quantile that is not a number between 0 and 1 written in the program",
+                );
+                return None;
+            };
+            let opt = as_opt(eg, v.unwrap_or_default(), &Type::Double);
+            let acc = Acc::new(quote!(agg::Quantile), opt, quote!(Option<f64>), Type::Double.nullable());
+            Acc { quantile: Some(q), ..acc }
+        }
+        other => {
+            eg.g.unsupported(call.span, &format!("the aggregate `{other}` cannot be compiled yet"));
+            return None;
+        }
+    })
+}
+
+/// The push function (the row's key and accumulator inputs, sent to the worker that owns
+/// its group) and the fold function (into each window the row falls in), with the
+/// aggregate's variant of `Exchange` and the arm that applies it.
+fn push_and_fold(
+    i: usize,
+    in_ty: &TokenStream,
+    bind: &TokenStream,
+    window: Option<&WindowKind>,
+    keys: &Keys,
+    accs: &Accs,
+    fallible: bool,
+) -> (TokenStream, (TokenStream, TokenStream)) {
+    let ni = lit(i);
+    let map = id(format!("agg_{i}"));
+    let guard = window_guard(window, &ni);
+    let fold = window_fold(window, &map, &ni, &accs.adds);
+    let (key_tys, key_vals) = (&keys.tys, &keys.vals);
+    let (arg_tys, arg_vals) = (&accs.arg_tys, &accs.arg_vals);
+    let key_ty = quote!((#(#key_tys,)*));
+    let m = id(format!("push_{i}_0"));
+    let variant = id(format!("A{i}"));
+    let fold_fn = id(format!("fold_{i}"));
+    let eval = quote!(((#(#key_vals,)*), (#(#arg_vals,)*)));
+    let eval = if fallible {
+        quote! {
+            let (key, args) = match (|| -> Res<((#(#key_tys,)*), (#(#arg_tys,)*))> { Ok(#eval) })() {
+                Ok(v) => v,
+                Err(e) => { self.reject(ctx, o, #ni, e); return; }
+            };
+        }
+    } else {
+        quote!(let (key, args) = #eval;)
+    };
+    let push = quote! {
+        #[allow(clippy::clone_on_copy, unused_variables)]
+        fn #m(&mut self, ctx: &Context, o: &Origin<'_>, ts: i64, row: #in_ty) {
+            self.base.stats[#ni].read += 1;
+            #guard
+            self.base.seq += 1;
+            let seq = self.base.seq;
+            #bind
+            #eval
+            // The key exchange: with several workers, a group lives on the one its key hashes
+            // to, and the engine takes the row there (accumulators do not depend on the order
+            // rows arrive in, so results are the same whatever the number of workers).
+            if self.base.workers > 1 {
+                self.outbox.push(Exchange::#variant(key, args, ts));
+                return;
+            }
+            self.#fold_fn(key, args, ts);
+        }
+
+        /// Folds one row's key and aggregate inputs into its groups.
+        #[allow(clippy::clone_on_copy, unused_variables)]
+        fn #fold_fn(&mut self, key: #key_ty, args: (#(#arg_tys,)*), ts: i64) {
+            #fold
+        }
+    };
+    let exchange = (
+        quote!(#variant(#key_ty, (#(#arg_tys,)*), i64)),
+        quote!(Exchange::#variant(key, args, ts) => self.#fold_fn(key, args, ts),),
+    );
+    (push, exchange)
+}
+
+/// Window arithmetic near the ends of the i64 range would overflow: such an event time is
+/// rejected, not wrapped.
+fn window_guard(window: Option<&WindowKind>, ni: &Literal) -> TokenStream {
+    let guard = match window {
+        Some(WindowKind::Tumbling { size, offset }) => Some(size.saturating_add(*offset)),
+        Some(WindowKind::Sliding { size, every, offset }) => Some(size.saturating_add(*every).saturating_add(*offset)),
+        Some(WindowKind::Session { gap }) => Some(*gap),
+        None => None,
+    };
+    match guard {
+        Some(gd) => {
+            let gd = Literal::i64_suffixed(gd);
+            quote! {
+                if ts.checked_sub(#gd).is_none() || ts.checked_add(#gd).is_none() {
+                    self.reject(ctx, o, #ni, Reject::new("event time out of range for the window"));
+                    return;
+                }
+            }
+        }
+        None => quote!(),
+    }
+}
+
+/// Window assignment: the body of the fold function, adding the row to the accumulator of
+/// each window it falls in.
+fn window_fold(window: Option<&WindowKind>, map: &Ident, ni: &Literal, adds: &[(Ident, Literal)]) -> TokenStream {
+    let session = matches!(window, Some(WindowKind::Session { .. }));
+    let starts = match window {
+        None | Some(WindowKind::Session { .. }) => quote!(std::iter::once(0i64)),
+        Some(WindowKind::Tumbling { size, offset }) => {
+            let (s, o) = (Literal::i64_suffixed(*size), Literal::i64_suffixed(*offset));
+            quote!(std::iter::once(rt::window::tumbling_start(ts, #s, #o)))
+        }
+        Some(WindowKind::Sliding { size, every, offset }) => {
+            let (s, e, o) =
+                (Literal::i64_suffixed(*size), Literal::i64_suffixed(*every), Literal::i64_suffixed(*offset));
+            quote!(rt::window::sliding_starts(ts, #s, #e, #o))
+        }
+    };
+    let add_calls: Vec<TokenStream> = adds.iter().map(|(a, idx)| quote!(acc.#a.add(args.#idx.clone());)).collect();
+    // A window whose lateness has passed takes no more records: they are counted as late.
+    let single = matches!(window, None | Some(WindowKind::Tumbling { .. }));
+    if session || single {
+        // One window per row: the key moves into it.
+        let at = match window {
+            Some(WindowKind::Tumbling { size, offset }) => {
+                let (sz, o) = (Literal::i64_suffixed(*size), Literal::i64_suffixed(*offset));
+                quote!(rt::window::tumbling_start(ts, #sz, #o))
+            }
+            Some(WindowKind::Session { .. }) => quote!(ts),
+            _ => quote!(0i64),
+        };
+        quote! {
+            match self.#map.slot(key, #at) {
+                Some(acc) => {
+                    acc.rows += 1;
+                    #(#add_calls)*
+                }
+                None => self.base.stats[#ni].late += 1,
+            }
+        }
+    } else {
+        quote! {
+            for start in #starts {
+                match self.#map.slot(key.clone(), start) {
+                    Some(acc) => {
+                        acc.rows += 1;
+                        #(#add_calls)*
+                    }
+                    None => self.base.stats[#ni].late += 1,
+                }
+            }
+        }
+    }
+}
+
+/// Finishing: the watermark passed every window's end. The finish function (each fired
+/// group's output row, passed on) and its call.
+fn finish_fn(
+    g: &mut Gen<'_>,
+    cx: &Ctx<'_>,
+    i: usize,
+    node: &Node,
+    spec: &AggSpec<'_>,
+    keys: Keys,
+    accs: Accs,
+) -> (TokenStream, TokenStream) {
+    let (ni, window) = (lit(i), spec.window);
+    let map = id(format!("agg_{i}"));
+    let mut out_sc = Scope { aggregates: accs.scope, ..Scope::default() };
+    let mut key_binds = Vec::new();
+    let mut key_pats = Vec::new();
+    for (k, (name, ty, back)) in keys.back.iter().enumerate() {
+        let raw = id(format!("key{k}"));
+        let local = names::local(0, name);
+        let conv = back(quote!(#raw));
+        key_binds.push(quote!(let #local = #conv;));
+        key_pats.push(raw);
+        out_sc.bind(name, quote!(#local), ty.clone());
+    }
+    if window.is_some() {
+        out_sc.bind("window_start", quote!(window_start), Type::Timestamp);
+        out_sc.bind("window_end", quote!(window_end), Type::Timestamp);
+    }
+    let mut eg = ExprGen::new(g);
+    let mut inits = Vec::new();
+    for (f, (name, ty)) in node.row.fields.iter().enumerate() {
+        let (fid, _) = names::field(name, f);
+        let v = match spec.fields.iter().find(|(n, _)| n == name) {
+            Some((_, e)) => {
+                let v = eg.expr(e, &out_sc);
+                eg.coerce(v, &e.ty, ty)
+            }
+            None => match out_sc.vars.get(name).cloned() {
+                Some((local, storage)) => eg.coerce(local, &storage, ty),
+                None => quote!(Default::default()),
+            },
+        };
+        inits.push(quote!(#fid: #v));
+    }
+    let out_ty = &cx.row_ty[i];
+    let k_check = match spec.min_group {
+        Some(k) => {
+            let k = Literal::u64_suffixed(u64::try_from(k).unwrap_or(0));
+            quote! {
+                if acc.rows < #k {
+                    self.base.stats[#ni].filtered += acc.rows;
+                    continue;
+                }
+            }
+        }
+        None => quote!(),
+    };
+    let ts_out = if window.is_some() { quote!(window_end - 1) } else { quote!(0i64) };
+    let out = emit(cx, i, quote!(row), true);
+    let fin = id(format!("finish_{i}"));
+    let stream = Literal::string(&node.name);
+    let finished = &accs.finished;
+    let finish = quote! {
+        /// The watermark reached `wm`: every group whose window ended emits its row.
+        #[allow(unused_variables)]
+        fn #fin(&mut self, ctx: &Context, wm: i64) {
+            let groups = self.#map.fire(wm);
+            let origin = Origin::group(#stream);
+            let o = &origin;
+            for rt::window::Fired { key: (#(#key_pats,)*), start: window_start, end: window_end, acc } in groups {
+                #k_check
+                let ts = #ts_out;
+                #(#key_binds)*
+                let row = match (move || -> Res<#out_ty> {
+                    #(#finished)*
+                    Ok(#out_ty { #(#inits),* })
+                })() {
+                    Ok(r) => r,
+                    Err(e) => { self.reject(ctx, o, #ni, e); continue; }
+                };
+                #out
+            }
+        }
+    };
+    (finish, quote!(self.#fin(ctx, wm);))
+}

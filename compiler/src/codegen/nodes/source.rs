@@ -1,0 +1,310 @@
+//! Source operators: the record struct a source deserializes, its Parquet reader, its
+//! declaration for the runtime, and the function that takes each parsed record.
+
+use proc_macro2::{Ident, Literal, TokenStream};
+use quote::quote;
+
+use super::{emit, id, lit, Ctx};
+use crate::codegen::expr::{ExprGen, Scope};
+use crate::codegen::{names, rows, Gen};
+use crate::hir::{ConnectorArg, TExpr};
+use crate::ir::{Node, NodeId, NodeKind};
+use crate::resolve::schema::FieldInfo;
+use crate::types::Type;
+
+/// The fields of a source node.
+pub(super) struct SourceSpec<'a> {
+    pub(super) source: &'a str,
+    pub(super) record: &'a Type,
+    pub(super) read: &'a [String],
+    pub(super) filter: Option<&'a TExpr>,
+    pub(super) event_time: Option<&'a str>,
+}
+
+pub(super) struct SourceParts {
+    pub(super) row: TokenStream,
+    pub(super) method: TokenStream,
+    pub(super) decl: TokenStream,
+    pub(super) from_parquet: TokenStream,
+}
+
+/// The fields of the source's record that the program reads, with their index in the record.
+type ReadFields<'s> = [(usize, &'s FieldInfo)];
+
+pub(super) fn source_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, spec: &SourceSpec<'_>) -> SourceParts {
+    let source = spec.source;
+    let ident = id(format!("Row{i}"));
+    let Type::Struct(sid, _) = spec.record else {
+        g.unsupported(node.span, "a source whose record is not a struct cannot be compiled yet");
+        return SourceParts { row: quote!(), method: quote!(), decl: quote!(), from_parquet: quote!(unreachable!()) };
+    };
+    let def = g.res.schema.get_struct(*sid);
+    let fields: Vec<(usize, &FieldInfo)> =
+        def.fields.iter().enumerate().filter(|(_, f)| spec.read.contains(&f.name)).collect();
+    // The source's format decides how nested values are read.
+    let src_format = g
+        .program
+        .sources
+        .iter()
+        .find(|s| s.name == source)
+        .and_then(|s| s.batch.as_ref())
+        .and_then(|c| {
+            c.args.iter().find_map(|(n, a)| match (n.as_str(), a) {
+                ("format", ConnectorArg::Word(w)) => Some(w.clone()),
+                _ => None,
+            })
+        })
+        .unwrap_or_else(|| "json".into());
+    let row = rows::record_struct(g, &ident, *sid, &fields, node.span, true, src_format == "csv");
+    let from_parquet = parquet_reader(g, node, source, &ident, &fields, &src_format);
+    let decl = source_decl(g, node, source);
+
+    let mut sc = Scope::default();
+    for (idx, f) in &fields {
+        let (fid, _) = names::field(&f.name, *idx);
+        sc.bind(&f.name, quote!(row.#fid), f.ty.clone());
+    }
+    let ni = lit(i);
+    let ts = event_time(spec.event_time, &fields, &ni);
+    let filter = match spec.filter {
+        Some(c) => filter(g, c, &sc, &ni),
+        None => quote!(),
+    };
+    let late = late_records(g, cx, i, node, source, &fields);
+    let out = emit(cx, i, quote!(row), true);
+    let m = id(format!("source_{i}"));
+    // The source's index among the sources the runtime reads (one per source node).
+    let k = lit(cx.plan.nodes[..i].iter().filter(|n| matches!(n.kind, NodeKind::Source { .. })).count());
+    let method = quote! {
+        fn #m(&mut self, ctx: &Context, o: &Origin<'_>, row: #ident) {
+            let _ = ctx;
+            #ts
+            self.base.saw(#k, ts);
+            #late
+            #filter
+            #out
+        }
+    };
+    SourceParts { row, method, decl, from_parquet }
+}
+
+/// The body of the closure that reads a record from a Parquet row, field by field.
+fn parquet_reader(
+    g: &mut Gen<'_>,
+    node: &Node,
+    source: &str,
+    ident: &Ident,
+    fields: &ReadFields<'_>,
+    src_format: &str,
+) -> TokenStream {
+    // Parquet rows are read field by field.
+    let mut conv = Vec::new();
+    let mut nested: Option<String> = None;
+    for (idx, f) in fields {
+        let (fid, _) = names::field(&f.name, *idx);
+        let name = Literal::string(&f.name);
+        let getter = match f.ty.non_null() {
+            Type::Bool => "get_bool",
+            Type::Int | Type::Duration => "get_i64",
+            Type::Timestamp => "get_ts",
+            Type::Date => "get_date",
+            Type::Double => "get_f64",
+            Type::String => "get_str",
+            Type::Enum(..) => "get_enum",
+            _ => "",
+        };
+        if getter.is_empty() {
+            nested.get_or_insert_with(|| f.name.clone());
+            continue;
+        }
+        let getter = id(getter.into());
+        let v = if matches!(f.ty.non_null(), Type::Enum(..)) {
+            let e = g.rust_type(f.ty.non_null(), f.span);
+            quote!(rt::pq::#getter(row, #name, #e::NAMES)?.map(#e))
+        } else {
+            quote!(rt::pq::#getter(row, #name)?)
+        };
+        conv.push(if f.ty.is_nullable() { quote!(#fid: #v) } else { quote!(#fid: rt::pq::required(#v, #name)?) });
+    }
+    if let (Some(n), "parquet") = (&nested, src_format) {
+        g.unsupported(node.span, &format!("source `{source}`: the nested field `{n}` cannot be read from Parquet yet"));
+    }
+    match nested {
+        Some(n) => {
+            let msg = Literal::string(&format!("field `{n}`: nested values cannot be read from Parquet yet"));
+            quote!({ let _ = row; Err(Reject::new(#msg)) })
+        }
+        None => quote!(Ok(#ident { #(#conv),* })),
+    }
+}
+
+/// The source's `SourceDecl`: a batch binding (files) and a stream one (follow, stdin); a
+/// source needs at least one the runtime can run.
+fn source_decl(g: &mut Gen<'_>, node: &Node, source: &str) -> TokenStream {
+    let src = g.program.sources.iter().find(|s| s.name == source);
+    let format_of = |c: &crate::hir::Connector| {
+        let fmt = c.args.iter().find_map(|(n, a)| match (n.as_str(), a) {
+            ("format", ConnectorArg::Word(w)) => Some(w.as_str()),
+            _ => None,
+        });
+        id(match fmt.unwrap_or("json") {
+            "csv" => "Csv",
+            "parquet" => "Parquet",
+            _ => "Json",
+        }
+        .into())
+    };
+    let batch = match src.and_then(|s| s.batch.as_ref()) {
+        Some(c) if c.name == "files" => {
+            let loc = connector_text(g, c.args.iter().find(|(n, _)| n == "glob").map(|(_, a)| a));
+            let fmt = format_of(c);
+            Some(quote!(Some(rt::input::BatchDecl { glob: #loc, format: rt::input::Format::#fmt })))
+        }
+        _ => None,
+    };
+    let stream = match src.and_then(|s| s.stream.as_ref()) {
+        Some(c) if c.name == "follow" => {
+            let loc = connector_text(g, c.args.iter().find(|(n, _)| n == "glob").map(|(_, a)| a));
+            let fmt = format_of(c);
+            Some(quote!(Some(rt::input::StreamDecl {
+                kind: rt::input::StreamKind::Follow(#loc),
+                format: rt::input::Format::#fmt,
+            })))
+        }
+        Some(c) if c.name == "stdin" => {
+            let fmt = format_of(c);
+            Some(
+                quote!(Some(rt::input::StreamDecl { kind: rt::input::StreamKind::Stdin, format: rt::input::Format::#fmt })),
+            )
+        }
+        _ => None,
+    };
+    if batch.is_none() && stream.is_none() {
+        let span = src.map_or(node.span, |s| s.span);
+        let what = match (src.and_then(|s| s.batch.as_ref()), src.and_then(|s| s.stream.as_ref())) {
+            (Some(c), _) | (None, Some(c)) => format!("the `{}` connector has no runner yet", c.name),
+            (None, None) => format!("source `{source}` has no binding"),
+        };
+        g.unavailable_connector(span, &format!("source `{source}`: {what}"), &what);
+    }
+    let batch = batch.unwrap_or_else(|| quote!(None));
+    let stream = stream.unwrap_or_else(|| quote!(None));
+    let watermark = Literal::i64_suffixed(src.and_then(|s| s.watermark).unwrap_or(0));
+    let idle = match src.and_then(|s| s.idle_timeout) {
+        Some(t) => {
+            let t = Literal::i64_suffixed(t);
+            quote!(Some(#t))
+        }
+        None => quote!(None),
+    };
+    quote!(rt::run::SourceDecl {
+        name: #source,
+        batch: #batch,
+        stream: #stream,
+        watermark: #watermark,
+        idle_timeout: #idle,
+    })
+}
+
+/// `let ts = …;`: the record's event time (a null one rejects the record), 0 without one.
+fn event_time(event_time: Option<&str>, fields: &ReadFields<'_>, ni: &Literal) -> TokenStream {
+    match event_time.and_then(|t| fields.iter().find(|(_, f)| f.name == t)) {
+        Some((idx, f)) => {
+            let (fid, _) = names::field(&f.name, *idx);
+            if f.ty.is_nullable() {
+                let msg = Literal::string(&format!("event time `{}` is null", f.name));
+                quote! {
+                    let Some(ts) = row.#fid else {
+                        self.reject(ctx, o, #ni, Reject::new(#msg));
+                        return;
+                    };
+                }
+            } else {
+                quote!(let ts: i64 = row.#fid;)
+            }
+        }
+        None => quote!(let ts: i64 = 0;),
+    }
+}
+
+/// The source's `where` condition: a record that fails it is counted as filtered.
+fn filter(g: &mut Gen<'_>, c: &TExpr, sc: &Scope, ni: &Literal) -> TokenStream {
+    let mut eg = ExprGen::new(g);
+    let v = eg.expr(c, sc);
+    if eg.fallible {
+        quote! {
+            match (|| -> Res<bool> { Ok(#v) })() {
+                Ok(true) => {}
+                Ok(false) => { self.base.stats[#ni].filtered += 1; return; }
+                Err(e) => { self.reject(ctx, o, #ni, e); return; }
+            }
+        }
+    } else {
+        quote! {
+            if !(#v) { self.base.stats[#ni].filtered += 1; return; }
+        }
+    }
+}
+
+/// `late = to NAME`: a record behind the watermark goes to the late stream instead.
+fn late_records(
+    g: &mut Gen<'_>,
+    cx: &Ctx<'_>,
+    i: usize,
+    node: &Node,
+    source: &str,
+    fields: &ReadFields<'_>,
+) -> TokenStream {
+    let Some(li) =
+        cx.plan.nodes.iter().position(|n| {
+            matches!(&n.kind, NodeKind::Late { source: s } if s == source) && n.inputs.contains(&NodeId(i))
+        })
+    else {
+        return quote!();
+    };
+    let ni = lit(i);
+    let late_ty = &cx.row_ty[li];
+    let mut moves = Vec::new();
+    for (k, (name, _)) in cx.plan.nodes[li].row.fields.iter().enumerate() {
+        let (lid, _) = names::field(name, k);
+        match fields.iter().find(|(_, f)| &f.name == name) {
+            Some((idx, f)) => {
+                let (fid, _) = names::field(&f.name, *idx);
+                moves.push(quote!(#lid: row.#fid));
+            }
+            None => g.unsupported(
+                node.span,
+                &format!("internal error in the code generator: the late stream's field `{name}` is not read"),
+            ),
+        }
+    }
+    let (li_l, out) = (lit(li), emit(cx, li, quote!(late), true));
+    quote! {
+        if ts < self.base.watermark {
+            self.base.stats[#ni].late += 1;
+            self.base.stats[#li_l].read += 1;
+            let late = #late_ty { #(#moves),* };
+            #out
+            return;
+        }
+    }
+}
+
+/// A connector's text argument as a Rust `String` expression: a literal path resolved against
+/// the pipeline's folder, or `env("…")` read at start.
+pub(super) fn connector_text(g: &mut Gen<'_>, arg: Option<&ConnectorArg>) -> TokenStream {
+    match arg {
+        Some(ConnectorArg::Text(t)) => {
+            let l = Literal::string(&g.path(t));
+            quote!(String::from(#l))
+        }
+        Some(ConnectorArg::Env(v)) => {
+            if !g.env_vars.contains(v) {
+                g.env_vars.push(v.clone());
+            }
+            let l = Literal::string(v);
+            quote!(std::env::var(#l).unwrap_or_default())
+        }
+        _ => quote!(String::new()),
+    }
+}
