@@ -5,8 +5,8 @@
 //!
 //! | module | role |
 //! |---|---|
-//! | [`run`] | what a pipeline is to the runtime: the `Pipeline` trait, options, summary, `main` |
-//! | [`engine`] | the execution core on timely-dataflow: key exchange, watermarks, batch and stream drivers |
+//! | [`run`] | what a pipeline is to the runtime: the `Pipeline` trait, options, summary, the in-memory run |
+//! | [`engine`] | the execution core on timely-dataflow: key exchange, watermarks, batch and stream drivers, the binary's `main` |
 //! | [`checkpoint`] | cluster-wide checkpoints: per-worker state files and the manifest |
 //! | [`connectors`] | stream readers (`follow`, `stdin`) |
 //! | [`metrics`] | per-process Prometheus metrics |

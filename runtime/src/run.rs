@@ -1,8 +1,9 @@
 //! What a pipeline is to the runtime. Generated code implements [`Pipeline`] (what happens to
-//! a record: parsing, the fused stages, aggregates, sinks); the engine (`crate::engine`)
+//! a record: parsing, the fused stages, aggregates, sinks); the engine ([`crate::engine`])
 //! decides how it runs, on one thread or many processes. This module holds what both sides
 //! share: the trait, the part of a worker the runtime owns ([`Base`]), the run's [`Context`],
-//! its [`Options`] and [`Summary`], and the in-memory run of an embedded pipeline.
+//! its [`Options`] and [`Summary`], and the in-memory run of an embedded pipeline. It depends on no
+//! other module of the runtime's execution: the engine depends on it, not the other way.
 
 use std::collections::HashMap;
 use std::io;
@@ -549,23 +550,6 @@ pub(crate) fn no_batch(source: &str) -> RunError {
     ))
 }
 
-/// Runs a pipeline in the mode its options ask for.
-pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
-    // Everything that can be wrong with the setup is reported before any input is read.
-    let unavailable = p.unavailable();
-    if !unavailable.is_empty() {
-        return Err(RunError::Setup(format!(
-            "{}; this pipeline runs only in memory (`run_batch`) for now",
-            unavailable.join("; ")
-        )));
-    }
-    match opts.mode.as_str() {
-        "batch" => crate::engine::batch::run(p, opts),
-        "stream" => crate::engine::stream::run(p, opts),
-        other => Err(RunError::Setup(format!("--mode {other}: the modes are `batch` and `stream`"))),
-    }
-}
-
 /// The sinks with `--sink NAME=DIR` applied, checked (two sinks may not share a directory),
 /// and the default `rejected/` placed beside the first file sink.
 pub(crate) fn sink_locations(mut sinks: Vec<SinkDecl>, overridden: &[String]) -> Result<Vec<SinkDecl>, RunError> {
@@ -602,27 +586,4 @@ pub(crate) fn sink_locations(mut sinks: Vec<SinkDecl>, overridden: &[String]) ->
         }
     }
     Ok(sinks)
-}
-
-/// The `main` of a generated pipeline binary: parses the options, runs, prints the summary.
-pub fn main<P: Pipeline>(p: P) -> std::process::ExitCode {
-    let opts = Options::parse();
-    match run(&p, &opts) {
-        Ok(s) => {
-            if !opts.quiet {
-                #[allow(clippy::print_stderr, reason = "the run summary is the binary's report")]
-                {
-                    eprint!("{}", s.table());
-                }
-            }
-            std::process::ExitCode::SUCCESS
-        }
-        Err(e) => {
-            #[allow(clippy::print_stderr, reason = "the binary's error report")]
-            {
-                eprintln!("error: {e}");
-            }
-            std::process::ExitCode::FAILURE
-        }
-    }
 }

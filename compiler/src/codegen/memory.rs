@@ -208,12 +208,12 @@ pub fn api(g: &mut Gen<'_>, sources: &[(usize, String, Type, Vec<String>)], sink
 
         /// Runs the pipeline with its declared connectors, as its `pipec build` binary would.
         pub fn run(options: &rt::run::Options) -> Result<rt::run::Summary, rt::run::RunError> {
-            rt::run::run(&Program, options)
+            rt::engine::run(&Program, options)
         }
 
         /// The pipeline binary's `main`: options from the command line, the summary on stderr.
         pub fn main() -> std::process::ExitCode {
-            rt::run::main(Program)
+            rt::engine::main(Program)
         }
     }
 }

@@ -281,7 +281,7 @@ pub fn generate(
         static ALLOCATOR: rt::Allocator = rt::Allocator;
 
         fn main() -> std::process::ExitCode {
-            rt::run::main(Program)
+            rt::engine::main(Program)
         }
     };
     let text = pretty(&file);

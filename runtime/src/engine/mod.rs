@@ -37,7 +37,47 @@ use timely::worker::Worker as Timely;
 
 use crate::input::Format;
 use crate::record::{Line, Origin};
-use crate::run::{Options, Pipeline, RunError, SourceDecl};
+use crate::run::{Options, Pipeline, RunError, SourceDecl, Summary};
+
+/// Runs a pipeline in the mode its options ask for.
+pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
+    // Everything that can be wrong with the setup is reported before any input is read.
+    let unavailable = p.unavailable();
+    if !unavailable.is_empty() {
+        return Err(RunError::Setup(format!(
+            "{}; this pipeline runs only in memory (`run_batch`) for now",
+            unavailable.join("; ")
+        )));
+    }
+    match opts.mode.as_str() {
+        "batch" => batch::run(p, opts),
+        "stream" => stream::run(p, opts),
+        other => Err(RunError::Setup(format!("--mode {other}: the modes are `batch` and `stream`"))),
+    }
+}
+
+/// The `main` of a generated pipeline binary: parses the options, runs, prints the summary.
+pub fn main<P: Pipeline>(p: P) -> std::process::ExitCode {
+    let opts = <Options as clap::Parser>::parse();
+    match run(&p, &opts) {
+        Ok(s) => {
+            if !opts.quiet {
+                #[allow(clippy::print_stderr, reason = "the run summary is the binary's report")]
+                {
+                    eprint!("{}", s.table());
+                }
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            #[allow(clippy::print_stderr, reason = "the binary's error report")]
+            {
+                eprintln!("error: {e}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
 
 /// The timely configuration `--workers`, `--processes`, `--process` and `--hosts` describe.
 pub fn cluster(opts: &Options) -> Result<timely::Config, RunError> {
