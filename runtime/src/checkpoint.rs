@@ -33,7 +33,6 @@ pub struct Manifest {
 pub struct WorkerState {
     pub operators: Vec<u8>,
     pub stats: Vec<Stat>,
-    pub max_ts: Vec<i64>,
     /// Per source (by name), the positions of the files this worker read.
     pub positions: Vec<(String, Positions)>,
 }

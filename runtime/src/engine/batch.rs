@@ -79,6 +79,7 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
             w: p.worker(base),
             open_round: 0,
             parse_address: None,
+            seen: std::collections::BTreeMap::new(),
             hold: false,
             rounds: Vec::new(),
             failure: None,
@@ -104,7 +105,7 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
             worker_bar.inc(split.len());
         }
         // Every source is finished on this worker: once all are, the watermark passes +∞.
-        let finished = vec![SourceProgress { max_ts: i64::MIN, finished: true, idle: false }; sources.len()];
+        let finished = vec![SourceProgress { finished: true, idle: false }; sources.len()];
         df.end_round(0, Report { worker: index, sources: finished, ..Report::default() });
         let Dataflow { rows, lines, reports, probe } = df;
         drop(lines);

@@ -143,11 +143,9 @@ where
     Ok(out)
 }
 
-/// What one source looks like from one worker at the end of a round.
+/// What one source looks like from one worker, as a reader, at the end of a round.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SourceProgress {
-    /// The largest event time this worker has read from the source (`i64::MIN` for none).
-    pub max_ts: i64,
     /// This worker will read nothing more from it.
     pub finished: bool,
     /// This worker has read nothing from it for longer than its `idle_timeout`.
@@ -159,6 +157,9 @@ pub struct SourceProgress {
 pub struct Report {
     pub worker: usize,
     pub sources: Vec<SourceProgress>,
+    /// Per reader (a worker whose lines this worker parsed): the largest event time of each
+    /// source among those lines (`i64::MIN` for none).
+    pub seen: Vec<(usize, Vec<i64>)>,
     /// Records this worker has read, in all.
     pub records: u64,
     /// Worker 0: write a checkpoint at the end of this round.
@@ -199,11 +200,12 @@ impl Clock {
         self.watermark = self.watermark.max(self.compute());
     }
 
-    /// The watermark: for every source, each worker's largest event time read from it minus
-    /// the source's bound, and the minimum over the workers that still hold it back (not
-    /// finished, not idle, and having read something); the pipeline's is the minimum over the
-    /// sources not finished on every worker nor idle on every worker; +∞ once every source
-    /// finished everywhere. It never goes back.
+    /// The watermark: for every source, each reader's largest event time (a reader is the
+    /// worker that read a file, whichever worker parsed its lines) minus the source's bound,
+    /// and the minimum over the readers that still hold it back (not finished, not idle, and
+    /// having read something); the pipeline's is the minimum over the sources not finished on
+    /// every worker nor idle on every worker; +∞ once every source finished everywhere. It
+    /// never goes back.
     pub fn watermark(&self) -> i64 {
         self.watermark
     }
@@ -222,17 +224,19 @@ impl Clock {
                 continue;
             }
             all_finished = false;
-            let holders: Vec<&SourceProgress> = states.iter().filter(|s| !s.finished && !s.idle).collect();
+            let holders: Vec<usize> =
+                states.iter().enumerate().filter(|(_, s)| !s.finished && !s.idle).map(|(r, _)| r).collect();
             if holders.is_empty() {
                 continue;
             }
             holding = true;
-            // A worker that has read nothing of the source (it owns none of its files yet)
+            // A reader that has read nothing of the source (it owns none of its files yet)
             // does not hold the others back.
             let source_wm = holders
                 .iter()
-                .filter(|s| s.max_ts != i64::MIN)
-                .map(|s| s.max_ts.saturating_sub(*bound))
+                .map(|r| self.reader_max(*r, k))
+                .filter(|t| *t != i64::MIN)
+                .map(|t| t.saturating_sub(*bound))
                 .min()
                 .unwrap_or(i64::MIN);
             wm = wm.min(source_wm);
@@ -245,6 +249,18 @@ impl Clock {
             return self.watermark;
         }
         wm
+    }
+
+    /// The largest event time of source `k` any worker has parsed from reader `r`'s lines.
+    fn reader_max(&self, r: usize, k: usize) -> i64 {
+        self.latest
+            .iter()
+            .flatten()
+            .flat_map(|rep| rep.seen.iter())
+            .filter(|(reader, _)| *reader == r)
+            .filter_map(|(_, per)| per.get(k).copied())
+            .max()
+            .unwrap_or(i64::MIN)
     }
 
     pub fn latest(&self) -> impl Iterator<Item = &Report> {
@@ -268,8 +284,9 @@ pub fn checkpoint_round(reports: &[Report]) -> bool {
 /// file is one worker's job, parsing its lines is shared by every worker of the process.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Lines {
-    /// The worker that parses them.
+    /// The worker that parses them, and the one that read them.
     pub target: usize,
+    pub reader: usize,
     pub source: usize,
     pub file: String,
     /// A CSV file's header fields.
@@ -289,6 +306,8 @@ pub struct Shared<P: Pipeline> {
     pub open_round: u64,
     /// The parse operator's address, for the loop to wake it when a round opens.
     pub parse_address: Option<Rc<[usize]>>,
+    /// Per reader whose lines this worker parsed: the largest event time of each source.
+    pub seen: BTreeMap<usize, Vec<i64>>,
     /// Set when an aggregate completed a checkpoint round: rows of later rounds wait until the
     /// worker has saved its state.
     pub hold: bool,
@@ -394,7 +413,12 @@ fn parse<'s, P: Pipeline>(
                 let (cap, batches) = entry.remove();
                 for batch in &batches {
                     if let Some(decl) = sources.get(batch.source) {
+                        // The event times go to the reader's account (see `Clock`).
+                        let seen = sh.seen.remove(&batch.reader).unwrap_or_default();
+                        let before = std::mem::replace(&mut p.base(&mut sh.w).max_ts, seen);
                         parse_lines(&p, &mut sh.w, decl, batch);
+                        let seen = std::mem::replace(&mut p.base(&mut sh.w).max_ts, before);
+                        sh.seen.insert(batch.reader, seen);
                     }
                 }
                 let mut rows = p.take_outbox(&mut sh.w);

@@ -257,7 +257,6 @@ fn restore<P: Pipeline>(
     };
     let states = checkpoint::load_workers(dir, m)?;
     let keep = |hash: u64| run::owner(hash, peers) == index;
-    let mut max_ts: Vec<i64> = Vec::new();
     for (old, st) in states.into_iter().enumerate() {
         p.load_state(w, &st.operators, &keep)
             .map_err(|e| RunError::Setup(format!("the checkpoint does not restore: {e}")))?;
@@ -267,21 +266,14 @@ fn restore<P: Pipeline>(
                 a.add(b);
             }
         }
-        if max_ts.len() < st.max_ts.len() {
-            max_ts.resize(st.max_ts.len(), i64::MIN);
-        }
-        for (a, b) in max_ts.iter_mut().zip(&st.max_ts) {
-            *a = (*a).max(*b);
-        }
         for (name, pos) in st.positions {
             if let Some(k) = setup.sources.iter().position(|s| s.name == name) {
                 positions[k].extend(pos);
             }
         }
     }
-    let base = p.base(w);
-    base.max_ts = max_ts;
-    base.watermark = m.watermark;
+    // The watermark goes on from the manifest's; each reader's event times start afresh.
+    p.base(w).watermark = m.watermark;
     Ok(Restored { manifest, positions })
 }
 
@@ -374,6 +366,7 @@ fn worker<P: Pipeline>(
         w,
         open_round: 0,
         parse_address: None,
+        seen: std::collections::BTreeMap::new(),
         hold: false,
         rounds: Vec::new(),
         failure: None,
@@ -428,6 +421,7 @@ fn worker<P: Pipeline>(
                         let seq = super::seq(round, ((index as u64 & 0x3ff) << 14) | ((taken as u64 & 3) << 12));
                         df.lines.send(super::Lines {
                             target: first_local + (batches_sent % local as u64) as usize,
+                            reader: index,
                             source: k,
                             file: b.file.to_string(),
                             header: b.header.as_ref().map(|h| h.iter().map(<[u8]>::to_vec).collect()),
@@ -457,12 +451,11 @@ fn worker<P: Pipeline>(
             std::thread::sleep(Duration::from_millis(5));
         }
         df.send_outbox(p, &core);
-        let max_ts = p.base(&mut core.borrow_mut().w).max_ts.clone();
+        let seen: Vec<(usize, Vec<i64>)> = core.borrow().seen.iter().map(|(r, m)| (*r, m.clone())).collect();
         let report = Report {
             worker: index,
             sources: (0..n)
                 .map(|k| SourceProgress {
-                    max_ts: max_ts.get(k).copied().unwrap_or(i64::MIN),
                     // `--exit-when-idle`: the input has ended; once every worker says so, the
                     // watermark passes +∞ and every window fires.
                     finished: finished[k] || setup.exit_idle.is_some_and(|d| last_any.elapsed() >= d),
@@ -471,6 +464,7 @@ fn worker<P: Pipeline>(
                         .is_some_and(|t| last_input[k].elapsed().as_millis() >= u128::try_from(t).unwrap_or(0)),
                 })
                 .collect(),
+            seen,
             records,
             checkpoint: index == 0 && closing.is_none() && last_checkpoint.elapsed() >= setup.checkpoint_every,
             stop: setup.interrupted.load(Ordering::Relaxed),
@@ -532,7 +526,6 @@ fn worker<P: Pipeline>(
                     let st = WorkerState {
                         operators: state,
                         stats: base.stats.clone(),
-                        max_ts: base.max_ts.clone(),
                         positions: setup
                             .sources
                             .iter()
