@@ -130,3 +130,40 @@ pub async fn serve_metrics(listener: tokio::net::TcpListener, text: Arc<Mutex<St
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::NodeKind;
+
+    #[test]
+    fn a_process_reports_its_counts_its_share_and_the_cluster_watermark() {
+        let nodes = [NodeDecl { name: "events", kind: NodeKind::Source }];
+        let mut total = Status::default();
+        let worker = |read, records| Status {
+            stats: vec![Stat { read, ..Stat::default() }],
+            watermark: 1_700_000_000_000,
+            groups: 3,
+            checkpoints: 2,
+            records,
+            cluster_records: 400,
+        };
+        total.add(&worker(60, 60));
+        total.add(&worker(40, 40));
+        let text = prometheus("p", &nodes, 1, &total);
+        let value = |name: &str| {
+            text.lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.rsplit(' ').next())
+                .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+                .to_string()
+        };
+        assert_eq!(value("pipe_records_read_total"), "100");
+        assert_eq!(value("pipe_process{"), "1");
+        assert_eq!(value("pipe_process_records_total"), "100");
+        assert_eq!(value("pipe_process_share"), "0.25");
+        assert_eq!(value("pipe_state_groups"), "6");
+        assert_eq!(value("pipe_watermark_milliseconds"), "1700000000000");
+        assert_eq!(value("pipe_checkpoints_total"), "2");
+    }
+}

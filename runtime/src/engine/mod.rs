@@ -313,6 +313,9 @@ pub struct Shared<P: Pipeline> {
     pub hold: bool,
     /// Completed rounds with every worker's report, for the driving loop.
     pub rounds: Vec<(u64, Vec<Report>)>,
+    /// One past the latest round some worker has reported: a worker still waiting for input
+    /// in an earlier round ends it.
+    pub heard: u64,
     /// The first internal failure of an operator.
     pub failure: Option<String>,
 }
@@ -571,12 +574,15 @@ fn control<'s, P: Pipeline>(reports: StreamVec<'s, u64, Report>, core: Core<P>) 
     reports.unary_frontier(Local, "control", move |_cap, _info| {
         let mut rounds: BTreeMap<u64, Vec<Report>> = BTreeMap::new();
         move |(input, frontier), _output: &mut Unit<'_>| {
+            let mut heard = 0;
             input.for_each(|cap, data| {
                 let Some(&t) = cap.least() else { return };
+                heard = heard.max(t + 1);
                 rounds.entry(t).or_default().append(data);
             });
             let done: Vec<u64> = rounds.keys().copied().filter(|t| !frontier.less_equal(t)).collect();
             let mut sh = core.borrow_mut();
+            sh.heard = sh.heard.max(heard);
             for t in done {
                 if let Some(r) = rounds.remove(&t) {
                     sh.rounds.push((t, r));

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,8 @@ use crate::sink::{Outputs, SinkTo};
 /// The longest a worker waits for input before it ends a round anyway (so watermarks, idle
 /// sources and checkpoints move without input).
 const TICK: Duration = Duration::from_millis(50);
+/// How long a worker waiting for input parks between looks at its readers.
+const WAIT_STEP: Duration = Duration::from_millis(1);
 /// Batches a worker takes from its readers in one round, at most.
 const BATCHES_PER_ROUND: usize = 4;
 
@@ -369,6 +371,7 @@ fn worker<P: Pipeline>(
         seen: std::collections::BTreeMap::new(),
         hold: false,
         rounds: Vec::new(),
+        heard: 0,
         failure: None,
     }));
     let mut df: Dataflow<P> = super::build(timely, p, &core, &setup.sources, watermark0);
@@ -405,13 +408,21 @@ fn worker<P: Pipeline>(
         // Read (not once the run is ending).
         if closing.is_none() && failure.is_none() {
             let mut taken = 0;
-            let mut wait = TICK;
+            let deadline = Instant::now() + TICK;
             while taken < BATCHES_PER_ROUND {
-                let msg = match readers.rx.recv_timeout(wait) {
+                // What the readers have; with nothing yet, wait a little (stepping the
+                // dataflow) until input comes, another worker ends this round, or a tick passed.
+                let msg = match readers.rx.try_recv() {
                     Ok(m) => m,
-                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                    Err(TryRecvError::Disconnected) => break,
+                    Err(TryRecvError::Empty) => {
+                        if taken > 0 || core.borrow().heard > round || Instant::now() >= deadline {
+                            break;
+                        }
+                        timely.step_or_park(Some(WAIT_STEP));
+                        continue;
+                    }
                 };
-                wait = Duration::ZERO;
                 match msg {
                     Msg::Batch(b) => {
                         let k = b.source;
@@ -548,6 +559,15 @@ fn worker<P: Pipeline>(
         }
         if closing.is_some() && published >= closing {
             break;
+        }
+        // Rows that reached sinks this round are written (standard output at once; files
+        // into the epoch's part, published with its checkpoint).
+        {
+            let mut sh = core.borrow_mut();
+            p.flush(&mut sh.w);
+            if let Some(e) = p.base(&mut sh.w).error.take() {
+                return Err(Failure::Fatal(RunError::Io(e)));
+            }
         }
         // Metrics of this process.
         let status = {
