@@ -6,12 +6,17 @@
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Read, Seek};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::input::Format;
+
+/// What a reader knows of its files: not looked yet, none of its own, some of its own.
+pub const SCANNING: u8 = 0;
+pub const NO_FILES: u8 = 1;
+pub const OWNS_FILES: u8 = 2;
 
 /// Lines a reader sends at once, at most.
 pub const BATCH_LINES: usize = 4096;
@@ -73,6 +78,7 @@ pub fn follow(
     tx: &SyncSender<Msg>,
     poll: Duration,
     stop: &AtomicBool,
+    found: &AtomicU8,
 ) -> Result<(), String> {
     struct FileState {
         offset: u64,
@@ -89,6 +95,17 @@ pub fn follow(
             .filter(|p| p.is_file())
             .collect();
         paths.sort();
+        let mine = paths.iter().any(|p| owns(&p.display().to_string()));
+        // After the first look: whether this reader has files of its own.
+        let _ = found.compare_exchange(
+            SCANNING,
+            if mine { OWNS_FILES } else { NO_FILES },
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        if mine {
+            found.store(OWNS_FILES, Ordering::Relaxed);
+        }
         for path in paths {
             let name = path.display().to_string();
             if !owns(&name) {

@@ -106,7 +106,7 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
             worker_bar.inc(split.len());
         }
         // Every source is finished on this worker: once all are, the watermark passes +∞.
-        let finished = vec![SourceProgress { finished: true, idle: false }; sources.len()];
+        let finished = vec![SourceProgress { finished: true, idle: false, pending: false }; sources.len()];
         df.end_round(0, Report { worker: index, sources: finished, ..Report::default() });
         let Dataflow { rows, lines, reports, probe } = df;
         drop(lines);

@@ -150,6 +150,9 @@ pub struct SourceProgress {
     pub finished: bool,
     /// This worker has read nothing from it for longer than its `idle_timeout`.
     pub idle: bool,
+    /// This worker has (or may have: it has not looked yet) input of the source to read: until
+    /// it has read some, it holds the watermark at its start.
+    pub pending: bool,
 }
 
 /// What a worker tells every worker at the end of each round.
@@ -230,13 +233,14 @@ impl Clock {
                 continue;
             }
             holding = true;
-            // A reader that has read nothing of the source (it owns none of its files yet)
-            // does not hold the others back.
+            // A reader that has read nothing of the source holds the others back only while it
+            // has (or may have) files of its own to read.
             let source_wm = holders
                 .iter()
-                .map(|r| self.reader_max(*r, k))
-                .filter(|t| *t != i64::MIN)
-                .map(|t| t.saturating_sub(*bound))
+                .filter_map(|r| match self.reader_max(*r, k) {
+                    i64::MIN => states[*r].pending.then_some(i64::MIN),
+                    t => Some(t.saturating_sub(*bound)),
+                })
                 .min()
                 .unwrap_or(i64::MIN);
             wm = wm.min(source_wm);

@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -286,6 +286,8 @@ struct Readers {
     threads: Vec<std::thread::JoinHandle<()>>,
     /// Sources this worker reads nothing from (standard input belongs to worker 0).
     none: Vec<bool>,
+    /// Per source, what its reader knows of its files (`files::SCANNING`, …).
+    found: Vec<Arc<AtomicU8>>,
 }
 
 impl Readers {
@@ -294,17 +296,25 @@ impl Readers {
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
         let mut none = vec![false; setup.sources.len()];
+        let found: Vec<Arc<AtomicU8>> =
+            setup.sources.iter().map(|_| Arc::new(AtomicU8::new(files::SCANNING))).collect();
         for (k, s) in setup.sources.iter().enumerate() {
             let Some(st) = s.stream.clone() else { continue };
-            if st.kind == StreamKind::Stdin && index != 0 {
-                none[k] = true;
-                continue;
+            if st.kind == StreamKind::Stdin {
+                if index != 0 {
+                    none[k] = true;
+                    continue;
+                }
+                found[k].store(files::OWNS_FILES, Ordering::Relaxed);
             }
             let (tx, stop, resume, poll) = (tx.clone(), stop.clone(), positions[k].clone(), setup.poll);
+            let found = found[k].clone();
             threads.push(std::thread::spawn(move || {
                 let owns = |name: &str| run::owner(run::key_hash(&name), peers) == index;
                 let r = match &st.kind {
-                    StreamKind::Follow(glob) => files::follow(k, glob, st.format, resume, &owns, &tx, poll, &stop),
+                    StreamKind::Follow(glob) => {
+                        files::follow(k, glob, st.format, resume, &owns, &tx, poll, &stop, &found)
+                    }
                     StreamKind::Stdin => files::stdin(k, st.format, &tx, &stop),
                 };
                 if let Err(e) = r {
@@ -312,7 +322,7 @@ impl Readers {
                 }
             }));
         }
-        Readers { rx, stop, threads, none }
+        Readers { rx, stop, threads, none, found }
     }
 
     fn stop(self) {
@@ -473,6 +483,7 @@ fn worker<P: Pipeline>(
                     idle: setup.sources[k]
                         .idle_timeout
                         .is_some_and(|t| last_input[k].elapsed().as_millis() >= u128::try_from(t).unwrap_or(0)),
+                    pending: readers.found[k].load(Ordering::Relaxed) != files::NO_FILES,
                 })
                 .collect(),
             seen,
