@@ -74,9 +74,18 @@ fn content_hash(krate: &Crate, runtime: &Path, release: bool) -> String {
         fnv(&mut h, p.as_bytes());
         fnv(&mut h, text.as_bytes());
     }
+    // Every file under `src/`, however deep (the engine, connectors, … are folders).
     let mut files = vec![runtime.join("Cargo.toml")];
-    if let Ok(entries) = std::fs::read_dir(runtime.join("src")) {
-        files.extend(entries.flatten().map(|e| e.path()));
+    let mut dirs = vec![runtime.join("src")];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for path in entries.flatten().map(|e| e.path()) {
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
     }
     files.sort();
     for f in files {
@@ -178,4 +187,27 @@ pub fn build(root: &Path, options: Options, cache: &Cache) -> Result<Built, Buil
     std::fs::rename(&tmp, &binary).map_err(|e| err("cannot move the built binary into place", e))?;
     let cargo_output = String::from_utf8_lossy(&out.stderr).into_owned();
     Ok(Built { checked: Box::new(checked), binary, compiled: true, krate, cargo_output })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_anywhere_in_the_runtime_rebuilds() {
+        let dir = std::env::temp_dir().join(format!("pipe-driver-hash-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("src/engine")).expect("dirs");
+        std::fs::write(dir.join("Cargo.toml"), "[package]").expect("manifest");
+        std::fs::write(dir.join("src/lib.rs"), "pub mod engine;").expect("lib");
+        std::fs::write(dir.join("src/engine/mod.rs"), "pub fn a() {}").expect("engine");
+        let krate = Crate { name: "x".into(), files: vec![("src/main.rs".into(), "fn main() {}".into())] };
+        let before = content_hash(&krate, &dir, false);
+        assert_eq!(before, content_hash(&krate, &dir, false), "the same sources hash the same");
+        std::fs::write(dir.join("src/engine/mod.rs"), "pub fn b() {}").expect("engine");
+        let after = content_hash(&krate, &dir, false);
+        assert_ne!(before, after, "a file in a folder of the runtime's sources is part of the hash");
+        assert_ne!(after, content_hash(&krate, &dir, true), "release and dev builds are kept apart");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
