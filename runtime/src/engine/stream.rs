@@ -270,7 +270,14 @@ fn restore<P: Pipeline>(
         }
         for (name, pos) in st.positions {
             if let Some(k) = setup.sources.iter().position(|s| s.name == name) {
-                positions[k].extend(pos);
+                // Each file is in the state of the worker that read it; should two states name
+                // it, the further position wins (a file is only ever read forward).
+                for (file, at) in pos {
+                    let slot = positions[k].entry(file).or_insert(at);
+                    if at.0 > slot.0 {
+                        *slot = at;
+                    }
+                }
             }
         }
     }
@@ -548,11 +555,19 @@ fn worker<P: Pipeline>(
                     let st = WorkerState {
                         operators: state,
                         stats: base.stats.clone(),
+                        // The files this worker owns (it was handed every file's position).
                         positions: setup
                             .sources
                             .iter()
-                            .map(|s| s.name.to_string())
-                            .zip(positions.iter().cloned())
+                            .zip(&positions)
+                            .map(|(s, pos)| {
+                                let mine = pos
+                                    .iter()
+                                    .filter(|(file, _)| run::owner(run::key_hash(&file.as_str()), peers) == index)
+                                    .map(|(f, at)| (f.clone(), *at))
+                                    .collect();
+                                (s.name.to_string(), mine)
+                            })
                             .collect(),
                     };
                     checkpoint::save_worker(dir, e, index, &st)?;
