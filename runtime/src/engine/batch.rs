@@ -153,19 +153,15 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
         return Err(RunError::Io(io::Error::other(e)));
     }
     let operators = run::operators(&nodes, stats);
-    let mut summary = Summary { pipeline: P::NAME, seconds: 0.0, bytes: total, operators, outputs: Vec::new() };
-    summary.seconds = start.elapsed().as_secs_f64();
-    if first == 0 {
-        // The process of worker 0 publishes the whole cluster's output.
-        let json = serde_json::to_vec_pretty(&summary).map_err(io::Error::other)?;
-        summary.outputs = outputs.commit(&json)?.iter().map(|p| p.display().to_string()).collect();
-    } else {
-        summary.outputs = outputs.locations();
-    }
-    if let Some(path) = &opts.summary {
-        std::fs::write(path, serde_json::to_vec_pretty(&summary).map_err(io::Error::other)?)?;
-    }
-    Ok(summary)
+    let summary = Summary {
+        pipeline: P::NAME,
+        seconds: start.elapsed().as_secs_f64(),
+        bytes: total,
+        operators,
+        outputs: Vec::new(),
+    };
+    // The process of worker 0 publishes the whole cluster's output, the summary with it.
+    super::report(summary, first == 0, opts, &outputs, |json| outputs.commit(json))
 }
 
 /// Which worker reads each split: the largest first, each to the worker with the fewest bytes

@@ -596,6 +596,28 @@ fn control<'s, P: Pipeline>(reports: StreamVec<'s, u64, Report>, core: Core<P>) 
     })
 }
 
+/// Finishes a run's summary: the process of worker 0 (`leader`) writes it beside the output
+/// with `publish` (which returns the directories written), the others name the directories;
+/// `--summary FILE` gets a copy in every process.
+pub(crate) fn report(
+    mut summary: Summary,
+    leader: bool,
+    opts: &Options,
+    outputs: &crate::sink::Outputs,
+    publish: impl FnOnce(&[u8]) -> std::io::Result<Vec<std::path::PathBuf>>,
+) -> Result<Summary, RunError> {
+    let json = |s: &Summary| serde_json::to_vec_pretty(s).map_err(std::io::Error::other);
+    summary.outputs = if leader {
+        publish(&json(&summary)?)?.iter().map(|p| p.display().to_string()).collect()
+    } else {
+        outputs.locations()
+    };
+    if let Some(path) = &opts.summary {
+        std::fs::write(path, json(&summary)?)?;
+    }
+    Ok(summary)
+}
+
 /// Every worker contributes `value` and gets every worker's, in worker order: a barrier that
 /// also moves a little data (run summaries, commit decisions). Every worker must call it at the
 /// same point of its program.

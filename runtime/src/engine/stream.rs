@@ -196,23 +196,14 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
         }
     }
     let operators = run::operators(&nodes, stats);
-    let mut summary = Summary {
+    let summary = Summary {
         pipeline: P::NAME,
         seconds: started.elapsed().as_secs_f64(),
         bytes: 0,
         operators,
         outputs: Vec::new(),
     };
-    if first == 0 {
-        let json = serde_json::to_vec_pretty(&summary).map_err(io::Error::other)?;
-        summary.outputs = outputs.write_summaries(&json)?.iter().map(|p| p.display().to_string()).collect();
-    } else {
-        summary.outputs = outputs.locations();
-    }
-    if let Some(path) = &opts.summary {
-        std::fs::write(path, serde_json::to_vec_pretty(&summary).map_err(io::Error::other)?)?;
-    }
-    Ok(summary)
+    super::report(summary, first == 0, opts, &outputs, |json| outputs.write_summaries(json))
 }
 
 fn no_stream(source: &str) -> RunError {
