@@ -82,7 +82,7 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
             seen: std::collections::BTreeMap::new(),
             hold: false,
             rounds: Vec::new(),
-            heard: 0,
+            heard_busy: 0,
             failure: None,
         }));
         let mut df: Dataflow<P> = super::build(timely, p, &core, &sources, i64::MIN);

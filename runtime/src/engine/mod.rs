@@ -165,6 +165,9 @@ pub struct Report {
     pub seen: Vec<(usize, Vec<i64>)>,
     /// Records this worker has read, in all.
     pub records: u64,
+    /// This worker took input this round: the others end the round at once instead of
+    /// waiting for theirs (a lone record is not held back by a tick).
+    pub busy: bool,
     /// Worker 0: write a checkpoint at the end of this round.
     pub checkpoint: bool,
     /// Stop after this round (an interrupt, or the input idle for `--exit-when-idle`).
@@ -317,9 +320,9 @@ pub struct Shared<P: Pipeline> {
     pub hold: bool,
     /// Completed rounds with every worker's report, for the driving loop.
     pub rounds: Vec<(u64, Vec<Report>)>,
-    /// One past the latest round some worker has reported: a worker still waiting for input
-    /// in an earlier round ends it.
-    pub heard: u64,
+    /// One past the latest round in which some worker took input: a worker still waiting for
+    /// input in an earlier round ends it at once.
+    pub heard_busy: u64,
     /// The first internal failure of an operator.
     pub failure: Option<String>,
 }
@@ -581,12 +584,14 @@ fn control<'s, P: Pipeline>(reports: StreamVec<'s, u64, Report>, core: Core<P>) 
             let mut heard = 0;
             input.for_each(|cap, data| {
                 let Some(&t) = cap.least() else { return };
-                heard = heard.max(t + 1);
+                if data.iter().any(|r| r.busy) {
+                    heard = heard.max(t + 1);
+                }
                 rounds.entry(t).or_default().append(data);
             });
             let done: Vec<u64> = rounds.keys().copied().filter(|t| !frontier.less_equal(t)).collect();
             let mut sh = core.borrow_mut();
-            sh.heard = sh.heard.max(heard);
+            sh.heard_busy = sh.heard_busy.max(heard);
             for t in done {
                 if let Some(r) = rounds.remove(&t) {
                     sh.rounds.push((t, r));

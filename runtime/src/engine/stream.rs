@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,9 +33,11 @@ use crate::sink::{Outputs, SinkTo};
 /// sources and checkpoints move without input).
 const TICK: Duration = Duration::from_millis(50);
 /// How long a worker waiting for input parks between looks at its readers.
-const WAIT_STEP: Duration = Duration::from_millis(1);
+const WAIT_STEP: Duration = Duration::from_micros(200);
+/// Lines a worker takes from its readers in one round, at most (what is waiting, up to this).
+const LINES_PER_ROUND: u64 = 16_384;
 /// Batches a worker takes from its readers in one round, at most.
-const BATCHES_PER_ROUND: usize = 4;
+const BATCHES_PER_ROUND: usize = 16;
 
 /// The settings every worker of a stream shares.
 struct Setup {
@@ -379,7 +381,7 @@ fn worker<P: Pipeline>(
         seen: std::collections::BTreeMap::new(),
         hold: false,
         rounds: Vec::new(),
-        heard: 0,
+        heard_busy: 0,
         failure: None,
     }));
     let mut df: Dataflow<P> = super::build(timely, p, &core, &setup.sources, watermark0);
@@ -414,30 +416,44 @@ fn worker<P: Pipeline>(
     let mut round: u64 = 0;
     loop {
         // Read (not once the run is ending).
+        let mut taken_this_round = false;
         if closing.is_none() && failure.is_none() {
             let mut taken = 0;
+            let mut connected = true;
+            let mut lines_taken: u64 = 0;
             let deadline = Instant::now() + TICK;
-            while taken < BATCHES_PER_ROUND {
-                // What the readers have; with nothing yet, wait a little (stepping the
-                // dataflow) until input comes, another worker ends this round, or a tick passed.
+            while taken < BATCHES_PER_ROUND && lines_taken < LINES_PER_ROUND {
+                // What the readers have; with nothing yet, wait a little until input comes,
+                // another worker ends this round (stepping the dataflow to hear it), or a
+                // tick passed. A lone worker just waits on its readers.
                 let msg = match readers.rx.try_recv() {
                     Ok(m) => m,
-                    Err(TryRecvError::Disconnected) => break,
-                    Err(TryRecvError::Empty) => {
-                        if taken > 0 || core.borrow().heard > round || Instant::now() >= deadline {
+                    Err(e) => {
+                        connected &= e == TryRecvError::Empty;
+                        let now = Instant::now();
+                        if taken > 0 || core.borrow().heard_busy > round || now >= deadline {
                             break;
                         }
-                        timely.step_or_park(Some(WAIT_STEP));
-                        continue;
+                        if peers == 1 && connected {
+                            match readers.rx.recv_timeout(deadline - now) {
+                                Ok(m) => m,
+                                Err(RecvTimeoutError::Timeout) => break,
+                                Err(RecvTimeoutError::Disconnected) => continue,
+                            }
+                        } else {
+                            timely.step_or_park(Some(WAIT_STEP));
+                            continue;
+                        }
                     }
                 };
                 match msg {
                     Msg::Batch(b) => {
                         let k = b.source;
                         let lines = b.lines.len() as u64;
+                        lines_taken += lines;
                         positions[k].insert(b.file.to_string(), (b.end_offset, b.end_line));
                         // Round, reader and batch: the high bits of the records' sequence numbers.
-                        let seq = super::seq(round, ((index as u64 & 0x3ff) << 14) | ((taken as u64 & 3) << 12));
+                        let seq = super::seq(round, ((index as u64 & 0xff) << 16) | ((taken as u64 & 0xf) << 12));
                         df.lines.send(super::Lines {
                             target: first_local + (batches_sent % local as u64) as usize,
                             reader: index,
@@ -461,6 +477,7 @@ fn worker<P: Pipeline>(
                     }
                 }
             }
+            taken_this_round = taken > 0;
             if failure.is_some() {
                 // Every worker stops after this round (with a last checkpoint, so a restart
                 // after the cause is fixed goes on from here), then the run fails.
@@ -486,6 +503,7 @@ fn worker<P: Pipeline>(
                 .collect(),
             seen,
             records,
+            busy: taken_this_round,
             checkpoint: index == 0 && closing.is_none() && last_checkpoint.elapsed() >= setup.checkpoint_every,
             stop: setup.interrupted.load(Ordering::Relaxed),
             durable,
@@ -495,8 +513,9 @@ fn worker<P: Pipeline>(
             last_checkpoint = Instant::now();
         }
         df.end_round(round, report);
+        // Short parks: progress from other workers does not always wake a parked worker.
         while df.probe.less_than(&(round + 1)) {
-            timely.step_or_park(Some(TICK));
+            timely.step_or_park(Some(WAIT_STEP));
         }
         let completed = std::mem::take(&mut core.borrow_mut().rounds);
         if let Some(f) = core.borrow_mut().failure.take() {
