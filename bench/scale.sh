@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/common.sh
-target/release/pipec build bench/daily/pipeline.pipe -o "$WORK/daily_scale" > /dev/null
+target/release/pipec build bench/daily/pipeline.pipe -o "$WORK/daily_scale" > /dev/null  # the default profile: what `pipec run` gives
 BIN="$WORK/daily_scale"
 echo "input: $DATA ($(du -h "$DATA" | cut -f1), $ROWS applications), $(nproc) cores"
 HOSTS="$WORK/hosts"
@@ -39,7 +39,7 @@ for i in 1 2 3 4 5; do
   cluster+=("$(echo "$e - $s" | bc)")
   bytes+=("$((b1 - b0))")
 done
-rows=$(python3 -c "import json;s=json.load(open('$WORK/scale_out/_pipe_summary.json'));print([o for o in s['operators'] if o['name']=='member_daily'][0]['read'])")
+rows=$(python3 -c "import json;s=json.load(open('$WORK/scale_out/_pipe_summary.json'));print([o for o in s['operators'] if o['kind']=='aggregate'][0]['read'])")
 stats "1 process, 1 worker" "${one[@]}"
 stats "1 process, 2 workers" "${two[@]}"
 stats "2 processes x 1 worker" "${cluster[@]}"
