@@ -33,6 +33,8 @@ pub struct Manifest {
 pub struct WorkerState {
     pub operators: Vec<u8>,
     pub stats: Vec<Stat>,
+    /// The cluster's watermark at the end of the checkpoint's round.
+    pub watermark: i64,
     /// Per source (by name), the positions of the files this worker read.
     pub positions: Vec<(String, Positions)>,
 }

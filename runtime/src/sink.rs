@@ -209,12 +209,20 @@ impl Outputs {
     pub fn recover(&self, committed: Option<u64>) -> io::Result<()> {
         for s in &self.sinks {
             if let (Some(tmp), Some(dest)) = (&s.tmp_dir, &s.final_dir) {
-                if let Some(e) = committed {
-                    let epoch = tmp.join(format!("e{e}"));
-                    if epoch.is_dir() {
-                        for worker in std::fs::read_dir(&epoch)? {
-                            publish_dir(&worker?.path(), dest)?;
-                        }
+                // Every recorded epoch still waiting (a crash can interrupt the publishing of
+                // the last two), oldest first.
+                let mut waiting: Vec<u64> = match std::fs::read_dir(tmp) {
+                    Ok(entries) => entries
+                        .flatten()
+                        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_prefix('e')?.parse().ok()))
+                        .filter(|e| committed.is_some_and(|c| *e <= c))
+                        .collect(),
+                    Err(_) => Vec::new(),
+                };
+                waiting.sort_unstable();
+                for e in waiting {
+                    for worker in std::fs::read_dir(tmp.join(format!("e{e}")))? {
+                        publish_dir(&worker?.path(), dest)?;
                     }
                 }
                 if tmp.exists() {
@@ -651,6 +659,32 @@ impl Record for crate::record::Rejected {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recovery_publishes_every_recorded_epoch_and_drops_the_rest() {
+        let dir = std::env::temp_dir().join(format!("pipe-recover-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let decl = SinkDecl {
+            name: "out",
+            kind: SinkKind::Files { format: SinkFormat::Json },
+            location: Some(dir.display().to_string()),
+            beside_first: false,
+        };
+        let outputs = Outputs::open_streaming(vec![decl]).expect("open");
+        // Epochs 3 and 4 were recorded, but a crash came before both were published; epoch 5
+        // was never recorded.
+        for (e, w) in [(3, 0), (4, 1), (5, 0)] {
+            let d = dir.join(IN_PROGRESS).join(format!("e{e}")).join(format!("w{w}"));
+            std::fs::create_dir_all(&d).expect("dirs");
+            std::fs::write(d.join(format!("part-{e:05}-{w:05}.jsonl")), "{}\n").expect("file");
+        }
+        outputs.recover(Some(4)).expect("recover");
+        assert!(dir.join("part-00003-00000.jsonl").exists());
+        assert!(dir.join("part-00004-00001.jsonl").exists());
+        assert!(!dir.join("part-00005-00000.jsonl").exists());
+        assert!(!dir.join(IN_PROGRESS).exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn partition_folders_escape_like_hive() {

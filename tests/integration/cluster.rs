@@ -369,3 +369,49 @@ fn a_streaming_cluster_killed_at_random_and_restarted_writes_each_row_exactly_on
     assert_eq!(got, want, "rows after {kills} kills differ from an uninterrupted run's");
     assert_eq!(rows(&out.join("rejected")).len(), 30, "every malformed line rejected exactly once");
 }
+
+#[test]
+fn a_stream_that_ran_to_the_end_of_its_input_goes_on_with_new_input_next_time() {
+    let bin = build_pipeline(Path::new("examples/member_features/pipeline.pipe"));
+    let data = repo_root().join("examples/member_features/data/applications.jsonl");
+    let lines: Vec<String> = std::fs::read_to_string(&data).expect("example data").lines().map(String::from).collect();
+    let dir = scratch("stream_after_end");
+    let live = dir.join("live");
+    std::fs::create_dir_all(&live).expect("live");
+    let (first, second) = lines.split_at(lines.len() / 2);
+    std::fs::write(live.join("a.jsonl"), first.join("\n") + "\n").expect("input");
+    let out = dir.join("out");
+    let mut args = vec![
+        "--mode".to_string(),
+        "stream".into(),
+        "--quiet".into(),
+        "--exit-when-idle".into(),
+        "600ms".into(),
+        "--state-dir".into(),
+        dir.join("state").display().to_string(),
+        "--source".into(),
+        format!("applications={}/*.jsonl", live.display()),
+    ];
+    args.extend(feature_sinks(&out));
+    let summary = |out: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join("features/_pipe_summary.json")).expect("summary"))
+            .expect("JSON")
+    };
+    let count = |s: &serde_json::Value, name: &str, kind: &str, what: &str| -> i64 {
+        s["operators"]
+            .as_array()
+            .and_then(|a| a.iter().find(|o| o["name"] == name && o["kind"] == kind))
+            .and_then(|o| o[what].as_i64())
+            .unwrap_or(-1)
+    };
+    run_cluster(&bin, &dir, &args, 2, 1);
+    let after_first = rows(&out.join("features")).len();
+    assert!(after_first > 0, "the first run fired its windows at the end of its input");
+    // More input comes; the next run reads only that, and none of it is late.
+    std::fs::write(live.join("b.jsonl"), second.join("\n") + "\n").expect("input");
+    run_cluster(&bin, &dir, &args, 2, 1);
+    let s = summary(&out);
+    assert_eq!(count(&s, "applications", "source", "read"), lines.len() as i64, "each line read once over both runs");
+    assert_eq!(count(&s, "member_daily", "aggregate", "late"), 0, "nothing of the second run is late");
+    assert!(rows(&out.join("features")).len() > after_first, "the second run's windows fired");
+}

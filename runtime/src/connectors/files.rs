@@ -32,12 +32,13 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let (n, unit) = s.split_at(split);
     let n: u64 = n.parse().map_err(|_| format!("`{s}` is not a duration such as 500ms, 10s or 1m"))?;
     let ms = match unit {
-        "" | "ms" => n,
-        "s" => n * 1000,
-        "m" => n * 60_000,
-        "h" => n * 3_600_000,
+        "" | "ms" => Some(n),
+        "s" => n.checked_mul(1000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
         _ => return Err(format!("`{s}`: the unit must be ms, s, m or h")),
     };
+    let ms = ms.ok_or_else(|| format!("`{s}` is too long a duration"))?;
     Ok(Duration::from_millis(ms))
 }
 
@@ -279,5 +280,6 @@ mod tests {
         assert_eq!(parse_duration("40"), Ok(Duration::from_millis(40)));
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("5d").is_err());
+        assert!(parse_duration("99999999999999999h").is_err(), "an overflow is an error, not a panic");
     }
 }

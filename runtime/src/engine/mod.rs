@@ -134,6 +134,26 @@ where
     F: Fn(&mut Timely) -> T + Send + Sync + 'static,
 {
     let config = cluster(opts)?;
+    if opts.processes > 1 {
+        // A peer that dies takes its connections with it: timely's network threads panic. Say
+        // so in one line (the failure model restarts every process) instead of a backtrace.
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if std::thread::current().name().is_some_and(|n| n.starts_with("timely")) {
+                #[allow(clippy::print_stderr, reason = "the binary's error report")]
+                {
+                    eprintln!("error: lost a process of the cluster: {info}");
+                }
+            } else {
+                default(info);
+            }
+        }));
+    }
+    // A worker that panics (a bug, never bad data) must not leave its peers waiting for it.
+    let work = move |t: &mut Timely| match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(t))) {
+        Ok(v) => v,
+        Err(_) => std::process::exit(101),
+    };
     let guards =
         timely::execute(config, work).map_err(|e| RunError::Setup(format!("cannot start the cluster: {e}")))?;
     let mut out = Vec::new();

@@ -218,6 +218,7 @@ fn no_stream(source: &str) -> RunError {
 struct Restored {
     manifest: Option<Manifest>,
     positions: Vec<Positions>,
+    watermark: i64,
 }
 
 /// Worker 0 finishes what a crash interrupted (publishing the manifest's epoch, discarding
@@ -248,13 +249,20 @@ fn restore<P: Pipeline>(
     }
     let mut positions = vec![Positions::new(); setup.sources.len()];
     let (Some(m), Some(dir)) = (&manifest, &setup.state_dir) else {
-        return Ok(Restored { manifest, positions });
+        return Ok(Restored { manifest, positions, watermark: i64::MIN });
     };
     let states = checkpoint::load_workers(dir, m)?;
+    // The watermark of the checkpoint's own round. After a run whose input ended it is +∞ and
+    // every window has fired: the next run keeps the positions and counts and starts its
+    // windows and watermark afresh, so what comes next is not all late.
+    let watermark = states.iter().map(|s| s.watermark).min().unwrap_or(i64::MIN);
+    let ended = watermark == i64::MAX;
     let keep = |hash: u64| run::owner(hash, peers) == index;
     for (old, st) in states.into_iter().enumerate() {
-        p.load_state(w, &st.operators, &keep)
-            .map_err(|e| RunError::Setup(format!("the checkpoint does not restore: {e}")))?;
+        if !ended {
+            p.load_state(w, &st.operators, &keep)
+                .map_err(|e| RunError::Setup(format!("the checkpoint does not restore: {e}")))?;
+        }
         let base = p.base(w);
         if old % peers == index && st.stats.len() == base.stats.len() {
             for (a, b) in base.stats.iter_mut().zip(&st.stats) {
@@ -274,9 +282,9 @@ fn restore<P: Pipeline>(
             }
         }
     }
-    // The watermark goes on from the manifest's; each reader's event times start afresh.
-    p.base(w).watermark = m.watermark;
-    Ok(Restored { manifest, positions })
+    // The watermark goes on from the checkpoint's; each reader's event times start afresh.
+    p.base(w).watermark = if ended { i64::MIN } else { watermark };
+    Ok(Restored { manifest, positions, watermark: p.base(w).watermark })
 }
 
 /// The readers of one worker: a thread per source it reads.
@@ -372,7 +380,7 @@ fn worker<P: Pipeline>(
     let mut w = p.worker(base);
     let restored = restore(timely, p, setup, outputs, &mut w)?;
     let epoch0 = restored.manifest.as_ref().map_or(0, |m| m.epoch + 1);
-    let watermark0 = restored.manifest.as_ref().map_or(i64::MIN, |m| m.watermark);
+    let watermark0 = restored.watermark;
     p.base(&mut w).out = SinkTo::new(outputs.clone(), index, epoch0);
     let core: Core<P> = std::rc::Rc::new(std::cell::RefCell::new(Shared {
         w,
@@ -565,6 +573,7 @@ fn worker<P: Pipeline>(
                     let st = WorkerState {
                         operators: state,
                         stats: base.stats.clone(),
+                        watermark: clock.watermark(),
                         // The files this worker owns (it was handed every file's position).
                         positions: setup
                             .sources
