@@ -240,3 +240,26 @@ pub fn parts(dir: &Path, ext: &str) -> String {
     }
     out
 }
+
+/// Every row of every `.jsonl` file under `dir` (hidden folders such as in-progress epochs
+/// aside), sorted: the multiset of rows a sink holds, whatever parts its workers wrote.
+pub fn sink_rows(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+                continue;
+            }
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "jsonl") {
+                out.extend(std::fs::read_to_string(&p).expect("read output").lines().map(String::from));
+            }
+        }
+    }
+    out.sort();
+    out
+}

@@ -13,28 +13,9 @@ use pipe_tests::{build_pipeline, scratch};
 
 const KEY: &str = "integration-test-key-0123456789";
 
-/// Every row of every `.jsonl` file under `dir` (in-progress folders and the summary aside),
-/// sorted: the multiset of rows a sink holds.
+/// The rows a sink directory holds (see `pipe_tests::sink_rows`).
 fn rows(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
-                continue;
-            }
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "jsonl") {
-                let text = std::fs::read_to_string(&p).expect("read output");
-                out.extend(text.lines().map(String::from));
-            }
-        }
-    }
-    out.sort();
-    out
+    pipe_tests::sink_rows(dir)
 }
 
 /// A small deterministic generator (xorshift), so failures replay from their seed.

@@ -75,16 +75,7 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
         let reset = super::gather(timely, reset).into_iter().flatten().next();
         let mut base = Base::new(ctx.clone(), SinkTo::new(worker_outputs.clone(), index, 0), p.nodes().len());
         base.workers = peers;
-        let core: Core<P> = std::rc::Rc::new(std::cell::RefCell::new(Shared {
-            w: p.worker(base),
-            open_round: 0,
-            parse_address: None,
-            seen: std::collections::BTreeMap::new(),
-            hold: false,
-            rounds: Vec::new(),
-            heard_busy: 0,
-            failure: None,
-        }));
+        let core: Core<P> = Shared::core(p.worker(base));
         let mut df: Dataflow<P> = super::build(timely, p, &core, &sources, i64::MIN);
 
         for (number, split) in

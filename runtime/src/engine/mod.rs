@@ -353,6 +353,22 @@ impl<P: Pipeline> std::fmt::Debug for Shared<P> {
     }
 }
 
+impl<P: Pipeline> Shared<P> {
+    /// What the operators and the loop of a worker share, around the generated worker `w`.
+    pub fn core(w: P::Worker) -> Core<P> {
+        Rc::new(RefCell::new(Shared {
+            w,
+            open_round: 0,
+            parse_address: None,
+            seen: BTreeMap::new(),
+            hold: false,
+            rounds: Vec::new(),
+            heard_busy: 0,
+            failure: None,
+        }))
+    }
+}
+
 pub type Core<P> = Rc<RefCell<Shared<P>>>;
 
 /// The inputs and the probe of one worker's dataflow.

@@ -382,16 +382,7 @@ fn worker<P: Pipeline>(
     let epoch0 = restored.manifest.as_ref().map_or(0, |m| m.epoch + 1);
     let watermark0 = restored.watermark;
     p.base(&mut w).out = SinkTo::new(outputs.clone(), index, epoch0);
-    let core: Core<P> = std::rc::Rc::new(std::cell::RefCell::new(Shared {
-        w,
-        open_round: 0,
-        parse_address: None,
-        seen: std::collections::BTreeMap::new(),
-        hold: false,
-        rounds: Vec::new(),
-        heard_busy: 0,
-        failure: None,
-    }));
+    let core: Core<P> = Shared::core(w);
     let mut df: Dataflow<P> = super::build(timely, p, &core, &setup.sources, watermark0);
     let wake_parser = core.borrow().parse_address.clone().map(|a| timely.activator_for(a));
     // The workers of this process, which share the parsing of what each reads.
