@@ -263,3 +263,26 @@ pub fn sink_rows(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// Appends `lines` to `files` files under `live` over time, as a producer would: the files one
+/// after another, 40 lines at a time, each chunk written in two pieces (a reader may see half a
+/// line and must wait for the rest).
+pub fn produce(live: PathBuf, lines: Vec<String>, files: usize) -> std::thread::JoinHandle<()> {
+    use std::io::Write;
+    std::thread::spawn(move || {
+        let per_file = lines.len() / files.max(1) + 1;
+        for (k, file_lines) in lines.chunks(per_file).enumerate() {
+            let path = live.join(format!("part-{k}.jsonl"));
+            for chunk in file_lines.chunks(40) {
+                let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path).expect("open live file");
+                let text = chunk.join("\n") + "\n";
+                let (a, b) = text.split_at(text.len() / 2);
+                f.write_all(a.as_bytes()).expect("append");
+                f.flush().expect("flush");
+                std::thread::sleep(std::time::Duration::from_millis(3));
+                f.write_all(b.as_bytes()).expect("append");
+                std::thread::sleep(std::time::Duration::from_millis(12));
+            }
+        }
+    })
+}

@@ -25,7 +25,6 @@ pub struct Manifest {
     pub epoch: u64,
     /// Workers in the cluster that wrote it.
     pub workers: usize,
-    pub watermark: i64,
 }
 
 /// One worker's part of a checkpoint.

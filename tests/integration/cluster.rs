@@ -301,21 +301,7 @@ fn a_streaming_cluster_killed_at_random_and_restarted_writes_each_row_exactly_on
     ];
     stream.extend(feature_sinks(&out));
     // A producer appends the records to six files over time.
-    let producer = {
-        let live = live.clone();
-        std::thread::spawn(move || {
-            use std::io::Write;
-            for (k, file_lines) in lines.chunks(lines.len() / 6 + 1).enumerate() {
-                let path = live.join(format!("part-{k}.jsonl"));
-                for chunk in file_lines.chunks(50) {
-                    let mut f =
-                        std::fs::OpenOptions::new().create(true).append(true).open(&path).expect("open live file");
-                    f.write_all((chunk.join("\n") + "\n").as_bytes()).expect("append");
-                    std::thread::sleep(Duration::from_millis(15));
-                }
-            }
-        })
-    };
+    let producer = pipe_tests::produce(live.clone(), lines, 6);
     let mut seed: u64 = 0x5eed_c1a5;
     let mut rand = move |n: u64| {
         seed ^= seed << 13;

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -125,31 +125,6 @@ fn a_stream_writes_what_a_backfill_writes_for_every_window_and_aggregate() {
     }
 }
 
-/// Appends `lines` to files under `live` over time, as a producer would, in chunks.
-fn produce(live: PathBuf, lines: Vec<String>) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let per_file = lines.len() / 3 + 1;
-        for (k, file_lines) in lines.chunks(per_file).enumerate() {
-            let path = live.join(format!("part-{k}.jsonl"));
-            for chunk in file_lines.chunks(40) {
-                let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path).expect("open live file");
-                let mut text = String::new();
-                for l in chunk {
-                    text.push_str(l);
-                    text.push('\n');
-                }
-                // Written in two pieces: a reader may see half a line and must wait for the rest.
-                let (a, b) = text.split_at(text.len() / 2);
-                f.write_all(a.as_bytes()).expect("append");
-                f.flush().expect("flush");
-                std::thread::sleep(Duration::from_millis(3));
-                f.write_all(b.as_bytes()).expect("append");
-                std::thread::sleep(Duration::from_millis(12));
-            }
-        }
-    })
-}
-
 fn start(bin: &Path, args: &[String]) -> Child {
     Command::new(bin)
         .args(args)
@@ -199,7 +174,7 @@ fn a_stream_killed_at_random_and_restarted_writes_each_row_exactly_once() {
         format!("applications={}/*.jsonl", live.display()),
     ];
     stream.extend(sinks(&out));
-    let producer = produce(live.clone(), lines);
+    let producer = pipe_tests::produce(live.clone(), lines, 3);
     let mut rng = Rng(0x5eed_1234);
     let mut kills = 0;
     let started = Instant::now();

@@ -528,12 +528,7 @@ fn worker<P: Pipeline>(
                 let all_durable = reports.iter().map(|r| r.durable).min().flatten();
                 if reports.len() == peers && all_durable > committed {
                     if let (Some(dir), Some(e)) = (&setup.state_dir, all_durable) {
-                        let m = Manifest {
-                            pipeline: P::NAME.to_string(),
-                            epoch: e,
-                            workers: peers,
-                            watermark: clock.watermark(),
-                        };
+                        let m = Manifest { pipeline: P::NAME.to_string(), epoch: e, workers: peers };
                         checkpoint::commit(dir, &m)?;
                     }
                     committed = all_durable;
