@@ -16,11 +16,40 @@ pub enum Format {
     Parquet,
 }
 
-/// A batch binding: `files(glob, format = …)`.
+/// A batch binding: `files(glob, format = …)`, or a Kafka topic read up to the end offsets it
+/// has when the run starts (`kafka` is then set and `glob` unused).
 #[derive(Clone, Debug)]
 pub struct BatchDecl {
     pub glob: String,
     pub format: Format,
+    pub kafka: Option<KafkaDecl>,
+}
+
+/// Where a Kafka source starts reading when no checkpoint says where it stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KafkaStart {
+    /// The oldest message each partition retains.
+    Earliest,
+    /// Only messages produced after the run starts.
+    Latest,
+    /// The offsets committed to the consumer group (the earliest where it committed none).
+    Group,
+    /// The first message at or after this time (milliseconds since the epoch).
+    Timestamp(i64),
+}
+
+/// `kafka(topic = …, brokers = …, group = …, start = …)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KafkaDecl {
+    pub topic: String,
+    pub brokers: String,
+    /// The consumer group offsets are committed to after each checkpoint; `pipe-<pipeline>`
+    /// when none is named.
+    pub group: Option<String>,
+    pub start: KafkaStart,
+    /// The record's fields in declaration order: the columns of CSV messages, which carry no
+    /// header.
+    pub columns: Vec<String>,
 }
 
 /// Where a stream binding reads.
@@ -30,6 +59,8 @@ pub enum StreamKind {
     Follow(String),
     /// `stdin`: standard input, one record per line.
     Stdin,
+    /// `kafka(…)`: a topic, its partitions shared out over the workers.
+    Kafka(KafkaDecl),
 }
 
 /// A stream binding.

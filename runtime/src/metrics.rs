@@ -18,6 +18,8 @@ pub struct Status {
     pub records: u64,
     /// Records the whole cluster has read (from the workers' reports).
     pub cluster_records: u64,
+    /// Kafka consumer lag of the partitions this process reads: (source, partition, messages).
+    pub partition_lag: Vec<(String, i32, i64)>,
 }
 
 impl Status {
@@ -34,12 +36,13 @@ impl Status {
         self.checkpoints = self.checkpoints.max(o.checkpoints);
         self.records += o.records;
         self.cluster_records = self.cluster_records.max(o.cluster_records);
+        self.partition_lag.extend(o.partition_lag.iter().cloned());
     }
 }
 
 /// The metrics of a running stream, as Prometheus text.
 pub fn prometheus(name: &str, nodes: &[NodeDecl], process: usize, status: &Status) -> String {
-    let Status { stats, watermark, groups: state, checkpoints, records, cluster_records } = status;
+    let Status { stats, watermark, groups: state, checkpoints, records, cluster_records, partition_lag } = status;
     let (watermark, state, checkpoints, records, cluster_records) =
         (*watermark, *state, *checkpoints, *records, *cluster_records);
     let mut out = String::new();
@@ -90,6 +93,14 @@ pub fn prometheus(name: &str, nodes: &[NodeDecl], process: usize, status: &Statu
     out.push_str(&format!(
         "# HELP pipe_process_share This process's share of the records the cluster has read.\n# TYPE pipe_process_share gauge\npipe_process_share{{pipeline=\"{name}\"}} {share}\n"
     ));
+    if !partition_lag.is_empty() {
+        out.push_str("# HELP pipe_kafka_consumer_lag Messages of a Kafka partition produced and not read yet.\n# TYPE pipe_kafka_consumer_lag gauge\n");
+        for (source, partition, lag) in partition_lag {
+            out.push_str(&format!(
+                "pipe_kafka_consumer_lag{{pipeline=\"{name}\",source=\"{source}\",partition=\"{partition}\"}} {lag}\n"
+            ));
+        }
+    }
     out.push_str(&format!(
         "# HELP pipe_checkpoints_total Checkpoints completed.\n# TYPE pipe_checkpoints_total counter\npipe_checkpoints_total{{pipeline=\"{name}\"}} {checkpoints}\n"
     ));
@@ -140,16 +151,17 @@ mod tests {
     fn a_process_reports_its_counts_its_share_and_the_cluster_watermark() {
         let nodes = [NodeDecl { name: "events", kind: NodeKind::Source }];
         let mut total = Status::default();
-        let worker = |read, records| Status {
+        let worker = |read, records, partition: i32| Status {
             stats: vec![Stat { read, ..Stat::default() }],
             watermark: 1_700_000_000_000,
             groups: 3,
             checkpoints: 2,
             records,
             cluster_records: 400,
+            partition_lag: vec![("events".into(), partition, i64::from(partition) * 10 + 5)],
         };
-        total.add(&worker(60, 60));
-        total.add(&worker(40, 40));
+        total.add(&worker(60, 60, 0));
+        total.add(&worker(40, 40, 1));
         let text = prometheus("p", &nodes, 1, &total);
         let value = |name: &str| {
             text.lines()
@@ -165,5 +177,8 @@ mod tests {
         assert_eq!(value("pipe_state_groups"), "6");
         assert_eq!(value("pipe_watermark_milliseconds"), "1700000000000");
         assert_eq!(value("pipe_checkpoints_total"), "2");
+        // Each worker's Kafka partitions, with their lag.
+        assert_eq!(value("pipe_kafka_consumer_lag{pipeline=\"p\",source=\"events\",partition=\"0\"}"), "5");
+        assert_eq!(value("pipe_kafka_consumer_lag{pipeline=\"p\",source=\"events\",partition=\"1\"}"), "15");
     }
 }

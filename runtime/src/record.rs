@@ -44,6 +44,18 @@ impl Origin<'_> {
     }
 }
 
+/// What a message broker says of a record besides its payload (a Kafka message's key,
+/// partition, offset and timestamp): a source that names fields for them gets them filled in.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MessageMeta {
+    /// The key as text (not valid UTF-8: replaced characters), none for a message without one.
+    pub key: Option<String>,
+    pub partition: i64,
+    pub offset: i64,
+    /// Milliseconds since the epoch (the producer's or the broker's time), when the message has one.
+    pub timestamp: Option<i64>,
+}
+
 /// A record's line number: known, or counted only when it is asked for (a split that starts in
 /// the middle of a file does not know how many lines come before it until it reads them).
 #[derive(Clone, Copy, Debug)]

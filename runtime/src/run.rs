@@ -179,6 +179,9 @@ pub struct Base {
     pub workers: usize,
     /// The buffer splits are read into, reused from split to split.
     pub read_buf: Vec<u8>,
+    /// The broker's metadata of the record being parsed (Kafka), for the fields a source
+    /// names to receive it.
+    pub message: Option<crate::record::MessageMeta>,
 }
 
 impl Base {
@@ -194,6 +197,7 @@ impl Base {
             max_ts: Vec::new(),
             workers: 1,
             read_buf: Vec::new(),
+            message: None,
         }
     }
 

@@ -48,6 +48,13 @@ pub enum SinkKind {
     Stdout {
         format: SinkFormat,
     },
+    /// A Kafka topic: one JSON message per row, keyed by the sink's `key` (the partition text
+    /// its buffer groups rows by) when `keyed`.
+    Kafka {
+        topic: String,
+        brokers: String,
+        keyed: bool,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -75,6 +82,9 @@ struct SinkOut {
     /// Open files by (worker, partition): each worker writes its own part of every partition,
     /// so workers never share a file and names never collide across processes.
     files: Mutex<HashMap<(usize, String), Open>>,
+    /// A Kafka sink's producer, shared by the process's workers.
+    #[cfg(feature = "kafka")]
+    producer: Option<crate::connectors::kafka::Producer>,
 }
 
 /// Every sink of a run.
@@ -146,7 +156,61 @@ impl SinkOut {
             tmp_dir,
             files: Mutex::new(HashMap::new()),
             header_done: std::sync::atomic::AtomicBool::new(false),
+            #[cfg(feature = "kafka")]
+            producer: None,
         }
+    }
+
+    /// Connects a Kafka sink's producer (a clear error when its brokers or topic are missing).
+    fn connect(&mut self) -> io::Result<()> {
+        let SinkKind::Kafka { topic, brokers, .. } = &self.decl.kind else { return Ok(()) };
+        let name = self.decl.name;
+        #[cfg(feature = "kafka")]
+        {
+            let p = crate::connectors::kafka::Producer::open(topic, brokers)
+                .map_err(|e| io::Error::other(format!("sink `{name}`: {e}")))?;
+            self.producer = Some(p);
+            Ok(())
+        }
+        #[cfg(not(feature = "kafka"))]
+        {
+            let _ = (topic, brokers);
+            Err(io::Error::other(format!(
+                "sink `{name}`: this binary was built without Kafka support (pipec enables it for pipelines that use `kafka`)"
+            )))
+        }
+    }
+
+    /// Produces rows to a Kafka sink, keyed by `key` when the sink has one.
+    fn produce<R: Record>(&self, key: &str, rows: &mut Vec<R>) -> io::Result<()> {
+        let SinkKind::Kafka { keyed, .. } = &self.decl.kind else { return Ok(()) };
+        #[cfg(feature = "kafka")]
+        {
+            let Some(p) = &self.producer else {
+                return Err(io::Error::other("internal: a Kafka sink without its producer"));
+            };
+            let mut payload = Vec::new();
+            for row in rows.drain(..) {
+                payload.clear();
+                serde_json::to_writer(&mut payload, &row).map_err(io::Error::other)?;
+                p.send(keyed.then_some(key), &payload).map_err(io::Error::other)?;
+            }
+            Ok(())
+        }
+        #[cfg(not(feature = "kafka"))]
+        {
+            let _ = (keyed, key, rows);
+            Err(io::Error::other("this binary was built without Kafka support"))
+        }
+    }
+
+    /// Waits until a Kafka sink's messages are all acknowledged.
+    fn flush_producer(&self) -> io::Result<()> {
+        #[cfg(feature = "kafka")]
+        if let Some(p) = &self.producer {
+            return p.flush().map_err(|e| io::Error::other(format!("sink `{}`: {e}", self.decl.name)));
+        }
+        Ok(())
     }
 }
 
@@ -166,7 +230,9 @@ impl Outputs {
                 }
                 _ => (None, None),
             };
-            sinks.push(SinkOut::new(decl, final_dir, tmp_dir));
+            let mut s = SinkOut::new(decl, final_dir, tmp_dir);
+            s.connect()?;
+            sinks.push(s);
         }
         Ok(Outputs { sinks, memory: false, streaming: false })
     }
@@ -197,7 +263,9 @@ impl Outputs {
                 }
                 _ => (None, None),
             };
-            sinks.push(SinkOut::new(decl, final_dir, tmp_dir));
+            let mut s = SinkOut::new(decl, final_dir, tmp_dir);
+            s.connect()?;
+            sinks.push(s);
         }
         Ok(Outputs { sinks, memory: false, streaming: true })
     }
@@ -238,6 +306,9 @@ impl Outputs {
     pub fn close(&self, worker: Option<usize>, sync: bool) -> io::Result<()> {
         let mut failure = None;
         for s in &self.sinks {
+            if let Err(e) = s.flush_producer() {
+                failure.get_or_insert(e);
+            }
             let mine: Vec<Open> = {
                 let mut files = lock(&s.files);
                 let keys: Vec<(usize, String)> =
@@ -303,6 +374,7 @@ impl Outputs {
         let s = &self.sinks[sink];
         let format = match s.decl.kind {
             SinkKind::Files { format } | SinkKind::Stdout { format } => format,
+            SinkKind::Kafka { .. } => return s.produce(partition, rows),
         };
         let text = match format {
             SinkFormat::Json => Some(json_lines(rows)?),
@@ -503,6 +575,15 @@ fn csv_lines<R: Record>(rows: &[R]) -> io::Result<Vec<u8>> {
         w.write_record(&cells).map_err(io::Error::other)?;
     }
     w.into_inner().map_err(|e| io::Error::other(e.to_string()))
+}
+
+/// One value of a Kafka sink's `key`, as the message key's text (null: empty).
+pub fn key_segment(value: Option<&dyn Cell>) -> String {
+    let mut text = String::new();
+    if let Some(v) = value {
+        v.cell(&mut text);
+    }
+    text
 }
 
 /// One partition folder name segment, `name=value`, escaped the way Hive escapes it.

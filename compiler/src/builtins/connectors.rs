@@ -19,6 +19,8 @@ pub enum ArgKind {
     Word(&'static [&'static str]),
     /// An integer literal.
     Int,
+    /// Where a Kafka source starts: `earliest`, `latest`, `group`, or a timestamp `@…`.
+    Start,
     /// One expression over the incoming row, or a list `[…]` of them.
     RowExprs,
 }
@@ -95,8 +97,13 @@ pub const CONNECTORS: &[Connector] = &[
         source_params: &[
             p("topic", false, true, ArgKind::Text),
             p("brokers", false, true, ArgKind::Text),
-            p("format", false, false, ArgKind::Word(&["json"])),
+            p("format", false, false, ArgKind::Word(TEXT_FORMATS)),
             p("group", false, false, ArgKind::Text),
+            p("start", false, false, ArgKind::Start),
+            p("key_field", false, false, ArgKind::Text),
+            p("partition_field", false, false, ArgKind::Text),
+            p("offset_field", false, false, ArgKind::Text),
+            p("timestamp_field", false, false, ArgKind::Text),
         ],
         sink_params: &[
             p("topic", false, true, ArgKind::Text),
@@ -104,7 +111,7 @@ pub const CONNECTORS: &[Connector] = &[
             p("format", false, false, ArgKind::Word(&["json"])),
             p("key", false, false, ArgKind::RowExprs),
         ],
-        doc: "A Kafka topic (any Kafka-protocol broker).",
+        doc: "A Kafka topic (any Kafka-protocol broker): as a source, its partitions shared out over the workers (`start = earliest | latest | group | @timestamp`; `key_field`, `partition_field`, `offset_field`, `timestamp_field` name optional fields the message's metadata fills); as a sink, one JSON message per row keyed by `key`.",
     },
     Connector {
         name: "redis",

@@ -9,6 +9,9 @@ use crate::diagnostics::{did_you_mean, Code, Diagnostic};
 use crate::hir::{Connector, ConnectorArg};
 use crate::syntax::pipe_ast::{Expr, ExprKind};
 
+/// Where a Kafka source may start, besides a timestamp.
+const KAFKA_STARTS: &[&str] = &["earliest", "latest", "group"];
+
 impl Checker<'_> {
     /// Checks a connector call for a source (`as_source`) or a sink. Row expressions in a
     /// sink's arguments are kept for the edges to type.
@@ -146,6 +149,30 @@ impl Checker<'_> {
                             did_you_mean(&found, words.iter().copied())
                                 .unwrap_or_else(|| format!("write `{param} = {}`", words[0])),
                         ),
+                );
+                None
+            }
+            (ArgKind::Start, ExprKind::Name(n)) if KAFKA_STARTS.contains(&n.name.as_str()) => {
+                Some(ConnectorArg::Word(n.name.clone()))
+            }
+            (ArgKind::Start, ExprKind::Timestamp(ms)) => Some(ConnectorArg::Int(*ms)),
+            (ArgKind::Start, _) => {
+                let found = self.res.sources.text(v.span).to_string();
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::E2001,
+                        v.span,
+                        format!(
+                            "`{param}` must be one of {} or a timestamp such as `@2026-01-31`",
+                            KAFKA_STARTS.join(", ")
+                        ),
+                    )
+                    .label(format!("`{found}` is not one of them"))
+                    .help(
+                        did_you_mean(&found, KAFKA_STARTS.iter().copied()).unwrap_or_else(|| {
+                            format!("write `{param} = earliest` or `{param} = @2026-01-31T00:00:00Z`")
+                        }),
+                    ),
                 );
                 None
             }

@@ -200,6 +200,9 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+        for c in [&out.batch, &out.stream].into_iter().flatten() {
+            self.message_fields(c, &row);
+        }
         if !seen.contains_key("batch") && !seen.contains_key("stream") {
             self.diags.push(
                 Diagnostic::new(Code::E2011, s.name.span, format!("source `{}` has no binding", s.name.name))
@@ -233,6 +236,42 @@ impl<'a> Checker<'a> {
         self.infos.insert(s.name.name.clone(), info);
         self.program.sources.push(out);
         Some(bounded)
+    }
+
+    /// The fields a Kafka binding fills from the message's metadata (`key_field = "…"`, …):
+    /// each must be an optional field of the record with the metadata's type, since the payload
+    /// does not carry it.
+    fn message_fields(&mut self, c: &hir::Connector, row: &Row) {
+        const FIELDS: [(&str, Type, &str); 4] = [
+            ("key_field", Type::String, "string"),
+            ("partition_field", Type::Int, "i64"),
+            ("offset_field", Type::Int, "i64"),
+            ("timestamp_field", Type::Timestamp, "i64 (timestamp = \"millis\")"),
+        ];
+        for (param, want, thrift) in FIELDS {
+            let Some(hir::ConnectorArg::Text(name)) = c.args.iter().find(|(n, _)| n == param).map(|(_, a)| a) else {
+                continue;
+            };
+            match row.fields.iter().find(|(f, _)| f == name) {
+                None => self.diags.push(
+                    Diagnostic::new(Code::E1016, c.span, format!("`{param}` names `{name}`, which the record does not have"))
+                        .label(format!("no field `{name}`"))
+                        .help(format!("add `optional {thrift} {name}` to the record's struct, or name one of its fields")),
+                ),
+                Some((_, ty)) if ty.non_null() != &want || !ty.is_nullable() => self.diags.push(
+                    Diagnostic::new(
+                        Code::E2001,
+                        c.span,
+                        format!("`{param}` fills `{name}` with a `{want}?`, but the field is `{ty}`"),
+                    )
+                    .label(format!("`{name}` is `{ty}`"))
+                    .help(format!(
+                        "declare it `optional {thrift} {name}`: the message's metadata fills it, the payload need not carry it"
+                    )),
+                ),
+                Some(_) => {}
+            }
+        }
     }
 
     pub(super) fn duration_const(&mut self, e: &Expr, what: &str) -> Option<i64> {

@@ -51,7 +51,10 @@ pub struct Batch {
     pub data: Vec<u8>,
     /// (start, end, line number) of each record in `data`.
     pub lines: Vec<(usize, usize, u64)>,
-    /// The file offset and line count after these lines: where a restart reads on.
+    /// Per line, what the broker says of it (Kafka); empty for files.
+    pub meta: Vec<crate::record::MessageMeta>,
+    /// The file offset and line count after these lines: where a restart reads on (for a
+    /// Kafka partition: the next offset, and 0).
     pub end_offset: u64,
     pub end_line: u64,
 }
@@ -170,6 +173,7 @@ pub fn follow(
                         header: state.header.clone(),
                         data: data[sent_to..start].to_vec(),
                         lines: lines.drain(..).map(|(s, e, l)| (s - sent_to, e - sent_to, l)).collect(),
+                        meta: Vec::new(),
                         end_offset: base_offset + start as u64,
                         end_line: line_no,
                     };
@@ -185,6 +189,7 @@ pub fn follow(
                 header: state.header.clone(),
                 data: data[sent_to..].to_vec(),
                 lines: lines.into_iter().map(|(s, e, l)| (s - sent_to, e - sent_to, l)).collect(),
+                meta: Vec::new(),
                 end_offset: base_offset + data.len() as u64,
                 end_line: line_no,
             };
@@ -244,6 +249,7 @@ pub fn stdin(source: usize, format: Format, tx: &SyncSender<Msg>, stop: &AtomicB
                 header: header.clone(),
                 data,
                 lines,
+                meta: Vec::new(),
                 end_offset: offset,
                 end_line: line_no,
             };

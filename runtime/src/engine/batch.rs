@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{Core, Dataflow, Report, Shared, SourceProgress};
+use crate::connectors as conn;
 use crate::input::{self, Format, LineBase, Split};
 use crate::mask::Key;
 use crate::record::{Line, Origin};
@@ -49,8 +50,15 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
     }
     let sinks = run::sink_locations(p.sinks(), &opts.sinks)?;
     let mut splits: Vec<Split> = Vec::new();
+    // Kafka topics: every partition is read, by worker `n % workers` for the n-th of them.
+    let mut partitions: Vec<(usize, i32)> = Vec::new();
     for (i, s) in sources.iter().enumerate() {
         let Some(b) = &s.batch else { return Err(run::no_batch(s.name)) };
+        if let Some(k) = &b.kafka {
+            let parts = conn::kafka_partitions(k).map_err(|e| RunError::Setup(format!("source `{}`: {e}", s.name)))?;
+            partitions.extend(parts.into_iter().map(|p| (i, p)));
+            continue;
+        }
         let planned = input::plan(i, &b.glob, b.format, input::SPLIT_BYTES)
             .map_err(|e| RunError::Setup(format!("source `{}`: {e}", s.name)))?;
         splits.extend(planned);
@@ -62,6 +70,8 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
     let nodes = p.nodes();
     let splits = Arc::new(splits);
     let sources = Arc::new(sources);
+    let partitions = Arc::new(partitions);
+    let group = format!("pipe-{}", P::NAME);
 
     let worker_outputs = outputs.clone();
     let pipeline = p.clone();
@@ -95,6 +105,22 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
             df.send_outbox(p, &core);
             timely.step();
             worker_bar.inc(split.len());
+        }
+        for (n, &(k, partition)) in partitions.iter().enumerate().filter(|(n, _)| n % peers == index) {
+            {
+                let mut sh = core.borrow_mut();
+                let major = (splits.len() + n) as u64;
+                read_partition(p, &mut sh.w, major, k, partition, &sources, &group, &mut |w| {
+                    let rows = p.take_outbox(w);
+                    if !rows.is_empty() {
+                        let mut rows = rows;
+                        df.rows.send_batch(&mut rows);
+                    }
+                });
+                p.end_split(&mut sh.w);
+            }
+            df.send_outbox(p, &core);
+            timely.step();
         }
         // Every source is finished on this worker: once all are, the watermark passes +∞.
         let finished = vec![SourceProgress { finished: true, idle: false, pending: false }; sources.len()];
@@ -185,6 +211,51 @@ fn progress(total: u64, opts: &Options) -> indicatif::ProgressBar {
         bar.set_style(style);
     }
     bar
+}
+
+/// Reads one partition of a Kafka source up to the end offset it has now and pushes its
+/// messages (the `major`-th unit of the run, for the order of ties). A partition that cannot be
+/// read stops the run; a message that cannot be parsed goes to `rejected` as
+/// `topic/partition@offset`.
+#[allow(clippy::too_many_arguments, reason = "one unit of a batch run's input")]
+fn read_partition<P: Pipeline>(
+    p: &P,
+    w: &mut P::Worker,
+    major: u64,
+    k: usize,
+    partition: i32,
+    sources: &[SourceDecl],
+    group: &str,
+    send: &mut dyn FnMut(&mut P::Worker),
+) {
+    let decl = &sources[k];
+    let Some(kafka) = decl.batch.as_ref().and_then(|b| b.kafka.as_ref()) else { return };
+    let format = decl.batch.as_ref().map_or(Format::Json, |b| b.format);
+    let name = conn::position_name(&kafka.topic, partition);
+    let header = csv::ByteRecord::from(kafka.columns.iter().map(String::as_str).collect::<Vec<_>>());
+    let group = kafka.group.as_deref().unwrap_or(group);
+    let mut n: u64 = 0;
+    let read = conn::kafka_read_bounded(kafka, group, partition, &mut |payload, meta| {
+        p.base(w).seq = super::seq(major, n);
+        n += 1;
+        p.base(w).message = Some(meta.clone());
+        let offset = u64::try_from(meta.offset).unwrap_or(0);
+        let o = Origin { source: decl.name, file: &name, offset, line: Line::Unknown, raw: payload };
+        match format {
+            Format::Csv => match crate::connectors::files::parse_csv_line(payload) {
+                Some(rec) => p.csv(w, k, &rec, &header, &o),
+                None => p.json(w, k, &o),
+            },
+            _ => p.json(w, k, &o),
+        }
+        if n % SEND_EVERY == 0 {
+            send(w);
+        }
+    });
+    p.base(w).message = None;
+    if let Err(e) = read {
+        p.base(w).io(Err(io::Error::other(format!("source `{}`: {e}", decl.name))));
+    }
 }
 
 /// Reads split `number` and pushes its records; every [`SEND_EVERY`] records `send` hands the

@@ -175,6 +175,24 @@ pub struct SourceProgress {
     pub pending: bool,
 }
 
+/// Reader numbers of the partitions of a partitioned source (Kafka) start here, above every
+/// worker's number: each partition has its own event-time account (see [`Clock`]).
+pub const PARTITION_READER: usize = 1 << 40;
+
+/// What one partition of a partitioned source (Kafka) looks like from the worker that reads it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PartitionProgress {
+    pub source: usize,
+    pub partition: i32,
+    /// No message for longer than the source's `idle_timeout`: it does not hold the watermark.
+    pub idle: bool,
+    /// It has (or may have) messages but none has been read yet: it holds the watermark at
+    /// its start.
+    pub pending: bool,
+    /// Messages produced and not read yet.
+    pub lag: i64,
+}
+
 /// What a worker tells every worker at the end of each round.
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Report {
@@ -183,6 +201,8 @@ pub struct Report {
     /// Per reader (a worker whose lines this worker parsed): the largest event time of each
     /// source among those lines (`i64::MIN` for none).
     pub seen: Vec<(usize, Vec<i64>)>,
+    /// The partitions this worker reads, of every partitioned source.
+    pub partitions: Vec<PartitionProgress>,
     /// Records this worker has read, in all.
     pub records: u64,
     /// This worker took input this round: the others end the round at once instead of
@@ -204,6 +224,9 @@ pub struct Clock {
     latest: Vec<Option<Report>>,
     /// Per source: the declared bound on disorder and the idle timeout.
     bounds: Vec<(i64, Option<i64>)>,
+    /// Per source: whether it is partitioned (Kafka): its readers are its partitions, not the
+    /// workers.
+    partitioned: Vec<bool>,
     watermark: i64,
 }
 
@@ -212,6 +235,10 @@ impl Clock {
         Clock {
             latest: vec![None; peers],
             bounds: sources.iter().map(|s| (s.watermark, s.idle_timeout)).collect(),
+            partitioned: sources
+                .iter()
+                .map(|s| s.stream.as_ref().is_some_and(|st| matches!(st.kind, crate::input::StreamKind::Kafka(_))))
+                .collect(),
             watermark,
         }
     }
@@ -250,6 +277,33 @@ impl Clock {
                 continue;
             }
             all_finished = false;
+            if self.partitioned.get(k).copied().unwrap_or(false) {
+                // Flink's rule for Kafka: the minimum over the partitions, less those idle
+                // longer than the idle timeout and those with nothing to read yet.
+                let parts: Vec<PartitionProgress> = self
+                    .latest
+                    .iter()
+                    .flatten()
+                    .flat_map(|r| r.partitions.iter().filter(|p| p.source == k && !p.idle).copied())
+                    .collect();
+                if parts.is_empty() {
+                    continue;
+                }
+                holding = true;
+                let source_wm = parts
+                    .iter()
+                    .filter_map(|p| {
+                        let reader = PARTITION_READER + usize::try_from(p.partition).unwrap_or(0);
+                        match self.reader_max(reader, k) {
+                            i64::MIN => p.pending.then_some(i64::MIN),
+                            t => Some(t.saturating_sub(*bound)),
+                        }
+                    })
+                    .min()
+                    .unwrap_or(i64::MIN);
+                wm = wm.min(source_wm);
+                continue;
+            }
             let holders: Vec<usize> =
                 states.iter().enumerate().filter(|(_, s)| !s.finished && !s.idle).map(|(r, _)| r).collect();
             if holders.is_empty() {
@@ -319,8 +373,10 @@ pub struct Lines {
     /// A CSV file's header fields.
     pub header: Option<Vec<Vec<u8>>>,
     pub data: Vec<u8>,
-    /// (start, end, line number) of each record in `data`.
+    /// (start, end, line number) of each record in `data` (for a Kafka message: its offset).
     pub lines: Vec<(usize, usize, u64)>,
+    /// Per record, what the broker says of it (Kafka); empty for files.
+    pub meta: Vec<crate::record::MessageMeta>,
     /// The high bits of the records' sequence numbers (round, reader, batch), for ties.
     pub seq: u64,
 }
@@ -483,7 +539,14 @@ fn parse_lines<P: Pipeline>(p: &P, w: &mut P::Worker, decl: &SourceDecl, b: &Lin
     for (i, &(start, end, line)) in b.lines.iter().enumerate() {
         p.base(w).seq = b.seq | ((i as u64 & 0xfff) << 12);
         let Some(raw) = b.data.get(start..end) else { continue };
-        let o = Origin { source: decl.name, file: &b.file, offset: 0, line: Line::Known(line), raw };
+        // A Kafka message's position is `topic/partition@offset`.
+        let o = match b.meta.get(i) {
+            Some(m) => {
+                p.base(w).message = Some(m.clone());
+                Origin { source: decl.name, file: &b.file, offset: line, line: Line::Unknown, raw }
+            }
+            None => Origin { source: decl.name, file: &b.file, offset: 0, line: Line::Known(line), raw },
+        };
         match format {
             Format::Csv => {
                 if let Some(rec) = crate::connectors::files::parse_csv_line(raw) {
@@ -493,6 +556,7 @@ fn parse_lines<P: Pipeline>(p: &P, w: &mut P::Worker, decl: &SourceDecl, b: &Lin
             _ => p.json(w, b.source, &o),
         }
     }
+    p.base(w).message = None;
     p.end_split(w);
 }
 

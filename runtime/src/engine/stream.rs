@@ -13,7 +13,7 @@
 //! ones, restores the state and reads on from the recorded positions: the output is the same
 //! as an uninterrupted run's, with no row lost or repeated.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -21,9 +21,10 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{Clock, Core, Dataflow, Report, Shared, SourceProgress};
+use super::{Clock, Core, Dataflow, PartitionProgress, Report, Shared, SourceProgress, PARTITION_READER};
 use crate::checkpoint::{self, Manifest, Positions, WorkerState};
 use crate::connectors::files::{self, parse_duration, Msg, CHANNEL_BATCHES};
+use crate::connectors::{self as conn, ReaderShared};
 use crate::input::{Format, StreamKind};
 use crate::metrics::{self, Status};
 use crate::run::{self, Base, NodeDecl, Options, Pipeline, RunError, SourceDecl, Stat, Summary};
@@ -42,6 +43,10 @@ const BATCHES_PER_ROUND: usize = 16;
 /// The settings every worker of a stream shares.
 struct Setup {
     sources: Vec<SourceDecl>,
+    /// Per source: its Kafka partitions (asked of the brokers at start), for the others none.
+    partitions: Vec<Option<Vec<i32>>>,
+    /// The consumer group Kafka sources commit their offsets to.
+    group: String,
     nodes: Vec<NodeDecl>,
     state_dir: Option<PathBuf>,
     poll: Duration,
@@ -88,6 +93,15 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
     if stdin_sources > 1 {
         return Err(RunError::Setup("only one source can read standard input".into()));
     }
+    let partitions = sources
+        .iter()
+        .map(|s| match s.stream.as_ref().map(|st| &st.kind) {
+            Some(StreamKind::Kafka(decl)) => {
+                conn::kafka_partitions(decl).map(Some).map_err(|e| RunError::Setup(format!("source `{}`: {e}", s.name)))
+            }
+            _ => Ok(None),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let key =
         if p.needs_key() { Some(crate::mask::Key::from_environment(opts.hmac_key_file.as_deref())?) } else { None };
     let ctx = run::context(p, key, &HashMap::new())?;
@@ -143,6 +157,8 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
     };
     let setup = Arc::new(Setup {
         sources,
+        partitions,
+        group: format!("pipe-{}", P::NAME),
         nodes: p.nodes(),
         state_dir: opts.state_dir.clone(),
         poll: parse_duration(&opts.poll_interval).map_err(RunError::Setup)?,
@@ -210,7 +226,7 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
 
 fn no_stream(source: &str) -> RunError {
     RunError::Setup(format!(
-        "source `{source}` has no stream binding this runtime reads (`follow`, `stdin`); run it with `--mode batch`"
+        "source `{source}` has no stream binding this runtime reads (`follow`, `stdin`, `kafka`); run it with `--mode batch`"
     ))
 }
 
@@ -287,6 +303,9 @@ fn restore<P: Pipeline>(
     Ok(Restored { manifest, positions, watermark: p.base(w).watermark })
 }
 
+/// A Kafka source (by index) and the next offset of each partition a worker reads.
+type SourceOffsets = (usize, BTreeMap<i32, i64>);
+
 /// The readers of one worker: a thread per source it reads.
 struct Readers {
     rx: Receiver<Msg>,
@@ -296,6 +315,9 @@ struct Readers {
     none: Vec<bool>,
     /// Per source, what its reader knows of its files (`files::SCANNING`, …).
     found: Vec<Arc<AtomicU8>>,
+    /// Per Kafka source, what its reader knows of this worker's partitions.
+    kafka: Vec<Option<Arc<ReaderShared>>>,
+    started: Instant,
 }
 
 impl Readers {
@@ -306,8 +328,37 @@ impl Readers {
         let mut none = vec![false; setup.sources.len()];
         let found: Vec<Arc<AtomicU8>> =
             setup.sources.iter().map(|_| Arc::new(AtomicU8::new(files::SCANNING))).collect();
+        let mut kafka = vec![None; setup.sources.len()];
         for (k, s) in setup.sources.iter().enumerate() {
             let Some(st) = s.stream.clone() else { continue };
+            if let StreamKind::Kafka(decl) = &st.kind {
+                let mine: Vec<i32> = setup.partitions[k]
+                    .iter()
+                    .flatten()
+                    .copied()
+                    .filter(|p| conn::partition_owner(*p, peers) == index)
+                    .collect();
+                // A worker without partitions has nothing to read: it is finished with the source.
+                found[k].store(files::OWNS_FILES, Ordering::Relaxed);
+                if mine.is_empty() {
+                    none[k] = true;
+                    continue;
+                }
+                let shared = Arc::new(ReaderShared::default());
+                kafka[k] = Some(shared.clone());
+                let header = (st.format == Format::Csv).then(|| {
+                    Arc::new(csv::ByteRecord::from(decl.columns.iter().map(String::as_str).collect::<Vec<_>>()))
+                });
+                let group = decl.group.clone().unwrap_or_else(|| setup.group.clone());
+                let (tx, stop, resume, decl) = (tx.clone(), stop.clone(), positions[k].clone(), decl.clone());
+                threads.push(std::thread::spawn(move || {
+                    let r = conn::kafka_follow(k, &decl, header, &group, &mine, &resume, &tx, &stop, &shared);
+                    if let Err(e) = r {
+                        let _ = tx.send(Msg::Failed(k, e));
+                    }
+                }));
+                continue;
+            }
             if st.kind == StreamKind::Stdin {
                 if index != 0 {
                     none[k] = true;
@@ -324,13 +375,47 @@ impl Readers {
                         files::follow(k, glob, st.format, resume, &owns, &tx, poll, &stop, &found)
                     }
                     StreamKind::Stdin => files::stdin(k, st.format, &tx, &stop),
+                    StreamKind::Kafka(_) => Ok(()),
                 };
                 if let Err(e) = r {
                     let _ = tx.send(Msg::Failed(k, e));
                 }
             }));
         }
-        Readers { rx, stop, threads, none, found }
+        Readers { rx, stop, threads, none, found, kafka, started: Instant::now() }
+    }
+
+    /// The state of this worker's Kafka partitions, for its report: idle after the source's
+    /// `idle_timeout` without a message, pending until the first message of a partition that
+    /// has (or may have) messages.
+    fn partitions(&self, sources: &[SourceDecl]) -> Vec<PartitionProgress> {
+        let mut out = Vec::new();
+        for (k, shared) in self.kafka.iter().enumerate() {
+            let Some(shared) = shared else { continue };
+            let idle_after = sources[k].idle_timeout.map(|t| Duration::from_millis(u64::try_from(t).unwrap_or(0)));
+            let parts = shared.partitions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            for (&partition, st) in parts.iter() {
+                let quiet_for = st.last_message.unwrap_or(self.started).elapsed();
+                out.push(PartitionProgress {
+                    source: k,
+                    partition,
+                    idle: idle_after.is_some_and(|t| quiet_for >= t),
+                    pending: st.last_message.is_none() && (st.high < 0 || st.position < st.high),
+                    lag: st.lag(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Hands the offsets a published checkpoint recorded to the Kafka readers, to commit to
+    /// the consumer group.
+    fn commit(&self, positions: &[SourceOffsets]) {
+        for (k, offsets) in positions {
+            if let Some(Some(shared)) = self.kafka.get(*k) {
+                *shared.commit.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(offsets.clone());
+            }
+        }
     }
 
     fn stop(self) {
@@ -405,6 +490,8 @@ fn worker<P: Pipeline>(
     let mut checkpoints: u64 = 0;
     // The epoch of the last checkpoint once the run is ending: it stops when that is published.
     let mut closing: Option<u64> = None;
+    // Per checkpoint not yet published: the Kafka offsets it recorded, for the consumer group.
+    let mut to_commit: BTreeMap<u64, Vec<SourceOffsets>> = BTreeMap::new();
     let mut failure: Option<RunError> = None;
     let slot = {
         let mut s = setup.status.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -451,16 +538,27 @@ fn worker<P: Pipeline>(
                         let lines = b.lines.len() as u64;
                         lines_taken += lines;
                         positions[k].insert(b.file.to_string(), (b.end_offset, b.end_line));
+                        if b.lines.is_empty() {
+                            // Where a Kafka partition starts: a position, no records.
+                            continue;
+                        }
+                        // Each Kafka partition has its own event-time account; a file's lines go
+                        // to the account of the worker that read them.
+                        let reader = match readers.kafka[k] {
+                            Some(_) => PARTITION_READER + conn::partition_of(&b.file).map_or(0, |p| p as usize),
+                            None => index,
+                        };
                         // Round, reader and batch: the high bits of the records' sequence numbers.
                         let seq = super::seq(round, ((index as u64 & 0xff) << 16) | ((taken as u64 & 0xf) << 12));
                         df.lines.send(super::Lines {
                             target: first_local + (batches_sent % local as u64) as usize,
-                            reader: index,
+                            reader,
                             source: k,
                             file: b.file.to_string(),
                             header: b.header.as_ref().map(|h| h.iter().map(<[u8]>::to_vec).collect()),
                             data: b.data,
                             lines: b.lines,
+                            meta: b.meta,
                             seq,
                         });
                         batches_sent += 1;
@@ -501,6 +599,7 @@ fn worker<P: Pipeline>(
                 })
                 .collect(),
             seen,
+            partitions: readers.partitions(&setup.sources),
             records,
             busy: taken_this_round,
             checkpoint: index == 0 && closing.is_none() && last_checkpoint.elapsed() >= setup.checkpoint_every,
@@ -543,6 +642,13 @@ fn worker<P: Pipeline>(
                 if published.is_none_or(|x| x < c) {
                     published = Some(c);
                 }
+                let done: Vec<u64> = to_commit.range(..=c).map(|(e, _)| *e).collect();
+                if let Some(last) = done.last().and_then(|e| to_commit.get(e)) {
+                    readers.commit(last);
+                }
+                for e in done {
+                    to_commit.remove(&e);
+                }
             }
             let ending = clock.finished() || reports.iter().any(|r| r.stop);
             if super::checkpoint_round(&reports) && closing.is_none() {
@@ -560,15 +666,17 @@ fn worker<P: Pipeline>(
                         operators: state,
                         stats: base.stats.clone(),
                         watermark: clock.watermark(),
-                        // The files this worker owns (it was handed every file's position).
+                        // The files and partitions this worker reads (it was handed every
+                        // position of the checkpoint it started from).
                         positions: setup
                             .sources
                             .iter()
+                            .enumerate()
                             .zip(&positions)
-                            .map(|(s, pos)| {
+                            .map(|((k, s), pos)| {
                                 let mine = pos
                                     .iter()
-                                    .filter(|(file, _)| run::owner(run::key_hash(&file.as_str()), peers) == index)
+                                    .filter(|(name, _)| owns_position(setup, k, name, index, peers))
                                     .map(|(f, at)| (f.clone(), *at))
                                     .collect();
                                 (s.name.to_string(), mine)
@@ -576,6 +684,20 @@ fn worker<P: Pipeline>(
                             .collect(),
                     };
                     checkpoint::save_worker(dir, e, index, &st)?;
+                }
+                let offsets: Vec<SourceOffsets> = (0..n)
+                    .filter(|k| readers.kafka[*k].is_some())
+                    .map(|k| {
+                        let mine = positions[k]
+                            .iter()
+                            .filter(|(name, _)| owns_position(setup, k, name, index, peers))
+                            .filter_map(|(name, at)| Some((conn::partition_of(name)?, i64::try_from(at.0).ok()?)))
+                            .collect();
+                        (k, mine)
+                    })
+                    .collect();
+                if !offsets.is_empty() {
+                    to_commit.insert(e, offsets);
                 }
                 durable = Some(e);
                 checkpoints += 1;
@@ -612,6 +734,12 @@ fn worker<P: Pipeline>(
                 checkpoints,
                 records,
                 cluster_records: clock.latest().map(|r| r.records).sum(),
+                partition_lag: clock
+                    .latest()
+                    .filter(|r| r.worker == index)
+                    .flat_map(|r| r.partitions.iter())
+                    .map(|p| (setup.sources[p.source].name.to_string(), p.partition, p.lag))
+                    .collect(),
             }
         };
         publish_status(p, setup, slot, status, started, &mut last_metrics);
@@ -636,6 +764,15 @@ fn worker<P: Pipeline>(
     let mut sh = core.borrow_mut();
     let stats = p.base(&mut sh.w).stats.clone();
     Ok(stats)
+}
+
+/// Whether this worker reads the file or partition a position names: a file belongs to the
+/// worker its name hashes to, a Kafka partition to `partition % workers`.
+fn owns_position(setup: &Setup, source: usize, name: &str, index: usize, peers: usize) -> bool {
+    if setup.partitions[source].is_some() {
+        return conn::partition_of(name).is_some_and(|p| conn::partition_owner(p, peers) == index);
+    }
+    run::owner(run::key_hash(&name), peers) == index
 }
 
 /// Records this worker's status for the process's metrics; the first worker of the process

@@ -5,7 +5,7 @@ use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
 use super::aggregate::hashable;
-use super::source::connector_text;
+use super::source::{connector_text, connector_value};
 use super::{destructure, id, lit, Ctx};
 use crate::codegen::expr::{ExprGen, Scope};
 use crate::codegen::{rows, Gen};
@@ -51,6 +51,21 @@ pub(super) fn sink_decl(g: &mut Gen<'_>, sink: usize, span: Span) -> (TokenStrea
                 None,
             )
         }
+        "kafka" if !g.module => {
+            let arg = |n: &str| c.args.iter().find(|(k, _)| k == n).map(|(_, a)| a.clone());
+            let topic = connector_value(g, arg("topic").as_ref());
+            let brokers = connector_value(g, arg("brokers").as_ref());
+            let keyed = c.args.iter().any(|(n, _)| n == "key");
+            (
+                quote!(SinkDecl {
+                    name: #name,
+                    kind: SinkKind::Kafka { topic: #topic, brokers: #brokers, keyed: #keyed },
+                    location: None,
+                    beside_first: false,
+                }),
+                None,
+            )
+        }
         other => {
             let what = format!("the `{other}` sink has no batch writer yet");
             let at = if c.span == Span::default() { span } else { c.span };
@@ -84,7 +99,10 @@ pub(super) fn sink_node(
     let row_ty = &cx.row_ty[input];
     let ni = lit(i);
     let buf = id(format!("sink_{i}"));
-    let parts: Vec<&TExpr> = exprs.iter().filter(|(n, _)| n == "partition_by").flat_map(|(_, e)| e).collect();
+    // A Kafka sink's `key` groups rows the way `partition_by` does; its text is the message key.
+    let keyed = exprs.iter().any(|(n, _)| n == "key");
+    let parts: Vec<&TExpr> =
+        exprs.iter().filter(|(n, _)| n == "partition_by" || n == "key").flat_map(|(_, e)| e).collect();
     let m = id(format!("push_{i}_0"));
     if parts.is_empty() {
         let push = quote! {
@@ -117,6 +135,14 @@ pub(super) fn sink_node(
         let value = back(quote!(key.#idx.clone()));
         let nm = Literal::string(name);
         let cell = rows::cell_of(quote!(x), e.ty.non_null());
+        if keyed {
+            segs.push(if e.ty.is_nullable() {
+                quote!({ let v = #value; match &v { Some(x) => sink::key_segment(Some(&#cell)), None => sink::key_segment(None) } })
+            } else {
+                quote!({ let v = #value; let x = &v; sink::key_segment(Some(&#cell)) })
+            });
+            continue;
+        }
         segs.push(if e.ty.is_nullable() {
             quote!({ let v = #value; match &v { Some(x) => sink::partition_segment(#nm, Some(&#cell)), None => sink::partition_segment(#nm, None) } })
         } else {
@@ -150,9 +176,10 @@ pub(super) fn sink_node(
             self.base.stats[#ni].written += 1;
         }
     };
+    let sep = if keyed { "|" } else { "/" };
     let path = quote!({
         let segs: Vec<String> = vec![#(#segs),*];
-        segs.join("/")
+        segs.join(#sep)
     });
     SinkParts { push, key, path: Some(path) }
 }

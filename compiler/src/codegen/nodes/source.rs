@@ -65,6 +65,7 @@ pub(super) fn source_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, 
         sc.bind(&f.name, quote!(row.#fid), f.ty.clone());
     }
     let ni = lit(i);
+    let meta = message_fields(g, source, &fields);
     let ts = event_time(spec.event_time, &fields, &ni);
     let filter = match spec.filter {
         Some(c) => filter(g, c, &sc, &ni),
@@ -78,6 +79,7 @@ pub(super) fn source_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, 
     let method = quote! {
         fn #m(&mut self, ctx: &Context, o: &Origin<'_>, row: #ident) {
             let _ = ctx;
+            #meta
             #ts
             self.base.saw(#k, ts);
             #late
@@ -158,7 +160,16 @@ fn source_decl(g: &mut Gen<'_>, node: &Node, source: &str) -> TokenStream {
         Some(c) if c.name == "files" => {
             let loc = connector_text(g, c.args.iter().find(|(n, _)| n == "glob").map(|(_, a)| a));
             let fmt = format_of(c);
-            Some(quote!(Some(rt::input::BatchDecl { glob: #loc, format: rt::input::Format::#fmt })))
+            Some(quote!(Some(rt::input::BatchDecl { glob: #loc, format: rt::input::Format::#fmt, kafka: None })))
+        }
+        Some(c) if c.name == "kafka" && !g.module => {
+            let fmt = format_of(c);
+            let kafka = kafka_decl(g, c, src.map(|s| &s.record), "earliest");
+            Some(quote!(Some(rt::input::BatchDecl {
+                glob: String::new(),
+                format: rt::input::Format::#fmt,
+                kafka: Some(#kafka),
+            })))
         }
         _ => None,
     };
@@ -168,6 +179,14 @@ fn source_decl(g: &mut Gen<'_>, node: &Node, source: &str) -> TokenStream {
             let fmt = format_of(c);
             Some(quote!(Some(rt::input::StreamDecl {
                 kind: rt::input::StreamKind::Follow(#loc),
+                format: rt::input::Format::#fmt,
+            })))
+        }
+        Some(c) if c.name == "kafka" && !g.module => {
+            let fmt = format_of(c);
+            let kafka = kafka_decl(g, c, src.map(|s| &s.record), "group");
+            Some(quote!(Some(rt::input::StreamDecl {
+                kind: rt::input::StreamKind::Kafka(#kafka),
                 format: rt::input::Format::#fmt,
             })))
         }
@@ -204,6 +223,94 @@ fn source_decl(g: &mut Gen<'_>, node: &Node, source: &str) -> TokenStream {
         watermark: #watermark,
         idle_timeout: #idle,
     })
+}
+
+/// A Kafka binding's `KafkaDecl`; `start` defaults to `default_start` (`group` for a stream,
+/// which goes on where the consumer group committed; `earliest` for a batch backfill).
+fn kafka_decl(g: &mut Gen<'_>, c: &crate::hir::Connector, record: Option<&Type>, default_start: &str) -> TokenStream {
+    let arg = |n: &str| c.args.iter().find(|(k, _)| k == n).map(|(_, a)| a);
+    let topic = connector_value(g, arg("topic"));
+    let brokers = connector_value(g, arg("brokers"));
+    let group = match arg("group") {
+        Some(a) => {
+            let v = connector_value(g, Some(a));
+            quote!(Some(#v))
+        }
+        None => quote!(None),
+    };
+    let start = match arg("start") {
+        Some(ConnectorArg::Int(ms)) => {
+            let ms = Literal::i64_suffixed(*ms);
+            quote!(rt::input::KafkaStart::Timestamp(#ms))
+        }
+        Some(ConnectorArg::Word(w)) => start_word(w),
+        _ => start_word(default_start),
+    };
+    let columns: Vec<Literal> = match record {
+        Some(Type::Struct(sid, _)) => {
+            g.res.schema.get_struct(*sid).fields.iter().map(|f| Literal::string(&f.name)).collect()
+        }
+        _ => Vec::new(),
+    };
+    quote!(rt::input::KafkaDecl {
+        topic: #topic,
+        brokers: #brokers,
+        group: #group,
+        start: #start,
+        columns: vec![#(String::from(#columns)),*],
+    })
+}
+
+fn start_word(w: &str) -> TokenStream {
+    match w {
+        "latest" => quote!(rt::input::KafkaStart::Latest),
+        "group" => quote!(rt::input::KafkaStart::Group),
+        _ => quote!(rt::input::KafkaStart::Earliest),
+    }
+}
+
+/// The statements that fill the fields a Kafka binding names (`key_field = "…"`, …) from the
+/// message being parsed.
+fn message_fields(g: &Gen<'_>, source: &str, fields: &ReadFields<'_>) -> TokenStream {
+    let Some(src) = g.program.sources.iter().find(|s| s.name == source) else { return quote!() };
+    let mut sets = Vec::new();
+    for c in [&src.batch, &src.stream].into_iter().flatten().filter(|c| c.name == "kafka") {
+        for (param, (idx, f)) in c.args.iter().filter_map(|(n, a)| match a {
+            ConnectorArg::Text(t) => fields.iter().find(|(_, f)| &f.name == t).map(|x| (n.as_str(), *x)),
+            _ => None,
+        }) {
+            let (fid, _) = names::field(&f.name, idx);
+            let value = match param {
+                "key_field" => quote!(m.key.clone()),
+                "partition_field" => quote!(Some(m.partition)),
+                "offset_field" => quote!(Some(m.offset)),
+                "timestamp_field" => quote!(m.timestamp),
+                _ => continue,
+            };
+            sets.push(quote!(row.#fid = #value;));
+        }
+    }
+    if sets.is_empty() {
+        return quote!();
+    }
+    quote! {
+        let mut row = row;
+        if let Some(m) = &self.base.message {
+            #(#sets)*
+        }
+    }
+}
+
+/// A connector's text argument used as it is (a topic, a broker list): a literal, or
+/// `env("…")` read at start.
+pub(super) fn connector_value(g: &mut Gen<'_>, arg: Option<&ConnectorArg>) -> TokenStream {
+    match arg {
+        Some(ConnectorArg::Text(t)) => {
+            let l = Literal::string(t);
+            quote!(String::from(#l))
+        }
+        other => connector_text(g, other),
+    }
 }
 
 /// `let ts = …;`: the record's event time (a null one rejects the record), 0 without one.

@@ -1,0 +1,469 @@
+//! Kafka sources and sinks (the runtime's `kafka` feature), on librdkafka through `rdkafka`.
+//!
+//! A source never joins a consumer group's rebalancing: the engine assigns the topic's
+//! partitions to workers itself (partition `p` to worker `p % workers`, the same on every
+//! process) and each worker's reader consumes its partitions from the offsets its checkpoint
+//! recorded. The group only receives the offsets of completed checkpoints, for lag tooling
+//! and for `start = group` when there is no checkpoint. A batch run reads every partition up to
+//! the end offset it has when the run starts.
+//!
+//! A sink produces with the idempotent producer and waits for every message of an epoch to be
+//! acknowledged before the epoch's checkpoint completes: nothing is lost; after a crash the
+//! messages of the epoch that was cut short are produced again (at least once).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{DeliveryResult, Message};
+use rdkafka::producer::{BaseRecord, Producer as _, ProducerContext, ThreadedProducer};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use super::files::{Batch, Msg, BATCH_LINES};
+use super::{position_name, ReaderShared};
+use crate::input::{KafkaDecl, KafkaStart};
+use crate::record::MessageMeta;
+
+/// How long a request at start (metadata, offsets) may take before the brokers count as
+/// unreachable.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest lines wait in a reader before they are sent on (when fewer than a batch came).
+const BATCH_WAIT: Duration = Duration::from_millis(20);
+/// How often a reader asks the brokers for its partitions' end offsets (consumer lag).
+const LAG_EVERY: Duration = Duration::from_secs(1);
+/// A bounded read that gets nothing for this long while its partition has more to give fails.
+const STALL: Duration = Duration::from_secs(120);
+
+fn config(brokers: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", brokers)
+        .set("socket.connection.setup.timeout.ms", "10000")
+        // librdkafka's own log lines would interleave with the pipeline's report.
+        .set("log_level", "3");
+    c
+}
+
+fn consumer(decl: &KafkaDecl, group: &str) -> Result<BaseConsumer, String> {
+    config(&decl.brokers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false")
+        .set("auto.offset.reset", "earliest")
+        // What librdkafka prefetches per partition: bounded, so a slow pipeline holds it back.
+        .set("queued.max.messages.kbytes", "16384")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .map_err(|e| format!("cannot create a Kafka consumer for `{}`: {e}", decl.brokers))
+}
+
+/// The partitions of the topic. Fails with an error naming the brokers when none answers in
+/// time, and naming the topic when the brokers do not have it.
+pub fn partitions(decl: &KafkaDecl) -> Result<Vec<i32>, String> {
+    let c = consumer(decl, "pipe-metadata")?;
+    let md = c.fetch_metadata(Some(&decl.topic), SETUP_TIMEOUT).map_err(|e| {
+        format!("cannot reach the Kafka brokers `{}` (waited {}s): {e}", decl.brokers, SETUP_TIMEOUT.as_secs())
+    })?;
+    let Some(t) = md.topics().iter().find(|t| t.name() == decl.topic) else {
+        return Err(format!("the Kafka brokers `{}` have no topic `{}`", decl.brokers, decl.topic));
+    };
+    if let Some(e) = t.error() {
+        let code = RDKafkaErrorCode::from(e);
+        return Err(if code == RDKafkaErrorCode::UnknownTopicOrPartition {
+            format!("the Kafka brokers `{}` have no topic `{}`", decl.brokers, decl.topic)
+        } else {
+            format!("topic `{}` on `{}`: {code}", decl.topic, decl.brokers)
+        });
+    }
+    let mut parts: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
+    if parts.is_empty() {
+        return Err(format!("the Kafka brokers `{}` have no topic `{}`", decl.brokers, decl.topic));
+    }
+    parts.sort_unstable();
+    Ok(parts)
+}
+
+/// The offset each partition starts from when no checkpoint names one.
+fn start_offsets(c: &BaseConsumer, decl: &KafkaDecl, parts: &[i32]) -> Result<BTreeMap<i32, i64>, String> {
+    let mut out = BTreeMap::new();
+    let ends = |p: i32| {
+        c.fetch_watermarks(&decl.topic, p, SETUP_TIMEOUT)
+            .map_err(|e| format!("topic `{}` partition {p} on `{}`: {e}", decl.topic, decl.brokers))
+    };
+    match decl.start {
+        KafkaStart::Earliest => {
+            for &p in parts {
+                out.insert(p, ends(p)?.0);
+            }
+        }
+        KafkaStart::Latest => {
+            for &p in parts {
+                out.insert(p, ends(p)?.1);
+            }
+        }
+        KafkaStart::Group => {
+            let mut tpl = TopicPartitionList::new();
+            for &p in parts {
+                tpl.add_partition(&decl.topic, p);
+            }
+            let committed = c
+                .committed_offsets(tpl, SETUP_TIMEOUT)
+                .map_err(|e| format!("the committed offsets of topic `{}` on `{}`: {e}", decl.topic, decl.brokers))?;
+            for &p in parts {
+                let at = committed.find_partition(&decl.topic, p).and_then(|e| match e.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                });
+                out.insert(
+                    p,
+                    match at {
+                        Some(o) => o,
+                        None => ends(p)?.0,
+                    },
+                );
+            }
+        }
+        KafkaStart::Timestamp(ts) => {
+            let mut tpl = TopicPartitionList::new();
+            for &p in parts {
+                tpl.add_partition_offset(&decl.topic, p, Offset::Offset(ts)).map_err(|e| e.to_string())?;
+            }
+            let found = c
+                .offsets_for_times(tpl, SETUP_TIMEOUT)
+                .map_err(|e| format!("the offsets at {ts} of topic `{}` on `{}`: {e}", decl.topic, decl.brokers))?;
+            for &p in parts {
+                let at = found.find_partition(&decl.topic, p).and_then(|e| match e.offset() {
+                    Offset::Offset(o) if o >= 0 => Some(o),
+                    _ => None,
+                });
+                // No message at or after the time: start at the end.
+                out.insert(
+                    p,
+                    match at {
+                        Some(o) => o,
+                        None => ends(p)?.1,
+                    },
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn assign(c: &BaseConsumer, topic: &str, from: &BTreeMap<i32, i64>) -> Result<(), String> {
+    let mut tpl = TopicPartitionList::new();
+    for (&p, &o) in from {
+        tpl.add_partition_offset(topic, p, Offset::Offset(o)).map_err(|e| e.to_string())?;
+    }
+    c.assign(&tpl).map_err(|e| format!("cannot read topic `{topic}`: {e}"))
+}
+
+fn meta(m: &rdkafka::message::BorrowedMessage<'_>) -> MessageMeta {
+    MessageMeta {
+        key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+        partition: i64::from(m.partition()),
+        offset: m.offset(),
+        timestamp: m.timestamp().to_millis(),
+    }
+}
+
+/// Errors that end a read: the topic or the permission to read it is gone. Anything else
+/// (brokers down or slow) librdkafka retries by itself.
+fn fatal(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::UnknownTopicOrPartition
+                | RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::GroupAuthorizationFailed
+        )
+    )
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Reads partitions `parts` of the topic until `stop`, from the positions `resume` gives
+/// (offsets by [`position_name`]) or where the source's `start` says, sending the messages of
+/// each partition in batches: their payloads are the lines, their offsets the line numbers.
+/// An empty batch tells the worker where a partition starts.
+#[allow(clippy::too_many_arguments, reason = "a reader's whole configuration")]
+pub fn follow(
+    source: usize,
+    decl: &KafkaDecl,
+    header: Option<Arc<csv::ByteRecord>>,
+    group: &str,
+    parts: &[i32],
+    resume: &BTreeMap<String, (u64, u64)>,
+    tx: &SyncSender<Msg>,
+    stop: &AtomicBool,
+    shared: &ReaderShared,
+) -> Result<(), String> {
+    if parts.is_empty() {
+        return Ok(());
+    }
+    let c = consumer(decl, group)?;
+    let mut from = BTreeMap::new();
+    let missing: Vec<i32> =
+        parts.iter().copied().filter(|p| !resume.contains_key(&position_name(&decl.topic, *p))).collect();
+    let starts = start_offsets(&c, decl, &missing)?;
+    for &p in parts {
+        let at = match resume.get(&position_name(&decl.topic, p)) {
+            Some((o, _)) => i64::try_from(*o).unwrap_or(i64::MAX),
+            None => starts.get(&p).copied().unwrap_or(0),
+        };
+        from.insert(p, at);
+    }
+    assign(&c, &decl.topic, &from)?;
+    let names: BTreeMap<i32, Arc<str>> = parts.iter().map(|&p| (p, Arc::from(position_name(&decl.topic, p)))).collect();
+    {
+        let mut st = lock(&shared.partitions);
+        for (&p, &o) in &from {
+            st.insert(p, super::PartitionState { position: o, high: -1, last_message: None });
+        }
+    }
+    // Where each partition starts, so a checkpoint before its first message records it.
+    for (&p, &o) in &from {
+        let b = empty_batch(source, &names[&p], o, None);
+        if tx.send(Msg::Batch(b)).is_err() {
+            return Ok(());
+        }
+    }
+    let mut pending: BTreeMap<i32, Batch> = BTreeMap::new();
+    let mut oldest = Instant::now();
+    let mut last_lag = Instant::now() - LAG_EVERY;
+    while !stop.load(Ordering::Relaxed) {
+        if let Some(offsets) = lock(&shared.commit).take() {
+            commit(&c, &decl.topic, &offsets);
+        }
+        if last_lag.elapsed() >= LAG_EVERY {
+            last_lag = Instant::now();
+            for &p in parts {
+                if let Ok((_, high)) = c.fetch_watermarks(&decl.topic, p, Duration::from_millis(500)) {
+                    if let Some(s) = lock(&shared.partitions).get_mut(&p) {
+                        s.high = high;
+                    }
+                }
+            }
+        }
+        let polled = c.poll(Duration::from_millis(10));
+        let idle = polled.is_none();
+        match polled {
+            Some(Ok(m)) => {
+                let p = m.partition();
+                let Some(name) = names.get(&p) else { continue };
+                if pending.is_empty() {
+                    oldest = Instant::now();
+                }
+                let b = pending.entry(p).or_insert_with(|| empty_batch(source, name, m.offset(), header.clone()));
+                let payload = m.payload().unwrap_or_default();
+                let start = b.data.len();
+                b.data.extend_from_slice(payload);
+                b.lines.push((start, b.data.len(), u64::try_from(m.offset()).unwrap_or(0)));
+                b.meta.push(meta(&m));
+                b.end_offset = u64::try_from(m.offset() + 1).unwrap_or(0);
+                if let Some(s) = lock(&shared.partitions).get_mut(&p) {
+                    s.position = m.offset() + 1;
+                    s.last_message = Some(Instant::now());
+                }
+                if b.lines.len() >= BATCH_LINES {
+                    if let Some(full) = pending.remove(&p) {
+                        if tx.send(Msg::Batch(full)).is_err() {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+            Some(Err(e)) if fatal(&e) => {
+                return Err(format!("topic `{}` on `{}`: {e}", decl.topic, decl.brokers));
+            }
+            // The brokers are down or slow: librdkafka reconnects and goes on by itself.
+            Some(Err(_)) => {}
+            None => {}
+        }
+        if !pending.is_empty() && (idle || oldest.elapsed() >= BATCH_WAIT) {
+            for (_, b) in std::mem::take(&mut pending) {
+                if tx.send(Msg::Batch(b)).is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn empty_batch(source: usize, name: &Arc<str>, offset: i64, header: Option<Arc<csv::ByteRecord>>) -> Batch {
+    let at = u64::try_from(offset).unwrap_or(0);
+    Batch {
+        source,
+        file: name.clone(),
+        header,
+        data: Vec::new(),
+        lines: Vec::new(),
+        meta: Vec::new(),
+        end_offset: at,
+        end_line: 0,
+    }
+}
+
+/// Commits the offsets of a published checkpoint to the consumer group. A failure only
+/// delays lag tooling (the checkpoint holds the offsets that count): it is reported, not fatal.
+fn commit(c: &BaseConsumer, topic: &str, offsets: &BTreeMap<i32, i64>) {
+    let mut tpl = TopicPartitionList::new();
+    for (&p, &o) in offsets {
+        if tpl.add_partition_offset(topic, p, Offset::Offset(o)).is_err() {
+            return;
+        }
+    }
+    if let Err(e) = c.commit(&tpl, CommitMode::Async) {
+        #[allow(clippy::print_stderr, reason = "a warning the operator should see")]
+        {
+            eprintln!("warning: committing offsets of topic `{topic}` to the consumer group failed: {e}");
+        }
+    }
+}
+
+/// Reads partition `p` from where the source's `start` says up to the end offset it has now,
+/// handing each message to `take`. Returns the payload bytes read.
+pub fn read_bounded(
+    decl: &KafkaDecl,
+    group: &str,
+    p: i32,
+    take: &mut dyn FnMut(&[u8], &MessageMeta),
+) -> Result<u64, String> {
+    let c = consumer(decl, group)?;
+    let (_, end) = c
+        .fetch_watermarks(&decl.topic, p, SETUP_TIMEOUT)
+        .map_err(|e| format!("topic `{}` partition {p} on `{}`: {e}", decl.topic, decl.brokers))?;
+    let from = start_offsets(&c, decl, &[p])?;
+    let start = from.get(&p).copied().unwrap_or(end);
+    if start >= end {
+        return Ok(0);
+    }
+    assign(&c, &decl.topic, &from)?;
+    let mut bytes = 0u64;
+    let mut last = Instant::now();
+    loop {
+        match c.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                if m.offset() >= end {
+                    return Ok(bytes);
+                }
+                last = Instant::now();
+                let payload = m.payload().unwrap_or_default();
+                bytes += payload.len() as u64;
+                take(payload, &meta(&m));
+                if m.offset() + 1 >= end {
+                    return Ok(bytes);
+                }
+            }
+            Some(Err(e)) if fatal(&e) => return Err(format!("topic `{}` on `{}`: {e}", decl.topic, decl.brokers)),
+            Some(Err(_)) | None => {
+                // Offsets can end in records that are not messages (transaction markers).
+                if let Ok(pos) = c.position() {
+                    if let Some(Offset::Offset(o)) = pos.find_partition(&decl.topic, p).map(|e| e.offset()) {
+                        if o >= end {
+                            return Ok(bytes);
+                        }
+                    }
+                }
+                if last.elapsed() >= STALL {
+                    return Err(format!(
+                        "topic `{}` partition {p} on `{}`: nothing read for {}s before its end offset {end}",
+                        decl.topic,
+                        decl.brokers,
+                        STALL.as_secs()
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Remembers the first failed delivery.
+#[derive(Debug, Default)]
+struct Deliveries {
+    failure: Mutex<Option<String>>,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result {
+            lock(&self.failure).get_or_insert_with(|| e.to_string());
+        }
+    }
+}
+
+/// A sink's producer: idempotent (retries never duplicate or reorder within a partition), every
+/// message acknowledged by all in-sync replicas.
+pub struct Producer {
+    topic: String,
+    brokers: String,
+    inner: ThreadedProducer<Deliveries>,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Producer({} on {})", self.topic, self.brokers)
+    }
+}
+
+impl Producer {
+    /// Connects, and checks the topic exists (a clear error naming the brokers otherwise).
+    pub fn open(topic: &str, brokers: &str) -> Result<Producer, String> {
+        let decl = KafkaDecl {
+            topic: topic.to_string(),
+            brokers: brokers.to_string(),
+            group: None,
+            start: KafkaStart::Latest,
+            columns: Vec::new(),
+        };
+        partitions(&decl)?;
+        let inner: ThreadedProducer<Deliveries> = config(brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            .create_with_context(Deliveries::default())
+            .map_err(|e| format!("cannot create a Kafka producer for `{brokers}`: {e}"))?;
+        Ok(Producer { topic: topic.to_string(), brokers: brokers.to_string(), inner })
+    }
+
+    /// Queues one message, waiting while librdkafka's queue is full.
+    pub fn send(&self, key: Option<&str>, payload: &[u8]) -> Result<(), String> {
+        let mut record: BaseRecord<'_, str, [u8]> = BaseRecord::to(&self.topic).payload(payload);
+        if let Some(k) = key {
+            record = record.key(k);
+        }
+        loop {
+            match self.inner.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err((e, _)) => return Err(format!("topic `{}` on `{}`: {e}", self.topic, self.brokers)),
+            }
+        }
+    }
+
+    /// Waits until every queued message is acknowledged; fails if any delivery failed.
+    pub fn flush(&self) -> Result<(), String> {
+        self.inner
+            .flush(Duration::from_secs(300))
+            .map_err(|e| format!("topic `{}` on `{}`: {e}", self.topic, self.brokers))?;
+        match lock(&self.inner.context().failure).take() {
+            Some(e) => Err(format!("a message to topic `{}` on `{}` was not delivered: {e}", self.topic, self.brokers)),
+            None => Ok(()),
+        }
+    }
+}

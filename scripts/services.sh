@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# What the tests need besides a Rust toolchain, installed once on a fresh machine:
+# - cmake and libcurl's headers, to build librdkafka (the Kafka client the runtime's `kafka`
+#   feature compiles from its bundled sources);
+# - tansu 0.6.0, a Kafka-protocol broker the Kafka tests start on 127.0.0.1. Building it takes
+#   15–30 minutes cold, so it is built in the background (`--start`) while the workspace
+#   compiles, and `--wait` waits for it; an installed tansu is reused.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log=target/tansu-install.log
+pidfile=target/tansu-install.pid
+mkdir -p target
+
+have_tansu() { command -v tansu >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/tansu" ]; }
+
+start() {
+  local curl=no
+  if [ -e /usr/include/curl/curl.h ] || ls /usr/include/*/curl/curl.h >/dev/null 2>&1; then curl=yes; fi
+  if ! command -v cmake >/dev/null 2>&1 || [ "$curl" = no ]; then
+    if [ "$(id -u)" = 0 ]; then
+      (apt-get update -qq && apt-get install -y -qq cmake libcurl4-openssl-dev) >/dev/null
+    else
+      sudo apt-get update -qq && sudo apt-get install -y -qq cmake libcurl4-openssl-dev >/dev/null
+    fi
+  fi
+  if ! have_tansu && ! { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }; then
+    echo "building the tansu Kafka broker in the background (log: $log)"
+    nohup cargo install tansu --version 0.6.0 --locked --features dynostore >"$log" 2>&1 &
+    echo $! >"$pidfile"
+  fi
+}
+
+wait_for() {
+  if [ -f "$pidfile" ]; then
+    pid=$(cat "$pidfile")
+    while kill -0 "$pid" 2>/dev/null; do sleep 5; done
+    rm -f "$pidfile"
+  fi
+  if ! have_tansu; then
+    echo "tansu did not install; see $log" >&2
+    tail -20 "$log" >&2 || true
+    exit 1
+  fi
+}
+
+case "${1:-}" in
+  --start) start ;;
+  --wait) start; wait_for ;;
+  *) echo "usage: scripts/services.sh --start | --wait" >&2; exit 2 ;;
+esac
