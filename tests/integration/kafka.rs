@@ -151,24 +151,21 @@ fn consumer(brokers: &str, group: &str) -> BaseConsumer {
         .expect("test consumer")
 }
 
-/// Every message of `topic` now: (key, payload).
+/// Every message of `topic`: (key, payload), read until none comes for two seconds.
 fn read_topic(brokers: &str, topic: &str, partitions: i32) -> Vec<(String, String)> {
     let c = consumer(brokers, "pipe-tests-reader");
     let mut tpl = TopicPartitionList::new();
-    let mut left = 0;
     for p in 0..partitions {
-        let (_, high) = c.fetch_watermarks(topic, p, Duration::from_secs(10)).expect("watermarks");
-        left += high;
         tpl.add_partition_offset(topic, p, Offset::Beginning).expect("partition");
     }
     c.assign(&tpl).expect("assign");
     let mut out = Vec::new();
-    let started = Instant::now();
-    while out.len() < usize::try_from(left).unwrap_or(0) {
-        assert!(started.elapsed() < Duration::from_secs(60), "read {} of {left} messages of {topic}", out.len());
-        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+    let mut last = Instant::now();
+    while last.elapsed() < Duration::from_secs(2) {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
             let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
             out.push((key, String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned()));
+            last = Instant::now();
         }
     }
     out
@@ -332,7 +329,9 @@ fn a_kafka_stream_killed_restarted_and_paused_writes_what_a_backfill_of_the_topi
         .collect();
     let want_json: BTreeSet<String> =
         want.iter().map(|r| serde_json::from_str::<serde_json::Value>(r).expect("JSON").to_string()).collect();
-    assert_eq!(distinct, want_json, "the member-daily topic");
+    let missing = want_json.difference(&distinct).count();
+    let extra = distinct.difference(&want_json).count();
+    assert_eq!((missing, extra), (0, 0), "member-daily rows missing from the topic, and rows no run wrote");
 
     // Without a checkpoint, `start = group` goes on where the group's commits say.
     let extra: Vec<String> = lines.iter().filter(|l| l.starts_with('{')).take(50).cloned().collect();

@@ -18,11 +18,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseRecord, Producer as _, ProducerContext, ThreadedProducer};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Offset, Statistics, TopicPartitionList};
 
 use super::files::{Batch, Msg, BATCH_LINES};
 use super::{position_name, ReaderShared};
@@ -34,8 +34,12 @@ use crate::record::MessageMeta;
 const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest lines wait in a reader before they are sent on (when fewer than a batch came).
 const BATCH_WAIT: Duration = Duration::from_millis(20);
-/// How often a reader asks the brokers for its partitions' end offsets (consumer lag).
-const LAG_EVERY: Duration = Duration::from_secs(1);
+/// How often librdkafka reports its statistics: the partitions' end offsets as the brokers'
+/// fetch responses give them (consumer lag, and the end of a bounded read).
+const STATS_MS: &str = "100";
+/// How long a bounded read waits for the first fetch response's end offset before it takes
+/// the one the brokers listed.
+const END_WAIT: Duration = Duration::from_secs(5);
 /// A bounded read that gets nothing for this long while its partition has more to give fails.
 const STALL: Duration = Duration::from_secs(120);
 
@@ -48,17 +52,45 @@ fn config(brokers: &str) -> ClientConfig {
     c
 }
 
-fn consumer(decl: &KafkaDecl, group: &str) -> Result<BaseConsumer, String> {
+/// A consumer's context: keeps the end offset (high watermark) of each partition from the
+/// statistics librdkafka takes from fetch responses. (Some brokers list a stale end offset when
+/// asked directly; a fetch response's is the one the data comes with.)
+#[derive(Debug, Default)]
+struct Watermarks {
+    topic: String,
+    highs: Mutex<BTreeMap<i32, i64>>,
+}
+
+impl ClientContext for Watermarks {
+    fn stats(&self, statistics: Statistics) {
+        let Some(t) = statistics.topics.get(&self.topic) else { return };
+        let mut highs = lock(&self.highs);
+        for (p, part) in &t.partitions {
+            if *p >= 0 && part.hi_offset >= 0 {
+                highs.insert(*p, part.hi_offset);
+            }
+        }
+    }
+}
+
+impl ConsumerContext for Watermarks {}
+
+type Reader = BaseConsumer<Watermarks>;
+
+fn consumer(decl: &KafkaDecl, group: &str) -> Result<Reader, String> {
     config(&decl.brokers)
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false")
-        .set("auto.offset.reset", "earliest")
+        // Every read starts at an offset of ours: a broker that calls one out of range is an
+        // error to handle, never a silent jump to another end of the partition.
+        .set("auto.offset.reset", "error")
         // What librdkafka prefetches per partition: bounded, so a slow pipeline holds it back.
         .set("queued.max.messages.kbytes", "16384")
         .set("fetch.wait.max.ms", "10")
-        .create()
+        .set("statistics.interval.ms", STATS_MS)
+        .create_with_context(Watermarks { topic: decl.topic.clone(), highs: Mutex::new(BTreeMap::new()) })
         .map_err(|e| format!("cannot create a Kafka consumer for `{}`: {e}", decl.brokers))
 }
 
@@ -89,7 +121,7 @@ pub fn partitions(decl: &KafkaDecl) -> Result<Vec<i32>, String> {
 }
 
 /// The offset each partition starts from when no checkpoint names one.
-fn start_offsets(c: &BaseConsumer, decl: &KafkaDecl, parts: &[i32]) -> Result<BTreeMap<i32, i64>, String> {
+fn start_offsets(c: &Reader, decl: &KafkaDecl, parts: &[i32]) -> Result<BTreeMap<i32, i64>, String> {
     let mut out = BTreeMap::new();
     let ends = |p: i32| {
         c.fetch_watermarks(&decl.topic, p, SETUP_TIMEOUT)
@@ -155,7 +187,7 @@ fn start_offsets(c: &BaseConsumer, decl: &KafkaDecl, parts: &[i32]) -> Result<BT
     Ok(out)
 }
 
-fn assign(c: &BaseConsumer, topic: &str, from: &BTreeMap<i32, i64>) -> Result<(), String> {
+fn assign(c: &Reader, topic: &str, from: &BTreeMap<i32, i64>) -> Result<(), String> {
     let mut tpl = TopicPartitionList::new();
     for (&p, &o) in from {
         tpl.add_partition_offset(topic, p, Offset::Offset(o)).map_err(|e| e.to_string())?;
@@ -170,6 +202,14 @@ fn meta(m: &rdkafka::message::BorrowedMessage<'_>) -> MessageMeta {
         offset: m.offset(),
         timestamp: m.timestamp().to_millis(),
     }
+}
+
+/// Offset resets in a row without a message after which a reader gives up.
+const MAX_RESETS: u32 = 20;
+
+/// The brokers refused a reader's offset (`auto.offset.reset = error`).
+fn out_of_range(e: &KafkaError) -> bool {
+    matches!(e.rdkafka_error_code(), Some(RDKafkaErrorCode::AutoOffsetReset | RDKafkaErrorCode::OffsetOutOfRange))
 }
 
 /// Errors that end a read: the topic or the permission to read it is gone. Anything else
@@ -237,18 +277,17 @@ pub fn follow(
     }
     let mut pending: BTreeMap<i32, Batch> = BTreeMap::new();
     let mut oldest = Instant::now();
-    let mut last_lag = Instant::now() - LAG_EVERY;
+    let mut resets = 0;
     while !stop.load(Ordering::Relaxed) {
         if let Some(offsets) = lock(&shared.commit).take() {
             commit(&c, &decl.topic, &offsets);
         }
-        if last_lag.elapsed() >= LAG_EVERY {
-            last_lag = Instant::now();
-            for &p in parts {
-                if let Ok((_, high)) = c.fetch_watermarks(&decl.topic, p, Duration::from_millis(500)) {
-                    if let Some(s) = lock(&shared.partitions).get_mut(&p) {
-                        s.high = high;
-                    }
+        {
+            let highs = lock(&c.context().highs);
+            let mut st = lock(&shared.partitions);
+            for (p, high) in highs.iter() {
+                if let Some(s) = st.get_mut(p) {
+                    s.high = *high;
                 }
             }
         }
@@ -268,6 +307,7 @@ pub fn follow(
                 b.lines.push((start, b.data.len(), u64::try_from(m.offset()).unwrap_or(0)));
                 b.meta.push(meta(&m));
                 b.end_offset = u64::try_from(m.offset() + 1).unwrap_or(0);
+                resets = 0;
                 if let Some(s) = lock(&shared.partitions).get_mut(&p) {
                     s.position = m.offset() + 1;
                     s.last_message = Some(Instant::now());
@@ -282,6 +322,21 @@ pub fn follow(
             }
             Some(Err(e)) if fatal(&e) => {
                 return Err(format!("topic `{}` on `{}`: {e}", decl.topic, decl.brokers));
+            }
+            Some(Err(e)) if out_of_range(&e) => {
+                // Go on from where this reader is; a partition that keeps refusing its position
+                // (its messages are no longer retained) stops the run.
+                resets += 1;
+                if resets > MAX_RESETS {
+                    return Err(format!(
+                        "topic `{}` on `{}`: the brokers keep refusing this reader's offsets ({e}); were the messages deleted?",
+                        decl.topic, decl.brokers
+                    ));
+                }
+                let at: Vec<(i32, i64)> = lock(&shared.partitions).iter().map(|(p, s)| (*p, s.position)).collect();
+                for (p, o) in at {
+                    let _ = c.seek(&decl.topic, p, Offset::Offset(o), SETUP_TIMEOUT);
+                }
             }
             // The brokers are down or slow: librdkafka reconnects and goes on by itself.
             Some(Err(_)) => {}
@@ -314,7 +369,7 @@ fn empty_batch(source: usize, name: &Arc<str>, offset: i64, header: Option<Arc<c
 
 /// Commits the offsets of a published checkpoint to the consumer group. A failure only
 /// delays lag tooling (the checkpoint holds the offsets that count): it is reported, not fatal.
-fn commit(c: &BaseConsumer, topic: &str, offsets: &BTreeMap<i32, i64>) {
+fn commit(c: &Reader, topic: &str, offsets: &BTreeMap<i32, i64>) {
     let mut tpl = TopicPartitionList::new();
     for (&p, &o) in offsets {
         if tpl.add_partition_offset(topic, p, Offset::Offset(o)).is_err() {
@@ -329,8 +384,8 @@ fn commit(c: &BaseConsumer, topic: &str, offsets: &BTreeMap<i32, i64>) {
     }
 }
 
-/// Reads partition `p` from where the source's `start` says up to the end offset it has now,
-/// handing each message to `take`. Returns the payload bytes read.
+/// Reads partition `p` from where the source's `start` says up to the end offset it has when
+/// the read starts, handing each message to `take`. Returns the payload bytes read.
 pub fn read_bounded(
     decl: &KafkaDecl,
     group: &str,
@@ -338,47 +393,59 @@ pub fn read_bounded(
     take: &mut dyn FnMut(&[u8], &MessageMeta),
 ) -> Result<u64, String> {
     let c = consumer(decl, group)?;
-    let (_, end) = c
+    let (_, listed) = c
         .fetch_watermarks(&decl.topic, p, SETUP_TIMEOUT)
         .map_err(|e| format!("topic `{}` partition {p} on `{}`: {e}", decl.topic, decl.brokers))?;
     let from = start_offsets(&c, decl, &[p])?;
-    let start = from.get(&p).copied().unwrap_or(end);
-    if start >= end {
-        return Ok(0);
-    }
+    let start = from.get(&p).copied().unwrap_or(listed);
     assign(&c, &decl.topic, &from)?;
+    // The end: the first fetch response's high watermark (or, when none comes in time, the
+    // listed one).
+    let started = Instant::now();
+    let mut end: Option<i64> = None;
+    let mut position = start;
     let mut bytes = 0u64;
     let mut last = Instant::now();
     loop {
-        match c.poll(Duration::from_millis(100)) {
+        if end.is_none() {
+            if let Some(h) = lock(&c.context().highs).get(&p) {
+                end = Some((*h).max(listed));
+            } else if started.elapsed() >= END_WAIT {
+                end = Some(listed);
+            }
+        }
+        if end.is_some_and(|e| position >= e) {
+            return Ok(bytes);
+        }
+        match c.poll(Duration::from_millis(20)) {
             Some(Ok(m)) => {
-                if m.offset() >= end {
+                if end.is_some_and(|e| m.offset() >= e) {
                     return Ok(bytes);
                 }
                 last = Instant::now();
+                position = m.offset() + 1;
                 let payload = m.payload().unwrap_or_default();
                 bytes += payload.len() as u64;
                 take(payload, &meta(&m));
-                if m.offset() + 1 >= end {
-                    return Ok(bytes);
-                }
             }
             Some(Err(e)) if fatal(&e) => return Err(format!("topic `{}` on `{}`: {e}", decl.topic, decl.brokers)),
+            Some(Err(e)) if out_of_range(&e) => {
+                let _ = c.seek(&decl.topic, p, Offset::Offset(position), SETUP_TIMEOUT);
+            }
             Some(Err(_)) | None => {
                 // Offsets can end in records that are not messages (transaction markers).
                 if let Ok(pos) = c.position() {
                     if let Some(Offset::Offset(o)) = pos.find_partition(&decl.topic, p).map(|e| e.offset()) {
-                        if o >= end {
-                            return Ok(bytes);
-                        }
+                        position = position.max(o);
                     }
                 }
                 if last.elapsed() >= STALL {
                     return Err(format!(
-                        "topic `{}` partition {p} on `{}`: nothing read for {}s before its end offset {end}",
+                        "topic `{}` partition {p} on `{}`: nothing read for {}s before its end offset {}",
                         decl.topic,
                         decl.brokers,
-                        STALL.as_secs()
+                        STALL.as_secs(),
+                        end.unwrap_or(listed)
                     ));
                 }
             }

@@ -186,8 +186,8 @@ pub struct PartitionProgress {
     pub partition: i32,
     /// No message for longer than the source's `idle_timeout`: it does not hold the watermark.
     pub idle: bool,
-    /// It has (or may have) messages but none has been read yet: it holds the watermark at
-    /// its start.
+    /// It has ever had messages (or may have: its end is not known yet) but none has been
+    /// read yet: it holds the watermark where it is.
     pub pending: bool,
     /// Messages produced and not read yet.
     pub lag: i64,

@@ -400,7 +400,10 @@ impl Readers {
                     source: k,
                     partition,
                     idle: idle_after.is_some_and(|t| quiet_for >= t),
-                    pending: st.last_message.is_none() && (st.high < 0 || st.position < st.high),
+                    // Until it gives a message, a partition that has ever had one holds the
+                    // watermark (its next message may be older than the others'); an empty one
+                    // does not. (After a restart its event times start afresh.)
+                    pending: st.last_message.is_none() && st.high != 0,
                     lag: st.lag(),
                 });
             }
