@@ -275,7 +275,7 @@ fn stream_and_backfill(faults: bool) {
 
 fn pause_while_producing(bin: &Path, stream: &[String], broker: &Broker, rest: &[String]) {
     let brokers = broker.address();
-    let child = Command::new(&bin)
+    let child = Command::new(bin)
         .args(stream)
         .env("PIPE_HMAC_KEY", KEY)
         .env("KAFKA_BROKERS", &brokers)
