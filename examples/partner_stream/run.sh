@@ -5,6 +5,7 @@
 # idle) and a backfill of the same topic, whose rows are compared.
 set -euo pipefail
 cd "$(dirname "$0")"
+rm -rf out   # the broker below starts empty: offsets checkpointed by an earlier run mean nothing
 root=../..
 export KAFKA_BROKERS=127.0.0.1:19092 PIPE_HMAC_KEY=${PIPE_HMAC_KEY:-demo-key-not-a-secret}
 tansu broker --storage-engine memory://tansu/ --listener-url tcp://$KAFKA_BROKERS \

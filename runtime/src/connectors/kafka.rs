@@ -120,12 +120,28 @@ pub fn partitions(decl: &KafkaDecl) -> Result<Vec<i32>, String> {
     Ok(parts)
 }
 
+/// Why a reader could not find where to start: the message, and whether asking again may
+/// help (the brokers did not answer in time) or not (the topic or the permission is gone).
+struct StartError {
+    message: String,
+    retry: bool,
+}
+
+impl StartError {
+    fn new(e: &KafkaError, message: String) -> StartError {
+        StartError { message: format!("{message}: {e}"), retry: !fatal(e) }
+    }
+}
+
 /// The offset each partition starts from when no checkpoint names one.
-fn start_offsets(c: &Reader, decl: &KafkaDecl, parts: &[i32]) -> Result<BTreeMap<i32, i64>, String> {
+fn start_offsets(c: &Reader, decl: &KafkaDecl, parts: &[i32]) -> Result<BTreeMap<i32, i64>, StartError> {
     let mut out = BTreeMap::new();
+    if parts.is_empty() {
+        return Ok(out);
+    }
     let ends = |p: i32| {
         c.fetch_watermarks(&decl.topic, p, SETUP_TIMEOUT)
-            .map_err(|e| format!("topic `{}` partition {p} on `{}`: {e}", decl.topic, decl.brokers))
+            .map_err(|e| StartError::new(&e, format!("topic `{}` partition {p} on `{}`", decl.topic, decl.brokers)))
     };
     match decl.start {
         KafkaStart::Earliest => {
@@ -143,9 +159,9 @@ fn start_offsets(c: &Reader, decl: &KafkaDecl, parts: &[i32]) -> Result<BTreeMap
             for &p in parts {
                 tpl.add_partition(&decl.topic, p);
             }
-            let committed = c
-                .committed_offsets(tpl, SETUP_TIMEOUT)
-                .map_err(|e| format!("the committed offsets of topic `{}` on `{}`: {e}", decl.topic, decl.brokers))?;
+            let committed = c.committed_offsets(tpl, SETUP_TIMEOUT).map_err(|e| {
+                StartError::new(&e, format!("the committed offsets of topic `{}` on `{}`", decl.topic, decl.brokers))
+            })?;
             for &p in parts {
                 let at = committed.find_partition(&decl.topic, p).and_then(|e| match e.offset() {
                     Offset::Offset(o) => Some(o),
@@ -163,11 +179,12 @@ fn start_offsets(c: &Reader, decl: &KafkaDecl, parts: &[i32]) -> Result<BTreeMap
         KafkaStart::Timestamp(ts) => {
             let mut tpl = TopicPartitionList::new();
             for &p in parts {
-                tpl.add_partition_offset(&decl.topic, p, Offset::Offset(ts)).map_err(|e| e.to_string())?;
+                tpl.add_partition_offset(&decl.topic, p, Offset::Offset(ts))
+                    .map_err(|e| StartError { message: e.to_string(), retry: false })?;
             }
-            let found = c
-                .offsets_for_times(tpl, SETUP_TIMEOUT)
-                .map_err(|e| format!("the offsets at {ts} of topic `{}` on `{}`: {e}", decl.topic, decl.brokers))?;
+            let found = c.offsets_for_times(tpl, SETUP_TIMEOUT).map_err(|e| {
+                StartError::new(&e, format!("the offsets at {ts} of topic `{}` on `{}`", decl.topic, decl.brokers))
+            })?;
             for &p in parts {
                 let at = found.find_partition(&decl.topic, p).and_then(|e| match e.offset() {
                     Offset::Offset(o) if o >= 0 => Some(o),
@@ -252,7 +269,28 @@ pub fn follow(
     let mut from = BTreeMap::new();
     let missing: Vec<i32> =
         parts.iter().copied().filter(|p| !resume.contains_key(&position_name(&decl.topic, *p))).collect();
-    let starts = start_offsets(&c, decl, &missing)?;
+    // The brokers answered at setup; if they stop answering now, the stream waits for them as
+    // it does once reading (a warning says so), unless it is stopped.
+    let mut warned = false;
+    let starts = loop {
+        match start_offsets(&c, decl, &missing) {
+            Ok(s) => break s,
+            Err(e) if e.retry => {
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                if !warned {
+                    #[allow(clippy::print_stderr, reason = "a warning the operator should see")]
+                    {
+                        eprintln!("warning: {} (asking again)", e.message);
+                    }
+                    warned = true;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(e) => return Err(e.message),
+        }
+    };
     for &p in parts {
         let at = match resume.get(&position_name(&decl.topic, p)) {
             Some((o, _)) => i64::try_from(*o).unwrap_or(i64::MAX),
@@ -396,7 +434,7 @@ pub fn read_bounded(
     let (_, listed) = c
         .fetch_watermarks(&decl.topic, p, SETUP_TIMEOUT)
         .map_err(|e| format!("topic `{}` partition {p} on `{}`: {e}", decl.topic, decl.brokers))?;
-    let from = start_offsets(&c, decl, &[p])?;
+    let from = start_offsets(&c, decl, &[p]).map_err(|e| e.message)?;
     let start = from.get(&p).copied().unwrap_or(listed);
     assign(&c, &decl.topic, &from)?;
     // The end: the first fetch response's high watermark (or, when none comes in time, the

@@ -186,8 +186,8 @@ pub struct PartitionProgress {
     pub partition: i32,
     /// No message for longer than the source's `idle_timeout`: it does not hold the watermark.
     pub idle: bool,
-    /// It has ever had messages (or may have: its end is not known yet) but none has been
-    /// read yet: it holds the watermark where it is.
+    /// It has messages (or may have: its end is not known yet). While none of its records has
+    /// been parsed, such a partition holds the watermark where it is.
     pub pending: bool,
     /// Messages produced and not read yet.
     pub lag: i64,
@@ -279,7 +279,13 @@ impl Clock {
             all_finished = false;
             if self.partitioned.get(k).copied().unwrap_or(false) {
                 // Flink's rule for Kafka: the minimum over the partitions, less those idle
-                // longer than the idle timeout and those with nothing to read yet.
+                // longer than the idle timeout and those with nothing to read yet. A worker not
+                // heard from yet may own partitions that hold it back.
+                if self.latest.iter().any(Option::is_none) {
+                    holding = true;
+                    wm = i64::MIN;
+                    continue;
+                }
                 let parts: Vec<PartitionProgress> = self
                     .latest
                     .iter()

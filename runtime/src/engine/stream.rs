@@ -345,6 +345,12 @@ impl Readers {
                     continue;
                 }
                 let shared = Arc::new(ReaderShared::default());
+                // Known before the reader has asked the brokers anything: until then each
+                // partition is pending and holds the watermark, so a worker whose reader starts
+                // sooner cannot move it past records its peers have not read yet.
+                shared.partitions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(
+                    mine.iter().map(|&p| (p, conn::PartitionState { position: 0, high: -1, last_message: None })),
+                );
                 kafka[k] = Some(shared.clone());
                 let header = (st.format == Format::Csv).then(|| {
                     Arc::new(csv::ByteRecord::from(decl.columns.iter().map(String::as_str).collect::<Vec<_>>()))
@@ -400,10 +406,11 @@ impl Readers {
                     source: k,
                     partition,
                     idle: idle_after.is_some_and(|t| quiet_for >= t),
-                    // Until it gives a message, a partition that has ever had one holds the
-                    // watermark (its next message may be older than the others'); an empty one
-                    // does not. (After a restart its event times start afresh.)
-                    pending: st.last_message.is_none() && st.high != 0,
+                    // Consulted while none of the partition's records has been parsed in this
+                    // run: a partition that has (or may have) messages holds the watermark, the
+                    // next may be older than the others' (a message just received is not
+                    // parsed yet); one known to be empty does not.
+                    pending: st.high != 0 || st.last_message.is_some(),
                     lag: st.lag(),
                 });
             }
