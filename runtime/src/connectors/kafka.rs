@@ -212,6 +212,69 @@ fn assign(c: &Reader, topic: &str, from: &BTreeMap<i32, i64>) -> Result<(), Stri
     c.assign(&tpl).map_err(|e| format!("cannot read topic `{topic}`: {e}"))
 }
 
+/// How long a partition sought to an offset may give nothing, while its end is past that
+/// offset, before its reader asks from further back.
+const RESUME_WAIT: Duration = Duration::from_secs(1);
+
+/// A partition a reader assigned or sought to offset `want` that has not given its first
+/// message yet. Kafka serves a fetch from inside a record batch from the offset asked for; tansu
+/// 0.6.0 serves the batches after it and skips the rest of that batch (measured: a fetch from
+/// offset 50 of a 100-message batch returns offset 100 onwards, and from inside the last batch
+/// nothing). So until a message at or before `want` comes, the reader asks again from further
+/// back (1, 2, 4, … offsets before `want`, down to 0) and drops what comes before `want`. On a
+/// broker that serves what it is asked, the first message is `want` and nothing changes.
+struct Resume {
+    want: i64,
+    back: i64,
+    asked: Instant,
+    /// A message before `want` came: the broker serves from where it is asked.
+    before: bool,
+}
+
+enum Arrival {
+    /// The message is at or after where the reader resumes: read it.
+    Take,
+    /// Before where the reader resumes: already read.
+    Drop,
+    /// The broker skipped ahead: ask again from this offset.
+    AskFrom(i64),
+}
+
+impl Resume {
+    fn new(want: i64) -> Resume {
+        Resume { want, back: 0, asked: Instant::now(), before: false }
+    }
+
+    fn target(&self) -> i64 {
+        (self.want - self.back).max(0)
+    }
+
+    fn further(&mut self) -> i64 {
+        self.back = (self.back * 2).max(1);
+        self.asked = Instant::now();
+        self.target()
+    }
+
+    fn arrival(&mut self, offset: i64) -> Arrival {
+        if offset < self.want {
+            self.before = true;
+            Arrival::Drop
+        } else if offset > self.want && !self.before && self.target() > 0 {
+            Arrival::AskFrom(self.further())
+        } else {
+            // At `want`, or after it where the broker has nothing in between (compacted away).
+            Arrival::Take
+        }
+    }
+
+    /// Nothing came for a while although the partition ends past `want` (`high`, -1 unknown):
+    /// where to ask from next, if it is worth asking again.
+    fn stalled(&mut self, high: i64) -> Option<i64> {
+        (!self.before && high > self.want && self.target() > 0 && self.asked.elapsed() >= RESUME_WAIT)
+            .then(|| self.further())
+    }
+}
+
 fn meta(m: &rdkafka::message::BorrowedMessage<'_>) -> MessageMeta {
     MessageMeta {
         key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
@@ -313,6 +376,7 @@ pub fn follow(
             return Ok(());
         }
     }
+    let mut resuming: BTreeMap<i32, Resume> = from.iter().map(|(&p, &o)| (p, Resume::new(o))).collect();
     let mut pending: BTreeMap<i32, Batch> = BTreeMap::new();
     let mut oldest = Instant::now();
     let mut resets = 0;
@@ -329,12 +393,32 @@ pub fn follow(
                 }
             }
         }
+        if !resuming.is_empty() {
+            let highs: Vec<(i32, i64)> = lock(&shared.partitions).iter().map(|(p, s)| (*p, s.high)).collect();
+            for (p, high) in highs {
+                if let Some(at) = resuming.get_mut(&p).and_then(|r| r.stalled(high)) {
+                    let _ = c.seek(&decl.topic, p, Offset::Offset(at), SETUP_TIMEOUT);
+                }
+            }
+        }
         let polled = c.poll(Duration::from_millis(10));
         let idle = polled.is_none();
         match polled {
             Some(Ok(m)) => {
                 let p = m.partition();
                 let Some(name) = names.get(&p) else { continue };
+                if let Some(r) = resuming.get_mut(&p) {
+                    match r.arrival(m.offset()) {
+                        Arrival::Take => {
+                            resuming.remove(&p);
+                        }
+                        Arrival::Drop => continue,
+                        Arrival::AskFrom(at) => {
+                            let _ = c.seek(&decl.topic, p, Offset::Offset(at), SETUP_TIMEOUT);
+                            continue;
+                        }
+                    }
+                }
                 if pending.is_empty() {
                     oldest = Instant::now();
                 }
@@ -374,6 +458,7 @@ pub fn follow(
                 let at: Vec<(i32, i64)> = lock(&shared.partitions).iter().map(|(p, s)| (*p, s.position)).collect();
                 for (p, o) in at {
                     let _ = c.seek(&decl.topic, p, Offset::Offset(o), SETUP_TIMEOUT);
+                    resuming.insert(p, Resume::new(o));
                 }
             }
             // The brokers are down or slow: librdkafka reconnects and goes on by itself.
@@ -444,7 +529,11 @@ pub fn read_bounded(
     let mut position = start;
     let mut bytes = 0u64;
     let mut last = Instant::now();
+    let mut resuming = Some(Resume::new(start));
     loop {
+        if let Some(at) = resuming.as_mut().and_then(|r| r.stalled(end.unwrap_or(-1))) {
+            let _ = c.seek(&decl.topic, p, Offset::Offset(at), SETUP_TIMEOUT);
+        }
         if end.is_none() {
             if let Some(h) = lock(&c.context().highs).get(&p) {
                 end = Some((*h).max(listed));
@@ -457,6 +546,16 @@ pub fn read_bounded(
         }
         match c.poll(Duration::from_millis(20)) {
             Some(Ok(m)) => {
+                if let Some(r) = resuming.as_mut() {
+                    match r.arrival(m.offset()) {
+                        Arrival::Take => resuming = None,
+                        Arrival::Drop => continue,
+                        Arrival::AskFrom(at) => {
+                            let _ = c.seek(&decl.topic, p, Offset::Offset(at), SETUP_TIMEOUT);
+                            continue;
+                        }
+                    }
+                }
                 if end.is_some_and(|e| m.offset() >= e) {
                     return Ok(bytes);
                 }
@@ -469,10 +568,11 @@ pub fn read_bounded(
             Some(Err(e)) if fatal(&e) => return Err(format!("topic `{}` on `{}`: {e}", decl.topic, decl.brokers)),
             Some(Err(e)) if out_of_range(&e) => {
                 let _ = c.seek(&decl.topic, p, Offset::Offset(position), SETUP_TIMEOUT);
+                resuming = Some(Resume::new(position));
             }
             Some(Err(_)) | None => {
                 // Offsets can end in records that are not messages (transaction markers).
-                if let Ok(pos) = c.position() {
+                if let (None, Ok(pos)) = (&resuming, c.position()) {
                     if let Some(Offset::Offset(o)) = pos.find_partition(&decl.topic, p).map(|e| e.offset()) {
                         position = position.max(o);
                     }
@@ -570,5 +670,75 @@ impl Producer {
             Some(e) => Err(format!("a message to topic `{}` on `{}` was not delivered: {e}", self.topic, self.brokers)),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Where a reader resuming at `want` ends up reading from, against a broker that serves a
+    /// fetch from `at` with the offsets `serve(at)` returns.
+    fn resumes_at(want: i64, serve: &dyn Fn(i64) -> Vec<i64>) -> (Option<i64>, usize) {
+        let mut r = Resume::new(want);
+        let mut at = want;
+        for asks in 1..64 {
+            let mut next = None;
+            for o in serve(at) {
+                match r.arrival(o) {
+                    Arrival::Take => return (Some(o), asks),
+                    Arrival::Drop => {}
+                    Arrival::AskFrom(x) => {
+                        next = Some(x);
+                        break;
+                    }
+                }
+            }
+            match next {
+                Some(x) => at = x,
+                None => return (None, asks),
+            }
+        }
+        (None, 64)
+    }
+
+    /// tansu 0.6.0: a fetch from inside a record batch starts at the next batch.
+    fn from_next_batch(starts: &'static [i64], end: i64) -> impl Fn(i64) -> Vec<i64> {
+        move |at| {
+            let first = starts.iter().copied().find(|s| *s >= at).unwrap_or(end);
+            (first..end).collect()
+        }
+    }
+
+    #[test]
+    fn a_broker_that_skips_to_the_next_batch_is_asked_again_from_further_back() {
+        let broker = from_next_batch(&[0, 100, 200], 300);
+        assert_eq!(resumes_at(150, &broker).0, Some(150));
+        assert_eq!(resumes_at(1, &broker).0, Some(1));
+        assert_eq!(resumes_at(100, &broker), (Some(100), 1), "a batch start is served as asked");
+        assert_eq!(resumes_at(0, &broker), (Some(0), 1));
+    }
+
+    #[test]
+    fn a_broker_that_serves_what_it_is_asked_is_read_at_once() {
+        let kafka = |at: i64| (at..300).collect::<Vec<_>>();
+        assert_eq!(resumes_at(150, &kafka), (Some(150), 1));
+        // Offsets compacted away: the first message after them is taken, once the broker has
+        // shown it serves from where it is asked.
+        let compacted = |at: i64| (at..300).filter(|o| !(150..160).contains(o)).collect::<Vec<_>>();
+        assert_eq!(resumes_at(150, &compacted).0, Some(160));
+        // Nothing before the gap either: from 0 on, the first message is taken.
+        let sparse = |at: i64| (at.max(40)..300).collect::<Vec<_>>();
+        assert_eq!(resumes_at(10, &sparse).0, Some(40));
+    }
+
+    #[test]
+    fn a_partition_silent_past_its_resume_point_is_asked_again() {
+        let mut r = Resume::new(150);
+        assert_eq!(r.stalled(200), None, "not before a second has passed");
+        r.asked = Instant::now().checked_sub(RESUME_WAIT).expect("an instant a second ago");
+        assert_eq!(r.stalled(150), None, "nothing past the resume point to wait for");
+        assert_eq!(r.stalled(-1), None, "its end is not known");
+        assert_eq!(r.stalled(200), Some(149));
     }
 }
