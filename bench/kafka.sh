@@ -6,7 +6,7 @@
 #    `pipec build` builds it without flags) in `--mode stream` reads the topic until it has been
 #    idle for 1 s (that second is subtracted); the same binary then follows the same records in
 #    a file (`--source applications=GLOB`). RUNS runs of each, alternating; medians and spread.
-# 2. Latency: 5,000 events/s for 10 s produced to a topic read by bench/latency/kafka.pipe (a
+# 2. Latency (measured first, on the empty broker): 5,000 events/s for 10 s produced to a topic read by bench/latency/kafka.pipe (a
 #    `select` to standard output), each timed from its send to its output line
 #    (tests/examples/kafka_latency.rs).
 #
@@ -28,39 +28,54 @@ trap 'kill $BROKER 2>/dev/null' EXIT
 until (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do sleep 0.1; done
 "$TANSU" topic create applications --broker "tcp://$KAFKA_BROKERS" --partitions 2
 "$TANSU" topic create pings --broker "tcp://$KAFKA_BROKERS" --partitions 2
+"$TANSU" topic create pings-bare --broker "tcp://$KAFKA_BROKERS" --partitions 2
+
+# Latency first, while the broker holds little (tansu's in-memory storage answers more slowly
+# the more it holds): a bare consumer (the broker's share), then the pipeline.
+target/release/pipec build bench/latency/kafka.pipe -o "$WORK/kafka_latency"
+echo -n "bare consumer: "
+target/release/examples/kafka_latency "$KAFKA_BROKERS" pings-bare - 5000 10
+echo -n "pipeline:      "
+target/release/examples/kafka_latency "$KAFKA_BROKERS" pings "$WORK/kafka_latency" 5000 10
 
 start=$(date +%s.%N)
 target/release/examples/kafka_produce "$KAFKA_BROKERS" applications "$DATA"
 echo "produced in $(echo "$(date +%s.%N) - $start" | bc) s"
 
 target/release/pipec build bench/kafka/pipeline.pipe -o "$WORK/kafka_daily"
-target/release/pipec build bench/latency/kafka.pipe -o "$WORK/kafka_latency"
 LIVE="$WORK/kafka_live"
 rm -rf "$LIVE" && mkdir -p "$LIVE" && ln -s "$(realpath "$DATA")" "$LIVE/apps.jsonl"
 CORES=$(nproc)
 
 # One stream run until idle; prints its seconds (less the idle second) and the rows it read.
+# The broker's CPU time so far, in seconds (user + system).
+broker_cpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$BROKER/stat"; }
+
+# One stream run until idle; prints its seconds (less the idle second), the applications it
+# read and the broker's CPU seconds meanwhile.
 run() {
   rm -rf "$WORK/kafka_state" "$WORK/kafka_out"
-  local s e
+  local s e c0 c1
+  c0=$(broker_cpu)
   s=$(date +%s.%N)
   "$WORK/kafka_daily" --mode stream --quiet --exit-when-idle 1s --checkpoint-interval 5s \
     --state-dir "$WORK/kafka_state" --sink "daily=$WORK/kafka_out" "$@"
   e=$(date +%s.%N)
+  c1=$(broker_cpu)
   local read
   read=$(python3 -c "import json;s=json.load(open('$WORK/kafka_out/_pipe_summary.json'));print({o['name']:o for o in s['operators']}['applications']['read'])")
-  echo "$(echo "$e - $s - 1" | bc) $read"
+  echo "$(echo "$e - $s - 1" | bc) $read $(echo "$c1 - $c0" | bc)"
 }
 
 kafka=() files=()
 for i in $(seq 1 "$RUNS"); do
-  read -r secs n <<< "$(run)"
+  read -r secs n cpu <<< "$(run)"
   [ "$n" = "$ROWS" ] || { echo "the Kafka run read $n of $ROWS applications" >&2; exit 1; }
   kafka+=("$secs")
-  read -r secs n <<< "$(run --source "applications=$LIVE/*.jsonl")"
+  read -r secs n _ <<< "$(run --source "applications=$LIVE/*.jsonl")"
   [ "$n" = "$ROWS" ] || { echo "the file run read $n of $ROWS applications" >&2; exit 1; }
   files+=("$secs")
-  echo "run $i: kafka ${kafka[-1]} s, files ${files[-1]} s"
+  echo "run $i: kafka ${kafka[-1]} s (the broker used $cpu s of CPU meanwhile), files ${files[-1]} s"
 done
 summary() {
   python3 - "$ROWS" "$CORES" "$@" <<'EOF'
@@ -73,4 +88,3 @@ EOF
 echo "stream daily from Kafka ($ROWS applications, 2 partitions, $CORES cores): $(summary "${kafka[@]}")"
 echo "stream daily following a file (same binary):                      $(summary "${files[@]}")"
 
-target/release/examples/kafka_latency "$KAFKA_BROKERS" pings "$WORK/kafka_latency" 5000 10

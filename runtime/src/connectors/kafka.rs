@@ -34,6 +34,8 @@ use crate::record::MessageMeta;
 const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest lines wait in a reader before they are sent on (when fewer than a batch came).
 const BATCH_WAIT: Duration = Duration::from_millis(20);
+/// The payload bytes after which a reader sends a partition's batch on.
+const BATCH_BYTES: usize = 1 << 20;
 /// How often librdkafka reports its statistics: the partitions' end offsets as the brokers'
 /// fetch responses give them (consumer lag, and the end of a bounded read).
 const STATS_MS: &str = "100";
@@ -401,7 +403,9 @@ pub fn follow(
                 }
             }
         }
-        let polled = c.poll(Duration::from_millis(10));
+        // With lines waiting, only what has already arrived joins them: the moment nothing
+        // more is there, they are sent on.
+        let polled = c.poll(if pending.is_empty() { Duration::from_millis(10) } else { Duration::ZERO });
         let idle = polled.is_none();
         match polled {
             Some(Ok(m)) => {
@@ -422,7 +426,15 @@ pub fn follow(
                 if pending.is_empty() {
                     oldest = Instant::now();
                 }
-                let b = pending.entry(p).or_insert_with(|| empty_batch(source, name, m.offset(), header.clone()));
+                let b = pending.entry(p).or_insert_with(|| {
+                    let mut b = empty_batch(source, name, m.offset(), header.clone());
+                    // Sized once: growing a batch by doubling copied it and touched fresh pages
+                    // (a fifth of a reader's time in a profile).
+                    b.data.reserve(BATCH_BYTES + (BATCH_BYTES >> 2));
+                    b.lines.reserve(BATCH_LINES);
+                    b.meta.reserve(BATCH_LINES);
+                    b
+                });
                 let payload = m.payload().unwrap_or_default();
                 let start = b.data.len();
                 b.data.extend_from_slice(payload);
@@ -434,7 +446,7 @@ pub fn follow(
                     s.position = m.offset() + 1;
                     s.last_message = Some(Instant::now());
                 }
-                if b.lines.len() >= BATCH_LINES {
+                if b.lines.len() >= BATCH_LINES || b.data.len() >= BATCH_BYTES {
                     if let Some(full) = pending.remove(&p) {
                         if tx.send(Msg::Batch(full)).is_err() {
                             return Ok(());
