@@ -30,7 +30,12 @@ fn record(latencies: &mut Vec<f64>, id: i64, sent: i64, at: i64, warmup: i64) {
 
 /// A consumer of every partition of `topic` (a fresh one) from its start, configured as the pipeline's
 /// readers are (`fetch.wait.max.ms = 10`), timing each event until `done`.
-fn bare_consumer(brokers: &str, topic: &str, warmup: i64, done: Arc<AtomicBool>) -> Result<JoinHandle<Vec<f64>>, String> {
+fn bare_consumer(
+    brokers: &str,
+    topic: &str,
+    warmup: i64,
+    done: Arc<AtomicBool>,
+) -> Result<JoinHandle<Vec<f64>>, String> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "kafka-latency-bare")
@@ -51,7 +56,9 @@ fn bare_consumer(brokers: &str, topic: &str, warmup: i64, done: Arc<AtomicBool>)
         while !done.load(Ordering::Relaxed) {
             if let Some(Ok(m)) = c.poll(Duration::from_millis(10)) {
                 let at = now_ns();
-                let Ok(v) = serde_json::from_slice::<serde_json::Value>(m.payload().unwrap_or_default()) else { continue };
+                let Ok(v) = serde_json::from_slice::<serde_json::Value>(m.payload().unwrap_or_default()) else {
+                    continue;
+                };
                 if let (Some(id), Some(sent)) = (v["id"].as_i64(), v["sent_ns"].as_i64()) {
                     record(&mut latencies, id, sent, at, warmup);
                 }
@@ -117,7 +124,8 @@ fn main() -> Result<(), String> {
         let sent = now_ns();
         let payload = format!(r#"{{"id":{i},"at":{},"sent_ns":{sent}}}"#, sent / 1_000_000);
         let key = (i % 64).to_string();
-        let mut rec: BaseRecord<'_, str, str> = BaseRecord::to(topic.as_str()).key(key.as_str()).payload(payload.as_str());
+        let mut rec: BaseRecord<'_, str, str> =
+            BaseRecord::to(topic.as_str()).key(key.as_str()).payload(payload.as_str());
         loop {
             match producer.send(rec) {
                 Ok(()) => break,
