@@ -139,7 +139,7 @@ fn deep_nesting_is_reported_not_overflowed() {
     let deep = format!("stream s = a | select {{ x = {}1{} }}", "(".repeat(5000), ")".repeat(5000));
     check_text(&deep);
     // Just inside the limit, a deep expression parses, checks and flows on a test thread's stack.
-    let ok = format!("include \"s.thrift\"\nsource a: LoanApplication {{ batch = files(\"x\") }}\nstream s = a | select {{ x = {}annual_income ?? 0.0{} }}\ns -> stdout() {{ allow \"user\" as raw }}\n", "(".repeat(90), " + 1)".repeat(90));
+    let ok = format!("include \"s.thrift\"\nsource a: LoanApplication {{ batch = files(\"x\") }}\nstream s = a | select {{ x = {}annual_income ?? 0.0{} }}\ns -> stdout() {{ allow \"user\" as raw }}\nrejected -> stdout() {{ allow \"user\" as raw }}\n", "(".repeat(90), " + 1)".repeat(90));
     let loader = MemoryLoader::new().with("main.pipe", ok.as_str()).with("s.thrift", SCHEMA);
     let checked = pipec::check_program(&loader, std::path::Path::new("main.pipe")).expect("loads");
     assert!(checked.diagnostics.is_empty(), "{:?}", checked.diagnostics);

@@ -83,6 +83,9 @@ pub struct Flow<'a> {
     min_group: Option<(i64, Span)>,
     /// Streams being analyzed, so a cycle (already an error) ends.
     visiting: Vec<String>,
+    /// The first source whose records carry labels: where a finding about the default
+    /// `rejected/` output points.
+    labeled_source: Option<(Span, String)>,
     pub diags: Vec<Diagnostic>,
     pub outcome: Outcome,
 }
@@ -102,6 +105,7 @@ impl<'a> Flow<'a> {
             calling: Vec::new(),
             min_group: None,
             visiting: Vec::new(),
+            labeled_source: None,
             diags: Vec::new(),
             outcome: Outcome::default(),
         }
@@ -128,8 +132,12 @@ impl<'a> Flow<'a> {
                     _ => Labels::default(),
                 };
                 l = l.hop(src.span, format!("read by source `{}`", src.name));
+                let inside = self.schema_labels.deep(&self.res.schema, ty);
+                if self.labeled_source.is_none() && !(l.is_empty() && inside.is_empty()) {
+                    self.labeled_source = Some((src.span, src.name.clone()));
+                }
                 everything.union(&l);
-                everything.union(&self.schema_labels.deep(&self.res.schema, ty));
+                everything.union(&inside);
                 row.fields.push((name.clone(), l));
             }
             if let Some(t) = &src.event_time {
@@ -548,6 +556,59 @@ impl<'a> Flow<'a> {
                 self.outcome.columns.push(Column { sink: sink.name.clone(), stream: edge.from.clone(), field, labels });
             }
         }
+        if !self.program.edges.iter().any(|e| e.from == "rejected") {
+            self.default_rejected();
+        }
+    }
+
+    /// Without a `rejected -> …` edge a run writes rejected records, their raw text whole, to
+    /// the default `rejected/` output. That output is a sink like any other, with a clearance
+    /// of nothing: a program whose sources carry labels must route its rejected records to a
+    /// sink that allows what their text may hold.
+    fn default_rejected(&mut self) {
+        const SINK: &str = "rejected/ (the default)";
+        let row = self.rows.get("rejected").cloned().unwrap_or_default();
+        let raw = row.get("raw");
+        let mut columns = vec![("raw".to_string(), raw.clone())];
+        columns.push(("(which records arrive)".to_string(), row.implicit.clone()));
+        let span = self.labeled_source.as_ref().map_or(Span::default(), |(s, _)| *s);
+        for (field, labels) in columns {
+            for label in labels.iter() {
+                self.outcome.violations.push(Violation {
+                    code: if label.implicit { Code::P007 } else { Code::P003 },
+                    sink: SINK.to_string(),
+                    stream: "rejected".to_string(),
+                    field: field.clone(),
+                    label: label.clone(),
+                    edge: span,
+                });
+            }
+            self.outcome.columns.push(Column { sink: SINK.to_string(), stream: "rejected".into(), field, labels });
+        }
+        let Some((span, source)) = self.labeled_source.clone() else { return };
+        let mut categories: Vec<&str> = raw.iter().map(|l| l.category.as_str()).collect();
+        categories.sort_unstable();
+        categories.dedup();
+        // `user.financial` allows `user.financial.income` too: the fix names the broadest.
+        let all = categories.clone();
+        categories.retain(|c| !all.iter().any(|p| p != c && covers(p, c)));
+        let shown: Vec<String> = categories.iter().map(|c| format!("`{c}`")).collect();
+        let allows: Vec<String> = categories.iter().map(|c| format!("allow \"{c}\" as raw")).collect();
+        self.diags.push(
+            Diagnostic::new(
+                Code::P003,
+                span,
+                format!(
+                    "records rejected from `{source}` would be written whole to the default `rejected/` output, which allows no {}",
+                    shown.join(", ")
+                ),
+            )
+            .label("a malformed record's raw text holds every field of the source")
+            .help(format!(
+                "route rejected records to a sink cleared for them: `rejected -> files(\"out/rejected\", format = json) {{ purpose = \"essential.service\" {} }}`",
+                allows.join(" ")
+            )),
+        );
     }
 }
 

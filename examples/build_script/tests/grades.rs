@@ -51,7 +51,10 @@ fn declared_source_over_the_lending_club_csv() {
     let dir = tempfile::tempdir().expect("temp dir");
     let report = dir.path().join("grades");
     let options = pipe_runtime::run::Options {
-        sinks: vec![format!("grade_report={}", report.display())],
+        sinks: vec![
+            format!("grade_report={}", report.display()),
+            format!("rejected->files={}", dir.path().join("rejected").display()),
+        ],
         quiet: true,
         no_progress: true,
         ..Default::default()

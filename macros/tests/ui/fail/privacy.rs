@@ -17,6 +17,7 @@ pipe_macros::pipeline! {
     }
 
     contacts -> marketing
+    rejected -> stdout(format = json) { purpose = "essential.service" allow "user" as raw }
 }
 
 fn main() {}

@@ -33,6 +33,8 @@ pipe_macros::pipeline! {
     }
 
     hourly -> report
+    // A rejected record's raw text holds the customer and the amount.
+    rejected -> stdout(format = json) { purpose = "essential.service" allow "user" as raw }
 }
 
 const HOUR: i64 = 3_600_000;

@@ -36,6 +36,7 @@ pipe_macros::pipeline! {
 
     scored -> scores
     shared -> partner
+    rejected -> stdout(format = json) { purpose = "essential.service" allow "user" as raw }
 }
 
 use pipe_runtime::mask::{hmac_hex, Key};
