@@ -44,6 +44,8 @@ pub struct Checked {
     /// The models the program declares, read and checked against its `score` steps.
     pub models: std::collections::HashMap<String, models::Model>,
     pub privacy: privacy::Outcome,
+    /// The project taxonomy (`pipe-taxonomy.toml`) that extended the built-in one, if any.
+    pub taxonomy_file: Option<std::path::PathBuf>,
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -71,13 +73,15 @@ pub fn check_program_with(loader: &dyn Loader, root: &Path, options: Options) ->
     let mut diags = Vec::new();
     let mut resolved = resolve::resolve(loader, root, &mut diags)?;
     let (mut program, mut checker_diags) = check::check(&resolved);
-    // A project's taxonomy extension lives beside its root pipeline.
+    // A project's taxonomy extension: the nearest `pipe-taxonomy.toml` from the root
+    // pipeline's folder upward, whatever folders the files it includes sit in.
     let mut taxonomy = privacy::Taxonomy::default();
-    let taxonomy_path = source::relative_to(&source::normalize(root), privacy::taxonomy::FILE_NAME);
-    if let Ok(text) = loader.load(&taxonomy_path) {
-        let file = resolved.sources.add(taxonomy_path, text);
+    let mut taxonomy_file = None;
+    if let Some((path, text)) = find_taxonomy(loader, root) {
+        let file = resolved.sources.add(path.clone(), text);
         let text = resolved.sources.get(file).text.clone();
         taxonomy.extend(file, &text, &mut diags);
+        taxonomy_file = Some(path);
     }
     let (mut outcome, mut privacy_diags) = privacy::analyze(&resolved, &program, &taxonomy);
     // `protect for` masks change row types: check again with the masks the analysis chose.
@@ -86,6 +90,19 @@ pub fn check_program_with(loader: &dyn Loader, root: &Path, options: Options) ->
         (outcome, privacy_diags) = privacy::analyze(&resolved, &program, &taxonomy);
     }
     diags.append(&mut checker_diags);
+    // Which taxonomy decided, where the answer depends on it.
+    let used = match &taxonomy_file {
+        Some(p) => format!("taxonomy: the built-in one, extended by {}", p.display()),
+        None => format!(
+            "taxonomy: the built-in one (no {} in the root pipeline's folder or above)",
+            privacy::taxonomy::FILE_NAME
+        ),
+    };
+    for d in &mut privacy_diags {
+        if matches!(d.code, diagnostics::Code::P001 | diagnostics::Code::P002) {
+            d.notes.push(used.clone());
+        }
+    }
     diags.append(&mut privacy_diags);
     let models = models::load_and_check(loader, &resolved, &program, &mut diags);
     if options.strict {
@@ -97,7 +114,27 @@ pub fn check_program_with(loader: &dyn Loader, root: &Path, options: Options) ->
     }
     diags.sort_by_key(|d| (d.primary.span.file, d.primary.span.start, d.code));
     diags.dedup();
-    Ok(Checked { resolved, program, models, privacy: outcome, diagnostics: diags })
+    Ok(Checked { resolved, program, models, privacy: outcome, taxonomy_file, diagnostics: diags })
+}
+
+/// The nearest `pipe-taxonomy.toml` from the folder of `root` upward: through the folders of a
+/// relative path, then `..`, `../..`, … (a loader of files resolves them; one of memory has
+/// none there).
+fn find_taxonomy(loader: &dyn Loader, root: &Path) -> Option<(std::path::PathBuf, String)> {
+    let root = source::normalize(root);
+    let dir = root.parent().unwrap_or(Path::new("")).to_path_buf();
+    let mut dirs: Vec<std::path::PathBuf> = dir.ancestors().map(Path::to_path_buf).collect();
+    if dir.is_relative() && !dir.starts_with("..") {
+        let mut up = std::path::PathBuf::new();
+        for _ in 0..64 {
+            up.push("..");
+            dirs.push(up.clone());
+        }
+    }
+    dirs.into_iter().find_map(|d| {
+        let path = d.join(privacy::taxonomy::FILE_NAME);
+        loader.load(&path).ok().map(|text| (path, text))
+    })
 }
 
 /// Lowers, optimizes and generates `pub mod <module> { … }` for a checked program without
@@ -131,5 +168,48 @@ pub fn generate(checked: &mut Checked, root: &Path, target: &codegen::Target) ->
             checked.diagnostics.append(&mut diags);
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCHEMA: &str =
+        "struct S {\n  1: required string id (tag = \"id\")\n  2: optional string note (pii = \"acme.notes\")\n}\n";
+    const PIPE: &str = "include \"../s.thrift\"\nsource s: S { batch = files(\"x\") }\ns -> stdout()\n";
+
+    fn notes(loader: &source::MemoryLoader) -> Vec<String> {
+        let checked = check_program(loader, Path::new("proj/jobs/main.pipe")).expect("loads");
+        checked.diagnostics.iter().filter(|d| d.code == diagnostics::Code::P001).flat_map(|d| d.notes.clone()).collect()
+    }
+
+    #[test]
+    fn the_nearest_taxonomy_above_the_root_pipeline_is_used_and_named() {
+        let none = source::MemoryLoader::new().with("proj/s.thrift", SCHEMA).with("proj/jobs/main.pipe", PIPE);
+        assert!(
+            notes(&none).iter().any(|n| n.contains("the built-in one (no pipe-taxonomy.toml")),
+            "{:?}",
+            notes(&none)
+        );
+
+        let above = "[categories]\n\"acme.notes\" = \"Notes.\"\n";
+        let found = source::MemoryLoader::new()
+            .with("proj/s.thrift", SCHEMA)
+            .with("proj/jobs/main.pipe", PIPE)
+            .with("proj/pipe-taxonomy.toml", above);
+        let checked = check_program(&found, Path::new("proj/jobs/main.pipe")).expect("loads");
+        assert_eq!(checked.taxonomy_file, Some(std::path::PathBuf::from("proj/pipe-taxonomy.toml")));
+        assert!(!checked.diagnostics.iter().any(|d| d.code == diagnostics::Code::P001), "{:?}", checked.diagnostics);
+
+        // A nearer file wins, and only it is read: the category is unknown again, and the
+        // note says which file decided.
+        let nearer = source::MemoryLoader::new()
+            .with("proj/s.thrift", SCHEMA)
+            .with("proj/jobs/main.pipe", PIPE)
+            .with("proj/pipe-taxonomy.toml", above)
+            .with("proj/jobs/pipe-taxonomy.toml", "[uses]\n\"acme.ops\" = \"Operations.\"\n");
+        let n = notes(&nearer);
+        assert!(n.iter().any(|n| n.contains("extended by proj/jobs/pipe-taxonomy.toml")), "{n:?}");
     }
 }

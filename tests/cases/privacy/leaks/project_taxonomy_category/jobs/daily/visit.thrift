@@ -1,0 +1,4 @@
+struct Visit {
+  1: required string clinic
+  2: optional string diagnosis (pii = "acme.health")
+}
