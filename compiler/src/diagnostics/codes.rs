@@ -91,6 +91,7 @@ codes! {
     P007 => "implicit flow of labeled data",
     P008 => "unknown masking function",
     P009 => "invalid declassification",
+    P010 => "annotation that looks like a privacy annotation but is not read",
     // Warnings.
     W0001 => "stream never reaches a sink",
     W0002 => "sink receives no stream",
@@ -105,7 +106,7 @@ impl Code {
     pub fn severity(self) -> Severity {
         match self {
             // Privacy findings that `--strict` raises to errors.
-            Code::P006 | Code::P007 => Severity::Warning,
+            Code::P006 | Code::P007 | Code::P010 => Severity::Warning,
             _ => match self.as_str().as_bytes()[0] {
                 b'W' => Severity::Warning,
                 b'N' => Severity::Note,
@@ -116,7 +117,7 @@ impl Code {
 
     /// Whether `--strict` turns this warning into an error.
     pub fn strict_error(self) -> bool {
-        matches!(self, Code::P006 | Code::P007)
+        matches!(self, Code::P006 | Code::P007 | Code::P010)
     }
 
     pub fn parse(s: &str) -> Option<Code> {

@@ -159,10 +159,108 @@ fn holds_struct(ty: &Type) -> bool {
     }
 }
 
+/// Where an annotation stands, for [`lookalike`].
+#[derive(Clone, Copy, PartialEq)]
+enum Place {
+    Struct,
+    Field,
+    Typedef,
+    /// An enum, an enum value, a typedef or a constant: `pii` and `mask` are read only on
+    /// fields, field types, typedefs and structs.
+    Elsewhere(&'static str),
+}
+
+/// An annotation that looks like one of ours but that the analysis does not read: a key
+/// spelled otherwise (`PII`, `Mask`, `hasPersonalData`), `pii` without a category, or a key
+/// where it means nothing. Such a schema would silently lose a label, so it is a `P010`.
+fn lookalike(a: &Annotation, place: Place) -> Option<Diagnostic> {
+    const OURS: [&str; 3] = ["pii", "mask", "has_personal_data"];
+    let key = a.key.name.as_str();
+    let folded: String = key.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect();
+    let ours = OURS.iter().find(|k| k.replace('_', "") == folded);
+    let warn = |msg: String, help: String| {
+        Some(Diagnostic::new(Code::P010, a.span, msg).label("not read by the privacy analysis").help(help))
+    };
+    match ours {
+        Some(k) if *k != key => warn(
+            format!("`{key}` is not a privacy annotation; the analysis reads `{k}`"),
+            format!("write `{k}`, spelled exactly so"),
+        ),
+        Some(&"pii") if a.value.is_none() => warn(
+            "`pii` without a category labels nothing".to_string(),
+            "write `pii = \"user.…\"` with the field's category, or `pii = \"none\"`".to_string(),
+        ),
+        Some(k) => match place {
+            Place::Elsewhere(what) => warn(
+                format!("`{k}` on {what} is not read"),
+                "label the struct fields (or their typedefs) that hold such values".to_string(),
+            ),
+            Place::Struct if *k == "mask" => {
+                warn("`mask` on a struct is not read".to_string(), "put `mask = \"…\"` on each field".to_string())
+            }
+            Place::Field if *k == "has_personal_data" => warn(
+                "`has_personal_data` on a field is not read".to_string(),
+                "put it on the struct: `struct S { … } (has_personal_data)`".to_string(),
+            ),
+            Place::Typedef if *k != "pii" => warn(
+                format!("`{k}` on a typedef is not read"),
+                if *k == "mask" {
+                    "put `mask = \"…\"` on each field of this type".to_string()
+                } else {
+                    "put it on the struct: `struct S { … } (has_personal_data)`".to_string()
+                },
+            ),
+            _ => None,
+        },
+        None => None,
+    }
+}
+
+/// The structs a type holds (itself, list elements, map keys and values).
+fn held_structs(ty: &Type, out: &mut Vec<StructId>) {
+    match ty {
+        Type::Nullable(t) | Type::List(t) | Type::Set(t) => held_structs(t, out),
+        Type::Map(k, v) => {
+            held_structs(k, out);
+            held_structs(v, out);
+        }
+        Type::Struct(id, _) => out.push(*id),
+        _ => {}
+    }
+}
+
 /// Reads the labels of every struct field in the program's Thrift files.
 pub fn collect(res: &Resolved, taxonomy: &Taxonomy, diags: &mut Vec<Diagnostic>) -> SchemaLabels {
     let schema = &res.schema;
     let mut out = SchemaLabels::default();
+    // Structs marked `has_personal_data`, and their unlabeled fields that hold other structs:
+    // decided once every struct's labels are known.
+    let mut personal_structs: Vec<StructId> = Vec::new();
+    let mut struct_fields: Vec<(String, Type, crate::source::Span, crate::source::Span)> = Vec::new();
+    for module in &res.modules {
+        let Syntax::Thrift(file) = &module.syntax else { continue };
+        for def in &file.defs {
+            let place = match &def.kind {
+                DefKind::Struct { fields, .. } => {
+                    for f in fields {
+                        diags.extend(f.annotations.iter().filter_map(|a| lookalike(a, Place::Field)));
+                    }
+                    Place::Struct
+                }
+                DefKind::Enum { values } => {
+                    for v in values {
+                        diags.extend(
+                            v.annotations.iter().filter_map(|a| lookalike(a, Place::Elsewhere("an enum value"))),
+                        );
+                    }
+                    Place::Elsewhere("an enum")
+                }
+                DefKind::Typedef { .. } => Place::Typedef,
+                DefKind::Const { .. } => Place::Elsewhere("a constant"),
+            };
+            diags.extend(def.annotations.iter().filter_map(|a| lookalike(a, place)));
+        }
+    }
     for (i, module) in res.modules.iter().enumerate() {
         let m = ModuleId(i as u32);
         let Syntax::Thrift(file) = &module.syntax else { continue };
@@ -177,6 +275,9 @@ pub fn collect(res: &Resolved, taxonomy: &Taxonomy, diags: &mut Vec<Diagnostic>)
                 out.structs.insert(id, to_labels(&cats, &def.name.name));
             }
             let personal = def.annotations.iter().any(|a| a.key.name == "has_personal_data");
+            if personal {
+                personal_structs.push(id);
+            }
             for f in fields {
                 let mut anns = f.annotations.clone();
                 anns.extend(type_annotations(schema, res, m, &f.ty));
@@ -204,6 +305,9 @@ pub fn collect(res: &Resolved, taxonomy: &Taxonomy, diags: &mut Vec<Diagnostic>)
                     }
                 }
                 let field_ty = info.field(&f.name.name).map(|fi| fi.ty.clone()).unwrap_or(Type::Error);
+                if personal && cats.is_none() && !out.structs.contains_key(&id) && holds_struct(&field_ty) {
+                    struct_fields.push((qualified.clone(), field_ty.clone(), f.name.span, def.name.span));
+                }
                 if personal && cats.is_none() && !out.structs.contains_key(&id) && !holds_struct(&field_ty) {
                     diags.push(
                         Diagnostic::new(Code::P006, f.name.span, format!("field `{qualified}` has no privacy label"))
@@ -214,6 +318,30 @@ pub fn collect(res: &Resolved, taxonomy: &Taxonomy, diags: &mut Vec<Diagnostic>)
                 }
             }
         }
+    }
+    // A field holding a struct is labeled by what that struct holds: unless the struct is
+    // personal itself (its own fields are reported) or carries a label somewhere inside, the
+    // field is as unlabeled as a string would be.
+    for (qualified, ty, span, owner) in struct_fields {
+        let mut held = Vec::new();
+        held_structs(&ty, &mut held);
+        if held.iter().any(|h| personal_structs.contains(h)) || !out.deep(schema, &ty).is_empty() {
+            continue;
+        }
+        let names: Vec<String> = held.iter().map(|h| format!("`{}`", schema.get_struct(*h).name)).collect();
+        diags.push(
+            Diagnostic::new(
+                Code::P006,
+                span,
+                format!("field `{qualified}` holds {}, which carries no privacy label", names.join(", ")),
+            )
+            .label("unlabeled")
+            .secondary(owner, "this struct is marked `has_personal_data`")
+            .help(format!(
+                "label the field (`pii = \"user.…\"`), label the fields of {} or mark it `has_personal_data`, or write `(pii = \"none\")`",
+                names.join(", ")
+            )),
+        );
     }
     out
 }
