@@ -96,6 +96,7 @@ codes! {
     W0001 => "stream never reaches a sink",
     W0002 => "sink receives no stream",
     W0003 => "`??` on a value that is never null",
+    W0004 => "integer constant out of range for its type",
     // Notes.
     N0001 => "Thrift service skipped",
     N0002 => "declassified value",

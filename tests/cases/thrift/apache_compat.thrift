@@ -24,3 +24,13 @@ enum MyEnum2 { ME2_0, ME2_1, ME2_2 }
 struct MyStruct {
   1: MyEnum2 me2_2 = MyEnum1.ME2_2
 }
+
+// From Apache's test/ThriftTest.thrift: `{}` as an empty set, and (as Apache accepts) an
+// integer default wider than its field, which is only a warning.
+struct CrazyNesting {
+  1: set<binary> bin_set = {}
+  2: list<string> names = {}
+}
+struct Narrow {
+  1: byte flags = 200 //~ W0004
+}

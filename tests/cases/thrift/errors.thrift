@@ -9,7 +9,7 @@ struct Dup {
   4: common.Mony d //~ E1004
   5: i64 when (timestamp = "hours") //~ E2020
   6: double when2 (timestamp = "millis") //~ E2020
-  7: i8 small = 300 //~ E2012
+  7: i8 small = 300 //~ W0004
   8: string s = 5 //~ E2012
   9: common.Money m = {"cent": 1} //~ E1006
   10: common.Currency c2 = common.Currency.YEN //~ E1012
