@@ -92,6 +92,7 @@ codes! {
     P008 => "unknown masking function",
     P009 => "invalid declassification",
     P010 => "annotation that looks like a privacy annotation but is not read",
+    P011 => "mask too weak for the data it masks",
     // Warnings.
     W0001 => "stream never reaches a sink",
     W0002 => "sink receives no stream",

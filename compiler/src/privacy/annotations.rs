@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use super::label::{Form, Hop, Label, Labels};
-use super::taxonomy::Taxonomy;
+use super::taxonomy::{MaskParam, Taxonomy};
 use crate::diagnostics::{did_you_mean, Code, Diagnostic};
 use crate::hir::Mask;
 use crate::resolve::{ModuleId, Resolved, Schema, Syntax, TypeSym};
@@ -290,7 +290,36 @@ pub fn collect(res: &Resolved, taxonomy: &Taxonomy, diags: &mut Vec<Diagnostic>)
                     let value = a.value.as_ref().map_or("", |v| v.value.as_str());
                     match Mask::parse(value) {
                         Ok(m) => {
-                            out.masks.insert((id, f.name.name.clone()), m);
+                            // `protect for` may use the mask only if it is strong enough for
+                            // every category of the field.
+                            let (function, param) = match &m {
+                                Mask::Truncate(n) => ("truncate", MaskParam::Number(*n as f64)),
+                                Mask::Bucket(Some(w)) => ("bucket", MaskParam::Number(*w)),
+                                _ => ("", MaskParam::Unknown),
+                            };
+                            let weak: Vec<String> = cats
+                                .iter()
+                                .flatten()
+                                .filter_map(|(c, _)| {
+                                    taxonomy
+                                        .mask_needs(function, c)
+                                        .filter(|need| !need.met_by(param))
+                                        .map(|need| format!("`{c}` needs {}", need.describe()))
+                                })
+                                .collect();
+                            if weak.is_empty() {
+                                out.masks.insert((id, f.name.name.clone()), m);
+                            } else {
+                                diags.push(
+                                    Diagnostic::new(
+                                        Code::P011,
+                                        a.span,
+                                        format!("`mask = \"{value}\"` keeps too much to generalize: {}", weak.join("; ")),
+                                    )
+                                    .label("too weak: `protect for` will not use it")
+                                    .help("give a stronger parameter, or another mask; the minimums are in the taxonomy (`[masks.\"category\"]` in pipe-taxonomy.toml)"),
+                                );
+                            }
                         }
                         Err(why) => {
                             let name = value.split('(').next().unwrap_or("").trim();

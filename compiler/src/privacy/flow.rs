@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use super::annotations::SchemaLabels;
 use super::label::{mask_form, Form, Label, Labels};
-use super::taxonomy::{covers, Taxonomy};
+use super::taxonomy::{covers, MaskParam, Taxonomy};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::hir::{Callee, Mask, Program, Row, Step, TExpr, TExprKind};
 use crate::resolve::{ModuleId, Resolved};
@@ -86,6 +86,8 @@ pub struct Flow<'a> {
     /// The first source whose records carry labels: where a finding about the default
     /// `rejected/` output points.
     labeled_source: Option<(Span, String)>,
+    /// The categories, and how strong a mask must be for each.
+    taxonomy: &'a Taxonomy,
     pub diags: Vec<Diagnostic>,
     pub outcome: Outcome,
 }
@@ -93,7 +95,12 @@ pub struct Flow<'a> {
 type Env<'e> = &'e RowLabels;
 
 impl<'a> Flow<'a> {
-    pub fn new(res: &'a Resolved, program: &'a Program, schema_labels: &'a SchemaLabels) -> Flow<'a> {
+    pub fn new(
+        res: &'a Resolved,
+        program: &'a Program,
+        schema_labels: &'a SchemaLabels,
+        taxonomy: &'a Taxonomy,
+    ) -> Flow<'a> {
         let fns = program.functions.iter().map(|f| ((f.name.clone(), f.module), f)).collect();
         Flow {
             res,
@@ -106,6 +113,7 @@ impl<'a> Flow<'a> {
             min_group: None,
             visiting: Vec::new(),
             labeled_source: None,
+            taxonomy,
             diags: Vec::new(),
             outcome: Outcome::default(),
         }
@@ -449,7 +457,42 @@ impl<'a> Flow<'a> {
         }
         if let Some(form) = mask_form(name) {
             let first = if arg_labels.is_empty() { Labels::default() } else { arg_labels.remove(0) };
-            let mut l = first.lower(form, span, &format!("masked by `{name}`"));
+            let param = match args.get(1).map(|a| &a.kind) {
+                Some(TExprKind::Int(n)) => MaskParam::Number(*n as f64),
+                Some(TExprKind::Float(x)) => MaskParam::Number(*x),
+                Some(TExprKind::Duration(ms)) => MaskParam::Duration(*ms),
+                _ => MaskParam::Unknown,
+            };
+            // A mask generalizes a category only when its parameter removes enough of it.
+            let (mut strong, mut weak) = (Vec::new(), Vec::new());
+            for l in first.0 {
+                match self.taxonomy.mask_needs(name, &l.category) {
+                    Some(need) if !l.implicit && !need.met_by(param) => weak.push((l, need)),
+                    _ => strong.push(l),
+                }
+            }
+            if !weak.is_empty() {
+                let what: Vec<String> =
+                    weak.iter().map(|(l, need)| format!("`{}` needs {}", l.category, need.describe())).collect();
+                let shown = args.get(1).map_or(String::new(), |a| self.res.sources.text(a.span).to_string());
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::P011,
+                        span,
+                        format!("`{name}` with `{shown}` keeps too much to generalize: {}", what.join("; ")),
+                    )
+                    .label("too weak a mask: the value keeps its form")
+                    .help(format!(
+                        "use a stronger parameter ({}), or another mask; the minimums are in the taxonomy (`[masks.\"category\"]` in pipe-taxonomy.toml)",
+                        weak.iter().map(|(_, need)| need.describe()).collect::<Vec<_>>().join(", ")
+                    )),
+                );
+            }
+            let mut l = Labels(strong).lower(form, span, &format!("masked by `{name}`"));
+            l.union(
+                &Labels(weak.into_iter().map(|(l, _)| l).collect())
+                    .hop(span, format!("not generalized: `{name}` keeps too much")),
+            );
             l.union(&Labels::joined(arg_labels.iter()));
             return l;
         }

@@ -18,7 +18,7 @@ pub use taxonomy::Taxonomy;
 pub fn analyze(res: &Resolved, program: &Program, taxonomy: &Taxonomy) -> (Outcome, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let labels = annotations::collect(res, taxonomy, &mut diags);
-    let (outcome, mut more) = flow::Flow::new(res, program, &labels).run(taxonomy);
+    let (outcome, mut more) = flow::Flow::new(res, program, &labels, taxonomy).run(taxonomy);
     diags.append(&mut more);
     (outcome, diags)
 }

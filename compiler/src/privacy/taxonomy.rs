@@ -130,6 +130,52 @@ pub struct Alias {
     pub category: String,
 }
 
+/// The weakest parameters with which a mask still generalizes data of a category (and its
+/// subcategories, unless they have rules of their own): `truncate` may keep at most so many
+/// characters, `bucket` needs at least that width, `generalize` at least that duration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaskRule {
+    pub truncate: Option<i64>,
+    pub bucket: Option<f64>,
+    /// Milliseconds (from a duration such as `"1d"` in the file).
+    #[serde(default, deserialize_with = "duration")]
+    pub generalize: Option<i64>,
+}
+
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_duration(&text).map(Some).ok_or_else(|| {
+        serde::de::Error::custom(format!("`{text}` is not a duration such as \"1h\", \"7d\" or \"30m\""))
+    })
+}
+
+/// `500ms`, `30s`, `15m`, `1h`, `7d` in milliseconds.
+fn parse_duration(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let digits = text.find(|c: char| !c.is_ascii_digit())?;
+    let n: i64 = text[..digits].parse().ok()?;
+    let unit = match &text[digits..] {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    n.checked_mul(unit)
+}
+
+/// The default strengths: for every category, `truncate` keeps at most 3 characters, `bucket`
+/// is at least 10 wide and `generalize` at least an hour; amounts of money need buckets of 100
+/// (incomes 1,000), a date of birth a year.
+const MASK_RULES: &[(&str, Option<i64>, Option<f64>, Option<i64>)] = &[
+    ("", Some(3), Some(10.0), Some(3_600_000)),
+    ("user.financial", None, Some(100.0), None),
+    ("user.financial.income", None, Some(1_000.0), None),
+    ("user.demographic.date_of_birth", None, None, Some(365 * 86_400_000)),
+];
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Extension {
@@ -139,6 +185,8 @@ struct Extension {
     uses: BTreeMap<String, String>,
     #[serde(default)]
     aliases: Vec<Alias>,
+    #[serde(default)]
+    masks: BTreeMap<String, MaskRule>,
 }
 
 #[derive(Debug, Clone)]
@@ -146,6 +194,8 @@ pub struct Taxonomy {
     categories: Vec<String>,
     uses: Vec<String>,
     pub aliases: Vec<Alias>,
+    /// Mask strengths by category (`""` for every category).
+    masks: BTreeMap<String, MaskRule>,
 }
 
 impl Default for Taxonomy {
@@ -154,7 +204,84 @@ impl Default for Taxonomy {
             categories: CATEGORIES.iter().map(|s| s.to_string()).collect(),
             uses: USES.iter().map(|s| s.to_string()).collect(),
             aliases: Vec::new(),
+            masks: MASK_RULES
+                .iter()
+                .map(|(c, t, b, g)| (c.to_string(), MaskRule { truncate: *t, bucket: *b, generalize: *g }))
+                .collect(),
         }
+    }
+}
+
+/// What a mask function's parameter must be for data of one category to count as generalized.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Needed {
+    /// `truncate` keeps at most this many characters.
+    AtMost(i64),
+    /// `bucket` width, at least.
+    Width(f64),
+    /// `generalize` duration in milliseconds, at least.
+    Duration(i64),
+}
+
+/// A mask's parameter as the program writes it: a number, a duration, or something known only
+/// when the pipeline runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MaskParam {
+    Number(f64),
+    Duration(i64),
+    Unknown,
+}
+
+impl Needed {
+    /// Whether a parameter removes enough (one known only at run time cannot be shown to).
+    #[allow(clippy::cast_precision_loss, reason = "character counts are small")]
+    pub fn met_by(self, p: MaskParam) -> bool {
+        match (self, p) {
+            (Needed::AtMost(n), MaskParam::Number(x)) => x <= n as f64,
+            (Needed::Width(w), MaskParam::Number(x)) => x >= w,
+            (Needed::Duration(d), MaskParam::Duration(x)) => x >= d,
+            _ => false,
+        }
+    }
+
+    pub fn describe(self) -> String {
+        match self {
+            Needed::AtMost(n) => format!("at most {n} characters kept"),
+            Needed::Width(w) => format!("a width of at least {w}"),
+            Needed::Duration(ms) => format!("a step of at least {}", show_duration(ms)),
+        }
+    }
+}
+
+fn show_duration(ms: i64) -> String {
+    for (unit, n) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+        if ms % n == 0 && ms >= n {
+            return format!("{}{unit}", ms / n);
+        }
+    }
+    format!("{ms}ms")
+}
+
+impl Taxonomy {
+    /// The rule for mask `function` on `category`: the most specific category (or parent) that
+    /// sets it; `None` for a function without a parameter to judge.
+    pub fn mask_needs(&self, function: &str, category: &str) -> Option<Needed> {
+        let mut at = Some(category);
+        while let Some(c) = at {
+            if let Some(r) = self.masks.get(c) {
+                let found = match function {
+                    "truncate" => r.truncate.map(Needed::AtMost),
+                    "bucket" => r.bucket.map(Needed::Width),
+                    "generalize" => r.generalize.map(Needed::Duration),
+                    _ => return None,
+                };
+                if found.is_some() {
+                    return found;
+                }
+            }
+            at = if c.is_empty() { None } else { Some(c.rsplit_once('.').map_or("", |(p, _)| p)) };
+        }
+        None
     }
 }
 
@@ -201,7 +328,7 @@ impl Taxonomy {
                 diags.push(
                     Diagnostic::new(Code::P001, Span::new(file, range.start, range.end.max(range.start)), format!("the taxonomy file is not valid: {}", e.message()))
                         .label("here")
-                        .help("the file has tables [categories] and [uses] of `\"name\" = \"description\"`, and [[aliases]] with annotation, value and category"),
+                        .help("the file has tables [categories] and [uses] of `\"name\" = \"description\"`, [[aliases]] with annotation, value and category, and [masks.\"category\"] with truncate, bucket and generalize"),
                 );
                 return;
             }
@@ -229,6 +356,16 @@ impl Taxonomy {
             } else {
                 diags.push(self.bad_name(file, text, name));
             }
+        }
+        for (name, rule) in ext.masks {
+            if !self.is_category(&name) {
+                diags.push(self.unknown_category(&name, find(file, text, &name)));
+                continue;
+            }
+            let slot = self.masks.entry(name).or_default();
+            slot.truncate = rule.truncate.or(slot.truncate);
+            slot.bucket = rule.bucket.or(slot.bucket);
+            slot.generalize = rule.generalize.or(slot.generalize);
         }
         for alias in ext.aliases {
             if !self.is_category(&alias.category) {
@@ -291,5 +428,32 @@ mod tests {
         t.extend(FileId(0), "[[aliases]]\nannotation = \"a\"\nvalue = \"b\"\ncategory = \"user.finacial\"\n", &mut d);
         assert_eq!(d.len(), 2);
         assert_eq!(d[1].help.as_deref(), Some("did you mean `user.financial`?"));
+    }
+
+    #[test]
+    fn mask_minimums_come_from_the_most_specific_category_that_sets_them() {
+        let mut t = Taxonomy::default();
+        assert_eq!(t.mask_needs("truncate", "user.government_id"), Some(Needed::AtMost(3)));
+        assert_eq!(t.mask_needs("bucket", "user.financial.income"), Some(Needed::Width(1_000.0)));
+        assert_eq!(t.mask_needs("bucket", "user.financial.account_number"), Some(Needed::Width(100.0)));
+        assert_eq!(t.mask_needs("generalize", "acme.visits"), Some(Needed::Duration(3_600_000)));
+        assert_eq!(t.mask_needs("hmac", "user.unique_id"), None);
+        assert!(Needed::AtMost(3).met_by(MaskParam::Number(3.0)) && !Needed::AtMost(3).met_by(MaskParam::Number(4.0)));
+        assert!(!Needed::Width(10.0).met_by(MaskParam::Unknown), "a parameter known only at run time is not enough");
+        let mut d = Vec::new();
+        t.extend(
+            FileId(0),
+            "[masks.\"user.contact.address.postal_code\"]\ntruncate = 2\n[masks.\"user.financial\"]\ngeneralize = \"1d\"\n",
+            &mut d,
+        );
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(t.mask_needs("truncate", "user.contact.address.postal_code"), Some(Needed::AtMost(2)));
+        assert_eq!(t.mask_needs("truncate", "user.contact.email"), Some(Needed::AtMost(3)));
+        assert_eq!(t.mask_needs("generalize", "user.financial.income"), Some(Needed::Duration(86_400_000)));
+        assert_eq!(t.mask_needs("bucket", "user.financial.income"), Some(Needed::Width(1_000.0)), "kept where not set");
+        t.extend(FileId(0), "[masks.\"user.finance\"]\nbucket = 5\n[masks.\"user\"]\ngeneralize = \"soon\"\n", &mut d);
+        assert_eq!(d.len(), 1, "the bad duration makes the file invalid: {d:?}");
+        t.extend(FileId(0), "[masks.\"user.finance\"]\nbucket = 5\n", &mut d);
+        assert_eq!(d.len(), 2, "an unknown category: {d:?}");
     }
 }

@@ -1,0 +1,3 @@
+struct Customer {
+  1: optional string zip (pii = "user.contact.address.postal_code")
+}
