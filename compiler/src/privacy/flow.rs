@@ -221,6 +221,13 @@ impl<'a> Flow<'a> {
                 }
                 Step::Explode { list, alias } => {
                     let l = self.expr(list, &row, None).hop(list.span, format!("exploded into `{alias}`"));
+                    // How many rows come out (none at all, for an empty list) depends on the
+                    // list: a list chosen or sized by labeled data filters or counts by it.
+                    row.implicit.union(
+                        &l.clone()
+                            .implicit()
+                            .hop(list.span, format!("decides how many rows `explode` makes in `{}`", s.name)),
+                    );
                     row.set(alias, l);
                 }
                 Step::Window(_) => {}
@@ -398,7 +405,15 @@ impl<'a> Flow<'a> {
             TExprKind::If(c, a, b) => {
                 let mut l = self.expr(a, env, inner);
                 l.union(&self.expr(b, env, inner));
-                l.union(&self.expr(c, env, inner).implicit().hop(c.span, "decides the `if`"));
+                let cond = self.expr(c, env, inner);
+                if constant_valued(a) && constant_valued(b) {
+                    // Branches that are constants (or `if`s of constants): the value is computed
+                    // from the condition alone, and a chain of them can spell out the labeled
+                    // value — an explicit flow (a mask on the result hides that value, not
+                    // the choice, which stays implicit below).
+                    l.union(&cond.clone().hop(c.span, "decides the value of the `if` (its branches are constants)"));
+                }
+                l.union(&cond.implicit().hop(c.span, "decides the `if`"));
                 l
             }
             TExprKind::Binary(_, a, b) => {
@@ -719,6 +734,26 @@ fn violation(
         }
     }
     d
+}
+
+/// Whether an expression's value comes from constants only, apart from the conditions of the
+/// `if`s in it.
+fn constant_valued(e: &TExpr) -> bool {
+    match &e.kind {
+        TExprKind::Int(_)
+        | TExprKind::Float(_)
+        | TExprKind::Str(_)
+        | TExprKind::Bool(_)
+        | TExprKind::Null
+        | TExprKind::Duration(_)
+        | TExprKind::Timestamp(_)
+        | TExprKind::EnumValue(..) => true,
+        TExprKind::If(_, a, b) | TExprKind::Binary(_, a, b) => constant_valued(a) && constant_valued(b),
+        TExprKind::Unary(_, a) => constant_valued(a),
+        TExprKind::List(items) => items.iter().all(constant_valued),
+        TExprKind::Call(Callee::Builtin(_), args) => args.iter().all(constant_valued),
+        _ => false,
+    }
 }
 
 /// How much a mask destroys, least first: `protect for` picks the first that is enough.
