@@ -12,13 +12,16 @@ use pipec::fs_loader::FsLoader;
 
 const KEY: &str = "canary-test-key-0123456789";
 
-/// Every byte of every file below `dir`.
+/// Every byte of every file below `dir`, and every file and folder name (a Hive partition
+/// folder's name is written data too), summaries included.
 fn all_bytes(dir: &Path) -> Vec<u8> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())).flatten() {
             let p = e.path();
+            out.extend(e.file_name().to_string_lossy().as_bytes());
+            out.push(b'\n');
             if p.is_dir() {
                 stack.push(p);
             } else {
@@ -100,7 +103,25 @@ fn no_canary_reaches_a_sink_that_does_not_allow_its_category_raw() {
             }
         }
     }
+    // Nothing else of the run — its report on standard output and error, or any file outside
+    // the sinks' folders — holds a canary.
+    let mut elsewhere = res.stdout.clone();
+    elsewhere.extend(&res.stderr);
+    for e in std::fs::read_dir(&out).expect("scratch").flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name != "apps.jsonl" && !sinks.iter().any(|(n, _)| n.replace("->", "_") == name) {
+            elsewhere.extend(name.as_bytes());
+            let p = e.path();
+            elsewhere.extend(if p.is_dir() { all_bytes(&p) } else { std::fs::read(&p).expect("read") });
+        }
+    }
+    for (canary, category) in &canaries {
+        if contains(&elsewhere, canary) {
+            leaks.push(format!("{canary} ({category}) reached the run's report or a file outside the sinks"));
+        }
+    }
     assert!(leaks.is_empty(), "{}", leaks.join("\n"));
+    assert!(contains(&all_bytes(&out.join("by_member_out")), "state="), "partition folders are scanned");
 
     // Positive controls: where raw is allowed, the canaries are found.
     let raw_ok = all_bytes(&out.join("raw_ok"));

@@ -15,6 +15,7 @@ use crate::diagnostics::{Code, Diagnostic};
 use crate::hir::{Callee, Mask, Program, Row, Step, TExpr, TExprKind};
 use crate::resolve::{ModuleId, Resolved};
 use crate::source::Span;
+use crate::syntax::pipe_ast::{BinOp, UnOp};
 use crate::types::Type;
 
 /// The labels of each field of a stream's rows, and those its rows carry by having passed a
@@ -374,7 +375,7 @@ impl<'a> Flow<'a> {
                 let l = Labels::joined(args.iter().map(|a| self.expr(a, rows, None)).collect::<Vec<_>>().iter());
                 // A condition on labeled data inside the argument can single out one record
                 // (`sum(if member_id == x then income else 0)`): then nothing is aggregated.
-                let singles_out = args.iter().any(|a| self.labeled_condition(a, rows));
+                let singles_out = args.iter().any(|a| self.singles_out(a, rows));
                 match self.min_group {
                     // `min`, `max`, `first`, `last` and quantiles return (or estimate) one record's
                     // value as it is: a group size hides nothing about it.
@@ -438,15 +439,61 @@ impl<'a> Flow<'a> {
         }
     }
 
-    /// Does `e` choose between values on a condition over labeled data (an `if`, directly or in
-    /// a function it calls)?
-    fn labeled_condition(&mut self, e: &TExpr, env: Env) -> bool {
+    /// Does `e` use labeled data other than as the value it passes on — in a condition, a
+    /// comparison, an index, or a function that could turn it into a selector
+    /// (`sum(if member_id == x then income else 0)`, `sum(income * (len(replace(ssn, x, "")) ...))`,
+    /// `pow(0.0, income - x)`)? Then an aggregate over it can single out one record, and a
+    /// minimum group size hides nothing. Only arithmetic (`+ - * /`, `??`) and functions that
+    /// keep or coarsen their first argument (masks, rounding, date parts, case) pass a labeled
+    /// value on.
+    fn singles_out(&mut self, e: &TExpr, env: Env) -> bool {
+        /// Functions whose first argument may be labeled without selecting anything.
+        const PASS_ON: &[&str] = &[
+            "abs",
+            "ceil",
+            "floor",
+            "round",
+            "bucket",
+            "generalize",
+            "truncate",
+            "hmac",
+            "tokenize",
+            "redact",
+            "sha256",
+            "lower",
+            "upper",
+            "trim",
+            "date",
+            "day",
+            "month",
+            "year",
+            "hour",
+            "from_millis",
+            "to_millis",
+            "to_string",
+            "parse_double",
+            "parse_int",
+            "parse_timestamp",
+        ];
+        let labeled = |this: &mut Self, x: &TExpr| !this.expr(x, env, None).is_empty();
         match &e.kind {
-            TExprKind::If(c, _, _) if !self.expr(c, env, None).is_empty() => true,
+            TExprKind::If(c, a, b) => labeled(self, c) || self.singles_out(a, env) || self.singles_out(b, env),
+            TExprKind::Binary(op, a, b) => {
+                let passes = matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Coalesce);
+                (!passes && (labeled(self, a) || labeled(self, b)))
+                    || self.singles_out(a, env)
+                    || self.singles_out(b, env)
+            }
+            TExprKind::Unary(op, a) => (*op == UnOp::Not && labeled(self, a)) || self.singles_out(a, env),
+            TExprKind::Index(a, i) => labeled(self, i) || self.singles_out(a, env) || self.singles_out(i, env),
+            TExprKind::Call(Callee::Builtin(name), args) => {
+                let from = usize::from(PASS_ON.contains(&&**name));
+                args.iter().skip(from).any(|a| labeled(self, a)) || args.iter().any(|a| self.singles_out(a, env))
+            }
             TExprKind::Call(Callee::User(name, m), args) => {
                 let key = (name.clone(), *m);
                 let Some(f) = self.fns.get(&key).copied().filter(|_| !self.calling.contains(&key)) else {
-                    return false;
+                    return args.iter().any(|a| labeled(self, a));
                 };
                 let arg_labels: Vec<Labels> = args.iter().map(|a| self.expr(a, env, None)).collect();
                 let params = RowLabels {
@@ -454,12 +501,11 @@ impl<'a> Flow<'a> {
                     ..RowLabels::default()
                 };
                 self.calling.push(key);
-                let found =
-                    self.labeled_condition(&f.body, &params) || args.iter().any(|a| self.labeled_condition(a, env));
+                let found = self.singles_out(&f.body, &params) || args.iter().any(|a| self.singles_out(a, env));
                 self.calling.pop();
                 found
             }
-            _ => e.children().into_iter().any(|c| self.labeled_condition(c, env)),
+            _ => e.children().into_iter().any(|c| self.singles_out(c, env)),
         }
     }
 
