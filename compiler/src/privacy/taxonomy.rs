@@ -166,10 +166,13 @@ fn parse_duration(text: &str) -> Option<i64> {
     n.checked_mul(unit)
 }
 
+/// A category and its minimums: `truncate` characters kept, `bucket` width, `generalize` step.
+type Minimums = (&'static str, Option<i64>, Option<f64>, Option<i64>);
+
 /// The default strengths: for every category, `truncate` keeps at most 3 characters, `bucket`
 /// is at least 10 wide and `generalize` at least an hour; amounts of money need buckets of 100
 /// (incomes 1,000), a date of birth a year.
-const MASK_RULES: &[(&str, Option<i64>, Option<f64>, Option<i64>)] = &[
+const MASK_RULES: &[Minimums] = &[
     ("", Some(3), Some(10.0), Some(3_600_000)),
     ("user.financial", None, Some(100.0), None),
     ("user.financial.income", None, Some(1_000.0), None),
