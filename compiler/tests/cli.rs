@@ -357,3 +357,28 @@ fn build_refuses_programs_with_errors_or_unsupported_constructs() {
     let out = pipec(&["build", "no/such/file.pipe"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn build_checks_where_the_binary_goes_before_building() {
+    let out = pipec(&["build", "valid/windows.pipe", "-o", "/nonexistent-pipe-dir/bin"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("cannot write `/nonexistent-pipe-dir/bin`: its folder `/nonexistent-pipe-dir`"), "{text}");
+    assert!(!text.contains("compiled"), "nothing is built first: {text}");
+    let dir = temp_dir("build-out-dir");
+    let out = pipec(&["build", "valid/windows.pipe", "-o", dir.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("it is a folder"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn privacy_report_lists_the_default_rejected_output_as_a_sink() {
+    let out = pipec(&["privacy-report", "privacy/leaks/default_rejected_raw.pipe"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("sink rejected/ (the default)"), "{text}");
+    assert!(text.contains("user.government_id as raw  DENIED"), "{text}");
+}

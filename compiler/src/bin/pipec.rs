@@ -111,21 +111,16 @@ fn main() -> ExitCode {
         }
         Command::PrivacyReport { file, format } => privacy_report(&file, format),
         Command::Explain { file, unoptimized } => explain(&file, unoptimized),
-        Command::Build { file, output, release, strict } => match build(&file, release, strict) {
-            Ok(binary) => {
-                if let Some(out) = output {
-                    if let Err(e) = std::fs::copy(&binary, &out) {
-                        let _ = writeln!(std::io::stderr(), "error: cannot write `{}`: {e}", out.display());
-                        return ExitCode::from(1);
-                    }
-                    let _ = writeln!(std::io::stderr(), "wrote {}", out.display());
-                } else {
-                    let _ = writeln!(std::io::stderr(), "built {}", binary.display());
+        Command::Build { file, output, release, strict } => {
+            // Where the binary goes is checked before a build that can take minutes.
+            if let Some(out) = &output {
+                if let Err(why) = writable_output(out) {
+                    let _ = writeln!(std::io::stderr(), "error: cannot write `{}`: {why}", out.display());
+                    return ExitCode::from(1);
                 }
-                ExitCode::SUCCESS
             }
-            Err(code) => code,
-        },
+            build_to(&file, output, release, strict)
+        }
         Command::Run { file, release, strict, args } => match build(&file, release, strict) {
             Ok(binary) => match std::process::Command::new(&binary).args(&args).status() {
                 Ok(status) => ExitCode::from(status.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(1)),
@@ -136,6 +131,43 @@ fn main() -> ExitCode {
             },
             Err(code) => code,
         },
+    }
+}
+
+/// Whether `out` can receive the binary: its folder exists and is a folder, and `out` is not
+/// a folder itself.
+fn writable_output(out: &Path) -> Result<(), String> {
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(format!("`{}` is not a folder", dir.display())),
+        Err(e) => return Err(format!("its folder `{}`: {e}", dir.display())),
+    }
+    if out.is_dir() {
+        return Err("it is a folder; give the path of the binary to write".to_string());
+    }
+    Ok(())
+}
+
+/// `pipec build`: builds, then copies the binary to `output` when one is given.
+fn build_to(file: &Path, output: Option<PathBuf>, release: bool, strict: bool) -> ExitCode {
+    match build(file, release, strict) {
+        Ok(binary) => {
+            if let Some(out) = output {
+                if let Err(e) = std::fs::copy(&binary, &out) {
+                    let _ = writeln!(std::io::stderr(), "error: cannot write `{}`: {e}", out.display());
+                    return ExitCode::from(1);
+                }
+                let _ = writeln!(std::io::stderr(), "wrote {}", out.display());
+            } else {
+                let _ = writeln!(std::io::stderr(), "built {}", binary.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
     }
 }
 
