@@ -137,15 +137,12 @@ pub fn follow(
             if len == state.offset {
                 continue;
             }
-            if f.seek(io::SeekFrom::Start(state.offset)).is_err() {
-                continue;
-            }
-            buf.clear();
-            let want = usize::try_from(len - state.offset).unwrap_or(READ_BYTES).min(READ_BYTES);
-            if (&mut f).take(want as u64).read_to_end(&mut buf).is_err() {
-                continue;
-            }
-            let Some(last) = memchr::memrchr(b'\n', &buf) else { continue };
+            let last = match complete_lines(&mut f, state.offset, len, &mut buf, MAX_LINE_BYTES) {
+                Ok(Some(last)) => last,
+                Ok(None) => continue,
+                Err(Some(too_long)) => return Err(format!("`{name}`: {too_long}")),
+                Err(None) => continue,
+            };
             let data = buf[..=last].to_vec();
             let file: Arc<str> = Arc::from(name.as_str());
             let mut lines = Vec::new();
@@ -205,6 +202,44 @@ pub fn follow(
         }
     }
     Ok(())
+}
+
+/// The longest line a followed file may hold: above it the stream stops with an error naming
+/// the file and where the line starts, rather than holding it all in memory.
+pub const MAX_LINE_BYTES: u64 = 1 << 30;
+
+/// Reads `f` from `offset` into `buf` up to the last complete line: at most [`READ_BYTES`], or
+/// as much more as a longer line needs (the window doubles until a newline comes). The index of
+/// the last newline; `Ok(None)` while the file ends inside a line (its writer has not finished
+/// it); `Err(None)` on a read error (tried again at the next look), `Err(Some(why))` for a line
+/// longer than `max` bytes.
+fn complete_lines(
+    f: &mut std::fs::File,
+    offset: u64,
+    len: u64,
+    buf: &mut Vec<u8>,
+    max: u64,
+) -> Result<Option<usize>, Option<String>> {
+    let mut window = READ_BYTES as u64;
+    loop {
+        buf.clear();
+        f.seek(io::SeekFrom::Start(offset)).map_err(|_| None)?;
+        let want = (len - offset).min(window);
+        f.take(want).read_to_end(buf).map_err(|_| None)?;
+        if let Some(last) = memchr::memrchr(b'\n', buf) {
+            return Ok(Some(last));
+        }
+        if want == len - offset {
+            return Ok(None);
+        }
+        if window >= max {
+            return Err(Some(format!(
+                "the line at byte {offset} is longer than {} MiB, the most a followed file may hold in one line",
+                max >> 20
+            )));
+        }
+        window *= 2;
+    }
 }
 
 /// Reads standard input line by line; a batch goes out as soon as no more input is waiting,
@@ -287,5 +322,60 @@ mod tests {
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("5d").is_err());
         assert!(parse_duration("99999999999999999h").is_err(), "an overflow is an error, not a panic");
+    }
+
+    /// A line longer than one read window (4 MiB) is read whole, and the lines after it too:
+    /// a followed file never stalls on it.
+    #[test]
+    fn a_followed_file_reads_past_a_line_longer_than_its_read_window() {
+        let dir = std::env::temp_dir().join(format!("pipe-long-line-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let long = "x".repeat(READ_BYTES * 2 + 123);
+        std::fs::write(dir.join("a.jsonl"), format!("first\n{long}\nlast\n")).expect("write");
+        let (tx, rx) = std::sync::mpsc::sync_channel(64);
+        let stop = Arc::new(AtomicBool::new(false));
+        let found = AtomicU8::new(SCANNING);
+        let glob = format!("{}/*.jsonl", dir.display());
+        let reader = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                follow(
+                    0,
+                    &glob,
+                    Format::Json,
+                    Positions::new(),
+                    &|_| true,
+                    &tx,
+                    Duration::from_millis(5),
+                    &stop,
+                    &found,
+                )
+            })
+        };
+        let mut lines: Vec<(usize, u64)> = Vec::new();
+        while lines.len() < 3 {
+            match rx.recv_timeout(Duration::from_secs(20)) {
+                Ok(Msg::Batch(b)) => lines.extend(b.lines.iter().map(|(s, e, n)| (e - s, *n))),
+                Ok(_) => {}
+                Err(e) => panic!("stalled after {lines:?}: {e}"),
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        drop(rx);
+        reader.join().expect("reader").expect("no error");
+        assert_eq!(lines, vec![(5, 1), (long.len(), 2), (4, 3)]);
+
+        // Above the limit: an error naming where the line starts, not a stall.
+        let mut f = std::fs::File::open(dir.join("a.jsonl")).expect("open");
+        let len = f.metadata().expect("len").len();
+        let mut buf = Vec::new();
+        let err = complete_lines(&mut f, 6, len, &mut buf, READ_BYTES as u64).expect_err("too long");
+        assert!(err.is_some_and(|e| e.contains("the line at byte 6 is longer than 4 MiB")));
+        // A file that ends inside a line waits for the rest.
+        std::fs::write(dir.join("b.jsonl"), "unfinished").expect("write");
+        let mut f = std::fs::File::open(dir.join("b.jsonl")).expect("open");
+        assert_eq!(complete_lines(&mut f, 0, 10, &mut buf, MAX_LINE_BYTES), Ok(None));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
