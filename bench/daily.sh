@@ -16,7 +16,7 @@ pipe_times=()
 for i in 1 2 3; do
   rm -rf "$WORK/pipe_daily"
   start=$(date +%s.%N)
-  "$WORK/daily" --quiet --source "applications=$DATA" --sink "daily=$WORK/pipe_daily"
+  "$WORK/daily" --quiet --source "applications=$DATA" --sink "daily=$WORK/pipe_daily" --sink "rejected->files=$WORK/daily_rejected"
   end=$(date +%s.%N)
   t=$(echo "$end - $start" | bc)
   rows=$(python3 -c "import json;s=json.load(open('$WORK/pipe_daily/_pipe_summary.json'));print([o for o in s['operators'] if o['name']=='daily'][0]['written'])")

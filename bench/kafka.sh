@@ -59,7 +59,7 @@ run() {
   c0=$(broker_cpu)
   s=$(date +%s.%N)
   "$WORK/kafka_daily" --mode stream --quiet --exit-when-idle 1s --checkpoint-interval 5s \
-    --state-dir "$WORK/kafka_state" --sink "daily=$WORK/kafka_out" "$@"
+    --state-dir "$WORK/kafka_state" --sink "daily=$WORK/kafka_out" --sink "rejected->files=$WORK/kafka_rejected" "$@"
   e=$(date +%s.%N)
   c1=$(broker_cpu)
   local read

@@ -24,15 +24,15 @@ one=(); two=(); cluster=(); bytes=()
 for i in 1 2 3 4 5; do
   for w in 1 2; do
     rm -rf "$WORK/scale_out"
-    s=$(now); "$BIN" --quiet --workers $w --source "applications=$DATA" --sink "daily=$WORK/scale_out"; e=$(now)
+    s=$(now); "$BIN" --quiet --workers $w --source "applications=$DATA" --sink "daily=$WORK/scale_out" --sink "rejected->files=$WORK/scale_rejected"; e=$(now)
     t=$(echo "$e - $s" | bc)
     if [ $w = 1 ]; then one+=("$t"); else two+=("$t"); fi
   done
   rm -rf "$WORK/scale_out"
   b0=$(lo_bytes)
   s=$(now)
-  "$BIN" --quiet --workers 1 --processes 2 --process 1 --hosts "$HOSTS" --source "applications=$DATA" --sink "daily=$WORK/scale_out" > /dev/null 2>&1 &
-  "$BIN" --quiet --workers 1 --processes 2 --process 0 --hosts "$HOSTS" --source "applications=$DATA" --sink "daily=$WORK/scale_out" > /dev/null 2>&1
+  "$BIN" --quiet --workers 1 --processes 2 --process 1 --hosts "$HOSTS" --source "applications=$DATA" --sink "daily=$WORK/scale_out" --sink "rejected->files=$WORK/scale_rejected" > /dev/null 2>&1 &
+  "$BIN" --quiet --workers 1 --processes 2 --process 0 --hosts "$HOSTS" --source "applications=$DATA" --sink "daily=$WORK/scale_out" --sink "rejected->files=$WORK/scale_rejected" > /dev/null 2>&1
   wait
   e=$(now)
   b1=$(lo_bytes)

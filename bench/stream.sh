@@ -16,7 +16,7 @@ ln -s "$(realpath "$DATA")" "$LIVE/apps.jsonl"
 CORES=$(nproc)
 start=$(date +%s.%N)
 "$WORK/daily" --mode stream --quiet --exit-when-idle 1s --checkpoint-interval 5s \
-  --state-dir "$WORK/stream_state" --source "applications=$LIVE/*.jsonl" --sink "daily=$WORK/stream_out" &
+  --state-dir "$WORK/stream_state" --source "applications=$LIVE/*.jsonl" --sink "daily=$WORK/stream_out" --sink "rejected->files=$WORK/stream_rejected" &
 PID=$!
 samples=()
 while kill -0 $PID 2>/dev/null; do
