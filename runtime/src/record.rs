@@ -239,6 +239,13 @@ pub fn json_reason<T: serde::de::DeserializeOwned>(raw: &[u8], err: &serde_json:
     }
 }
 
+/// A CSV row with more columns than its header: a shifted row (a delimiter inside an
+/// unquoted value, a column added upstream), rejected whole rather than read column by column.
+pub fn csv_too_wide(rec: &csv::ByteRecord, header: &csv::ByteRecord) -> Option<Reject> {
+    (rec.len() > header.len() && !header.is_empty())
+        .then(|| Reject(format!("the row has {} columns, its header {}", rec.len(), header.len())))
+}
+
 /// Why a CSV record did not parse, naming the column, not the value.
 pub fn csv_reason(err: &csv::Error, header: &csv::ByteRecord) -> Reject {
     match err.kind() {

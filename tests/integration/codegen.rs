@@ -133,6 +133,8 @@ fn the_feature_case_builds_without_warnings_and_computes_the_right_rows() {
         // An event time so close to the end of time that its window's end would overflow.
         ("events.jsonl:9".into(), "hourly: event time out of range for the window".into()),
         ("refunds.csv:4".into(), "refunds: not an ISO-8601 date or date-time".into()),
+        // A shifted row: one column more than the header.
+        ("refunds.csv:5".into(), "refunds: the row has 4 columns, its header 3".into()),
     ];
     assert_eq!(got, want);
 
@@ -147,9 +149,9 @@ fn the_feature_case_builds_without_warnings_and_computes_the_right_rows() {
         .collect();
     assert_eq!(ops["events"]["read"], 9);
     assert_eq!(ops["events"]["rejected"], 3);
-    assert_eq!(ops["refunds"]["read"], 3);
+    assert_eq!(ops["refunds"]["read"], 4);
     assert_eq!(ops["charges"]["filtered"], 1);
-    assert_eq!(ops["rejected"]["read"], 6);
+    assert_eq!(ops["rejected"]["read"], 7);
 }
 
 #[test]

@@ -246,6 +246,10 @@ impl Parts {
         self.parse_csv.push(quote! {
             #k => {
                 st.base.stats[#ni].read += 1;
+                if let Some(why) = rt::record::csv_too_wide(rec, header) {
+                    st.reject(ctx, o, #ni, why);
+                    return;
+                }
                 match rec.deserialize::<#row>(Some(header)) {
                     Ok(r) => st.#m(ctx, o, r),
                     Err(e) => {
