@@ -108,7 +108,7 @@ impl Code {
     pub fn severity(self) -> Severity {
         match self {
             // Privacy findings that `--strict` raises to errors.
-            Code::P006 | Code::P007 | Code::P010 => Severity::Warning,
+            Code::P006 | Code::P007 | Code::P010 | Code::P011 => Severity::Warning,
             _ => match self.as_str().as_bytes()[0] {
                 b'W' => Severity::Warning,
                 b'N' => Severity::Note,
@@ -119,7 +119,7 @@ impl Code {
 
     /// Whether `--strict` turns this warning into an error.
     pub fn strict_error(self) -> bool {
-        matches!(self, Code::P006 | Code::P007 | Code::P010)
+        matches!(self, Code::P006 | Code::P007 | Code::P010 | Code::P011)
     }
 
     pub fn parse(s: &str) -> Option<Code> {
