@@ -173,9 +173,13 @@ enum Place {
 /// An annotation that looks like one of ours but that the analysis does not read: a key
 /// spelled otherwise (`PII`, `Mask`, `hasPersonalData`), `pii` without a category, or a key
 /// where it means nothing. Such a schema would silently lose a label, so it is a `P010`.
-fn lookalike(a: &Annotation, place: Place) -> Option<Diagnostic> {
+fn lookalike(a: &Annotation, place: Place, taxonomy: &Taxonomy) -> Option<Diagnostic> {
     const OURS: [&str; 3] = ["pii", "mask", "has_personal_data"];
     let key = a.key.name.as_str();
+    // A project alias (`[[aliases]] annotation = "PII"`) is read: not a lookalike.
+    if taxonomy.aliases.iter().any(|al| al.annotation == key) {
+        return None;
+    }
     let folded: String = key.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect();
     let ours = OURS.iter().find(|k| k.replace('_', "") == folded);
     let warn = |msg: String, help: String| {
@@ -243,14 +247,16 @@ pub fn collect(res: &Resolved, taxonomy: &Taxonomy, diags: &mut Vec<Diagnostic>)
             let place = match &def.kind {
                 DefKind::Struct { fields, .. } => {
                     for f in fields {
-                        diags.extend(f.annotations.iter().filter_map(|a| lookalike(a, Place::Field)));
+                        diags.extend(f.annotations.iter().filter_map(|a| lookalike(a, Place::Field, taxonomy)));
                     }
                     Place::Struct
                 }
                 DefKind::Enum { values } => {
                     for v in values {
                         diags.extend(
-                            v.annotations.iter().filter_map(|a| lookalike(a, Place::Elsewhere("an enum value"))),
+                            v.annotations
+                                .iter()
+                                .filter_map(|a| lookalike(a, Place::Elsewhere("an enum value"), taxonomy)),
                         );
                     }
                     Place::Elsewhere("an enum")
@@ -258,7 +264,7 @@ pub fn collect(res: &Resolved, taxonomy: &Taxonomy, diags: &mut Vec<Diagnostic>)
                 DefKind::Typedef { .. } => Place::Typedef,
                 DefKind::Const { .. } => Place::Elsewhere("a constant"),
             };
-            diags.extend(def.annotations.iter().filter_map(|a| lookalike(a, place)));
+            diags.extend(def.annotations.iter().filter_map(|a| lookalike(a, place, taxonomy)));
         }
     }
     for (i, module) in res.modules.iter().enumerate() {
