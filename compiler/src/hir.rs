@@ -315,4 +315,7 @@ pub struct Program {
     pub models: Vec<Model>,
     pub sinks: Vec<Sink>,
     pub edges: Vec<Edge>,
+    /// Operators (streams and sinks) whose record counts labeled data decides, so the run's
+    /// report coarsens them; filled in by the privacy analysis.
+    pub private_counts: std::collections::BTreeSet<String>,
 }

@@ -89,6 +89,7 @@ pub fn check_program_with(loader: &dyn Loader, root: &Path, options: Options) ->
         (program, checker_diags) = check::check_with(&resolved, &outcome.plans);
         (outcome, privacy_diags) = privacy::analyze(&resolved, &program, &taxonomy);
     }
+    program.private_counts = outcome.private_counts.clone();
     diags.append(&mut checker_diags);
     // Which taxonomy decided, where the answer depends on it.
     let used = match &taxonomy_file {

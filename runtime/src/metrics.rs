@@ -63,7 +63,7 @@ pub fn prometheus(name: &str, nodes: &[NodeDecl], process: usize, status: &Statu
                 "pipe_records_{metric}_total{{pipeline=\"{name}\",operator=\"{}\",kind=\"{:?}\",index=\"{i}\"}} {}\n",
                 n.name.replace('"', "'"),
                 n.kind,
-                get(s)
+                if n.private { get(&s.coarsened()) } else { get(s) }
             ));
         }
     }
@@ -149,7 +149,7 @@ mod tests {
 
     #[test]
     fn a_process_reports_its_counts_its_share_and_the_cluster_watermark() {
-        let nodes = [NodeDecl { name: "events", kind: NodeKind::Source }];
+        let nodes = [NodeDecl { name: "events", kind: NodeKind::Source, private: false }];
         let mut total = Status::default();
         let worker = |read, records, partition: i32| Status {
             stats: vec![Stat { read, ..Stat::default() }],

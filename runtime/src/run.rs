@@ -59,6 +59,28 @@ impl NodeKind {
 pub struct NodeDecl {
     pub name: &'static str,
     pub kind: NodeKind,
+    /// Labeled data decides how many records reach it: the run's report shows its counts
+    /// rounded down to a multiple of [`COUNT_STEP`].
+    pub private: bool,
+}
+
+/// The step to which the report rounds the counts of operators labeled data decides: a count
+/// below it shows as 0, so no report tells whether one person's record passed a condition.
+pub const COUNT_STEP: u64 = 10;
+
+impl Stat {
+    /// The counts rounded down to a multiple of [`COUNT_STEP`].
+    pub fn coarsened(&self) -> Stat {
+        let r = |n: u64| n - n % COUNT_STEP;
+        Stat {
+            read: r(self.read),
+            written: r(self.written),
+            filtered: r(self.filtered),
+            rejected: r(self.rejected),
+            late: r(self.late),
+            expanded: self.expanded - self.expanded % COUNT_STEP as i64,
+        }
+    }
 }
 
 /// Counts of one operator. For every operator `read + expanded = written + filtered +
@@ -388,6 +410,8 @@ pub struct OperatorSummary {
     pub stat: Stat,
     /// Whether `read + expanded = written + filtered + rejected` holds.
     pub reconciled: bool,
+    /// The counts are rounded down to a multiple of [`COUNT_STEP`] (labeled data decides them).
+    pub coarsened: bool,
 }
 
 impl Summary {
@@ -419,7 +443,11 @@ impl Summary {
                 o.stat.written,
                 o.stat.filtered,
                 o.stat.rejected,
-                if o.reconciled { "" } else { "  (counts do not reconcile)" }
+                match (o.reconciled, o.coarsened) {
+                    (false, _) => "  (counts do not reconcile)",
+                    (true, true) => "  (in steps of 10: labeled data decides them)",
+                    (true, false) => "",
+                }
             ));
         }
         for out in &self.outputs {
@@ -523,10 +551,12 @@ pub(crate) fn operators(nodes: &[NodeDecl], stats: Vec<Stat>) -> Vec<OperatorSum
         .map(|(n, stat)| OperatorSummary {
             name: n.name,
             kind: n.kind.name(),
-            stat,
+            // Checked on the exact counts, then shown coarsened where labeled data decides them.
             reconciled: n.kind == NodeKind::Aggregate
                 || stat.read as i64 + stat.expanded
                     == (stat.written + stat.filtered + stat.rejected + stat.late) as i64,
+            stat: if n.private { stat.coarsened() } else { stat },
+            coarsened: n.private,
         })
         .collect()
 }

@@ -153,10 +153,14 @@ fn partner_ingest_writes_exactly_the_expected_rows_and_rejects_the_malformed_lin
     assert_eq!(src["read"], input.lines().count());
     assert_eq!(src["rejected"], bad_lines.len());
     assert_eq!(src["written"], input.lines().count() - bad_lines.len());
+    // `tradeline_rows` keeps rows by their balance (labeled): its counts are shown in steps of
+    // 10, after the reconciliation ran on the exact ones.
     let map = op(&s, "tradeline_rows");
-    assert_eq!(map["filtered"], dropped);
-    assert_eq!(map["written"], expected.len());
-    assert_eq!(map["read"].as_i64().expect("n") + map["expanded"].as_i64().expect("n"), exploded);
+    let step = |n: usize| (n - n % 10) as u64;
+    assert_eq!(map["coarsened"], true);
+    assert_eq!(map["filtered"].as_u64(), Some(step(dropped)));
+    assert_eq!(map["written"].as_u64(), Some(step(expected.len())));
+    assert!((map["read"].as_i64().expect("n") + map["expanded"].as_i64().expect("n") - exploded).abs() < 20, "{map}");
     assert!(s["operators"].as_array().expect("ops").iter().all(|o| o["reconciled"] == true), "{s}");
     assert!(String::from_utf8_lossy(&res.stderr).contains("warehouse"), "the run prints its summary");
 }

@@ -83,6 +83,11 @@ impl std::fmt::Debug for Gen<'_> {
 }
 
 impl<'a> Gen<'a> {
+    /// Whether the run's report coarsens the counts of the operator named `node`.
+    pub fn private_counts(&self, node: &str) -> bool {
+        self.program.private_counts.contains(node)
+    }
+
     pub fn unsupported(&mut self, span: Span, what: &str) {
         if self.diags.iter().any(|d| d.primary.span == span && d.code == Code::E3001) {
             return;

@@ -68,6 +68,9 @@ pub struct Outcome {
     pub columns: Vec<Column>,
     pub violations: Vec<Violation>,
     pub declassified: Vec<(Span, String)>,
+    /// Streams and sinks whose record counts labeled data decides (their rows carry implicit
+    /// labels more revealing than `aggregated`), `rejected` aside.
+    pub private_counts: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug)]
@@ -607,9 +610,19 @@ impl<'a> Flow<'a> {
                 }
             }
         }
+        // Counts a labeled condition decided: the run's report may not show them exactly.
+        let private = |row: &RowLabels| row.implicit.iter().any(|l| l.form < Form::Aggregated);
+        for s in &self.program.streams {
+            if self.rows.get(&s.name).is_some_and(private) {
+                self.outcome.private_counts.insert(s.name.clone());
+            }
+        }
         for edge in &self.program.edges {
             let sink = &self.program.sinks[edge.to];
             let row = self.rows.get(&edge.from).cloned().unwrap_or_default();
+            if edge.from != "rejected" && private(&row) {
+                self.outcome.private_counts.insert(sink.name.clone());
+            }
             let types = self.types.get(&edge.from).cloned().unwrap_or_default();
             let mut columns: Vec<(String, Labels)> = Vec::new();
             for (name, l) in &row.fields {

@@ -181,7 +181,8 @@ impl Parts {
             NodeKind::Sink { .. } => quote!(NodeKind::Sink),
             NodeKind::Rejected => quote!(NodeKind::Rejected),
         };
-        self.node_decls.push(quote!(NodeDecl { name: #nm, kind: #kind }));
+        let private = g.private_counts(&node.name);
+        self.node_decls.push(quote!(NodeDecl { name: #nm, kind: #kind, private: #private }));
         // Output row structs (sources deserialize theirs).
         match &node.kind {
             NodeKind::Source { .. } | NodeKind::Sink { .. } | NodeKind::Rejected => {}
@@ -375,8 +376,12 @@ impl Parts {
             location: Some(String::from(#dir)),
             beside_first: #beside,
         }));
-        self.node_decls.push(quote!(NodeDecl { name: "rejected", kind: NodeKind::Rejected }));
-        self.node_decls.push(quote!(NodeDecl { name: "rejected (default sink)", kind: NodeKind::Sink }));
+        self.node_decls.push(quote!(NodeDecl { name: "rejected", kind: NodeKind::Rejected, private: false }));
+        self.node_decls.push(quote!(NodeDecl {
+            name: "rejected (default sink)",
+            kind: NodeKind::Sink,
+            private: false
+        }));
         self.state_fields.push(quote!(default_rejected: SinkBuf<Rejected>));
         self.mem_sinks.push(memory::SinkBufInfo {
             buf: id("default_rejected".into()),
