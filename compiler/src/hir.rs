@@ -14,6 +14,21 @@ pub struct TExpr {
 }
 
 impl TExpr {
+    /// A literal: a number, string, boolean, null, duration, timestamp or enum value.
+    pub fn is_literal(&self) -> bool {
+        matches!(
+            self.kind,
+            TExprKind::Int(_)
+                | TExprKind::Float(_)
+                | TExprKind::Str(_)
+                | TExprKind::Bool(_)
+                | TExprKind::Null
+                | TExprKind::Duration(_)
+                | TExprKind::Timestamp(_)
+                | TExprKind::EnumValue(..)
+        )
+    }
+
     /// The direct subexpressions, in evaluation order.
     pub fn children(&self) -> Vec<&TExpr> {
         match &self.kind {

@@ -798,15 +798,10 @@ fn violation(
 /// Whether an expression's value comes from constants only, apart from the conditions of the
 /// `if`s in it.
 fn constant_valued(e: &TExpr) -> bool {
+    if e.is_literal() {
+        return true;
+    }
     match &e.kind {
-        TExprKind::Int(_)
-        | TExprKind::Float(_)
-        | TExprKind::Str(_)
-        | TExprKind::Bool(_)
-        | TExprKind::Null
-        | TExprKind::Duration(_)
-        | TExprKind::Timestamp(_)
-        | TExprKind::EnumValue(..) => true,
         TExprKind::If(_, a, b) | TExprKind::Binary(_, a, b) => constant_valued(a) && constant_valued(b),
         TExprKind::Unary(_, a) => constant_valued(a),
         TExprKind::List(items) => items.iter().all(constant_valued),

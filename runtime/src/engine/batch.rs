@@ -93,13 +93,7 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
         {
             {
                 let mut sh = core.borrow_mut();
-                read_split(p, &mut sh.w, number, split, &sources, &mut |w| {
-                    let rows = p.take_outbox(w);
-                    if !rows.is_empty() {
-                        let mut rows = rows;
-                        df.rows.send_batch(&mut rows);
-                    }
-                });
+                read_split(p, &mut sh.w, number, split, &sources, &mut |w| df.forward(p, w));
                 p.end_split(&mut sh.w);
             }
             df.send_outbox(p, &core);
@@ -110,13 +104,7 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
             {
                 let mut sh = core.borrow_mut();
                 let major = (splits.len() + n) as u64;
-                read_partition(p, &mut sh.w, major, k, partition, &sources, &group, &mut |w| {
-                    let rows = p.take_outbox(w);
-                    if !rows.is_empty() {
-                        let mut rows = rows;
-                        df.rows.send_batch(&mut rows);
-                    }
-                });
+                read_partition(p, &mut sh.w, major, k, partition, &sources, &group, &mut |w| df.forward(p, w));
                 p.end_split(&mut sh.w);
             }
             df.send_outbox(p, &core);

@@ -450,9 +450,13 @@ impl<P: Pipeline> std::fmt::Debug for Dataflow<P> {
 impl<P: Pipeline> Dataflow<P> {
     /// Sends what the worker's outbox holds into the key exchange.
     pub fn send_outbox(&mut self, p: &P, core: &Core<P>) {
-        let rows = p.take_outbox(&mut core.borrow_mut().w);
+        self.forward(p, &mut core.borrow_mut().w);
+    }
+
+    /// Sends what worker `w`'s outbox holds into the key exchange (while its core is borrowed).
+    pub fn forward(&mut self, p: &P, w: &mut P::Worker) {
+        let mut rows = p.take_outbox(w);
         if !rows.is_empty() {
-            let mut rows = rows;
             self.rows.send_batch(&mut rows);
         }
     }

@@ -364,18 +364,7 @@ fn hoist(g: &mut Gen<'_>, l: &mut Locals, after: &[Stage], alias: &str, step: us
             if !select && j > 0 {
                 bound_after.insert(fields[j - 1].0.clone());
             }
-            if matches!(
-                e.kind,
-                TExprKind::Var(_)
-                    | TExprKind::Int(_)
-                    | TExprKind::Float(_)
-                    | TExprKind::Str(_)
-                    | TExprKind::Bool(_)
-                    | TExprKind::Null
-                    | TExprKind::Duration(_)
-                    | TExprKind::Timestamp(_)
-                    | TExprKind::EnumValue(..)
-            ) {
+            if e.is_literal() || matches!(e.kind, TExprKind::Var(_)) {
                 continue;
             }
             let mut vars = Vec::new();
