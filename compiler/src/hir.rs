@@ -271,6 +271,9 @@ pub struct Source {
     pub watermark: Option<i64>,
     pub late: LatePolicy,
     pub idle_timeout: Option<i64>,
+    /// `validate = all` (the default): every field of the record is checked against the schema,
+    /// read or not; `validate = read`: only the fields the pipeline reads.
+    pub validate_unread: bool,
     pub batch: Option<Connector>,
     pub stream: Option<Connector>,
     pub span: Span,

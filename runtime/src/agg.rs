@@ -101,6 +101,56 @@ impl<T: Hash + Eq + Send + Clone> Acc for CountDistinct<T> {
     }
 }
 
+/// The distinct source records (their [`crate::record::Origin::id`]) that gave a group's
+/// aggregate a value, kept up to `K`: `aggregate(k >= K)` releases a group only when each of
+/// its aggregates has `K` of them. Rows do not count people: an `explode`, or a `union` that
+/// reads a stream twice, repeats a record, and a null argument supplies nothing. Stopping at
+/// `K` keeps a group's state small and still decides, since a merge of capped sets reaches
+/// `K` exactly when the whole sets would.
+#[derive(Default, Debug, Clone, Serialize, Deserialize)]
+pub struct Origins<const K: usize>(Vec<u64>);
+impl<const K: usize> Origins<K> {
+    /// Counts record `id` when `supplies` (the row gave the aggregate a non-null value).
+    #[inline]
+    pub fn add(&mut self, supplies: bool, id: u64) {
+        if supplies && self.0.len() < K && !self.0.contains(&id) {
+            self.0.push(id);
+        }
+    }
+    pub fn merge(&mut self, o: Self) {
+        for id in o.0 {
+            self.add(true, id);
+        }
+    }
+    /// At least `K` distinct records.
+    pub fn enough(&self) -> bool {
+        self.0.len() >= K
+    }
+}
+
+/// Whether an accumulator's input is a value (not null) that the aggregate uses.
+pub trait Supplies {
+    fn supplies(&self) -> bool;
+}
+impl Supplies for bool {
+    #[inline]
+    fn supplies(&self) -> bool {
+        *self
+    }
+}
+impl<T> Supplies for Option<T> {
+    #[inline]
+    fn supplies(&self) -> bool {
+        self.is_some()
+    }
+}
+impl<T> Supplies for (i64, u64, Option<T>) {
+    #[inline]
+    fn supplies(&self) -> bool {
+        self.2.is_some()
+    }
+}
+
 /// `sum` of integers, exact: kept in 128 bits, an overflow of `i64` at the end rejects the group.
 #[derive(Default, Debug, Clone, Serialize, Deserialize)]
 pub struct SumInt(i128);
@@ -376,6 +426,24 @@ mod tests {
             total.merge(a);
         }
         total.finish()
+    }
+
+    #[test]
+    fn origins_count_distinct_records_that_supply_a_value() {
+        let mut a = Origins::<3>::default();
+        // One record exploded into three rows, and a record whose value is null.
+        for (supplies, id) in [(true, 7), (true, 7), (true, 7), (false, 8), (true, 9)] {
+            a.add(supplies, id);
+        }
+        assert!(!a.enough());
+        let mut b = Origins::<3>::default();
+        b.add(true, 9);
+        a.merge(b.clone());
+        assert!(!a.enough(), "the same record seen by two workers counts once");
+        b.add(true, 10);
+        a.merge(b);
+        assert!(a.enough());
+        assert_eq!(a.0.len(), 3, "no more than K are kept");
     }
 
     #[test]

@@ -19,18 +19,23 @@ pub struct Origin<'a> {
 impl Origin<'_> {
     /// An owned copy.
     pub fn to_owned(&self) -> OwnedOrigin {
-        OwnedOrigin { source: self.source.to_string(), position: self.position(), raw: self.raw.to_vec() }
+        OwnedOrigin {
+            source: self.source.to_string(),
+            position: self.position(),
+            id: self.id(),
+            raw: self.raw.to_vec(),
+        }
     }
 
     /// `file:line`, or `file@offset` when the line is not known.
     pub fn position(&self) -> String {
-        if let Line::Resolved = self.line {
+        if let Line::Resolved(_) = self.line {
             return self.file.to_string();
         }
         let line = match self.line {
             Line::Known(l) => Some(l),
             Line::InSplit(base, index) => base.first_line().map(|f| f + index),
-            Line::Resolved | Line::Unknown => None,
+            Line::Resolved(_) | Line::Unknown => None,
         };
         match line {
             Some(l) => format!("{}:{l}", self.file),
@@ -38,10 +43,37 @@ impl Origin<'_> {
         }
     }
 
-    /// An origin for rows an aggregate produced: they come from many records, not one.
-    pub fn group(stream: &str) -> Origin<'_> {
-        Origin { source: stream, file: "", offset: 0, line: Line::Unknown, raw: b"" }
+    /// An origin for rows an aggregate produced: they come from many records, not one. `group`
+    /// tells the groups apart (a hash of the key and window): a later `k >= N` counts each once.
+    pub fn group(stream: &str, group: u64) -> Origin<'_> {
+        Origin { source: stream, file: "", offset: group, line: Line::Unknown, raw: b"" }
     }
+
+    /// Which source record this is, as a number: the same for every row made from it (an
+    /// `explode`, each side of a `union` that reads it twice), different for another record
+    /// (barring a 64-bit hash collision, which makes `k >= N` count one record fewer).
+    #[inline]
+    pub fn id(&self) -> u64 {
+        match self.line {
+            Line::Resolved(id) => id,
+            Line::Known(line) => record_id(self.source, self.file, self.offset, line),
+            Line::InSplit(..) | Line::Unknown => record_id(self.source, self.file, self.offset, 0),
+        }
+    }
+}
+
+/// The number [`Origin::id`] gives the record at `offset` (and `line`, for readers that count
+/// lines instead) of `file` of `source`. Fixed, not seeded: checkpointed groups keep these.
+#[inline]
+pub fn record_id(source: &str, file: &str, offset: u64, line: u64) -> u64 {
+    id_of(&(source, file, offset, line))
+}
+
+/// A fixed 64-bit hash of `v` (the same in every process and run).
+#[inline]
+pub fn id_of<T: std::hash::Hash>(v: &T) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(0x5049_5045).hash_one(v)
 }
 
 /// What a message broker says of a record besides its payload (a Kafka message's key,
@@ -63,8 +95,9 @@ pub enum Line<'a> {
     Known(u64),
     /// The `index`-th line (0-based) of a split.
     InSplit(&'a crate::input::LineBase, u64),
-    /// `file` already holds the whole position (an origin kept beyond its split).
-    Resolved,
+    /// `file` already holds the whole position (an origin kept beyond its split); the number is
+    /// the record's [`Origin::id`].
+    Resolved(u64),
     Unknown,
 }
 
@@ -74,12 +107,13 @@ pub enum Line<'a> {
 pub struct OwnedOrigin {
     source: String,
     position: String,
+    id: u64,
     raw: Vec<u8>,
 }
 
 impl OwnedOrigin {
     pub fn as_origin(&self) -> Origin<'_> {
-        Origin { source: &self.source, file: &self.position, offset: 0, line: Line::Resolved, raw: &self.raw }
+        Origin { source: &self.source, file: &self.position, offset: 0, line: Line::Resolved(self.id), raw: &self.raw }
     }
 }
 

@@ -47,6 +47,31 @@ timestamp_units! {
     ts_iso => |d| iso(d);
 }
 
+/// A field of a source's schema that the pipeline does not read: its value is checked against
+/// the declared type (the schema is the partner's contract) and dropped.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Checked;
+
+/// A string checked and dropped without being copied.
+#[derive(Debug)]
+pub struct AnyStr;
+
+impl<'de> Deserialize<'de> for AnyStr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<AnyStr, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = AnyStr;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<AnyStr, E> {
+                Ok(AnyStr)
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
 /// Reads a nested value (a list, set, map or struct) from CSV, where it is JSON text.
 pub mod json_text {
     use super::*;

@@ -153,3 +153,42 @@ fn no_canary_reaches_a_sink_that_does_not_allow_its_category_raw() {
         .expect("rejected sink");
     assert!(contains(&all_bytes(&out.join(rejected)), "CANARYSSN999"));
 }
+
+/// `k >= N` counts the distinct source records that give each aggregate a value: copying a
+/// record (an `explode` of a constant list, a `union` of a stream with itself) or surrounding
+/// one income with nulls does not release that income (tests/cases/canary/k_records.pipe).
+#[test]
+fn k_counts_records_not_rows() {
+    let bin = build_pipeline(Path::new("tests/cases/canary/k_records.pipe"));
+    let out = scratch("canary-k");
+    let app = |i: usize, state: &str, income: Option<f64>| {
+        let mut v = serde_json::json!({
+            "member_id": format!("M{state}{i}"), "ssn": "000-00-0000", "submitted_at": 1_700_000_000_000i64 + i as i64,
+            "state": state, "tradelines": [],
+        });
+        if let Some(x) = income {
+            v["annual_income"] = x.into();
+        }
+        v.to_string()
+    };
+    let mut lines: Vec<String> = (0..12).map(|i| app(i, "CA", Some(50_000.5))).collect();
+    lines.push(app(0, "WY", Some(987_654.5)));
+    lines.extend((0..10).map(|i| app(i, "NV", (i == 3).then_some(123_456.5))));
+    let input = out.join("apps.jsonl");
+    std::fs::write(&input, lines.join("\n") + "\n").expect("write input");
+    let mut args = vec!["--source".to_string(), format!("apps={}", input.display())];
+    for sink in ["copied_out", "tenfold_out", "sparse_out"] {
+        args.extend(["--sink".to_string(), format!("{sink}={}", out.join(sink).display())]);
+    }
+    let res = Command::new(&bin).args(&args).output().expect("run");
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    for sink in ["copied_out", "tenfold_out", "sparse_out"] {
+        let bytes = all_bytes(&out.join(sink));
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(contains(&bytes, "50000.5"), "{sink}: the twelve Californians are released\n{text}");
+        assert!(contains(&bytes, "\"state\":\"CA\""), "{sink}\n{text}");
+        for (canary, who) in [("987654.5", "one record copied"), ("123456.5", "one income among nulls")] {
+            assert!(!contains(&bytes, canary), "{sink} released {who}: {text}");
+        }
+    }
+}

@@ -126,6 +126,9 @@ fn the_feature_case_builds_without_warnings_and_computes_the_right_rows() {
         .collect();
     got.sort();
     let want: Vec<(String, String)> = vec![
+        // Fields the pipeline never reads are checked against the schema too (here and in
+        // `refunds.csv:6`).
+        ("events.jsonl:10".into(), "events: field `referrals`: invalid type: string, expected i64".into()),
         ("events.jsonl:4".into(), "tag_days: division by zero (`/`)".into()),
         ("events.jsonl:6".into(), "events: field `at`: invalid type: string, expected i64".into()),
         ("events.jsonl:7".into(), "events: field `tier`: not a value of enum Tier".into()),
@@ -134,7 +137,8 @@ fn the_feature_case_builds_without_warnings_and_computes_the_right_rows() {
         ("events.jsonl:9".into(), "hourly: event time out of range for the window".into()),
         ("refunds.csv:4".into(), "refunds: not an ISO-8601 date or date-time".into()),
         // A shifted row: one column more than the header.
-        ("refunds.csv:5".into(), "refunds: the row has 4 columns, its header 3".into()),
+        ("refunds.csv:5".into(), "refunds: the row has 5 columns, its header 4".into()),
+        ("refunds.csv:6".into(), "refunds: column `items`: not an integer".into()),
     ];
     assert_eq!(got, want);
 
@@ -147,13 +151,13 @@ fn the_feature_case_builds_without_warnings_and_computes_the_right_rows() {
         .iter()
         .map(|o| (o["name"].as_str().unwrap_or_default().to_string(), o.clone()))
         .collect();
-    assert_eq!(ops["events"]["read"], 9);
-    assert_eq!(ops["events"]["rejected"], 3);
-    assert_eq!(ops["refunds"]["read"], 4);
+    assert_eq!(ops["events"]["read"], 10);
+    assert_eq!(ops["events"]["rejected"], 4);
+    assert_eq!(ops["refunds"]["read"], 5);
     // `charges` filters on labeled data: its counts show in steps of 10 (one filtered: 0).
     assert_eq!((ops["charges"]["filtered"].as_u64(), ops["charges"]["coarsened"].as_bool()), (Some(0), Some(true)));
     assert_eq!(ops["events"]["coarsened"], false);
-    assert_eq!(ops["rejected"]["read"], 7);
+    assert_eq!(ops["rejected"]["read"], 9);
 }
 
 #[test]

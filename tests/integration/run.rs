@@ -362,7 +362,9 @@ fn parquet_written_by_one_pipeline_is_read_by_another() {
         e.2 += i64::from(&rec[status] != "Current" && &rec[status] != "Fully Paid");
         e.3 += i64::from(!rec[inc].is_empty());
     }
-    want.retain(|_, v| v.0 >= 2);
+    // `k >= 2` releases a grade when two loans stand behind it and behind each count of a
+    // nullable value: grade G has one delinquent loan, so it is not released.
+    want.retain(|_, v| v.0 >= 2 && v.2 >= 2 && v.3 >= 2);
     // Without a `rejected` edge, rejected records go beside the first sink, where `--sink` put it.
     assert!(out.join("rejected/_pipe_summary.json").exists());
     assert!(!repo_root().join("tests/cases/codegen/parquet_source/out").exists());

@@ -17,7 +17,7 @@ use crate::types::Type;
 /// The forms a labeled value can take, most revealing first.
 pub const FORMS: &[&str] = &["raw", "tokenized", "pseudonymized", "generalized", "aggregated", "redacted"];
 
-const SOURCE_PROPS: &[&str] = &["event_time", "watermark", "late", "idle_timeout", "batch", "stream"];
+const SOURCE_PROPS: &[&str] = &["event_time", "watermark", "late", "idle_timeout", "validate", "batch", "stream"];
 
 /// The row of the built-in `rejected` stream.
 pub fn rejected_row() -> Row {
@@ -119,6 +119,7 @@ impl<'a> Checker<'a> {
             watermark: None,
             late: hir::LatePolicy::Drop,
             idle_timeout: None,
+            validate_unread: true,
             batch: None,
             stream: None,
             span: s.name.span,
@@ -167,6 +168,18 @@ impl<'a> Checker<'a> {
                     needs_event_time.push(("watermark", p.key.span));
                 }
                 ("idle_timeout", PropValue::Expr(e)) => out.idle_timeout = self.duration_const(e, "the idle timeout"),
+                ("validate", PropValue::Expr(e)) => match &e.kind {
+                    ExprKind::Name(w) if w.name == "all" || w.name == "read" => out.validate_unread = w.name == "all",
+                    ExprKind::Error => {}
+                    _ => self.diags.push(
+                        Diagnostic::new(Code::E2001, e.span, "`validate` is `all` or `read`")
+                            .label("not `all` or `read`")
+                            .help(
+                                "write `validate = all` to check every field of the schema (the default), or \
+                                 `validate = read` to check only the fields the pipeline reads",
+                            ),
+                    ),
+                },
                 ("late", PropValue::Late(policy)) => {
                     needs_event_time.push(("late", p.key.span));
                     out.late = match policy {

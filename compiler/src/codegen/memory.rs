@@ -100,6 +100,8 @@ pub fn api(g: &mut Gen<'_>, sources: &[(usize, String, Type, Vec<String>)], sink
         let doc = format!(" The records of source `{name}`, in the order it reads them.");
         in_fields.push(quote!(#[doc = #doc] pub #field: Vec<#input_ty>));
         let def = g.res.schema.get_struct(sid);
+        // Typed records need no checking: fields a source checks but does not read are empty.
+        let validate = g.program.sources.iter().find(|s| &s.name == name).is_none_or(|s| s.validate_unread);
         let mut pushes = Vec::new();
         for (k, (node, _, _, read)) in nodes.iter().enumerate() {
             let row_ty = Ident::new(&format!("Row{node}"), proc_macro2::Span::call_site());
@@ -107,10 +109,12 @@ pub fn api(g: &mut Gen<'_>, sources: &[(usize, String, Type, Vec<String>)], sink
                 .fields
                 .iter()
                 .enumerate()
-                .filter(|(_, f)| read.contains(&f.name))
+                .filter(|(_, f)| validate || read.contains(&f.name))
                 .map(|(i, f)| {
                     let (fid, _) = names::field(&f.name, i);
-                    if k + 1 == nodes.len() {
+                    if !read.contains(&f.name) {
+                        quote!(#fid: rt::value::Checked)
+                    } else if k + 1 == nodes.len() {
                         quote!(#fid: row.#fid)
                     } else {
                         quote!(#fid: row.#fid.clone())
@@ -131,7 +135,8 @@ pub fn api(g: &mut Gen<'_>, sources: &[(usize, String, Type, Vec<String>)], sink
                 // The record as JSON: what `rejected.raw` shows if it fails.
                 let raw = serde_json::to_vec(&row).unwrap_or_default();
                 let file = format!(#position, n);
-                let o = Origin { source: #src, file: &file, offset: n as u64, line: rt::record::Line::Resolved, raw: &raw };
+                let id = rt::record::record_id(#src, "", n as u64, 0);
+                let o = Origin { source: #src, file: &file, offset: n as u64, line: rt::record::Line::Resolved(id), raw: &raw };
                 #(#pushes)*
             }
         });

@@ -20,7 +20,7 @@ pub fn schema_types(g: &mut Gen<'_>) -> TokenStream {
         let def = g.res.schema.get_struct(id);
         let ident = g.struct_ident(id);
         let fields: Vec<(usize, &FieldInfo)> = def.fields.iter().enumerate().collect();
-        out.push(record_struct(g, &ident, id, &fields, def.span, true, false));
+        out.push(record_struct(g, &ident, id, &fields, &[], true, false));
     }
     for id in g.enums.clone() {
         let def = g.res.schema.get_enum(id);
@@ -38,17 +38,40 @@ pub fn schema_types(g: &mut Gen<'_>) -> TokenStream {
     quote!(#(#out)*)
 }
 
-/// A struct read from the data: a Thrift struct, or the fields of one a source reads.
+/// A struct read from the data: a Thrift struct, or the fields of one a source reads. The
+/// `checked` fields are read only to check that they hold what the schema declares (a source
+/// validates every field of its contract unless it says `validate = read`).
 pub fn record_struct(
     g: &mut Gen<'_>,
     ident: &Ident,
     owner: StructId,
     fields: &[(usize, &FieldInfo)],
-    span: Span,
+    checked: &[(usize, &FieldInfo)],
     serialize: bool,
     csv: bool,
 ) -> TokenStream {
     let mut defs = Vec::new();
+    for (i, f) in checked {
+        let (fid, rename) = names::field(&f.name, *i);
+        let check = names::ident(&format!("check_{}_{}_", ident, i), &f.name);
+        let body = checked_value(g, f, csv);
+        g.items.push(quote! {
+            #[allow(non_snake_case)]
+            fn #check<'de, D: serde::Deserializer<'de>>(d: D) -> Result<rt::value::Checked, D::Error> {
+                #body.map(|_| rt::value::Checked)
+            }
+        });
+        let check = Literal::string(&check.to_string());
+        let mut attrs = vec![quote!(deserialize_with = #check), quote!(skip_serializing)];
+        if let Some(r) = rename {
+            let r = Literal::string(&r);
+            attrs.push(quote!(rename = #r));
+        }
+        if f.ty.is_nullable() || f.default.is_some() {
+            attrs.push(quote!(default));
+        }
+        defs.push(quote!(#[serde(#(#attrs),*)] pub #fid: rt::value::Checked));
+    }
     for (i, f) in fields {
         let (fid, rename) = names::field(&f.name, *i);
         let ty = g.rust_type(&f.ty, f.span);
@@ -89,7 +112,6 @@ pub fn record_struct(
         let attrs = if attrs.is_empty() { quote!() } else { quote!(#[serde(#(#attrs),*)]) };
         defs.push(quote!(#attrs pub #fid: #ty));
     }
-    let _ = span;
     quote! {
         #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
         #[serde(crate = "rt::prelude::serde")]
@@ -120,6 +142,30 @@ pub fn row_struct(g: &mut Gen<'_>, ident: &Ident, fields: &[(String, Type)], spa
         #[serde(crate = "rt::prelude::serde")]
         pub struct #ident { #(#defs),* }
     }
+}
+
+/// Reading an unread field's value as its declared type (`d` is the deserializer): a string
+/// is checked without being copied.
+fn checked_value(g: &mut Gen<'_>, f: &FieldInfo, csv: bool) -> TokenStream {
+    let nested = matches!(f.ty.non_null(), Type::List(_) | Type::Set(_) | Type::Map(..) | Type::Struct(..));
+    if csv && nested {
+        let inner = g.rust_type(f.ty.non_null(), f.span);
+        return if f.ty.is_nullable() {
+            quote!(rt::value::json_text::opt::deserialize::<_, #inner>(d))
+        } else {
+            quote!(rt::value::json_text::deserialize::<_, #inner>(d))
+        };
+    }
+    if let Some(de) = deserializer(&f.ty, f.timestamp) {
+        let path: syn::ExprPath = syn::parse_str(&de).expect("a deserializer path");
+        return quote!(#path(d));
+    }
+    let ty = match (&f.ty, f.ty.non_null()) {
+        (Type::Nullable(_), Type::String) => quote!(Option<rt::value::AnyStr>),
+        (_, Type::String) => quote!(rt::value::AnyStr),
+        _ => g.rust_type(&f.ty, f.span),
+    };
+    quote!(<#ty as serde::Deserialize>::deserialize(d))
 }
 
 fn deserializer(ty: &Type, unit: Option<TimestampUnit>) -> Option<String> {

@@ -198,6 +198,9 @@ impl<'a> Flow<'a> {
         let mut row = self.rows.get(&s.input).cloned().unwrap_or_default();
         let mut keys: Vec<(String, Labels)> = Vec::new();
         let mut types = self.types.get(&s.input).cloned().unwrap_or_default();
+        // Rows an aggregate made: `k >= N` counts them as records, but a group can hold one
+        // person's records (and one person can be in many groups), so it lowers nothing.
+        let mut groups = self.grouped(&s.input, 0);
         for step in &s.steps {
             let before = std::mem::replace(&mut types, step.row.clone());
             match &step.step {
@@ -256,18 +259,30 @@ impl<'a> Flow<'a> {
                     let mut next = RowLabels { fields: outer.fields.clone(), implicit, time: row.time.clone() };
                     // Only what passes through an aggregate call is aggregated; keys and window
                     // bounds used directly keep their form.
-                    self.min_group = min_group.map(|k| (k, step.span));
+                    self.min_group = min_group.filter(|_| groups.is_none()).map(|k| (k, step.span));
+                    let from = groups.replace(s.name.clone());
                     for (name, e) in fields {
                         let l = self.expr(e, &outer, Some(&row)).hop(e.span, format!("aggregated into `{name}`"));
                         next.fields.push((name.clone(), l));
                     }
                     self.min_group = None;
-                    if let Some(k) = min_group {
-                        next.implicit = next.implicit.lower_all(
-                            Form::Aggregated,
-                            step.span,
-                            &format!("aggregated over groups of at least {k}"),
-                        );
+                    match (min_group, from) {
+                        (Some(k), None) => {
+                            next.implicit = next.implicit.lower_all(
+                                Form::Aggregated,
+                                step.span,
+                                &format!("aggregated over groups of at least {k}"),
+                            )
+                        }
+                        (Some(_), Some(upstream)) => {
+                            let why = format!(
+                                "not lowered: `k >= N` counts source records, and these rows are groups of `{upstream}`"
+                            );
+                            for (_, l) in next.fields.iter_mut() {
+                                *l = std::mem::take(l).hop(step.span, why.clone());
+                            }
+                        }
+                        (None, _) => {}
                     }
                     next.fields.retain(|(n, _)| step.row.get(n).is_some());
                     row = next;
@@ -280,6 +295,7 @@ impl<'a> Flow<'a> {
                 }
                 Step::Union(others) => {
                     for o in others {
+                        groups = groups.or_else(|| self.grouped(o, 0));
                         let other = self.rows.get(o).cloned().unwrap_or_default();
                         for (n, l) in &other.fields {
                             let mut mine = row.get(n);
@@ -294,6 +310,24 @@ impl<'a> Flow<'a> {
         }
         self.rows.insert(s.name.clone(), row);
         self.types.insert(s.name.clone(), s.row.clone());
+    }
+
+    /// The stream whose aggregate made the rows of `name` (through any `union`), if any.
+    fn grouped(&self, name: &str, depth: usize) -> Option<String> {
+        let s = self.program.streams.iter().find(|s| s.name == name).filter(|_| depth < 64)?;
+        let mut groups = self.grouped(&s.input, depth + 1);
+        for step in &s.steps {
+            match &step.step {
+                Step::Aggregate { .. } => groups = Some(s.name.clone()),
+                Step::Union(others) => {
+                    for o in others {
+                        groups = groups.or_else(|| self.grouped(o, depth + 1));
+                    }
+                }
+                _ => {}
+            }
+        }
+        groups
     }
 
     /// `protect for SINK`: for each field the sink would refuse, the least destructive mask

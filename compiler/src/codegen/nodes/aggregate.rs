@@ -107,8 +107,10 @@ struct Accs {
     /// The per-row inputs of the accumulators, and their types.
     arg_vals: Vec<TokenStream>,
     arg_tys: Vec<TokenStream>,
-    /// Each accumulator's field and the index of its input.
-    adds: Vec<(Ident, Literal)>,
+    /// The statements adding a row's inputs (`args`) to a group's accumulators (`acc`).
+    adds: Vec<TokenStream>,
+    /// With `k >= N`: the conditions under which a group has enough distinct records.
+    enough: Vec<TokenStream>,
     /// Statements finishing each accumulator into a local.
     finished: Vec<TokenStream>,
     /// Each aggregate call, the local it is finished into, and its type.
@@ -156,7 +158,7 @@ pub(super) fn aggregate_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Nod
 
     let mut eg = ExprGen::new(g);
     let keys = group_keys(&mut eg, spec.keys, &sc);
-    let accs = accumulators(&mut eg, &calls, &sc);
+    let accs = accumulators(&mut eg, &calls, &sc, spec.min_group);
     let fallible = eg.fallible;
 
     let acc = id(format!("Acc{i}"));
@@ -216,9 +218,13 @@ fn group_keys(eg: &mut ExprGen<'_, '_>, keys: &[(String, TExpr)], sc: &Scope) ->
 }
 
 /// Accumulators and their per-row inputs, one per aggregate call (`calls[k]` is
-/// accumulator `a{k}`, finished into `agg{k}`).
-fn accumulators(eg: &mut ExprGen<'_, '_>, calls: &[&TExpr], sc: &Scope) -> Accs {
+/// accumulator `a{k}`, finished into `agg{k}`). With `k >= N` (`min_group`), the distinct
+/// source records behind the group (`origins`), and behind each call whose argument can be
+/// null (`o{k}`): a group is released when each has `N` (lang-spec/privacy.md, *k counts
+/// records*).
+fn accumulators(eg: &mut ExprGen<'_, '_>, calls: &[&TExpr], sc: &Scope, min_group: Option<i64>) -> Accs {
     let mut out = Accs::default();
+    let mut nullable = Vec::new();
     for (k, call) in calls.iter().enumerate() {
         let TExprKind::Aggregate(name, args) = &call.kind else { continue };
         let a = id(format!("a{k}"));
@@ -245,7 +251,10 @@ fn accumulators(eg: &mut ExprGen<'_, '_>, calls: &[&TExpr], sc: &Scope) -> Accs 
         let idx = Literal::usize_unsuffixed(out.arg_vals.len());
         out.arg_vals.push(acc.input);
         out.arg_tys.push(acc.input_ty);
-        out.adds.push((a.clone(), idx));
+        out.adds.push(quote!(acc.#a.add(args.#idx.clone());));
+        if arg_ty.is_nullable() {
+            nullable.push((id(format!("o{k}")), idx));
+        }
         let fin = id(format!("agg{k}"));
         match acc.quantile {
             Some(q) => {
@@ -255,6 +264,23 @@ fn accumulators(eg: &mut ExprGen<'_, '_>, calls: &[&TExpr], sc: &Scope) -> Accs 
             None => out.finished.push(quote!(let #fin = acc.#a.finish()?;)),
         }
         out.scope.push((*call as *const TExpr, fin, acc.out_ty));
+    }
+    if let Some(k) = min_group {
+        // The record's number travels with the row's inputs (to the worker owning the group).
+        let k = Literal::usize_unsuffixed(usize::try_from(k).unwrap_or(0));
+        let origin = Literal::usize_unsuffixed(out.arg_vals.len());
+        out.arg_vals.push(quote!(o.id()));
+        out.arg_tys.push(quote!(u64));
+        for (o, idx) in std::iter::once((id("origins".into()), None)).chain(nullable.into_iter().map(|(o, i)| (o, Some(i)))) {
+            out.fields.push(quote!(#o: agg::Origins<#k>));
+            out.merge.push(quote!(self.#o.merge(o.#o);));
+            let supplies = match idx {
+                Some(i) => quote!(agg::Supplies::supplies(&args.#i)),
+                None => quote!(true),
+            };
+            out.adds.push(quote!(acc.#o.add(#supplies, args.#origin);));
+            out.enough.push(quote!(acc.#o.enough()));
+        }
     }
     out
 }
@@ -438,7 +464,7 @@ fn window_guard(window: Option<&WindowKind>, ni: &Literal) -> TokenStream {
 
 /// Window assignment: the body of the fold function, adding the row to the accumulator of
 /// each window it falls in.
-fn window_fold(window: Option<&WindowKind>, map: &Ident, ni: &Literal, adds: &[(Ident, Literal)]) -> TokenStream {
+fn window_fold(window: Option<&WindowKind>, map: &Ident, ni: &Literal, add_calls: &[TokenStream]) -> TokenStream {
     let session = matches!(window, Some(WindowKind::Session { .. }));
     let starts = match window {
         None | Some(WindowKind::Session { .. }) => quote!(std::iter::once(0i64)),
@@ -452,7 +478,6 @@ fn window_fold(window: Option<&WindowKind>, map: &Ident, ni: &Literal, adds: &[(
             quote!(rt::window::sliding_starts(ts, #s, #e, #o))
         }
     };
-    let add_calls: Vec<TokenStream> = adds.iter().map(|(a, idx)| quote!(acc.#a.add(args.#idx.clone());)).collect();
     // A window whose lateness has passed takes no more records: they are counted as late.
     let single = matches!(window, None | Some(WindowKind::Tumbling { .. }));
     if session || single {
@@ -534,17 +559,18 @@ fn finish_fn(
         inits.push(quote!(#fid: #v));
     }
     let out_ty = &cx.row_ty[i];
-    let k_check = match spec.min_group {
-        Some(k) => {
-            let k = Literal::u64_suffixed(u64::try_from(k).unwrap_or(0));
-            quote! {
-                if acc.rows < #k {
-                    self.base.stats[#ni].filtered += acc.rows;
-                    continue;
-                }
+    // `k >= N`: the group's rows are dropped (counted as filtered) unless enough distinct
+    // records stand behind the group and behind each aggregate.
+    let enough = &accs.enough;
+    let k_check = if enough.is_empty() {
+        quote!()
+    } else {
+        quote! {
+            if !(#(#enough)&&*) {
+                self.base.stats[#ni].filtered += acc.rows;
+                continue;
             }
         }
-        None => quote!(),
     };
     let ts_out = if window.is_some() { quote!(window_end - 1) } else { quote!(0i64) };
     let out = emit(cx, i, quote!(row), true);
@@ -556,10 +582,10 @@ fn finish_fn(
         #[allow(unused_variables)]
         fn #fin(&mut self, ctx: &Context, wm: i64) {
             let groups = self.#map.fire(wm);
-            let origin = Origin::group(#stream);
-            let o = &origin;
             for rt::window::Fired { key: (#(#key_pats,)*), start: window_start, end: window_end, acc } in groups {
                 #k_check
+                let origin = Origin::group(#stream, rt::record::id_of(&(#(&#key_pats,)* window_start)));
+                let o = &origin;
                 let ts = #ts_out;
                 #(#key_binds)*
                 let row = match (move || -> Res<#out_ty> {

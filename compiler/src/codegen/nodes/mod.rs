@@ -707,7 +707,7 @@ fn destructure(
         sc.bind(name, quote!(#local), t.clone());
     }
     let r = if by_ref { quote!(&#row) } else { row };
-    quote!(let #ty { #(#binds,)* } = #r;)
+    quote!(let #ty { #(#binds,)* .. } = #r;)
 }
 
 /// `let (a, b) = …;` for values that may fail: a failure rejects the record and leaves the

@@ -41,6 +41,13 @@ pub(super) fn source_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, 
     let def = g.res.schema.get_struct(*sid);
     let fields: Vec<(usize, &FieldInfo)> =
         def.fields.iter().enumerate().filter(|(_, f)| spec.read.contains(&f.name)).collect();
+    let validate = g.program.sources.iter().find(|s| s.name == source).is_none_or(|s| s.validate_unread);
+    let checked: Vec<(usize, &FieldInfo)> = def
+        .fields
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| validate && !spec.read.contains(&f.name))
+        .collect();
     // The source's format decides how nested values are read.
     let src_format = g
         .program
@@ -55,8 +62,8 @@ pub(super) fn source_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, 
             })
         })
         .unwrap_or_else(|| "json".into());
-    let row = rows::record_struct(g, &ident, *sid, &fields, node.span, true, src_format == "csv");
-    let from_parquet = parquet_reader(g, node, source, &ident, &fields, &src_format);
+    let row = rows::record_struct(g, &ident, *sid, &fields, &checked, true, src_format == "csv");
+    let from_parquet = parquet_reader(g, node, source, &ident, &fields, &checked, &src_format);
     let decl = source_decl(g, node, source);
 
     let mut sc = Scope::default();
@@ -97,10 +104,17 @@ fn parquet_reader(
     source: &str,
     ident: &Ident,
     fields: &ReadFields<'_>,
+    checked: &ReadFields<'_>,
     src_format: &str,
 ) -> TokenStream {
-    // Parquet rows are read field by field.
-    let mut conv = Vec::new();
+    // Parquet rows are read field by field; the file's own schema types every column.
+    let mut conv: Vec<TokenStream> = checked
+        .iter()
+        .map(|(idx, f)| {
+            let (fid, _) = names::field(&f.name, *idx);
+            quote!(#fid: rt::value::Checked)
+        })
+        .collect();
     let mut nested: Option<String> = None;
     for (idx, f) in fields {
         let (fid, _) = names::field(&f.name, *idx);
