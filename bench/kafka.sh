@@ -54,7 +54,7 @@ broker_cpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/
 # One stream run until idle; prints its seconds (less the idle second), the applications it
 # read and the broker's CPU seconds meanwhile.
 run() {
-  rm -rf "$WORK/kafka_state" "$WORK/kafka_out"
+  rm -rf "$WORK/kafka_state" "$WORK/kafka_out" "$WORK/kafka_rejected"
   local s e c0 c1
   c0=$(broker_cpu)
   s=$(date +%s.%N)

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 source bench/common.sh
 target/release/pipec build --release bench/daily/pipeline.pipe -o "$WORK/daily"
 LIVE="$WORK/stream_live"
-rm -rf "$LIVE" "$WORK/stream_out" "$WORK/stream_state"
+rm -rf "$LIVE" "$WORK/stream_out" "$WORK/stream_rejected" "$WORK/stream_state"
 mkdir -p "$LIVE"
 ln -s "$(realpath "$DATA")" "$LIVE/apps.jsonl"
 CORES=$(nproc)

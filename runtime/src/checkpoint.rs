@@ -110,6 +110,15 @@ pub fn commit(dir: &Path, m: &Manifest) -> io::Result<()> {
 
 /// Removes states of epochs after the manifest's (written by a run that died before it could
 /// complete them).
+/// Forgets every checkpoint in `dir` (`--reset`): the next run starts from the beginning.
+pub fn clear(dir: &Path) -> io::Result<()> {
+    discard_after(dir, None);
+    match std::fs::remove_file(dir.join(MANIFEST)) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 pub fn discard_after(dir: &Path, committed: Option<u64>) {
     if let Ok(entries) = std::fs::read_dir(dir) {
         for entry in entries.flatten() {

@@ -100,6 +100,43 @@ pub struct Split {
     pub end: u64,
     /// A CSV file's header line, which every split of the file reads its records by.
     pub header: Option<Arc<Vec<u8>>>,
+    /// The file as it was when the run planned its splits.
+    pub planned: Snapshot,
+}
+
+/// What identifies a file's contents cheaply: its device and inode (a file replaced by a
+/// rename is another file), its length and its modification time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub id: (u64, u64),
+    pub len: u64,
+    pub modified: Option<std::time::SystemTime>,
+}
+
+impl Snapshot {
+    pub fn of(m: &std::fs::Metadata) -> Snapshot {
+        #[cfg(unix)]
+        let id = {
+            use std::os::unix::fs::MetadataExt;
+            (m.dev(), m.ino())
+        };
+        #[cfg(not(unix))]
+        let id = (0, 0);
+        Snapshot { id, len: m.len(), modified: m.modified().ok() }
+    }
+
+    /// Why `now` is not the file that was planned, if it is not.
+    fn changed(&self, now: &Snapshot) -> Option<String> {
+        if now.id != self.id {
+            Some("replaced by another file".into())
+        } else if now.len != self.len {
+            Some(format!("its length went from {} to {} bytes", self.len, now.len))
+        } else if now.modified != self.modified {
+            Some("rewritten (its modification time changed)".into())
+        } else {
+            None
+        }
+    }
 }
 
 impl Split {
@@ -121,12 +158,37 @@ impl Split {
     /// The split's bytes into `buf` (a worker reuses one buffer for all its splits).
     pub fn read_into(&self, buf: &mut Vec<u8>) -> io::Result<()> {
         buf.clear();
-        let mut f = File::open(self.path.as_ref())?;
+        let mut f = self.open()?;
         f.seek(SeekFrom::Start(self.start))?;
         buf.reserve(usize::try_from(self.len()).unwrap_or(0));
         f.take(self.len()).read_to_end(buf)?;
+        if buf.len() as u64 != self.len() {
+            return Err(changed_error(&format!(
+                "it ended after {} of the planned {} bytes",
+                self.start + buf.len() as u64,
+                self.planned.len
+            )));
+        }
         Ok(())
     }
+
+    /// Opens the split's file, which must still be the file the run planned: a batch run reads
+    /// one consistent snapshot of its input or stops (a file truncated, rewritten, replaced or
+    /// grown while the run reads it would give rows of two versions, or lose some).
+    pub fn open(&self) -> io::Result<File> {
+        let f = File::open(self.path.as_ref())?;
+        let now = Snapshot::of(&f.metadata()?);
+        match self.planned.changed(&now) {
+            Some(why) => Err(changed_error(&why)),
+            None => Ok(f),
+        }
+    }
+}
+
+fn changed_error(why: &str) -> io::Error {
+    io::Error::other(format!(
+        "the file changed while the run read it ({why}): nothing was published; run again once it is complete"
+    ))
 }
 
 /// The files a glob names, sorted; a pattern that names none is an error (a typo in a path
@@ -152,7 +214,8 @@ pub fn plan(source: usize, pattern: &str, format: Format, target: u64) -> Result
     let mut splits = Vec::new();
     for path in expand(pattern)? {
         let why = |e: io::Error| format!("cannot read `{}`: {e}", path.display());
-        let len = std::fs::metadata(&path).map_err(why)?.len();
+        let planned = Snapshot::of(&std::fs::metadata(&path).map_err(why)?);
+        let len = planned.len;
         let display: Arc<str> = path.display().to_string().into();
         let path = Arc::new(path.clone());
         let mut header = None;
@@ -190,6 +253,7 @@ pub fn plan(source: usize, pattern: &str, format: Format, target: u64) -> Result
                     start: w[0],
                     end: w[1],
                     header: header.clone(),
+                    planned,
                 });
             }
         }
@@ -319,6 +383,36 @@ mod tests {
         let p = dir.join(name);
         std::fs::write(&p, text).expect("write");
         p
+    }
+
+    /// A batch run reads the input it planned or stops: a file grown, truncated, rewritten in
+    /// place or replaced after planning is refused when a split is read, never read in part.
+    #[test]
+    fn a_file_that_changes_after_planning_is_refused_not_read_in_part() {
+        let lines = "{\"a\": 1}\n".repeat(50);
+        for change in ["append", "truncate", "rewrite", "replace"] {
+            let p = temp(&format!("changing-{change}.jsonl"), &lines);
+            let splits = plan(0, p.to_str().expect("utf-8"), Format::Json, 100).expect("plan");
+            assert!(splits.len() > 2);
+            let mut buf = Vec::new();
+            splits[0].read_into(&mut buf).expect("unchanged: reads");
+            match change {
+                "append" => std::fs::write(&p, format!("{lines}{{\"a\": 2}}\n")).expect("append"),
+                "truncate" => std::fs::write(&p, &lines[..40]).expect("truncate"),
+                "rewrite" => {
+                    // Same length, new contents, a later modification time.
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    std::fs::write(&p, lines.replace('1', "2")).expect("rewrite");
+                }
+                _ => {
+                    let next = p.with_extension("next");
+                    std::fs::write(&next, &lines).expect("next");
+                    std::fs::rename(&next, &p).expect("replace");
+                }
+            }
+            let e = splits[1].read_into(&mut buf).expect_err(change);
+            assert!(e.to_string().contains("the file changed while the run read it"), "{change}: {e}");
+        }
     }
 
     #[test]

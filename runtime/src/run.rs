@@ -336,6 +336,10 @@ pub struct Options {
     /// last one, and file sinks get every row exactly once.
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
+    /// Stream: start over as if the stream had never run: removes the state directory's
+    /// checkpoints and the files earlier streams published into the file sinks.
+    #[arg(long)]
+    pub reset: bool,
     /// Stream: how often to checkpoint and publish file-sink output.
     #[arg(long, default_value = "10s")]
     pub checkpoint_interval: String,

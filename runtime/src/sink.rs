@@ -85,6 +85,8 @@ struct SinkOut {
     /// A Kafka sink's producer, shared by the process's workers.
     #[cfg(feature = "kafka")]
     producer: Option<crate::connectors::kafka::Producer>,
+    /// The lock on the sink's directory, held for the whole run (by the leading process).
+    _lock: Option<File>,
 }
 
 /// Every sink of a run.
@@ -158,6 +160,7 @@ impl SinkOut {
             header_done: std::sync::atomic::AtomicBool::new(false),
             #[cfg(feature = "kafka")]
             producer: None,
+            _lock: None,
         }
     }
 
@@ -216,23 +219,46 @@ impl SinkOut {
 
 impl Outputs {
     /// Creates the temporary directory `run` names beside each file sink's directory (every
-    /// process of a cluster writes its workers' parts into the same one).
-    pub fn open(decls: Vec<SinkDecl>, run: &str) -> io::Result<Outputs> {
+    /// process of a cluster writes its workers' parts into the same one). The `leader` (the
+    /// process that commits) first locks every sink directory, finishes a commit a killed run
+    /// left half done, and removes what dead runs left beside the directories.
+    pub fn open(decls: Vec<SinkDecl>, run: &str, leader: bool) -> io::Result<Outputs> {
         let mut sinks = Vec::new();
         for decl in decls {
             let (final_dir, tmp_dir) = match (&decl.kind, &decl.location) {
                 (SinkKind::Files { .. }, Some(dir)) => {
                     let final_dir = PathBuf::from(dir);
-                    let name = final_dir.file_name().map_or("out".into(), |n| n.to_string_lossy().into_owned());
-                    let tmp = final_dir.with_file_name(format!(".{name}.pipe-tmp-{run}"));
-                    std::fs::create_dir_all(&tmp)?;
+                    let tmp = beside(&final_dir, &format!("pipe-tmp-{run}"));
                     (Some(final_dir), Some(tmp))
                 }
                 _ => (None, None),
             };
             let mut s = SinkOut::new(decl, final_dir, tmp_dir);
+            if let Some(dir) = &s.final_dir {
+                not_a_file(s.decl.name, dir)?;
+                if leader {
+                    s._lock = Some(lock_dir(&format!("sink `{}`", s.decl.name), dir)?);
+                }
+            }
             s.connect()?;
             sinks.push(s);
+        }
+        if leader {
+            for s in &sinks {
+                if let Some(dir) = &s.final_dir {
+                    finish_interrupted_commit(dir)?;
+                }
+            }
+            for s in &sinks {
+                if let Some(dir) = &s.final_dir {
+                    remove_leftovers(dir, s.tmp_dir.as_deref())?;
+                }
+            }
+        }
+        for s in &sinks {
+            if let Some(tmp) = &s.tmp_dir {
+                std::fs::create_dir_all(tmp).map_err(|e| at(e, "create", tmp))?;
+            }
         }
         Ok(Outputs { sinks, memory: false, streaming: false })
     }
@@ -251,19 +277,24 @@ impl Outputs {
     /// Outputs of a streaming run. A file sink's directory is kept (published files stay);
     /// each worker's files of epoch `e` are written under `dir/.pipe-inprogress/e<e>/w<worker>/`
     /// and moved into `dir` when the epoch is published.
-    pub fn open_streaming(decls: Vec<SinkDecl>) -> io::Result<Outputs> {
+    /// The `leader` locks every sink directory for the run.
+    pub fn open_streaming(decls: Vec<SinkDecl>, leader: bool) -> io::Result<Outputs> {
         let mut sinks = Vec::new();
         for decl in decls {
             let (final_dir, tmp_dir) = match (&decl.kind, &decl.location) {
                 (SinkKind::Files { .. }, Some(dir)) => {
                     let final_dir = PathBuf::from(dir);
-                    std::fs::create_dir_all(&final_dir)?;
+                    not_a_file(decl.name, &final_dir)?;
+                    std::fs::create_dir_all(&final_dir).map_err(|e| at(e, "create", &final_dir))?;
                     let tmp = final_dir.join(IN_PROGRESS);
                     (Some(final_dir), Some(tmp))
                 }
                 _ => (None, None),
             };
             let mut s = SinkOut::new(decl, final_dir, tmp_dir);
+            if let (Some(dir), true) = (&s.final_dir, leader) {
+                s._lock = Some(lock_dir(&format!("sink `{}`", s.decl.name), dir)?);
+            }
             s.connect()?;
             sinks.push(s);
         }
@@ -456,7 +487,10 @@ impl Outputs {
     /// Closes every file and moves each sink's directory into place. A sink that received no
     /// rows still gets its (empty) directory, so readers see the run happened. Every file of
     /// every sink is finished first; if any cannot be, no sink is replaced and the temporary
-    /// directories are removed.
+    /// directories are removed. Then the commit is recorded (a journal beside every sink
+    /// directory, naming all of them) before the first directory is switched: a run killed
+    /// between two switches leaves the journal, and the next run on any of these sinks
+    /// finishes the switch, so the sinks end all old (killed before the journal) or all new.
     pub fn commit(&self, summary_json: &[u8]) -> io::Result<Vec<PathBuf>> {
         let mut ready = Vec::new();
         let mut failure = self.close(None, false).err();
@@ -476,12 +510,29 @@ impl Outputs {
             }
             return Err(e);
         }
-        let mut done = Vec::new();
-        for (tmp, dest) in ready {
-            replace_dir(tmp, dest)?;
-            done.push(dest.clone());
+        let journal: Vec<Switch> = ready
+            .iter()
+            .map(|(tmp, dest)| {
+                Ok(Switch {
+                    tmp: std::path::absolute(tmp)?,
+                    dest: std::path::absolute(dest)?,
+                    old: std::path::absolute(beside(dest, &format!("pipe-old-{}", std::process::id())))?,
+                    journal: std::path::absolute(beside(dest, "pipe-commit"))?,
+                })
+            })
+            .collect::<io::Result<_>>()?;
+        let text = serde_json::to_vec_pretty(&journal).map_err(io::Error::other)?;
+        for s in &journal {
+            if let Some(parent) = s.dest.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| at(e, "create", parent))?;
+            }
+            let mut f = File::create(&s.journal).map_err(|e| at(e, "write the commit journal", &s.journal))?;
+            f.write_all(&text)
+                .and_then(|()| f.sync_all())
+                .map_err(|e| at(e, "write the commit journal", &s.journal))?;
         }
-        Ok(done)
+        switch(&journal, crash_point())?;
+        Ok(ready.into_iter().map(|(_, dest)| dest.clone()).collect())
     }
 
     /// Empties the temporary directories (what a crashed run left there), before any worker
@@ -540,19 +591,183 @@ fn publish_dir(from: &Path, to: &Path) -> io::Result<()> {
     std::fs::remove_dir_all(from)
 }
 
-/// Moves `tmp` to `dest`, replacing what was there.
-fn replace_dir(tmp: &Path, dest: &Path) -> io::Result<()> {
-    if let Some(parent) = dest.parent() {
-        std::fs::create_dir_all(parent)?;
+/// One sink directory of a batch commit: the new contents `tmp` replace `dest`, whose old
+/// contents move to `old` until every sink is switched. `journal` is this sink's copy of the
+/// commit record (each copy names every sink of the commit).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Switch {
+    tmp: PathBuf,
+    dest: PathBuf,
+    old: PathBuf,
+    journal: PathBuf,
+}
+
+/// The files streams published into sink directory `dir` (named `part-EPOCH-WORKER.EXT`; a
+/// batch run's files are `part-WORKER.EXT`).
+pub fn published_parts(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let path = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if path.is_dir() {
+                if name != IN_PROGRESS {
+                    stack.push(path);
+                }
+                continue;
+            }
+            let stem = name.split('.').next().unwrap_or_default();
+            let mut parts = stem.strip_prefix("part-").unwrap_or_default().split('-');
+            let numbers = |p: Option<&str>| p.is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            if numbers(parts.next()) && numbers(parts.next()) && parts.next().is_none() {
+                found.push(path);
+            }
+        }
     }
-    if dest.exists() {
-        let name = dest.file_name().map_or("out".into(), |n| n.to_string_lossy().into_owned());
-        let old = dest.with_file_name(format!(".{name}.pipe-old-{}", std::process::id()));
-        std::fs::rename(dest, &old)?;
-        std::fs::rename(tmp, dest)?;
-        std::fs::remove_dir_all(&old)?;
-    } else {
-        std::fs::rename(tmp, dest)?;
+    found.sort();
+    found
+}
+
+/// `.NAME.pipe-WHAT` beside directory `dir` (named `NAME`).
+fn beside(dir: &Path, what: &str) -> PathBuf {
+    let name = dir.file_name().map_or("out".into(), |n| n.to_string_lossy().into_owned());
+    dir.with_file_name(format!(".{name}.{what}"))
+}
+
+/// An I/O error that names the operation and the path.
+fn at(e: io::Error, op: &str, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("cannot {op} `{}`: {e}", path.display()))
+}
+
+/// A sink writes a directory: an existing regular file at its path is refused, not moved aside.
+fn not_a_file(sink: &str, dir: &Path) -> io::Result<()> {
+    match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!(
+                "sink `{sink}`: `{}` is a file, and a sink writes a directory there: move the file away or give the sink another path",
+                dir.display()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Locks `dir` (a sink directory or a state directory) for this process with an exclusive
+/// lock on `.NAME.pipe-lock` beside it, which holds the holder's PID. The operating system
+/// releases it when the process ends, however it ends.
+pub fn lock_dir(what: &str, dir: &Path) -> io::Result<File> {
+    use std::io::Read;
+    let path = beside(dir, "pipe-lock");
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| at(e, "create", parent))?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| at(e, "open the lock", &path))?;
+    match f.try_lock() {
+        Ok(()) => {
+            f.set_len(0).and_then(|()| writeln!(f, "{}", std::process::id())).map_err(|e| at(e, "write", &path))?;
+            Ok(f)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = f.read_to_string(&mut holder);
+            Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!(
+                    "{what}: `{}` is in use by another run (PID {}, lock `{}`): wait for it to end, or give this run another path",
+                    dir.display(),
+                    holder.trim(),
+                    path.display()
+                ),
+            ))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(at(e, "lock", &path)),
+    }
+}
+
+/// `PIPE_TEST_CRASH_COMMIT_AFTER=N`: the process aborts (as a kill would stop it) right after
+/// the `N`-th sink directory of a batch commit is switched. For the tests of the commit only.
+fn crash_point() -> Option<usize> {
+    std::env::var("PIPE_TEST_CRASH_COMMIT_AFTER").ok().and_then(|n| n.parse().ok())
+}
+
+/// Switches every sink directory of a commit whose new contents are still waiting, then
+/// removes the journal copies and the old contents. Running it again after an interruption
+/// finishes the same commit.
+fn switch(journal: &[Switch], crash_after: Option<usize>) -> io::Result<()> {
+    for (n, s) in journal.iter().enumerate() {
+        if s.tmp.exists() {
+            if s.dest.exists() {
+                if s.old.exists() {
+                    std::fs::remove_dir_all(&s.old).map_err(|e| at(e, "remove", &s.old))?;
+                }
+                std::fs::rename(&s.dest, &s.old).map_err(|e| at(e, "move aside", &s.dest))?;
+            }
+            std::fs::rename(&s.tmp, &s.dest).map_err(|e| at(e, "move into place", &s.tmp))?;
+            if crash_after == Some(n + 1) {
+                std::process::abort();
+            }
+        }
+    }
+    for s in journal {
+        match std::fs::remove_file(&s.journal) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(at(e, "remove", &s.journal)),
+            _ => {}
+        }
+    }
+    for s in journal {
+        if s.old.exists() {
+            std::fs::remove_dir_all(&s.old).map_err(|e| at(e, "remove", &s.old))?;
+        }
+    }
+    Ok(())
+}
+
+/// A commit journal beside `dir` means a run was killed while switching its sinks: the
+/// switch is finished (every sink of that run gets its new contents).
+fn finish_interrupted_commit(dir: &Path) -> io::Result<()> {
+    let path = beside(dir, "pipe-commit");
+    let text = match std::fs::read(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(at(e, "read the commit journal", &path)),
+    };
+    let journal: Vec<Switch> = match serde_json::from_slice(&text) {
+        Ok(j) => j,
+        // Cut short while it was written: the commit was never decided, and its new contents
+        // are removed with the other leftovers.
+        Err(_) => return std::fs::remove_file(&path).map_err(|e| at(e, "remove", &path)),
+    };
+    switch(&journal, None)?;
+    let sinks: Vec<String> = journal.iter().map(|s| s.dest.display().to_string()).collect();
+    eprintln!("pipe: finished the commit of a run that was stopped while publishing: {}", sinks.join(", "));
+    Ok(())
+}
+
+/// Removes what dead runs left beside `dir`: temporary and old directories (the lock is held,
+/// so no live run owns them). `keep` is this run's temporary directory.
+fn remove_leftovers(dir: &Path, keep: Option<&Path>) -> io::Result<()> {
+    let name = dir.file_name().map_or("out".into(), |n| n.to_string_lossy().into_owned());
+    let Some(parent) = dir.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p }) else {
+        return Ok(());
+    };
+    let Ok(entries) = std::fs::read_dir(parent) else { return Ok(()) };
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let ours = [format!(".{name}.pipe-tmp-"), format!(".{name}.pipe-old-")];
+        if ours.iter().any(|p| file.starts_with(p.as_str()))
+            && keep.is_none_or(|k| k.file_name() != Some(&e.file_name()))
+        {
+            std::fs::remove_dir_all(e.path()).map_err(|err| at(err, "remove", &e.path()))?;
+        }
     }
     Ok(())
 }
@@ -751,7 +966,7 @@ mod tests {
             location: Some(dir.display().to_string()),
             beside_first: false,
         };
-        let outputs = Outputs::open_streaming(vec![decl]).expect("open");
+        let outputs = Outputs::open_streaming(vec![decl], true).expect("open");
         // Epochs 3 and 4 were recorded, but a crash came before both were published; epoch 5
         // was never recorded.
         for (e, w) in [(3, 0), (4, 1), (5, 0)] {

@@ -10,6 +10,7 @@ mod explain;
 mod kafka;
 mod privacy;
 mod props;
+mod reliability;
 mod run;
 mod spec;
 mod stream;

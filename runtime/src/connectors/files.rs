@@ -88,6 +88,11 @@ pub fn follow(
         offset: u64,
         line: u64,
         header: Option<Arc<csv::ByteRecord>>,
+        /// The file being followed under this name: its device and inode, and a hash of its
+        /// first bytes (as many as have been read, up to [`PRINT_BYTES`]). Unknown after a
+        /// restart until the file is seen again.
+        id: Option<(u64, u64)>,
+        print: Option<(u64, u64)>,
     }
     let mut files: BTreeMap<String, FileState> = BTreeMap::new();
     let mut buf = Vec::new();
@@ -117,15 +122,42 @@ pub fn follow(
             }
             let state = files.entry(name.clone()).or_insert_with(|| {
                 let (offset, line) = resume.get(&name).copied().unwrap_or((0, 0));
-                FileState { offset, line, header: None }
+                FileState { offset, line, header: None, id: None, print: None }
             });
             let Ok(mut f) = std::fs::File::open(&path) else { continue };
-            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-            if len < state.offset {
-                // Truncated or replaced: read it again from the start.
-                state.offset = 0;
-                state.line = 0;
-                state.header = None;
+            let Ok(meta) = f.metadata() else { continue };
+            let len = meta.len();
+            let id = crate::input::Snapshot::of(&meta).id;
+            // Another file under the name (replaced by a rename), a shorter one (truncated), or
+            // the same file with other first bytes (rewritten): a new file, read from its start.
+            let changed = if state.id.is_some_and(|was| was != id) {
+                Some("replaced by another file")
+            } else if len < state.offset {
+                Some("truncated")
+            } else if len != state.offset && state.print.is_some_and(|(n, h)| fingerprint(&mut f, n) != Some(h)) {
+                Some("rewritten")
+            } else {
+                None
+            };
+            state.id = Some(id);
+            if let Some(why) = changed {
+                eprintln!("pipe: `{name}` was {why} after {} bytes: reading it again from its start", state.offset);
+                *state = FileState { offset: 0, line: 0, header: None, id: Some(id), print: None };
+                // The position goes back to the start now, so a restart does not resume the new
+                // file where the old one was left.
+                let restart = Batch {
+                    source,
+                    file: Arc::from(name.as_str()),
+                    header: None,
+                    data: Vec::new(),
+                    lines: Vec::new(),
+                    meta: Vec::new(),
+                    end_offset: 0,
+                    end_line: 0,
+                };
+                if tx.send(Msg::Batch(restart)).is_err() {
+                    return Ok(());
+                }
             }
             if format == Format::Csv && state.header.is_none() && state.offset > 0 {
                 // Resuming inside a CSV file: its header is its first line.
@@ -195,6 +227,10 @@ pub fn follow(
             }
             state.offset = base_offset + data.len() as u64;
             state.line = line_no;
+            if state.print.is_none_or(|(n, _)| n < PRINT_BYTES) {
+                let n = state.offset.min(PRINT_BYTES);
+                state.print = fingerprint(&mut f, n).map(|h| (n, h));
+            }
             progressed = true;
         }
         if !progressed {
@@ -202,6 +238,17 @@ pub fn follow(
         }
     }
     Ok(())
+}
+
+/// How many of a followed file's first bytes tell it from another file under its name.
+const PRINT_BYTES: u64 = 1024;
+
+/// A hash of the first `n` bytes of `f`; `None` when it has fewer or cannot be read.
+fn fingerprint(f: &mut std::fs::File, n: u64) -> Option<u64> {
+    let mut head = vec![0u8; usize::try_from(n).ok()?];
+    f.seek(io::SeekFrom::Start(0)).ok()?;
+    f.read_exact(&mut head).ok()?;
+    Some(crate::record::id_of(&head))
 }
 
 /// The longest line a followed file may hold: above it the stream stops with an error naming
@@ -322,6 +369,75 @@ mod tests {
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("5d").is_err());
         assert!(parse_duration("99999999999999999h").is_err(), "an overflow is an error, not a panic");
+    }
+
+    /// A followed file truncated and rewritten longer, or replaced by a rename, is a new file:
+    /// its lines are read from the first (they used to be read from the old offset, losing the
+    /// new file's first bytes), and the position restarts at 0 at once.
+    #[test]
+    fn a_followed_file_rewritten_or_replaced_is_read_again_from_its_start() {
+        let dir = std::env::temp_dir().join(format!("pipe-rewrite-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("a.jsonl");
+        std::fs::write(&file, "one\ntwo\n").expect("write");
+        let (tx, rx) = std::sync::mpsc::sync_channel(64);
+        let stop = Arc::new(AtomicBool::new(false));
+        let found = AtomicU8::new(SCANNING);
+        let glob = format!("{}/*.jsonl", dir.display());
+        let reader = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                follow(
+                    0,
+                    &glob,
+                    Format::Json,
+                    Positions::new(),
+                    &|_| true,
+                    &tx,
+                    Duration::from_millis(5),
+                    &stop,
+                    &found,
+                )
+            })
+        };
+        // Each batch: its lines' text, and the position it ends at.
+        let next = |want: usize| {
+            let mut got: Vec<(String, u64)> = Vec::new();
+            let mut positions = Vec::new();
+            while got.len() < want {
+                match rx.recv_timeout(Duration::from_secs(20)) {
+                    Ok(Msg::Batch(b)) => {
+                        positions.push(b.end_offset);
+                        got.extend(
+                            b.lines.iter().map(|(s, e, n)| (String::from_utf8_lossy(&b.data[*s..*e]).into_owned(), *n)),
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => panic!("stalled after {got:?}: {e}"),
+                }
+            }
+            (got, positions)
+        };
+        let line = |t: &str, n: u64| (t.to_string(), n);
+        assert_eq!(next(2).0, vec![line("one", 1), line("two", 2)]);
+
+        // Truncated and rewritten longer than what was read.
+        std::fs::write(&file, "alpha\nbeta\ngamma\n").expect("rewrite");
+        let (got, positions) = next(3);
+        assert_eq!(got, vec![line("alpha", 1), line("beta", 2), line("gamma", 3)]);
+        assert_eq!(positions.first(), Some(&0), "the position goes back to the start first");
+
+        // Replaced by a rename (another inode) with a longer file.
+        let tmp = dir.join("a.tmp");
+        std::fs::write(&tmp, "red\ngreen\nblue\nblack\n").expect("new");
+        std::fs::rename(&tmp, &file).expect("rename");
+        assert_eq!(next(4).0, vec![line("red", 1), line("green", 2), line("blue", 3), line("black", 4)]);
+
+        stop.store(true, Ordering::Relaxed);
+        drop(rx);
+        reader.join().expect("reader").expect("no error");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A line longer than one read window (4 MiB) is read whole, and the lines after it too:

@@ -65,7 +65,7 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
     }
     let total: u64 = splits.iter().map(Split::len).sum();
     super::cluster(opts)?;
-    let outputs = Arc::new(Outputs::open(sinks, "run")?);
+    let outputs = Arc::new(Outputs::open(sinks, "run", opts.process == 0)?);
     let bar = progress(total, opts);
     let nodes = p.nodes();
     let splits = Arc::new(splits);
@@ -339,7 +339,7 @@ fn read_split<P: Pipeline>(
             }
         }
         Format::Parquet => {
-            let file = match std::fs::File::open(split.path.as_ref()) {
+            let file = match split.open() {
                 Ok(f) => f,
                 Err(e) => {
                     p.base(w).io(Err(io::Error::new(e.kind(), format!("{}: {e}", split.display))));

@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex};
@@ -107,18 +107,32 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
     let ctx = run::context(p, key, &HashMap::new())?;
     let sinks = run::sink_locations(p.sinks(), &opts.sinks)?;
     super::cluster(opts)?;
-    if let Some(dir) = &opts.state_dir {
-        if let Some(m) = checkpoint::load_manifest(dir)? {
-            if m.pipeline != P::NAME {
-                return Err(RunError::Setup(format!(
-                    "the state directory holds a checkpoint of `{}`, not of `{}`",
-                    m.pipeline,
-                    P::NAME
-                )));
-            }
+    // One run at a time on a state directory (and on each sink, in `open_streaming`): a second
+    // would interleave its checkpoints and epochs with the first's.
+    let _state_lock = match (&opts.state_dir, opts.process) {
+        (Some(dir), 0) => Some(crate::sink::lock_dir("the state directory", dir)?),
+        _ => None,
+    };
+    if opts.reset && opts.process == 0 {
+        reset(&sinks, opts.state_dir.as_deref())?;
+    }
+    let manifest = match &opts.state_dir {
+        Some(dir) => checkpoint::load_manifest(dir)?,
+        None => None,
+    };
+    if let Some(m) = &manifest {
+        if m.pipeline != P::NAME {
+            return Err(RunError::Setup(format!(
+                "the state directory holds a checkpoint of `{}`, not of `{}`",
+                m.pipeline,
+                P::NAME
+            )));
         }
     }
-    let outputs = Arc::new(Outputs::open_streaming(sinks)?);
+    if manifest.is_none() && !opts.reset {
+        refuse_lost_state(&sinks, opts.state_dir.as_deref())?;
+    }
+    let outputs = Arc::new(Outputs::open_streaming(sinks, opts.process == 0)?);
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -845,4 +859,43 @@ fn publish_status<P: Pipeline>(
             }
         }
     }
+}
+
+/// A stream with no checkpoint to go on from starts at the beginning of its input, so it would
+/// write again every row a sink already holds from an earlier run: when a file sink holds
+/// files a stream published (`part-EPOCH-WORKER.*`), the run stops and says why, unless told
+/// `--reset`.
+fn refuse_lost_state(sinks: &[crate::sink::SinkDecl], state_dir: Option<&Path>) -> Result<(), RunError> {
+    for s in sinks {
+        let (crate::sink::SinkKind::Files { .. }, Some(dir)) = (&s.kind, &s.location) else { continue };
+        let Some(part) = crate::sink::published_parts(Path::new(dir)).into_iter().next() else { continue };
+        let state = match state_dir {
+            Some(d) => format!("the state directory `{}` holds no checkpoint", d.display()),
+            None => "this run has no state directory (`--state-dir`)".to_string(),
+        };
+        return Err(RunError::Setup(format!(
+            "sink `{}`: `{dir}` holds output a stream published (`{}`), but {state}: starting over would write those rows again. \
+             Run with the state directory that stream used, or pass `--reset` to start from the beginning anyway (the files stay)",
+            s.name,
+            part.display()
+        )));
+    }
+    Ok(())
+}
+
+/// `--reset`: the stream starts over as if it had never run: the state directory's checkpoints
+/// and the files earlier streams published into the file sinks are removed (a stream that
+/// starts over writes them again; keeping them would count every row twice).
+fn reset(sinks: &[crate::sink::SinkDecl], state_dir: Option<&Path>) -> Result<(), RunError> {
+    if let Some(dir) = state_dir {
+        checkpoint::clear(dir).map_err(|e| RunError::Setup(format!("cannot reset `{}`: {e}", dir.display())))?;
+    }
+    for s in sinks {
+        let (crate::sink::SinkKind::Files { .. }, Some(dir)) = (&s.kind, &s.location) else { continue };
+        for part in crate::sink::published_parts(Path::new(dir)) {
+            std::fs::remove_file(&part)
+                .map_err(|e| RunError::Setup(format!("cannot reset sink `{}`: `{}`: {e}", s.name, part.display())))?;
+        }
+    }
+    Ok(())
 }

@@ -271,7 +271,9 @@ fn accumulators(eg: &mut ExprGen<'_, '_>, calls: &[&TExpr], sc: &Scope, min_grou
         let origin = Literal::usize_unsuffixed(out.arg_vals.len());
         out.arg_vals.push(quote!(o.id()));
         out.arg_tys.push(quote!(u64));
-        for (o, idx) in std::iter::once((id("origins".into()), None)).chain(nullable.into_iter().map(|(o, i)| (o, Some(i)))) {
+        for (o, idx) in
+            std::iter::once((id("origins".into()), None)).chain(nullable.into_iter().map(|(o, i)| (o, Some(i))))
+        {
             out.fields.push(quote!(#o: agg::Origins<#k>));
             out.merge.push(quote!(self.#o.merge(o.#o);));
             let supplies = match idx {

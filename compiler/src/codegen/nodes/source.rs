@@ -42,12 +42,8 @@ pub(super) fn source_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, 
     let fields: Vec<(usize, &FieldInfo)> =
         def.fields.iter().enumerate().filter(|(_, f)| spec.read.contains(&f.name)).collect();
     let validate = g.program.sources.iter().find(|s| s.name == source).is_none_or(|s| s.validate_unread);
-    let checked: Vec<(usize, &FieldInfo)> = def
-        .fields
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| validate && !spec.read.contains(&f.name))
-        .collect();
+    let checked: Vec<(usize, &FieldInfo)> =
+        def.fields.iter().enumerate().filter(|(_, f)| validate && !spec.read.contains(&f.name)).collect();
     // The source's format decides how nested values are read.
     let src_format = g
         .program
