@@ -748,7 +748,10 @@ fn finish_interrupted_commit(dir: &Path) -> io::Result<()> {
     };
     switch(&journal, None)?;
     let sinks: Vec<String> = journal.iter().map(|s| s.dest.display().to_string()).collect();
-    eprintln!("pipe: finished the commit of a run that was stopped while publishing: {}", sinks.join(", "));
+    #[allow(clippy::print_stderr, reason = "the run's report of what it repaired")]
+    {
+        eprintln!("pipe: finished the commit of a run that was stopped while publishing: {}", sinks.join(", "));
+    }
     Ok(())
 }
 

@@ -101,7 +101,7 @@ pub fn api(g: &mut Gen<'_>, sources: &[(usize, String, Type, Vec<String>)], sink
         in_fields.push(quote!(#[doc = #doc] pub #field: Vec<#input_ty>));
         let def = g.res.schema.get_struct(sid);
         // Typed records need no checking: fields a source checks but does not read are empty.
-        let validate = g.program.sources.iter().find(|s| &s.name == name).is_none_or(|s| s.validate_unread);
+        let validate = g.program.sources.iter().find(|s| s.name == *name).is_none_or(|s| s.validate_unread);
         let mut pushes = Vec::new();
         for (k, (node, _, _, read)) in nodes.iter().enumerate() {
             let row_ty = Ident::new(&format!("Row{node}"), proc_macro2::Span::call_site());

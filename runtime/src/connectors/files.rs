@@ -141,7 +141,10 @@ pub fn follow(
             };
             state.id = Some(id);
             if let Some(why) = changed {
-                eprintln!("pipe: `{name}` was {why} after {} bytes: reading it again from its start", state.offset);
+                #[allow(clippy::print_stderr, reason = "the stream's report of what it did about the file")]
+                {
+                    eprintln!("pipe: `{name}` was {why} after {} bytes: reading it again from its start", state.offset);
+                }
                 *state = FileState { offset: 0, line: 0, header: None, id: Some(id), print: None };
                 // The position goes back to the start now, so a restart does not resume the new
                 // file where the old one was left.

@@ -236,7 +236,7 @@ fn read_partition<P: Pipeline>(
             },
             _ => p.json(w, k, &o),
         }
-        if n % SEND_EVERY == 0 {
+        if n.is_multiple_of(SEND_EVERY) {
             send(w);
         }
     });
@@ -265,7 +265,7 @@ fn read_split<P: Pipeline>(
     let mut next = |w: &mut P::Worker, n: &mut u64| {
         p.base(w).seq = super::seq(major, *n);
         *n += 1;
-        if *n % SEND_EVERY == 0 {
+        if (*n).is_multiple_of(SEND_EVERY) {
             send(w);
         }
     };
