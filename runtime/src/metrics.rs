@@ -47,12 +47,15 @@ pub fn prometheus(name: &str, nodes: &[NodeDecl], process: usize, status: &Statu
         (*watermark, *state, *checkpoints, *records, *cluster_records);
     let mut out = String::new();
     type Counter = (&'static str, &'static str, fn(&Stat) -> u64);
-    let counters: [Counter; 5] = [
+    let counters: [Counter; 6] = [
         ("read", "Records an operator received.", |s| s.read),
         ("written", "Records an operator emitted.", |s| s.written),
         ("filtered", "Records a `where` or `k >= N` removed.", |s| s.filtered),
         ("rejected", "Records that failed and went to `rejected`.", |s| s.rejected),
         ("late", "Records that came too late for their window (or behind the watermark).", |s| s.late),
+        ("restarted_files", "Followed files read again from their start (truncated, rewritten or replaced).", |s| {
+            s.restarted
+        }),
     ];
     for (metric, help, get) in counters {
         out.push_str(&format!(

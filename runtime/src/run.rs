@@ -79,6 +79,7 @@ impl Stat {
             rejected: r(self.rejected),
             late: r(self.late),
             expanded: self.expanded - self.expanded % COUNT_STEP as i64,
+            restarted: self.restarted,
         }
     }
 }
@@ -98,6 +99,9 @@ pub struct Stat {
     /// Records that came for a window whose allowed lateness had passed (dropped), or, at a
     /// source with `late = to NAME`, that arrived behind the watermark.
     pub late: u64,
+    /// At a source: followed files read again from their start because they were truncated,
+    /// rewritten or replaced under their name (their rows may arrive twice downstream).
+    pub restarted: u64,
 }
 
 impl Stat {
@@ -108,6 +112,7 @@ impl Stat {
         self.rejected += o.rejected;
         self.expanded += o.expanded;
         self.late += o.late;
+        self.restarted += o.restarted;
     }
 }
 

@@ -522,14 +522,24 @@ impl Outputs {
             })
             .collect::<io::Result<_>>()?;
         let text = serde_json::to_vec_pretty(&journal).map_err(io::Error::other)?;
-        for s in &journal {
+        let record = |s: &Switch| -> io::Result<()> {
             if let Some(parent) = s.dest.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| at(e, "create", parent))?;
             }
             let mut f = File::create(&s.journal).map_err(|e| at(e, "write the commit journal", &s.journal))?;
-            f.write_all(&text)
-                .and_then(|()| f.sync_all())
-                .map_err(|e| at(e, "write the commit journal", &s.journal))?;
+            f.write_all(&text).and_then(|()| f.sync_all()).map_err(|e| at(e, "write the commit journal", &s.journal))
+        };
+        for (n, s) in journal.iter().enumerate() {
+            if let Err(e) = record(s) {
+                // Not decided: no copy may survive to be finished by the next run.
+                for done in &journal[..=n] {
+                    let _ = std::fs::remove_file(&done.journal);
+                }
+                for (tmp, _) in &ready {
+                    let _ = std::fs::remove_dir_all(tmp);
+                }
+                return Err(e);
+            }
         }
         switch(&journal, crash_point())?;
         Ok(ready.into_iter().map(|(_, dest)| dest.clone()).collect())

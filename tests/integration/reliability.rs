@@ -192,3 +192,54 @@ fn a_stream_whose_state_is_lost_refuses_to_duplicate_its_output() {
     assert_eq!(pipe_tests::sink_rows(&dir.join("tumbling")), published);
     assert!(dir.join("tumbling/notes.txt").exists(), "only files a stream published are removed");
 }
+
+/// A followed file rewritten while the stream runs is read again from its start, and the run's
+/// summary counts it at the source (`restarted`), so the reconciliation shows what happened.
+#[test]
+fn a_followed_file_rewritten_mid_stream_is_read_again_and_counted() {
+    let bin = build_pipeline(Path::new("tests/cases/stream/windows/pipeline.pipe"));
+    let dir = scratch("rewritten_follow");
+    let live = dir.join("live");
+    std::fs::create_dir_all(&live).expect("live");
+    let events = |from: i64, n: i64| -> String {
+        (0..n)
+            .map(|i| {
+                format!(r#"{{"key":"k","at":{},"value":1.0,"tag":"t"}}"#, 1_700_000_000_000i64 + (from + i) * 60_000)
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n"
+    };
+    let file = live.join("a.jsonl");
+    std::fs::write(&file, events(0, 20)).expect("first version");
+    let mut args: Vec<String> =
+        ["--mode", "stream", "--quiet", "--exit-when-idle", "1500ms", "--checkpoint-interval", "100ms"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    args.extend(["--source".to_string(), format!("events={}/*.jsonl", live.display())]);
+    for s in ["tumbling", "sliding", "sessions"] {
+        args.extend(["--sink".to_string(), format!("{s}->files={}", dir.join(s).display())]);
+    }
+    let child = Command::new(&bin).args(&args).env("PIPE_HMAC_KEY", KEY).stderr(std::process::Stdio::piped()).spawn();
+    let child = child.expect("start");
+    // Once the first version has been read (a checkpoint published its first windows), the
+    // file is rewritten: other first bytes, longer than what was read.
+    let t0 = std::time::Instant::now();
+    while pipe_tests::sink_rows(&dir.join("tumbling")).is_empty() {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(60), "the stream published nothing");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::fs::write(&file, events(100, 40)).expect("second version");
+    let res = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert!(res.status.success(), "{stderr}");
+    // Rewritten in place: seen as rewritten, or as truncated if the reader looked in between.
+    assert!(stderr.contains("a.jsonl` was") && stderr.contains("reading it again from its start"), "{stderr}");
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("tumbling/_pipe_summary.json")).expect("summary"))
+            .expect("json");
+    let source = summary["operators"].as_array().expect("ops").iter().find(|o| o["name"] == "events").expect("source");
+    assert_eq!(source["restarted"], 1, "{source}");
+    assert_eq!(source["read"], 60, "both versions, each whole: {source}");
+}

@@ -57,6 +57,8 @@ pub struct Batch {
     /// Kafka partition: the next offset, and 0).
     pub end_offset: u64,
     pub end_line: u64,
+    /// The file was found truncated, rewritten or replaced: read again from its start.
+    pub restarted: bool,
 }
 
 #[derive(Debug)]
@@ -88,11 +90,10 @@ pub fn follow(
         offset: u64,
         line: u64,
         header: Option<Arc<csv::ByteRecord>>,
-        /// The file being followed under this name: its device and inode, and a hash of its
-        /// first bytes (as many as have been read, up to [`PRINT_BYTES`]). Unknown after a
-        /// restart until the file is seen again.
+        /// The file being followed under this name: its device and inode, and its first bytes
+        /// as this reader read them (up to [`HEAD_BYTES`]). Unknown after a restart.
         id: Option<(u64, u64)>,
-        print: Option<(u64, u64)>,
+        head: Vec<u8>,
     }
     let mut files: BTreeMap<String, FileState> = BTreeMap::new();
     let mut buf = Vec::new();
@@ -122,7 +123,7 @@ pub fn follow(
             }
             let state = files.entry(name.clone()).or_insert_with(|| {
                 let (offset, line) = resume.get(&name).copied().unwrap_or((0, 0));
-                FileState { offset, line, header: None, id: None, print: None }
+                FileState { offset, line, header: None, id: None, head: Vec::new() }
             });
             let Ok(mut f) = std::fs::File::open(&path) else { continue };
             let Ok(meta) = f.metadata() else { continue };
@@ -134,7 +135,7 @@ pub fn follow(
                 Some("replaced by another file")
             } else if len < state.offset {
                 Some("truncated")
-            } else if len != state.offset && state.print.is_some_and(|(n, h)| fingerprint(&mut f, n) != Some(h)) {
+            } else if len != state.offset && !state.head.is_empty() && !starts_with(&mut f, &state.head) {
                 Some("rewritten")
             } else {
                 None
@@ -145,7 +146,7 @@ pub fn follow(
                 {
                     eprintln!("pipe: `{name}` was {why} after {} bytes: reading it again from its start", state.offset);
                 }
-                *state = FileState { offset: 0, line: 0, header: None, id: Some(id), print: None };
+                *state = FileState { offset: 0, line: 0, header: None, id: Some(id), head: Vec::new() };
                 // The position goes back to the start now, so a restart does not resume the new
                 // file where the old one was left.
                 let restart = Batch {
@@ -157,6 +158,7 @@ pub fn follow(
                     meta: Vec::new(),
                     end_offset: 0,
                     end_line: 0,
+                    restarted: true,
                 };
                 if tx.send(Msg::Batch(restart)).is_err() {
                     return Ok(());
@@ -208,6 +210,7 @@ pub fn follow(
                         meta: Vec::new(),
                         end_offset: base_offset + start as u64,
                         end_line: line_no,
+                        restarted: false,
                     };
                     sent_to = start;
                     if tx.send(Msg::Batch(batch)).is_err() {
@@ -224,15 +227,17 @@ pub fn follow(
                 meta: Vec::new(),
                 end_offset: base_offset + data.len() as u64,
                 end_line: line_no,
+                restarted: false,
             };
             if tx.send(Msg::Batch(batch)).is_err() {
                 return Ok(());
             }
             state.offset = base_offset + data.len() as u64;
             state.line = line_no;
-            if state.print.is_none_or(|(n, _)| n < PRINT_BYTES) {
-                let n = state.offset.min(PRINT_BYTES);
-                state.print = fingerprint(&mut f, n).map(|h| (n, h));
+            // The first bytes as read (not read again: the file may be changing right now).
+            if state.head.len() as u64 == base_offset && state.head.len() < HEAD_BYTES {
+                let take = data.len().min(HEAD_BYTES - state.head.len());
+                state.head.extend_from_slice(&data[..take]);
             }
             progressed = true;
         }
@@ -244,14 +249,12 @@ pub fn follow(
 }
 
 /// How many of a followed file's first bytes tell it from another file under its name.
-const PRINT_BYTES: u64 = 1024;
+const HEAD_BYTES: usize = 1024;
 
-/// A hash of the first `n` bytes of `f`; `None` when it has fewer or cannot be read.
-fn fingerprint(f: &mut std::fs::File, n: u64) -> Option<u64> {
-    let mut head = vec![0u8; usize::try_from(n).ok()?];
-    f.seek(io::SeekFrom::Start(0)).ok()?;
-    f.read_exact(&mut head).ok()?;
-    Some(crate::record::id_of(&head))
+/// Whether `f` still begins with `head` (false when it cannot be read that far).
+fn starts_with(f: &mut std::fs::File, head: &[u8]) -> bool {
+    let mut now = vec![0u8; head.len()];
+    f.seek(io::SeekFrom::Start(0)).is_ok() && f.read_exact(&mut now).is_ok() && now == head
 }
 
 /// The longest line a followed file may hold: above it the stream stops with an error naming
@@ -337,6 +340,7 @@ pub fn stdin(source: usize, format: Format, tx: &SyncSender<Msg>, stop: &AtomicB
                 meta: Vec::new(),
                 end_offset: offset,
                 end_line: line_no,
+                restarted: false,
             };
             if tx.send(Msg::Batch(batch)).is_err() {
                 return Ok(());

@@ -499,6 +499,7 @@ fn empty_batch(source: usize, name: &Arc<str>, offset: i64, header: Option<Arc<c
         meta: Vec::new(),
         end_offset: at,
         end_line: 0,
+        restarted: false,
     }
 }
 

@@ -498,6 +498,9 @@ fn worker<P: Pipeline>(
     let local = setup.local_workers.max(1);
     let first_local = index - index % local;
     let mut batches_sent: u64 = 0;
+    // The node of each source, in source order.
+    let source_nodes: Vec<usize> =
+        setup.nodes.iter().enumerate().filter(|(_, n)| n.kind == run::NodeKind::Source).map(|(i, _)| i).collect();
     let readers = Readers::start(setup, index, peers, &restored.positions);
     let mut positions = restored.positions;
     let n = setup.sources.len();
@@ -562,6 +565,15 @@ fn worker<P: Pipeline>(
                         let lines = b.lines.len() as u64;
                         lines_taken += lines;
                         positions[k].insert(b.file.to_string(), (b.end_offset, b.end_line));
+                        if b.restarted {
+                            // The summary's account of file-identity changes, at the source.
+                            if let Some(&node) = source_nodes.get(k) {
+                                let mut sh = core.borrow_mut();
+                                if let Some(s) = p.base(&mut sh.w).stats.get_mut(node) {
+                                    s.restarted += 1;
+                                }
+                            }
+                        }
                         if b.lines.is_empty() {
                             // Where a Kafka partition starts: a position, no records.
                             continue;
