@@ -59,6 +59,19 @@ pub struct Batch {
     pub end_line: u64,
     /// The file was found truncated, rewritten or replaced: read again from its start.
     pub restarted: bool,
+    /// The file was renamed from this name (a rotation): its position moves to the new name.
+    pub renamed_from: Option<Arc<str>>,
+}
+
+/// The number that decides which worker follows a file: its inode, so a renamed file (a
+/// rotated log) stays with the worker that was reading it. The device is left out: processes
+/// on several hosts see one shared volume under different device numbers.
+pub fn file_key(path: &std::path::Path) -> Option<u64> {
+    std::fs::metadata(path).ok().map(|m| key_of(crate::input::Snapshot::of(&m).id))
+}
+
+fn key_of(id: (u64, u64)) -> u64 {
+    crate::record::id_of(&id.1)
 }
 
 #[derive(Debug)]
@@ -73,14 +86,16 @@ pub enum Msg {
 pub type Positions = BTreeMap<String, (u64, u64)>;
 
 /// Reads files matching `glob` as they grow and as new ones appear, in name order, sending
-/// complete lines; a line without its newline yet waits for the rest.
+/// complete lines; a line without its newline yet waits for the rest. A file is followed by its
+/// identity: renamed to another name the glob matches, it is read on where it was; `owns` says
+/// which files (by [`file_key`]) are this reader's.
 #[allow(clippy::too_many_arguments, reason = "a reader's whole configuration")]
 pub fn follow(
     source: usize,
     glob_pattern: &str,
     format: Format,
     resume: Positions,
-    owns: &dyn Fn(&str) -> bool,
+    owns: &dyn Fn(u64) -> bool,
     tx: &SyncSender<Msg>,
     poll: Duration,
     stop: &AtomicBool,
@@ -105,7 +120,15 @@ pub fn follow(
             .filter(|p| p.is_file())
             .collect();
         paths.sort();
-        let mine = paths.iter().any(|p| owns(&p.display().to_string()));
+        // This reader's files, with their identities.
+        let paths: Vec<(PathBuf, (u64, u64))> = paths
+            .into_iter()
+            .filter_map(|p| {
+                let id = crate::input::Snapshot::of(&std::fs::metadata(&p).ok()?).id;
+                owns(key_of(id)).then_some((p, id))
+            })
+            .collect();
+        let mine = !paths.is_empty();
         // After the first look: whether this reader has files of its own.
         let _ = found.compare_exchange(
             SCANNING,
@@ -116,11 +139,41 @@ pub fn follow(
         if mine {
             found.store(OWNS_FILES, Ordering::Relaxed);
         }
-        for path in paths {
-            let name = path.display().to_string();
-            if !owns(&name) {
-                continue;
+        // Renamed files (rotated logs): the state moves to the name the identity has now.
+        let now: BTreeMap<(u64, u64), String> = paths.iter().map(|(p, id)| (*id, p.display().to_string())).collect();
+        let moves: Vec<(String, String)> = files
+            .iter()
+            .filter_map(|(name, st)| {
+                let to = now.get(&st.id?)?;
+                (to != name).then(|| (name.clone(), to.clone()))
+            })
+            .collect();
+        let moved: Vec<(String, String, FileState)> =
+            moves.into_iter().filter_map(|(from, to)| files.remove(&from).map(|st| (from, to, st))).collect();
+        for (from, to, st) in moved {
+            #[allow(clippy::print_stderr, reason = "the stream's report of what it did about the file")]
+            {
+                eprintln!("pipe: `{from}` was renamed to `{to}`: reading on from byte {}", st.offset);
             }
+            let renamed = Batch {
+                source,
+                file: Arc::from(to.as_str()),
+                header: None,
+                data: Vec::new(),
+                lines: Vec::new(),
+                meta: Vec::new(),
+                end_offset: st.offset,
+                end_line: st.line,
+                restarted: false,
+                renamed_from: Some(Arc::from(from.as_str())),
+            };
+            if tx.send(Msg::Batch(renamed)).is_err() {
+                return Ok(());
+            }
+            files.insert(to, st);
+        }
+        for (path, _) in paths {
+            let name = path.display().to_string();
             let state = files.entry(name.clone()).or_insert_with(|| {
                 let (offset, line) = resume.get(&name).copied().unwrap_or((0, 0));
                 FileState { offset, line, header: None, id: None, head: Vec::new() }
@@ -159,6 +212,7 @@ pub fn follow(
                     end_offset: 0,
                     end_line: 0,
                     restarted: true,
+                    renamed_from: None,
                 };
                 if tx.send(Msg::Batch(restart)).is_err() {
                     return Ok(());
@@ -211,6 +265,7 @@ pub fn follow(
                         end_offset: base_offset + start as u64,
                         end_line: line_no,
                         restarted: false,
+                        renamed_from: None,
                     };
                     sent_to = start;
                     if tx.send(Msg::Batch(batch)).is_err() {
@@ -228,6 +283,7 @@ pub fn follow(
                 end_offset: base_offset + data.len() as u64,
                 end_line: line_no,
                 restarted: false,
+                renamed_from: None,
             };
             if tx.send(Msg::Batch(batch)).is_err() {
                 return Ok(());
@@ -341,6 +397,7 @@ pub fn stdin(source: usize, format: Format, tx: &SyncSender<Msg>, stop: &AtomicB
                 end_offset: offset,
                 end_line: line_no,
                 restarted: false,
+                renamed_from: None,
             };
             if tx.send(Msg::Batch(batch)).is_err() {
                 return Ok(());
@@ -444,6 +501,82 @@ mod tests {
         stop.store(true, Ordering::Relaxed);
         drop(rx);
         reader.join().expect("reader").expect("no error");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A rotation to a name the glob also matches (`app.jsonl` → `app-1.jsonl`, a new
+    /// `app.jsonl`) is followed by identity: the rotated file goes on where it was (its lines
+    /// are not read twice), its position moves to the new name, and the new file is read whole.
+    #[test]
+    fn a_rotated_file_is_read_on_under_its_new_name_not_again() {
+        let dir = std::env::temp_dir().join(format!("pipe-rotate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        std::fs::write(dir.join("app.jsonl"), "one\ntwo\n").expect("write");
+        let (tx, rx) = std::sync::mpsc::sync_channel(64);
+        let stop = Arc::new(AtomicBool::new(false));
+        let found = AtomicU8::new(SCANNING);
+        let glob = format!("{}/*.jsonl", dir.display());
+        let reader = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                follow(
+                    0,
+                    &glob,
+                    Format::Json,
+                    Positions::new(),
+                    &|_| true,
+                    &tx,
+                    Duration::from_millis(5),
+                    &stop,
+                    &found,
+                )
+            })
+        };
+        // (file name, line text, line number) of every line, and every rename seen.
+        let mut lines: Vec<(String, String, u64)> = Vec::new();
+        let mut renames: Vec<(String, String, u64)> = Vec::new();
+        let short = |f: &str| f.rsplit('/').next().unwrap_or_default().to_string();
+        let take = |want: usize, lines: &mut Vec<(String, String, u64)>, renames: &mut Vec<(String, String, u64)>| {
+            while lines.len() < want {
+                match rx.recv_timeout(Duration::from_secs(20)) {
+                    Ok(Msg::Batch(b)) => {
+                        if let Some(old) = &b.renamed_from {
+                            renames.push((short(old), short(&b.file), b.end_offset));
+                        }
+                        for (s, e, n) in &b.lines {
+                            lines.push((short(&b.file), String::from_utf8_lossy(&b.data[*s..*e]).into_owned(), *n));
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => panic!("stalled after {lines:?}: {e}"),
+                }
+            }
+        };
+        take(2, &mut lines, &mut renames);
+        std::fs::rename(dir.join("app.jsonl"), dir.join("app-1.jsonl")).expect("rotate");
+        {
+            use std::io::Write;
+            let mut old = std::fs::OpenOptions::new().append(true).open(dir.join("app-1.jsonl")).expect("open");
+            old.write_all(b"three\n").expect("late line of the rotated file");
+        }
+        std::fs::write(dir.join("app.jsonl"), "new\n").expect("new file");
+        take(4, &mut lines, &mut renames);
+        stop.store(true, Ordering::Relaxed);
+        drop(rx);
+        reader.join().expect("reader").expect("no error");
+        lines.sort();
+        let l = |f: &str, t: &str, n: u64| (f.to_string(), t.to_string(), n);
+        assert_eq!(
+            lines,
+            vec![
+                l("app-1.jsonl", "three", 3),
+                l("app.jsonl", "new", 1),
+                l("app.jsonl", "one", 1),
+                l("app.jsonl", "two", 2)
+            ]
+        );
+        assert_eq!(renames, vec![("app.jsonl".to_string(), "app-1.jsonl".to_string(), 8)]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

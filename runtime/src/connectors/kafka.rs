@@ -500,6 +500,7 @@ fn empty_batch(source: usize, name: &Arc<str>, offset: i64, header: Option<Arc<c
         end_offset: at,
         end_line: 0,
         restarted: false,
+        renamed_from: None,
     }
 }
 

@@ -312,6 +312,14 @@ fn restore<P: Pipeline>(
             }
         }
     }
+    // A followed file is this worker's when its identity hashes here (as its reader decides):
+    // the others' positions go to their readers.
+    for (k, s) in setup.sources.iter().enumerate() {
+        if matches!(s.stream.as_ref().map(|st| &st.kind), Some(StreamKind::Follow(_))) {
+            positions[k]
+                .retain(|file, _| files::file_key(Path::new(file)).is_some_and(|key| run::owner(key, peers) == index));
+        }
+    }
     // The watermark goes on from the checkpoint's; each reader's event times start afresh.
     p.base(w).watermark = if ended { i64::MIN } else { watermark };
     Ok(Restored { manifest, positions, watermark: p.base(w).watermark })
@@ -389,7 +397,7 @@ impl Readers {
             let (tx, stop, resume, poll) = (tx.clone(), stop.clone(), positions[k].clone(), setup.poll);
             let found = found[k].clone();
             threads.push(std::thread::spawn(move || {
-                let owns = |name: &str| run::owner(run::key_hash(&name), peers) == index;
+                let owns = |key: u64| run::owner(key, peers) == index;
                 let r = match &st.kind {
                     StreamKind::Follow(glob) => {
                         files::follow(k, glob, st.format, resume, &owns, &tx, poll, &stop, &found)
@@ -564,6 +572,9 @@ fn worker<P: Pipeline>(
                         let k = b.source;
                         let lines = b.lines.len() as u64;
                         lines_taken += lines;
+                        if let Some(old) = &b.renamed_from {
+                            positions[k].remove(&**old);
+                        }
                         positions[k].insert(b.file.to_string(), (b.end_offset, b.end_line));
                         if b.restarted {
                             // The summary's account of file-identity changes, at the source.
@@ -802,13 +813,14 @@ fn worker<P: Pipeline>(
     Ok(stats)
 }
 
-/// Whether this worker reads the file or partition a position names: a file belongs to the
-/// worker its name hashes to, a Kafka partition to `partition % workers`.
+/// Whether this worker reads the file or partition a position names: a Kafka partition belongs
+/// to `partition % workers`; a worker's file positions are those of the files its readers
+/// follow (the restored ones were shared out by file identity at the start).
 fn owns_position(setup: &Setup, source: usize, name: &str, index: usize, peers: usize) -> bool {
     if setup.partitions[source].is_some() {
         return conn::partition_of(name).is_some_and(|p| conn::partition_owner(p, peers) == index);
     }
-    run::owner(run::key_hash(&name), peers) == index
+    true
 }
 
 /// Records this worker's status for the process's metrics; the first worker of the process
