@@ -1,5 +1,5 @@
 //! Streaming runs (`--mode stream`). Every worker follows the files it owns (a file belongs to
-//! the worker its name hashes to; standard input to worker 0) and works in rounds: it takes
+//! the worker its inode hashes to; standard input to worker 0) and works in rounds: it takes
 //! what its readers sent (waiting at most a tick for the first batch), pushes the records
 //! through the fused stages, sends the rows for aggregates into the key exchange and its
 //! [`Report`] to every worker, then waits until the whole cluster has finished the round. The
