@@ -58,15 +58,15 @@ fn worker_path(dir: &Path, epoch: u64, worker: usize) -> PathBuf {
 
 /// Writes a file so that a crash at any moment leaves either the old one or the new one.
 fn write_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let at = |e: io::Error, op: &str, p: &Path| io::Error::new(e.kind(), format!("cannot {op} `{}`: {e}", p.display()));
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
+    std::fs::create_dir_all(dir).map_err(|e| at(e, "create", dir))?;
     let tmp = path.with_extension("tmp");
     {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
+        let mut f = std::fs::File::create(&tmp).map_err(|e| at(e, "create", &tmp))?;
+        f.write_all(bytes).and_then(|()| f.sync_all()).map_err(|e| at(e, "write", &tmp))?;
     }
-    std::fs::rename(&tmp, path)?;
+    std::fs::rename(&tmp, path).map_err(|e| at(e, "move into place", path))?;
     // The rename itself is durable once the directory is synced.
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();

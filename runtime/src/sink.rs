@@ -325,7 +325,7 @@ impl Outputs {
                     }
                 }
                 if tmp.exists() {
-                    std::fs::remove_dir_all(tmp)?;
+                    std::fs::remove_dir_all(tmp).map_err(|e| at(e, "remove", tmp))?;
                 }
             }
         }
@@ -439,13 +439,14 @@ impl Outputs {
                 (tmp.clone(), format!("part-{worker:05}"))
             };
             let dir = if partition.is_empty() { base } else { base.join(partition) };
-            std::fs::create_dir_all(&dir)?;
+            std::fs::create_dir_all(&dir).map_err(|e| at(e, "create", &dir))?;
             let ext = match format {
                 SinkFormat::Json => "jsonl",
                 SinkFormat::Csv => "csv",
                 SinkFormat::Parquet => "parquet",
             };
-            let file = File::create(dir.join(format!("{name}.{ext}")))?;
+            let path = dir.join(format!("{name}.{ext}"));
+            let file = File::create(&path).map_err(|e| at(e, "create", &path))?;
             let open = match format {
                 SinkFormat::Parquet => {
                     let schema =
@@ -551,9 +552,9 @@ impl Outputs {
         for s in &self.sinks {
             if let Some(tmp) = &s.tmp_dir {
                 if tmp.exists() {
-                    std::fs::remove_dir_all(tmp)?;
+                    std::fs::remove_dir_all(tmp).map_err(|e| at(e, "remove", tmp))?;
                 }
-                std::fs::create_dir_all(tmp)?;
+                std::fs::create_dir_all(tmp).map_err(|e| at(e, "create", tmp))?;
             }
         }
         Ok(())
@@ -584,7 +585,7 @@ fn publish_dir(from: &Path, to: &Path) -> io::Result<()> {
     }
     let mut stack = vec![from.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir)? {
+        for entry in std::fs::read_dir(&dir).map_err(|e| at(e, "read", &dir))? {
             let path = entry?.path();
             if path.is_dir() {
                 stack.push(path);
@@ -593,12 +594,12 @@ fn publish_dir(from: &Path, to: &Path) -> io::Result<()> {
             let rel = path.strip_prefix(from).map_err(io::Error::other)?;
             let dest = to.join(rel);
             if let Some(parent) = dest.parent() {
-                std::fs::create_dir_all(parent)?;
+                std::fs::create_dir_all(parent).map_err(|e| at(e, "create", parent))?;
             }
-            std::fs::rename(&path, &dest)?;
+            std::fs::rename(&path, &dest).map_err(|e| at(e, "publish", &path))?;
         }
     }
-    std::fs::remove_dir_all(from)
+    std::fs::remove_dir_all(from).map_err(|e| at(e, "remove", from))
 }
 
 /// One sink directory of a batch commit: the new contents `tmp` replace `dest`, whose old
