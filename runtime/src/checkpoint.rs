@@ -36,6 +36,8 @@ pub struct WorkerState {
     pub watermark: i64,
     /// Per source (by name), the positions of the files this worker read.
     pub positions: Vec<(String, Positions)>,
+    /// Per source (by name), which file each followed file name held (inode, first bytes).
+    pub marks: Vec<(String, crate::connectors::files::Marks)>,
 }
 
 const MANIFEST: &str = "manifest";

@@ -61,7 +61,21 @@ pub struct Batch {
     pub restarted: bool,
     /// The file was renamed from this name (a rotation): its position moves to the new name.
     pub renamed_from: Option<Arc<str>>,
+    /// Which file these lines are of (followed files): kept in checkpoints beside the position.
+    pub mark: Option<Mark>,
 }
+
+/// What tells a followed file from another under its name across a restart: its inode and a
+/// hash of its first bytes (as many as were read, up to [`HEAD_BYTES`]; none: not known).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Mark {
+    pub ino: u64,
+    pub head_len: u64,
+    pub head_hash: u64,
+}
+
+/// Per file name, its [`Mark`].
+pub type Marks = BTreeMap<String, Mark>;
 
 /// The number that decides which worker follows a file: its inode, so a renamed file (a
 /// rotated log) stays with the worker that was reading it. The device is left out: processes
@@ -71,7 +85,12 @@ pub fn file_key(path: &std::path::Path) -> Option<u64> {
 }
 
 fn key_of(id: (u64, u64)) -> u64 {
-    crate::record::id_of(&id.1)
+    key_of_inode(id.1)
+}
+
+/// [`file_key`] of the file with inode `ino`.
+pub fn key_of_inode(ino: u64) -> u64 {
+    crate::record::id_of(&ino)
 }
 
 #[derive(Debug)]
@@ -95,6 +114,7 @@ pub fn follow(
     glob_pattern: &str,
     format: Format,
     resume: Positions,
+    marks: Marks,
     owns: &dyn Fn(u64) -> bool,
     tx: &SyncSender<Msg>,
     poll: Duration,
@@ -109,8 +129,25 @@ pub fn follow(
         /// as this reader read them (up to [`HEAD_BYTES`]). Unknown after a restart.
         id: Option<(u64, u64)>,
         head: Vec<u8>,
+        /// After a restart, until the file is seen: the mark the checkpoint recorded.
+        expect: Option<Mark>,
     }
-    let mut files: BTreeMap<String, FileState> = BTreeMap::new();
+    impl FileState {
+        fn mark(&self) -> Option<Mark> {
+            let (_, ino) = self.id?;
+            Some(Mark { ino, head_len: self.head.len() as u64, head_hash: crate::record::id_of(&self.head) })
+        }
+    }
+    // The files the checkpoint recorded, so a file renamed while the stream was stopped is
+    // found under its new name.
+    let mut files: BTreeMap<String, FileState> = resume
+        .iter()
+        .map(|(name, &(offset, line))| {
+            let st =
+                FileState { offset, line, header: None, id: None, head: Vec::new(), expect: marks.get(name).copied() };
+            (name.clone(), st)
+        })
+        .collect();
     let mut buf = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         let mut progressed = false;
@@ -140,11 +177,11 @@ pub fn follow(
             found.store(OWNS_FILES, Ordering::Relaxed);
         }
         // Renamed files (rotated logs): the state moves to the name the identity has now.
-        let now: BTreeMap<(u64, u64), String> = paths.iter().map(|(p, id)| (*id, p.display().to_string())).collect();
+        let now: BTreeMap<u64, String> = paths.iter().map(|(p, id)| (id.1, p.display().to_string())).collect();
         let moves: Vec<(String, String)> = files
             .iter()
             .filter_map(|(name, st)| {
-                let to = now.get(&st.id?)?;
+                let to = now.get(&st.id.map(|i| i.1).or(st.expect.map(|m| m.ino))?)?;
                 (to != name).then(|| (name.clone(), to.clone()))
             })
             .collect();
@@ -166,6 +203,7 @@ pub fn follow(
                 end_line: st.line,
                 restarted: false,
                 renamed_from: Some(Arc::from(from.as_str())),
+                mark: st.mark().or(st.expect),
             };
             if tx.send(Msg::Batch(renamed)).is_err() {
                 return Ok(());
@@ -174,9 +212,13 @@ pub fn follow(
         }
         for (path, _) in paths {
             let name = path.display().to_string();
-            let state = files.entry(name.clone()).or_insert_with(|| {
-                let (offset, line) = resume.get(&name).copied().unwrap_or((0, 0));
-                FileState { offset, line, header: None, id: None, head: Vec::new() }
+            let state = files.entry(name.clone()).or_insert_with(|| FileState {
+                offset: 0,
+                line: 0,
+                header: None,
+                id: None,
+                head: Vec::new(),
+                expect: None,
             });
             let Ok(mut f) = std::fs::File::open(&path) else { continue };
             let Ok(meta) = f.metadata() else { continue };
@@ -186,6 +228,19 @@ pub fn follow(
             // the same file with other first bytes (rewritten): a new file, read from its start.
             let changed = if state.id.is_some_and(|was| was != id) {
                 Some("replaced by another file")
+            } else if let Some(m) = state.expect.take() {
+                // First look after a restart: the file the checkpoint recorded, or another.
+                if m.ino != id.1 {
+                    Some("replaced while the stream was stopped")
+                } else {
+                    match head_of(&mut f, m.head_len) {
+                        Some(head) if crate::record::id_of(&head) == m.head_hash => {
+                            state.head = head;
+                            None
+                        }
+                        _ => Some("rewritten while the stream was stopped"),
+                    }
+                }
             } else if len < state.offset {
                 Some("truncated")
             } else if len != state.offset && !state.head.is_empty() && !starts_with(&mut f, &state.head) {
@@ -199,7 +254,7 @@ pub fn follow(
                 {
                     eprintln!("pipe: `{name}` was {why} after {} bytes: reading it again from its start", state.offset);
                 }
-                *state = FileState { offset: 0, line: 0, header: None, id: Some(id), head: Vec::new() };
+                *state = FileState { offset: 0, line: 0, header: None, id: Some(id), head: Vec::new(), expect: None };
                 // The position goes back to the start now, so a restart does not resume the new
                 // file where the old one was left.
                 let restart = Batch {
@@ -213,6 +268,7 @@ pub fn follow(
                     end_line: 0,
                     restarted: true,
                     renamed_from: None,
+                    mark: state.mark(),
                 };
                 if tx.send(Msg::Batch(restart)).is_err() {
                     return Ok(());
@@ -239,6 +295,11 @@ pub fn follow(
             let mut lines = Vec::new();
             let mut start = 0;
             let base_offset = state.offset;
+            // The first bytes as read (not read again: the file may be changing right now).
+            if state.head.len() as u64 == base_offset && state.head.len() < HEAD_BYTES {
+                let take = data.len().min(HEAD_BYTES - state.head.len());
+                state.head.extend_from_slice(&data[..take]);
+            }
             let mut line_no = state.line;
             let mut sent_to = 0;
             for end in memchr::memchr_iter(b'\n', &data) {
@@ -266,6 +327,7 @@ pub fn follow(
                         end_line: line_no,
                         restarted: false,
                         renamed_from: None,
+                        mark: state.mark(),
                     };
                     sent_to = start;
                     if tx.send(Msg::Batch(batch)).is_err() {
@@ -284,17 +346,13 @@ pub fn follow(
                 end_line: line_no,
                 restarted: false,
                 renamed_from: None,
+                mark: state.mark(),
             };
             if tx.send(Msg::Batch(batch)).is_err() {
                 return Ok(());
             }
             state.offset = base_offset + data.len() as u64;
             state.line = line_no;
-            // The first bytes as read (not read again: the file may be changing right now).
-            if state.head.len() as u64 == base_offset && state.head.len() < HEAD_BYTES {
-                let take = data.len().min(HEAD_BYTES - state.head.len());
-                state.head.extend_from_slice(&data[..take]);
-            }
             progressed = true;
         }
         if !progressed {
@@ -306,6 +364,14 @@ pub fn follow(
 
 /// How many of a followed file's first bytes tell it from another file under its name.
 const HEAD_BYTES: usize = 1024;
+
+/// The first `n` bytes of `f`, if it has them.
+fn head_of(f: &mut std::fs::File, n: u64) -> Option<Vec<u8>> {
+    let mut head = vec![0u8; usize::try_from(n).ok()?];
+    f.seek(io::SeekFrom::Start(0)).ok()?;
+    f.read_exact(&mut head).ok()?;
+    Some(head)
+}
 
 /// Whether `f` still begins with `head` (false when it cannot be read that far).
 fn starts_with(f: &mut std::fs::File, head: &[u8]) -> bool {
@@ -398,6 +464,7 @@ pub fn stdin(source: usize, format: Format, tx: &SyncSender<Msg>, stop: &AtomicB
                 end_line: line_no,
                 restarted: false,
                 renamed_from: None,
+                mark: None,
             };
             if tx.send(Msg::Batch(batch)).is_err() {
                 return Ok(());
@@ -457,6 +524,7 @@ mod tests {
                     &glob,
                     Format::Json,
                     Positions::new(),
+                    Marks::new(),
                     &|_| true,
                     &tx,
                     Duration::from_millis(5),
@@ -525,6 +593,7 @@ mod tests {
                     &glob,
                     Format::Json,
                     Positions::new(),
+                    Marks::new(),
                     &|_| true,
                     &tx,
                     Duration::from_millis(5),
@@ -580,6 +649,87 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// After a restart, the checkpoint's marks tell a followed file from another under its
+    /// name: a file rotated while the stream was stopped is read on under its new name (its
+    /// first lines are not read again), and the new file under the old name is read whole.
+    #[test]
+    fn a_file_rotated_while_the_stream_was_stopped_is_recognized_from_its_mark() {
+        let dir = std::env::temp_dir().join(format!("pipe-rotate-stopped-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        std::fs::write(dir.join("app.jsonl"), "one\ntwo\n").expect("write");
+        let glob = format!("{}/*.jsonl", dir.display());
+        // Runs a reader until it has sent `want` lines; returns (file, text, line) of each, the
+        // renames it reported, and the last position and mark of each file.
+        let run = |resume: Positions, marks: Marks, want: usize| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(64);
+            let stop = Arc::new(AtomicBool::new(false));
+            let reader = {
+                let (stop, glob) = (stop.clone(), glob.clone());
+                std::thread::spawn(move || {
+                    let found = AtomicU8::new(SCANNING);
+                    follow(
+                        0,
+                        &glob,
+                        Format::Json,
+                        resume,
+                        marks,
+                        &|_| true,
+                        &tx,
+                        Duration::from_millis(5),
+                        &stop,
+                        &found,
+                    )
+                })
+            };
+            let short = |f: &str| f.rsplit('/').next().unwrap_or_default().to_string();
+            let (mut lines, mut renames) = (Vec::new(), Vec::new());
+            let (mut positions, mut marks) = (Positions::new(), Marks::new());
+            while lines.len() < want {
+                match rx.recv_timeout(Duration::from_secs(20)) {
+                    Ok(Msg::Batch(b)) => {
+                        if let Some(old) = &b.renamed_from {
+                            renames.push((short(old), short(&b.file)));
+                            positions.remove(&**old);
+                        }
+                        positions.insert(b.file.to_string(), (b.end_offset, b.end_line));
+                        if let Some(m) = b.mark {
+                            marks.insert(b.file.to_string(), m);
+                        }
+                        for (s, e, n) in &b.lines {
+                            lines.push((short(&b.file), String::from_utf8_lossy(&b.data[*s..*e]).into_owned(), *n));
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => panic!("stalled after {lines:?}: {e}"),
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+            drop(rx);
+            reader.join().expect("reader").expect("no error");
+            lines.sort();
+            (lines, renames, positions, marks)
+        };
+        let (lines, _, positions, marks) = run(Positions::new(), Marks::new(), 2);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(marks.len(), 1, "the file's mark goes with its position");
+
+        // Stopped; meanwhile the file is rotated, gets a last line, and a new one takes its name.
+        std::fs::rename(dir.join("app.jsonl"), dir.join("app-1.jsonl")).expect("rotate");
+        {
+            use std::io::Write;
+            let mut old = std::fs::OpenOptions::new().append(true).open(dir.join("app-1.jsonl")).expect("open");
+            old.write_all(b"three\n").expect("append");
+        }
+        std::fs::write(dir.join("app.jsonl"), "new\n").expect("new file");
+        let (lines, renames, positions, _) = run(positions, marks, 2);
+        let l = |f: &str, t: &str, n: u64| (f.to_string(), t.to_string(), n);
+        assert_eq!(lines, vec![l("app-1.jsonl", "three", 3), l("app.jsonl", "new", 1)]);
+        assert_eq!(renames, vec![("app.jsonl".to_string(), "app-1.jsonl".to_string())]);
+        assert_eq!(positions.len(), 2);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// A line longer than one read window (4 MiB) is read whole, and the lines after it too:
     /// a followed file never stalls on it.
     #[test]
@@ -601,6 +751,7 @@ mod tests {
                     &glob,
                     Format::Json,
                     Positions::new(),
+                    Marks::new(),
                     &|_| true,
                     &tx,
                     Duration::from_millis(5),

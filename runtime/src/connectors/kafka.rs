@@ -501,6 +501,7 @@ fn empty_batch(source: usize, name: &Arc<str>, offset: i64, header: Option<Arc<c
         end_line: 0,
         restarted: false,
         renamed_from: None,
+        mark: None,
     }
 }
 

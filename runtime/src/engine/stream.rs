@@ -248,6 +248,7 @@ fn no_stream(source: &str) -> RunError {
 struct Restored {
     manifest: Option<Manifest>,
     positions: Vec<Positions>,
+    marks: Vec<files::Marks>,
     watermark: i64,
 }
 
@@ -278,8 +279,9 @@ fn restore<P: Pipeline>(
         return Err(RunError::Setup(format!("cannot recover the sinks: {e}")));
     }
     let mut positions = vec![Positions::new(); setup.sources.len()];
+    let mut marks = vec![files::Marks::new(); setup.sources.len()];
     let (Some(m), Some(dir)) = (&manifest, &setup.state_dir) else {
-        return Ok(Restored { manifest, positions, watermark: i64::MIN });
+        return Ok(Restored { manifest, positions, marks, watermark: i64::MIN });
     };
     let states = checkpoint::load_workers(dir, m)?;
     // The watermark of the checkpoint's own round. After a run whose input ended it is +∞ and
@@ -301,12 +303,17 @@ fn restore<P: Pipeline>(
         }
         for (name, pos) in st.positions {
             if let Some(k) = setup.sources.iter().position(|s| s.name == name) {
+                let their_marks = st.marks.iter().find(|(n, _)| *n == name).map(|(_, m)| m);
                 // Each file is in the state of the worker that read it; should two states name
-                // it, the further position wins (a file is only ever read forward).
+                // it, the further position wins (a file is only ever read forward), with its mark.
                 for (file, at) in pos {
-                    let slot = positions[k].entry(file).or_insert(at);
-                    if at.0 > slot.0 {
-                        *slot = at;
+                    let further = positions[k].get(&file).is_none_or(|slot| at.0 > slot.0);
+                    if further {
+                        match their_marks.and_then(|m| m.get(&file)) {
+                            Some(m) => marks[k].insert(file.clone(), *m),
+                            None => marks[k].remove(&file),
+                        };
+                        positions[k].insert(file, at);
                     }
                 }
             }
@@ -316,13 +323,22 @@ fn restore<P: Pipeline>(
     // the others' positions go to their readers.
     for (k, s) in setup.sources.iter().enumerate() {
         if matches!(s.stream.as_ref().map(|st| &st.kind), Some(StreamKind::Follow(_))) {
-            positions[k]
-                .retain(|file, _| files::file_key(Path::new(file)).is_some_and(|key| run::owner(key, peers) == index));
+            // By the inode the checkpoint recorded (the file may have been renamed since).
+            let recorded = marks[k].clone();
+            positions[k].retain(|file, _| {
+                let key = match recorded.get(file) {
+                    Some(m) => Some(files::key_of_inode(m.ino)),
+                    None => files::file_key(Path::new(file)),
+                };
+                key.is_some_and(|key| run::owner(key, peers) == index)
+            });
+            let kept = positions[k].clone();
+            marks[k].retain(|file, _| kept.contains_key(file));
         }
     }
     // The watermark goes on from the checkpoint's; each reader's event times start afresh.
     p.base(w).watermark = if ended { i64::MIN } else { watermark };
-    Ok(Restored { manifest, positions, watermark: p.base(w).watermark })
+    Ok(Restored { manifest, positions, marks, watermark: p.base(w).watermark })
 }
 
 /// A Kafka source (by index) and the next offset of each partition a worker reads.
@@ -343,7 +359,7 @@ struct Readers {
 }
 
 impl Readers {
-    fn start(setup: &Setup, index: usize, peers: usize, positions: &[Positions]) -> Readers {
+    fn start(setup: &Setup, index: usize, peers: usize, positions: &[Positions], marks: &[files::Marks]) -> Readers {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(CHANNEL_BATCHES);
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
@@ -395,12 +411,13 @@ impl Readers {
                 found[k].store(files::OWNS_FILES, Ordering::Relaxed);
             }
             let (tx, stop, resume, poll) = (tx.clone(), stop.clone(), positions[k].clone(), setup.poll);
+            let file_marks = marks[k].clone();
             let found = found[k].clone();
             threads.push(std::thread::spawn(move || {
                 let owns = |key: u64| run::owner(key, peers) == index;
                 let r = match &st.kind {
                     StreamKind::Follow(glob) => {
-                        files::follow(k, glob, st.format, resume, &owns, &tx, poll, &stop, &found)
+                        files::follow(k, glob, st.format, resume, file_marks, &owns, &tx, poll, &stop, &found)
                     }
                     StreamKind::Stdin => files::stdin(k, st.format, &tx, &stop),
                     StreamKind::Kafka(_) => Ok(()),
@@ -509,8 +526,9 @@ fn worker<P: Pipeline>(
     // The node of each source, in source order.
     let source_nodes: Vec<usize> =
         setup.nodes.iter().enumerate().filter(|(_, n)| n.kind == run::NodeKind::Source).map(|(i, _)| i).collect();
-    let readers = Readers::start(setup, index, peers, &restored.positions);
+    let readers = Readers::start(setup, index, peers, &restored.positions, &restored.marks);
     let mut positions = restored.positions;
+    let mut marks = restored.marks;
     let n = setup.sources.len();
     let mut finished: Vec<bool> = readers.none.clone();
     let mut last_input = vec![Instant::now(); n];
@@ -574,6 +592,10 @@ fn worker<P: Pipeline>(
                         lines_taken += lines;
                         if let Some(old) = &b.renamed_from {
                             positions[k].remove(&**old);
+                            marks[k].remove(&**old);
+                        }
+                        if let Some(m) = b.mark {
+                            marks[k].insert(b.file.to_string(), m);
                         }
                         positions[k].insert(b.file.to_string(), (b.end_offset, b.end_line));
                         if b.restarted {
@@ -729,6 +751,7 @@ fn worker<P: Pipeline>(
                                 (s.name.to_string(), mine)
                             })
                             .collect(),
+                        marks: setup.sources.iter().zip(&marks).map(|(s, m)| (s.name.to_string(), m.clone())).collect(),
                     };
                     checkpoint::save_worker(dir, e, index, &st)?;
                 }
