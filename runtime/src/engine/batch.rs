@@ -346,39 +346,20 @@ fn read_split<P: Pipeline>(
                     return 0;
                 }
             };
-            let reader = match parquet::file::serialized_reader::SerializedFileReader::new(file) {
-                Ok(r) => r,
-                Err(e) => {
-                    p.base(w).io(Err(io::Error::other(format!("{}: {e}", split.display))));
-                    return 0;
-                }
-            };
-            let rows = match parquet::file::reader::FileReader::get_row_iter(&reader, None) {
-                Ok(r) => r,
-                Err(e) => {
-                    p.base(w).io(Err(io::Error::other(format!("{}: {e}", split.display))));
-                    return 0;
-                }
-            };
-            for (i, row) in rows.enumerate() {
+            let read = crate::pq::for_each_row(file, |i, row| {
                 next(w, &mut n);
                 let position = format!("row {i}");
-                match row {
-                    Ok(row) => {
-                        let o = Origin {
-                            source: decl.name,
-                            file: &split.display,
-                            offset: i as u64,
-                            line: Line::Unknown,
-                            raw: position.as_bytes(),
-                        };
-                        p.parquet(w, split.source, &row, &o);
-                    }
-                    Err(e) => {
-                        p.base(w).io(Err(io::Error::other(format!("{}: {e}", split.display))));
-                        break;
-                    }
-                }
+                let o = Origin {
+                    source: decl.name,
+                    file: &split.display,
+                    offset: i as u64,
+                    line: Line::Unknown,
+                    raw: position.as_bytes(),
+                };
+                p.parquet(w, split.source, &row, &o);
+            });
+            if let Err(e) = read {
+                p.base(w).io(Err(io::Error::other(format!("{}: {e}", split.display))));
             }
         }
     }
