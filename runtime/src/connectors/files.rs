@@ -148,6 +148,10 @@ pub fn follow(
             (name.clone(), st)
         })
         .collect();
+    // Files found replaced under their name, by inode: the old file may show up under another
+    // name at the next look (the listing and the look at each file are not one atomic step,
+    // so a rotation can be seen as the new file first).
+    let mut gone: BTreeMap<u64, (String, FileState)> = BTreeMap::new();
     let mut buf = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         let mut progressed = false;
@@ -185,9 +189,21 @@ pub fn follow(
                 (to != name).then(|| (name.clone(), to.clone()))
             })
             .collect();
-        let moved: Vec<(String, String, FileState)> =
-            moves.into_iter().filter_map(|(from, to)| files.remove(&from).map(|st| (from, to, st))).collect();
-        for (from, to, st) in moved {
+        // (old name, new name, state, whether the old name keeps its position).
+        let mut moved: Vec<(String, String, FileState, bool)> =
+            moves.into_iter().filter_map(|(from, to)| files.remove(&from).map(|st| (from, to, st, false))).collect();
+        let found_again: Vec<u64> = gone.keys().copied().filter(|ino| now.contains_key(ino)).collect();
+        for ino in found_again {
+            let to = &now[&ino];
+            if files.get(to).is_some_and(|st| st.id.map(|i| i.1) == Some(ino)) {
+                continue;
+            }
+            if let Some((from, st)) = gone.remove(&ino) {
+                // The old name already holds the new file (and its position).
+                moved.push((from, to.clone(), st, true));
+            }
+        }
+        for (from, to, st, old_name_taken) in moved {
             #[allow(clippy::print_stderr, reason = "the stream's report of what it did about the file")]
             {
                 eprintln!("pipe: `{from}` was renamed to `{to}`: reading on from byte {}", st.offset);
@@ -202,7 +218,7 @@ pub fn follow(
                 end_offset: st.offset,
                 end_line: st.line,
                 restarted: false,
-                renamed_from: Some(Arc::from(from.as_str())),
+                renamed_from: (!old_name_taken).then(|| Arc::from(from.as_str())),
                 mark: st.mark().or(st.expect),
             };
             if tx.send(Msg::Batch(renamed)).is_err() {
@@ -226,9 +242,10 @@ pub fn follow(
             let id = crate::input::Snapshot::of(&meta).id;
             // Another file under the name (replaced by a rename), a shorter one (truncated), or
             // the same file with other first bytes (rewritten): a new file, read from its start.
+            let old_ino = state.id.map(|i| i.1).or(state.expect.map(|m| m.ino));
             let changed = if state.id.is_some_and(|was| was != id) {
                 Some("replaced by another file")
-            } else if let Some(m) = state.expect.take() {
+            } else if let Some(m) = state.expect {
                 // First look after a restart: the file the checkpoint recorded, or another.
                 if m.ino != id.1 {
                     Some("replaced while the stream was stopped")
@@ -248,13 +265,17 @@ pub fn follow(
             } else {
                 None
             };
-            state.id = Some(id);
             if let Some(why) = changed {
                 #[allow(clippy::print_stderr, reason = "the stream's report of what it did about the file")]
                 {
                     eprintln!("pipe: `{name}` was {why} after {} bytes: reading it again from its start", state.offset);
                 }
-                *state = FileState { offset: 0, line: 0, header: None, id: Some(id), head: Vec::new(), expect: None };
+                let fresh =
+                    FileState { offset: 0, line: 0, header: None, id: Some(id), head: Vec::new(), expect: None };
+                let old = std::mem::replace(state, fresh);
+                if let Some(ino) = old_ino.filter(|&o| o != id.1) {
+                    gone.insert(ino, (name.clone(), old));
+                }
                 // The position goes back to the start now, so a restart does not resume the new
                 // file where the old one was left.
                 let restart = Batch {
@@ -273,6 +294,9 @@ pub fn follow(
                 if tx.send(Msg::Batch(restart)).is_err() {
                     return Ok(());
                 }
+            } else {
+                state.id = Some(id);
+                state.expect = None;
             }
             if format == Format::Csv && state.header.is_none() && state.offset > 0 {
                 // Resuming inside a CSV file: its header is its first line.
@@ -502,74 +526,142 @@ mod tests {
         assert!(parse_duration("99999999999999999h").is_err(), "an overflow is an error, not a panic");
     }
 
+    /// A `follow` reader of `DIR/*.jsonl` on its own thread, and everything it has sent.
+    struct Follower {
+        rx: std::sync::mpsc::Receiver<Msg>,
+        stop: Arc<AtomicBool>,
+        reader: std::thread::JoinHandle<Result<(), String>>,
+        seen: Seen,
+    }
+
+    /// What a reader sent.
+    #[derive(Default)]
+    struct Seen {
+        /// (file name, line text, line number) of every line.
+        lines: Vec<(String, String, u64)>,
+        /// (old name, new name, offset) of every rename reported.
+        renames: Vec<(String, String, u64)>,
+        /// The end offset of every batch, in order.
+        ends: Vec<u64>,
+        /// The last position and mark of each file, as a worker keeps them.
+        positions: Positions,
+        marks: Marks,
+    }
+
+    impl Follower {
+        fn start(dir: &std::path::Path, resume: Positions, marks: Marks) -> Follower {
+            let (tx, rx) = std::sync::mpsc::sync_channel(64);
+            let stop = Arc::new(AtomicBool::new(false));
+            let glob = format!("{}/*.jsonl", dir.display());
+            let reader = {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let found = AtomicU8::new(SCANNING);
+                    let poll = Duration::from_millis(5);
+                    follow(0, &glob, Format::Json, resume, marks, &|_| true, &tx, poll, &stop, &found)
+                })
+            };
+            Follower { rx, stop, reader, seen: Seen::default() }
+        }
+
+        /// Waits until the reader has sent `n` more lines (failing when it stalls).
+        fn take(&mut self, n: usize) {
+            let short = |f: &str| f.rsplit('/').next().unwrap_or_default().to_string();
+            let seen = &mut self.seen;
+            let want = seen.lines.len() + n;
+            while seen.lines.len() < want {
+                match self.rx.recv_timeout(Duration::from_secs(20)) {
+                    Ok(Msg::Batch(b)) => {
+                        seen.ends.push(b.end_offset);
+                        if let Some(old) = &b.renamed_from {
+                            seen.renames.push((short(old), short(&b.file), b.end_offset));
+                            seen.positions.remove(&**old);
+                        }
+                        seen.positions.insert(b.file.to_string(), (b.end_offset, b.end_line));
+                        if let Some(m) = b.mark {
+                            seen.marks.insert(b.file.to_string(), m);
+                        }
+                        for (s, e, n) in &b.lines {
+                            let text = String::from_utf8_lossy(&b.data[*s..*e]).into_owned();
+                            seen.lines.push((short(&b.file), text, *n));
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => panic!("stalled after {:?}: {e}", seen.lines),
+                }
+            }
+        }
+
+        /// Stops the reader, which must have ended without an error; what it sent.
+        fn stop(self) -> Seen {
+            self.stop.store(true, Ordering::Relaxed);
+            drop(self.rx);
+            self.reader.join().expect("reader").expect("no error");
+            self.seen
+        }
+    }
+
+    /// An empty temporary directory for one test.
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("pipe-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        dir
+    }
+
+    fn line(file: &str, text: &str, n: u64) -> (String, String, u64) {
+        (file.to_string(), text.to_string(), n)
+    }
+
     /// A followed file truncated and rewritten longer, or replaced by a rename, is a new file:
     /// its lines are read from the first (they used to be read from the old offset, losing the
     /// new file's first bytes), and the position restarts at 0 at once.
     #[test]
     fn a_followed_file_rewritten_or_replaced_is_read_again_from_its_start() {
-        let dir = std::env::temp_dir().join(format!("pipe-rewrite-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
+        let dir = temp_dir("rewrite");
         let file = dir.join("a.jsonl");
         std::fs::write(&file, "one\ntwo\n").expect("write");
-        let (tx, rx) = std::sync::mpsc::sync_channel(64);
-        let stop = Arc::new(AtomicBool::new(false));
-        let found = AtomicU8::new(SCANNING);
-        let glob = format!("{}/*.jsonl", dir.display());
-        let reader = {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                follow(
-                    0,
-                    &glob,
-                    Format::Json,
-                    Positions::new(),
-                    Marks::new(),
-                    &|_| true,
-                    &tx,
-                    Duration::from_millis(5),
-                    &stop,
-                    &found,
-                )
-            })
-        };
-        // Each batch: its lines' text, and the position it ends at.
-        let next = |want: usize| {
-            let mut got: Vec<(String, u64)> = Vec::new();
-            let mut positions = Vec::new();
-            while got.len() < want {
-                match rx.recv_timeout(Duration::from_secs(20)) {
-                    Ok(Msg::Batch(b)) => {
-                        positions.push(b.end_offset);
-                        got.extend(
-                            b.lines.iter().map(|(s, e, n)| (String::from_utf8_lossy(&b.data[*s..*e]).into_owned(), *n)),
-                        );
-                    }
-                    Ok(_) => {}
-                    Err(e) => panic!("stalled after {got:?}: {e}"),
-                }
-            }
-            (got, positions)
-        };
-        let line = |t: &str, n: u64| (t.to_string(), n);
-        assert_eq!(next(2).0, vec![line("one", 1), line("two", 2)]);
+        let mut f = Follower::start(&dir, Positions::new(), Marks::new());
+        f.take(2);
 
         // Truncated and rewritten longer than what was read.
         std::fs::write(&file, "alpha\nbeta\ngamma\n").expect("rewrite");
-        let (got, positions) = next(3);
-        assert_eq!(got, vec![line("alpha", 1), line("beta", 2), line("gamma", 3)]);
-        assert_eq!(positions.first(), Some(&0), "the position goes back to the start first");
+        let first_batch = f.seen.ends.len();
+        f.take(3);
+        assert_eq!(f.seen.ends[first_batch], 0, "the position goes back to the start first");
 
         // Replaced by a rename (another inode) with a longer file.
         let tmp = dir.join("a.tmp");
         std::fs::write(&tmp, "red\ngreen\nblue\nblack\n").expect("new");
         std::fs::rename(&tmp, &file).expect("rename");
-        assert_eq!(next(4).0, vec![line("red", 1), line("green", 2), line("blue", 3), line("black", 4)]);
-
-        stop.store(true, Ordering::Relaxed);
-        drop(rx);
-        reader.join().expect("reader").expect("no error");
+        f.take(4);
+        let f = f.stop();
+        let texts: Vec<(&str, u64)> = f.lines.iter().map(|(_, t, n)| (t.as_str(), *n)).collect();
+        assert_eq!(
+            texts,
+            vec![
+                ("one", 1),
+                ("two", 2),
+                ("alpha", 1),
+                ("beta", 2),
+                ("gamma", 3),
+                ("red", 1),
+                ("green", 2),
+                ("blue", 3),
+                ("black", 4)
+            ]
+        );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Rotates `DIR/app.jsonl` to `app-1.jsonl`, appends a last line to it, and starts a new
+    /// `app.jsonl`.
+    fn rotate(dir: &std::path::Path) {
+        use std::io::Write;
+        std::fs::rename(dir.join("app.jsonl"), dir.join("app-1.jsonl")).expect("rotate");
+        let mut old = std::fs::OpenOptions::new().append(true).open(dir.join("app-1.jsonl")).expect("open");
+        old.write_all(b"three\n").expect("late line of the rotated file");
+        std::fs::write(dir.join("app.jsonl"), "new\n").expect("new file");
     }
 
     /// A rotation to a name the glob also matches (`app.jsonl` → `app-1.jsonl`, a new
@@ -577,75 +669,60 @@ mod tests {
     /// are not read twice), its position moves to the new name, and the new file is read whole.
     #[test]
     fn a_rotated_file_is_read_on_under_its_new_name_not_again() {
-        let dir = std::env::temp_dir().join(format!("pipe-rotate-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
+        let dir = temp_dir("rotate");
         std::fs::write(dir.join("app.jsonl"), "one\ntwo\n").expect("write");
-        let (tx, rx) = std::sync::mpsc::sync_channel(64);
-        let stop = Arc::new(AtomicBool::new(false));
-        let found = AtomicU8::new(SCANNING);
-        let glob = format!("{}/*.jsonl", dir.display());
-        let reader = {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                follow(
-                    0,
-                    &glob,
-                    Format::Json,
-                    Positions::new(),
-                    Marks::new(),
-                    &|_| true,
-                    &tx,
-                    Duration::from_millis(5),
-                    &stop,
-                    &found,
-                )
-            })
-        };
-        // (file name, line text, line number) of every line, and every rename seen.
-        let mut lines: Vec<(String, String, u64)> = Vec::new();
-        let mut renames: Vec<(String, String, u64)> = Vec::new();
-        let short = |f: &str| f.rsplit('/').next().unwrap_or_default().to_string();
-        let take = |want: usize, lines: &mut Vec<(String, String, u64)>, renames: &mut Vec<(String, String, u64)>| {
-            while lines.len() < want {
-                match rx.recv_timeout(Duration::from_secs(20)) {
-                    Ok(Msg::Batch(b)) => {
-                        if let Some(old) = &b.renamed_from {
-                            renames.push((short(old), short(&b.file), b.end_offset));
-                        }
-                        for (s, e, n) in &b.lines {
-                            lines.push((short(&b.file), String::from_utf8_lossy(&b.data[*s..*e]).into_owned(), *n));
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => panic!("stalled after {lines:?}: {e}"),
-                }
-            }
-        };
-        take(2, &mut lines, &mut renames);
-        std::fs::rename(dir.join("app.jsonl"), dir.join("app-1.jsonl")).expect("rotate");
-        {
-            use std::io::Write;
-            let mut old = std::fs::OpenOptions::new().append(true).open(dir.join("app-1.jsonl")).expect("open");
-            old.write_all(b"three\n").expect("late line of the rotated file");
-        }
-        std::fs::write(dir.join("app.jsonl"), "new\n").expect("new file");
-        take(4, &mut lines, &mut renames);
-        stop.store(true, Ordering::Relaxed);
-        drop(rx);
-        reader.join().expect("reader").expect("no error");
-        lines.sort();
-        let l = |f: &str, t: &str, n: u64| (f.to_string(), t.to_string(), n);
+        let mut f = Follower::start(&dir, Positions::new(), Marks::new());
+        f.take(2);
+        rotate(&dir);
+        f.take(2);
+        let mut f = f.stop();
+        f.lines.sort();
         assert_eq!(
-            lines,
+            f.lines,
             vec![
-                l("app-1.jsonl", "three", 3),
-                l("app.jsonl", "new", 1),
-                l("app.jsonl", "one", 1),
-                l("app.jsonl", "two", 2)
+                line("app-1.jsonl", "three", 3),
+                line("app.jsonl", "new", 1),
+                line("app.jsonl", "one", 1),
+                line("app.jsonl", "two", 2)
             ]
         );
-        assert_eq!(renames, vec![("app.jsonl".to_string(), "app-1.jsonl".to_string(), 8)]);
+        assert_eq!(f.renames, vec![("app.jsonl".to_string(), "app-1.jsonl".to_string(), 8)]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A rotation seen in the other order: the new file under the old name first (the rotated
+    /// file is not yet under a name the glob matches), the rotated one a moment later. It is
+    /// still read on where it was, not from its start.
+    #[test]
+    fn a_rotated_file_seen_after_its_replacement_is_read_on_not_again() {
+        let dir = temp_dir("rotate-late");
+        std::fs::write(dir.join("app.jsonl"), "one\ntwo\n").expect("write");
+        let mut f = Follower::start(&dir, Positions::new(), Marks::new());
+        f.take(2);
+        std::fs::rename(dir.join("app.jsonl"), dir.join("app.rotating")).expect("move aside");
+        std::fs::write(dir.join("app.jsonl"), "new\n").expect("new file");
+        f.take(1);
+        {
+            use std::io::Write;
+            let mut old = std::fs::OpenOptions::new().append(true).open(dir.join("app.rotating")).expect("open");
+            old.write_all(b"three\n").expect("late line");
+        }
+        std::fs::rename(dir.join("app.rotating"), dir.join("app-1.jsonl")).expect("rotate");
+        f.take(1);
+        let mut seen = f.stop();
+        seen.lines.sort();
+        assert_eq!(
+            seen.lines,
+            vec![
+                line("app-1.jsonl", "three", 3),
+                line("app.jsonl", "new", 1),
+                line("app.jsonl", "one", 1),
+                line("app.jsonl", "two", 2)
+            ]
+        );
+        // The old name keeps the new file's position; the rotated file has its own.
+        assert_eq!(seen.positions.get(&dir.join("app.jsonl").display().to_string()), Some(&(4, 1)));
+        assert_eq!(seen.positions.get(&dir.join("app-1.jsonl").display().to_string()), Some(&(14, 3)));
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -654,79 +731,22 @@ mod tests {
     /// first lines are not read again), and the new file under the old name is read whole.
     #[test]
     fn a_file_rotated_while_the_stream_was_stopped_is_recognized_from_its_mark() {
-        let dir = std::env::temp_dir().join(format!("pipe-rotate-stopped-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
+        let dir = temp_dir("rotate-stopped");
         std::fs::write(dir.join("app.jsonl"), "one\ntwo\n").expect("write");
-        let glob = format!("{}/*.jsonl", dir.display());
-        // Runs a reader until it has sent `want` lines; returns (file, text, line) of each, the
-        // renames it reported, and the last position and mark of each file.
-        let run = |resume: Positions, marks: Marks, want: usize| {
-            let (tx, rx) = std::sync::mpsc::sync_channel(64);
-            let stop = Arc::new(AtomicBool::new(false));
-            let reader = {
-                let (stop, glob) = (stop.clone(), glob.clone());
-                std::thread::spawn(move || {
-                    let found = AtomicU8::new(SCANNING);
-                    follow(
-                        0,
-                        &glob,
-                        Format::Json,
-                        resume,
-                        marks,
-                        &|_| true,
-                        &tx,
-                        Duration::from_millis(5),
-                        &stop,
-                        &found,
-                    )
-                })
-            };
-            let short = |f: &str| f.rsplit('/').next().unwrap_or_default().to_string();
-            let (mut lines, mut renames) = (Vec::new(), Vec::new());
-            let (mut positions, mut marks) = (Positions::new(), Marks::new());
-            while lines.len() < want {
-                match rx.recv_timeout(Duration::from_secs(20)) {
-                    Ok(Msg::Batch(b)) => {
-                        if let Some(old) = &b.renamed_from {
-                            renames.push((short(old), short(&b.file)));
-                            positions.remove(&**old);
-                        }
-                        positions.insert(b.file.to_string(), (b.end_offset, b.end_line));
-                        if let Some(m) = b.mark {
-                            marks.insert(b.file.to_string(), m);
-                        }
-                        for (s, e, n) in &b.lines {
-                            lines.push((short(&b.file), String::from_utf8_lossy(&b.data[*s..*e]).into_owned(), *n));
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => panic!("stalled after {lines:?}: {e}"),
-                }
-            }
-            stop.store(true, Ordering::Relaxed);
-            drop(rx);
-            reader.join().expect("reader").expect("no error");
-            lines.sort();
-            (lines, renames, positions, marks)
-        };
-        let (lines, _, positions, marks) = run(Positions::new(), Marks::new(), 2);
-        assert_eq!(lines.len(), 2);
-        assert_eq!(marks.len(), 1, "the file's mark goes with its position");
+        let mut f = Follower::start(&dir, Positions::new(), Marks::new());
+        f.take(2);
+        let before = f.stop();
+        assert_eq!(before.marks.len(), 1, "the file's mark goes with its position");
 
         // Stopped; meanwhile the file is rotated, gets a last line, and a new one takes its name.
-        std::fs::rename(dir.join("app.jsonl"), dir.join("app-1.jsonl")).expect("rotate");
-        {
-            use std::io::Write;
-            let mut old = std::fs::OpenOptions::new().append(true).open(dir.join("app-1.jsonl")).expect("open");
-            old.write_all(b"three\n").expect("append");
-        }
-        std::fs::write(dir.join("app.jsonl"), "new\n").expect("new file");
-        let (lines, renames, positions, _) = run(positions, marks, 2);
-        let l = |f: &str, t: &str, n: u64| (f.to_string(), t.to_string(), n);
-        assert_eq!(lines, vec![l("app-1.jsonl", "three", 3), l("app.jsonl", "new", 1)]);
-        assert_eq!(renames, vec![("app.jsonl".to_string(), "app-1.jsonl".to_string())]);
-        assert_eq!(positions.len(), 2);
+        rotate(&dir);
+        let mut f = Follower::start(&dir, before.positions, before.marks);
+        f.take(2);
+        let mut f = f.stop();
+        f.lines.sort();
+        assert_eq!(f.lines, vec![line("app-1.jsonl", "three", 3), line("app.jsonl", "new", 1)]);
+        assert_eq!(f.renames, vec![("app.jsonl".to_string(), "app-1.jsonl".to_string(), 8)]);
+        assert_eq!(f.positions.len(), 2);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -734,43 +754,13 @@ mod tests {
     /// a followed file never stalls on it.
     #[test]
     fn a_followed_file_reads_past_a_line_longer_than_its_read_window() {
-        let dir = std::env::temp_dir().join(format!("pipe-long-line-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
+        let dir = temp_dir("long-line");
         let long = "x".repeat(READ_BYTES * 2 + 123);
         std::fs::write(dir.join("a.jsonl"), format!("first\n{long}\nlast\n")).expect("write");
-        let (tx, rx) = std::sync::mpsc::sync_channel(64);
-        let stop = Arc::new(AtomicBool::new(false));
-        let found = AtomicU8::new(SCANNING);
-        let glob = format!("{}/*.jsonl", dir.display());
-        let reader = {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                follow(
-                    0,
-                    &glob,
-                    Format::Json,
-                    Positions::new(),
-                    Marks::new(),
-                    &|_| true,
-                    &tx,
-                    Duration::from_millis(5),
-                    &stop,
-                    &found,
-                )
-            })
-        };
-        let mut lines: Vec<(usize, u64)> = Vec::new();
-        while lines.len() < 3 {
-            match rx.recv_timeout(Duration::from_secs(20)) {
-                Ok(Msg::Batch(b)) => lines.extend(b.lines.iter().map(|(s, e, n)| (e - s, *n))),
-                Ok(_) => {}
-                Err(e) => panic!("stalled after {lines:?}: {e}"),
-            }
-        }
-        stop.store(true, Ordering::Relaxed);
-        drop(rx);
-        reader.join().expect("reader").expect("no error");
+        let mut f = Follower::start(&dir, Positions::new(), Marks::new());
+        f.take(3);
+        let f = f.stop();
+        let lines: Vec<(usize, u64)> = f.lines.iter().map(|(_, t, n)| (t.len(), *n)).collect();
         assert_eq!(lines, vec![(5, 1), (long.len(), 2), (4, 3)]);
 
         // Above the limit: an error naming where the line starts, not a stall.
