@@ -2,6 +2,8 @@
 
 use parquet::record::{Field, Row};
 
+pub mod write;
+
 use crate::record::{Reject, Res};
 
 /// Reads every row of a Parquet file (page checksums verified where the writer stored them),

@@ -11,8 +11,11 @@ use std::sync::Mutex;
 
 use parquet::basic::Compression;
 use parquet::data_type::{BoolType, ByteArray, ByteArrayType, DoubleType, Int32Type, Int64Type};
-use parquet::file::properties::WriterProperties;
-use parquet::file::writer::{SerializedFileWriter, SerializedRowGroupWriter};
+use parquet::file::properties::{WriterProperties, WriterPropertiesPtr};
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::{SchemaDescPtr, SchemaDescriptor};
+
+pub use crate::pq::write::RowGroup;
 
 use crate::value::Cell;
 
@@ -29,7 +32,7 @@ pub trait Record: serde::Serialize + Send + Sized {
     fn cells(&self, out: &mut Vec<String>);
     /// Writes `rows` as the columns of one row group, in schema order.
     /// Takes the rows out of `rows`, which keeps its capacity for the next batch.
-    fn write_parquet(rows: &mut Vec<Self>, rg: &mut SerializedRowGroupWriter<'_, File>) -> parquet::errors::Result<()>;
+    fn write_parquet(rows: &mut Vec<Self>, rg: &mut RowGroup<'_>) -> parquet::errors::Result<()>;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,7 +73,14 @@ pub struct SinkDecl {
 
 enum Open {
     Text(BufWriter<File>),
-    Parquet(Box<SerializedFileWriter<File>>),
+    Parquet(Box<ParquetFile>),
+}
+
+/// A Parquet file being written, with what its row groups need.
+struct ParquetFile {
+    w: SerializedFileWriter<File>,
+    schema: SchemaDescPtr,
+    props: WriterPropertiesPtr,
 }
 
 struct SinkOut {
@@ -349,7 +359,7 @@ impl Outputs {
             for f in mine {
                 let closed = match f {
                     Open::Text(mut w) => w.flush().and_then(|()| if sync { w.get_ref().sync_all() } else { Ok(()) }),
-                    Open::Parquet(w) => w.close().map(|_| ()).map_err(pq_err),
+                    Open::Parquet(f) => f.w.close().map(|_| ()).map_err(pq_err),
                 };
                 if let Err(e) = closed {
                     failure.get_or_insert(e);
@@ -460,7 +470,8 @@ impl Outputs {
                             .set_dictionary_enabled(false)
                             .build(),
                     );
-                    Open::Parquet(Box::new(SerializedFileWriter::new(file, schema, props).map_err(pq_err)?))
+                    let w = SerializedFileWriter::new(file, schema.clone(), props.clone()).map_err(pq_err)?;
+                    Open::Parquet(Box::new(ParquetFile { w, schema: Arc::new(SchemaDescriptor::new(schema)), props }))
                 }
                 SinkFormat::Csv => {
                     let mut w = BufWriter::new(file);
@@ -475,11 +486,10 @@ impl Outputs {
         }
         match (files.get_mut(&key), text) {
             (Some(Open::Text(w)), Some(t)) => w.write_all(&t),
-            (Some(Open::Parquet(w)), _) => {
-                let mut rg = w.next_row_group().map_err(pq_err)?;
+            (Some(Open::Parquet(f)), _) => {
+                let mut rg = RowGroup::new(f.w.next_row_group().map_err(pq_err)?, f.schema.clone(), f.props.clone());
                 R::write_parquet(rows, &mut rg).map_err(pq_err)?;
-                rg.close().map_err(pq_err)?;
-                Ok(())
+                rg.close().map_err(pq_err)
             }
             _ => Err(io::Error::other("sink file in the wrong format")),
         }
@@ -923,16 +933,8 @@ macro_rules! column_writer {
     ($name:ident, $t:ty, $dt:ty) => {
         /// Writes the next column of the row group; `defs` are definition levels for an
         /// optional column (1 present, 0 null), `None` for a required one.
-        pub fn $name(
-            rg: &mut SerializedRowGroupWriter<'_, File>,
-            values: &[$t],
-            defs: Option<&[i16]>,
-        ) -> parquet::errors::Result<()> {
-            let Some(mut col) = rg.next_column()? else {
-                return Err(parquet::errors::ParquetError::General("more columns than the schema".into()));
-            };
-            col.typed::<$dt>().write_batch(values, defs, None)?;
-            col.close()
+        pub fn $name(rg: &mut RowGroup<'_>, values: &[$t], defs: Option<&[i16]>) -> parquet::errors::Result<()> {
+            rg.column::<$dt>(values, defs)
         }
     };
 }
@@ -958,7 +960,7 @@ impl Record for crate::record::Rejected {
     fn cells(&self, out: &mut Vec<String>) {
         out.extend([self.source.clone(), self.position.clone(), self.raw.clone(), self.reason.clone()]);
     }
-    fn write_parquet(rows: &mut Vec<Self>, rg: &mut SerializedRowGroupWriter<'_, File>) -> parquet::errors::Result<()> {
+    fn write_parquet(rows: &mut Vec<Self>, rg: &mut RowGroup<'_>) -> parquet::errors::Result<()> {
         col_bytes(rg, &rows.iter().map(|r| bytes(&r.source)).collect::<Vec<_>>(), None)?;
         col_bytes(rg, &rows.iter().map(|r| bytes(&r.position)).collect::<Vec<_>>(), None)?;
         col_bytes(rg, &rows.iter().map(|r| bytes(&r.raw)).collect::<Vec<_>>(), None)?;

@@ -334,7 +334,7 @@ pub fn record_impl(g: &mut Gen<'_>, ident: &Ident, fields: &[(String, Type)], sp
             }
             fn write_parquet(
                 rows: &mut Vec<Self>,
-                rg: &mut parquet::file::writer::SerializedRowGroupWriter<'_, std::fs::File>,
+                rg: &mut sink::RowGroup<'_>,
             ) -> parquet::errors::Result<()> {
                 let n = rows.len();
                 #(#col_decls)*
