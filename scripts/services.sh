@@ -2,6 +2,8 @@
 # What the tests need besides a Rust toolchain, installed once on a fresh machine:
 # - cmake and libcurl's headers, to build librdkafka (the Kafka client the runtime's `kafka`
 #   feature compiles from its bundled sources);
+# - Graphviz, whose `dot` renders `pipec graph --format svg` (the README's picture is checked
+#   against it);
 # - tansu 0.6.0, a Kafka-protocol broker the Kafka tests start on 127.0.0.1. Building it takes
 #   15–30 minutes cold, so it is built in the background (`--start`) while the workspace
 #   compiles, and `--wait` waits for it; an installed tansu is reused.
@@ -16,11 +18,11 @@ have_tansu() { command -v tansu >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/tansu"
 start() {
   local curl=no
   if [ -e /usr/include/curl/curl.h ] || ls /usr/include/*/curl/curl.h >/dev/null 2>&1; then curl=yes; fi
-  if ! command -v cmake >/dev/null 2>&1 || [ "$curl" = no ]; then
+  if ! command -v cmake >/dev/null 2>&1 || [ "$curl" = no ] || ! command -v dot >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then
-      (apt-get update -qq && apt-get install -y -qq cmake libcurl4-openssl-dev) >/dev/null
+      (apt-get update -qq && apt-get install -y -qq cmake libcurl4-openssl-dev graphviz) >/dev/null
     else
-      sudo apt-get update -qq && sudo apt-get install -y -qq cmake libcurl4-openssl-dev >/dev/null
+      sudo apt-get update -qq && sudo apt-get install -y -qq cmake libcurl4-openssl-dev graphviz >/dev/null
     fi
   fi
   if ! have_tansu && ! { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }; then

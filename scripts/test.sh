@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests need (scripts/services.sh), compiles the
 # tests while the Kafka broker builds, then runs every test of the workspace. The Kafka tests
-# fail, instead of skipping, when their broker is missing.
+# fail, instead of skipping, when their broker is missing, and the picture test when Graphviz is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh --start
 cargo test --workspace --no-run
 scripts/services.sh --wait
-PIPE_REQUIRE_KAFKA=1 PATH="$HOME/.cargo/bin:$PATH" cargo test --workspace "$@"
+PIPE_REQUIRE_KAFKA=1 PIPE_REQUIRE_GRAPHVIZ=1 PATH="$HOME/.cargo/bin:$PATH" cargo test --workspace "$@"

@@ -11,7 +11,7 @@
 //! | optimize | [`optimize::optimize`] | [`ir::Plan`], optimized |
 //! | codegen | [`codegen::generate`] | [`codegen::Crate`] (a cargo crate) |
 //!
-//! [`check_program`] runs them all. The core reads files only through a [`source::Loader`].
+//! [`graph`] draws a checked program (`pipec graph`). [`check_program`] runs them all. The core reads files only through a [`source::Loader`].
 
 pub mod builtins;
 pub mod check;
@@ -19,6 +19,7 @@ pub mod codegen;
 pub mod diagnostics;
 pub mod driver;
 pub mod fs_loader;
+pub mod graph;
 pub mod hir;
 pub mod ir;
 pub mod models;

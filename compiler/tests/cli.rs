@@ -382,3 +382,98 @@ fn privacy_report_lists_the_default_rejected_output_as_a_sink() {
     assert!(text.contains("sink rejected/ (the default)"), "{text}");
     assert!(text.contains("user.government_id as raw  DENIED"), "{text}");
 }
+
+/// `pipec graph`: every edge carries the labels of the rows crossing it with their forms; the
+/// edge on which a label reaches a sink that does not allow it is red, in DOT and in Mermaid.
+#[test]
+fn graph_labels_edges_with_forms_and_draws_leaks_in_red() {
+    let out = pipec(&["graph", "privacy/leaks/aggregate_without_k.pipe"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let dot = String::from_utf8_lossy(&out.stdout);
+    let edges = || dot.lines().filter(|l| l.split_whitespace().nth(1) == Some("->"));
+    let red: Vec<&str> = edges().filter(|l| l.contains("#dc2626")).collect();
+    assert_eq!(red.len(), 1, "{dot}");
+    assert!(red[0].contains("LEAK s.total: user.financial.income raw"), "{dot}");
+    assert!(dot.contains("key exchange by state\\naggregate total"), "{dot}");
+    let out = pipec(&["graph", "--format", "mermaid", "privacy/leaks/aggregate_without_k.pipe"]);
+    let mermaid = String::from_utf8_lossy(&out.stdout);
+    assert!(mermaid.starts_with("---\ntitle:"), "{mermaid}");
+    assert_eq!(mermaid.matches("linkStyle").count(), 1, "{mermaid}");
+
+    // The main example: the source edge carries the raw ids, the edge into the warehouse their
+    // pseudonyms; no leak anywhere.
+    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/partner_ingest");
+    let out = Command::new(env!("CARGO_BIN_EXE_pipec"))
+        .args(["graph", "pipeline.pipe"])
+        .current_dir(&ex)
+        .output()
+        .expect("runs");
+    let dot = String::from_utf8_lossy(&out.stdout);
+    assert!(!dot.contains("#dc2626"), "{dot}");
+    let edge = |from: &str, to: &str| {
+        let id = |label: &str| {
+            dot.lines().find(|l| l.contains(&format!("label=\"{label}"))).and_then(|l| l.split_whitespace().next())
+        };
+        let (f, t) = (id(from).expect(from), id(to).expect(to));
+        dot.lines().find(|l| l.trim_start().starts_with(&format!("{f} -> {t} "))).unwrap_or_default().to_string()
+    };
+    let from_source = edge("source applications", "explode tradelines");
+    assert!(from_source.contains("user.unique_id: raw"), "{from_source}");
+    let into_sink = edge("where balance", "sink warehouse");
+    assert!(into_sink.contains("user.unique_id: pseudonymized"), "{into_sink}");
+    assert!(into_sink.contains("user.financial.account_number: pseudonymized"), "{into_sink}");
+    assert!(!into_sink.contains("government_id"), "the select drops the SSN: {into_sink}");
+
+    // A program with type errors is not drawn; SVG without Graphviz says what to install.
+    let out = pipec(&["graph", "invalid/types.pipe"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no graph"));
+    let out = Command::new(env!("CARGO_BIN_EXE_pipec"))
+        .args(["graph", "--format", "svg", "privacy/leaks/aggregate_without_k.pipe"])
+        .current_dir(cases())
+        .env("PATH", "")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("apt-get install graphviz"));
+}
+
+/// The README's picture of the main example is the graph of the example as it is now:
+/// `examples/partner_ingest/pipeline.dot` always, and its SVG where Graphviz is installed (CI
+/// installs it and sets PIPE_REQUIRE_GRAPHVIZ). `PIPE_BLESS=1` rewrites both.
+#[test]
+#[allow(clippy::print_stderr, reason = "a skipped comparison says why")]
+fn the_readme_picture_of_the_main_example_is_current() {
+    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/partner_ingest");
+    let graph = |format: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_pipec"))
+            .args(["graph", "--format", format, "pipeline.pipe"])
+            .current_dir(&ex)
+            .output()
+            .expect("runs");
+        (out.status.code(), out.stdout, String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let bless = std::env::var_os("PIPE_BLESS").is_some();
+    let (code, dot, err) = graph("dot");
+    assert_eq!(code, Some(0), "{err}");
+    if bless {
+        std::fs::write(ex.join("pipeline.dot"), &dot).expect("bless");
+    }
+    let stale = "is stale: run `PIPE_BLESS=1 cargo test -p pipe-compiler --test cli the_readme_picture`";
+    assert!(std::fs::read(ex.join("pipeline.dot")).ok() == Some(dot), "examples/partner_ingest/pipeline.dot {stale}");
+    let have_dot = Command::new("dot").arg("-V").output().is_ok_and(|o| o.status.success());
+    if !have_dot {
+        assert!(
+            std::env::var_os("PIPE_REQUIRE_GRAPHVIZ").is_none(),
+            "PIPE_REQUIRE_GRAPHVIZ is set but `dot` is missing"
+        );
+        eprintln!("skipping the SVG comparison: Graphviz's `dot` is not installed");
+        return;
+    }
+    let (code, svg, err) = graph("svg");
+    assert_eq!(code, Some(0), "{err}");
+    if bless {
+        std::fs::write(ex.join("pipeline.svg"), &svg).expect("bless");
+    }
+    assert!(std::fs::read(ex.join("pipeline.svg")).ok() == Some(svg), "examples/partner_ingest/pipeline.svg {stale}");
+}

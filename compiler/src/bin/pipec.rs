@@ -77,6 +77,20 @@ enum Command {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// Draw the pipeline: sources, steps, key exchanges, models and sinks, each edge labelled
+    /// with the privacy labels and forms it carries; leaks in red. Programs with privacy errors
+    /// are drawn (that is what the red is for); other errors are reported instead.
+    Graph {
+        /// The `.pipe` file to draw.
+        file: PathBuf,
+        /// `dot` (Graphviz), `mermaid` (renders in GitHub Markdown) or `svg` (needs Graphviz's
+        /// `dot` on the PATH).
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+        /// Write to this file instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// List every column each sink receives, with its privacy labels, their forms, and where
     /// each label came from; then every declassification.
     PrivacyReport {
@@ -96,6 +110,13 @@ enum Format {
     Sarif,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
+enum GraphFormat {
+    Dot,
+    Mermaid,
+    Svg,
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Color {
     Auto,
@@ -110,6 +131,7 @@ fn main() -> ExitCode {
             check(&files, format, color, pipec::Options { strict }, warn_only)
         }
         Command::PrivacyReport { file, format } => privacy_report(&file, format),
+        Command::Graph { file, format, output } => graph(&file, format, output.as_deref()),
         Command::Explain { file, unoptimized } => explain(&file, unoptimized),
         Command::Build { file, output, release, strict } => {
             // Where the binary goes is checked before a build that can take minutes.
@@ -452,6 +474,46 @@ fn explain(file: &Path, unoptimized: bool) -> ExitCode {
     }
     let _ = write!(std::io::stdout(), "{}", pipec::ir::print::plan(&plan));
     ExitCode::SUCCESS
+}
+
+#[allow(clippy::disallowed_methods, reason = "`pipec graph -o FILE` writes the file its user named")]
+fn graph(file: &Path, format: GraphFormat, output: Option<&Path>) -> ExitCode {
+    let checked = match load(file) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let errors: Vec<_> =
+        checked.diagnostics.iter().filter(|d| d.is_error() && !d.code.as_str().starts_with('P')).cloned().collect();
+    if !errors.is_empty() {
+        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let _ = write!(std::io::stderr(), "{}", render::human(&checked.resolved.sources, &errors, color));
+        let _ = writeln!(std::io::stderr(), "no graph: the program has errors other than privacy findings");
+        return ExitCode::from(1);
+    }
+    let g = pipec::graph::build(&checked);
+    let title = checked.program.namespace.clone().unwrap_or_else(|| file.display().to_string());
+    let text = match format {
+        GraphFormat::Dot => pipec::graph::dot(&g, &title).into_bytes(),
+        GraphFormat::Mermaid => pipec::graph::mermaid(&g, &title).into_bytes(),
+        GraphFormat::Svg => match pipec::graph::svg(&pipec::graph::dot(&g, &title)) {
+            Ok(svg) => svg,
+            Err(why) => {
+                let _ = writeln!(std::io::stderr(), "error: {why}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let written = match output {
+        Some(path) => std::fs::write(path, &text).map_err(|e| format!("cannot write `{}`: {e}", path.display())),
+        None => std::io::stdout().write_all(&text).map_err(|e| format!("cannot write to standard output: {e}")),
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(why) => {
+            let _ = writeln!(std::io::stderr(), "error: {why}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// Checks `file` for the commands that need a whole program; an unreadable file is exit 2.

@@ -71,6 +71,11 @@ pub struct Outcome {
     /// Streams and sinks whose record counts labeled data decides (their rows carry implicit
     /// labels more revealing than `aggregated`), `rejected` aside.
     pub private_counts: std::collections::BTreeSet<String>,
+    /// Everything the rows of each source and stream carry (and of `rejected` and late
+    /// streams): every field's labels, those nested in struct-typed fields, the implicit ones.
+    pub streams: std::collections::BTreeMap<String, Labels>,
+    /// What a stream's rows carry after each of its steps, in order.
+    pub steps: std::collections::BTreeMap<String, Vec<Labels>>,
 }
 
 #[derive(Debug)]
@@ -131,6 +136,9 @@ impl<'a> Flow<'a> {
             self.ensure(&s.name);
         }
         self.sinks(taxonomy);
+        let empty = Row::default();
+        self.outcome.streams =
+            self.rows.iter().map(|(k, v)| (k.clone(), self.carried(v, self.types.get(k).unwrap_or(&empty)))).collect();
         (self.outcome, self.diags)
     }
 
@@ -201,6 +209,7 @@ impl<'a> Flow<'a> {
         // Rows an aggregate made: `k >= N` counts them as records, but a group can hold one
         // person's records (and one person can be in many groups), so it lowers nothing.
         let mut groups = self.grouped(&s.input, 0);
+        let mut after = Vec::with_capacity(s.steps.len());
         for step in &s.steps {
             let before = std::mem::replace(&mut types, step.row.clone());
             match &step.step {
@@ -307,9 +316,21 @@ impl<'a> Flow<'a> {
                     }
                 }
             }
+            after.push(self.carried(&row, &step.row));
         }
+        self.outcome.steps.insert(s.name.clone(), after);
         self.rows.insert(s.name.clone(), row);
         self.types.insert(s.name.clone(), s.row.clone());
+    }
+
+    /// Everything rows with these labels and fields carry: each field's labels, the labels of
+    /// fields nested in struct-typed ones, the implicit labels.
+    fn carried(&self, row: &RowLabels, types: &Row) -> Labels {
+        let mut all = Labels::joined(row.fields.iter().map(|(_, l)| l).chain([&row.implicit]));
+        for (_, ty) in &types.fields {
+            all.union(&self.schema_labels.deep(&self.res.schema, ty));
+        }
+        all
     }
 
     /// The stream whose aggregate made the rows of `name` (through any `union`), if any.

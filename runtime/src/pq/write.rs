@@ -29,6 +29,12 @@ pub struct RowGroup<'a> {
     next: usize,
 }
 
+impl std::fmt::Debug for RowGroup<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RowGroup").field("columns", &self.schema.num_columns()).field("next", &self.next).finish()
+    }
+}
+
 impl<'a> RowGroup<'a> {
     pub fn new(rg: SerializedRowGroupWriter<'a, File>, schema: SchemaDescPtr, props: WriterPropertiesPtr) -> Self {
         RowGroup { rg, schema, props, next: 0 }
