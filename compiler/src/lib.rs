@@ -22,6 +22,7 @@ pub mod fs_loader;
 pub mod graph;
 pub mod hir;
 pub mod ir;
+pub mod lsp;
 pub mod models;
 pub mod optimize;
 pub mod privacy;

@@ -477,3 +477,221 @@ fn the_readme_picture_of_the_main_example_is_current() {
     }
     assert!(std::fs::read(ex.join("pipeline.svg")).ok() == Some(svg), "examples/partner_ingest/pipeline.svg {stale}");
 }
+
+/// A minimal LSP client over the server's stdio: framed JSON-RPC both ways.
+struct Lsp {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    messages: std::sync::mpsc::Receiver<serde_json::Value>,
+    next_id: i64,
+    /// Notifications received while waiting for responses.
+    notes: Vec<serde_json::Value>,
+}
+
+impl Lsp {
+    fn start() -> Lsp {
+        use std::io::{BufRead, Read};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pipec"))
+            .arg("lsp")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("pipec lsp starts");
+        let stdin = child.stdin.take().expect("stdin");
+        let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let (tx, messages) = std::sync::mpsc::channel();
+        std::thread::spawn(move || loop {
+            let mut len = 0;
+            loop {
+                let mut line = String::new();
+                if out.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                let line = line.trim_end();
+                if line.is_empty() {
+                    break;
+                }
+                if let Some(n) = line.strip_prefix("Content-Length: ") {
+                    len = n.parse().expect("length");
+                }
+            }
+            let mut body = vec![0; len];
+            if out.read_exact(&mut body).is_err() {
+                return;
+            }
+            let _ = tx.send(serde_json::from_slice(&body).expect("json"));
+        });
+        Lsp { child, stdin, messages, next_id: 1, notes: Vec::new() }
+    }
+
+    fn send(&mut self, msg: serde_json::Value) {
+        use std::io::Write;
+        let body = msg.to_string();
+        write!(self.stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).expect("send");
+        self.stdin.flush().expect("flush");
+    }
+
+    fn notify(&mut self, method: &str, params: serde_json::Value) {
+        self.send(serde_json::json!({ "jsonrpc": "2.0", "method": method, "params": params }));
+    }
+
+    fn request(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(serde_json::json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }));
+        loop {
+            let msg = self.messages.recv_timeout(std::time::Duration::from_secs(60)).expect("a response");
+            if msg["id"] == id {
+                assert!(msg.get("error").is_none(), "{method}: {msg}");
+                return msg["result"].clone();
+            }
+            self.notes.push(msg);
+        }
+    }
+
+    /// The next diagnostics published for `uri`.
+    fn diagnostics(&mut self, uri: &str) -> Vec<serde_json::Value> {
+        if let Some(i) = self.notes.iter().position(|n| n["params"]["uri"] == uri) {
+            return self.notes.remove(i)["params"]["diagnostics"].as_array().cloned().unwrap_or_default();
+        }
+        loop {
+            let msg = self.messages.recv_timeout(std::time::Duration::from_secs(60)).expect("diagnostics");
+            if msg["method"] == "textDocument/publishDiagnostics" && msg["params"]["uri"] == uri {
+                return msg["params"]["diagnostics"].as_array().cloned().unwrap_or_default();
+            }
+            self.notes.push(msg);
+        }
+    }
+}
+
+/// The position (0-based line, UTF-16 column) of the `nth` occurrence of `needle` in `text`,
+/// plus `shift` characters.
+fn pos_of(text: &str, needle: &str, shift: usize) -> serde_json::Value {
+    let at = text.find(needle).expect(needle) + shift;
+    let line = text[..at].matches('\n').count();
+    let col = at - text[..at].rfind('\n').map_or(0, |i| i + 1);
+    serde_json::json!({ "line": line, "character": col })
+}
+
+/// `pipec lsp` driven as an editor drives it: initialize, open the main example, see its
+/// diagnostics follow edits (a privacy finding with its path as related information), hover,
+/// go to definition into the Thrift file, complete fields after `.`, list symbols, shut down.
+#[test]
+#[allow(clippy::print_stderr, reason = "the measured re-check time is reported, not asserted")]
+fn the_language_server_answers_an_editor_session() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/partner_ingest").canonicalize().expect("example");
+    let file = dir.join("pipeline.pipe");
+    let uri = format!("file://{}", file.display());
+    let text = std::fs::read_to_string(&file).expect("example");
+    let mut lsp = Lsp::start();
+    let init = lsp.request("initialize", serde_json::json!({ "processId": null, "rootUri": null, "capabilities": {} }));
+    let caps = &init["capabilities"];
+    assert_eq!(caps["hoverProvider"], true, "{init}");
+    assert_eq!(caps["definitionProvider"], true, "{init}");
+    assert_eq!(caps["completionProvider"]["triggerCharacters"][0], ".", "{init}");
+    lsp.notify("initialized", serde_json::json!({}));
+    lsp.notify(
+        "textDocument/didOpen",
+        serde_json::json!({ "textDocument": { "uri": uri, "languageId": "pipe", "version": 1, "text": text } }),
+    );
+    assert_eq!(lsp.diagnostics(&uri), Vec::<serde_json::Value>::new(), "the example is clean");
+
+    // The warehouse no longer allows pseudonymized ids: a privacy error with its path.
+    let leaky = text.replace("  allow \"user.unique_id\" as pseudonymized\n", "");
+    let started = std::time::Instant::now();
+    lsp.notify(
+        "textDocument/didChange",
+        serde_json::json!({ "textDocument": { "uri": uri, "version": 2 }, "contentChanges": [{ "text": leaky }] }),
+    );
+    let diags = lsp.diagnostics(&uri);
+    eprintln!("re-checked after an edit in {:?} (round trip)", started.elapsed());
+    let p003 = diags.iter().find(|d| d["code"] == "P003").unwrap_or_else(|| panic!("no P003 in {diags:?}"));
+    assert_eq!(p003["severity"], 1);
+    let related = p003["relatedInformation"].as_array().expect("the path as related information");
+    assert!(
+        related.iter().any(|r| r["location"]["uri"].as_str().is_some_and(|u| u.ends_with("partner.thrift"))),
+        "{p003}"
+    );
+    assert!(p003["message"].as_str().is_some_and(|m| m.contains("help:")), "{p003}");
+    // A type error points at its line; fixing it clears every diagnostic.
+    let broken = text.replace("where balance >= 0", "where balance >= \"zero\"");
+    lsp.notify(
+        "textDocument/didChange",
+        serde_json::json!({ "textDocument": { "uri": uri, "version": 3 }, "contentChanges": [{ "text": broken }] }),
+    );
+    let diags = lsp.diagnostics(&uri);
+    let line = pos_of(&text, "where balance", 0)["line"].clone();
+    assert!(
+        diags
+            .iter()
+            .any(|d| d["range"]["start"]["line"] == line && d["code"].as_str().is_some_and(|c| c.starts_with('E'))),
+        "{diags:?}"
+    );
+    lsp.notify(
+        "textDocument/didChange",
+        serde_json::json!({ "textDocument": { "uri": uri, "version": 4 }, "contentChanges": [{ "text": text }] }),
+    );
+    assert_eq!(lsp.diagnostics(&uri), Vec::<serde_json::Value>::new());
+
+    // Hover: a raw id and its pseudonym, with types and labels.
+    let at = |needle: &str, shift: usize| serde_json::json!({ "textDocument": { "uri": uri }, "position": pos_of(&text, needle, shift) });
+    let raw = lsp.request("textDocument/hover", at("hmac(member_id)", 6));
+    let raw = raw["contents"]["value"].as_str().unwrap_or_default().to_string();
+    assert!(raw.contains("member_id: string") && raw.contains("`user.unique_id` raw"), "{raw}");
+    let masked = lsp.request("textDocument/hover", at("hmac(member_id)", 1));
+    let masked = masked["contents"]["value"].as_str().unwrap_or_default().to_string();
+    assert!(masked.contains("`user.unique_id` pseudonymized"), "{masked}");
+    let stream = lsp.request("textDocument/hover", at("tradeline_rows = applications", 2));
+    assert!(
+        stream["contents"]["value"]
+            .as_str()
+            .is_some_and(|v| v.contains("stream tradeline_rows") && v.contains("util: double?")),
+        "{stream}"
+    );
+
+    // Definitions: a field of a nested struct, a record type, a source, an include.
+    let def = lsp.request("textDocument/definition", at("t.account_id", 3));
+    assert!(def["uri"].as_str().is_some_and(|u| u.ends_with("schemas/partner.thrift")), "{def}");
+    let thrift = std::fs::read_to_string(dir.join("schemas/partner.thrift")).expect("thrift");
+    assert_eq!(def["range"]["start"]["line"], pos_of(&thrift, "account_id", 0)["line"], "{def}");
+    let def = lsp.request("textDocument/definition", at("LoanApplication {", 1));
+    assert_eq!(def["range"]["start"]["line"], pos_of(&thrift, "struct LoanApplication", 0)["line"], "{def}");
+    let def = lsp.request("textDocument/definition", at("= applications\n", 4));
+    assert_eq!(def["range"]["start"]["line"], pos_of(&text, "source applications", 0)["line"], "{def}");
+    let def = lsp.request("textDocument/definition", at("include \"schemas", 10));
+    assert!(def["uri"].as_str().is_some_and(|u| u.ends_with("schemas/partner.thrift")), "{def}");
+
+    // Completion after `t.`, typed into the select; then names and functions elsewhere.
+    let typing = text.replace("      state,\n", "      state,\n      limit = t.cr\n");
+    lsp.notify(
+        "textDocument/didChange",
+        serde_json::json!({ "textDocument": { "uri": uri, "version": 5 }, "contentChanges": [{ "text": typing }] }),
+    );
+    let _ = lsp.diagnostics(&uri);
+    let items = lsp.request(
+        "textDocument/completion",
+        serde_json::json!({ "textDocument": { "uri": uri }, "position": pos_of(&typing, "limit = t.cr", 12) }),
+    );
+    let labels: Vec<&str> = items.as_array().expect("items").iter().filter_map(|i| i["label"].as_str()).collect();
+    for field in ["account_id", "balance", "credit_limit", "kind"] {
+        assert!(labels.contains(&field), "{field} not in {labels:?}");
+    }
+    assert!(!labels.contains(&"hmac"), "only fields after `.`: {labels:?}");
+    let items = lsp.request(
+        "textDocument/completion",
+        serde_json::json!({ "textDocument": { "uri": uri }, "position": pos_of(&typing, "where balance", 6) }),
+    );
+    let labels: Vec<&str> = items.as_array().expect("items").iter().filter_map(|i| i["label"].as_str()).collect();
+    for name in ["balance", "member", "hmac", "tradeline_rows", "warehouse", "count_distinct"] {
+        assert!(labels.contains(&name), "{name} not in {labels:?}");
+    }
+
+    let symbols = lsp.request("textDocument/documentSymbol", serde_json::json!({ "textDocument": { "uri": uri } }));
+    let names: Vec<&str> = symbols.as_array().expect("symbols").iter().filter_map(|s| s["name"].as_str()).collect();
+    assert_eq!(names, ["applications", "tradeline_rows", "warehouse"], "{symbols}");
+
+    assert_eq!(lsp.request("shutdown", serde_json::Value::Null), serde_json::Value::Null);
+    lsp.notify("exit", serde_json::Value::Null);
+    let status = lsp.child.wait().expect("exits");
+    assert!(status.success(), "{status}");
+}

@@ -91,6 +91,10 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Serve the Language Server Protocol on standard input and output, for editors:
+    /// diagnostics as you type, hover (types, privacy labels), go to definition, completion,
+    /// document symbols. See editors/vscode/.
+    Lsp,
     /// List every column each sink receives, with its privacy labels, their forms, and where
     /// each label came from; then every declassification.
     PrivacyReport {
@@ -132,6 +136,13 @@ fn main() -> ExitCode {
         }
         Command::PrivacyReport { file, format } => privacy_report(&file, format),
         Command::Graph { file, format, output } => graph(&file, format, output.as_deref()),
+        Command::Lsp => match pipec::lsp::serve_stdio() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                let _ = writeln!(std::io::stderr(), "error: the language server stopped: {e}");
+                ExitCode::from(1)
+            }
+        },
         Command::Explain { file, unoptimized } => explain(&file, unoptimized),
         Command::Build { file, output, release, strict } => {
             // Where the binary goes is checked before a build that can take minutes.

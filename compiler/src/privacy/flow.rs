@@ -76,6 +76,8 @@ pub struct Outcome {
     pub streams: std::collections::BTreeMap<String, Labels>,
     /// What a stream's rows carry after each of its steps, in order.
     pub steps: std::collections::BTreeMap<String, Vec<Labels>>,
+    /// The labels of each expression's value, by its span (for the language server's hover).
+    pub exprs: HashMap<Span, Labels>,
 }
 
 #[derive(Debug)]
@@ -419,6 +421,12 @@ impl<'a> Flow<'a> {
 
     /// The labels of an expression; `inner` is the input row inside an aggregate's arguments.
     fn expr(&mut self, e: &TExpr, env: Env, inner: Option<Env>) -> Labels {
+        let l = self.expr_labels(e, env, inner);
+        self.outcome.exprs.insert(e.span, l.clone());
+        l
+    }
+
+    fn expr_labels(&mut self, e: &TExpr, env: Env, inner: Option<Env>) -> Labels {
         match &e.kind {
             TExprKind::Var(n) => env.get(n),
             TExprKind::Field(base, f) => {
