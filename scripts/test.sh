@@ -8,3 +8,9 @@ scripts/services.sh --start
 cargo test --workspace --no-run
 scripts/services.sh --wait
 PIPE_REQUIRE_KAFKA=1 PIPE_REQUIRE_GRAPHVIZ=1 PATH="$HOME/.cargo/bin:$PATH" cargo test --workspace "$@"
+# The editor grammar, tokenized as VS Code does (editors/vscode/, Node.js and npm).
+if command -v npm >/dev/null 2>&1; then
+  (cd editors/vscode && npm ci --no-audit --no-fund --loglevel=error && npm test)
+else
+  echo "skipping the editor grammar test: npm is not installed"
+fi
