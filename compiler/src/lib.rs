@@ -18,6 +18,7 @@ pub mod check;
 pub mod codegen;
 pub mod diagnostics;
 pub mod driver;
+pub mod format;
 pub mod fs_loader;
 pub mod graph;
 pub mod hir;

@@ -695,3 +695,31 @@ fn the_language_server_answers_an_editor_session() {
     let status = lsp.child.wait().expect("exits");
     assert!(status.success(), "{status}");
 }
+
+/// `pipec fmt`: `--check` reports and changes nothing (exit 1), a plain run rewrites the file
+/// into the layout `--check` accepts, and a file with a syntax error is reported and left alone.
+#[test]
+fn fmt_rewrites_files_and_check_reports_them() {
+    let dir = temp_dir("fmt");
+    let messy = "include \"s.thrift\"\nsource r: R {batch=files(\"r.jsonl\")}\nstream s=r|select{ id }\n";
+    std::fs::write(dir.join("a.pipe"), messy).expect("write");
+    std::fs::write(dir.join("broken.pipe"), "stream s = | where\n").expect("write");
+    let run =
+        |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_pipec")).args(args).current_dir(&dir).output().expect("runs");
+    let out = run(&["fmt", "--check", "."]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not formatted: ./a.pipe") && err.contains("skipped ./broken.pipe: it has a syntax error"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(dir.join("a.pipe")).expect("read"), messy, "--check changes nothing");
+    assert_eq!(run(&["fmt", "."]).status.code(), Some(0));
+    let formatted = std::fs::read_to_string(dir.join("a.pipe")).expect("read");
+    assert_eq!(
+        formatted,
+        "include \"s.thrift\"\nsource r: R { batch = files(\"r.jsonl\") }\nstream s = r | select { id }\n"
+    );
+    assert_eq!(run(&["fmt", "--check", "a.pipe"]).status.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(dir.join("broken.pipe")).expect("read"), "stream s = | where\n");
+}

@@ -7,6 +7,7 @@ mod cluster;
 mod codegen;
 mod examples;
 mod explain;
+mod fmt;
 mod kafka;
 mod privacy;
 mod props;

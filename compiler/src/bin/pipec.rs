@@ -91,6 +91,18 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Format `.pipe` files in place in the one canonical layout (tokens are never added,
+    /// dropped or reordered, so the program does not change); folders are searched for `.pipe`
+    /// files. With `--check`, change nothing: list the files that are not formatted and exit 1
+    /// if there are any. Files with syntax errors are reported and left alone.
+    Fmt {
+        /// Files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Report instead of rewriting.
+        #[arg(long)]
+        check: bool,
+    },
     /// Serve the Language Server Protocol on standard input and output, for editors:
     /// diagnostics as you type, hover (types, privacy labels), go to definition, completion,
     /// document symbols. See editors/vscode/.
@@ -136,6 +148,7 @@ fn main() -> ExitCode {
         }
         Command::PrivacyReport { file, format } => privacy_report(&file, format),
         Command::Graph { file, format, output } => graph(&file, format, output.as_deref()),
+        Command::Fmt { paths, check } => fmt(&paths, check),
         Command::Lsp => match pipec::lsp::serve_stdio() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -524,6 +537,79 @@ fn graph(file: &Path, format: GraphFormat, output: Option<&Path>) -> ExitCode {
             let _ = writeln!(std::io::stderr(), "error: {why}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Every `.pipe` file under `path` (itself, if it is a file), sorted.
+fn pipe_files(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if !path.is_dir() {
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for p in entries {
+        let hidden = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.') || n == "target" || n == "node_modules");
+        if p.is_dir() && !hidden {
+            pipe_files(&p, out)?;
+        } else if p.extension().is_some_and(|e| e == "pipe") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::disallowed_methods, reason = "`pipec fmt` reads and rewrites the files its user named")]
+fn fmt(paths: &[PathBuf], check: bool) -> ExitCode {
+    let mut files = Vec::new();
+    for p in paths {
+        if let Err(e) = pipe_files(p, &mut files) {
+            let _ = writeln!(std::io::stderr(), "error: cannot read `{}`: {e}", p.display());
+            return ExitCode::from(2);
+        }
+    }
+    let (mut unformatted, mut skipped, mut unreadable) = (0, 0, 0);
+    let mut err = std::io::stderr().lock();
+    for f in &files {
+        let text = match std::fs::read_to_string(f) {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = writeln!(err, "error: cannot read `{}`: {e}", f.display());
+                unreadable += 1;
+                continue;
+            }
+        };
+        let formatted = match pipec::format::format(&text) {
+            Ok(t) => t,
+            Err(why) => {
+                let _ = writeln!(err, "skipped {}: {}", f.display(), why.0);
+                skipped += 1;
+                continue;
+            }
+        };
+        if formatted == text {
+            continue;
+        }
+        unformatted += 1;
+        if check {
+            let _ = writeln!(err, "not formatted: {}", f.display());
+        } else if let Err(e) = std::fs::write(f, formatted) {
+            let _ = writeln!(err, "error: cannot write `{}`: {e}", f.display());
+            unreadable += 1;
+        }
+    }
+    let verb = if check { "would change" } else { "formatted" };
+    let _ =
+        writeln!(err, "{}: {verb} {}, {} skipped for syntax errors", plural(files.len(), "file"), unformatted, skipped);
+    if unreadable > 0 {
+        ExitCode::from(2)
+    } else if check && unformatted > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
