@@ -662,7 +662,7 @@ fn the_language_server_answers_an_editor_session() {
     assert!(def["uri"].as_str().is_some_and(|u| u.ends_with("schemas/partner.thrift")), "{def}");
 
     // Completion after `t.`, typed into the select; then names and functions elsewhere.
-    let typing = text.replace("      state,\n", "      state,\n      limit = t.cr\n");
+    let typing = text.replacen("state,\n", "state,\n    limit = t.cr\n", 1);
     lsp.notify(
         "textDocument/didChange",
         serde_json::json!({ "textDocument": { "uri": uri, "version": 5 }, "contentChanges": [{ "text": typing }] }),
@@ -689,6 +689,28 @@ fn the_language_server_answers_an_editor_session() {
     let symbols = lsp.request("textDocument/documentSymbol", serde_json::json!({ "textDocument": { "uri": uri } }));
     let names: Vec<&str> = symbols.as_array().expect("symbols").iter().filter_map(|s| s["name"].as_str()).collect();
     assert_eq!(names, ["applications", "tradeline_rows", "warehouse"], "{symbols}");
+
+    // Across `import`: a function defined in another `.pipe` file, and the import line itself.
+    let offers = dir.join("../partner_offers/pipeline.pipe").canonicalize().expect("example");
+    let offers_uri = format!("file://{}", offers.display());
+    let offers_text = std::fs::read_to_string(&offers).expect("example");
+    lsp.notify(
+        "textDocument/didOpen",
+        serde_json::json!({ "textDocument": { "uri": offers_uri, "languageId": "pipe", "version": 1, "text": offers_text } }),
+    );
+    assert_eq!(lsp.diagnostics(&offers_uri), Vec::<serde_json::Value>::new());
+    let blocks = std::fs::read_to_string(dir.join("../partner_offers/blocks/credit.pipe")).expect("blocks");
+    let def = lsp.request(
+        "textDocument/definition",
+        serde_json::json!({ "textDocument": { "uri": offers_uri }, "position": pos_of(&offers_text, "utilization(", 2) }),
+    );
+    assert!(def["uri"].as_str().is_some_and(|u| u.ends_with("blocks/credit.pipe")), "{def}");
+    assert_eq!(def["range"]["start"]["line"], pos_of(&blocks, "fn utilization", 0)["line"], "{def}");
+    let def = lsp.request(
+        "textDocument/definition",
+        serde_json::json!({ "textDocument": { "uri": offers_uri }, "position": pos_of(&offers_text, "import \"blocks", 10) }),
+    );
+    assert!(def["uri"].as_str().is_some_and(|u| u.ends_with("blocks/credit.pipe")), "{def}");
 
     assert_eq!(lsp.request("shutdown", serde_json::Value::Null), serde_json::Value::Null);
     lsp.notify("exit", serde_json::Value::Null);
