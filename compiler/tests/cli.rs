@@ -29,7 +29,7 @@ fn errors_exit_one_and_every_error_is_printed_with_code_span_and_help() {
     for code in ["E2001", "E2002", "E2003", "E2004", "E2008", "W0003"] {
         assert!(text.contains(code), "{code} missing from:\n{text}");
     }
-    assert!(text.contains("invalid/types.pipe:17:11"), "no file:line:col in:\n{text}");
+    assert!(text.contains("invalid/types.pipe:17:9"), "no file:line:col in:\n{text}");
     assert!(text.contains("help: handle the null first"), "no help line in:\n{text}");
     assert!(text.contains("25 errors, 1 warning"), "{text}");
 }

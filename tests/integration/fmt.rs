@@ -1,9 +1,8 @@
 //! `pipec fmt` over every `.pipe` file of the repository (the case corpus, the examples, the
 //! benchmarks): formatting twice changes nothing more than once, the token stream is the
 //! original's (no token added, dropped or reordered), and the program checks to the same plan
-//! with the same diagnostics. The examples and benchmarks are kept formatted (`.ci/run` runs
-//! `pipec fmt --check` on them); the case files are fixtures pinned to lines and columns, left
-//! as written.
+//! with the same diagnostics. Every file that parses is kept formatted (`.ci/run` runs
+//! `pipec fmt --check` on all of them).
 
 use std::path::{Path, PathBuf};
 
@@ -66,16 +65,16 @@ fn formatting_is_idempotent_and_never_changes_a_program() {
     assert!(formatted > 100 && skipped < 10, "formatted {formatted}, skipped {skipped}");
 }
 
-/// The examples and benchmarks are in the canonical layout.
+/// Every `.pipe` file that parses is in the canonical layout.
 #[test]
-fn the_examples_are_formatted() {
+fn the_examples_and_cases_are_formatted() {
     let mut stale = Vec::new();
-    for dir in ["examples", "bench"] {
+    for dir in ["examples", "bench", "tests/cases"] {
         for (path, text) in read_tree(&repo_root().join(dir), &["pipe"]) {
             if pipec::format::format(&text).is_ok_and(|f| f != text) {
                 stale.push(format!("{dir}/{}", path.display()));
             }
         }
     }
-    assert!(stale.is_empty(), "not formatted (run `pipec fmt examples bench`): {stale:?}");
+    assert!(stale.is_empty(), "not formatted (run `pipec fmt examples bench tests/cases`): {stale:?}");
 }
