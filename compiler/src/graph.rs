@@ -110,6 +110,19 @@ fn shorten(s: String) -> String {
     }
 }
 
+impl Graph {
+    /// The streams that have nodes, in the order their first node appears.
+    fn streams(&self) -> Vec<&str> {
+        let mut streams: Vec<&str> = Vec::new();
+        for s in self.nodes.iter().filter_map(|n| n.stream.as_deref()) {
+            if !streams.contains(&s) {
+                streams.push(s);
+            }
+        }
+        streams
+    }
+}
+
 /// Builds the graph of a checked program.
 pub fn build(checked: &Checked) -> Graph {
     let p = &checked.program;
@@ -274,19 +287,12 @@ pub fn dot(g: &Graph, title: &str) -> String {
             dot_escape(&n.label)
         );
     };
-    let mut streams: Vec<&str> = Vec::new();
-    for n in &g.nodes {
-        if let Some(s) = &n.stream {
-            if !streams.contains(&s.as_str()) {
-                streams.push(s);
-            }
-        }
-    }
     for (i, n) in g.nodes.iter().enumerate() {
         if n.stream.is_none() {
             node(&mut out, i, "  ");
         }
     }
+    let streams = g.streams();
     for (c, s) in streams.iter().enumerate() {
         let _ = writeln!(out, "  subgraph cluster_{c} {{");
         let _ = writeln!(out, "    label=\"stream {}\"; style=rounded; color=\"#9ca3af\";", dot_escape(s));
@@ -330,19 +336,12 @@ pub fn mermaid(g: &Graph, title: &str) -> String {
         };
         let _ = writeln!(out, "{indent}n{i}{shape}");
     };
-    let mut streams: Vec<&str> = Vec::new();
-    for n in &g.nodes {
-        if let Some(s) = &n.stream {
-            if !streams.contains(&s.as_str()) {
-                streams.push(s);
-            }
-        }
-    }
     for (i, n) in g.nodes.iter().enumerate() {
         if n.stream.is_none() {
             node(&mut out, i, "  ");
         }
     }
+    let streams = g.streams();
     for (c, s) in streams.iter().enumerate() {
         let _ = writeln!(out, "  subgraph s{c}[\"stream {}\"]", mermaid_escape(s));
         for (i, n) in g.nodes.iter().enumerate() {

@@ -120,7 +120,7 @@ fn path_of(uri: &Uri) -> Option<PathBuf> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() + 1 {
+        if bytes[i] == b'%' {
             if let Some(b) =
                 bytes.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok())
             {
@@ -420,7 +420,7 @@ impl Server {
         for f in crate::builtins::aggregates::ALL {
             items.push(item(f.name.into(), CompletionItemKind::FUNCTION, f.signature.into()));
         }
-        for k in KEYWORDS {
+        for k in crate::syntax::PIPE_WORDS {
             items.push(item((*k).into(), CompletionItemKind::KEYWORD, "keyword".into()));
         }
         items
@@ -517,42 +517,6 @@ impl Server {
         out
     }
 }
-
-const KEYWORDS: &[&str] = &[
-    "source",
-    "stream",
-    "sink",
-    "model",
-    "fn",
-    "include",
-    "import",
-    "namespace",
-    "select",
-    "derive",
-    "where",
-    "explode",
-    "window",
-    "group",
-    "by",
-    "aggregate",
-    "score",
-    "protect",
-    "for",
-    "union",
-    "allow",
-    "purpose",
-    "if",
-    "then",
-    "else",
-    "null",
-    "true",
-    "false",
-    "as",
-    "batch",
-    "event_time",
-    "watermark",
-    "late",
-];
 
 fn item(label: String, kind: CompletionItemKind, detail: String) -> CompletionItem {
     CompletionItem { label, kind: Some(kind), detail: Some(detail), ..CompletionItem::default() }

@@ -8,7 +8,8 @@ use pipec::source::{FileId, MemoryLoader};
 /// Words and symbols of both grammars, plus names and literals, for random token sequences that
 /// get deep into parsing. The words come from the parsers' own list.
 fn vocabulary() -> Vec<&'static str> {
-    let mut v: Vec<&'static str> = pipec::syntax::WORDS.to_vec();
+    let mut v: Vec<&'static str> =
+        pipec::syntax::PIPE_WORDS.iter().chain(pipec::syntax::THRIFT_WORDS).copied().collect();
     v.extend([
         "tumbling",
         "sliding",

@@ -143,10 +143,12 @@ fn the_grammar_uses_the_parsers_words_and_symbols() {
         assert!(defined.contains(r), "the grammar uses `{r}` but never defines it");
     }
     for t in &terminals {
-        let known = pipec::syntax::WORDS.contains(&t.as_str()) || symbols.contains(t) || lexical_terminal(t);
+        let known = pipec::syntax::PIPE_WORDS.iter().chain(pipec::syntax::THRIFT_WORDS).any(|w| *w == t.as_str())
+            || symbols.contains(t)
+            || lexical_terminal(t);
         assert!(known, "the grammar has a terminal \"{t}\" that no parser or lexer rule knows");
     }
-    for w in pipec::syntax::WORDS {
+    for w in pipec::syntax::PIPE_WORDS.iter().chain(pipec::syntax::THRIFT_WORDS) {
         assert!(terminals.contains(*w), "the parsers give `{w}` a meaning but the grammar never mentions it");
     }
 }

@@ -13,11 +13,11 @@ pub mod thrift_parser;
 pub use pipe_parser::parse_pipe;
 pub use thrift_parser::parse_thrift;
 
-/// Every word either grammar gives a meaning to, in some position. Words are not reserved
-/// tokens (see `lexer.rs`); this list lets the language reference's grammar be checked against
-/// the parsers.
-pub const WORDS: &[&str] = &[
-    // .pipe items, steps and expressions.
+/// Every word the `.pipe` grammar gives a meaning to, in some position: items, steps,
+/// properties and expressions. Words are not reserved tokens (see `lexer.rs`); with
+/// [`THRIFT_WORDS`] this list lets the language reference's grammar be checked against the
+/// parsers, and it is what the language server completes as keywords.
+pub const PIPE_WORDS: &[&str] = &[
     "namespace",
     "include",
     "import",
@@ -54,13 +54,19 @@ pub const WORDS: &[&str] = &[
     "and",
     "or",
     "not",
-    // Thrift.
+];
+
+/// Every word the Thrift grammar gives a meaning to.
+pub const THRIFT_WORDS: &[&str] = &[
+    "namespace",
+    "include",
     "cpp_include",
     "const",
     "typedef",
     "enum",
     "senum",
     "struct",
+    "union",
     "exception",
     "service",
     "extends",
@@ -81,13 +87,12 @@ mod tests {
 
     #[test]
     fn every_word_a_parser_matches_is_listed() {
-        let used = pipe_parser::ITEM_WORDS
-            .iter()
-            .chain(pipe_parser::OP_WORDS)
-            .chain(pipe_parser::RESERVED)
-            .chain(thrift_parser::DEFINITION_WORDS);
-        for w in used {
-            assert!(WORDS.contains(w), "`{w}` is missing from syntax::WORDS");
+        let pipe = pipe_parser::ITEM_WORDS.iter().chain(pipe_parser::OP_WORDS).chain(pipe_parser::RESERVED);
+        for w in pipe {
+            assert!(PIPE_WORDS.contains(w), "`{w}` is missing from syntax::PIPE_WORDS");
+        }
+        for w in thrift_parser::DEFINITION_WORDS {
+            assert!(THRIFT_WORDS.contains(w), "`{w}` is missing from syntax::THRIFT_WORDS");
         }
     }
 }
