@@ -142,8 +142,12 @@ fn start_offsets(c: &Reader, decl: &KafkaDecl, parts: &[i32]) -> Result<BTreeMap
         return Ok(out);
     }
     let ends = |p: i32| {
-        c.fetch_watermarks(&decl.topic, p, SETUP_TIMEOUT)
-            .map_err(|e| StartError::new(&e, format!("topic `{}` partition {p} on `{}`", decl.topic, decl.brokers)))
+        c.fetch_watermarks(&decl.topic, p, SETUP_TIMEOUT).map_err(|e| {
+            StartError::new(
+                &e,
+                format!("reading the offsets of topic `{}` partition {p} on `{}`", decl.topic, decl.brokers),
+            )
+        })
     };
     match decl.start {
         KafkaStart::Earliest => {
@@ -181,8 +185,10 @@ fn start_offsets(c: &Reader, decl: &KafkaDecl, parts: &[i32]) -> Result<BTreeMap
         KafkaStart::Timestamp(ts) => {
             let mut tpl = TopicPartitionList::new();
             for &p in parts {
-                tpl.add_partition_offset(&decl.topic, p, Offset::Offset(ts))
-                    .map_err(|e| StartError { message: e.to_string(), retry: false })?;
+                tpl.add_partition_offset(&decl.topic, p, Offset::Offset(ts)).map_err(|e| StartError {
+                    message: format!("topic `{}` partition {p}: the start time {ts}: {e}", decl.topic),
+                    retry: false,
+                })?;
             }
             let found = c.offsets_for_times(tpl, SETUP_TIMEOUT).map_err(|e| {
                 StartError::new(&e, format!("the offsets at {ts} of topic `{}` on `{}`", decl.topic, decl.brokers))
@@ -206,12 +212,14 @@ fn start_offsets(c: &Reader, decl: &KafkaDecl, parts: &[i32]) -> Result<BTreeMap
     Ok(out)
 }
 
-fn assign(c: &Reader, topic: &str, from: &BTreeMap<i32, i64>) -> Result<(), String> {
+fn assign(c: &Reader, decl: &KafkaDecl, from: &BTreeMap<i32, i64>) -> Result<(), String> {
+    let (topic, brokers) = (&decl.topic, &decl.brokers);
     let mut tpl = TopicPartitionList::new();
     for (&p, &o) in from {
-        tpl.add_partition_offset(topic, p, Offset::Offset(o)).map_err(|e| e.to_string())?;
+        tpl.add_partition_offset(topic, p, Offset::Offset(o))
+            .map_err(|e| format!("cannot read topic `{topic}` partition {p} from offset {o} on `{brokers}`: {e}"))?;
     }
-    c.assign(&tpl).map_err(|e| format!("cannot read topic `{topic}`: {e}"))
+    c.assign(&tpl).map_err(|e| format!("cannot read topic `{topic}` on `{brokers}`: {e}"))
 }
 
 /// How long a partition sought to an offset may give nothing, while its end is past that
@@ -363,7 +371,7 @@ pub fn follow(
         };
         from.insert(p, at);
     }
-    assign(&c, &decl.topic, &from)?;
+    assign(&c, decl, &from)?;
     let names: BTreeMap<i32, Arc<str>> = parts.iter().map(|&p| (p, Arc::from(position_name(&decl.topic, p)))).collect();
     {
         let mut st = lock(&shared.partitions);
@@ -384,7 +392,7 @@ pub fn follow(
     let mut resets = 0;
     while !stop.load(Ordering::Relaxed) {
         if let Some(offsets) = lock(&shared.commit).take() {
-            commit(&c, &decl.topic, &offsets);
+            commit(&c, decl, &offsets);
         }
         {
             let highs = lock(&c.context().highs);
@@ -455,7 +463,7 @@ pub fn follow(
                 }
             }
             Some(Err(e)) if fatal(&e) => {
-                return Err(format!("topic `{}` on `{}`: {e}", decl.topic, decl.brokers));
+                return Err(format!("reading topic `{}` on `{}`: {e}", decl.topic, decl.brokers));
             }
             Some(Err(e)) if out_of_range(&e) => {
                 // Go on from where this reader is; a partition that keeps refusing its position
@@ -507,7 +515,8 @@ fn empty_batch(source: usize, name: &Arc<str>, offset: i64, header: Option<Arc<c
 
 /// Commits the offsets of a published checkpoint to the consumer group. A failure only
 /// delays lag tooling (the checkpoint holds the offsets that count): it is reported, not fatal.
-fn commit(c: &Reader, topic: &str, offsets: &BTreeMap<i32, i64>) {
+fn commit(c: &Reader, decl: &KafkaDecl, offsets: &BTreeMap<i32, i64>) {
+    let (topic, brokers) = (&decl.topic, &decl.brokers);
     let mut tpl = TopicPartitionList::new();
     for (&p, &o) in offsets {
         if tpl.add_partition_offset(topic, p, Offset::Offset(o)).is_err() {
@@ -517,7 +526,9 @@ fn commit(c: &Reader, topic: &str, offsets: &BTreeMap<i32, i64>) {
     if let Err(e) = c.commit(&tpl, CommitMode::Async) {
         #[allow(clippy::print_stderr, reason = "a warning the operator should see")]
         {
-            eprintln!("warning: committing offsets of topic `{topic}` to the consumer group failed: {e}");
+            eprintln!(
+                "warning: committing offsets of topic `{topic}` to the consumer group on `{brokers}` failed: {e}"
+            );
         }
     }
 }
@@ -531,12 +542,12 @@ pub fn read_bounded(
     take: &mut dyn FnMut(&[u8], &MessageMeta),
 ) -> Result<u64, String> {
     let c = consumer(decl, group)?;
-    let (_, listed) = c
-        .fetch_watermarks(&decl.topic, p, SETUP_TIMEOUT)
-        .map_err(|e| format!("topic `{}` partition {p} on `{}`: {e}", decl.topic, decl.brokers))?;
+    let (_, listed) = c.fetch_watermarks(&decl.topic, p, SETUP_TIMEOUT).map_err(|e| {
+        format!("reading the end offset of topic `{}` partition {p} on `{}`: {e}", decl.topic, decl.brokers)
+    })?;
     let from = start_offsets(&c, decl, &[p]).map_err(|e| e.message)?;
     let start = from.get(&p).copied().unwrap_or(listed);
-    assign(&c, &decl.topic, &from)?;
+    assign(&c, decl, &from)?;
     // The end: the first fetch response's high watermark (or, when none comes in time, the
     // listed one).
     let started = Instant::now();
@@ -580,7 +591,9 @@ pub fn read_bounded(
                 bytes += payload.len() as u64;
                 take(payload, &meta(&m));
             }
-            Some(Err(e)) if fatal(&e) => return Err(format!("topic `{}` on `{}`: {e}", decl.topic, decl.brokers)),
+            Some(Err(e)) if fatal(&e) => {
+                return Err(format!("reading topic `{}` partition {p} on `{}`: {e}", decl.topic, decl.brokers))
+            }
             Some(Err(e)) if out_of_range(&e) => {
                 let _ = c.seek(&decl.topic, p, Offset::Offset(position), SETUP_TIMEOUT);
                 resuming = Some(Resume::new(position));
@@ -671,16 +684,16 @@ impl Producer {
                     record = back;
                     std::thread::sleep(Duration::from_millis(2));
                 }
-                Err((e, _)) => return Err(format!("topic `{}` on `{}`: {e}", self.topic, self.brokers)),
+                Err((e, _)) => return Err(format!("writing to topic `{}` on `{}`: {e}", self.topic, self.brokers)),
             }
         }
     }
 
     /// Waits until every queued message is acknowledged; fails if any delivery failed.
     pub fn flush(&self) -> Result<(), String> {
-        self.inner
-            .flush(Duration::from_secs(300))
-            .map_err(|e| format!("topic `{}` on `{}`: {e}", self.topic, self.brokers))?;
+        self.inner.flush(Duration::from_secs(300)).map_err(|e| {
+            format!("waiting for the brokers `{}` to acknowledge topic `{}`: {e}", self.brokers, self.topic)
+        })?;
         match lock(&self.inner.context().failure).take() {
             Some(e) => Err(format!("a message to topic `{}` on `{}` was not delivered: {e}", self.topic, self.brokers)),
             None => Ok(()),
