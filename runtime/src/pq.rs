@@ -7,66 +7,96 @@ pub mod write;
 
 use crate::record::{Reject, Res};
 
+/// How long decoding a file's footer may take: its floor, and per MiB of footer. A sound
+/// footer decodes at hundreds of MiB/s; this only stops a corrupt one that would keep the
+/// decoder busy for minutes.
+const FOOTER_TIME: (std::time::Duration, std::time::Duration) =
+    (std::time::Duration::from_secs(10), std::time::Duration::from_secs(1));
+
 /// Reads every row of a Parquet file (page checksums verified where the writer stored them),
-/// calling `each` with the row's index. The page headers of every column chunk are walked first
-/// (`pages`), so a corrupt header is an error instead of minutes of work for the decoder. The
-/// parquet crate panics on some corrupt metadata instead of returning an error (found by fuzzing:
-/// "column start and length should not be negative"); that is caught here and becomes an error,
-/// so a bad file fails the run with its name instead of crashing it.
+/// calling `each` with the row's index. Two kinds of corrupt file would keep the parquet crate
+/// busy for minutes (found by fuzzing): its footer is decoded under a time limit
+/// (`FOOTER_TIME`), and the page headers of every column chunk are walked first (`pages`). The
+/// crate also panics on some corrupt metadata instead of returning an error ("column start and
+/// length should not be negative"); that is caught here. Each becomes an error, so a bad file
+/// fails the run with its name instead of stalling or crashing it.
 pub fn for_each_row<R: parquet::file::reader::ChunkReader + 'static>(
     file: R,
+    each: impl FnMut(usize, Row),
+) -> Result<(), String> {
+    for_each_row_within(file, FOOTER_TIME, each)
+}
+
+fn for_each_row_within<R: parquet::file::reader::ChunkReader + 'static>(
+    file: R,
+    footer_time: (std::time::Duration, std::time::Duration),
     mut each: impl FnMut(usize, Row),
 ) -> Result<(), String> {
-    use parquet::file::reader::FileReader;
+    use parquet::file::reader::RowGroupReader;
+    let file = std::sync::Arc::new(file);
+    let meta = footer(&file, footer_time)?;
     let read = std::panic::AssertUnwindSafe(|| -> Result<(), String> {
-        let file = Shared(std::sync::Arc::new(file));
-        let reader =
-            parquet::file::serialized_reader::SerializedFileReader::new(file.clone()).map_err(|e| e.to_string())?;
-        pages::check(&*file.0, reader.metadata())?;
-        let rows = reader.get_row_iter(None).map_err(|e| e.to_string())?;
-        for (i, row) in rows.enumerate() {
-            each(i, row.map_err(|e| e.to_string())?);
+        pages::check(&*file, &meta)?;
+        let props = std::sync::Arc::new(parquet::file::properties::ReaderProperties::builder().build());
+        let mut i = 0;
+        for group in meta.row_groups() {
+            let reader = parquet::file::serialized_reader::SerializedRowGroupReader::new(
+                file.clone(),
+                group,
+                None,
+                props.clone(),
+            )
+            .map_err(|e| e.to_string())?;
+            for row in reader.get_row_iter(None).map_err(|e| e.to_string())? {
+                each(i, row.map_err(|e| e.to_string())?);
+                i += 1;
+            }
         }
         Ok(())
     });
-    match std::panic::catch_unwind(read) {
-        Ok(r) => r,
-        Err(panic) => {
-            let why = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            Err(format!("not a readable Parquet file (its decoder failed: {why})"))
-        }
+    std::panic::catch_unwind(read).unwrap_or_else(|panic| Err(decoder_failed(&*panic)))
+}
+
+/// The file's footer, decoded on a thread of its own so that a corrupt one that would take the
+/// decoder minutes is an error after `limit` (floor, per MiB of footer); the thread is left to
+/// finish on its own.
+fn footer<R: parquet::file::reader::ChunkReader + 'static>(
+    file: &std::sync::Arc<R>,
+    (floor, per_mib): (std::time::Duration, std::time::Duration),
+) -> Result<parquet::file::metadata::ParquetMetaData, String> {
+    let len = file.len();
+    let footer_len = match len.checked_sub(8).map(|at| file.get_bytes(at, 4)) {
+        Some(Ok(b)) => u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+        _ => 0,
+    };
+    let limit = floor + per_mib.mul_f64(footer_len as f64 / (1 << 20) as f64);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let f = file.clone();
+    std::thread::Builder::new()
+        .name("parquet-footer".into())
+        .spawn(move || {
+            let parse = std::panic::AssertUnwindSafe(|| {
+                parquet::file::metadata::ParquetMetaDataReader::new().parse_and_finish(&*f).map_err(|e| e.to_string())
+            });
+            let _ = tx.send(std::panic::catch_unwind(parse).unwrap_or_else(|panic| Err(decoder_failed(&*panic))));
+        })
+        .map_err(|e| format!("cannot start a thread to read the footer: {e}"))?;
+    match rx.recv_timeout(limit) {
+        Ok(meta) => meta,
+        Err(_) => Err(format!(
+            "not a readable Parquet file (its footer of {footer_len} bytes did not decode in {:.0}s)",
+            limit.as_secs_f64()
+        )),
     }
 }
 
-/// One file for the decoder and for the walk over its page headers.
-struct Shared<R>(std::sync::Arc<R>);
-
-impl<R> Clone for Shared<R> {
-    fn clone(&self) -> Self {
-        Shared(self.0.clone())
-    }
-}
-
-impl<R: parquet::file::reader::Length> parquet::file::reader::Length for Shared<R> {
-    fn len(&self) -> u64 {
-        self.0.len()
-    }
-}
-
-impl<R: parquet::file::reader::ChunkReader> parquet::file::reader::ChunkReader for Shared<R> {
-    type T = R::T;
-
-    fn get_read(&self, start: u64) -> parquet::errors::Result<R::T> {
-        self.0.get_read(start)
-    }
-
-    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<bytes::Bytes> {
-        self.0.get_bytes(start, length)
-    }
+fn decoder_failed(panic: &(dyn std::any::Any + Send)) -> String {
+    let why = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    format!("not a readable Parquet file (its decoder failed: {why})")
 }
 
 fn field<'a>(row: &'a Row, name: &str) -> Option<&'a Field> {
@@ -169,6 +199,31 @@ mod tests {
         assert!(err.contains("not a readable Parquet file"), "{err}");
         let mut rows = 0;
         super::for_each_row(open("good.parquet"), |_, _| rows += 1).expect("good");
+        assert_eq!(rows, 3);
+    }
+
+    /// A footer holding an unknown field that is a list of 2^31 booleans, which the crate skips
+    /// at no input per element (8 s of decoding, optimized): an error after the time limit.
+    #[test]
+    fn a_footer_that_would_take_the_decoder_long_is_an_error() {
+        let good = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/cases/codegen/parquet_crc/good.parquet"),
+        )
+        .expect("fixture");
+        let footer_len = u32::from_le_bytes(good[good.len() - 8..good.len() - 4].try_into().expect("4 bytes")) as usize;
+        let body = &good[..good.len() - 8 - footer_len];
+        let mut footer = good[good.len() - 8 - footer_len..good.len() - 9].to_vec();
+        // Field 100 (zigzag 200), a list of booleans of 2^31 - 1 entries, then the footer's stop.
+        footer.extend([0x09, 0xc8, 0x01, 0xf1, 0xff, 0xff, 0xff, 0xff, 0x07, 0x00]);
+        let mut file = body.to_vec();
+        file.extend(&footer);
+        file.extend((footer.len() as u32).to_le_bytes());
+        file.extend(b"PAR1");
+        let quick = (std::time::Duration::from_millis(500), std::time::Duration::ZERO);
+        let err = super::for_each_row_within(bytes::Bytes::from(file), quick, |_, _| {}).expect_err("too slow");
+        assert!(err.contains(&format!("its footer of {} bytes did not decode", footer.len())), "{err}");
+        let mut rows = 0;
+        super::for_each_row(bytes::Bytes::from(good), |_, _| rows += 1).expect("good");
         assert_eq!(rows, 3);
     }
 
