@@ -20,20 +20,72 @@ use crate::{Checked, Options};
 #[derive(Debug, Clone)]
 pub struct Cache {
     pub dir: PathBuf,
-    pub runtime_dir: PathBuf,
+    /// The runtime's sources to build against; `None`: the ones embedded in `pipec`, written
+    /// under `dir` on first use.
+    pub runtime_dir: Option<PathBuf>,
     /// Cargo's `--release` (otherwise the dev profile, with every crate at opt-level 2).
     pub release: bool,
 }
 
 impl Cache {
-    /// `PIPE_CACHE_DIR` (default `target/pipe` in this repository) and `PIPE_RUNTIME_DIR`
-    /// (default this repository's `runtime/`).
+    /// `PIPE_CACHE_DIR`, else `$XDG_CACHE_HOME/pipe`, else `~/.cache/pipe`; the runtime of
+    /// `PIPE_RUNTIME_DIR` (a checkout's `runtime/`, to try changes to it without rebuilding
+    /// `pipec`), else the one embedded in `pipec`.
     pub fn from_env(release: bool) -> Cache {
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default();
-        let dir = std::env::var_os("PIPE_CACHE_DIR").map_or_else(|| repo.join("target").join("pipe"), PathBuf::from);
-        let runtime_dir = std::env::var_os("PIPE_RUNTIME_DIR").map_or_else(|| repo.join("runtime"), PathBuf::from);
-        Cache { dir, runtime_dir, release }
+        let set = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let dir = set("PIPE_CACHE_DIR")
+            .or_else(|| set("XDG_CACHE_HOME").filter(|d| d.is_absolute()).map(|d| d.join("pipe")))
+            .or_else(|| set("HOME").map(|h| h.join(".cache").join("pipe")))
+            .unwrap_or_else(|| std::env::temp_dir().join("pipe-cache"));
+        Cache { dir, runtime_dir: set("PIPE_RUNTIME_DIR"), release }
     }
+
+    /// The runtime directory to build against, writing the embedded sources first if needed.
+    pub fn runtime(&self) -> std::io::Result<PathBuf> {
+        match &self.runtime_dir {
+            Some(dir) => Ok(dir.clone()),
+            None => runtime_sources(&self.dir),
+        }
+    }
+}
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/runtime_files.rs"));
+}
+
+/// Writes the runtime sources `pipec` was built with to `CACHE/runtime/HASH/` (once: the
+/// directory is complete when it has its name, since it is filled under a temporary name and
+/// renamed) and returns its `runtime/` directory.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "each file is written once into a fresh directory, renamed into place after"
+)]
+fn runtime_sources(cache: &Path) -> std::io::Result<PathBuf> {
+    let parent = cache.join("runtime");
+    let root = parent.join(embedded::HASH);
+    if root.is_dir() {
+        return Ok(root.join("runtime"));
+    }
+    let named = |what: &str, path: &Path, e: std::io::Error| {
+        std::io::Error::new(e.kind(), format!("{what} `{}`: {e}", path.display()))
+    };
+    let tmp = parent.join(format!(".{}.{}.tmp", embedded::HASH, std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    for (name, bytes) in embedded::FILES {
+        let path = tmp.join(name);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| named("cannot create", dir, e))?;
+        }
+        std::fs::write(&path, bytes).map_err(|e| named("cannot write", &path, e))?;
+    }
+    if let Err(e) = std::fs::rename(&tmp, &root) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        // Another process wrote the same sources first.
+        if !root.is_dir() {
+            return Err(named("cannot move into place", &root, e));
+        }
+    }
+    Ok(root.join("runtime"))
 }
 
 #[derive(Debug)]
@@ -113,7 +165,9 @@ pub fn build(root: &Path, options: Options, cache: &Cache) -> Result<Built, Buil
     let base_dir =
         root.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p }).unwrap_or(Path::new("."));
     let base_dir = std::fs::canonicalize(base_dir).unwrap_or_else(|_| base_dir.to_path_buf());
-    let runtime_dir = std::fs::canonicalize(&cache.runtime_dir).unwrap_or_else(|_| cache.runtime_dir.clone());
+    let runtime_dir =
+        cache.runtime().map_err(|e| BuildError::Cargo(format!("cannot write the runtime's sources: {e}")))?;
+    let runtime_dir = std::fs::canonicalize(&runtime_dir).unwrap_or(runtime_dir);
     let root_path = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
     let mut id = 0xcbf2_9ce4_8422_2325u64;
     fnv(&mut id, root_path.to_string_lossy().as_bytes());

@@ -745,3 +745,85 @@ fn fmt_rewrites_files_and_check_reports_them() {
     assert_eq!(run(&["fmt", "--check", "a.pipe"]).status.code(), Some(0));
     assert_eq!(std::fs::read_to_string(dir.join("broken.pipe")).expect("read"), "stream s = | where\n");
 }
+
+/// `cargo install` puts a `pipec` in a fresh root; with the source tree hidden (a tmpfs mounted
+/// over it in a mount namespace of its own, where the system allows one) it builds and runs a
+/// pipeline in a directory of its own: the runtime it compiles against travels inside `pipec`
+/// and is written to the user's cache, never into the checkout.
+#[test]
+fn an_installed_pipec_builds_pipelines_with_the_source_tree_out_of_reach() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_path_buf();
+    let root = temp_dir("install");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    // The test build's own target directory: the debug pipec there is reused, not rebuilt.
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo.join("target"), PathBuf::from);
+    let out = Command::new(&cargo)
+        .args(["install", "--quiet", "--debug", "--locked", "--path"])
+        .arg(repo.join("compiler"))
+        .arg("--root")
+        .arg(root.join("root"))
+        .arg("--target-dir")
+        .arg(&target)
+        .output()
+        .expect("cargo install runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let installed = root.join("root/bin/pipec");
+
+    let project = root.join("project");
+    std::fs::create_dir_all(&project).expect("project dir");
+    std::fs::write(project.join("s.thrift"), "struct R {\n  1: required string id\n  2: required i64 n\n}\n")
+        .expect("schema");
+    std::fs::write(
+        project.join("p.pipe"),
+        "include \"s.thrift\"\n\nsource rows: R {\n  batch = files(\"in.jsonl\", format = json)\n}\n\nstream big = rows\n  | where n > 1\n  | select { id, twice = n * 2 }\n\nbig -> files(\"out\", format = json)\n",
+    )
+    .expect("pipeline");
+    std::fs::write(
+        project.join("in.jsonl"),
+        "{\"id\":\"a\",\"n\":1}\n{\"id\":\"b\",\"n\":2}\n{\"id\":\"c\",\"n\":3}\n",
+    )
+    .expect("input");
+
+    let run = |hidden: bool| {
+        let mut cmd = if hidden {
+            let mut c = Command::new("unshare");
+            c.args([
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                "mount -t tmpfs pipe-hidden \"$1\" && shift && exec \"$@\"",
+                "sh",
+            ])
+            .arg(&repo)
+            .arg(&installed);
+            c
+        } else {
+            Command::new(&installed)
+        };
+        cmd.args(["run", "p.pipe"]).current_dir(&project).env_remove("PIPE_RUNTIME_DIR");
+        cmd.output().expect("pipec runs")
+    };
+    let mut out = run(true);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !out.status.success() && err.contains("unshare") {
+        #[allow(clippy::print_stdout, reason = "the test says why it could not hide the checkout")]
+        {
+            println!("the source tree cannot be hidden here ({}); building with it in place", err.trim());
+        }
+        out = run(false);
+    }
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut written = String::new();
+    for f in std::fs::read_dir(project.join("out")).expect("the sink folder").flatten() {
+        if f.file_name().to_string_lossy().starts_with('_') {
+            continue; // the run's summary
+        }
+        written.push_str(&std::fs::read_to_string(f.path()).expect("output"));
+    }
+    let mut lines: Vec<&str> = written.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(lines, ["{\"id\":\"b\",\"twice\":4}", "{\"id\":\"c\",\"twice\":6}"]);
+    let _ = std::fs::remove_dir_all(&root);
+}
