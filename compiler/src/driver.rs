@@ -69,7 +69,9 @@ fn runtime_sources(cache: &Path) -> std::io::Result<PathBuf> {
     let named = |what: &str, path: &Path, e: std::io::Error| {
         std::io::Error::new(e.kind(), format!("{what} `{}`: {e}", path.display()))
     };
-    let tmp = parent.join(format!(".{}.{}.tmp", embedded::HASH, std::process::id()));
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = parent.join(format!(".{}.{}-{n}.tmp", embedded::HASH, std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     for (name, bytes) in embedded::FILES {
         let path = tmp.join(name);
