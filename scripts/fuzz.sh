@@ -4,7 +4,7 @@
 # and the examples' data. On the stable toolchain: RUSTC_BOOTSTRAP lets cargo fuzz pass the
 # flags of libFuzzer's coverage instrumentation; no sanitizer (`-s none`: stable ships none, and
 # the project has no unsafe code of its own to check). A crash fails the script and leaves its
-# input in fuzz/artifacts/TARGET/.
+# input in fuzz/artifacts/TARGET/; so does an input that takes more than 30 s (a hang).
 #
 #   scripts/fuzz.sh [SECONDS]
 set -euo pipefail
@@ -27,11 +27,15 @@ while IFS= read -r line; do
 done < <(head -q -n 20 tests/cases/codegen/features/events.jsonl examples/partner_ingest/data/applications.jsonl 2>/dev/null)
 printf '\001u1,5,1700000000,2023-11-14T22:20:00Z,2023-11-14,ann,"[""a""]"' > fuzz/corpus/records/csv-0
 printf '\002' > fuzz/corpus/records/parquet-0 && cat tests/cases/codegen/parquet_crc/good.parquet >> fuzz/corpus/records/parquet-0
+# The corrupt Parquet files earlier runs found (the decoder panicked or took minutes on them).
+for f in tests/cases/codegen/parquet_crc/panics_the_decoder.parquet tests/cases/codegen/parquet_crc/slow/*.parquet; do
+  { printf '\002'; cat "$f"; } > "fuzz/corpus/records/parquet-$(basename "$f" .parquet)"
+done
 cargo fuzz build -s none -O
 for t in check thrift records; do
   echo "fuzz: $t for ${secs}s"
   log="fuzz/target/$t.log"
-  if ! cargo fuzz run -s none -O "$t" "fuzz/corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=4096 \
+  if ! cargo fuzz run -s none -O "$t" "fuzz/corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=4096 -timeout=30 \
     -print_final_stats=1 > "$log" 2>&1; then
     tail -n 60 "$log"
     echo "fuzz: $t failed (the input is in fuzz/artifacts/$t/)"
