@@ -4,12 +4,16 @@
 //! The crate's Thrift reader trusts the counts it reads: skipping a list of booleans costs it no
 //! input per element, and a skip past the end of its input succeeds without reading anything. A
 //! corrupt page header of a few bytes can so keep it busy for minutes (found by fuzzing: Parquet
-//! files under 2 KB that took 27–256 s to fail). This walk reads each header as `parquet.thrift`
-//! declares it, in the same order the crate does: the fields the crate reads must carry their
-//! declared wire types (so both readers consume the same bytes), a count never exceeds the bytes
-//! left, no collection holds booleans (no page header has one), and every page ends inside its
-//! column chunk. A file that passes costs the crate time in proportion to its size; one that does
-//! not is an error naming the row group, the column, the byte offset and what is wrong.
+//! files under 2 KB that took 27–256 s to fail). It also allocates what a header claims before
+//! it checks it: the uncompressed size of a page, and the entries of a dictionary. This walk
+//! reads each header as `parquet.thrift` declares it, in the same order the crate does: the
+//! fields the crate reads must carry their declared wire types and i32 fields fit an i32 (so both
+//! readers consume the same bytes), a count never exceeds the bytes left, no collection holds
+//! booleans (no page header has one), every page ends inside its column chunk, a snappy page
+//! claims no more than snappy can expand its bytes to, and a dictionary no more entries than its
+//! bytes can hold. A file that passes costs the crate header work in proportion to its size and
+//! allocations bounded by a small multiple of it; one that does not is an error naming the row
+//! group, the column, the byte offset and what is wrong.
 
 use std::io::Read;
 
@@ -99,18 +103,31 @@ pub(super) fn check<R: ChunkReader>(file: &R, meta: &ParquetMetaData) -> Result<
             let end = start.checked_add(len).filter(|&end| end <= size).ok_or_else(|| {
                 at(format!("its pages (bytes {start}..{start}+{len}) lie outside the file ({size} bytes)"))
             })?;
+            let codec = match column.compression() {
+                parquet::basic::Compression::UNCOMPRESSED => Codec::None,
+                parquet::basic::Compression::SNAPPY => Codec::Snappy,
+                // Not compiled in: the crate refuses the chunk before it reads a page.
+                _ => Codec::Other,
+            };
+            let bits: i64 = match column.column_type() {
+                parquet::basic::Type::BOOLEAN => 1,
+                parquet::basic::Type::INT32 | parquet::basic::Type::FLOAT | parquet::basic::Type::BYTE_ARRAY => 32,
+                parquet::basic::Type::INT64 | parquet::basic::Type::DOUBLE => 64,
+                parquet::basic::Type::INT96 => 96,
+                parquet::basic::Type::FIXED_LEN_BYTE_ARRAY => 8 * i64::from(column.column_descr().type_length().max(1)),
+            };
             let mut offset = start;
             while offset < end {
                 let read = file.get_read(offset).map_err(|e| at(format!("byte {offset}: {e}")))?;
-                let mut wire = Wire { r: read.take(end - offset), used: 0, left: end - offset };
+                let mut wire =
+                    Wire { r: read.take(end - offset), used: 0, left: end - offset, dictionary_values: None };
                 let header =
                     wire.strukt(PAGE_HEADER, 0).map_err(|e| at(format!("the page header at byte {offset} {e}")))?;
                 let (Some(_), Some(plain), Some(packed)) = (header[1], header[2], header[3]) else {
                     return Err(at(format!("the page header at byte {offset} lacks its type or sizes")));
                 };
-                if plain < 0 || packed < 0 {
-                    return Err(at(format!("the page at byte {offset} has a negative size")));
-                }
+                claims(plain, packed, codec, wire.dictionary_values, bits)
+                    .map_err(|e| at(format!("the page at byte {offset} {e}")))?;
                 offset += wire.used;
                 offset = offset.checked_add(packed as u64).filter(|&next| next <= end).ok_or_else(|| {
                     at(format!(
@@ -123,11 +140,44 @@ pub(super) fn check<R: ChunkReader>(file: &R, meta: &ParquetMetaData) -> Result<
     Ok(())
 }
 
+/// Checks what a page header claims against its bytes: `plain` and `packed` its sizes, whether
+/// and how its chunk is compressed, the entries of a dictionary page and the fewest bits one takes.
+/// The crate allocates the uncompressed size (and snappy fills it) before it decompresses, and a
+/// dictionary's entries before it reads one.
+fn claims(plain: i64, packed: i64, codec: Codec, dictionary: Option<i64>, bits: i64) -> Result<(), String> {
+    if plain < 0 || packed < 0 {
+        return Err("has a negative size".to_string());
+    }
+    // Snappy expands at most 64 bytes out of a 3-byte copy.
+    if codec == Codec::Snappy && plain > 22 * packed + 64 {
+        return Err(format!(
+            "claims {plain} bytes uncompressed out of {packed} compressed, more than snappy expands to"
+        ));
+    }
+    let body = if codec == Codec::None { packed } else { plain };
+    match dictionary {
+        Some(n) if n < 0 || n.saturating_mul(bits) > body.saturating_mul(8) => {
+            Err(format!("is a dictionary of {n} entries in {body} bytes"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// How a column chunk's pages are compressed, as far as the bounds of `claims` go.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Codec {
+    None,
+    Snappy,
+    Other,
+}
+
 /// The bytes of one page header, never more than are left in its column chunk.
 struct Wire<R> {
     r: R,
     used: u64,
     left: u64,
+    /// The `num_values` of a dictionary page header.
+    dictionary_values: Option<i64>,
 }
 
 impl<R: Read> Wire<R> {
@@ -198,10 +248,18 @@ impl<R: Read> Wire<R> {
                     return Err(format!("has field {id} with wire type {wire}, not the type Parquet declares"));
                 }
                 Some(&(_, Ty::Struct(inner))) => {
-                    self.strukt(inner, depth + 1)?;
+                    let nested = self.strukt(inner, depth + 1)?;
+                    if std::ptr::eq(inner, DICTIONARY_PAGE) {
+                        self.dictionary_values = nested[1];
+                    }
                 }
-                Some(&(_, Ty::Int32 | Ty::Int64)) => {
+                Some(&(_, ty @ (Ty::Int32 | Ty::Int64))) => {
                     let v = self.zigzag()?;
+                    // The crate reads an i32 field by truncating the varint: one out of range
+                    // would make it read another page size than this walk does.
+                    if matches!(ty, Ty::Int32) && i32::try_from(v).is_err() {
+                        return Err(format!("has field {id} = {v}, out of the range of its i32"));
+                    }
                     if let Some(slot) = usize::try_from(id).ok().and_then(|i| ints.get_mut(i)) {
                         *slot = Some(v);
                     }
@@ -276,7 +334,7 @@ mod tests {
     use super::*;
 
     fn walk(bytes: &[u8]) -> Result<[Option<i64>; 9], String> {
-        let mut w = Wire { r: bytes, used: 0, left: bytes.len() as u64 };
+        let mut w = Wire { r: bytes, used: 0, left: bytes.len() as u64, dictionary_values: None };
         w.strukt(PAGE_HEADER, 0)
     }
 
@@ -288,6 +346,28 @@ mod tests {
     fn a_page_header_as_parquet_declares_it_reads_its_sizes() {
         let ints = walk(GOOD).expect("good header");
         assert_eq!((ints[1], ints[2], ints[3]), (Some(0), Some(10), Some(12)));
+    }
+
+    #[test]
+    fn sizes_the_crate_would_allocate_are_bounded_by_the_bytes() {
+        assert!(claims(4096, 1000, Codec::Snappy, None, 32).is_ok());
+        assert!(claims(i64::from(i32::MAX), 1, Codec::Snappy, None, 32).expect_err("2 GiB").contains("snappy"));
+        assert!(
+            claims(i64::from(i32::MAX), 1, Codec::None, None, 32).is_ok(),
+            "uncompressed: the crate uses the bytes"
+        );
+        assert!(claims(400, 400, Codec::None, Some(100), 32).is_ok());
+        assert!(
+            claims(400, 100, Codec::Snappy, Some(100), 32).is_ok(),
+            "snappy: the entries are in the uncompressed bytes"
+        );
+        assert!(claims(400, 400, Codec::None, Some(101), 32).expect_err("101 i32s").contains("101 entries in 400"));
+        assert!(claims(16, 16, Codec::None, Some(128), 1).is_ok(), "booleans take a bit");
+        assert!(claims(-1, 0, Codec::None, None, 32).is_err());
+        assert!(
+            claims(4000, 400, Codec::Other, Some(777), 32).is_ok(),
+            "zstd: the entries are in the uncompressed bytes"
+        );
     }
 
     #[test]
@@ -307,6 +387,9 @@ mod tests {
         ];
         assert!(walk(&stats).expect_err("refused").contains("past the end"));
         // The compressed size sent as a string: the crate would read its length as the size.
+        // A compressed size of 2^32 + 12: the crate would truncate it to 12.
+        let wide = [0x15, 0x00, 0x15, 0x14, 0x15, 0x98, 0x80, 0x80, 0x80, 0x20, 0x00];
+        assert!(walk(&wide).expect_err("refused").contains("out of the range of its i32"));
         let retyped = [0x15, 0x00, 0x15, 0x14, 0x18, 0x02, 0x41, 0x41, 0x00];
         assert!(walk(&retyped).expect_err("refused").contains("wire type 8"));
     }
