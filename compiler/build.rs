@@ -1,6 +1,6 @@
 //! Embeds the runtime's sources in `pipec`, so that an installed `pipec` builds pipelines with the
 //! runtime it was built with wherever it runs, the source tree gone (`driver::runtime_sources`
-//! writes them into the cache). Embedded: `runtime/Cargo.toml` and everything under
+//! writes them into the cache). Embedded: `runtime/Cargo.toml` and the `.rs` files under
 //! `runtime/src/`, the workspace's `Cargo.lock` (the dependency versions the runtime was tested
 //! with) and the workspace's `Cargo.toml` with the runtime as its only member (the runtime's
 //! manifest inherits versions, dependencies and lints from it).
@@ -31,11 +31,15 @@ fn main() {
     ];
     let mut stack = vec![repo.join("runtime/src")];
     while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).expect("read the runtime's sources").flatten() {
-            let path = entry.path();
+        for entry in std::fs::read_dir(&dir).expect("read the runtime's sources") {
+            let path = entry.expect("read the runtime's sources").path();
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            if name.starts_with('.') {
+                continue; // editors' lock and swap files
+            }
             if path.is_dir() {
                 stack.push(path);
-            } else {
+            } else if name.ends_with(".rs") {
                 let rel = path.strip_prefix(&repo).expect("under the repository");
                 files.push((rel.to_string_lossy().replace('\\', "/"), path));
             }

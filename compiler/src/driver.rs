@@ -28,7 +28,9 @@ pub struct Cache {
 }
 
 impl Cache {
-    /// `PIPE_CACHE_DIR`, else `$XDG_CACHE_HOME/pipe`, else `~/.cache/pipe`; the runtime of
+    /// `PIPE_CACHE_DIR`, else `$XDG_CACHE_HOME/pipe`, else `~/.cache/pipe`, else (no home)
+    /// `.pipe` in the working directory — never a shared temporary directory, where another
+    /// user could plant sources or binaries; the runtime of
     /// `PIPE_RUNTIME_DIR` (a checkout's `runtime/`, to try changes to it without rebuilding
     /// `pipec`), else the one embedded in `pipec`.
     pub fn from_env(release: bool) -> Cache {
@@ -36,7 +38,7 @@ impl Cache {
         let dir = set("PIPE_CACHE_DIR")
             .or_else(|| set("XDG_CACHE_HOME").filter(|d| d.is_absolute()).map(|d| d.join("pipe")))
             .or_else(|| set("HOME").map(|h| h.join(".cache").join("pipe")))
-            .unwrap_or_else(|| std::env::temp_dir().join("pipe-cache"));
+            .unwrap_or_else(|| PathBuf::from(".pipe"));
         Cache { dir, runtime_dir: set("PIPE_RUNTIME_DIR"), release }
     }
 
@@ -53,9 +55,12 @@ mod embedded {
     include!(concat!(env!("OUT_DIR"), "/runtime_files.rs"));
 }
 
-/// Writes the runtime sources `pipec` was built with to `CACHE/runtime/HASH/` (once: the
-/// directory is complete when it has its name, since it is filled under a temporary name and
-/// renamed) and returns its `runtime/` directory.
+/// The file written last into a copy of the runtime's sources: the copy is complete.
+const COMPLETE: &str = ".complete";
+
+/// Writes the runtime sources `pipec` was built with to `CACHE/runtime/HASH/` (once: it is
+/// filled under a temporary name, marked complete, then renamed) and returns its `runtime/`
+/// directory.
 #[allow(
     clippy::disallowed_methods,
     reason = "each file is written once into a fresh directory, renamed into place after"
@@ -63,7 +68,7 @@ mod embedded {
 fn runtime_sources(cache: &Path) -> std::io::Result<PathBuf> {
     let parent = cache.join("runtime");
     let root = parent.join(embedded::HASH);
-    if root.is_dir() {
+    if root.join(COMPLETE).is_file() {
         return Ok(root.join("runtime"));
     }
     let named = |what: &str, path: &Path, e: std::io::Error| {
@@ -80,11 +85,25 @@ fn runtime_sources(cache: &Path) -> std::io::Result<PathBuf> {
         }
         std::fs::write(&path, bytes).map_err(|e| named("cannot write", &path, e))?;
     }
+    std::fs::write(tmp.join(COMPLETE), embedded::HASH).map_err(|e| named("cannot write", &tmp, e))?;
+    if root.is_dir() && !root.join(COMPLETE).is_file() {
+        // Left incomplete (a copy from before markers, or files deleted since): replaced whole.
+        let _ = std::fs::remove_dir_all(&root);
+    }
     if let Err(e) = std::fs::rename(&tmp, &root) {
         let _ = std::fs::remove_dir_all(&tmp);
         // Another process wrote the same sources first.
-        if !root.is_dir() {
+        if !root.join(COMPLETE).is_file() {
             return Err(named("cannot move into place", &root, e));
+        }
+    }
+    // Temporary copies of writers that died are removed once they are an hour old.
+    if let Ok(entries) = std::fs::read_dir(&parent) {
+        for e in entries.flatten() {
+            let old = e.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+            if e.file_name().to_string_lossy().ends_with(".tmp") && old.is_some_and(|age| age.as_secs() > 3600) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
         }
     }
     Ok(root.join("runtime"))
@@ -195,12 +214,10 @@ pub fn build(root: &Path, options: Options, cache: &Cache) -> Result<Built, Buil
     }
     // The repository's lock file pins the runtime's dependencies to the versions it was tested
     // with (cargo drops what the pipeline does not use).
+    // Written on every build (when it differs): the cache outlives versions of `pipec`.
     let lock = crate_dir.join("Cargo.lock");
-    if !lock.exists() {
-        let repo_lock = runtime_dir.parent().map(|p| p.join("Cargo.lock"));
-        if let Some(repo_lock) = repo_lock.filter(|p| p.is_file()) {
-            std::fs::copy(repo_lock, &lock).map_err(|e| err("cannot copy Cargo.lock", e))?;
-        }
+    if let Some(pinned) = runtime_dir.parent().and_then(|p| std::fs::read_to_string(p.join("Cargo.lock")).ok()) {
+        write_if_changed(&lock, &pinned).map_err(|e| err("cannot write Cargo.lock", e))?;
     }
     let target_dir = cache.dir.join("target");
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));

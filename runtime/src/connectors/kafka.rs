@@ -93,7 +93,7 @@ fn consumer(decl: &KafkaDecl, group: &str) -> Result<Reader, String> {
         .set("fetch.wait.max.ms", "10")
         .set("statistics.interval.ms", STATS_MS)
         .create_with_context(Watermarks { topic: decl.topic.clone(), highs: Mutex::new(BTreeMap::new()) })
-        .map_err(|e| format!("cannot create a Kafka consumer for `{}`: {e}", decl.brokers))
+        .map_err(|e| format!("cannot create a Kafka consumer of topic `{}` on `{}`: {e}", decl.topic, decl.brokers))
 }
 
 /// The partitions of the topic. Fails with an error naming the brokers when none answers in
@@ -166,7 +166,10 @@ fn start_offsets(c: &Reader, decl: &KafkaDecl, parts: &[i32]) -> Result<BTreeMap
                 tpl.add_partition(&decl.topic, p);
             }
             let committed = c.committed_offsets(tpl, SETUP_TIMEOUT).map_err(|e| {
-                StartError::new(&e, format!("the committed offsets of topic `{}` on `{}`", decl.topic, decl.brokers))
+                StartError::new(
+                    &e,
+                    format!("reading the committed offsets of topic `{}` on `{}`", decl.topic, decl.brokers),
+                )
             })?;
             for &p in parts {
                 let at = committed.find_partition(&decl.topic, p).and_then(|e| match e.offset() {
@@ -186,12 +189,18 @@ fn start_offsets(c: &Reader, decl: &KafkaDecl, parts: &[i32]) -> Result<BTreeMap
             let mut tpl = TopicPartitionList::new();
             for &p in parts {
                 tpl.add_partition_offset(&decl.topic, p, Offset::Offset(ts)).map_err(|e| StartError {
-                    message: format!("topic `{}` partition {p}: the start time {ts}: {e}", decl.topic),
+                    message: format!(
+                        "looking up the start time {ts} in topic `{}` partition {p} on `{}`: {e}",
+                        decl.topic, decl.brokers
+                    ),
                     retry: false,
                 })?;
             }
             let found = c.offsets_for_times(tpl, SETUP_TIMEOUT).map_err(|e| {
-                StartError::new(&e, format!("the offsets at {ts} of topic `{}` on `{}`", decl.topic, decl.brokers))
+                StartError::new(
+                    &e,
+                    format!("looking up the offsets at {ts} of topic `{}` on `{}`", decl.topic, decl.brokers),
+                )
             })?;
             for &p in parts {
                 let at = found.find_partition(&decl.topic, p).and_then(|e| match e.offset() {
@@ -667,7 +676,7 @@ impl Producer {
             .set("acks", "all")
             .set("linger.ms", "5")
             .create_with_context(Deliveries::default())
-            .map_err(|e| format!("cannot create a Kafka producer for `{brokers}`: {e}"))?;
+            .map_err(|e| format!("cannot create a Kafka producer to topic `{topic}` on `{brokers}`: {e}"))?;
         Ok(Producer { topic: topic.to_string(), brokers: brokers.to_string(), inner })
     }
 
