@@ -11,7 +11,8 @@
 //! readers consume the same bytes), a count never exceeds the bytes left, no collection holds
 //! booleans (no page header has one), every page ends inside its column chunk, a snappy page
 //! claims no more than snappy can expand its bytes to, and a dictionary no more entries than its
-//! bytes can hold. A file that passes costs the crate header work in proportion to its size and
+//! bytes can hold. The footer is walked the same way first (`check_footer`), with the whole
+//! `FileMetaData` schema. A file that passes costs the crate header work in proportion to its size and
 //! allocations bounded by a small multiple of it; one that does not is an error naming the row
 //! group, the column, the byte offset and what is wrong.
 
@@ -40,21 +41,37 @@ const DEPTH: u32 = 64;
 /// A field the parquet crate reads with a fixed type.
 #[derive(Clone, Copy)]
 enum Ty {
+    Byte,
+    Int16,
     Int32,
     Int64,
+    Double,
     Binary,
     Bool,
     Struct(&'static [(i16, Ty)]),
+    List(&'static Ty),
 }
 
 impl Ty {
+    /// The wire type a value of this type is sent with.
+    fn wire(self) -> u8 {
+        match self {
+            Ty::Byte => BYTE,
+            Ty::Int16 => I16,
+            Ty::Int32 => I32,
+            Ty::Int64 => I64,
+            Ty::Double => DOUBLE,
+            Ty::Binary => BINARY,
+            Ty::Bool => BOOL_TRUE,
+            Ty::Struct(_) => STRUCT,
+            Ty::List(_) => LIST,
+        }
+    }
+
     fn accepts(self, wire: u8) -> bool {
         match self {
-            Ty::Int32 => wire == I32,
-            Ty::Int64 => wire == I64,
-            Ty::Binary => wire == BINARY,
             Ty::Bool => wire == BOOL_TRUE || wire == BOOL_FALSE,
-            Ty::Struct(_) => wire == STRUCT,
+            ty => wire == ty.wire(),
         }
     }
 }
@@ -92,6 +109,126 @@ const PAGE_HEADER: &[(i16, Ty)] = &[
     (7, Ty::Struct(DICTIONARY_PAGE)),
     (8, Ty::Struct(DATA_PAGE_V2)),
 ];
+
+// The footer (`FileMetaData`) as `parquet.thrift` declares it and the crate reads it. Unions are
+// structs of one field here (the crate reads the one field, then the stop).
+const EMPTY: &[(i16, Ty)] = &[];
+const TIME_UNIT: &[(i16, Ty)] = &[(1, Ty::Struct(EMPTY)), (2, Ty::Struct(EMPTY)), (3, Ty::Struct(EMPTY))];
+const TIMESTAMP: &[(i16, Ty)] = &[(1, Ty::Bool), (2, Ty::Struct(TIME_UNIT))];
+const LOGICAL_TYPE: &[(i16, Ty)] = &[
+    (1, Ty::Struct(EMPTY)),
+    (2, Ty::Struct(EMPTY)),
+    (3, Ty::Struct(EMPTY)),
+    (4, Ty::Struct(EMPTY)),
+    (5, Ty::Struct(&[(1, Ty::Int32), (2, Ty::Int32)])),
+    (6, Ty::Struct(EMPTY)),
+    (7, Ty::Struct(TIMESTAMP)),
+    (8, Ty::Struct(TIMESTAMP)),
+    (10, Ty::Struct(&[(1, Ty::Byte), (2, Ty::Bool)])),
+    (11, Ty::Struct(EMPTY)),
+    (12, Ty::Struct(EMPTY)),
+    (13, Ty::Struct(EMPTY)),
+    (14, Ty::Struct(EMPTY)),
+    (15, Ty::Struct(EMPTY)),
+    (16, Ty::Struct(&[(1, Ty::Byte)])),
+    (17, Ty::Struct(&[(1, Ty::Binary)])),
+    (18, Ty::Struct(&[(1, Ty::Binary), (2, Ty::Int32)])),
+];
+const SCHEMA_ELEMENT: &[(i16, Ty)] = &[
+    (1, Ty::Int32),
+    (2, Ty::Int32),
+    (3, Ty::Int32),
+    (4, Ty::Binary),
+    (5, Ty::Int32),
+    (6, Ty::Int32),
+    (7, Ty::Int32),
+    (8, Ty::Int32),
+    (9, Ty::Int32),
+    (10, Ty::Struct(LOGICAL_TYPE)),
+];
+const KEY_VALUE: &[(i16, Ty)] = &[(1, Ty::Binary), (2, Ty::Binary)];
+const BOUNDING_BOX: &[(i16, Ty)] = &[
+    (1, Ty::Double),
+    (2, Ty::Double),
+    (3, Ty::Double),
+    (4, Ty::Double),
+    (5, Ty::Double),
+    (6, Ty::Double),
+    (7, Ty::Double),
+    (8, Ty::Double),
+];
+const COLUMN_META_DATA: &[(i16, Ty)] = &[
+    (1, Ty::Int32),
+    (2, Ty::List(&Ty::Int32)),
+    (3, Ty::List(&Ty::Binary)),
+    (4, Ty::Int32),
+    (5, Ty::Int64),
+    (6, Ty::Int64),
+    (7, Ty::Int64),
+    (8, Ty::List(&Ty::Struct(KEY_VALUE))),
+    (9, Ty::Int64),
+    (10, Ty::Int64),
+    (11, Ty::Int64),
+    (12, Ty::Struct(STATISTICS)),
+    (13, Ty::List(&Ty::Struct(&[(1, Ty::Int32), (2, Ty::Int32), (3, Ty::Int32)]))),
+    (14, Ty::Int64),
+    (15, Ty::Int32),
+    (16, Ty::Struct(&[(1, Ty::Int64), (2, Ty::List(&Ty::Int64)), (3, Ty::List(&Ty::Int64))])),
+    (17, Ty::Struct(&[(1, Ty::Struct(BOUNDING_BOX)), (2, Ty::List(&Ty::Int32))])),
+];
+const COLUMN_CRYPTO: &[(i16, Ty)] =
+    &[(1, Ty::Struct(EMPTY)), (2, Ty::Struct(&[(1, Ty::List(&Ty::Binary)), (2, Ty::Binary)]))];
+const COLUMN_CHUNK: &[(i16, Ty)] = &[
+    (1, Ty::Binary),
+    (2, Ty::Int64),
+    (3, Ty::Struct(COLUMN_META_DATA)),
+    (4, Ty::Int64),
+    (5, Ty::Int32),
+    (6, Ty::Int64),
+    (7, Ty::Int32),
+    (8, Ty::Struct(COLUMN_CRYPTO)),
+    (9, Ty::Binary),
+];
+const ROW_GROUP: &[(i16, Ty)] = &[
+    (1, Ty::List(&Ty::Struct(COLUMN_CHUNK))),
+    (2, Ty::Int64),
+    (3, Ty::Int64),
+    (4, Ty::List(&Ty::Struct(&[(1, Ty::Int32), (2, Ty::Bool), (3, Ty::Bool)]))),
+    (5, Ty::Int64),
+    (6, Ty::Int64),
+    (7, Ty::Int16),
+];
+const AES: &[(i16, Ty)] = &[(1, Ty::Binary), (2, Ty::Binary), (3, Ty::Bool)];
+const FILE_META_DATA: &[(i16, Ty)] = &[
+    (1, Ty::Int32),
+    (2, Ty::List(&Ty::Struct(SCHEMA_ELEMENT))),
+    (3, Ty::Int64),
+    (4, Ty::List(&Ty::Struct(ROW_GROUP))),
+    (5, Ty::List(&Ty::Struct(KEY_VALUE))),
+    (6, Ty::Binary),
+    (7, Ty::List(&Ty::Struct(&[(1, Ty::Struct(EMPTY))]))),
+    (8, Ty::Struct(&[(1, Ty::Struct(AES)), (2, Ty::Struct(AES))])),
+    (9, Ty::Binary),
+];
+
+/// Walks a file's footer (its `FileMetaData`, the bytes before its last 8) the same way, before
+/// the crate decodes it: its skip of unknown fields has the same flaw (a list of booleans in 9
+/// bytes cost it 8 s), and it reads the footer with parsers of its own whose byte consumption
+/// this walk matches field by field. A file too short to have a footer is left to the crate.
+pub(super) fn check_footer<R: ChunkReader>(file: &R) -> Result<(), String> {
+    let size = file.len();
+    let Some(tail_at) = size.checked_sub(8) else { return Ok(()) };
+    let tail = file.get_bytes(tail_at, 8).map_err(|e| format!("cannot read its footer: {e}"))?;
+    if &tail[4..] != b"PAR1" {
+        return Ok(()); // not Parquet, or an encrypted footer: the crate says which
+    }
+    let len = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+    let Some(start) = tail_at.checked_sub(len) else { return Ok(()) };
+    let read = file.get_read(start).map_err(|e| format!("cannot read its footer: {e}"))?;
+    let mut wire = Wire { r: read.take(len), used: 0, left: len, dictionary_values: None };
+    wire.strukt(FILE_META_DATA, 0).map_err(|e| format!("its footer (at byte {start}) {e}"))?;
+    Ok(())
+}
 
 /// Walks the page headers of every column chunk of the file.
 pub(super) fn check<R: ChunkReader>(file: &R, meta: &ParquetMetaData) -> Result<(), String> {
@@ -253,6 +390,7 @@ impl<R: Read> Wire<R> {
                         self.dictionary_values = nested[1];
                     }
                 }
+                Some(&(_, Ty::List(element))) => self.list(*element, depth + 1)?,
                 Some(&(_, ty @ (Ty::Int32 | Ty::Int64))) => {
                     let v = self.zigzag()?;
                     // The crate reads an i32 field by truncating the varint: one out of range
@@ -268,6 +406,36 @@ impl<R: Read> Wire<R> {
             }
             last = id;
         }
+    }
+
+    /// A list the crate reads with a fixed element type (after the list's header byte: a 0 is
+    /// an empty list, as some writers put it).
+    fn list(&mut self, element: Ty, depth: u32) -> Result<(), String> {
+        if depth > DEPTH {
+            return Err(format!("nests deeper than {DEPTH} levels"));
+        }
+        let b = self.byte()?;
+        if b == 0 {
+            return Ok(());
+        }
+        if !element.accepts(b & 0x0f) {
+            return Err(format!("has a list of wire type {}, not the type Parquet declares", b & 0x0f));
+        }
+        let n = match b >> 4 {
+            15 => self.varint()?,
+            n => u64::from(n),
+        };
+        if n > self.left {
+            return Err(format!("has a list of {n} entries in {} bytes", self.left));
+        }
+        for _ in 0..n {
+            match element {
+                Ty::Struct(fields) => drop(self.strukt(fields, depth + 1)?),
+                Ty::List(inner) => self.list(*inner, depth + 1)?,
+                other => self.value(other.wire(), depth + 1)?,
+            }
+        }
+        Ok(())
     }
 
     /// A value of a field the crate does not know, which it skips by its wire type.
@@ -311,7 +479,7 @@ impl<R: Read> Wire<R> {
     /// `n` entries of a collection, each a value of every type of `types` in turn.
     fn elements(&mut self, n: u64, types: &[u8], depth: u32) -> Result<(), String> {
         if types.iter().any(|&t| t == BOOL_TRUE || t == BOOL_FALSE) {
-            return Err("has a collection of booleans, which no page header has".to_string());
+            return Err("has a collection of booleans, which neither a page header nor a footer has".to_string());
         }
         if types.iter().any(|&t| !(BYTE..=STRUCT).contains(&t)) {
             return Err("has a collection of an unknown wire type".to_string());
