@@ -210,7 +210,7 @@ impl<'a> Flow<'a> {
         let mut types = self.types.get(&s.input).cloned().unwrap_or_default();
         // Rows an aggregate made: `k >= N` counts them as records, but a group can hold one
         // person's records (and one person can be in many groups), so it lowers nothing.
-        let mut groups = self.grouped(&s.input, 0);
+        let mut groups = self.grouped(&s.input);
         let mut after = Vec::with_capacity(s.steps.len());
         for step in &s.steps {
             let before = std::mem::replace(&mut types, step.row.clone());
@@ -306,7 +306,7 @@ impl<'a> Flow<'a> {
                 }
                 Step::Union(others) => {
                     for o in others {
-                        groups = groups.or_else(|| self.grouped(o, 0));
+                        groups = groups.or_else(|| self.grouped(o));
                         let other = self.rows.get(o).cloned().unwrap_or_default();
                         for (n, l) in &other.fields {
                             let mut mine = row.get(n);
@@ -336,20 +336,36 @@ impl<'a> Flow<'a> {
     }
 
     /// The stream whose aggregate made the rows of `name` (through any `union`), if any.
-    fn grouped(&self, name: &str, depth: usize) -> Option<String> {
+    fn grouped(&self, name: &str) -> Option<String> {
+        self.grouped_in(name, 0, &mut HashMap::new())
+    }
+
+    /// `grouped`, remembering each stream's answer: a stream reached again through other
+    /// unions is not walked again (found by fuzzing: streams that union themselves and each
+    /// other ten times over took the checker half an hour, ten ways at each of 64 levels). A
+    /// stream reached while its own answer is being worked out (a cycle, an error reported
+    /// elsewhere) counts as not grouped.
+    fn grouped_in(&self, name: &str, depth: usize, memo: &mut HashMap<String, Option<String>>) -> Option<String> {
+        if let Some(known) = memo.get(name) {
+            return known.clone();
+        }
         let s = self.program.streams.iter().find(|s| s.name == name).filter(|_| depth < 64)?;
-        let mut groups = self.grouped(&s.input, depth + 1);
+        memo.insert(name.to_string(), None);
+        let mut groups = self.grouped_in(&s.input, depth + 1, memo);
         for step in &s.steps {
             match &step.step {
                 Step::Aggregate { .. } => groups = Some(s.name.clone()),
                 Step::Union(others) => {
                     for o in others {
-                        groups = groups.or_else(|| self.grouped(o, depth + 1));
+                        if groups.is_none() {
+                            groups = self.grouped_in(o, depth + 1, memo);
+                        }
                     }
                 }
                 _ => {}
             }
         }
+        memo.insert(name.to_string(), groups.clone());
         groups
     }
 
