@@ -386,7 +386,9 @@ impl<R: Read> Wire<R> {
                 }
                 Some(&(_, Ty::Struct(inner))) => {
                     let nested = self.strukt(inner, depth + 1)?;
-                    if std::ptr::eq(inner, DICTIONARY_PAGE) {
+                    // A page header's field 7 is its dictionary page header (a footer's is a
+                    // list, never here).
+                    if depth == 0 && id == 7 {
                         self.dictionary_values = nested[1];
                     }
                 }
@@ -432,6 +434,7 @@ impl<R: Read> Wire<R> {
             match element {
                 Ty::Struct(fields) => drop(self.strukt(fields, depth + 1)?),
                 Ty::List(inner) => self.list(*inner, depth + 1)?,
+                Ty::Bool => self.skip(1)?, // a boolean in a collection takes a byte
                 other => self.value(other.wire(), depth + 1)?,
             }
         }
@@ -514,6 +517,17 @@ mod tests {
     fn a_page_header_as_parquet_declares_it_reads_its_sizes() {
         let ints = walk(GOOD).expect("good header");
         assert_eq!((ints[1], ints[2], ints[3]), (Some(0), Some(10), Some(12)));
+    }
+
+    /// A dictionary page header (type 2, sizes 40 and 40, 10 entries, plain): the walk finds
+    /// its number of entries, which `claims` bounds.
+    #[test]
+    fn a_dictionary_page_header_gives_its_entries() {
+        let header = [0x15, 0x04, 0x15, 0x50, 0x15, 0x50, 0x4c, 0x15, 0x14, 0x15, 0x00, 0x00, 0x00];
+        let mut w = Wire { r: &header[..], used: 0, left: header.len() as u64, dictionary_values: None };
+        let ints = w.strukt(PAGE_HEADER, 0).expect("a dictionary page header");
+        assert_eq!((ints[1], ints[2], w.dictionary_values), (Some(2), Some(40), Some(10)));
+        assert_eq!(w.used, header.len() as u64);
     }
 
     #[test]
