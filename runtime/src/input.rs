@@ -14,6 +14,8 @@ pub enum Format {
     Json,
     Csv,
     Parquet,
+    /// Arrow IPC files (the runtime's `arrow` feature).
+    Arrow,
 }
 
 /// A batch binding: `files(glob, format = …)`, or a Kafka topic read up to the end offsets it
@@ -76,6 +78,7 @@ impl Format {
             "json" | "jsonl" => Some(Format::Json),
             "csv" => Some(Format::Csv),
             "parquet" => Some(Format::Parquet),
+            "arrow" => Some(Format::Arrow),
             _ => None,
         }
     }
@@ -85,6 +88,7 @@ impl Format {
             Format::Json => "jsonl",
             Format::Csv => "csv",
             Format::Parquet => "parquet",
+            Format::Arrow => "arrow",
         }
     }
 }
@@ -221,7 +225,7 @@ pub fn plan(source: usize, pattern: &str, format: Format, target: u64) -> Result
         let mut header = None;
         let mut start = 0;
         let splittable = match format {
-            Format::Parquet => false,
+            Format::Parquet | Format::Arrow => false,
             Format::Json => true,
             Format::Csv => {
                 let line = first_line(&path).map_err(why)?;
@@ -245,7 +249,7 @@ pub fn plan(source: usize, pattern: &str, format: Format, target: u64) -> Result
         }
         cuts.push(len);
         for w in cuts.windows(2) {
-            if w[1] > w[0] || (format == Format::Parquet && len > 0) {
+            if w[1] > w[0] || (matches!(format, Format::Parquet | Format::Arrow) && len > 0) {
                 splits.push(Split {
                     source,
                     path: path.clone(),

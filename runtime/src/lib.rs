@@ -16,12 +16,15 @@
 //! | [`value`] | timestamps, dates and nested values in text formats |
 //! | [`f`] | builtin functions and operators |
 //! | [`agg`] | accumulators with add/merge/finish |
+//! | `arrow` | rows to and from Arrow record batches, Arrow IPC files (feature `arrow`) |
 //! | [`pq`] | fields of Parquet rows for Parquet sources |
 //! | [`model`] | scoring kernels for compiled LightGBM, XGBoost and linear models |
 //! | [`mask`] | HMAC keys, tokenization and the other masks |
 //! | [`window`] | event-time window assignment shared by batch and streaming |
 
 pub mod agg;
+#[cfg(feature = "arrow")]
+pub mod arrow;
 pub mod checkpoint;
 pub mod connectors;
 pub mod engine;
@@ -48,6 +51,35 @@ pub use mimalloc::MiMalloc as Allocator;
 macro_rules! include_pipeline {
     ($module:literal) => {
         include!(concat!(env!("OUT_DIR"), "/", $module, ".rs"));
+    };
+}
+
+/// Expands to its items when this crate was built with its `arrow` feature, to nothing
+/// otherwise: a module `pipeline!` generates offers `run_batch_arrow` when the crate that
+/// embeds it turns the feature on.
+#[cfg(feature = "arrow")]
+#[macro_export]
+macro_rules! if_arrow {
+    ($($item:item)*) => { $($item)* };
+}
+#[cfg(not(feature = "arrow"))]
+#[macro_export]
+macro_rules! if_arrow {
+    ($($item:item)*) => {};
+}
+
+/// A program that reads or writes Arrow files needs the `arrow` feature: without it, this is
+/// the compile error that says so (instead of one about a missing trait method).
+#[cfg(feature = "arrow")]
+#[macro_export]
+macro_rules! require_arrow {
+    () => {};
+}
+#[cfg(not(feature = "arrow"))]
+#[macro_export]
+macro_rules! require_arrow {
+    () => {
+        compile_error!("this pipeline reads or writes Arrow (`format = arrow`): enable the `arrow` feature of pipe-runtime");
     };
 }
 

@@ -185,10 +185,10 @@ macro_rules! pipe_enum {
                 $crate::record::enum_name(Self::NAMES, self.0)
             }
         }
-        // Text formats read and write the name; checkpoints (binary) the number.
+        // Text formats and Arrow read and write the name; checkpoints (binary) the number.
         impl $crate::prelude::serde::Serialize for $name {
             fn serialize<S: $crate::prelude::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                if s.is_human_readable() {
+                if s.is_human_readable() || $crate::record::enums_by_name() {
                     s.serialize_str(&self.name())
                 } else {
                     s.serialize_i64(self.0)
@@ -197,7 +197,7 @@ macro_rules! pipe_enum {
         }
         impl<'de> $crate::prelude::serde::Deserialize<'de> for $name {
             fn deserialize<D: $crate::prelude::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                if d.is_human_readable() {
+                if d.is_human_readable() || $crate::record::enums_by_name() {
                     $crate::record::enum_value(d, $thrift, Self::NAMES).map($name)
                 } else {
                     <i64 as $crate::prelude::serde::Deserialize>::deserialize(d).map($name)
@@ -205,6 +205,24 @@ macro_rules! pipe_enum {
             }
         }
     };
+}
+
+thread_local! {
+    static ENUM_NAMES: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether enums are being written and read by name by a serializer that is not human
+/// readable (Arrow's, inside [`with_enum_names`]); checkpoints, outside it, use numbers.
+pub fn enums_by_name() -> bool {
+    ENUM_NAMES.with(std::cell::Cell::get)
+}
+
+/// Runs `f` with enums serialized and deserialized by name.
+pub fn with_enum_names<T>(f: impl FnOnce() -> T) -> T {
+    let before = ENUM_NAMES.with(|c| c.replace(true));
+    let out = f();
+    ENUM_NAMES.with(|c| c.set(before));
+    out
 }
 
 pub fn enum_name(names: &[(&'static str, i64)], n: i64) -> std::borrow::Cow<'static, str> {

@@ -271,6 +271,13 @@ pub trait Pipeline: Clone + Send + Sync + 'static {
     fn csv(&self, w: &mut Self::Worker, source: usize, rec: &csv::ByteRecord, header: &csv::ByteRecord, o: &Origin<'_>);
     /// The same for a Parquet row.
     fn parquet(&self, w: &mut Self::Worker, source: usize, row: &parquet::record::Row, o: &Origin<'_>);
+    /// The same for row `row` of an Arrow record batch (`format = arrow`). Generated code
+    /// implements it when a source reads Arrow; otherwise no Arrow rows reach it.
+    #[cfg(feature = "arrow")]
+    fn arrow(&self, w: &mut Self::Worker, source: usize, rows: &crate::arrow::Rows<'_>, row: usize) {
+        let _ = (source, rows, row);
+        self.base(w).io(Err(io::Error::other("internal: Arrow rows reached a pipeline generated without an Arrow source")));
+    }
     /// The end of a split: rows waiting in blocks (to be scored together) are processed, so
     /// nothing outlives the split's buffer.
     fn end_split(&self, w: &mut Self::Worker) {

@@ -28,6 +28,8 @@ pub trait Record: serde::Serialize + Send + Sized {
     const COLUMNS: &'static [&'static str];
     /// The Parquet message type of the row.
     const PARQUET_SCHEMA: &'static str;
+    /// The Arrow fields of the row, in serde_arrow's JSON form (see `crate::arrow`).
+    const ARROW_SCHEMA: &'static str;
     /// Appends the row's cells, as CSV text.
     fn cells(&self, out: &mut Vec<String>);
     /// Writes `rows` as the columns of one row group, in schema order.
@@ -40,6 +42,8 @@ pub enum SinkFormat {
     Json,
     Csv,
     Parquet,
+    /// Arrow IPC files (the runtime's `arrow` feature).
+    Arrow,
 }
 
 #[derive(Clone, Debug)]
@@ -74,6 +78,8 @@ pub struct SinkDecl {
 enum Open {
     Text(BufWriter<File>),
     Parquet(Box<ParquetFile>),
+    #[cfg(feature = "arrow")]
+    Arrow(Box<arrow_ipc::writer::FileWriter<BufWriter<File>>>),
 }
 
 /// A Parquet file being written, with what its row groups need.
@@ -154,6 +160,13 @@ impl std::fmt::Debug for Outputs {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A pipeline that writes Arrow was built without the runtime's `arrow` feature (pipec turns
+/// it on when a program uses Arrow; an embedding crate turns it on itself).
+#[cfg(not(feature = "arrow"))]
+fn no_arrow() -> io::Error {
+    io::Error::other("this program writes Arrow, but pipe-runtime was built without its `arrow` feature")
 }
 
 fn pq_err(e: parquet::errors::ParquetError) -> io::Error {
@@ -360,6 +373,15 @@ impl Outputs {
                 let closed = match f {
                     Open::Text(mut w) => w.flush().and_then(|()| if sync { w.get_ref().sync_all() } else { Ok(()) }),
                     Open::Parquet(f) => f.w.close().map(|_| ()).map_err(pq_err),
+                    #[cfg(feature = "arrow")]
+                    Open::Arrow(mut w) => w.finish().map_err(io::Error::other).and_then(|()| {
+                        let out = w.get_mut();
+                        out.flush()?;
+                        if sync {
+                            out.get_ref().sync_all()?;
+                        }
+                        Ok(())
+                    }),
                 };
                 if let Err(e) = closed {
                     failure.get_or_insert(e);
@@ -420,7 +442,7 @@ impl Outputs {
         let text = match format {
             SinkFormat::Json => Some(json_lines(rows)?),
             SinkFormat::Csv => Some(csv_lines(rows)?),
-            SinkFormat::Parquet => None,
+            SinkFormat::Parquet | SinkFormat::Arrow => None,
         };
         if text.is_some() {
             rows.clear();
@@ -454,6 +476,7 @@ impl Outputs {
                 SinkFormat::Json => "jsonl",
                 SinkFormat::Csv => "csv",
                 SinkFormat::Parquet => "parquet",
+                SinkFormat::Arrow => "arrow",
             };
             let path = dir.join(format!("{name}.{ext}"));
             let file = File::create(&path).map_err(|e| at(e, "create", &path))?;
@@ -481,6 +504,15 @@ impl Outputs {
                     Open::Text(w)
                 }
                 SinkFormat::Json => Open::Text(BufWriter::new(file)),
+                #[cfg(feature = "arrow")]
+                SinkFormat::Arrow => {
+                    let schema = crate::arrow::schema(R::ARROW_SCHEMA)?;
+                    let w = arrow_ipc::writer::FileWriter::try_new(BufWriter::new(file), &schema)
+                        .map_err(|e| at(io::Error::other(e), "write", &path))?;
+                    Open::Arrow(Box::new(w))
+                }
+                #[cfg(not(feature = "arrow"))]
+                SinkFormat::Arrow => return Err(no_arrow()),
             };
             files.insert(key.clone(), open);
         }
@@ -490,6 +522,13 @@ impl Outputs {
                 let mut rg = RowGroup::new(f.w.next_row_group().map_err(pq_err)?, f.schema.clone(), f.props.clone());
                 R::write_parquet(rows, &mut rg).map_err(pq_err)?;
                 rg.close().map_err(pq_err)
+            }
+            #[cfg(feature = "arrow")]
+            (Some(Open::Arrow(w)), _) => {
+                let fields = crate::arrow::fields(R::ARROW_SCHEMA)?;
+                let batch = crate::arrow::to_batch(&fields, rows)?;
+                rows.clear();
+                w.write(&batch).map_err(io::Error::other)
             }
             _ => Err(io::Error::other("sink file in the wrong format")),
         }
@@ -957,6 +996,7 @@ pub fn owned_bytes(s: String) -> ByteArray {
 impl Record for crate::record::Rejected {
     const COLUMNS: &'static [&'static str] = &["source", "position", "raw", "reason"];
     const PARQUET_SCHEMA: &'static str = "message rejected { REQUIRED BYTE_ARRAY source (UTF8); REQUIRED BYTE_ARRAY position (UTF8); REQUIRED BYTE_ARRAY raw (UTF8); REQUIRED BYTE_ARRAY reason (UTF8); }";
+    const ARROW_SCHEMA: &'static str = r#"[{"name":"source","data_type":"Utf8"},{"name":"position","data_type":"Utf8"},{"name":"raw","data_type":"Utf8"},{"name":"reason","data_type":"Utf8"}]"#;
     fn cells(&self, out: &mut Vec<String>) {
         out.extend([self.source.clone(), self.position.clone(), self.raw.clone(), self.reason.clone()]);
     }

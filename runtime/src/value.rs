@@ -24,6 +24,11 @@ macro_rules! timestamp_units {
         pub mod $module {
             use super::*;
             pub fn deserialize<'de, D: Deserializer<'de>>($d: D) -> Result<i64, D::Error> {
+                // Binary formats (Arrow, checkpoints) hold milliseconds whatever the schema's
+                // text unit: Arrow readers convert other units first.
+                if !$d.is_human_readable() {
+                    return i64::deserialize($d);
+                }
                 $body
             }
             /// The same for a nullable field.
@@ -114,7 +119,7 @@ pub mod json_text {
 /// as the strings `"NaN"`, `"Infinity"` and `"-Infinity"` (as JavaScript and Python spell
 /// them) instead of a `null` that would read back as a missing value.
 pub fn ser_f64<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
-    if x.is_finite() {
+    if x.is_finite() || !s.is_human_readable() {
         s.serialize_f64(*x)
     } else if x.is_nan() {
         s.serialize_str("NaN")
@@ -131,8 +136,11 @@ pub fn ser_opt_f64<S: Serializer>(x: &Option<f64>, s: S) -> Result<S::Ok, S::Err
     }
 }
 
-/// Writes a timestamp as RFC 3339 text.
+/// Writes a timestamp as RFC 3339 text (binary formats: milliseconds since the epoch).
 pub fn ser_ts<S: Serializer>(t: &i64, s: S) -> Result<S::Ok, S::Error> {
+    if !s.is_human_readable() {
+        return s.serialize_i64(*t);
+    }
     s.serialize_str(&f::ts_text(*t))
 }
 pub fn ser_opt_ts<S: Serializer>(t: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
@@ -141,8 +149,11 @@ pub fn ser_opt_ts<S: Serializer>(t: &Option<i64>, s: S) -> Result<S::Ok, S::Erro
         None => s.serialize_none(),
     }
 }
-/// Writes a date as `YYYY-MM-DD`.
+/// Writes a date as `YYYY-MM-DD` (binary formats: days since the epoch).
 pub fn ser_date<S: Serializer>(d: &i32, s: S) -> Result<S::Ok, S::Error> {
+    if !s.is_human_readable() {
+        return s.serialize_i32(*d);
+    }
     s.serialize_str(&f::date_text(*d))
 }
 pub fn ser_opt_date<S: Serializer>(d: &Option<i32>, s: S) -> Result<S::Ok, S::Error> {
@@ -154,6 +165,9 @@ pub fn ser_opt_date<S: Serializer>(d: &Option<i32>, s: S) -> Result<S::Ok, S::Er
 
 /// Reads a date written `YYYY-MM-DD` (or as days since the epoch).
 pub fn de_date<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
+    if !d.is_human_readable() {
+        return i32::deserialize(d);
+    }
     let s = std::borrow::Cow::<str>::deserialize(d)?;
     if let Ok(n) = s.parse::<i32>() {
         return Ok(n);

@@ -362,6 +362,38 @@ fn read_split<P: Pipeline>(
                 p.base(w).io(Err(io::Error::other(format!("{}: {e}", split.display))));
             }
         }
+        Format::Arrow => {
+            let bytes = match split.read() {
+                Ok(b) => b,
+                Err(e) => {
+                    p.base(w).io(Err(io::Error::new(e.kind(), format!("{}: {e}", split.display))));
+                    return 0;
+                }
+            };
+            #[cfg(feature = "arrow")]
+            {
+                let read = crate::arrow::read_ipc_file(bytes, |first, batch| {
+                    let at = crate::arrow::At { source: decl.name, file: &split.display, first };
+                    crate::arrow::with_rows(batch, at, |rows| {
+                        for i in 0..rows.len() {
+                            next(w, &mut n);
+                            p.arrow(w, split.source, rows, i);
+                        }
+                    });
+                });
+                if let Err(e) = read {
+                    p.base(w).io(Err(io::Error::other(format!("{}: {e}", split.display))));
+                }
+            }
+            #[cfg(not(feature = "arrow"))]
+            {
+                let _ = bytes;
+                p.base(w).io(Err(io::Error::other(format!(
+                    "{}: this pipeline reads Arrow, but pipe-runtime was built without its `arrow` feature",
+                    split.display
+                ))));
+            }
+        }
     }
     n
 }

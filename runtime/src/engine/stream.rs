@@ -82,8 +82,8 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
     for s in &sources {
         match &s.stream {
             None => return Err(no_stream(s.name)),
-            Some(st) if st.format == Format::Parquet => {
-                return Err(RunError::Setup(format!("source `{}`: Parquet files cannot be followed", s.name)))
+            Some(st) if matches!(st.format, Format::Parquet | Format::Arrow) => {
+                return Err(RunError::Setup(format!("source `{}`: {} files cannot be followed", s.name, if st.format == Format::Arrow { "Arrow" } else { "Parquet" })))
             }
             Some(_) => {}
         }

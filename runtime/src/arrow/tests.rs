@@ -1,0 +1,236 @@
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow_array::{Array, Int64Array, StringArray, TimestampMicrosecondArray};
+use serde::{Deserialize, Serialize};
+
+use super::*;
+
+crate::pipe_enum!(Grade, "Grade", [(A, "A", 1), (B, "B", 2)]);
+
+/// A row as generated code declares one: the attributes of `codegen/rows.rs`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Inner {
+    #[serde(deserialize_with = "crate::value::ts_millis::deserialize", serialize_with = "crate::value::ser_ts")]
+    at: i64,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Row {
+    id: i64,
+    #[serde(serialize_with = "crate::value::ser_f64")]
+    x: f64,
+    #[serde(default, serialize_with = "crate::value::ser_opt_f64")]
+    y: Option<f64>,
+    #[serde(deserialize_with = "crate::value::ts_seconds::deserialize", serialize_with = "crate::value::ser_ts")]
+    t: i64,
+    #[serde(deserialize_with = "crate::value::de_date", serialize_with = "crate::value::ser_date")]
+    d: i32,
+    grade: Grade,
+    #[serde(default)]
+    maybe: Option<Grade>,
+    blob: Vec<u8>,
+    tags: Vec<String>,
+    inner: Vec<Inner>,
+    counts: BTreeMap<String, i64>,
+    #[serde(default)]
+    child: Option<Inner>,
+    ok: bool,
+}
+
+const ROW: &str = r#"[
+ {"name":"id","data_type":"I64"},
+ {"name":"x","data_type":"F64"},
+ {"name":"y","data_type":"F64","nullable":true},
+ {"name":"t","data_type":"Timestamp(Millisecond, Some(\"UTC\"))"},
+ {"name":"d","data_type":"Date32"},
+ {"name":"grade","data_type":"Dictionary","children":[{"name":"key","data_type":"I32"},{"name":"value","data_type":"Utf8"}]},
+ {"name":"maybe","data_type":"Dictionary","nullable":true,"children":[{"name":"key","data_type":"I32"},{"name":"value","data_type":"Utf8"}]},
+ {"name":"blob","data_type":"Binary"},
+ {"name":"tags","data_type":"List","children":[{"name":"element","data_type":"Utf8"}]},
+ {"name":"inner","data_type":"List","children":[{"name":"element","data_type":"Struct","children":[
+   {"name":"at","data_type":"Timestamp(Millisecond, Some(\"UTC\"))"},{"name":"note","data_type":"Utf8","nullable":true}]}]},
+ {"name":"counts","data_type":"Map","children":[{"name":"entries","data_type":"Struct","children":[
+   {"name":"key","data_type":"Utf8"},{"name":"value","data_type":"I64"}]}]},
+ {"name":"child","data_type":"Struct","nullable":true,"children":[
+   {"name":"at","data_type":"Timestamp(Millisecond, Some(\"UTC\"))"},{"name":"note","data_type":"Utf8","nullable":true}]},
+ {"name":"ok","data_type":"Bool"}
+]"#;
+
+fn rows() -> Vec<Row> {
+    vec![
+        Row {
+            id: 1,
+            x: f64::NAN,
+            y: Some(f64::NEG_INFINITY),
+            t: -1_500,
+            d: -3,
+            grade: Grade::A,
+            maybe: None,
+            blob: vec![0, 255],
+            tags: vec!["a".into(), "".into()],
+            inner: vec![Inner { at: 1_700_000_000_123, note: None }, Inner { at: 0, note: Some("n".into()) }],
+            counts: BTreeMap::from([("k".to_string(), 7)]),
+            child: Some(Inner { at: 5, note: Some("c".into()) }),
+            ok: true,
+        },
+        Row {
+            id: -9,
+            x: 2.5,
+            y: None,
+            t: 1_700_000_000_000,
+            d: 19_700,
+            grade: Grade::B,
+            maybe: Some(Grade::B),
+            blob: Vec::new(),
+            tags: Vec::new(),
+            inner: Vec::new(),
+            counts: BTreeMap::new(),
+            child: None,
+            ok: false,
+        },
+    ]
+}
+
+fn read_back(batch: &RecordBatch) -> Vec<Result<Row, String>> {
+    let mut out = Vec::new();
+    with_rows(batch, At { source: "s", file: "f", first: 0 }, |rows| {
+        for i in 0..rows.len() {
+            rows.row::<Row>(i, |_, r| out.push(r.map_err(|e| e.0)));
+        }
+    });
+    out
+}
+
+fn ipc(batch: &RecordBatch) -> Vec<u8> {
+    let mut w = arrow_ipc::writer::FileWriter::try_new(Vec::new(), &batch.schema()).expect("a writer");
+    w.write(batch).expect("written");
+    w.finish().expect("finished");
+    w.into_inner().expect("the bytes")
+}
+
+#[test]
+fn every_type_round_trips_through_an_ipc_file() {
+    let fields = fields(ROW).expect("the descriptor");
+    let batch = to_batch(&fields, &rows()).expect("a batch");
+    // Arrow types, not text: a timestamp is milliseconds, an enum its name in a dictionary.
+    assert_eq!(batch.schema().field(3).data_type(), &DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())));
+    assert_eq!(batch.schema().field(4).data_type(), &DataType::Date32);
+    assert!(matches!(batch.schema().field(5).data_type(), DataType::Dictionary(..)));
+    assert!(batch.column(6).is_null(0) && !batch.column(6).is_null(1));
+    let bytes = ipc(&batch);
+    let mut batches = Vec::new();
+    let schema = read_ipc_file(bytes, |first, b| batches.push((first, b.clone()))).expect("read");
+    check_schema(&fields, &schema).expect("its own schema fits");
+    assert_eq!(batches.len(), 1);
+    let back: Vec<Row> = read_back(&batches[0].1).into_iter().map(|r| r.expect("a row")).collect();
+    let want = rows();
+    // NaN is not equal to itself: compare its bits.
+    assert!(back[0].x.is_nan());
+    assert_eq!(back[0].y, Some(f64::NEG_INFINITY));
+    let clear = |mut r: Vec<Row>| {
+        r[0].x = 0.0;
+        r
+    };
+    assert_eq!(clear(back), clear(want));
+}
+
+#[test]
+fn timestamps_of_any_unit_are_read_as_milliseconds() {
+    let fields = fields(r#"[{"name":"at","data_type":"Timestamp(Millisecond, Some(\"UTC\"))"},{"name":"note","data_type":"Utf8","nullable":true}]"#)
+        .expect("fields");
+    let micros = TimestampMicrosecondArray::from(vec![1_500_999, -1]);
+    let file = Schema::new(vec![
+        Field::new("at", DataType::Timestamp(TimeUnit::Microsecond, None), false),
+        Field::new("extra", DataType::Int64, false),
+    ]);
+    check_schema(&fields, &file).expect("a microsecond column fits; an extra column is ignored; `note` may be absent");
+    let batch = RecordBatch::try_new(Arc::new(file), vec![Arc::new(micros), Arc::new(Int64Array::from(vec![1, 2]))])
+        .expect("a batch");
+    let got = from_batch::<Inner>(&batch).expect("rows");
+    // Rounded down, as Parquet's are: -1 µs is the millisecond before the epoch.
+    assert_eq!(got, vec![Inner { at: 1_500, note: None }, Inner { at: -1, note: None }]);
+}
+
+#[test]
+fn a_file_whose_columns_do_not_fit_is_refused_by_name() {
+    let fields = fields(ROW).expect("fields");
+    let file = Schema::new(vec![Field::new("id", DataType::Utf8, false)]);
+    let err = check_schema(&fields, &file).expect_err("a string id");
+    assert_eq!(err, "column `id` is Utf8, which cannot be read as the schema's Int64");
+    let file = Schema::new(vec![Field::new("id", DataType::Int32, false)]);
+    let err = check_schema(&fields, &file).expect_err("no x");
+    assert_eq!(err, "it has no column `x` (Float64 in the schema)");
+    let inner = fields[9].clone();
+    let wrong = Field::new(
+        "inner",
+        DataType::List(Arc::new(Field::new(
+            "element",
+            DataType::Struct(vec![Field::new("at", DataType::Utf8, false)].into()),
+            true,
+        ))),
+        false,
+    );
+    let err = check_schema(&[inner], &Schema::new(vec![wrong])).expect_err("a nested string");
+    assert_eq!(err, "column `inner` is a list of a struct at `[].at`, which cannot be read as the schema's a list of a struct");
+}
+
+#[test]
+fn a_row_that_does_not_fit_is_rejected_alone_with_its_field() {
+    let file = Schema::new(vec![
+        Field::new("at", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+        Field::new("note", DataType::Utf8, true),
+    ]);
+    let batch = RecordBatch::try_new(
+        Arc::new(file),
+        vec![
+            Arc::new(arrow_array::TimestampMillisecondArray::from(vec![Some(1), None, Some(3)])),
+            Arc::new(StringArray::from(vec![Some("a"), Some("secret"), None])),
+        ],
+    )
+    .expect("a batch");
+    let mut got = Vec::new();
+    with_rows(&batch, At { source: "s", file: "f.arrow", first: 10 }, |rows| {
+        for i in 0..rows.len() {
+            rows.row::<Inner>(i, |o, r| got.push((o.position(), r.map_err(|e| e.0), String::from_utf8_lossy(o.raw).into_owned())));
+        }
+    });
+    assert_eq!(got[0], ("f.arrow@10".into(), Ok(Inner { at: 1, note: Some("a".into()) }), String::new()));
+    let (position, why, raw) = &got[1];
+    assert_eq!(position, "f.arrow@11");
+    let why = why.as_ref().expect_err("a null time");
+    assert!(why.starts_with("field at"), "{why}");
+    assert!(!why.contains("secret"), "{why}");
+    assert_eq!(raw, r#"{"at":null,"note":"secret"}"#);
+    assert_eq!(got[2].1, Ok(Inner { at: 3, note: None }));
+}
+
+#[test]
+fn corrupt_ipc_files_are_errors_not_crashes() {
+    let fields = fields(ROW).expect("fields");
+    let bytes = ipc(&to_batch(&fields, &rows()).expect("a batch"));
+    let read = |b: Vec<u8>| read_ipc_file(b, |_, _| {}).map(|_| ());
+    assert!(read(bytes.clone()).is_ok());
+    assert!(read(b"{\"id\": 1}\n".to_vec()).expect_err("JSON").contains("ARROW1"));
+    // Every truncation and every single-byte change: an error or rows, never a panic.
+    for cut in (0..bytes.len()).step_by(7) {
+        let _ = read(bytes[..cut].to_vec());
+    }
+    for at in (0..bytes.len()).step_by(3) {
+        let mut b = bytes.clone();
+        b[at] ^= 0x5a;
+        let _ = read(b);
+    }
+    // A block that claims more bytes than the file has is refused before it is allocated.
+    let n = bytes.len();
+    let footer_len = i32::from_le_bytes([bytes[n - 10], bytes[n - 9], bytes[n - 8], bytes[n - 7]]) as usize;
+    let footer = arrow_ipc::root_as_footer(&bytes[n - 10 - footer_len..n - 10]).expect("a footer");
+    let block = footer.recordBatches().expect("blocks").get(0);
+    let body = block.bodyLength().to_le_bytes();
+    let at = bytes.windows(8).rposition(|w| w == body).expect("the body length in the footer");
+    let mut b = bytes.clone();
+    b[at..at + 8].copy_from_slice(&(1i64 << 40).to_le_bytes());
+    assert!(read(b).expect_err("a huge block").contains("ends past the data"));
+}
