@@ -1,9 +1,9 @@
 //! Arrow: rows to and from record batches, and Arrow IPC files (`format = arrow`).
 //!
 //! Rows cross into Arrow through serde (`serde_arrow`): generated row types already serialize
-//! for JSON, and the few places Pipe's types need more than serde's defaults ask
-//! [`serde::Serializer::is_human_readable`] (timestamps become milliseconds, dates days, doubles
-//! stay doubles) or [`crate::record::with_enum_names`] (enums become their names). Each row type
+//! for JSON, and the few places where Pipe's types need more than serde's defaults ask
+//! [`crate::record::arrow_rows`] (true inside every conversion here): timestamps become
+//! milliseconds, dates days, non-finite doubles stay doubles, enums are their names. Each row type
 //! carries its Arrow fields as a descriptor the compiler writes (serde_arrow's JSON form), so a
 //! sink's schema is fixed by the program, not guessed from the rows it happens to see.
 //!
@@ -30,7 +30,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize as _, Serialize};
 use serde_arrow::schema::SchemaLike;
 
-use crate::record::{with_enum_names, Line, Origin, Reject};
+use crate::record::{with_arrow_rows, Line, Origin, Reject};
 
 /// The Arrow fields of a row type, from the descriptor generated code embeds.
 pub fn fields(descriptor: &str) -> io::Result<Vec<FieldRef>> {
@@ -45,7 +45,7 @@ pub fn schema(descriptor: &str) -> io::Result<SchemaRef> {
 
 /// Rows as one record batch with the given fields.
 pub fn to_batch<R: Serialize>(fields: &[FieldRef], rows: &[R]) -> io::Result<RecordBatch> {
-    with_enum_names(|| serde_arrow::to_record_batch(fields, &rows))
+    with_arrow_rows(|| serde_arrow::to_record_batch(fields, &rows))
         .map_err(|e| io::Error::other(format!("rows to Arrow: {e}")))
 }
 
@@ -123,13 +123,13 @@ impl Rows<'_> {
             Err(why) => Err(Reject::new(why.clone())),
             Ok(de) => match de.get(i) {
                 None => Err(Reject::new("internal: a row past the end of its batch")),
-                Some(item) => with_enum_names(|| T::deserialize(item)).map_err(|e| Reject::new(reason(&e))),
+                Some(item) => with_arrow_rows(|| T::deserialize(item)).map_err(|e| Reject::new(reason(&e))),
             },
         };
         let raw = match (&row, &self.de) {
             (Err(_), Ok(de)) => de
                 .get(i)
-                .and_then(|item| with_enum_names(|| serde_json::Value::deserialize(item)).ok())
+                .and_then(|item| with_arrow_rows(|| serde_json::Value::deserialize(item)).ok())
                 .map(|v| v.to_string().into_bytes())
                 .unwrap_or_default(),
             _ => Vec::new(),

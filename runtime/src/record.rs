@@ -188,7 +188,7 @@ macro_rules! pipe_enum {
         // Text formats and Arrow read and write the name; checkpoints (binary) the number.
         impl $crate::prelude::serde::Serialize for $name {
             fn serialize<S: $crate::prelude::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                if s.is_human_readable() || $crate::record::enums_by_name() {
+                if s.is_human_readable() || $crate::record::arrow_rows() {
                     s.serialize_str(&self.name())
                 } else {
                     s.serialize_i64(self.0)
@@ -197,7 +197,7 @@ macro_rules! pipe_enum {
         }
         impl<'de> $crate::prelude::serde::Deserialize<'de> for $name {
             fn deserialize<D: $crate::prelude::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                if d.is_human_readable() || $crate::record::enums_by_name() {
+                if d.is_human_readable() || $crate::record::arrow_rows() {
                     $crate::record::enum_value(d, $thrift, Self::NAMES).map($name)
                 } else {
                     <i64 as $crate::prelude::serde::Deserialize>::deserialize(d).map($name)
@@ -208,20 +208,22 @@ macro_rules! pipe_enum {
 }
 
 thread_local! {
-    static ENUM_NAMES: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static ARROW_ROWS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Whether enums are being written and read by name by a serializer that is not human
-/// readable (Arrow's, inside [`with_enum_names`]); checkpoints, outside it, use numbers.
-pub fn enums_by_name() -> bool {
-    ENUM_NAMES.with(std::cell::Cell::get)
+/// Whether rows are being converted to or from Arrow (inside [`with_arrow_rows`]). serde_arrow's
+/// serializers call themselves human-readable, so the forms Pipe picks per format ask this:
+/// in Arrow, enums are names (as in text; checkpoints use numbers), timestamps milliseconds and
+/// dates days (as in checkpoints; text uses ISO-8601).
+pub fn arrow_rows() -> bool {
+    ARROW_ROWS.with(std::cell::Cell::get)
 }
 
-/// Runs `f` with enums serialized and deserialized by name.
-pub fn with_enum_names<T>(f: impl FnOnce() -> T) -> T {
-    let before = ENUM_NAMES.with(|c| c.replace(true));
+/// Runs `f` with rows converted in their Arrow forms.
+pub fn with_arrow_rows<T>(f: impl FnOnce() -> T) -> T {
+    let before = ARROW_ROWS.with(|c| c.replace(true));
     let out = f();
-    ENUM_NAMES.with(|c| c.set(before));
+    ARROW_ROWS.with(|c| c.set(before));
     out
 }
 

@@ -26,7 +26,7 @@ macro_rules! timestamp_units {
             pub fn deserialize<'de, D: Deserializer<'de>>($d: D) -> Result<i64, D::Error> {
                 // Binary formats (Arrow, checkpoints) hold milliseconds whatever the schema's
                 // text unit: Arrow readers convert other units first.
-                if !$d.is_human_readable() {
+                if !$d.is_human_readable() || crate::record::arrow_rows() {
                     return i64::deserialize($d);
                 }
                 $body
@@ -119,7 +119,7 @@ pub mod json_text {
 /// as the strings `"NaN"`, `"Infinity"` and `"-Infinity"` (as JavaScript and Python spell
 /// them) instead of a `null` that would read back as a missing value.
 pub fn ser_f64<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
-    if x.is_finite() || !s.is_human_readable() {
+    if x.is_finite() || !s.is_human_readable() || crate::record::arrow_rows() {
         s.serialize_f64(*x)
     } else if x.is_nan() {
         s.serialize_str("NaN")
@@ -138,7 +138,7 @@ pub fn ser_opt_f64<S: Serializer>(x: &Option<f64>, s: S) -> Result<S::Ok, S::Err
 
 /// Writes a timestamp as RFC 3339 text (binary formats: milliseconds since the epoch).
 pub fn ser_ts<S: Serializer>(t: &i64, s: S) -> Result<S::Ok, S::Error> {
-    if !s.is_human_readable() {
+    if !s.is_human_readable() || crate::record::arrow_rows() {
         return s.serialize_i64(*t);
     }
     s.serialize_str(&f::ts_text(*t))
@@ -151,7 +151,7 @@ pub fn ser_opt_ts<S: Serializer>(t: &Option<i64>, s: S) -> Result<S::Ok, S::Erro
 }
 /// Writes a date as `YYYY-MM-DD` (binary formats: days since the epoch).
 pub fn ser_date<S: Serializer>(d: &i32, s: S) -> Result<S::Ok, S::Error> {
-    if !s.is_human_readable() {
+    if !s.is_human_readable() || crate::record::arrow_rows() {
         return s.serialize_i32(*d);
     }
     s.serialize_str(&f::date_text(*d))
@@ -165,7 +165,7 @@ pub fn ser_opt_date<S: Serializer>(d: &Option<i32>, s: S) -> Result<S::Ok, S::Er
 
 /// Reads a date written `YYYY-MM-DD` (or as days since the epoch).
 pub fn de_date<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
-    if !d.is_human_readable() {
+    if !d.is_human_readable() || crate::record::arrow_rows() {
         return i32::deserialize(d);
     }
     let s = std::borrow::Cow::<str>::deserialize(d)?;
