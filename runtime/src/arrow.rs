@@ -24,13 +24,14 @@ use std::sync::Arc;
 
 pub use arrow_array::RecordBatch;
 use arrow_array::{Array, ArrayRef, GenericListArray, MapArray, OffsetSizeTrait, PrimitiveArray, StructArray};
-pub use arrow_schema::{DataType, Field, FieldRef, Schema, SchemaRef};
-use arrow_schema::TimeUnit;
+pub use arrow_schema::{DataType, Field, FieldRef, Schema, SchemaRef, TimeUnit};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize as _, Serialize};
 use serde_arrow::schema::SchemaLike;
 
 use crate::record::{with_arrow_rows, Line, Origin, Reject};
+use crate::run::RunError;
+use crate::sink::Record;
 
 /// The Arrow fields of a row type, from the descriptor generated code embeds.
 pub fn fields(descriptor: &str) -> io::Result<Vec<FieldRef>> {
@@ -69,6 +70,30 @@ pub fn from_batch<T: DeserializeOwned>(batch: &RecordBatch) -> Result<Vec<T>, (u
         }
     });
     failed.map_or(Ok(out), Err)
+}
+
+/// The rows of `batches` as `T`, for input `name` of an in-memory run (`run_batch_arrow`):
+/// each batch's columns are checked against `descriptor` first, and a row that does not fit is
+/// an error that names the input, the batch and the row.
+pub fn input_rows<T: DeserializeOwned>(
+    name: &str,
+    descriptor: &str,
+    batches: &[RecordBatch],
+) -> Result<Vec<T>, RunError> {
+    let want = fields(descriptor)?;
+    let mut out = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
+    for (b, batch) in batches.iter().enumerate() {
+        check_schema(&want, &batch.schema()).map_err(|e| RunError::Setup(format!("input `{name}`, batch {b}: {e}")))?;
+        let rows = from_batch::<T>(batch)
+            .map_err(|(i, why)| RunError::Setup(format!("input `{name}`, batch {b}, row {i}: {why}")))?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+/// The rows one sink received, as one record batch of the sink's row type.
+pub fn output_batch<R: Record>(rows: &[R]) -> Result<RecordBatch, RunError> {
+    Ok(to_batch(&fields(R::ARROW_SCHEMA)?, rows)?)
 }
 
 /// Where the rows of one batch of a file come from, for their origins.
@@ -129,8 +154,8 @@ impl Rows<'_> {
         let raw = match (&row, &self.de) {
             (Err(_), Ok(de)) => de
                 .get(i)
-                .and_then(|item| with_arrow_rows(|| serde_json::Value::deserialize(item)).ok())
-                .map(|v| v.to_string().into_bytes())
+                .and_then(|item| with_arrow_rows(|| Json::deserialize(item)).ok())
+                .map(|v| v.0.to_string().into_bytes())
                 .unwrap_or_default(),
             _ => Vec::new(),
         };
@@ -142,6 +167,83 @@ impl Rows<'_> {
             raw: &raw,
         };
         each(&o, row);
+    }
+}
+
+/// Any value of a row as JSON, for `rejected.raw`: like `serde_json::Value`, but binary values
+/// are arrays of byte values (as JSON sources spell them) and map keys of any type are text.
+struct Json(serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for Json {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Json, D::Error> {
+        d.deserialize_any(JsonVisitor).map(Json)
+    }
+}
+
+struct JsonVisitor;
+
+impl<'de> serde::de::Visitor<'de> for JsonVisitor {
+    type Value = serde_json::Value;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        // Non-finite doubles as JSON sinks write them.
+        let text = || {
+            if v.is_nan() {
+                "NaN"
+            } else if v > 0.0 {
+                "Infinity"
+            } else {
+                "-Infinity"
+            }
+        };
+        Ok(serde_json::Number::from_f64(v).map_or_else(|| text().into(), serde_json::Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_bytes<E>(self, v: &[u8]) -> Result<Self::Value, E> {
+        Ok(v.iter().map(|b| serde_json::Value::from(*b)).collect())
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        Json::deserialize(d).map(|j| j.0)
+    }
+    fn visit_newtype_struct<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        Json::deserialize(d).map(|j| j.0)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(Json(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(out.into())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some((Json(k), Json(v))) = map.next_entry()? {
+            let k = match k {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            out.insert(k, v);
+        }
+        Ok(out.into())
     }
 }
 
@@ -159,9 +261,12 @@ fn reason(e: &serde_arrow::Error) -> String {
         .nth(1)
         .and_then(|rest| rest.split('"').next())
         .map(|f| f.trim_start_matches("$.").to_string());
-    let message = crate::record::without_values(message);
+    let message = match message {
+        "required array value is null" => "null, but the schema requires a value".to_string(),
+        m => crate::record::without_values(m),
+    };
     match field {
-        Some(f) if !f.is_empty() && f != "$" => format!("field {f}: {message}"),
+        Some(f) if !f.is_empty() && f != "$" => format!("field `{f}`: {message}"),
         _ => message,
     }
 }
@@ -204,7 +309,8 @@ fn millis(a: &ArrayRef) -> Result<(DataType, ArrayRef), String> {
     let out: ArrayRef = match &dt {
         DataType::Timestamp(unit, _) => {
             let scaled: PrimitiveArray<Ms> = match unit {
-                TimeUnit::Second => prim::<S>(a)?.try_unary(|v| v.checked_mul(1000).ok_or(()))
+                TimeUnit::Second => prim::<S>(a)?
+                    .try_unary(|v| v.checked_mul(1000).ok_or(()))
                     .map_err(|()| "a timestamp in seconds out of range".to_string())?,
                 TimeUnit::Millisecond => prim::<Ms>(a)?.unary(|v| v),
                 TimeUnit::Microsecond => prim::<Us>(a)?.unary(|v| v.div_euclid(1000)),
@@ -242,7 +348,8 @@ fn list<O: OffsetSizeTrait>(a: &ArrayRef) -> Result<ArrayRef, String> {
     let (dt, values) = millis(l.values())?;
     let field = Arc::new(f.as_ref().clone().with_data_type(dt));
     Ok(Arc::new(
-        GenericListArray::<O>::try_new(field, l.offsets().clone(), values, l.nulls().cloned()).map_err(|e| e.to_string())?,
+        GenericListArray::<O>::try_new(field, l.offsets().clone(), values, l.nulls().cloned())
+            .map_err(|e| e.to_string())?,
     ))
 }
 
@@ -264,7 +371,9 @@ pub fn check_schema(expected: &[FieldRef], file: &Schema) -> Result<(), String> 
     for want in expected {
         match file.fields().iter().find(|f| f.name() == want.name()) {
             None if want.is_nullable() => {}
-            None => return Err(format!("it has no column `{}` ({} in the schema)", want.name(), show(want.data_type()))),
+            None => {
+                return Err(format!("it has no column `{}` ({} in the schema)", want.name(), show(want.data_type())))
+            }
             Some(have) => {
                 if let Err(path) = fits(want.data_type(), have.data_type()) {
                     let at = if path.is_empty() { String::new() } else { format!(" at `{path}`") };
@@ -373,7 +482,9 @@ pub fn read_ipc_file(bytes: Vec<u8>, mut each: impl FnMut(usize, &RecordBatch)) 
 pub fn ipc_schema(bytes: &[u8]) -> Result<SchemaRef, String> {
     check_blocks(bytes)?;
     let read = std::panic::AssertUnwindSafe(|| {
-        arrow_ipc::reader::FileReader::try_new(io::Cursor::new(bytes), None).map(|r| r.schema()).map_err(|e| e.to_string())
+        arrow_ipc::reader::FileReader::try_new(io::Cursor::new(bytes), None)
+            .map(|r| r.schema())
+            .map_err(|e| e.to_string())
     });
     std::panic::catch_unwind(read).unwrap_or_else(|_| Err("not a readable Arrow IPC file (its decoder failed)".into()))
 }

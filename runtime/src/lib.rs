@@ -79,7 +79,9 @@ macro_rules! require_arrow {
 #[macro_export]
 macro_rules! require_arrow {
     () => {
-        compile_error!("this pipeline reads or writes Arrow (`format = arrow`): enable the `arrow` feature of pipe-runtime");
+        compile_error!(
+            "this pipeline reads or writes Arrow (`format = arrow`): enable the `arrow` feature of pipe-runtime"
+        );
     };
 }
 

@@ -276,7 +276,15 @@ pub trait Pipeline: Clone + Send + Sync + 'static {
     #[cfg(feature = "arrow")]
     fn arrow(&self, w: &mut Self::Worker, source: usize, rows: &crate::arrow::Rows<'_>, row: usize) {
         let _ = (source, rows, row);
-        self.base(w).io(Err(io::Error::other("internal: Arrow rows reached a pipeline generated without an Arrow source")));
+        self.base(w)
+            .io(Err(io::Error::other("internal: Arrow rows reached a pipeline generated without an Arrow source")));
+    }
+    /// The Arrow fields a file of source `source` must have (the descriptor of `crate::arrow`);
+    /// empty when the source does not read Arrow.
+    #[cfg(feature = "arrow")]
+    fn arrow_schema(&self, source: usize) -> &'static str {
+        let _ = source;
+        ""
     }
     /// The end of a split: rows waiting in blocks (to be scored together) are processed, so
     /// nothing outlives the split's buffer.

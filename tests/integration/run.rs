@@ -485,3 +485,127 @@ fn a_corrupt_parquet_page_fails_the_run_naming_the_file() {
         if out.join("corrupt").exists() { pipe_tests::parts(&out.join("corrupt"), "jsonl") } else { String::new() };
     assert!(written.is_empty(), "nothing is published from a failed run: {written}");
 }
+
+/// Arrow IPC files: `accounts` (JSON Lines, every type a Thrift file declares) is written as
+/// Arrow and read back as Arrow into the same JSON; `replayed` reads a file pyarrow wrote with
+/// other encodings (microsecond, second and zoned nanosecond timestamps, int32 enums and
+/// strings, large lists and strings, extra columns); `spans` writes dates and durations. A
+/// file whose columns do not fit the schema fails the run before a row is read.
+#[test]
+fn arrow_files_carry_every_type_and_read_what_pyarrow_writes() {
+    use pipe_runtime::arrow::{read_ipc_file, DataType};
+    let bin = build_pipeline(Path::new("tests/cases/codegen/arrow/pipeline.pipe"));
+    let case = repo_root().join("tests/cases/codegen/arrow");
+    let out = scratch("arrow");
+    let sinks = |tag: &str| {
+        [
+            ("accounts->files", "arrow"),
+            ("accounts->files#2", "direct"),
+            ("spans->files", "spans"),
+            ("replayed->files", "replayed"),
+            ("rejected", "rejected"),
+        ]
+        .map(|(sink, dir)| format!("{sink}={}", out.join(tag).join(dir).display()))
+    };
+    let run_with = |replayed: &str, tag: &str| {
+        let mut args = vec!["--source".to_string(), format!("replayed={replayed}")];
+        for s in sinks(tag) {
+            args.extend(["--sink".to_string(), s]);
+        }
+        run(&bin, &args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let res = run_with(&format!("{}/pyarrow/*.arrow", case.display()), "first");
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let lines = |dir: &str| -> Vec<String> {
+        let mut l: Vec<String> = pipe_tests::parts(&out.join(dir), "jsonl").lines().map(str::to_string).collect();
+        l.sort();
+        l
+    };
+
+    // Written as Arrow, read back as Arrow: the same rows as written straight to JSON.
+    let res = run_with(&format!("{}/first/arrow/*.arrow", out.display()), "second");
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let direct = lines("first/direct");
+    assert_eq!(direct.len(), 3, "{direct:?}");
+    assert_eq!(lines("second/replayed"), direct);
+
+    // pyarrow's encodings, read as the schema's types.
+    let rows: BTreeMap<String, Value> = lines("first/replayed")
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).expect("JSON"))
+        .map(|v| (v["id"].as_str().expect("id").to_string(), v))
+        .collect();
+    assert_eq!(rows.keys().collect::<Vec<_>>(), ["p1", "p2", "p3"]);
+    let p1 = &rows["p1"];
+    assert_eq!(p1["opened"], "2023-11-14T22:13:20.000Z", "seconds");
+    assert_eq!(p1["since"], "2023-11-15T00:00:00.000Z", "nanoseconds in Europe/Paris: the same instant");
+    assert_eq!(p1["payments"][0]["at"], "2023-11-14T22:13:20.123Z", "microseconds, rounded down");
+    assert_eq!(p1["payments"][1]["at"], "1969-12-31T23:59:58.500Z");
+    assert_eq!(p1["payments"][1]["amount"], Value::Null);
+    assert_eq!((&p1["grade"], &p1["previous"]), (&"A".into(), &"B".into()), "a string and an int32 enum");
+    assert_eq!(p1["blob"], serde_json::json!([0, 1, 255]));
+    assert_eq!(p1["limits"], serde_json::json!({"card": 5000, "loan": 0}));
+    assert_eq!(p1["score"], 712.5, "float32");
+    assert_eq!(rows["p2"]["visits"], 1, "a null where the field has a default takes the default");
+    assert_eq!(rows["p2"]["codes"], Value::Null);
+    assert_eq!(rows["p3"]["tags"], serde_json::json!(["ü"]));
+    let rejected = lines("first/rejected");
+    let p4: Vec<&String> = rejected.iter().filter(|l| l.contains("replayed")).collect();
+    assert_eq!(p4.len(), 1, "{rejected:?}");
+    let p4: Value = serde_json::from_str(p4[0]).expect("JSON");
+    assert_eq!(p4["reason"], "replayed: field `opened`: null, but the schema requires a value");
+    assert!(p4["position"].as_str().is_some_and(|p| p.ends_with("accounts.arrow@3")), "{p4}");
+    assert!(p4["raw"].as_str().is_some_and(|r| r.contains(r#""id":"p4""#)), "{p4}");
+
+    // Dates, durations and enums in the Arrow types a reader expects.
+    let spans = std::fs::read_dir(out.join("first/spans"))
+        .expect("spans")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "arrow"))
+        .expect("an Arrow file");
+    let mut batches = Vec::new();
+    let schema = read_ipc_file(std::fs::read(&spans).expect("read"), |_, b| batches.push(b.clone())).expect("IPC");
+    let types: Vec<(String, DataType, bool)> =
+        schema.fields().iter().map(|f| (f.name().clone(), f.data_type().clone(), f.is_nullable())).collect();
+    use pipe_runtime::arrow::TimeUnit;
+    assert_eq!(types[1], ("day".into(), DataType::Date32, false));
+    assert_eq!(types[2], ("open_for".into(), DataType::Duration(TimeUnit::Millisecond), false));
+    assert_eq!(types[3], ("closed_after".into(), DataType::Duration(TimeUnit::Millisecond), true));
+    assert!(matches!(types[4].1, DataType::Dictionary(..)), "{:?}", types[4]);
+    let mut values: Vec<Value> =
+        batches.iter().flat_map(|b| pipe_runtime::arrow::from_batch::<Value>(b).expect("rows")).collect();
+    values.sort_by_key(|v| v["id"].as_str().map(str::to_string));
+    // a1: opened 2023-11-14T22:13:20Z (day 19675), since the next midnight: 6,400 s later.
+    assert_eq!(
+        values[0],
+        serde_json::json!({"id": "a1", "day": 19675, "open_for": 6_400_000, "closed_after": 86_400_000, "grade": "A"})
+    );
+    assert_eq!(values[1]["closed_after"], Value::Null);
+
+    // pyarrow reads what Pipe writes, when it is installed.
+    let script = format!(
+        "import pyarrow.ipc as i; t = i.open_file('{}').read_all(); print(t.schema.field('since').type, t.schema.field('grade').type, t.num_rows)",
+        std::fs::read_dir(out.join("first/arrow")).expect("arrow").flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|x| x == "arrow")).expect("a file").display()
+    );
+    match Command::new("python3").args(["-c", &script]).output() {
+        Ok(o) if o.status.success() => {
+            assert_eq!(
+                String::from_utf8_lossy(&o.stdout).trim(),
+                "timestamp[ms, tz=UTC] dictionary<values=string, indices=int32, ordered=0> 3"
+            );
+        }
+        Ok(o) => {
+            println!("skipped the pyarrow check: {}", String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or(""))
+        }
+        Err(e) => println!("skipped the pyarrow check: no python3 ({e})"),
+    }
+
+    // A file with a string `rate` stops the run before a row is read; the output stays.
+    let res = run_with(&format!("{}/wrong/*.arrow", case.display()), "first");
+    assert!(!res.status.success());
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert!(stderr.contains("column `rate` is Utf8, which cannot be read as the schema's Float64"), "{stderr}");
+    assert!(stderr.contains("wrong/accounts.arrow"), "{stderr}");
+    assert_eq!(lines("first/direct"), direct);
+}

@@ -48,7 +48,7 @@ const fn p(name: &'static str, positional: bool, required: bool, kind: ArgKind) 
     Param { name, positional, required, kind }
 }
 
-const FILE_FORMATS: &[&str] = &["json", "csv", "parquet"];
+const FILE_FORMATS: &[&str] = &["json", "csv", "parquet", "arrow"];
 const TEXT_FORMATS: &[&str] = &["json", "csv"];
 
 pub const CONNECTORS: &[Connector] = &[
@@ -61,7 +61,7 @@ pub const CONNECTORS: &[Connector] = &[
             p("format", false, false, ArgKind::Word(FILE_FORMATS)),
             p("partition_by", false, false, ArgKind::RowExprs),
         ],
-        doc: "Files matching a glob (JSON Lines, CSV with a header, or Parquet); as a sink, a directory of files.",
+        doc: "Files matching a glob (JSON Lines, CSV with a header, Parquet, or Arrow IPC files); as a sink, a directory of files.",
     },
     Connector {
         name: "follow",

@@ -91,6 +91,8 @@ pub fn api(g: &mut Gen<'_>, sources: &[(usize, String, Type, Vec<String>)], sink
     }
     let mut in_fields = Vec::new();
     let mut feeds = Vec::new();
+    let mut arrow_in_fields = Vec::new();
+    let mut arrow_converts = Vec::new();
     for name in order {
         let nodes: Vec<&(usize, String, Type, Vec<String>)> = sources.iter().filter(|s| s.1 == name).collect();
         let Some(Type::Struct(sid, _)) = nodes.first().map(|s| &s.2) else { continue };
@@ -100,6 +102,11 @@ pub fn api(g: &mut Gen<'_>, sources: &[(usize, String, Type, Vec<String>)], sink
         let doc = format!(" The records of source `{name}`, in the order it reads them.");
         in_fields.push(quote!(#[doc = #doc] pub #field: Vec<#input_ty>));
         let def = g.res.schema.get_struct(sid);
+        let doc = format!(" The records of source `{name}`, as record batches with the columns of `{input_ty}`.");
+        arrow_in_fields.push(quote!(#[doc = #doc] pub #field: Vec<rt::arrow::RecordBatch>));
+        let descriptor = Literal::string(&super::arrow::record_descriptor(g, &def.fields));
+        let label = Literal::string(name);
+        arrow_converts.push(quote!(#field: rt::arrow::input_rows::<#input_ty>(#label, #descriptor, &inputs.#field)?));
         // Typed records need no checking: fields a source checks but does not read are empty.
         let validate = g.program.sources.iter().find(|s| s.name == *name).is_none_or(|s| s.validate_unread);
         let mut pushes = Vec::new();
@@ -155,6 +162,8 @@ pub fn api(g: &mut Gen<'_>, sources: &[(usize, String, Type, Vec<String>)], sink
     let mut aliases = BTreeSet::new();
     let mut out_fields = Vec::new();
     let mut takes = Vec::new();
+    let mut arrow_out_fields = Vec::new();
+    let mut arrow_outputs = Vec::new();
     for (s, name) in sinks.iter().zip(&names_out) {
         let field = field_ident(name);
         let mut ty = s.row.clone();
@@ -174,6 +183,8 @@ pub fn api(g: &mut Gen<'_>, sources: &[(usize, String, Type, Vec<String>)], sink
             format!(" The rows stream `{}` sends to sink `{}`, in the order they arrive.", s.stream, s.node)
         };
         out_fields.push(quote!(#[doc = #doc] pub #field: Vec<#ty>));
+        arrow_out_fields.push(quote!(#[doc = #doc] pub #field: rt::arrow::RecordBatch));
+        arrow_outputs.push(quote!(#field: rt::arrow::output_batch(&out.#field)?));
         let buf = &s.buf;
         takes.push(quote!(#field: w.st.#buf.take()));
     }
@@ -209,6 +220,39 @@ pub fn api(g: &mut Gen<'_>, sources: &[(usize, String, Type, Vec<String>)], sink
                 #(#feeds)*
             })?;
             Ok(Outputs { #(#takes,)* })
+        }
+
+        rt::if_arrow! {
+            /// The rows to run the pipeline on, per source, as Arrow record batches (the
+            /// runtime's `arrow` feature). A column may be missing when its field is optional.
+            #[derive(Clone, Debug, Default)]
+            pub struct ArrowInputs {
+                #(#arrow_in_fields,)*
+            }
+
+            /// What each sink received, as one Arrow record batch per sink, its columns the
+            /// sink's row type.
+            #[derive(Clone, Debug)]
+            pub struct ArrowOutputs {
+                #(#arrow_out_fields,)*
+            }
+
+            /// [`run_batch`] on Arrow record batches: each input's columns are checked against
+            /// its source's schema (an error names the first that does not fit), every row is
+            /// read, the pipeline runs, and each sink's rows come back as a record batch.
+            pub fn run_batch_arrow(inputs: ArrowInputs) -> Result<ArrowOutputs, rt::run::RunError> {
+                run_batch_arrow_with(inputs, &rt::run::Settings::default())
+            }
+
+            /// [`run_batch_arrow`] with an explicit HMAC key and `env(…)` values.
+            pub fn run_batch_arrow_with(
+                inputs: ArrowInputs,
+                settings: &rt::run::Settings,
+            ) -> Result<ArrowOutputs, rt::run::RunError> {
+                let typed = Inputs { #(#arrow_converts,)* };
+                let out = run_batch_with(typed, settings)?;
+                Ok(ArrowOutputs { #(#arrow_outputs,)* })
+            }
         }
 
         /// Runs the pipeline with its declared connectors, as its `pipec build` binary would.

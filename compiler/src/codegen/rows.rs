@@ -9,7 +9,7 @@ use super::{names, Gen};
 use crate::resolve::schema::{FieldInfo, TimestampUnit};
 use crate::source::Span;
 use crate::syntax::thrift_ast::ConstKind;
-use crate::types::{StructId, Type};
+use crate::types::Type;
 
 /// The structs and enums of the schema that generated rows use, with everything they contain.
 pub fn schema_types(g: &mut Gen<'_>) -> TokenStream {
@@ -20,7 +20,7 @@ pub fn schema_types(g: &mut Gen<'_>) -> TokenStream {
         let def = g.res.schema.get_struct(id);
         let ident = g.struct_ident(id);
         let fields: Vec<(usize, &FieldInfo)> = def.fields.iter().enumerate().collect();
-        out.push(record_struct(g, &ident, id, &fields, &[], true, false));
+        out.push(record_struct(g, &ident, &fields, &[], true, false));
     }
     for id in g.enums.clone() {
         let def = g.res.schema.get_enum(id);
@@ -44,7 +44,6 @@ pub fn schema_types(g: &mut Gen<'_>) -> TokenStream {
 pub fn record_struct(
     g: &mut Gen<'_>,
     ident: &Ident,
-    owner: StructId,
     fields: &[(usize, &FieldInfo)],
     checked: &[(usize, &FieldInfo)],
     serialize: bool,
@@ -80,28 +79,58 @@ pub fn record_struct(
             let r = Literal::string(&r);
             attrs.push(quote!(rename = #r));
         }
+        let mut default_fn = None;
         if f.ty.is_nullable() {
             attrs.push(quote!(default));
         } else if let Some(d) = &f.default {
-            let fname = names::ident(&format!("default_{}_{}_", owner.0, i), &f.name);
+            let fname = names::ident(&format!("default_{}_{}_", ident, i), &f.name);
             let value = default_value(g, &f.ty, &d.kind, d.span);
-            g.items.push(quote!(fn #fname() -> #ty { #value }));
+            g.items.push(quote!(#[allow(non_snake_case)] fn #fname() -> #ty { #value }));
             let path = Literal::string(&fname.to_string());
             attrs.push(quote!(default = #path));
+            default_fn = Some(fname);
         }
         let nested = matches!(f.ty.non_null(), Type::List(_) | Type::Set(_) | Type::Map(..) | Type::Struct(..));
-        if csv && nested {
+        let de = if csv && nested {
             // A CSV cell holds a nested value as JSON text.
-            let de = if f.ty.is_nullable() {
-                "rt::value::json_text::opt::deserialize"
+            Some(if f.ty.is_nullable() {
+                "rt::value::json_text::opt::deserialize".to_string()
             } else {
-                "rt::value::json_text::deserialize"
-            };
-            let de = Literal::string(de);
-            attrs.push(quote!(deserialize_with = #de));
-        } else if let Some(de) = deserializer(&f.ty, f.timestamp) {
-            let de = Literal::string(&de);
-            attrs.push(quote!(deserialize_with = #de));
+                "rt::value::json_text::deserialize".to_string()
+            })
+        } else {
+            deserializer(&f.ty, f.timestamp)
+        };
+        match (de, default_fn) {
+            // An Arrow column holds every field of every row: a null in the column of a field
+            // with a default is a row without the field, and takes the default.
+            (de, Some(fname)) if !csv => {
+                let wrapper = names::ident(&format!("de_default_{}_{}_", ident, i), &f.name);
+                let inner = de.map(|de| {
+                    let de = Literal::string(&de);
+                    quote!(#[serde(deserialize_with = #de)])
+                });
+                g.items.push(quote! {
+                    #[allow(non_snake_case)]
+                    fn #wrapper<'de, D: serde::Deserializer<'de>>(d: D) -> Result<#ty, D::Error> {
+                        #[derive(serde::Deserialize)]
+                        #[serde(crate = "rt::prelude::serde")]
+                        struct W(#inner #ty);
+                        if rt::record::arrow_rows() {
+                            Ok(<Option<W> as serde::Deserialize>::deserialize(d)?.map_or_else(#fname, |w| w.0))
+                        } else {
+                            <W as serde::Deserialize>::deserialize(d).map(|w| w.0)
+                        }
+                    }
+                });
+                let path = Literal::string(&wrapper.to_string());
+                attrs.push(quote!(deserialize_with = #path));
+            }
+            (Some(de), _) => {
+                let de = Literal::string(&de);
+                attrs.push(quote!(deserialize_with = #de));
+            }
+            (None, _) => {}
         }
         if serialize {
             if let Some(ser) = serializer(&f.ty) {
@@ -323,12 +352,14 @@ pub fn record_impl(g: &mut Gen<'_>, ident: &Ident, fields: &[(String, Type)], sp
         });
     }
     schema.push_str(" }");
-    let _ = (g, span);
+    let _ = span;
     let schema = Literal::string(&schema);
+    let arrow = Literal::string(&super::arrow::row_descriptor(g, fields));
     quote! {
         impl Record for #ident {
             const COLUMNS: &'static [&'static str] = &[#(#columns),*];
             const PARQUET_SCHEMA: &'static str = #schema;
+            const ARROW_SCHEMA: &'static str = #arrow;
             fn cells(&self, out: &mut Vec<String>) {
                 #(#cells)*
             }

@@ -83,7 +83,11 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
         match &s.stream {
             None => return Err(no_stream(s.name)),
             Some(st) if matches!(st.format, Format::Parquet | Format::Arrow) => {
-                return Err(RunError::Setup(format!("source `{}`: {} files cannot be followed", s.name, if st.format == Format::Arrow { "Arrow" } else { "Parquet" })))
+                return Err(RunError::Setup(format!(
+                    "source `{}`: {} files cannot be followed",
+                    s.name,
+                    if st.format == Format::Arrow { "Arrow" } else { "Parquet" }
+                )))
             }
             Some(_) => {}
         }

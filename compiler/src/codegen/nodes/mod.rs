@@ -110,6 +110,9 @@ struct Parts {
     parse_json: Vec<TokenStream>,
     parse_csv: Vec<TokenStream>,
     parse_parquet: Vec<TokenStream>,
+    /// Arms of `fn arrow` and `fn arrow_schema`, for sources that read Arrow files.
+    parse_arrow: Vec<TokenStream>,
+    arrow_schemas: Vec<TokenStream>,
     recorded: BTreeSet<usize>,
     first_dir: Option<String>,
     // For the in-memory API of a module: source nodes, and sink buffers with their rows.
@@ -260,6 +263,19 @@ impl Parts {
                 }
             }
         });
+        if let Some(schema) = &s.arrow_schema {
+            let schema = Literal::string(schema);
+            self.arrow_schemas.push(quote!(#k => #schema,));
+            self.parse_arrow.push(quote! {
+                #k => rows.row::<#row>(i, |o, r| {
+                    st.base.stats[#ni].read += 1;
+                    match r {
+                        Ok(r) => st.#m(ctx, o, r),
+                        Err(why) => st.reject(ctx, o, #ni, why),
+                    }
+                }),
+            });
+        }
         let conv = s.from_parquet;
         self.parse_parquet.push(quote! {
             #k => {
@@ -543,10 +559,37 @@ fn pipeline_impl(g: &Gen<'_>, p: &Parts, name: &str) -> TokenStream {
         parse_json,
         parse_csv,
         parse_parquet,
+        parse_arrow,
+        arrow_schemas,
         route_arms,
         ..
     } = p;
+    // Only a program that reads Arrow files has these (they exist with the runtime's `arrow`
+    // feature, which pipec turns on for it).
+    let arrow = if parse_arrow.is_empty() {
+        quote!()
+    } else {
+        quote! {
+            fn arrow(&self, w: &mut Worker, source: usize, rows: &rt::arrow::Rows<'_>, i: usize) {
+                let Worker { ctx, st } = w;
+                match source {
+                    #(#parse_arrow)*
+                    _ => {}
+                }
+            }
+
+            fn arrow_schema(&self, source: usize) -> &'static str {
+                match source {
+                    #(#arrow_schemas)*
+                    _ => "",
+                }
+            }
+        }
+    };
+    let require_arrow = if parse_arrow.is_empty() { quote!() } else { quote!(rt::require_arrow!();) };
     quote! {
+        #require_arrow
+
         #[derive(Clone, Copy, Debug)]
         pub struct Program;
 
@@ -609,6 +652,8 @@ fn pipeline_impl(g: &Gen<'_>, p: &Parts, name: &str) -> TokenStream {
                     _ => {}
                 }
             }
+
+            #arrow
 
             fn end_split(&self, w: &mut Worker) {
                 let Worker { ctx, st } = w;

@@ -28,6 +28,7 @@ pub(super) fn sink_decl(g: &mut Gen<'_>, sink: usize, span: Span) -> (TokenStrea
     let fmt = |w: Option<String>, default: &str| match w.as_deref().unwrap_or(default) {
         "csv" => quote!(SinkFormat::Csv),
         "parquet" => quote!(SinkFormat::Parquet),
+        "arrow" => quote!(SinkFormat::Arrow),
         _ => quote!(SinkFormat::Json),
     };
     let dir_arg = c.args.iter().find(|(n, _)| n == "dir").map(|(_, a)| a.clone());

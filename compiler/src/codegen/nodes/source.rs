@@ -26,6 +26,8 @@ pub(super) struct SourceParts {
     pub(super) method: TokenStream,
     pub(super) decl: TokenStream,
     pub(super) from_parquet: TokenStream,
+    /// For a source that reads Arrow files: the descriptor of the fields a file must have.
+    pub(super) arrow_schema: Option<String>,
 }
 
 /// The fields of the source's record that the program reads, with their index in the record.
@@ -36,7 +38,13 @@ pub(super) fn source_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, 
     let ident = id(format!("Row{i}"));
     let Type::Struct(sid, _) = spec.record else {
         g.unsupported(node.span, "a source whose record is not a struct cannot be compiled yet");
-        return SourceParts { row: quote!(), method: quote!(), decl: quote!(), from_parquet: quote!(unreachable!()) };
+        return SourceParts {
+            row: quote!(),
+            method: quote!(),
+            decl: quote!(),
+            from_parquet: quote!(unreachable!()),
+            arrow_schema: None,
+        };
     };
     let def = g.res.schema.get_struct(*sid);
     let fields: Vec<(usize, &FieldInfo)> =
@@ -58,9 +66,10 @@ pub(super) fn source_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, 
             })
         })
         .unwrap_or_else(|| "json".into());
-    let row = rows::record_struct(g, &ident, *sid, &fields, &checked, true, src_format == "csv");
+    let row = rows::record_struct(g, &ident, &fields, &checked, true, src_format == "csv");
     let from_parquet = parquet_reader(g, node, source, &ident, &fields, &checked, &src_format);
     let decl = source_decl(g, node, source);
+    let arrow_schema = (src_format == "arrow").then(|| super::super::arrow::record_descriptor(g, &def.fields));
 
     let mut sc = Scope::default();
     for (idx, f) in &fields {
@@ -90,7 +99,7 @@ pub(super) fn source_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, 
             #out
         }
     };
-    SourceParts { row, method, decl, from_parquet }
+    SourceParts { row, method, decl, from_parquet, arrow_schema }
 }
 
 /// The body of the closure that reads a record from a Parquet row, field by field.
@@ -162,6 +171,7 @@ fn source_decl(g: &mut Gen<'_>, node: &Node, source: &str) -> TokenStream {
         id(match fmt.unwrap_or("json") {
             "csv" => "Csv",
             "parquet" => "Parquet",
+            "arrow" => "Arrow",
             _ => "Json",
         }
         .into())
