@@ -291,6 +291,9 @@ fn needs_normalizing(dt: &DataType) -> bool {
         DataType::Timestamp(unit, tz) => *unit != TimeUnit::Millisecond || tz.is_none(),
         DataType::List(f) | DataType::LargeList(f) | DataType::Map(f, _) => needs_normalizing(f.data_type()),
         DataType::Struct(fs) => fs.iter().any(|f| needs_normalizing(f.data_type())),
+        // serde_arrow reads dictionaries of `Utf8` and `LargeUtf8` values, not of views (what
+        // Polars writes for a categorical column).
+        DataType::Dictionary(_, v) => **v == DataType::Utf8View,
         _ => false,
     }
 }
@@ -332,6 +335,13 @@ fn millis(a: &ArrayRef) -> Result<(DataType, ArrayRef), String> {
                 MapArray::try_new(field, m.offsets().clone(), entries, m.nulls().cloned(), *sorted)
                     .map_err(|e| e.to_string())?,
             )
+        }
+        DataType::Dictionary(..) => {
+            use arrow_array::cast::AsArray;
+            let d = a.as_any_dictionary_opt().ok_or("internal: not a dictionary array")?;
+            let views = d.values().as_string_view_opt().ok_or("internal: not a string view array")?;
+            let strings: arrow_array::StringArray = views.iter().collect();
+            d.with_values(Arc::new(strings))
         }
         _ => a.clone(),
     };
@@ -394,11 +404,15 @@ pub fn check_schema(expected: &[FieldRef], file: &Schema) -> Result<(), String> 
 fn fits(want: &DataType, have: &DataType) -> Result<(), String> {
     use DataType as D;
     let ok = match (want, have) {
+        // A column of Arrow's null type holds nulls alone (Polars writes one for a struct field
+        // that is null in every row): it reads as any type, and a row needing a value is
+        // rejected.
+        (_, D::Null) => true,
         (D::Boolean, D::Boolean) => true,
         (D::Int64, h) => h.is_integer(),
         (D::Float64, h) => h.is_floating() || h.is_integer(),
         (D::Utf8, h) => is_text(h),
-        (D::Binary, D::Binary | D::LargeBinary) => true,
+        (D::Binary, D::Binary | D::LargeBinary | D::BinaryView) => true,
         (D::Timestamp(..), D::Timestamp(..)) => true,
         (D::Date32, D::Date32) => true,
         (D::Duration(TimeUnit::Millisecond), D::Duration(TimeUnit::Millisecond)) => true,
@@ -442,8 +456,8 @@ fn join(head: &str, tail: &str) -> String {
 
 fn is_text(dt: &DataType) -> bool {
     match dt {
-        DataType::Utf8 | DataType::LargeUtf8 => true,
-        DataType::Dictionary(_, v) => matches!(v.as_ref(), DataType::Utf8 | DataType::LargeUtf8),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Dictionary(_, v) => matches!(v.as_ref(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View),
         _ => false,
     }
 }

@@ -487,12 +487,13 @@ fn a_corrupt_parquet_page_fails_the_run_naming_the_file() {
 }
 
 /// Arrow IPC files: `accounts` (JSON Lines, every type a Thrift file declares) is written as
-/// Arrow and read back as Arrow into the same JSON; `replayed` reads a file pyarrow wrote with
-/// other encodings (microsecond, second and zoned nanosecond timestamps, int32 enums and
-/// strings, large lists and strings, extra columns); `spans` writes dates and durations. A
-/// file whose columns do not fit the schema fails the run before a row is read.
+/// Arrow and read back as Arrow into the same JSON; `replayed` reads files pyarrow and Polars
+/// wrote with other encodings (microsecond, second and zoned nanosecond timestamps, int32 enums
+/// and strings, string views, categoricals, large lists and strings, null-typed columns, extra
+/// columns); `spans` writes dates and durations. A file whose columns do not fit the schema
+/// fails the run before a row is read.
 #[test]
-fn arrow_files_carry_every_type_and_read_what_pyarrow_writes() {
+fn arrow_files_carry_every_type_and_read_what_pyarrow_and_polars_write() {
     use pipe_runtime::arrow::{read_ipc_file, DataType};
     let bin = build_pipeline(Path::new("tests/cases/codegen/arrow/pipeline.pipe"));
     let case = repo_root().join("tests/cases/codegen/arrow");
@@ -514,7 +515,7 @@ fn arrow_files_carry_every_type_and_read_what_pyarrow_writes() {
         }
         run(&bin, &args.iter().map(String::as_str).collect::<Vec<_>>())
     };
-    let res = run_with(&format!("{}/pyarrow/*.arrow", case.display()), "first");
+    let res = run_with(&format!("{}/foreign/*.arrow", case.display()), "first");
     assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
     let lines = |dir: &str| -> Vec<String> {
         let mut l: Vec<String> = pipe_tests::parts(&out.join(dir), "jsonl").lines().map(str::to_string).collect();
@@ -535,7 +536,7 @@ fn arrow_files_carry_every_type_and_read_what_pyarrow_writes() {
         .map(|l| serde_json::from_str::<Value>(l).expect("JSON"))
         .map(|v| (v["id"].as_str().expect("id").to_string(), v))
         .collect();
-    assert_eq!(rows.keys().collect::<Vec<_>>(), ["p1", "p2", "p3"]);
+    assert_eq!(rows.keys().collect::<Vec<_>>(), ["p1", "p2", "p3", "q1", "q2"]);
     let p1 = &rows["p1"];
     assert_eq!(p1["opened"], "2023-11-14T22:13:20.000Z", "seconds");
     assert_eq!(p1["since"], "2023-11-15T00:00:00.000Z", "nanoseconds in Europe/Paris: the same instant");
@@ -549,12 +550,22 @@ fn arrow_files_carry_every_type_and_read_what_pyarrow_writes() {
     assert_eq!(rows["p2"]["visits"], 1, "a null where the field has a default takes the default");
     assert_eq!(rows["p2"]["codes"], Value::Null);
     assert_eq!(rows["p3"]["tags"], serde_json::json!(["ü"]));
+    // Polars: string views, a categorical and an enum, a struct whose fields are all null.
+    let q1 = &rows["q1"];
+    assert_eq!(q1["opened"], "2024-01-01T12:00:00.000Z");
+    assert_eq!((&q1["grade"], &q1["previous"]), (&"B".into(), &"A".into()));
+    assert_eq!(q1["tags"], serde_json::json!(["x", "y"]));
+    assert_eq!(q1["blob"], serde_json::json!([1]));
+    assert_eq!(q1["payments"][0]["at"], "2024-01-01T00:00:00.000Z");
+    assert_eq!(q1["limits"], Value::Null, "no map column: the optional field is null");
+    assert_eq!(rows["q2"]["last"], serde_json::json!({"at": "2024-01-03T00:00:00.000Z", "amount": null, "note": null}));
+    assert_eq!((&rows["q2"]["previous"], &rows["q2"]["visits"]), (&Value::Null, &1.into()));
     let rejected = lines("first/rejected");
     let p4: Vec<&String> = rejected.iter().filter(|l| l.contains("replayed")).collect();
     assert_eq!(p4.len(), 1, "{rejected:?}");
     let p4: Value = serde_json::from_str(p4[0]).expect("JSON");
     assert_eq!(p4["reason"], "replayed: field `opened`: null, but the schema requires a value");
-    assert!(p4["position"].as_str().is_some_and(|p| p.ends_with("accounts.arrow@3")), "{p4}");
+    assert!(p4["position"].as_str().is_some_and(|p| p.ends_with("foreign/pyarrow.arrow@3")), "{p4}");
     assert!(p4["raw"].as_str().is_some_and(|r| r.contains(r#""id":"p4""#)), "{p4}");
 
     // Dates, durations and enums in the Arrow types a reader expects.

@@ -23,7 +23,7 @@ struct Account {
   11: required list<string> tags
   12: optional set<i64> codes
   13: required list<Payment> payments
-  14: required map<string, i64> limits
+  14: optional map<string, i64> limits
   15: optional Payment last
   16: i64 visits = 1
 }

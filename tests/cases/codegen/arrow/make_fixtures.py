@@ -1,5 +1,5 @@
-"""Writes the Arrow IPC fixtures of this case with pyarrow (another Arrow implementation than
-the runtime's): `pyarrow/accounts.arrow` has the columns of `Account` in other encodings than
+"""Writes the Arrow IPC fixtures of this case with pyarrow and Polars (other Arrow writers than
+the runtime's): `foreign/pyarrow.arrow` has the columns of `Account` in other encodings than
 Pipe writes (microsecond and second timestamps without a zone, int32 and int16 integers, large
 strings, an enum as plain strings and as numbers, a large list, float32) and two batches; one
 of its rows has a null where the schema requires a value. `wrong/accounts.arrow` has `rate` as
@@ -7,6 +7,7 @@ strings. Run from this directory: python3 make_fixtures.py (needs pyarrow)."""
 
 import datetime as dt
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
@@ -66,7 +67,24 @@ def write(path, schema, batches):
             w.write_batch(pa.RecordBatch.from_pylist(b, schema=schema))
 
 rows[1]["opened"] = ts(1970, 1, 1)
-write("pyarrow/accounts.arrow", schema, [rows, second])
+write("foreign/pyarrow.arrow", schema, [rows, second])
+
+pl.DataFrame({
+    "id": ["q1", "q2"],
+    "opened": pl.Series([dt.datetime(2024, 1, 1, 12), dt.datetime(2024, 1, 2)], dtype=pl.Datetime("us")),
+    "since": pl.Series([ts(2024, 1, 1), ts(2024, 1, 2, 6)], dtype=pl.Datetime("ms", "UTC")),
+    "rate": [0.5, 1.5],
+    "score": [None, 3.0],
+    "active": [True, False],
+    "grade": pl.Series(["B", "C"], dtype=pl.Categorical),
+    "previous": pl.Series(["A", None], dtype=pl.Enum(["A", "B", "C"])),
+    "blob": pl.Series([b"\x01", b""], dtype=pl.Binary),
+    "tags": [["x", "y"], []],
+    "codes": [[1, 2], None],
+    "payments": [[{"at": dt.datetime(2024, 1, 1), "amount": 2.0, "note": "p"}], []],
+    "last": [None, {"at": dt.datetime(2024, 1, 3), "amount": None, "note": None}],
+    "visits": [7, None],
+}).write_ipc("foreign/polars.arrow")
 
 wrong = pa.schema([pa.field("id", pa.string()), pa.field("opened", pa.timestamp("ms")),
                    pa.field("since", pa.timestamp("ms")), pa.field("rate", pa.string()),
