@@ -9,10 +9,10 @@
 //!
 //! | Pipe | Arrow |
 //! |---|---|
-//! | `bool`, `i64`, `double`, `string`, `binary` | `Boolean`, `Int64`, `Float64`, `Utf8`, `Binary` |
-//! | `timestamp` | `Timestamp(Millisecond, "UTC")` (read from any unit and zone) |
+//! | `bool`, `i64`, `double`, `string`, `binary` | `Boolean`, `Int64`, `Float64`, `Utf8`, `Binary` (read from any integer width, `Float32` or integers for a double, large and view strings and binaries, dictionaries of strings) |
+//! | `timestamp` | `Timestamp(Millisecond, "UTC")` (read from any unit and zone, or a date) |
 //! | `date`, `duration` | `Date32`, `Duration(Millisecond)` |
-//! | an enum | `Dictionary(Int32, Utf8)` of its names (read also from strings or numbers) |
+//! | an enum | `Utf8`, its names (read also from dictionaries of names, or numbers) |
 //! | `list<T>`, `set<T>` | `List<T>` |
 //! | `map<K, V>` | `Map<K, V>` |
 //! | a struct | `Struct` |
@@ -39,11 +39,6 @@ pub fn fields(descriptor: &str) -> io::Result<Vec<FieldRef>> {
     Vec::<FieldRef>::from_value(&value).map_err(|e| io::Error::other(format!("internal: an Arrow schema: {e}")))
 }
 
-/// The schema of a row type.
-pub fn schema(descriptor: &str) -> io::Result<SchemaRef> {
-    Ok(Arc::new(Schema::new(fields(descriptor)?)))
-}
-
 /// Rows as one record batch with the given fields.
 pub fn to_batch<R: Serialize>(fields: &[FieldRef], rows: &[R]) -> io::Result<RecordBatch> {
     with_arrow_rows(|| serde_arrow::to_record_batch(fields, &rows))
@@ -53,10 +48,13 @@ pub fn to_batch<R: Serialize>(fields: &[FieldRef], rows: &[R]) -> io::Result<Rec
 /// The rows of a record batch as `T`: every row, or the first that does not fit `T` (a null
 /// where the schema requires a value, a number out of range, a name no enum has), with its
 /// index. Timestamps of any unit are read as milliseconds.
-pub fn from_batch<T: DeserializeOwned>(batch: &RecordBatch) -> Result<Vec<T>, (usize, String)> {
+pub fn from_batch<T: DeserializeOwned>(
+    batch: &RecordBatch,
+    want: Option<&[FieldRef]>,
+) -> Result<Vec<T>, (usize, String)> {
     let mut out = Vec::with_capacity(batch.num_rows());
     let mut failed = None;
-    with_rows(batch, At { source: "", file: "", first: 0 }, |rows| {
+    with_rows(batch, want, At { source: "", file: "", first: 0 }, |rows| {
         for i in 0..rows.len() {
             rows.row::<T>(i, |_, r| match r {
                 Ok(r) => out.push(r),
@@ -84,7 +82,7 @@ pub fn input_rows<T: DeserializeOwned>(
     let mut out = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
     for (b, batch) in batches.iter().enumerate() {
         check_schema(&want, &batch.schema()).map_err(|e| RunError::Setup(format!("input `{name}`, batch {b}: {e}")))?;
-        let rows = from_batch::<T>(batch)
+        let rows = from_batch::<T>(batch, Some(&want))
             .map_err(|(i, why)| RunError::Setup(format!("input `{name}`, batch {b}, row {i}: {why}")))?;
         out.extend(rows);
     }
@@ -118,10 +116,11 @@ impl std::fmt::Debug for Rows<'_> {
     }
 }
 
-/// Calls `f` with the rows of `batch` (its timestamps converted to milliseconds first).
-pub fn with_rows<'a>(batch: &RecordBatch, at: At<'a>, f: impl FnOnce(&Rows<'_>)) {
+/// Calls `f` with the rows of `batch`, its columns first conformed to `want` (the fields of the
+/// row type, when known: see [`conform_batch`]).
+pub fn with_rows<'a>(batch: &RecordBatch, want: Option<&[FieldRef]>, at: At<'a>, f: impl FnOnce(&Rows<'_>)) {
     let n = batch.num_rows();
-    match normalize(batch) {
+    match conform_batch(batch, want) {
         Ok(batch) => {
             let de = serde_arrow::Deserializer::from_record_batch(&batch).map_err(|e| {
                 format!("an Arrow batch that cannot be read: {}", crate::record::without_values(&e.to_string()))
@@ -271,105 +270,164 @@ fn reason(e: &serde_arrow::Error) -> String {
     }
 }
 
-/// The batch with every timestamp column (nested ones too) in milliseconds, rounded down.
-fn normalize(batch: &RecordBatch) -> Result<RecordBatch, String> {
-    if !batch.schema().fields().iter().any(|f| needs_normalizing(f.data_type())) {
-        return Ok(batch.clone());
-    }
-    let mut fields = Vec::with_capacity(batch.num_columns());
-    let mut columns = Vec::with_capacity(batch.num_columns());
-    for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {
-        let (dt, c) = millis(c)?;
-        fields.push(Arc::new(f.as_ref().clone().with_data_type(dt)));
+/// The batch as the rows' deserializer reads it: with `want` (the fields of the row type), only
+/// the columns it names, and inside structs only the fields it names, so a column the rows do not
+/// have never matters; and each column in the form serde_arrow reads for its field. Timestamps of
+/// any unit and zone (and dates, for a timestamp field) become milliseconds in UTC, rounded down;
+/// integers and `Float32` for a double field become `Float64`; dictionaries of string views (a
+/// Polars categorical) become dictionaries of strings.
+fn conform_batch(batch: &RecordBatch, want: Option<&[FieldRef]>) -> Result<RecordBatch, String> {
+    let schema = batch.schema();
+    let picked: Vec<(FieldRef, Option<&DataType>)> = match want {
+        None => schema.fields().iter().map(|f| (f.clone(), None)).collect(),
+        Some(want) => want
+            .iter()
+            .filter_map(|w| {
+                schema.fields().iter().find(|f| f.name() == w.name()).map(|f| (f.clone(), Some(w.data_type())))
+            })
+            .collect(),
+    };
+    let mut fields = Vec::with_capacity(picked.len());
+    let mut columns = Vec::with_capacity(picked.len());
+    for (f, w) in picked {
+        let (i, _) = schema.column_with_name(f.name()).ok_or("internal: a column vanished")?;
+        let c = conform(batch.column(i), w)?;
+        fields.push(Arc::new(Field::new(f.name(), c.data_type().clone(), f.is_nullable())));
         columns.push(c);
     }
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())
+    let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options).map_err(|e| e.to_string())
 }
 
-fn needs_normalizing(dt: &DataType) -> bool {
-    match dt {
-        DataType::Timestamp(unit, tz) => *unit != TimeUnit::Millisecond || tz.is_none(),
-        DataType::List(f) | DataType::LargeList(f) | DataType::Map(f, _) => needs_normalizing(f.data_type()),
-        DataType::Struct(fs) => fs.iter().any(|f| needs_normalizing(f.data_type())),
-        // serde_arrow reads dictionaries of `Utf8` and `LargeUtf8` values, not of views (what
-        // Polars writes for a categorical column).
-        DataType::Dictionary(_, v) => **v == DataType::Utf8View,
-        _ => false,
-    }
-}
-
-/// An array with its timestamps in milliseconds (UTC), and its new type.
-fn millis(a: &ArrayRef) -> Result<(DataType, ArrayRef), String> {
+/// One column in the form its field reads (see [`conform_batch`]); `want` is the field's type,
+/// when known.
+fn conform(a: &ArrayRef, want: Option<&DataType>) -> Result<ArrayRef, String> {
+    use arrow_array::cast::AsArray;
     use arrow_array::types::{
+        Date32Type, Date64Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type,
         TimestampMicrosecondType as Us, TimestampMillisecondType as Ms, TimestampNanosecondType as Ns,
-        TimestampSecondType as S,
+        TimestampSecondType as S, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
     };
+    use DataType as D;
     let utc: Option<Arc<str>> = Some("UTC".into());
-    let dt = a.data_type().clone();
-    if !needs_normalizing(&dt) {
-        return Ok((dt, a.clone()));
+    let want_struct = |w: Option<&DataType>| match w {
+        Some(D::Struct(fs)) => Some(fs.clone()),
+        _ => None,
+    };
+    macro_rules! to_f64 {
+        ($t:ty) => {
+            Arc::new(a.as_primitive::<$t>().unary::<_, Float64Type>(|v| v as f64))
+        };
     }
-    let out: ArrayRef = match &dt {
-        DataType::Timestamp(unit, _) => {
-            let scaled: PrimitiveArray<Ms> = match unit {
-                TimeUnit::Second => prim::<S>(a)?
+    let out: ArrayRef = match (want, a.data_type()) {
+        (Some(D::Float64), D::Int8) => to_f64!(Int8Type),
+        (Some(D::Float64), D::Int16) => to_f64!(Int16Type),
+        (Some(D::Float64), D::Int32) => to_f64!(Int32Type),
+        (Some(D::Float64), D::Int64) => to_f64!(Int64Type),
+        (Some(D::Float64), D::UInt8) => to_f64!(UInt8Type),
+        (Some(D::Float64), D::UInt16) => to_f64!(UInt16Type),
+        (Some(D::Float64), D::UInt32) => to_f64!(UInt32Type),
+        (Some(D::Float64), D::UInt64) => to_f64!(UInt64Type),
+        (Some(D::Float64), D::Float32) => to_f64!(Float32Type),
+        (_, D::Timestamp(TimeUnit::Millisecond, Some(tz))) if tz.as_ref() == "UTC" => a.clone(),
+        (_, D::Timestamp(unit, _)) => {
+            let ms: PrimitiveArray<Ms> = match unit {
+                TimeUnit::Second => a
+                    .as_primitive::<S>()
                     .try_unary(|v| v.checked_mul(1000).ok_or(()))
                     .map_err(|()| "a timestamp in seconds out of range".to_string())?,
-                TimeUnit::Millisecond => prim::<Ms>(a)?.unary(|v| v),
-                TimeUnit::Microsecond => prim::<Us>(a)?.unary(|v| v.div_euclid(1000)),
-                TimeUnit::Nanosecond => prim::<Ns>(a)?.unary(|v| v.div_euclid(1_000_000)),
+                TimeUnit::Millisecond => a.as_primitive::<Ms>().unary(|v| v),
+                TimeUnit::Microsecond => a.as_primitive::<Us>().unary(|v| v.div_euclid(1000)),
+                TimeUnit::Nanosecond => a.as_primitive::<Ns>().unary(|v| v.div_euclid(1_000_000)),
             };
-            Arc::new(scaled.with_timezone_opt(utc))
+            Arc::new(ms.with_timezone_opt(utc))
         }
-        DataType::List(_) => list::<i32>(a)?,
-        DataType::LargeList(_) => list::<i64>(a)?,
-        DataType::Struct(_) => {
-            let s = a.as_any().downcast_ref::<StructArray>().ok_or("internal: not a struct array")?;
-            Arc::new(normalized_struct(s)?)
+        (Some(D::Timestamp(..)), D::Date32) => {
+            let ms: PrimitiveArray<Ms> = a.as_primitive::<Date32Type>().unary(|d| i64::from(d) * 86_400_000);
+            Arc::new(ms.with_timezone_opt(utc))
         }
-        DataType::Map(_, sorted) => {
-            let m = a.as_any().downcast_ref::<MapArray>().ok_or("internal: not a map array")?;
-            let entries = normalized_struct(m.entries())?;
+        (Some(D::Timestamp(..)), D::Date64) => {
+            let ms: PrimitiveArray<Ms> = a.as_primitive::<Date64Type>().unary(|v| v);
+            Arc::new(ms.with_timezone_opt(utc))
+        }
+        (_, D::Dictionary(_, v)) if **v == D::Utf8View => {
+            let d = a.as_any_dictionary_opt().ok_or("internal: not a dictionary array")?;
+            let views = d.values().as_string_view_opt().ok_or("internal: not a string view array")?;
+            let strings: arrow_array::StringArray = views.iter().collect();
+            d.with_values(Arc::new(strings))
+        }
+        (w, D::List(_)) => list::<i32>(a, element(w))?,
+        (w, D::LargeList(_)) => list::<i64>(a, element(w))?,
+        (w, D::Struct(_)) => Arc::new(conform_struct(a.as_struct(), want_struct(w).as_ref())?),
+        (w, D::Map(_, sorted)) => {
+            let m = a.as_map();
+            let (key_want, value_want) = match w {
+                Some(D::Map(e, _)) => match e.data_type() {
+                    D::Struct(kv) if kv.len() == 2 => {
+                        (Some(kv[0].data_type().clone()), Some(kv[1].data_type().clone()))
+                    }
+                    _ => (None, None),
+                },
+                _ => (None, None),
+            };
+            let entries = m.entries();
+            let (kf, vf) = (entries.fields()[0].clone(), entries.fields()[1].clone());
+            let key = conform(entries.column(0), key_want.as_ref())?;
+            let value = conform(entries.column(1), value_want.as_ref())?;
+            let fields = vec![
+                Arc::new(kf.as_ref().clone().with_data_type(key.data_type().clone())),
+                Arc::new(vf.as_ref().clone().with_data_type(value.data_type().clone())),
+            ];
+            let entries = StructArray::try_new(fields.into(), vec![key, value], entries.nulls().cloned())
+                .map_err(|e| e.to_string())?;
             let field = Arc::new(Field::new("entries", entries.data_type().clone(), false));
             Arc::new(
                 MapArray::try_new(field, m.offsets().clone(), entries, m.nulls().cloned(), *sorted)
                     .map_err(|e| e.to_string())?,
             )
         }
-        DataType::Dictionary(..) => {
-            use arrow_array::cast::AsArray;
-            let d = a.as_any_dictionary_opt().ok_or("internal: not a dictionary array")?;
-            let views = d.values().as_string_view_opt().ok_or("internal: not a string view array")?;
-            let strings: arrow_array::StringArray = views.iter().collect();
-            d.with_values(Arc::new(strings))
-        }
         _ => a.clone(),
     };
-    Ok((out.data_type().clone(), out))
+    Ok(out)
 }
 
-fn prim<T: arrow_array::ArrowPrimitiveType>(a: &ArrayRef) -> Result<&PrimitiveArray<T>, String> {
-    a.as_any().downcast_ref::<PrimitiveArray<T>>().ok_or_else(|| "internal: a timestamp array of another unit".into())
+/// The element type of a list type, when known.
+fn element(want: Option<&DataType>) -> Option<&DataType> {
+    match want {
+        Some(DataType::List(f) | DataType::LargeList(f)) => Some(f.data_type()),
+        _ => None,
+    }
 }
 
-fn list<O: OffsetSizeTrait>(a: &ArrayRef) -> Result<ArrayRef, String> {
+fn list<O: OffsetSizeTrait>(a: &ArrayRef, want: Option<&DataType>) -> Result<ArrayRef, String> {
     let l = a.as_any().downcast_ref::<GenericListArray<O>>().ok_or("internal: not a list array")?;
     let (DataType::List(f) | DataType::LargeList(f)) = a.data_type() else { return Err("internal: not a list".into()) };
-    let (dt, values) = millis(l.values())?;
-    let field = Arc::new(f.as_ref().clone().with_data_type(dt));
+    let values = conform(l.values(), want)?;
+    let field = Arc::new(f.as_ref().clone().with_data_type(values.data_type().clone()));
     Ok(Arc::new(
         GenericListArray::<O>::try_new(field, l.offsets().clone(), values, l.nulls().cloned())
             .map_err(|e| e.to_string())?,
     ))
 }
 
-fn normalized_struct(s: &StructArray) -> Result<StructArray, String> {
+/// A struct column with, when `want` is known, only the fields it names.
+fn conform_struct(s: &StructArray, want: Option<&arrow_schema::Fields>) -> Result<StructArray, String> {
     let mut fields = Vec::new();
     let mut columns = Vec::new();
     for (f, c) in s.fields().iter().zip(s.columns()) {
-        let (dt, c) = millis(c)?;
-        fields.push(Arc::new(f.as_ref().clone().with_data_type(dt)));
+        let w = match want {
+            None => None,
+            Some(ws) => match ws.iter().find(|w| w.name() == f.name()) {
+                Some(w) => Some(w.data_type()),
+                None => continue,
+            },
+        };
+        let c = conform(c, w)?;
+        fields.push(Arc::new(f.as_ref().clone().with_data_type(c.data_type().clone())));
         columns.push(c);
+    }
+    if fields.is_empty() {
+        return Ok(StructArray::new_empty_fields(s.len(), s.nulls().cloned()));
     }
     StructArray::try_new(fields.into(), columns, s.nulls().cloned()).map_err(|e| e.to_string())
 }
@@ -379,10 +437,21 @@ fn normalized_struct(s: &StructArray) -> Result<StructArray, String> {
 /// the first column that does not fit, and what it has instead.
 pub fn check_schema(expected: &[FieldRef], file: &Schema) -> Result<(), String> {
     for want in expected {
-        match file.fields().iter().find(|f| f.name() == want.name()) {
+        let mut same = file.fields().iter().filter(|f| f.name() == want.name());
+        let found = same.next();
+        if same.next().is_some() {
+            return Err(format!("it has two columns named `{}`", want.name()));
+        }
+        match found {
             None if want.is_nullable() => {}
             None => {
                 return Err(format!("it has no column `{}` ({} in the schema)", want.name(), show(want.data_type())))
+            }
+            Some(have) if *have.data_type() == DataType::Null && !want.is_nullable() => {
+                return Err(format!(
+                    "column `{}` holds only nulls (Arrow's null type), but the schema requires a value",
+                    want.name()
+                ));
             }
             Some(have) => {
                 if let Err(path) = fits(want.data_type(), have.data_type()) {
@@ -410,10 +479,10 @@ fn fits(want: &DataType, have: &DataType) -> Result<(), String> {
         (_, D::Null) => true,
         (D::Boolean, D::Boolean) => true,
         (D::Int64, h) => h.is_integer(),
-        (D::Float64, h) => h.is_floating() || h.is_integer(),
+        (D::Float64, h) => matches!(h, D::Float32 | D::Float64) || h.is_integer(),
         (D::Utf8, h) => is_text(h),
         (D::Binary, D::Binary | D::LargeBinary | D::BinaryView) => true,
-        (D::Timestamp(..), D::Timestamp(..)) => true,
+        (D::Timestamp(..), D::Timestamp(..) | D::Date32 | D::Date64) => true,
         (D::Date32, D::Date32) => true,
         (D::Duration(TimeUnit::Millisecond), D::Duration(TimeUnit::Millisecond)) => true,
         (D::Dictionary(..), h) => is_text(h) || h.is_integer(),
@@ -475,32 +544,48 @@ fn show(dt: &DataType) -> String {
 
 /// The bytes of an Arrow IPC file, checked before arrow-ipc reads them: the footer's blocks
 /// must lie inside the file (the reader allocates a block's claimed length before reading it,
-/// so a corrupt length would be gigabytes).
+/// so a corrupt length would be gigabytes), and a batch may not claim more rows than its bytes
+/// could hold (a batch of null-typed columns has no buffers, so its row count is unchecked).
+/// Decoding runs under `catch_unwind` (a panic in the decoder is an error naming the file);
+/// `each` runs outside it.
 pub fn read_ipc_file(bytes: Vec<u8>, mut each: impl FnMut(usize, &RecordBatch)) -> Result<SchemaRef, String> {
     check_blocks(&bytes)?;
-    let read = std::panic::AssertUnwindSafe(|| -> Result<SchemaRef, String> {
-        let reader = arrow_ipc::reader::FileReader::try_new(io::Cursor::new(bytes), None).map_err(|e| e.to_string())?;
-        let schema = reader.schema();
-        let mut first = 0;
-        for batch in reader {
-            let batch = batch.map_err(|e| e.to_string())?;
-            each(first, &batch);
-            first += batch.num_rows();
+    let most_rows = bytes.len().saturating_mul(8).saturating_add(1024);
+    let mut reader = decoding(|| arrow_ipc::reader::FileReader::try_new(io::Cursor::new(bytes), None))?;
+    let schema = reader.schema();
+    let mut first = 0;
+    while let Some(batch) = decoding(|| reader.next().transpose())? {
+        if batch.num_rows() > most_rows {
+            return Err(format!(
+                "a record batch claims {} rows, more than the file's bytes can hold",
+                batch.num_rows()
+            ));
         }
-        Ok(schema)
-    });
-    std::panic::catch_unwind(read).unwrap_or_else(|_| Err("not a readable Arrow IPC file (its decoder failed)".into()))
+        each(first, &batch);
+        first += batch.num_rows();
+    }
+    Ok(schema)
+}
+
+/// Runs a step of arrow-ipc's decoder; its errors and panics become the file's error.
+fn decoding<T>(step: impl FnOnce() -> Result<T, arrow_schema::ArrowError>) -> Result<T, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)) {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(format!("not a readable Arrow IPC file (its decoder failed: {why})"))
+        }
+    }
 }
 
 /// Only the schema of an IPC file.
 pub fn ipc_schema(bytes: &[u8]) -> Result<SchemaRef, String> {
     check_blocks(bytes)?;
-    let read = std::panic::AssertUnwindSafe(|| {
-        arrow_ipc::reader::FileReader::try_new(io::Cursor::new(bytes), None)
-            .map(|r| r.schema())
-            .map_err(|e| e.to_string())
-    });
-    std::panic::catch_unwind(read).unwrap_or_else(|_| Err("not a readable Arrow IPC file (its decoder failed)".into()))
+    decoding(|| arrow_ipc::reader::FileReader::try_new(io::Cursor::new(bytes), None).map(|r| r.schema()))
 }
 
 fn check_blocks(bytes: &[u8]) -> Result<(), String> {

@@ -221,10 +221,15 @@ pub fn arrow_rows() -> bool {
 
 /// Runs `f` with rows converted in their Arrow forms.
 pub fn with_arrow_rows<T>(f: impl FnOnce() -> T) -> T {
-    let before = ARROW_ROWS.with(|c| c.replace(true));
-    let out = f();
-    ARROW_ROWS.with(|c| c.set(before));
-    out
+    /// Puts the flag back however `f` ends (a panic caught further up included).
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            ARROW_ROWS.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(ARROW_ROWS.with(|c| c.replace(true)));
+    f()
 }
 
 pub fn enum_name(names: &[(&'static str, i64)], n: i64) -> std::borrow::Cow<'static, str> {

@@ -78,8 +78,9 @@ pub struct SinkDecl {
 enum Open {
     Text(BufWriter<File>),
     Parquet(Box<ParquetFile>),
+    /// An Arrow IPC file, with the fields of its rows.
     #[cfg(feature = "arrow")]
-    Arrow(Box<arrow_ipc::writer::FileWriter<BufWriter<File>>>),
+    Arrow(Box<(arrow_ipc::writer::FileWriter<BufWriter<File>>, Vec<crate::arrow::FieldRef>)>),
 }
 
 /// A Parquet file being written, with what its row groups need.
@@ -374,8 +375,8 @@ impl Outputs {
                     Open::Text(mut w) => w.flush().and_then(|()| if sync { w.get_ref().sync_all() } else { Ok(()) }),
                     Open::Parquet(f) => f.w.close().map(|_| ()).map_err(pq_err),
                     #[cfg(feature = "arrow")]
-                    Open::Arrow(mut w) => w.finish().map_err(io::Error::other).and_then(|()| {
-                        let out = w.get_mut();
+                    Open::Arrow(mut f) => f.0.finish().map_err(io::Error::other).and_then(|()| {
+                        let out = f.0.get_mut();
                         out.flush()?;
                         if sync {
                             out.get_ref().sync_all()?;
@@ -506,10 +507,11 @@ impl Outputs {
                 SinkFormat::Json => Open::Text(BufWriter::new(file)),
                 #[cfg(feature = "arrow")]
                 SinkFormat::Arrow => {
-                    let schema = crate::arrow::schema(R::ARROW_SCHEMA)?;
+                    let fields = crate::arrow::fields(R::ARROW_SCHEMA)?;
+                    let schema = crate::arrow::Schema::new(fields.clone());
                     let w = arrow_ipc::writer::FileWriter::try_new(BufWriter::new(file), &schema)
                         .map_err(|e| at(io::Error::other(e), "write", &path))?;
-                    Open::Arrow(Box::new(w))
+                    Open::Arrow(Box::new((w, fields)))
                 }
                 #[cfg(not(feature = "arrow"))]
                 SinkFormat::Arrow => return Err(no_arrow()),
@@ -524,9 +526,9 @@ impl Outputs {
                 rg.close().map_err(pq_err)
             }
             #[cfg(feature = "arrow")]
-            (Some(Open::Arrow(w)), _) => {
-                let fields = crate::arrow::fields(R::ARROW_SCHEMA)?;
-                let batch = crate::arrow::to_batch(&fields, rows)?;
+            (Some(Open::Arrow(f)), _) => {
+                let (w, fields) = &mut **f;
+                let batch = crate::arrow::to_batch(fields, rows)?;
                 rows.clear();
                 w.write(&batch).map_err(io::Error::other)
             }

@@ -75,6 +75,9 @@ pub struct Gen<'a> {
     /// Generating a module for Rust code (the `pipeline!` macro, the build helper) rather than
     /// a binary: adds the typed in-memory API.
     module: bool,
+    /// Whether row types carry their Arrow fields: a module (for `run_batch_arrow`) or a
+    /// program with an Arrow connector.
+    arrow: bool,
 }
 
 impl std::fmt::Debug for Gen<'_> {
@@ -205,6 +208,19 @@ pub fn crate_name(program: &Program, root: &std::path::Path) -> String {
     format!("pipe_{}", clean.trim_matches('_'))
 }
 
+/// Whether a connector of the program reads or writes Arrow files.
+pub(super) fn uses_arrow(program: &Program) -> bool {
+    program
+        .sources
+        .iter()
+        .flat_map(|s| [&s.batch, &s.stream])
+        .flatten()
+        .chain(program.sinks.iter().map(|s| &s.connector))
+        .any(|c| {
+            c.args.iter().any(|(n, a)| n == "format" && matches!(a, crate::hir::ConnectorArg::Word(w) if w == "arrow"))
+        })
+}
+
 /// The items of a pipeline (types, functions, operators, `Program`), shared by the binary
 /// crate and the module of an inline pipeline.
 fn emit(
@@ -240,6 +256,7 @@ fn emit(
         shared_names,
         unavailable: Vec::new(),
         module,
+        arrow: module || uses_arrow(program),
     };
     let functions = g.functions();
     let body = nodes::pipeline(&mut g, plan, name);
@@ -307,9 +324,7 @@ pub fn generate(
             .chain(program.sinks.iter().map(|s| &s.connector))
     };
     let uses_kafka = connectors().any(|c| c.name == "kafka");
-    let uses_arrow = connectors().any(|c| {
-        c.args.iter().any(|(n, a)| n == "format" && matches!(a, crate::hir::ConnectorArg::Word(w) if w == "arrow"))
-    });
+    let uses_arrow = uses_arrow(program);
     let features: Vec<&str> =
         [("kafka", uses_kafka), ("arrow", uses_arrow)].into_iter().filter(|(_, on)| *on).map(|(f, _)| f).collect();
     let features = if features.is_empty() {

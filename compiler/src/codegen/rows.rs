@@ -54,10 +54,25 @@ pub fn record_struct(
         let (fid, rename) = names::field(&f.name, *i);
         let check = names::ident(&format!("check_{}_{}_", ident, i), &f.name);
         let body = checked_value(g, f, csv);
+        let body = if !csv && f.default.is_some() && !f.ty.is_nullable() {
+            // As for a field that is read: in an Arrow file, a null takes the default.
+            let mut nullable = (*f).clone();
+            nullable.ty = f.ty.clone().nullable();
+            let or_null = checked_value(g, &nullable, csv);
+            quote! {
+                if rt::record::arrow_rows() {
+                    #or_null.map(|_| rt::value::Checked)
+                } else {
+                    #body.map(|_| rt::value::Checked)
+                }
+            }
+        } else {
+            quote!(#body.map(|_| rt::value::Checked))
+        };
         g.items.push(quote! {
             #[allow(non_snake_case)]
             fn #check<'de, D: serde::Deserializer<'de>>(d: D) -> Result<rt::value::Checked, D::Error> {
-                #body.map(|_| rt::value::Checked)
+                #body
             }
         });
         let check = Literal::string(&check.to_string());

@@ -96,7 +96,7 @@ fn rows() -> Vec<Row> {
 
 fn read_back(batch: &RecordBatch) -> Vec<Result<Row, String>> {
     let mut out = Vec::new();
-    with_rows(batch, At { source: "s", file: "f", first: 0 }, |rows| {
+    with_rows(batch, None, At { source: "s", file: "f", first: 0 }, |rows| {
         for i in 0..rows.len() {
             rows.row::<Row>(i, |_, r| out.push(r.map_err(|e| e.0)));
         }
@@ -149,7 +149,7 @@ fn timestamps_of_any_unit_are_read_as_milliseconds() {
     check_schema(&fields, &file).expect("a microsecond column fits; an extra column is ignored; `note` may be absent");
     let batch = RecordBatch::try_new(Arc::new(file), vec![Arc::new(micros), Arc::new(Int64Array::from(vec![1, 2]))])
         .expect("a batch");
-    let got = from_batch::<Inner>(&batch).expect("rows");
+    let got = from_batch::<Inner>(&batch, Some(&fields)).expect("rows");
     // Rounded down, as Parquet's are: -1 µs is the millisecond before the epoch.
     assert_eq!(got, vec![Inner { at: 1_500, note: None }, Inner { at: -1, note: None }]);
 }
@@ -195,7 +195,7 @@ fn a_row_that_does_not_fit_is_rejected_alone_with_its_field() {
     )
     .expect("a batch");
     let mut got = Vec::new();
-    with_rows(&batch, At { source: "s", file: "f.arrow", first: 10 }, |rows| {
+    with_rows(&batch, None, At { source: "s", file: "f.arrow", first: 10 }, |rows| {
         for i in 0..rows.len() {
             rows.row::<Inner>(i, |o, r| {
                 got.push((o.position(), r.map_err(|e| e.0), String::from_utf8_lossy(o.raw).into_owned()))
@@ -238,4 +238,140 @@ fn corrupt_ipc_files_are_errors_not_crashes() {
     let mut b = bytes.clone();
     b[at..at + 8].copy_from_slice(&(1i64 << 40).to_le_bytes());
     assert!(read(b).expect_err("a huge block").contains("ends past the data"));
+}
+
+/// A sink row as generated code declares one, with an enum.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Out {
+    n: i64,
+    grade: Grade,
+    #[serde(default)]
+    maybe: Option<Grade>,
+}
+
+impl Record for Out {
+    const COLUMNS: &'static [&'static str] = &["n", "grade", "maybe"];
+    const PARQUET_SCHEMA: &'static str = "";
+    const ARROW_SCHEMA: &'static str = r#"[{"name":"n","data_type":"I64"},{"name":"grade","data_type":"Utf8"},{"name":"maybe","data_type":"Utf8","nullable":true}]"#;
+    fn cells(&self, _: &mut Vec<String>) {}
+    fn write_parquet(_: &mut Vec<Self>, _: &mut crate::sink::RowGroup<'_>) -> parquet::errors::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn an_arrow_sink_writes_many_buffers_into_one_file() {
+    use crate::sink::{Outputs, SinkDecl, SinkFormat, SinkKind};
+    let dir = std::env::temp_dir().join(format!("pipe-arrow-sink-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let decl = SinkDecl {
+        name: "out",
+        kind: SinkKind::Files { format: SinkFormat::Arrow },
+        location: Some(dir.display().to_string()),
+        beside_first: false,
+    };
+    let outputs = Outputs::open(vec![decl], "test", true).expect("open");
+    // Each buffer has other enum values first (a per-batch dictionary would differ each time).
+    let buffers = [
+        vec![(0, Grade::B, None)],
+        vec![(1, Grade::A, Some(Grade::B)), (2, Grade::B, None)],
+        vec![(3, Grade::A, Some(Grade::A))],
+    ];
+    for rows in &buffers {
+        let mut rows: Vec<Out> = rows.iter().map(|&(n, grade, maybe)| Out { n, grade, maybe }).collect();
+        outputs.write(0, 0, 0, "", &mut rows).expect("write");
+        assert!(rows.is_empty());
+    }
+    outputs.commit(b"{}").expect("commit");
+    let file = dir.join("part-00000.arrow");
+    let mut got = Vec::new();
+    let mut batches = 0;
+    let schema = read_ipc_file(std::fs::read(&file).expect("the file"), |_, b| {
+        batches += 1;
+        got.extend(from_batch::<Out>(b, None).expect("rows"));
+    })
+    .expect("an IPC file");
+    assert_eq!(batches, 3);
+    assert_eq!(schema.field(1).data_type(), &DataType::Utf8);
+    assert_eq!(got.iter().map(|o| (o.n, o.grade, o.maybe)).collect::<Vec<_>>(), buffers.concat());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn columns_are_conformed_to_the_fields_they_are_read_as() {
+    use arrow_array::{Date32Array, DictionaryArray, Float32Array, Int32Array, TimestampMillisecondArray};
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct Want {
+        x: f64,
+        y: f64,
+        #[serde(deserialize_with = "crate::value::ts_millis::deserialize")]
+        at: i64,
+        #[serde(deserialize_with = "crate::value::ts_millis::deserialize")]
+        day: i64,
+        inner: Vec<Inner>,
+    }
+    let want = fields(
+        r#"[{"name":"x","data_type":"F64"},{"name":"y","data_type":"F64"},
+            {"name":"at","data_type":"Timestamp(Millisecond, Some(\"UTC\"))"},
+            {"name":"day","data_type":"Timestamp(Millisecond, Some(\"UTC\"))"},
+            {"name":"inner","data_type":"List","children":[{"name":"element","data_type":"Struct","children":[
+              {"name":"at","data_type":"Timestamp(Millisecond, Some(\"UTC\"))"},{"name":"note","data_type":"Utf8","nullable":true}]}]}]"#,
+    )
+    .expect("fields");
+    // An unread column serde_arrow cannot read (a dictionary of numbers), and an unread field
+    // inside the struct, are left out before anything reads them.
+    let odd: DictionaryArray<arrow_array::types::Int8Type> =
+        DictionaryArray::new(arrow_array::Int8Array::from(vec![0, 0]), Arc::new(Int64Array::from(vec![7])));
+    let inner_fields = vec![
+        Field::new("at", DataType::Timestamp(TimeUnit::Millisecond, Some("Europe/Berlin".into())), false),
+        Field::new("odd", odd.data_type().clone(), false),
+    ];
+    let inner = StructArray::new(
+        inner_fields.clone().into(),
+        vec![
+            Arc::new(TimestampMillisecondArray::from(vec![5, 6]).with_timezone("Europe/Berlin")),
+            Arc::new(odd.clone()),
+        ],
+        None,
+    );
+    let list = arrow_array::ListArray::new(
+        Arc::new(Field::new("item", DataType::Struct(inner_fields.into()), false)),
+        two_singletons().offsets().clone(),
+        Arc::new(inner),
+        None,
+    );
+    let batch = RecordBatch::try_from_iter(vec![
+        ("x", Arc::new(Int32Array::from(vec![3, -4])) as ArrayRef),
+        ("y", Arc::new(Float32Array::from(vec![0.5, 1.25]))),
+        ("at", Arc::new(TimestampMillisecondArray::from(vec![1_000, 2_000]).with_timezone("Europe/Berlin"))),
+        ("day", Arc::new(Date32Array::from(vec![1, -1]))),
+        ("odd", Arc::new(odd)),
+        ("inner", Arc::new(list)),
+    ])
+    .expect("a batch");
+    check_schema(&want, &batch.schema()).expect("fits");
+    let got = from_batch::<Want>(&batch, Some(&want)).expect("rows");
+    assert_eq!(
+        got,
+        vec![
+            Want { x: 3.0, y: 0.5, at: 1_000, day: 86_400_000, inner: vec![Inner { at: 5, note: None }] },
+            Want { x: -4.0, y: 1.25, at: 2_000, day: -86_400_000, inner: vec![Inner { at: 6, note: None }] },
+        ]
+    );
+}
+
+/// The offsets of a list of two one-element lists.
+fn two_singletons() -> arrow_array::ListArray {
+    use arrow_array::types::Int32Type;
+    arrow_array::ListArray::from_iter_primitive::<Int32Type, _, _>(vec![Some(vec![Some(0)]), Some(vec![Some(0)])])
+}
+
+#[test]
+fn a_batch_that_claims_more_rows_than_its_bytes_hold_is_refused() {
+    // No columns: the row count is the batch's claim alone.
+    let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(1 << 40));
+    let batch = RecordBatch::try_new_with_options(Arc::new(Schema::empty()), vec![], &options).expect("a batch");
+    let bytes = ipc(&batch);
+    let err = read_ipc_file(bytes, |_, _| panic!("no rows are read")).expect_err("too many rows");
+    assert!(err.contains("claims 1099511627776 rows"), "{err}");
 }

@@ -376,14 +376,17 @@ fn read_split<P: Pipeline>(
                 let fits = crate::arrow::fields(p.arrow_schema(split.source))
                     .map_err(|e| e.to_string())
                     .and_then(|want| crate::arrow::ipc_schema(&bytes).map(|have| (want, have)))
-                    .and_then(|(want, have)| crate::arrow::check_schema(&want, &have));
-                if let Err(e) = fits {
-                    p.base(w).io(Err(io::Error::other(format!("{}: {e}", split.display))));
-                    return 0;
-                }
+                    .and_then(|(want, have)| crate::arrow::check_schema(&want, &have).map(|()| want));
+                let want = match fits {
+                    Ok(want) => want,
+                    Err(e) => {
+                        p.base(w).io(Err(io::Error::other(format!("{}: {e}", split.display))));
+                        return 0;
+                    }
+                };
                 let read = crate::arrow::read_ipc_file(bytes, |first, batch| {
                     let at = crate::arrow::At { source: decl.name, file: &split.display, first };
-                    crate::arrow::with_rows(batch, at, |rows| {
+                    crate::arrow::with_rows(batch, Some(&want), at, |rows| {
                         for i in 0..rows.len() {
                             next(w, &mut n);
                             p.arrow(w, split.source, rows, i);

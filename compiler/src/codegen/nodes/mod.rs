@@ -586,7 +586,7 @@ fn pipeline_impl(g: &Gen<'_>, p: &Parts, name: &str) -> TokenStream {
             }
         }
     };
-    let require_arrow = if parse_arrow.is_empty() { quote!() } else { quote!(rt::require_arrow!();) };
+    let require_arrow = if super::uses_arrow(g.program) { quote!(rt::require_arrow!();) } else { quote!() };
     quote! {
         #require_arrow
 
