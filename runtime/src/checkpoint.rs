@@ -18,6 +18,11 @@ use crate::run::{RunError, Stat};
 /// Where a source has been read to: per file, the offset and line count.
 pub type Positions = BTreeMap<String, (u64, u64)>;
 
+/// The form operator state takes in checkpoints. 2: timestamps, dates and non-finite doubles
+/// of Thrift structs in state are numbers (they were text before, which some of them could not
+/// be read back from).
+pub const FORMAT: u32 = 2;
+
 /// The last complete checkpoint of the cluster.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Manifest {
@@ -25,6 +30,9 @@ pub struct Manifest {
     pub epoch: u64,
     /// Workers in the cluster that wrote it.
     pub workers: usize,
+    /// [`FORMAT`] when it was written (a manifest of format 1 has no such field, and does not
+    /// read).
+    pub format: u32,
 }
 
 /// One worker's part of a checkpoint.
@@ -47,7 +55,10 @@ pub fn load_manifest(dir: &Path) -> Result<Option<Manifest>, RunError> {
     let path = dir.join(MANIFEST);
     match std::fs::read(&path) {
         Ok(bytes) => postcard::from_bytes(&bytes).map(Some).map_err(|e| {
-            RunError::Setup(format!("{}: not a checkpoint manifest this runtime wrote ({e})", path.display()))
+            RunError::Setup(format!(
+                "{}: not a checkpoint manifest this runtime wrote ({e}); a checkpoint of an older pipec starts over with --reset",
+                path.display()
+            ))
         }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(RunError::Io(e)),
@@ -131,5 +142,32 @@ pub fn discard_after(dir: &Path, committed: Option<u64>) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checkpoint_of_an_older_format_is_refused_with_the_way_out() {
+        let dir = std::env::temp_dir().join(format!("pipe-manifest-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        // The manifest of format 1, which had no `format`.
+        #[derive(serde::Serialize)]
+        struct Old {
+            pipeline: String,
+            epoch: u64,
+            workers: usize,
+        }
+        let old = Old { pipeline: "p".into(), epoch: 3, workers: 2 };
+        std::fs::write(dir.join(MANIFEST), postcard::to_stdvec(&old).expect("bytes")).expect("write");
+        let err = load_manifest(&dir).expect_err("format 1");
+        assert!(err.to_string().contains("--reset"), "{err}");
+        let now = Manifest { pipeline: "p".into(), epoch: 4, workers: 2, format: FORMAT };
+        commit(&dir, &now).expect("commit");
+        let back = load_manifest(&dir).expect("reads").expect("a manifest");
+        assert_eq!((back.epoch, back.format), (4, FORMAT));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

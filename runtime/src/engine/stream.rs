@@ -125,6 +125,13 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
         None => None,
     };
     if let Some(m) = &manifest {
+        if m.format != checkpoint::FORMAT {
+            return Err(RunError::Setup(format!(
+                "the state directory holds a checkpoint in format {} (this runtime reads format {}): start over with --reset",
+                m.format,
+                checkpoint::FORMAT
+            )));
+        }
         if m.pipeline != P::NAME {
             return Err(RunError::Setup(format!(
                 "the state directory holds a checkpoint of `{}`, not of `{}`",
@@ -700,7 +707,12 @@ fn worker<P: Pipeline>(
                 let all_durable = reports.iter().map(|r| r.durable).min().flatten();
                 if reports.len() == peers && all_durable > committed {
                     if let (Some(dir), Some(e)) = (&setup.state_dir, all_durable) {
-                        let m = Manifest { pipeline: P::NAME.to_string(), epoch: e, workers: peers };
+                        let m = Manifest {
+                            pipeline: P::NAME.to_string(),
+                            epoch: e,
+                            workers: peers,
+                            format: checkpoint::FORMAT,
+                        };
                         checkpoint::commit(dir, &m)?;
                     }
                     committed = all_durable;
