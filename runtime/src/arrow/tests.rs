@@ -1,3 +1,6 @@
+//! The Arrow conversions against rows shaped as generated code shapes them: round trips, other
+//! writers' encodings, misfit schemas, bad rows, corrupt files, a sink of many buffers.
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
