@@ -436,6 +436,9 @@ fn conform_struct(s: &StructArray, want: Option<&arrow_schema::Fields>) -> Resul
 /// every field the source reads of a type that converts to the declared one. An error names
 /// the first column that does not fit, and what it has instead.
 pub fn check_schema(expected: &[FieldRef], file: &Schema) -> Result<(), String> {
+    if !expected.is_empty() && !expected.iter().any(|w| file.fields().iter().any(|f| f.name() == w.name())) {
+        return Err("it has none of the schema's columns".into());
+    }
     for want in expected {
         let mut same = file.fields().iter().filter(|f| f.name() == want.name());
         let found = same.next();

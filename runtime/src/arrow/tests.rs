@@ -163,6 +163,9 @@ fn a_file_whose_columns_do_not_fit_is_refused_by_name() {
     let file = Schema::new(vec![Field::new("id", DataType::Utf8, false)]);
     let err = check_schema(&fields, &file).expect_err("a string id");
     assert_eq!(err, "column `id` is Utf8, which cannot be read as the schema's Int64");
+    let file = Schema::new(vec![Field::new("other", DataType::Int32, false)]);
+    let err = check_schema(&fields, &file).expect_err("no column in common");
+    assert_eq!(err, "it has none of the schema's columns");
     let file = Schema::new(vec![Field::new("id", DataType::Int32, false)]);
     let err = check_schema(&fields, &file).expect_err("no x");
     assert_eq!(err, "it has no column `x` (Float64 in the schema)");
