@@ -613,6 +613,48 @@ fn check_blocks(bytes: &[u8]) -> Result<(), String> {
         if end.is_none_or(|e| e > start as u64) {
             return Err(format!("a block at byte {} that ends past the data", b.offset()));
         }
+        // Within the file now: offsets and lengths fit in usize.
+        let (offset, meta, body) = (b.offset() as usize, b.metaDataLength() as usize, b.bodyLength() as usize);
+        check_compressed(&bytes[offset..offset + meta], &bytes[offset + meta..offset + meta + body])
+            .map_err(|why| format!("the block at byte {offset}: {why}"))?;
+    }
+    Ok(())
+}
+
+/// LZ4's best ratio: a frame cannot expand its input more than this.
+const LZ4_MOST_EXPANSION: usize = 256;
+
+/// A block's compressed buffers may not claim more bytes than LZ4 can expand them to: arrow-ipc
+/// allocates a buffer's claimed uncompressed length before decompressing it.
+fn check_compressed(meta: &[u8], body: &[u8]) -> Result<(), String> {
+    // The message: an optional continuation marker, its length, then the flatbuffer.
+    let at = if meta.starts_with(&[0xff; 4]) { 4 } else { 0 };
+    let len = meta.get(at..at + 4).map(|l| i32::from_le_bytes([l[0], l[1], l[2], l[3]]));
+    let Some(len) = len.and_then(|l| usize::try_from(l).ok()) else {
+        return Err("an unreadable message length".into());
+    };
+    let Some(fb) = meta.get(at + 4..at + 4 + len) else { return Err("a message longer than its block".into()) };
+    let message = arrow_ipc::root_as_message(fb).map_err(|e| format!("an unreadable message ({e})"))?;
+    let batch =
+        message.header_as_record_batch().or_else(|| message.header_as_dictionary_batch().and_then(|d| d.data()));
+    let Some(batch) = batch else { return Ok(()) };
+    if batch.compression().is_none() {
+        return Ok(());
+    }
+    for buffer in batch.buffers().into_iter().flatten() {
+        let start = usize::try_from(buffer.offset()).map_err(|_| "a negative buffer offset".to_string())?;
+        let len = usize::try_from(buffer.length()).map_err(|_| "a negative buffer length".to_string())?;
+        let Some(data) = start.checked_add(len).and_then(|end| body.get(start..end)) else {
+            return Err("a buffer past the end of its block".into());
+        };
+        if let Some(prefix) = data.get(..8) {
+            let claimed = i64::from_le_bytes(prefix.try_into().unwrap_or_default());
+            // -1: stored uncompressed.
+            let most = (len - 8).saturating_mul(LZ4_MOST_EXPANSION).saturating_add(64);
+            if claimed != -1 && usize::try_from(claimed).is_ok_and(|c| c > most) {
+                return Err(format!("a compressed buffer of {len} bytes claims {claimed} bytes uncompressed"));
+            }
+        }
     }
     Ok(())
 }

@@ -490,8 +490,8 @@ fn a_corrupt_parquet_page_fails_the_run_naming_the_file() {
 /// Arrow and read back as Arrow into the same JSON; `replayed` reads files pyarrow and Polars
 /// wrote with other encodings (microsecond, second and zoned nanosecond timestamps, int32 enums
 /// and strings, string views, categoricals, large lists and strings, null-typed columns, extra
-/// columns); `spans` writes dates and durations. A file whose columns do not fit the schema
-/// fails the run before a row is read.
+/// columns, LZ4 compression); `spans` writes dates and durations. A file whose columns do not
+/// fit the schema fails the run before a row is read.
 #[test]
 fn arrow_files_carry_every_type_and_read_what_pyarrow_and_polars_write() {
     use pipe_runtime::arrow::{read_ipc_file, DataType};
@@ -624,6 +624,17 @@ fn arrow_files_carry_every_type_and_read_what_pyarrow_and_polars_write() {
             eprintln!("skipped the pyarrow check: {why}");
         }
     }
+
+    // pyarrow's Feather file (the same table, LZ4-compressed) reads to the same rows; ZSTD is
+    // refused naming the file.
+    let res = run_with(&format!("{}/compressed/feather.arrow", case.display()), "lz4");
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let from_pyarrow: Vec<String> = lines("first/replayed").into_iter().filter(|l| l.contains(r#""id":"p"#)).collect();
+    assert_eq!(lines("lz4/replayed"), from_pyarrow);
+    let res = run_with(&format!("{}/compressed/zstd.arrow", case.display()), "zstd");
+    assert!(!res.status.success());
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert!(stderr.contains("zstd.arrow") && stderr.contains("zstd"), "{stderr}");
 
     // A file with a string `rate` stops the run before a row is read; the output stays.
     let res = run_with(&format!("{}/wrong/*.arrow", case.display()), "first");

@@ -381,3 +381,30 @@ fn a_batch_that_claims_more_rows_than_its_bytes_hold_is_refused() {
     let err = read_ipc_file(bytes, |_, _| panic!("no rows are read")).expect_err("too many rows");
     assert!(err.contains("claims 1099511627776 rows"), "{err}");
 }
+
+#[test]
+fn lz4_files_are_read_and_a_buffer_claiming_too_much_is_refused() {
+    use arrow_ipc::writer::{FileWriter, IpcWriteOptions};
+    let values: Vec<i64> = (0..1000).map(|i| i % 7).collect();
+    let batch = RecordBatch::try_from_iter(vec![("n", Arc::new(Int64Array::from(values.clone())) as ArrayRef)])
+        .expect("a batch");
+    let options =
+        IpcWriteOptions::default().try_with_compression(Some(arrow_ipc::CompressionType::LZ4_FRAME)).expect("LZ4");
+    let mut w = FileWriter::try_new_with_options(Vec::new(), &batch.schema(), options).expect("a writer");
+    w.write(&batch).expect("written");
+    w.finish().expect("finished");
+    let bytes = w.into_inner().expect("the bytes");
+    assert!(bytes.len() < 8000, "compressed: {} bytes", bytes.len());
+    let mut got = Vec::new();
+    read_ipc_file(bytes.clone(), |_, b| {
+        got.extend(b.column(0).as_any().downcast_ref::<Int64Array>().expect("i64").values().iter().copied());
+    })
+    .expect("an LZ4 file");
+    assert_eq!(got, values);
+    // The values buffer says it holds 8,000 bytes uncompressed: make it claim 2^40.
+    let at = bytes.windows(8).position(|w| w == 8000i64.to_le_bytes()).expect("the claimed length");
+    let mut b = bytes.clone();
+    b[at..at + 8].copy_from_slice(&(1i64 << 40).to_le_bytes());
+    let err = read_ipc_file(b, |_, _| {}).expect_err("too much");
+    assert!(err.contains("claims 1099511627776 bytes uncompressed"), "{err}");
+}

@@ -69,6 +69,13 @@ def write(path, schema, batches):
 rows[1]["opened"] = ts(1970, 1, 1)
 write("foreign/pyarrow.arrow", schema, [rows, second])
 
+# The same table as a Feather file (an IPC file compressed with LZ4, pyarrow's default), and
+# compressed with ZSTD, which the runtime does not read.
+import pyarrow.feather as feather
+table = pa.Table.from_batches([pa.RecordBatch.from_pylist(b, schema=schema) for b in (rows, second)])
+feather.write_feather(table, "compressed/feather.arrow")
+feather.write_feather(table, "compressed/zstd.arrow", compression="zstd")
+
 pl.DataFrame({
     "id": ["q1", "q2"],
     "opened": pl.Series([dt.datetime(2024, 1, 1, 12), dt.datetime(2024, 1, 2)], dtype=pl.Datetime("us")),
