@@ -575,12 +575,7 @@ fn decoding<T>(step: impl FnOnce() -> Result<T, arrow_schema::ArrowError>) -> Re
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)) {
         Ok(r) => r.map_err(|e| e.to_string()),
         Err(panic) => {
-            let why = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            Err(format!("not a readable Arrow IPC file (its decoder failed: {why})"))
+            Err(format!("not a readable Arrow IPC file (its decoder failed: {})", crate::pq::panic_message(&*panic)))
         }
     }
 }

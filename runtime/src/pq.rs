@@ -47,12 +47,16 @@ pub fn for_each_row<R: parquet::file::reader::ChunkReader + 'static>(
 }
 
 fn decoder_failed(panic: &(dyn std::any::Any + Send)) -> String {
-    let why = panic
+    format!("not a readable Parquet file (its decoder failed: {})", panic_message(panic))
+}
+
+/// The message a caught panic carried (a decoder's, for the error that names the file).
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_default();
-    format!("not a readable Parquet file (its decoder failed: {why})")
+        .unwrap_or_default()
 }
 
 fn field<'a>(row: &'a Row, name: &str) -> Option<&'a Field> {

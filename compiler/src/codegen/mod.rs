@@ -208,17 +208,21 @@ pub fn crate_name(program: &Program, root: &std::path::Path) -> String {
     format!("pipe_{}", clean.trim_matches('_'))
 }
 
-/// Whether a connector of the program reads or writes Arrow files.
-pub(super) fn uses_arrow(program: &Program) -> bool {
+/// Every connector of the program: the sources' bindings, then the sinks'.
+fn connectors(program: &Program) -> impl Iterator<Item = &crate::hir::Connector> {
     program
         .sources
         .iter()
         .flat_map(|s| [&s.batch, &s.stream])
         .flatten()
         .chain(program.sinks.iter().map(|s| &s.connector))
-        .any(|c| {
-            c.args.iter().any(|(n, a)| n == "format" && matches!(a, crate::hir::ConnectorArg::Word(w) if w == "arrow"))
-        })
+}
+
+/// Whether a connector of the program reads or writes Arrow files.
+pub(super) fn uses_arrow(program: &Program) -> bool {
+    connectors(program).any(|c| {
+        c.args.iter().any(|(n, a)| n == "format" && matches!(a, crate::hir::ConnectorArg::Word(w) if w == "arrow"))
+    })
 }
 
 /// The items of a pipeline (types, functions, operators, `Program`), shared by the binary
@@ -315,15 +319,7 @@ pub fn generate(
     );
     // librdkafka is compiled only for pipelines that read or write Kafka, arrow-rs only for
     // those that read or write Arrow files.
-    let connectors = || {
-        program
-            .sources
-            .iter()
-            .flat_map(|s| [&s.batch, &s.stream])
-            .flatten()
-            .chain(program.sinks.iter().map(|s| &s.connector))
-    };
-    let uses_kafka = connectors().any(|c| c.name == "kafka");
+    let uses_kafka = connectors(program).any(|c| c.name == "kafka");
     let uses_arrow = uses_arrow(program);
     let features: Vec<&str> =
         [("kafka", uses_kafka), ("arrow", uses_arrow)].into_iter().filter(|(_, on)| *on).map(|(f, _)| f).collect();
