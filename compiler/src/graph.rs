@@ -199,6 +199,15 @@ pub fn build(checked: &Checked) -> Graph {
                     }
                     (NodeKind::Step, format!("union {}", others.join(", ")))
                 }
+                Step::Join { table, left, keys, .. } => {
+                    wiring.push((table.clone(), g.nodes.len()));
+                    let on: Vec<String> = keys
+                        .iter()
+                        .map(|(l, r)| format!("{} = {}", crate::ir::print::expr(l), crate::ir::print::expr(r)))
+                        .collect();
+                    let left = if *left { "left " } else { "" };
+                    (NodeKind::Step, shorten(format!("join {left}{table}\non {}", on.join(", "))))
+                }
             };
             pending.push(text);
             let n = add(&mut g, std::mem::take(&mut pending).join("\n"), kind, Some(&s.name));

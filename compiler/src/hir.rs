@@ -142,6 +142,15 @@ pub enum Step {
         masks: Vec<(String, Mask)>,
     },
     Union(Vec<String>),
+    /// A lookup join: each row meets the records of source `table` whose keys equal its own.
+    Join {
+        table: String,
+        left: bool,
+        /// Each key: (read from the row, read from the table's record).
+        keys: Vec<(TExpr, TExpr)>,
+        /// The table's fields the row gains: (name in the row, field of the record).
+        fields: Vec<(String, String)>,
+    },
 }
 
 /// A field's default mask, from its `mask = "…"` annotation.
@@ -274,6 +283,8 @@ pub struct Source {
     /// `validate = all` (the default): every field of the record is checked against the schema,
     /// read or not; `validate = read`: only the fields the pipeline reads.
     pub validate_unread: bool,
+    /// `refresh = 1h`: a source joined as a table is read again this often in a stream run.
+    pub refresh: Option<i64>,
     pub batch: Option<Connector>,
     pub stream: Option<Connector>,
     pub span: Span,

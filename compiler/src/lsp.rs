@@ -636,6 +636,7 @@ fn step_exprs(step: &Step) -> Vec<&TExpr> {
         Step::Score { inputs, .. } => inputs.iter().map(|(_, e)| e).collect(),
         Step::Where(e) => vec![e],
         Step::Explode { list, .. } => vec![list],
+        Step::Join { keys, .. } => keys.iter().flat_map(|(l, r)| [l, r]).collect(),
         Step::Window(_) | Step::ProtectFor { .. } | Step::Union(_) => Vec::new(),
     }
 }
@@ -719,6 +720,7 @@ fn made_in<'a>(steps: impl Iterator<Item = &'a crate::hir::TypedStep>, name: &st
             }
             Step::Explode { alias, list } if alias == name => return Some(list.span),
             Step::Score { output, .. } if output == name => return Some(st.span),
+            Step::Join { fields, .. } if fields.iter().any(|(n, _)| n == name) => return Some(st.span),
             _ => {}
         }
     }

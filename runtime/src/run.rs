@@ -30,6 +30,11 @@ pub struct SourceDecl {
     /// After this long without a record (processing time), the source stops holding the
     /// watermark back.
     pub idle_timeout: Option<i64>,
+    /// A join's table: read whole from its batch binding before the other sources (in both
+    /// modes), never as a stream of its own.
+    pub table: bool,
+    /// How often a stream run reads a table again, in milliseconds.
+    pub refresh: Option<i64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -316,7 +321,27 @@ pub trait Pipeline: Clone + Send + Sync + 'static {
     fn load_state(&self, w: &mut Self::Worker, bytes: &[u8], keep: &dyn Fn(u64) -> bool) -> Result<(), String>;
     /// Writes every buffered row.
     fn flush(&self, w: &mut Self::Worker);
+    /// The records of joins' tables this worker has read since the last call (the
+    /// [`SourceDecl::table`] sources), serialized, for every worker to build the tables from.
+    fn table_part(&self, w: &mut Self::Worker) -> Result<Vec<u8>, String> {
+        let _ = w;
+        Ok(Vec::new())
+    }
+    /// Builds every join's table from all workers' parts ([`Pipeline::table_part`]), in
+    /// worker order: the matches of a key keep the order of the records in the input.
+    fn build_tables(&self, parts: &[Vec<u8>]) -> Result<Tables, String> {
+        let _ = parts;
+        Ok(Arc::new(()))
+    }
+    /// Has the worker's joins read `tables` (built by [`Pipeline::build_tables`]) from now on.
+    fn use_tables(&self, w: &mut Self::Worker, tables: &Tables) {
+        let _ = (w, tables);
+    }
 }
+
+/// Every join's table of a pipeline, as [`Pipeline::build_tables`] built them: shared by the
+/// workers of a process.
+pub type Tables = Arc<dyn std::any::Any + Send + Sync>;
 
 /// The stable hash of a group key: FNV-1a over the key's hash input, the same in every
 /// process, host and build, so the key exchange sends a key to the same worker everywhere and

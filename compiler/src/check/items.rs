@@ -17,7 +17,7 @@ use crate::types::Type;
 /// The forms a labeled value can take, most revealing first.
 pub const FORMS: &[&str] = &["raw", "tokenized", "pseudonymized", "generalized", "aggregated", "redacted"];
 
-const SOURCE_PROPS: &[&str] = &["event_time", "watermark", "late", "idle_timeout", "validate", "batch", "stream"];
+const SOURCE_PROPS: &[&str] = &["event_time", "watermark", "late", "idle_timeout", "validate", "refresh", "batch", "stream"];
 
 /// The row of the built-in `rejected` stream.
 pub fn rejected_row() -> Row {
@@ -69,6 +69,7 @@ impl<'a> Checker<'a> {
         let mut streams = std::mem::take(&mut self.program.streams);
         streams.sort_by_key(|s| s.span.start);
         self.program.streams = streams;
+        self.tables_read_as_streams(file);
         for item in &file.items {
             if let ItemKind::Sink(s) = &item.kind {
                 if self.define(&s.name.name, s.name.span, "sink") {
@@ -85,6 +86,48 @@ impl<'a> Checker<'a> {
             ItemKind::Stream(s) => Some(&s.name),
             _ => None,
         }));
+    }
+
+    /// A source a join reads as its table is read whole before the run, so nothing else may
+    /// read it as a stream of records.
+    fn tables_read_as_streams(&mut self, file: &crate::syntax::pipe_ast::PipeFile) {
+        let tables: Vec<String> = self
+            .program
+            .streams
+            .iter()
+            .flat_map(|s| &s.steps)
+            .filter_map(|st| match &st.step {
+                hir::Step::Join { table, .. } => Some(table.clone()),
+                _ => None,
+            })
+            .collect();
+        for item in &file.items {
+            let reads: Vec<&Ident> = match &item.kind {
+                ItemKind::Stream(s) => std::iter::once(&s.input)
+                    .chain(s.ops.iter().flat_map(|op| match &op.kind {
+                        crate::syntax::pipe_ast::OpKind::Union(others) => others.iter().collect(),
+                        _ => Vec::new(),
+                    }))
+                    .collect(),
+                ItemKind::Edge(e) => vec![&e.from],
+                _ => Vec::new(),
+            };
+            for r in reads.into_iter().filter(|r| tables.contains(&r.name)) {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::E2023,
+                        r.span,
+                        format!("`{}` is a join's table, so it cannot also be read as a stream", r.name),
+                    )
+                    .label("read as a stream here")
+                    .help(format!(
+                        "a join reads `{}` whole before the run; declare a second source over the same files \
+                         to read its records as a stream",
+                        r.name
+                    )),
+                );
+            }
+        }
     }
 
     /// Checks a source; returns whether it is bounded (it has no streaming binding).
@@ -120,6 +163,7 @@ impl<'a> Checker<'a> {
             late: hir::LatePolicy::Drop,
             idle_timeout: None,
             validate_unread: true,
+            refresh: None,
             batch: None,
             stream: None,
             span: s.name.span,
@@ -168,6 +212,7 @@ impl<'a> Checker<'a> {
                     needs_event_time.push(("watermark", p.key.span));
                 }
                 ("idle_timeout", PropValue::Expr(e)) => out.idle_timeout = self.duration_const(e, "the idle timeout"),
+                ("refresh", PropValue::Expr(e)) => out.refresh = self.duration_const(e, "the refresh interval"),
                 ("validate", PropValue::Expr(e)) => match &e.kind {
                     ExprKind::Name(w) if w.name == "all" || w.name == "read" => out.validate_unread = w.name == "all",
                     ExprKind::Error => {}

@@ -335,7 +335,160 @@ impl Checker<'_> {
                 st.narrowed.clear();
                 Step::Union(names)
             }
+            OpKind::Join { left, table, prefix, on } => self.join(st, *left, table, prefix.as_ref(), on)?,
         })
+    }
+
+    /// `join [left] TABLE [as P] on L = R, …`: a lookup join against a source read whole as a
+    /// table. The row gains the table's fields (prefixed `P_` with `as P`; nullable in a left
+    /// join), except a key field named like the row's field it equals.
+    fn join(
+        &mut self,
+        st: &mut State,
+        left: bool,
+        table: &Ident,
+        prefix: Option<&Ident>,
+        on: &[(Expr, Expr)],
+    ) -> Option<Step> {
+        let source = self.program.sources.iter().find(|s| s.name == table.name).cloned();
+        let Some(source) = source else {
+            if self.decls.contains_key(&table.name) || self.infos.contains_key(&table.name) {
+                self.diags.push(
+                    Diagnostic::new(Code::E2023, table.span, format!("`{}` is a stream, not a table", table.name))
+                        .label("a stream")
+                        .help(
+                            "a join reads a source whole as a table: join the source the stream reads, and filter or \
+                             derive after the join",
+                        ),
+                );
+            } else if let Some((_, what)) = self.names.get(&table.name) {
+                let what = *what;
+                self.diags.push(
+                    Diagnostic::new(Code::E2016, table.span, format!("`{}` is a {what}, not a source", table.name))
+                        .label(format!("a {what}"))
+                        .help("a join reads a source declared with `source NAME: Type { batch = files(…) }`"),
+                );
+            } else {
+                let names: Vec<&str> = self.program.sources.iter().map(|s| s.name.as_str()).collect();
+                self.diags.push(
+                    Diagnostic::new(Code::E1009, table.span, format!("unknown source `{}`", table.name))
+                        .label("not defined")
+                        .help(did_you_mean(&table.name, names.iter().copied()).unwrap_or_else(|| {
+                            format!("the sources are {}", name_list(names.iter().copied(), 10))
+                        })),
+                );
+            }
+            st.quiet = true;
+            return None;
+        };
+        if source.stream.is_some() || source.batch.is_none() {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::E2023,
+                    table.span,
+                    format!("`{}` is unbounded: it has a `stream` binding, and a join needs a time bound on it", table.name),
+                )
+                .label("unbounded")
+                .help(format!(
+                    "a join reads its table whole, from its `batch` binding, in both modes: declare `{}` with \
+                     `batch = files(…)` only (interval and as-of joins of two streams are not in the language yet)",
+                    table.name
+                )),
+            );
+        }
+        let quiet_table = !matches!(source.record, Type::Struct(..));
+        let mut keys = Vec::new();
+        for (l, r) in on {
+            let lt = self.expr(st, l);
+            let mut scope = Scope::new(&source.row.fields, VarKind::Field);
+            scope.quiet = quiet_table;
+            let rt = self.cx(self.root).expr(&scope, r);
+            let comparable = |t: &Type| {
+                matches!(
+                    t.non_null(),
+                    Type::Bool
+                        | Type::Int
+                        | Type::String
+                        | Type::Binary
+                        | Type::Timestamp
+                        | Type::Date
+                        | Type::Duration
+                        | Type::Enum(..)
+                        | Type::Error
+                )
+            };
+            let (a, b) = (lt.ty.non_null(), rt.ty.non_null());
+            if matches!(a, Type::Error) || matches!(b, Type::Error) {
+            } else if !comparable(a) || !comparable(b) {
+                let bad = if comparable(a) { &rt } else { &lt };
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::E2024,
+                        bad.span,
+                        format!("a join key cannot be `{}`", bad.ty.non_null()),
+                    )
+                    .label(format!("this is `{}`", bad.ty))
+                    .help(if matches!(bad.ty.non_null(), Type::Double) {
+                        "doubles are not compared exactly: join on an integer or string form, e.g. `to_string(x)`"
+                    } else {
+                        "join on strings, integers, booleans, enums, timestamps, dates or durations"
+                    }),
+                );
+            } else if a != b {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::E2024,
+                        l.span.to(r.span),
+                        format!("the two sides of this key differ: `{a}` in the row, `{b}` in `{}`", table.name),
+                    )
+                    .label(format!("`{a}` = `{b}`"))
+                    .help("convert one side so both have the same type, e.g. `to_string(x)` or `parse_int(x)`"),
+                );
+            }
+            keys.push((lt, rt));
+        }
+        // The table's fields, except a key field named like the row's field it equals.
+        let same_key = |f: &str| {
+            keys.iter().any(|(l, r): &(TExpr, TExpr)| {
+                matches!((&l.kind, &r.kind), (hir::TExprKind::Var(a), hir::TExprKind::Var(b)) if a == f && b == f)
+            })
+        };
+        let mut fields = Vec::new();
+        let mut taken = Vec::new();
+        for (f, t) in &source.row.fields {
+            if prefix.is_none() && same_key(f) {
+                continue;
+            }
+            let name = prefix.map_or_else(|| f.clone(), |p| format!("{}_{f}", p.name));
+            if st.row.get(&name).is_some() {
+                taken.push(name);
+                continue;
+            }
+            st.row.set(&name, if left { t.clone().nullable() } else { t.clone() });
+            fields.push((name, f.clone()));
+        }
+        if !taken.is_empty() && !st.quiet {
+            let p = prefix.map_or_else(|| table.name.chars().take(1).collect::<String>(), |p| format!("{}2", p.name));
+            self.diags.push(
+                Diagnostic::new(
+                    Code::E2025,
+                    table.span,
+                    format!(
+                        "the row and `{}` both have {}",
+                        table.name,
+                        name_list(taken.iter().map(String::as_str), 6)
+                    ),
+                )
+                .label("same names on both sides")
+                .help(format!(
+                    "give the table's fields a prefix: `join {}{} as {p} on …` names them `{p}_…`",
+                    if left { "left " } else { "" },
+                    table.name
+                )),
+            );
+        }
+        st.quiet |= quiet_table;
+        Some(Step::Join { table: table.name.clone(), left, keys, fields })
     }
 
     /// A step's new field (`explode … as x`, `score … as x`) must not hide one of the row's.

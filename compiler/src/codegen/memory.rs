@@ -79,7 +79,12 @@ fn output_names(sinks: &[SinkBufInfo]) -> Vec<String> {
 }
 
 /// `Inputs`, `Outputs`, `run_batch`, `run_batch_with`, `run` and `main`.
-pub fn api(g: &mut Gen<'_>, sources: &[(usize, String, Type, Vec<String>)], sinks: &[SinkBufInfo]) -> TokenStream {
+pub fn api(
+    g: &mut Gen<'_>,
+    sources: &[(usize, String, Type, Vec<String>)],
+    tables: &[String],
+    sinks: &[SinkBufInfo],
+) -> TokenStream {
     let mut items = Vec::new();
 
     // Inputs: one field per source, in the order the program declares them.
@@ -91,6 +96,7 @@ pub fn api(g: &mut Gen<'_>, sources: &[(usize, String, Type, Vec<String>)], sink
     }
     let mut in_fields = Vec::new();
     let mut feeds = Vec::new();
+    let mut table_feeds = Vec::new();
     let mut arrow_in_fields = Vec::new();
     let mut arrow_converts = Vec::new();
     for name in order {
@@ -137,6 +143,7 @@ pub fn api(g: &mut Gen<'_>, sources: &[(usize, String, Type, Vec<String>)], sink
         }
         let src = Literal::string(name);
         let position = Literal::string(&format!("{name}[{{}}]"));
+        let feeds = if tables.iter().any(|t| t == name) { &mut table_feeds } else { &mut feeds };
         feeds.push(quote! {
             for (n, row) in inputs.#field.into_iter().enumerate() {
                 // The record as JSON: what `rejected.raw` shows if it fails.
@@ -189,6 +196,23 @@ pub fn api(g: &mut Gen<'_>, sources: &[(usize, String, Type, Vec<String>)], sink
         takes.push(quote!(#field: w.st.#buf.take()));
     }
 
+    // A join's table is read whole before any row of the other sources.
+    let tables_first = if table_feeds.is_empty() {
+        quote!()
+    } else {
+        quote! {
+            {
+                let Worker { ctx, st } = &mut *w;
+                let ctx: &Context = ctx;
+                #(#table_feeds)*
+            }
+            let built = Program.table_part(w).and_then(|part| Program.build_tables(&[part]));
+            match built {
+                Ok(t) => Program.use_tables(w, &t),
+                Err(e) => Program.base(w).io(Err(std::io::Error::other(e))),
+            }
+        }
+    };
     quote! {
         /// The rows to run the pipeline on, per source.
         #[derive(Clone, Debug, Default, PartialEq)]
@@ -214,6 +238,7 @@ pub fn api(g: &mut Gen<'_>, sources: &[(usize, String, Type, Vec<String>)], sink
         /// [`run_batch`] with an explicit HMAC key and `env(…)` values.
         pub fn run_batch_with(inputs: Inputs, settings: &rt::run::Settings) -> Result<Outputs, rt::run::RunError> {
             let (mut w, _) = rt::run::run_memory(&Program, settings, move |w: &mut Worker| {
+                #tables_first
                 let Worker { ctx, st } = w;
                 let ctx: &Context = ctx;
                 let _ = (&ctx, &st);

@@ -79,6 +79,9 @@ codes! {
     E2020 => "invalid timestamp annotation",
     E2021 => "missing model input",
     E2022 => "unreadable or unsupported model",
+    E2023 => "join with a side that is not a bounded table",
+    E2024 => "join keys that cannot be compared",
+    E2025 => "field on both sides of a join",
     // Code generation.
     E3001 => "not supported by the code generator yet",
     // Privacy.

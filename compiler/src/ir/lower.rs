@@ -27,6 +27,9 @@ pub fn lower(program: &Program) -> Plan {
                 filter: None,
                 event_time,
                 bounded: src.stream.is_none(),
+                table: program.streams.iter().flat_map(|s| &s.steps).any(
+                    |st| matches!(&st.step, Step::Join { table, .. } if *table == src.name),
+                ),
             },
             vec![],
             src.row.clone(),
@@ -119,6 +122,17 @@ impl Lowering<'_> {
                         fields: fields.clone(),
                     };
                     current = self.push(kind, vec![current], step.row.clone(), name, step.span);
+                    None
+                }
+                Step::Join { table, left, keys, fields } => {
+                    let kind = NodeKind::Lookup {
+                        table: table.clone(),
+                        left: *left,
+                        keys: keys.clone(),
+                        fields: fields.clone(),
+                    };
+                    let inputs = vec![current, self.stream(table)?];
+                    current = self.push(kind, inputs, step.row.clone(), name, step.span);
                     None
                 }
                 Step::Union(others) => {

@@ -37,6 +37,8 @@ pub enum NodeKind {
         filter: Option<TExpr>,
         event_time: Option<String>,
         bounded: bool,
+        /// Read whole as a join's table before the other sources, not as a stream.
+        table: bool,
     },
     /// Records that arrive too late, from a source's `late = to NAME`.
     Late {
@@ -55,6 +57,16 @@ pub enum NodeKind {
         fields: Vec<(String, TExpr)>,
     },
     Union,
+    /// A lookup join. Input 0 is the stream; input 1 the table's source, read whole before
+    /// any row of the stream: each row meets the table's records whose keys equal its own.
+    Lookup {
+        table: String,
+        left: bool,
+        /// (read from the row, read from the table's record) per key.
+        keys: Vec<(TExpr, TExpr)>,
+        /// The table's fields the row gains: (name in the row, field of the record).
+        fields: Vec<(String, String)>,
+    },
     /// Writes its input to sink `sink` (an index into the program's sinks).
     Sink {
         sink: usize,

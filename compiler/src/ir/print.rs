@@ -100,11 +100,17 @@ pub fn plan(p: &Plan) -> String {
             format!(" <- {}", n.inputs.iter().map(|i| format!("#{}", i.0)).collect::<Vec<_>>().join(", "))
         };
         match &n.kind {
-            NodeKind::Source { source, record, read, filter, event_time, bounded } => {
+            NodeKind::Source { source, record, read, filter, event_time, bounded, table } => {
                 let _ = writeln!(
                     out,
                     "#{i} source {source}: {record} ({}){inputs}",
-                    if *bounded { "bounded" } else { "unbounded" }
+                    if *table {
+                        "a join's table, read whole first"
+                    } else if *bounded {
+                        "bounded"
+                    } else {
+                        "unbounded"
+                    }
                 );
                 let _ = writeln!(out, "     reads {}", read.join(", "));
                 if let Some(t) = event_time {
@@ -161,6 +167,15 @@ pub fn plan(p: &Plan) -> String {
             }
             NodeKind::Union => {
                 let _ = writeln!(out, "#{i} union {}{inputs}", n.name);
+            }
+            NodeKind::Lookup { table, left, keys, fields: f } => {
+                let kind = if *left { "left join" } else { "join" };
+                let _ = writeln!(out, "#{i} {kind} {} with table {table}{inputs}", n.name);
+                let on: Vec<String> = keys.iter().map(|(l, r)| format!("{} = {}", expr(l), expr(r))).collect();
+                let _ = writeln!(out, "     on {}", on.join(", "));
+                let taken: Vec<String> =
+                    f.iter().map(|(n, t)| if n == t { n.clone() } else { format!("{n} = {t}") }).collect();
+                let _ = writeln!(out, "     takes {{ {} }}", taken.join(", "));
             }
             NodeKind::Sink { name, exprs, .. } => {
                 let _ = writeln!(out, "#{i} sink {name}{inputs}");

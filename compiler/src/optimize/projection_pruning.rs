@@ -93,6 +93,25 @@ pub fn run(plan: &mut Plan) {
                 // Every input of a union must keep the same fields.
                 want = row_names;
             }
+            NodeKind::Lookup { keys, fields, .. } => {
+                // The table's fields nobody reads are not taken (nor parsed).
+                let before = fields.len();
+                fields.retain(|(name, _)| want.contains(name));
+                dropped_fields += before - fields.len();
+                let mut table: BTreeSet<String> = fields.iter().map(|(_, f)| f.clone()).collect();
+                let mut stream: BTreeSet<String> =
+                    want.iter().filter(|w| !fields.iter().any(|(n, _)| n == *w)).cloned().collect();
+                for (l, r) in keys.iter() {
+                    stream.extend(reads(l));
+                    table.extend(reads(r));
+                }
+                let (Some(s), Some(t)) = (inputs.first(), inputs.get(1)) else { continue };
+                needed[s.0].extend(stream);
+                needed[t.0].extend(table);
+                let produced = needed[i].clone();
+                plan.nodes[i].row.fields.retain(|(f, _)| produced.contains(f));
+                continue;
+            }
             NodeKind::Late { .. } => {}
             NodeKind::Source { read, filter, event_time, source, .. } => {
                 let mut keep: BTreeSet<String> = want.clone();

@@ -271,7 +271,7 @@ impl<'a> Flow<'a> {
                     // Only what passes through an aggregate call is aggregated; keys and window
                     // bounds used directly keep their form.
                     self.min_group = min_group.filter(|_| groups.is_none()).map(|k| (k, step.span));
-                    let from = groups.replace(s.name.clone());
+                    let from = groups.replace(format!("these rows are groups of `{}`", s.name));
                     for (name, e) in fields {
                         let l = self.expr(e, &outer, Some(&row)).hop(e.span, format!("aggregated into `{name}`"));
                         next.fields.push((name.clone(), l));
@@ -287,7 +287,7 @@ impl<'a> Flow<'a> {
                         }
                         (Some(_), Some(upstream)) => {
                             let why = format!(
-                                "not lowered: `k >= N` counts source records, and these rows are groups of `{upstream}`"
+                                "not lowered: `k >= N` counts source records, and {upstream}"
                             );
                             for (_, l) in next.fields.iter_mut() {
                                 *l = std::mem::take(l).hop(step.span, why.clone());
@@ -303,6 +303,27 @@ impl<'a> Flow<'a> {
                         Labels::joined(inputs.iter().map(|(_, e)| self.expr(e, &row, None)).collect::<Vec<_>>().iter())
                             .hop(step.span, format!("scored into `{output}`"));
                     row.set(output, l);
+                }
+                Step::Join { table, keys, fields, .. } => {
+                    let other = self.rows.get(table).cloned().unwrap_or_default();
+                    // Which record of the table a row meets is decided by the keys on both
+                    // sides: every field taken from it carries their labels, and so does
+                    // which rows come out at all.
+                    let mut key = Labels::default();
+                    for (l, r) in keys {
+                        key.union(&self.expr(l, &row, None).hop(l.span, format!("join key with `{table}`")));
+                        key.union(&self.expr(r, &other, None).hop(r.span, format!("join key in `{table}`")));
+                    }
+                    for (name, f) in fields {
+                        let mut l = other.get(f).hop(step.span, format!("joined from `{table}` into `{name}`"));
+                        l.union(&key.clone().hop(step.span, format!("picks the `{table}` record joined into `{name}`")));
+                        row.set(name, l);
+                    }
+                    row.implicit.union(
+                        &key.implicit().hop(step.span, format!("decides which records meet in the join with `{table}`")),
+                    );
+                    row.implicit.union(&other.implicit);
+                    groups = groups.or_else(|| Some(joined_rows(table)));
                 }
                 Step::Union(others) => {
                     for o in others {
@@ -335,7 +356,8 @@ impl<'a> Flow<'a> {
         all
     }
 
-    /// The stream whose aggregate made the rows of `name` (through any `union`), if any.
+    /// Why `k >= N` cannot count people in the rows of `name`: an aggregate made them (through
+    /// any `union`), or a join added a table's records to them; `None` when it can.
     fn grouped(&self, name: &str) -> Option<String> {
         self.grouped_in(name, 0, &mut HashMap::new())
     }
@@ -354,7 +376,10 @@ impl<'a> Flow<'a> {
         let mut groups = self.grouped_in(&s.input, depth + 1, memo);
         for step in &s.steps {
             match &step.step {
-                Step::Aggregate { .. } => groups = Some(s.name.clone()),
+                Step::Aggregate { .. } => groups = Some(format!("these rows are groups of `{}`", s.name)),
+                Step::Join { table, .. } => {
+                    groups = groups.or_else(|| Some(joined_rows(table)));
+                }
                 Step::Union(others) => {
                     for o in others {
                         if groups.is_none() {
@@ -914,4 +939,9 @@ fn mask_lowers_to(m: &Mask) -> Option<Form> {
 /// Aggregates whose result combines the whole group, rather than picking one record's value.
 fn combines(aggregate: &str) -> bool {
     matches!(aggregate, "count" | "count_distinct" | "sum" | "avg")
+}
+
+/// Why rows after a join with `table` do not let `k >= N` count people.
+fn joined_rows(table: &str) -> String {
+    format!("these rows were joined with `{table}`, whose one record can stand behind a whole group")
 }

@@ -113,6 +113,9 @@ pub enum OpKind {
     Score { model: Ident, inputs: Vec<FieldDef>, alias: Ident },
     ProtectFor(Ident),
     Union(Vec<Ident>),
+    /// `join [left] TABLE [as PREFIX] on LEFT = RIGHT, …`: each `LEFT` is read from the row,
+    /// each `RIGHT` from the table's records.
+    Join { left: bool, table: Ident, prefix: Option<Ident>, on: Vec<(Expr, Expr)> },
     Error,
 }
 
@@ -129,6 +132,7 @@ impl OpKind {
             OpKind::Score { .. } => "score",
             OpKind::ProtectFor(_) => "protect for",
             OpKind::Union(_) => "union",
+            OpKind::Join { .. } => "join",
             OpKind::Error => "?",
         }
     }

@@ -12,7 +12,7 @@ use crate::source::FileId;
 
 pub const ITEM_WORDS: &[&str] = &["namespace", "include", "import", "source", "fn", "stream", "model", "sink"];
 pub const OP_WORDS: &[&str] =
-    &["select", "where", "derive", "explode", "window", "group", "aggregate", "score", "protect", "union"];
+    &["select", "where", "derive", "explode", "window", "group", "aggregate", "score", "protect", "union", "join"];
 /// Words with a meaning inside expressions; they cannot name a field there.
 pub const RESERVED: &[&str] = &["if", "then", "else", "null", "true", "false", "and", "or", "not"];
 
@@ -260,6 +260,22 @@ impl Parser<'_> {
             "protect" => {
                 self.c.expect_word("for")?;
                 OpKind::ProtectFor(self.name("a sink name")?)
+            }
+            "join" => {
+                let left = self.c.eat_word("left").is_some();
+                let table = self.name("the source to join")?;
+                let prefix = if self.c.eat_word("as").is_some() { Some(self.name("a prefix for its fields")?) } else { None };
+                self.c.expect_word("on")?;
+                let mut on = Vec::new();
+                loop {
+                    let l = self.expr()?;
+                    self.c.expect(Tok::Eq, "`=` and the table's side of the key")?;
+                    on.push((l, self.expr()?));
+                    if self.c.eat(Tok::Comma).is_none() {
+                        break;
+                    }
+                }
+                OpKind::Join { left, table, prefix, on }
             }
             _ => {
                 let mut others = vec![self.name("a stream name")?];

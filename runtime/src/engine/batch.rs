@@ -52,7 +52,8 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
     let mut splits: Vec<Split> = Vec::new();
     // Kafka topics: every partition is read, by worker `n % workers` for the n-th of them.
     let mut partitions: Vec<(usize, i32)> = Vec::new();
-    for (i, s) in sources.iter().enumerate() {
+    let table_splits = Arc::new(super::table_splits(&sources)?);
+    for (i, s) in sources.iter().enumerate().filter(|(_, s)| !s.table) {
         let Some(b) = &s.batch else { return Err(run::no_batch(s.name)) };
         if let Some(k) = &b.kafka {
             let parts = conn::kafka_partitions(k).map_err(|e| RunError::Setup(format!("source `{}`: {e}", s.name)))?;
@@ -76,6 +77,8 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
     let worker_outputs = outputs.clone();
     let pipeline = p.clone();
     let worker_bar = bar.clone();
+    let slot = super::TableSlot::default();
+    let local = opts.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)).max(1);
     let results = super::execute(opts, move |timely| {
         let p = &pipeline;
         let (index, peers) = (timely.index(), timely.peers());
@@ -85,7 +88,11 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
         let reset = super::gather(timely, reset).into_iter().flatten().next();
         let mut base = Base::new(ctx.clone(), SinkTo::new(worker_outputs.clone(), index, 0), p.nodes().len());
         base.workers = peers;
-        let core: Core<P> = Shared::core(p.worker(base));
+        let mut w = p.worker(base);
+        if let Err(e) = super::load_tables(timely, p, &mut w, &table_splits, &sources, index % local == 0, &slot) {
+            p.base(&mut w).io(Err(io::Error::other(e)));
+        }
+        let core: Core<P> = Shared::core(w);
         let mut df: Dataflow<P> = super::build(timely, p, &core, &sources, i64::MIN);
 
         for (number, split) in
@@ -249,7 +256,7 @@ fn read_partition<P: Pipeline>(
 /// Reads split `number` and pushes its records; every [`SEND_EVERY`] records `send` hands the
 /// outbox to the exchange. A split that cannot be read stops the run (through the worker's
 /// error), a record that cannot be parsed does not.
-fn read_split<P: Pipeline>(
+pub(super) fn read_split<P: Pipeline>(
     p: &P,
     w: &mut P::Worker,
     number: usize,

@@ -227,6 +227,8 @@ pub struct Clock {
     /// Per source: whether it is partitioned (Kafka): its readers are its partitions, not the
     /// workers.
     partitioned: Vec<bool>,
+    /// Per source: whether it is a join's table, read before the run: it holds nothing back.
+    tables: Vec<bool>,
     watermark: i64,
 }
 
@@ -239,6 +241,7 @@ impl Clock {
                 .iter()
                 .map(|s| s.stream.as_ref().is_some_and(|st| matches!(st.kind, crate::input::StreamKind::Kafka(_))))
                 .collect(),
+            tables: sources.iter().map(|s| s.table).collect(),
             watermark,
         }
     }
@@ -273,7 +276,7 @@ impl Clock {
                 .iter()
                 .map(|r| r.as_ref().and_then(|r| r.sources.get(k).copied()).unwrap_or_default())
                 .collect();
-            if states.iter().all(|s| s.finished) {
+            if states.iter().all(|s| s.finished) || self.tables.get(k).copied().unwrap_or(false) {
                 continue;
             }
             all_finished = false;
@@ -731,6 +734,63 @@ pub(crate) fn report(
         std::fs::write(path, json(&summary)?)?;
     }
     Ok(summary)
+}
+
+/// Where the first worker of each process leaves the joins' tables for the others.
+pub type TableSlot = std::sync::Arc<std::sync::Mutex<Option<Result<crate::run::Tables, String>>>>;
+
+/// The splits of every join's table (the sources marked [`SourceDecl::table`], read from
+/// their batch binding in both modes).
+pub fn table_splits(sources: &[SourceDecl]) -> Result<Vec<crate::input::Split>, RunError> {
+    let mut splits = Vec::new();
+    for (i, s) in sources.iter().enumerate().filter(|(_, s)| s.table) {
+        let Some(b) = s.batch.as_ref().filter(|b| b.kafka.is_none()) else {
+            return Err(RunError::Setup(format!("source `{}`: a join's table is read from files", s.name)));
+        };
+        let planned = crate::input::plan(i, &b.glob, b.format, crate::input::SPLIT_BYTES)
+            .map_err(|e| RunError::Setup(format!("source `{}`: {e}", s.name)))?;
+        splits.extend(planned);
+    }
+    Ok(splits)
+}
+
+/// Reads the tables of the pipeline's joins into worker `w` before it reads anything else:
+/// each worker reads its share of the tables' splits (a bad record goes to `rejected` like any
+/// other), every worker gets every worker's records, and the first worker of each process
+/// builds the tables once for all of its workers. Every worker must call it at the same point.
+pub fn load_tables<P: Pipeline>(
+    timely: &mut Timely,
+    p: &P,
+    w: &mut P::Worker,
+    splits: &[crate::input::Split],
+    sources: &[SourceDecl],
+    first_local: bool,
+    slot: &TableSlot,
+) -> Result<(), String> {
+    if !sources.iter().any(|s| s.table) {
+        return Ok(());
+    }
+    let (index, peers) = (timely.index(), timely.peers());
+    for (number, _) in batch::assign(splits, peers).into_iter().filter(|(_, owner)| *owner == index) {
+        batch::read_split(p, w, number, &splits[number], sources, &mut |_| {});
+        p.end_split(w);
+    }
+    let parts = gather(timely, p.table_part(w));
+    if first_local {
+        let built = parts.into_iter().collect::<Result<Vec<_>, _>>().and_then(|parts| p.build_tables(&parts));
+        *slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(built);
+    }
+    // Every process has built its tables.
+    gather(timely, ());
+    let built = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    match built {
+        Some(Ok(t)) => {
+            p.use_tables(w, &t);
+            Ok(())
+        }
+        Some(Err(e)) => Err(e),
+        None => Err("internal: the tables were not built".into()),
+    }
 }
 
 /// Every worker contributes `value` and gets every worker's, in worker order: a barrier that

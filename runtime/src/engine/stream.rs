@@ -43,6 +43,9 @@ const BATCHES_PER_ROUND: usize = 16;
 /// The settings every worker of a stream shares.
 struct Setup {
     sources: Vec<SourceDecl>,
+    /// The splits of the joins' tables, read before the run.
+    tables: Vec<crate::input::Split>,
+    table_slot: super::TableSlot,
     /// Per source: its Kafka partitions (asked of the brokers at start), for the others none.
     partitions: Vec<Option<Vec<i32>>>,
     /// The consumer group Kafka sources commit their offsets to.
@@ -79,7 +82,7 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
             }
         }
     }
-    for s in &sources {
+    for s in sources.iter().filter(|s| !s.table) {
         match &s.stream {
             None => return Err(no_stream(s.name)),
             Some(st) if matches!(st.format, Format::Parquet | Format::Arrow) => {
@@ -180,7 +183,10 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
         }
         None => None,
     };
+    let tables = super::table_splits(&sources)?;
     let setup = Arc::new(Setup {
+        tables,
+        table_slot: super::TableSlot::default(),
         sources,
         partitions,
         group: format!("pipe-{}", P::NAME),
@@ -379,6 +385,11 @@ impl Readers {
             setup.sources.iter().map(|_| Arc::new(AtomicU8::new(files::SCANNING))).collect();
         let mut kafka = vec![None; setup.sources.len()];
         for (k, s) in setup.sources.iter().enumerate() {
+            // A join's table was read before the run: nothing to follow.
+            if s.table {
+                none[k] = true;
+                continue;
+            }
             let Some(st) = s.stream.clone() else { continue };
             if let StreamKind::Kafka(decl) = &st.kind {
                 let mine: Vec<i32> = setup.partitions[k]
@@ -527,6 +538,9 @@ fn worker<P: Pipeline>(
     let epoch0 = restored.manifest.as_ref().map_or(0, |m| m.epoch + 1);
     let watermark0 = restored.watermark;
     p.base(&mut w).out = SinkTo::new(outputs.clone(), index, epoch0);
+    let first = index % setup.local_workers.max(1) == 0;
+    super::load_tables(timely, p, &mut w, &setup.tables, &setup.sources, first, &setup.table_slot)
+        .map_err(|e| Failure::from(RunError::Setup(e)))?;
     let core: Core<P> = Shared::core(w);
     let mut df: Dataflow<P> = super::build(timely, p, &core, &setup.sources, watermark0);
     let wake_parser = core.borrow().parse_address.clone().map(|a| timely.activator_for(a));

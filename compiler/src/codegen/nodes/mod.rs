@@ -5,6 +5,7 @@
 //! inlined call tree per record.
 
 mod aggregate;
+mod lookup;
 mod map;
 mod score;
 mod sink;
@@ -118,6 +119,8 @@ struct Parts {
     // For the in-memory API of a module: source nodes, and sink buffers with their rows.
     mem_sources: Vec<(usize, String, Type, Vec<String>)>,
     mem_sinks: Vec<memory::SinkBufInfo>,
+    /// Per join: its node and its field of `Tables`.
+    joins: Vec<(usize, TokenStream)>,
 }
 
 /// The rows, the worker state, the push functions and the `Pipeline` impl.
@@ -133,9 +136,23 @@ pub fn pipeline(g: &mut Gen<'_>, plan: &Plan, name: &str) -> TokenStream {
         p.state_fields.push(f);
         p.state_init.push(init);
     }
+    let (tables, table_methods) = lookup::tables(&p.joins);
+    if !p.joins.is_empty() {
+        p.items.push(tables);
+        p.state_fields.push(quote!(tables: std::sync::Arc<Tables>));
+        p.state_init.push(quote!(tables: std::sync::Arc::default()));
+    }
     let state_impl = state_impl(g, &p, &reject_fn);
-    let pipeline_impl = pipeline_impl(g, &p, name);
-    let api = if g.module { memory::api(g, &p.mem_sources, &p.mem_sinks) } else { quote!() };
+    let pipeline_impl = pipeline_impl(g, &p, name, &table_methods);
+    let tables: Vec<String> = plan
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.kind {
+            NodeKind::Source { source, table: true, .. } => Some(source.clone()),
+            _ => None,
+        })
+        .collect();
+    let api = if g.module { memory::api(g, &p.mem_sources, &tables, &p.mem_sinks) } else { quote!() };
     let names_lit: Vec<Literal> = plan.nodes.iter().map(|x| Literal::string(&x.name)).collect();
     let Parts { items, exchange_variants, state_fields, .. } = &p;
     quote! {
@@ -181,6 +198,7 @@ impl Parts {
             NodeKind::Map(_) => quote!(NodeKind::Map),
             NodeKind::Aggregate { .. } => quote!(NodeKind::Aggregate),
             NodeKind::Union => quote!(NodeKind::Union),
+            NodeKind::Lookup { .. } => quote!(NodeKind::Map),
             NodeKind::Sink { .. } => quote!(NodeKind::Sink),
             NodeKind::Rejected => quote!(NodeKind::Rejected),
         };
@@ -215,6 +233,14 @@ impl Parts {
                 }
             }
             NodeKind::Map(stages) => self.methods.push(map::map_node(g, cx, i, node, stages)),
+            NodeKind::Lookup { left, keys, fields, .. } => {
+                let l = lookup::lookup_node(g, cx, i, node, *left, keys, fields);
+                self.items.push(l.items);
+                self.state_fields.push(l.collect_field);
+                self.state_init.push(l.collect_init);
+                self.methods.push(l.methods);
+                self.joins.push((i, l.table_field));
+            }
             NodeKind::Aggregate { keys, window, min_group, fields } => {
                 let spec = aggregate::AggSpec { keys, window: window.as_ref(), min_group: *min_group, fields };
                 self.add_aggregate(g, cx, i, node, &spec);
@@ -545,7 +571,7 @@ fn state_impl(g: &Gen<'_>, p: &Parts, reject_fn: &TokenStream) -> TokenStream {
 
 /// `struct Program` and its `impl Pipeline`: the declarations the runtime reads, the parsers
 /// of each input format, and the calls into the worker state.
-fn pipeline_impl(g: &Gen<'_>, p: &Parts, name: &str) -> TokenStream {
+fn pipeline_impl(g: &Gen<'_>, p: &Parts, name: &str, table_methods: &TokenStream) -> TokenStream {
     let uses_key = g.uses_key;
     let unavailable: Vec<Literal> = g.unavailable.iter().map(|v| Literal::string(v)).collect();
     let n_aggs = Literal::usize_unsuffixed(p.agg_maps.len());
@@ -708,6 +734,8 @@ fn pipeline_impl(g: &Gen<'_>, p: &Parts, name: &str) -> TokenStream {
             fn flush(&self, w: &mut Worker) {
                 w.st.flush();
             }
+
+            #table_methods
         }
     }
 }
