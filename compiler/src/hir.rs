@@ -283,8 +283,6 @@ pub struct Source {
     /// `validate = all` (the default): every field of the record is checked against the schema,
     /// read or not; `validate = read`: only the fields the pipeline reads.
     pub validate_unread: bool,
-    /// `refresh = 1h`: a source joined as a table is read again this often in a stream run.
-    pub refresh: Option<i64>,
     pub batch: Option<Connector>,
     pub stream: Option<Connector>,
     pub span: Span,

@@ -33,8 +33,6 @@ pub struct SourceDecl {
     /// A join's table: read whole from its batch binding before the other sources (in both
     /// modes), never as a stream of its own.
     pub table: bool,
-    /// How often a stream run reads a table again, in milliseconds.
-    pub refresh: Option<i64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

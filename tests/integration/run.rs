@@ -644,3 +644,60 @@ fn arrow_files_carry_every_type_and_read_what_pyarrow_and_polars_write() {
     assert!(stderr.contains("wrong/accounts.arrow"), "{stderr}");
     assert_eq!(lines("first/direct"), direct);
 }
+
+/// The rows of every `.jsonl` file under `dir`, sorted (parts per worker come in any order).
+fn jsonl_rows(dir: &Path) -> Vec<String> {
+    let mut rows = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let p = e.expect("entry").path();
+        if p.extension().is_some_and(|x| x == "jsonl") {
+            rows.extend(std::fs::read_to_string(&p).expect("part").lines().map(str::to_string));
+        }
+    }
+    rows.sort();
+    rows
+}
+
+#[test]
+fn a_lookup_join_writes_the_same_rows_in_batch_and_stream_at_every_worker_count() {
+    let bin = build_pipeline(Path::new("tests/cases/codegen/join/pipeline.pipe"));
+    let out = scratch("join");
+    let inner = [
+        r#"{"app_id":"a1","amount":1200.5,"state":"CA","income":85000.0,"products":["card"]}"#,
+        r#"{"app_id":"a2","amount":300.0,"state":"TX","income":null,"products":null}"#,
+        r#"{"app_id":"a4","amount":999.0,"state":"NJ","income":64000.0,"products":null}"#,
+        r#"{"app_id":"a4","amount":999.0,"state":"NY","income":61000.0,"products":[]}"#,
+        r#"{"app_id":"a5","amount":10.0,"state":"CA","income":85000.0,"products":["card"]}"#,
+    ];
+    let left = [
+        r#"{"app_id":"a1","state":"CA","has_income":true}"#,
+        r#"{"app_id":"a2","state":"TX","has_income":false}"#,
+        r#"{"app_id":"a3","state":null,"has_income":false}"#,
+        r#"{"app_id":"a4","state":"NJ","has_income":true}"#,
+        r#"{"app_id":"a4","state":"NY","has_income":true}"#,
+        r#"{"app_id":"a5","state":"CA","has_income":true}"#,
+    ];
+    for (tag, extra) in [
+        ("batch1", vec!["--workers", "1"]),
+        ("batch2", vec!["--workers", "2"]),
+        ("stream2", vec!["--mode", "stream", "--workers", "2", "--exit-when-idle", "1s"]),
+    ] {
+        let dir = out.join(tag);
+        let sink = |name: &str, sub: &str| format!("{name}={}", dir.join(sub).display());
+        let (a, b, c) =
+            (sink("profiles", "enriched"), sink("all_apps->files", "all"), sink("rejected->files", "rejected"));
+        let mut args = vec!["--quiet", "--sink", &a, "--sink", &b, "--sink", &c];
+        args.extend(extra);
+        let res = run(&bin, &args);
+        assert!(res.status.success(), "{tag}: {}", String::from_utf8_lossy(&res.stderr));
+        assert_eq!(jsonl_rows(&dir.join("enriched")), inner, "{tag}: the inner join");
+        assert_eq!(jsonl_rows(&dir.join("all")), left, "{tag}: the left join");
+        let rejected = jsonl_rows(&dir.join("rejected"));
+        assert_eq!(rejected.len(), 1, "{tag}: {rejected:?}");
+        assert!(
+            rejected[0].contains("members.jsonl:5") && rejected[0].contains("field `income`"),
+            "{tag}: {}",
+            rejected[0]
+        );
+    }
+}

@@ -17,7 +17,7 @@ use crate::types::Type;
 /// The forms a labeled value can take, most revealing first.
 pub const FORMS: &[&str] = &["raw", "tokenized", "pseudonymized", "generalized", "aggregated", "redacted"];
 
-const SOURCE_PROPS: &[&str] = &["event_time", "watermark", "late", "idle_timeout", "validate", "refresh", "batch", "stream"];
+const SOURCE_PROPS: &[&str] = &["event_time", "watermark", "late", "idle_timeout", "validate", "batch", "stream"];
 
 /// The row of the built-in `rejected` stream.
 pub fn rejected_row() -> Row {
@@ -163,7 +163,6 @@ impl<'a> Checker<'a> {
             late: hir::LatePolicy::Drop,
             idle_timeout: None,
             validate_unread: true,
-            refresh: None,
             batch: None,
             stream: None,
             span: s.name.span,
@@ -212,7 +211,6 @@ impl<'a> Checker<'a> {
                     needs_event_time.push(("watermark", p.key.span));
                 }
                 ("idle_timeout", PropValue::Expr(e)) => out.idle_timeout = self.duration_const(e, "the idle timeout"),
-                ("refresh", PropValue::Expr(e)) => out.refresh = self.duration_const(e, "the refresh interval"),
                 ("validate", PropValue::Expr(e)) => match &e.kind {
                     ExprKind::Name(w) if w.name == "all" || w.name == "read" => out.validate_unread = w.name == "all",
                     ExprKind::Error => {}

@@ -373,9 +373,10 @@ impl Checker<'_> {
                 self.diags.push(
                     Diagnostic::new(Code::E1009, table.span, format!("unknown source `{}`", table.name))
                         .label("not defined")
-                        .help(did_you_mean(&table.name, names.iter().copied()).unwrap_or_else(|| {
-                            format!("the sources are {}", name_list(names.iter().copied(), 10))
-                        })),
+                        .help(
+                            did_you_mean(&table.name, names.iter().copied())
+                                .unwrap_or_else(|| format!("the sources are {}", name_list(names.iter().copied(), 10))),
+                        ),
                 );
             }
             st.quiet = true;
@@ -386,7 +387,10 @@ impl Checker<'_> {
                 Diagnostic::new(
                     Code::E2023,
                     table.span,
-                    format!("`{}` is unbounded: it has a `stream` binding, and a join needs a time bound on it", table.name),
+                    format!(
+                        "`{}` is unbounded: it has a `stream` binding, and a join needs a time bound on it",
+                        table.name
+                    ),
                 )
                 .label("unbounded")
                 .help(format!(
@@ -422,17 +426,13 @@ impl Checker<'_> {
             } else if !comparable(a) || !comparable(b) {
                 let bad = if comparable(a) { &rt } else { &lt };
                 self.diags.push(
-                    Diagnostic::new(
-                        Code::E2024,
-                        bad.span,
-                        format!("a join key cannot be `{}`", bad.ty.non_null()),
-                    )
-                    .label(format!("this is `{}`", bad.ty))
-                    .help(if matches!(bad.ty.non_null(), Type::Double) {
-                        "doubles are not compared exactly: join on an integer or string form, e.g. `to_string(x)`"
-                    } else {
-                        "join on strings, integers, booleans, enums, timestamps, dates or durations"
-                    }),
+                    Diagnostic::new(Code::E2024, bad.span, format!("a join key cannot be `{}`", bad.ty.non_null()))
+                        .label(format!("this is `{}`", bad.ty))
+                        .help(if matches!(bad.ty.non_null(), Type::Double) {
+                            "doubles are not compared exactly: join on an integer or string form, e.g. `to_string(x)`"
+                        } else {
+                            "join on strings, integers, booleans, enums, timestamps, dates or durations"
+                        }),
                 );
             } else if a != b {
                 self.diags.push(

@@ -27,9 +27,11 @@ pub fn lower(program: &Program) -> Plan {
                 filter: None,
                 event_time,
                 bounded: src.stream.is_none(),
-                table: program.streams.iter().flat_map(|s| &s.steps).any(
-                    |st| matches!(&st.step, Step::Join { table, .. } if *table == src.name),
-                ),
+                table: program
+                    .streams
+                    .iter()
+                    .flat_map(|s| &s.steps)
+                    .any(|st| matches!(&st.step, Step::Join { table, .. } if *table == src.name)),
             },
             vec![],
             src.row.clone(),

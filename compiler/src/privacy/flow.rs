@@ -286,9 +286,7 @@ impl<'a> Flow<'a> {
                             )
                         }
                         (Some(_), Some(upstream)) => {
-                            let why = format!(
-                                "not lowered: `k >= N` counts source records, and {upstream}"
-                            );
+                            let why = format!("not lowered: `k >= N` counts source records, and {upstream}");
                             for (_, l) in next.fields.iter_mut() {
                                 *l = std::mem::take(l).hop(step.span, why.clone());
                             }
@@ -316,11 +314,14 @@ impl<'a> Flow<'a> {
                     }
                     for (name, f) in fields {
                         let mut l = other.get(f).hop(step.span, format!("joined from `{table}` into `{name}`"));
-                        l.union(&key.clone().hop(step.span, format!("picks the `{table}` record joined into `{name}`")));
+                        l.union(
+                            &key.clone().hop(step.span, format!("picks the `{table}` record joined into `{name}`")),
+                        );
                         row.set(name, l);
                     }
                     row.implicit.union(
-                        &key.implicit().hop(step.span, format!("decides which records meet in the join with `{table}`")),
+                        &key.implicit()
+                            .hop(step.span, format!("decides which records meet in the join with `{table}`")),
                     );
                     row.implicit.union(&other.implicit);
                     groups = groups.or_else(|| Some(joined_rows(table)));

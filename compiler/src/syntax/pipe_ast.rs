@@ -106,16 +106,31 @@ pub enum OpKind {
     Select(Vec<FieldDef>),
     Where(Expr),
     Derive(Vec<FieldDef>),
-    Explode { list: Expr, alias: Ident },
+    Explode {
+        list: Expr,
+        alias: Ident,
+    },
     Window(Expr),
     GroupBy(Vec<FieldDef>),
-    Aggregate { min_group: Option<Expr>, fields: Vec<FieldDef> },
-    Score { model: Ident, inputs: Vec<FieldDef>, alias: Ident },
+    Aggregate {
+        min_group: Option<Expr>,
+        fields: Vec<FieldDef>,
+    },
+    Score {
+        model: Ident,
+        inputs: Vec<FieldDef>,
+        alias: Ident,
+    },
     ProtectFor(Ident),
     Union(Vec<Ident>),
     /// `join [left] TABLE [as PREFIX] on LEFT = RIGHT, …`: each `LEFT` is read from the row,
     /// each `RIGHT` from the table's records.
-    Join { left: bool, table: Ident, prefix: Option<Ident>, on: Vec<(Expr, Expr)> },
+    Join {
+        left: bool,
+        table: Ident,
+        prefix: Option<Ident>,
+        on: Vec<(Expr, Expr)>,
+    },
     Error,
 }
 

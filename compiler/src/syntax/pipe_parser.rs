@@ -264,7 +264,8 @@ impl Parser<'_> {
             "join" => {
                 let left = self.c.eat_word("left").is_some();
                 let table = self.name("the source to join")?;
-                let prefix = if self.c.eat_word("as").is_some() { Some(self.name("a prefix for its fields")?) } else { None };
+                let prefix =
+                    if self.c.eat_word("as").is_some() { Some(self.name("a prefix for its fields")?) } else { None };
                 self.c.expect_word("on")?;
                 let mut on = Vec::new();
                 loop {

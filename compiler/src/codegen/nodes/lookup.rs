@@ -26,12 +26,7 @@ pub(super) struct LookupParts {
 
 /// A join's key as a tuple of values that are never null: a row (or record) whose key has a
 /// null meets nothing.
-fn key_code(
-    g: &mut Gen<'_>,
-    keys: &[&TExpr],
-    sc: &Scope,
-    key_ty: &TokenStream,
-) -> (TokenStream, bool) {
+fn key_code(g: &mut Gen<'_>, keys: &[&TExpr], sc: &Scope, key_ty: &TokenStream) -> (TokenStream, bool) {
     let mut eg = ExprGen::new(g);
     let mut lets = Vec::new();
     let mut names_ = Vec::new();
@@ -70,8 +65,7 @@ pub(super) fn lookup_node(
     let key_ty_name = id(format!("Key{i}"));
     let entry_ty = id(format!("Entry{i}"));
     let key_tys: Vec<TokenStream> = keys.iter().map(|(l, _)| g.rust_type(l.ty.non_null(), l.span)).collect();
-    let field_tys: Vec<Type> =
-        fields.iter().map(|(_, f)| table_row.get(f).cloned().unwrap_or(Type::Error)).collect();
+    let field_tys: Vec<Type> = fields.iter().map(|(_, f)| table_row.get(f).cloned().unwrap_or(Type::Error)).collect();
     let entry_tys: Vec<TokenStream> = field_tys.iter().map(|t| g.rust_type(t, node.span)).collect();
     let items = quote! {
         /// The key of a join's table.
@@ -188,13 +182,7 @@ pub(super) fn lookup_node(
             }
         }
     };
-    LookupParts {
-        items,
-        table_field,
-        collect_field,
-        collect_init,
-        methods: quote!(#table_method #probe_method),
-    }
+    LookupParts { items, table_field, collect_field, collect_init, methods: quote!(#table_method #probe_method) }
 }
 
 /// `Tables` and the `Pipeline` methods that collect, build and hand out the tables of joins

@@ -237,13 +237,6 @@ fn source_decl(g: &mut Gen<'_>, node: &Node, source: &str) -> TokenStream {
         None => quote!(None),
     };
     let table = matches!(node.kind, NodeKind::Source { table: true, .. });
-    let refresh = match src.and_then(|s| s.refresh).filter(|_| table) {
-        Some(t) => {
-            let t = Literal::i64_suffixed(t);
-            quote!(Some(#t))
-        }
-        None => quote!(None),
-    };
     quote!(rt::run::SourceDecl {
         name: #source,
         batch: #batch,
@@ -251,7 +244,6 @@ fn source_decl(g: &mut Gen<'_>, node: &Node, source: &str) -> TokenStream {
         watermark: #watermark,
         idle_timeout: #idle,
         table: #table,
-        refresh: #refresh,
     })
 }
 
