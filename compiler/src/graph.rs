@@ -199,13 +199,18 @@ pub fn build(checked: &Checked) -> Graph {
                     }
                     (NodeKind::Step, format!("union {}", others.join(", ")))
                 }
-                Step::Join { table, left, keys, .. } => {
+                Step::Join { table, left, keys, asof, .. } => {
                     wiring.push((table.clone(), g.nodes.len()));
                     let on: Vec<String> = keys
                         .iter()
                         .map(|(l, r)| format!("{} = {}", crate::ir::print::expr(l), crate::ir::print::expr(r)))
                         .collect();
-                    let left = if *left { "left " } else { "" };
+                    let left = match (left, asof.is_some()) {
+                        (true, true) => "left asof ",
+                        (false, true) => "asof ",
+                        (true, false) => "left ",
+                        (false, false) => "",
+                    };
                     (NodeKind::Step, shorten(format!("join {left}{table}\non {}", on.join(", "))))
                 }
             };

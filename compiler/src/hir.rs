@@ -142,15 +142,25 @@ pub enum Step {
         masks: Vec<(String, Mask)>,
     },
     Union(Vec<String>),
-    /// A lookup join: each row meets the records of source `table` whose keys equal its own.
+    /// A lookup join: each row meets the records of source `table` whose keys equal its own
+    /// (with `asof`, only the latest of them at the row's event time).
     Join {
         table: String,
         left: bool,
+        asof: Option<AsOf>,
         /// Each key: (read from the row, read from the table's record).
         keys: Vec<(TExpr, TExpr)>,
         /// The table's fields the row gains: (name in the row, field of the record).
         fields: Vec<(String, String)>,
     },
+}
+
+/// What makes a join an as-of join: of the records of a key, a row meets the one with the
+/// latest event time at or before its own, no older than `within`; `order` breaks ties.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AsOf {
+    pub within: Option<i64>,
+    pub order: Option<TExpr>,
 }
 
 /// A field's default mask, from its `mask = "…"` annotation.

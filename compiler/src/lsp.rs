@@ -636,7 +636,9 @@ fn step_exprs(step: &Step) -> Vec<&TExpr> {
         Step::Score { inputs, .. } => inputs.iter().map(|(_, e)| e).collect(),
         Step::Where(e) => vec![e],
         Step::Explode { list, .. } => vec![list],
-        Step::Join { keys, .. } => keys.iter().flat_map(|(l, r)| [l, r]).collect(),
+        Step::Join { keys, asof, .. } => {
+            keys.iter().flat_map(|(l, r)| [l, r]).chain(asof.as_ref().and_then(|a| a.order.as_ref())).collect()
+        }
         Step::Window(_) | Step::ProtectFor { .. } | Step::Union(_) => Vec::new(),
     }
 }

@@ -659,7 +659,7 @@ fn jsonl_rows(dir: &Path) -> Vec<String> {
 }
 
 #[test]
-fn a_lookup_join_writes_the_same_rows_in_batch_and_stream_at_every_worker_count() {
+fn lookup_and_as_of_joins_write_the_same_rows_in_batch_and_stream_at_every_worker_count() {
     let bin = build_pipeline(Path::new("tests/cases/codegen/join/pipeline.pipe"));
     let out = scratch("join");
     let inner = [
@@ -677,6 +677,13 @@ fn a_lookup_join_writes_the_same_rows_in_batch_and_stream_at_every_worker_count(
         r#"{"app_id":"a4","state":"NY","has_income":true}"#,
         r#"{"app_id":"a5","state":"CA","has_income":true}"#,
     ];
+    let scored = [
+        r#"{"app_id":"a1","score":700}"#,
+        r#"{"app_id":"a2","score":null}"#,
+        r#"{"app_id":"a3","score":null}"#,
+        r#"{"app_id":"a4","score":620}"#,
+        r#"{"app_id":"a5","score":710}"#,
+    ];
     for (tag, extra) in [
         ("batch1", vec!["--workers", "1"]),
         ("batch2", vec!["--workers", "2"]),
@@ -686,12 +693,17 @@ fn a_lookup_join_writes_the_same_rows_in_batch_and_stream_at_every_worker_count(
         let sink = |name: &str, sub: &str| format!("{name}={}", dir.join(sub).display());
         let (a, b, c) =
             (sink("profiles", "enriched"), sink("all_apps->files", "all"), sink("rejected->files", "rejected"));
-        let mut args = vec!["--quiet", "--sink", &a, "--sink", &b, "--sink", &c];
+        let d = sink("scored->files", "scored");
+        let mut args = vec!["--quiet", "--sink", &a, "--sink", &b, "--sink", &c, "--sink", &d];
         args.extend(extra);
         let res = run(&bin, &args);
         assert!(res.status.success(), "{tag}: {}", String::from_utf8_lossy(&res.stderr));
         assert_eq!(jsonl_rows(&dir.join("enriched")), inner, "{tag}: the inner join");
         assert_eq!(jsonl_rows(&dir.join("all")), left, "{tag}: the left join");
+        // As of each application's time: m1's score changed between a1 and a5 (and again after
+        // a5, unseen), m2's is older than 30 days, m3's two versions of one instant are
+        // ordered by revision.
+        assert_eq!(jsonl_rows(&dir.join("scored")), scored, "{tag}: the as-of join");
         let rejected = jsonl_rows(&dir.join("rejected"));
         assert_eq!(rejected.len(), 1, "{tag}: {rejected:?}");
         assert!(

@@ -335,17 +335,23 @@ impl Checker<'_> {
                 st.narrowed.clear();
                 Step::Union(names)
             }
-            OpKind::Join { left, table, prefix, on } => self.join(st, *left, table, prefix.as_ref(), on)?,
+            OpKind::Join { left, asof, table, prefix, on, within, order } => {
+                let asof = asof.then_some((within.as_ref(), order.as_ref()));
+                self.join(st, span, *left, asof, table, prefix.as_ref(), on)?
+            }
         })
     }
 
     /// `join [left] TABLE [as P] on L = R, …`: a lookup join against a source read whole as a
     /// table. The row gains the table's fields (prefixed `P_` with `as P`; nullable in a left
     /// join), except a key field named like the row's field it equals.
+    #[allow(clippy::too_many_arguments, reason = "the parts of one `join` step")]
     fn join(
         &mut self,
         st: &mut State,
+        span: Span,
         left: bool,
+        asof: Option<(Option<&Expr>, Option<&Expr>)>,
         table: &Ident,
         prefix: Option<&Ident>,
         on: &[(Expr, Expr)],
@@ -401,26 +407,50 @@ impl Checker<'_> {
             );
         }
         let quiet_table = !matches!(source.record, Type::Struct(..));
+        let asof = asof.map(|(within, order)| {
+            let missing: Vec<String> = [
+                (!st.event_time && !st.quiet).then(|| "the stream has no event time".to_string()),
+                source.event_time.is_none().then(|| format!("`{}` has no `event_time`", table.name)),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if !missing.is_empty() {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::E2026,
+                        span,
+                        format!("an as-of join compares event times, but {}", missing.join(" and ")),
+                    )
+                    .label("no event time to compare")
+                    .help(format!(
+                        "declare `event_time = <timestamp field>` on the source the stream reads and on `{}`",
+                        table.name
+                    )),
+                );
+            }
+            let within = within.and_then(|w| self.duration_const(w, "an as-of join's `within`"));
+            let order = order.map(|o| {
+                let mut scope = Scope::new(&source.row.fields, VarKind::Field);
+                scope.quiet = quiet_table;
+                let t = self.cx(self.root).expr(&scope, o);
+                if !comparable(&t.ty) {
+                    self.diags.push(
+                        Diagnostic::new(Code::E2024, t.span, format!("`order by` cannot order by `{}`", t.ty))
+                            .label(format!("this is `{}`", t.ty))
+                            .help("order ties by a string, integer, boolean, enum, timestamp, date or duration"),
+                    );
+                }
+                t
+            });
+            hir::AsOf { within, order }
+        });
         let mut keys = Vec::new();
         for (l, r) in on {
             let lt = self.expr(st, l);
             let mut scope = Scope::new(&source.row.fields, VarKind::Field);
             scope.quiet = quiet_table;
             let rt = self.cx(self.root).expr(&scope, r);
-            let comparable = |t: &Type| {
-                matches!(
-                    t.non_null(),
-                    Type::Bool
-                        | Type::Int
-                        | Type::String
-                        | Type::Binary
-                        | Type::Timestamp
-                        | Type::Date
-                        | Type::Duration
-                        | Type::Enum(..)
-                        | Type::Error
-                )
-            };
             let (a, b) = (lt.ty.non_null(), rt.ty.non_null());
             if matches!(a, Type::Error) || matches!(b, Type::Error) {
             } else if !comparable(a) || !comparable(b) {
@@ -488,7 +518,7 @@ impl Checker<'_> {
             );
         }
         st.quiet |= quiet_table;
-        Some(Step::Join { table: table.name.clone(), left, keys, fields })
+        Some(Step::Join { table: table.name.clone(), left, asof, keys, fields })
     }
 
     /// A step's new field (`explode … as x`, `score … as x`) must not hide one of the row's.
@@ -605,4 +635,20 @@ impl Checker<'_> {
         scope.quiet = st.quiet;
         self.cx(self.root).expr(&scope, e)
     }
+}
+
+/// Whether join keys (and as-of ties) of this type compare exactly.
+fn comparable(t: &Type) -> bool {
+    matches!(
+        t.non_null(),
+        Type::Bool
+            | Type::Int
+            | Type::String
+            | Type::Binary
+            | Type::Timestamp
+            | Type::Date
+            | Type::Duration
+            | Type::Enum(..)
+            | Type::Error
+    )
 }

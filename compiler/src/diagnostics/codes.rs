@@ -82,6 +82,7 @@ codes! {
     E2023 => "join with a side that is not a bounded table",
     E2024 => "join keys that cannot be compared",
     E2025 => "field on both sides of a join",
+    E2026 => "as-of join without event times",
     // Code generation.
     E3001 => "not supported by the code generator yet",
     // Privacy.

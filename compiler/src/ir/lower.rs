@@ -126,10 +126,11 @@ impl Lowering<'_> {
                     current = self.push(kind, vec![current], step.row.clone(), name, step.span);
                     None
                 }
-                Step::Join { table, left, keys, fields } => {
+                Step::Join { table, left, asof, keys, fields } => {
                     let kind = NodeKind::Lookup {
                         table: table.clone(),
                         left: *left,
+                        asof: asof.clone(),
                         keys: keys.clone(),
                         fields: fields.clone(),
                     };

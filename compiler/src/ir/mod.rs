@@ -62,6 +62,7 @@ pub enum NodeKind {
     Lookup {
         table: String,
         left: bool,
+        asof: Option<crate::hir::AsOf>,
         /// (read from the row, read from the table's record) per key.
         keys: Vec<(TExpr, TExpr)>,
         /// The table's fields the row gains: (name in the row, field of the record).

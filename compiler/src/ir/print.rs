@@ -168,11 +168,21 @@ pub fn plan(p: &Plan) -> String {
             NodeKind::Union => {
                 let _ = writeln!(out, "#{i} union {}{inputs}", n.name);
             }
-            NodeKind::Lookup { table, left, keys, fields: f } => {
-                let kind = if *left { "left join" } else { "join" };
+            NodeKind::Lookup { table, left, asof, keys, fields: f } => {
+                let kind = match (left, asof.is_some()) {
+                    (true, true) => "left as-of join",
+                    (false, true) => "as-of join",
+                    (true, false) => "left join",
+                    (false, false) => "join",
+                };
                 let _ = writeln!(out, "#{i} {kind} {} with table {table}{inputs}", n.name);
                 let on: Vec<String> = keys.iter().map(|(l, r)| format!("{} = {}", expr(l), expr(r))).collect();
                 let _ = writeln!(out, "     on {}", on.join(", "));
+                if let Some(a) = asof {
+                    let within = a.within.map(|w| format!(" within {}", duration(w))).unwrap_or_default();
+                    let order = a.order.as_ref().map(|o| format!(", ties by {}", expr(o))).unwrap_or_default();
+                    let _ = writeln!(out, "     the latest version at the row's event time{within}{order}");
+                }
                 let taken: Vec<String> =
                     f.iter().map(|(n, t)| if n == t { n.clone() } else { format!("{n} = {t}") }).collect();
                 let _ = writeln!(out, "     takes {{ {} }}", taken.join(", "));

@@ -93,7 +93,7 @@ pub fn run(plan: &mut Plan) {
                 // Every input of a union must keep the same fields.
                 want = row_names;
             }
-            NodeKind::Lookup { keys, fields, .. } => {
+            NodeKind::Lookup { keys, fields, asof, .. } => {
                 // The table's fields nobody reads are not taken (nor parsed).
                 let before = fields.len();
                 fields.retain(|(name, _)| want.contains(name));
@@ -104,6 +104,9 @@ pub fn run(plan: &mut Plan) {
                 for (l, r) in keys.iter() {
                     stream.extend(reads(l));
                     table.extend(reads(r));
+                }
+                if let Some(o) = asof.as_ref().and_then(|a| a.order.as_ref()) {
+                    table.extend(reads(o));
                 }
                 let (Some(s), Some(t)) = (inputs.first(), inputs.get(1)) else { continue };
                 needed[s.0].extend(stream);

@@ -302,7 +302,7 @@ impl<'a> Flow<'a> {
                             .hop(step.span, format!("scored into `{output}`"));
                     row.set(output, l);
                 }
-                Step::Join { table, keys, fields, .. } => {
+                Step::Join { table, keys, fields, asof, .. } => {
                     let other = self.rows.get(table).cloned().unwrap_or_default();
                     // Which record of the table a row meets is decided by the keys on both
                     // sides: every field taken from it carries their labels, and so does
@@ -311,6 +311,20 @@ impl<'a> Flow<'a> {
                     for (l, r) in keys {
                         key.union(&self.expr(l, &row, None).hop(l.span, format!("join key with `{table}`")));
                         key.union(&self.expr(r, &other, None).hop(r.span, format!("join key in `{table}`")));
+                    }
+                    // An as-of join picks the version by both sides' event times (and the tie order).
+                    if let Some(a) = asof {
+                        key.union(
+                            &row.time
+                                .clone()
+                                .hop(step.span, format!("event time compared in the as-of join with `{table}`")),
+                        );
+                        key.union(&other.time.clone().hop(step.span, format!("version time of `{table}`")));
+                        if let Some(o) = &a.order {
+                            key.union(
+                                &self.expr(o, &other, None).hop(o.span, format!("orders the versions of `{table}`")),
+                            );
+                        }
                     }
                     for (name, f) in fields {
                         let mut l = other.get(f).hop(step.span, format!("joined from `{table}` into `{name}`"));

@@ -123,13 +123,16 @@ pub enum OpKind {
     },
     ProtectFor(Ident),
     Union(Vec<Ident>),
-    /// `join [left] TABLE [as PREFIX] on LEFT = RIGHT, …`: each `LEFT` is read from the row,
-    /// each `RIGHT` from the table's records.
+    /// `join [left] [asof] TABLE [as PREFIX] on LEFT = RIGHT, … [within DUR] [order by EXPR]`:
+    /// each `LEFT` is read from the row, each `RIGHT` (and `EXPR`) from the table's records.
     Join {
         left: bool,
+        asof: bool,
         table: Ident,
         prefix: Option<Ident>,
         on: Vec<(Expr, Expr)>,
+        within: Option<Expr>,
+        order: Option<Expr>,
     },
     Error,
 }

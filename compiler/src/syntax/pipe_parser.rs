@@ -263,6 +263,7 @@ impl Parser<'_> {
             }
             "join" => {
                 let left = self.c.eat_word("left").is_some();
+                let asof = self.c.eat_word("asof").is_some();
                 let table = self.name("the source to join")?;
                 let prefix =
                     if self.c.eat_word("as").is_some() { Some(self.name("a prefix for its fields")?) } else { None };
@@ -276,7 +277,17 @@ impl Parser<'_> {
                         break;
                     }
                 }
-                OpKind::Join { left, table, prefix, on }
+                let (mut within, mut order) = (None, None);
+                if asof {
+                    if self.c.eat_word("within").is_some() {
+                        within = Some(self.expr()?);
+                    }
+                    if self.c.eat_word("order").is_some() {
+                        self.c.expect_word("by")?;
+                        order = Some(self.expr()?);
+                    }
+                }
+                OpKind::Join { left, asof, table, prefix, on, within, order }
             }
             _ => {
                 let mut others = vec![self.name("a stream name")?];

@@ -8,7 +8,7 @@ use quote::quote;
 use super::{destructure, emit, id, lit, Ctx};
 use crate::codegen::expr::{ExprGen, Scope};
 use crate::codegen::{names, Gen};
-use crate::hir::TExpr;
+use crate::hir::{AsOf, TExpr};
 use crate::ir::Node;
 use crate::types::Type;
 
@@ -17,11 +17,22 @@ pub(super) struct LookupParts {
     /// The key and entry types.
     pub(super) items: TokenStream,
     /// `Tables`' field for this join, and its type.
-    pub(super) table_field: TokenStream,
+    pub(super) table: JoinTable,
     /// The worker state's buffer of records read for the table.
     pub(super) collect_field: TokenStream,
     pub(super) collect_init: TokenStream,
     pub(super) methods: TokenStream,
+}
+
+/// How `Tables` holds one join's table.
+pub(super) struct JoinTable {
+    pub(super) node: usize,
+    /// `Tables`' field: the records' entries by key (for an as-of join with their event times).
+    pub(super) field: TokenStream,
+    /// What orders a key's records before their place in the input: `()`, or for an as-of join
+    /// the event time and the `order by` value.
+    pub(super) sort_ty: TokenStream,
+    pub(super) asof: bool,
 }
 
 /// A join's key as a tuple of values that are never null: a row (or record) whose key has a
@@ -56,6 +67,7 @@ pub(super) fn lookup_node(
     i: usize,
     node: &Node,
     left: bool,
+    asof: Option<&AsOf>,
     keys: &[(TExpr, TExpr)],
     fields: &[(String, String)],
 ) -> LookupParts {
@@ -76,9 +88,16 @@ pub(super) fn lookup_node(
         pub struct #entry_ty(#(pub #entry_tys),*);
     };
     let tf = id(format!("t{i}"));
-    let table_field = quote!(#tf: std::collections::HashMap<#key_ty_name, Vec<#entry_ty>>);
+    let stored = if asof.is_some() { quote!((i64, #entry_ty)) } else { quote!(#entry_ty) };
+    let table_field = quote!(#tf: std::collections::HashMap<#key_ty_name, Vec<#stored>>);
+    let order = asof.and_then(|a| a.order.as_ref());
+    let order_ty = match order {
+        Some(o) => g.rust_type(&o.ty, o.span),
+        None => quote!(()),
+    };
+    let sort_ty = if asof.is_some() { quote!((i64, #order_ty)) } else { quote!(()) };
     let cf = id(format!("collect_{i}"));
-    let collect_field = quote!(#cf: Vec<(#key_ty_name, u64, #entry_ty)>);
+    let collect_field = quote!(#cf: Vec<(#key_ty_name, #sort_ty, u64, #entry_ty)>);
     let collect_init = quote!(#cf: Vec::new());
 
     // Input 1: a record of the table, kept with its place in the input.
@@ -95,15 +114,37 @@ pub(super) fn lookup_node(
             None => quote!(Default::default()),
         })
         .collect();
+    // Where the record goes among its key's: by event time and tie order (as-of), else by its
+    // place in the input alone.
+    let (sort, sort_fallible) = match asof {
+        None => (quote!(()), false),
+        Some(_) => {
+            let mut eg = ExprGen::new(g);
+            let v = match order {
+                Some(o) => eg.expr(o, &tsc),
+                None => quote!(()),
+            };
+            (quote!((ts, #v)), eg.fallible)
+        }
+    };
+    let sort = if sort_fallible {
+        quote!((|| -> Res<#sort_ty> { Ok(#sort) })())
+    } else {
+        quote!(Ok::<#sort_ty, Reject>(#sort))
+    };
     let table_push = id(format!("push_{i}_1"));
     let table_method = quote! {
         fn #table_push(&mut self, ctx: &Context, o: &Origin<'_>, ts: i64, row: #in_table) {
             let _ = (ctx, o, ts);
             #bind_table
-            match #right_key {
-                Ok(Some(key)) => {
+            match #right_key.and_then(|k| Ok(k.map(|k| (k, #sort)))) {
+                Ok(Some((key, Ok(sort)))) => {
                     let seq = self.base.seq;
-                    self.#cf.push((key, seq, #entry_ty(#(#values),*)));
+                    self.#cf.push((key, sort, seq, #entry_ty(#(#values),*)));
+                }
+                Ok(Some((_, Err(e)))) => {
+                    self.base.stats[#ni].read += 1;
+                    self.reject(ctx, o, #ni, e);
                 }
                 // A record whose key has a null is never met.
                 Ok(None) => {}
@@ -153,6 +194,28 @@ pub(super) fn lookup_node(
     } else {
         quote!(self.base.stats[#ni].filtered += 1;)
     };
+    // An as-of join keeps, of the key's versions (sorted by time), the latest at or before the
+    // row's event time, if it is no older than `within`.
+    let pick = match asof {
+        None => quote!(),
+        Some(a) => {
+            let fresh = match a.within {
+                Some(w) => {
+                    let w = proc_macro2::Literal::i64_suffixed(w);
+                    quote!(.filter(|v| ts.saturating_sub(v.0) <= #w))
+                }
+                None => quote!(),
+            };
+            quote! {
+                let at = found.partition_point(|v| v.0 <= ts);
+                let found: &[#stored] = match at.checked_sub(1).and_then(|j| found.get(j)) #fresh {
+                    Some(v) => std::slice::from_ref(v),
+                    None => &[],
+                };
+            }
+        }
+    };
+    let each = if asof.is_some() { quote!((_, e)) } else { quote!(e) };
     let probe = id(format!("push_{i}_0"));
     let probe_method = quote! {
         fn #probe(&mut self, ctx: &Context, o: &Origin<'_>, ts: i64, row: #in_stream) {
@@ -167,40 +230,48 @@ pub(super) fn lookup_node(
                 }
             };
             let tables = std::sync::Arc::clone(&self.tables);
-            let found: &[#entry_ty] = match &key {
+            let found: &[#stored] = match &key {
                 Some(k) => tables.#tf.get(k).map_or(&[], Vec::as_slice),
                 None => &[],
             };
+            #pick
             if found.is_empty() {
                 #none
                 return;
             }
             self.base.stats[#ni].expanded += found.len() as i64 - 1;
-            for e in found {
+            for #each in found {
                 let row = #out_ty { #(#matched),* };
                 #out_matched
             }
         }
     };
-    LookupParts { items, table_field, collect_field, collect_init, methods: quote!(#table_method #probe_method) }
+    LookupParts {
+        items,
+        table: JoinTable { node: i, field: table_field, sort_ty, asof: asof.is_some() },
+        collect_field,
+        collect_init,
+        methods: quote!(#table_method #probe_method),
+    }
 }
 
 /// `Tables` and the `Pipeline` methods that collect, build and hand out the tables of joins
 /// `joins` (node index, `Tables` field); nothing without joins.
-pub(super) fn tables(joins: &[(usize, TokenStream)]) -> (TokenStream, TokenStream) {
+pub(super) fn tables(joins: &[JoinTable]) -> (TokenStream, TokenStream) {
     if joins.is_empty() {
         return (quote!(), quote!());
     }
-    let fields: Vec<&TokenStream> = joins.iter().map(|(_, f)| f).collect();
-    let tfs: Vec<proc_macro2::Ident> = joins.iter().map(|(i, _)| id(format!("t{i}"))).collect();
-    let cfs: Vec<proc_macro2::Ident> = joins.iter().map(|(i, _)| id(format!("collect_{i}"))).collect();
+    let fields: Vec<&TokenStream> = joins.iter().map(|j| &j.field).collect();
+    let tfs: Vec<proc_macro2::Ident> = joins.iter().map(|j| id(format!("t{}", j.node))).collect();
+    let cfs: Vec<proc_macro2::Ident> = joins.iter().map(|j| id(format!("collect_{}", j.node))).collect();
     let recs: Vec<TokenStream> = joins
         .iter()
-        .map(|(i, _)| {
-            let (k, e) = (id(format!("Key{i}")), id(format!("Entry{i}")));
-            quote!(Vec<(#k, u64, #e)>)
+        .map(|j| {
+            let (k, e, s) = (id(format!("Key{}", j.node)), id(format!("Entry{}", j.node)), &j.sort_ty);
+            quote!(Vec<(#k, #s, u64, #e)>)
         })
         .collect();
+    let stores: Vec<TokenStream> = joins.iter().map(|j| if j.asof { quote!((s.0, e)) } else { quote!(e) }).collect();
     let idx: Vec<syn::Index> = (0..joins.len()).map(syn::Index::from).collect();
     let items = quote! {
         /// The table of every join, by key; the records of a key in input order.
@@ -224,9 +295,10 @@ pub(super) fn tables(joins: &[(usize, TokenStream)]) -> (TokenStream, TokenStrea
             }
             let mut t = Tables::default();
             #(
-                records.#idx.sort_by_key(|r| r.1);
-                for (k, _, e) in std::mem::take(&mut records.#idx) {
-                    t.#tfs.entry(k).or_default().push(e);
+                records.#idx.sort_by(|a, b| (&a.1, a.2).cmp(&(&b.1, b.2)));
+                for (k, s, _, e) in std::mem::take(&mut records.#idx) {
+                    let _ = &s;
+                    t.#tfs.entry(k).or_default().push(#stores);
                 }
             )*
             Ok(std::sync::Arc::new(t))

@@ -119,8 +119,8 @@ struct Parts {
     // For the in-memory API of a module: source nodes, and sink buffers with their rows.
     mem_sources: Vec<(usize, String, Type, Vec<String>)>,
     mem_sinks: Vec<memory::SinkBufInfo>,
-    /// Per join: its node and its field of `Tables`.
-    joins: Vec<(usize, TokenStream)>,
+    /// Per join: how `Tables` holds its table.
+    joins: Vec<lookup::JoinTable>,
 }
 
 /// The rows, the worker state, the push functions and the `Pipeline` impl.
@@ -233,13 +233,13 @@ impl Parts {
                 }
             }
             NodeKind::Map(stages) => self.methods.push(map::map_node(g, cx, i, node, stages)),
-            NodeKind::Lookup { left, keys, fields, .. } => {
-                let l = lookup::lookup_node(g, cx, i, node, *left, keys, fields);
+            NodeKind::Lookup { left, asof, keys, fields, .. } => {
+                let l = lookup::lookup_node(g, cx, i, node, *left, asof.as_ref(), keys, fields);
                 self.items.push(l.items);
                 self.state_fields.push(l.collect_field);
                 self.state_init.push(l.collect_init);
                 self.methods.push(l.methods);
-                self.joins.push((i, l.table_field));
+                self.joins.push(l.table);
             }
             NodeKind::Aggregate { keys, window, min_group, fields } => {
                 let spec = aggregate::AggSpec { keys, window: window.as_ref(), min_group: *min_group, fields };
