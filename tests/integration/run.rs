@@ -713,3 +713,85 @@ fn lookup_and_as_of_joins_write_the_same_rows_in_batch_and_stream_at_every_worke
         );
     }
 }
+
+#[test]
+fn the_point_in_time_training_set_has_each_loans_features_as_of_its_month_in_batch_and_stream() {
+    let features = build_pipeline(Path::new("examples/point_in_time/features.pipe"));
+    let training = build_pipeline(Path::new("examples/point_in_time/training.pipe"));
+    let out = scratch("point_in_time");
+    let table = out.join("state_features");
+    let res = run(
+        &features,
+        &[
+            "--quiet",
+            "--sink",
+            &format!("monthly->files={}", table.display()),
+            "--sink",
+            &format!("rejected->files={}", out.join("rejected_features").display()),
+        ],
+    );
+    assert!(res.status.success(), "features: {}", String::from_utf8_lossy(&res.stderr));
+    let source = format!("state_features={}/*.jsonl", table.display());
+    let mut written = Vec::new();
+    for (tag, extra) in [
+        ("batch", vec!["--workers", "2"]),
+        ("stream", vec!["--mode", "stream", "--workers", "2", "--exit-when-idle", "1s"]),
+    ] {
+        let (sink, rejected) = (
+            format!("training->files={}", out.join(tag).display()),
+            format!("rejected->files={}", out.join(format!("rejected_{tag}")).display()),
+        );
+        let mut args = vec!["--quiet", "--source", &source, "--sink", &sink, "--sink", &rejected];
+        args.extend(extra);
+        let res = run(&training, &args);
+        assert!(res.status.success(), "{tag}: {}", String::from_utf8_lossy(&res.stderr));
+        written.push(jsonl_rows(&out.join(tag)));
+    }
+    assert_eq!(written[0].len(), 10_000, "one training row per loan");
+    assert!(written[0] == written[1], "the backfill and the stream wrote different rows");
+
+    // What the features must be, from the CSV alone: per state and month, the loans issued and
+    // their mean rate (months with fewer than 10 loans are suppressed); each loan gets the
+    // previous month's figures of its state.
+    let mut reader =
+        csv::Reader::from_path(repo_root().join("examples/point_in_time/data/loans.csv")).expect("loans.csv");
+    let mut loans: BTreeMap<i64, (String, String)> = BTreeMap::new();
+    let mut months: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
+    for r in reader.records() {
+        let r = r.expect("row");
+        let (id, state, rate, issued) = (r[0].parse::<i64>().expect("id"), &r[1], &r[4], &r[6]);
+        loans.insert(id, (state.to_string(), issued.to_string()));
+        if !state.is_empty() {
+            months.entry((state.to_string(), issued.to_string())).or_default().push(rate.parse().expect("rate"));
+        }
+    }
+    let previous = |issued: &str| match issued {
+        "2018-02-01" => Some("2018-01-01"),
+        "2018-03-01" => Some("2018-02-01"),
+        _ => None,
+    };
+    let (mut with, mut without) = (0, 0);
+    for line in &written[0] {
+        let v: Value = serde_json::from_str(line).expect("json");
+        let (state, issued) = &loans[&v["loan_id"].as_i64().expect("loan_id")];
+        let expected = previous(issued)
+            .and_then(|m| months.get(&(state.clone(), m.to_string())))
+            .filter(|rates| rates.len() >= 10);
+        match expected {
+            Some(rates) => {
+                with += 1;
+                assert_eq!(v["state_loans"].as_u64(), Some(rates.len() as u64), "{line}");
+                let mean = rates.iter().sum::<f64>() / rates.len() as f64;
+                let got = v["state_avg_rate"].as_f64().expect("avg_rate");
+                assert!((got - mean).abs() <= 1e-9 * mean, "{line}: mean rate {mean}");
+                assert!(v["features_from"].as_str().is_some_and(|s| s.starts_with(previous(issued).unwrap_or("-"))));
+            }
+            None => {
+                without += 1;
+                assert!(v["state_loans"].is_null() && v["state_avg_rate"].is_null(), "{line}");
+            }
+        }
+    }
+    // January's loans, and those of states with few loans the month before, have none.
+    assert!(with > 6000 && without > 3395, "{with} with features, {without} without");
+}

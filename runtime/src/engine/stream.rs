@@ -76,6 +76,11 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
     let names: Vec<&str> = sources.iter().map(|s| s.name).collect();
     for (name, uri) in run::overrides(&opts.sources, "source", &names)? {
         if let Some(s) = sources.iter_mut().find(|s| s.name == name) {
+            // A join's table is read from its batch binding in both modes.
+            if let Some(b) = s.batch.as_mut().filter(|_| s.table) {
+                b.glob = uri;
+                continue;
+            }
             match &mut s.stream {
                 Some(st) => st.kind = if uri == "-" { StreamKind::Stdin } else { StreamKind::Follow(uri) },
                 None => return Err(no_stream(s.name)),

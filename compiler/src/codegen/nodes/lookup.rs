@@ -61,16 +61,16 @@ fn key_code(g: &mut Gen<'_>, keys: &[&TExpr], sc: &Scope, key_ty: &TokenStream) 
     (code, fallible)
 }
 
-pub(super) fn lookup_node(
-    g: &mut Gen<'_>,
-    cx: &Ctx<'_>,
-    i: usize,
-    node: &Node,
-    left: bool,
-    asof: Option<&AsOf>,
-    keys: &[(TExpr, TExpr)],
-    fields: &[(String, String)],
-) -> LookupParts {
+/// A join node's parts, as the plan has them.
+pub(super) struct JoinSpec<'a> {
+    pub(super) left: bool,
+    pub(super) asof: Option<&'a AsOf>,
+    pub(super) keys: &'a [(TExpr, TExpr)],
+    pub(super) fields: &'a [(String, String)],
+}
+
+pub(super) fn lookup_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, spec: &JoinSpec<'_>) -> LookupParts {
+    let JoinSpec { left, asof, keys, fields } = *spec;
     let (stream, table) = (node.inputs[0].0, node.inputs[1].0);
     let table_row = cx.plan.nodes[table].row.clone();
     let ni = lit(i);

@@ -234,7 +234,8 @@ impl Parts {
             }
             NodeKind::Map(stages) => self.methods.push(map::map_node(g, cx, i, node, stages)),
             NodeKind::Lookup { left, asof, keys, fields, .. } => {
-                let l = lookup::lookup_node(g, cx, i, node, *left, asof.as_ref(), keys, fields);
+                let spec = lookup::JoinSpec { left: *left, asof: asof.as_ref(), keys, fields };
+                let l = lookup::lookup_node(g, cx, i, node, &spec);
                 self.items.push(l.items);
                 self.state_fields.push(l.collect_field);
                 self.state_init.push(l.collect_init);
