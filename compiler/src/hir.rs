@@ -293,6 +293,8 @@ pub struct Source {
     /// `validate = all` (the default): every field of the record is checked against the schema,
     /// read or not; `validate = read`: only the fields the pipeline reads.
     pub validate_unread: bool,
+    /// `refresh = 1h`: a join's table is read again this often while a stream runs.
+    pub refresh: Option<(i64, Span)>,
     pub batch: Option<Connector>,
     pub stream: Option<Connector>,
     pub span: Span,

@@ -33,6 +33,8 @@ pub struct SourceDecl {
     /// A join's table: read whole from its batch binding before the other sources (in both
     /// modes), never as a stream of its own.
     pub table: bool,
+    /// How often a stream run reads a join's table again (milliseconds).
+    pub refresh: Option<i64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

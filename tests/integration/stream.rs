@@ -553,3 +553,82 @@ fn a_stream_writes_arrow_files_that_hold_every_record_once() {
         arrivals.iter().map(|&(at, v)| (at, v, if v > 2.0 { "big" } else { "small" }.to_string())).collect();
     assert_eq!(got, want);
 }
+
+#[test]
+fn a_joins_table_read_again_while_the_stream_runs_gives_later_rows_the_new_values() {
+    let bin = build_pipeline(Path::new("tests/cases/stream/join_refresh/pipeline.pipe"));
+    let out = scratch("stream_join_refresh");
+    let table = out.join("rates.jsonl");
+    std::fs::write(&table, "{\"key\":\"a\",\"factor\":1.0}\n").expect("table");
+    let sink = out.join("scaled");
+    let args: Vec<String> = vec![
+        "--mode".into(),
+        "stream".into(),
+        "--quiet".into(),
+        "--checkpoint-interval".into(),
+        "100ms".into(),
+        "--source".into(),
+        format!("rates={}", table.display()),
+        "--sink".into(),
+        format!("scaled->files={}", sink.display()),
+    ];
+    let mut child = Command::new(&bin)
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the pipeline");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let factors = |dir: &Path| -> Vec<(i64, f64)> {
+        let mut v: Vec<(i64, f64)> = rows(dir)
+            .iter()
+            .map(|r| {
+                let j: serde_json::Value = serde_json::from_str(r).expect("JSON");
+                (iso_ms(j["at"].as_str().expect("at")), j["factor"].as_f64().expect("factor"))
+            })
+            .collect();
+        v.sort_by(|a, b| a.partial_cmp(b).expect("numbers"));
+        v
+    };
+    // Until each condition holds, one event every 100 ms (the wait is bounded, not measured).
+    let mut sent = 0i64;
+    let mut send_until = |done: &dyn Fn() -> bool, stdin: &mut std::process::ChildStdin| {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while !done() {
+            assert!(Instant::now() < deadline, "the stream did not get there");
+            let line = format!(r#"{{"key":"a","at":{},"value":{sent}}}"#, T0 + sent * 1000);
+            if writeln!(stdin, "{line}").and_then(|()| stdin.flush()).is_err() {
+                return false;
+            }
+            sent += 1;
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        true
+    };
+    let ended = |child: std::process::Child| {
+        let res = child.wait_with_output().expect("wait");
+        panic!("the stream ended early: {}", String::from_utf8_lossy(&res.stderr));
+    };
+    if !send_until(&|| !factors(&sink).is_empty(), &mut stdin) {
+        ended(child);
+        return;
+    }
+    // The table changes under its name, as a nightly export would replace it.
+    let next = out.join("rates.jsonl.new");
+    std::fs::write(&next, "{\"key\":\"a\",\"factor\":2.0}\n").expect("new table");
+    std::fs::rename(&next, &table).expect("replace the table");
+    if !send_until(&|| factors(&sink).iter().any(|(_, f)| *f == 2.0), &mut stdin) {
+        ended(child);
+        return;
+    }
+    drop(stdin);
+    let res = child.wait_with_output().expect("wait");
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let got = factors(&sink);
+    assert_eq!(got.len() as i64, sent, "one row per event: {got:?}");
+    // Rows in event order: the old factor, then from one row on the new one, never back.
+    let switch = got.iter().position(|(_, f)| *f == 2.0).expect("a row with the new factor");
+    assert!(switch > 0, "{got:?}");
+    assert!(got[..switch].iter().all(|(_, f)| *f == 1.0) && got[switch..].iter().all(|(_, f)| *f == 2.0), "{got:?}");
+}

@@ -17,7 +17,8 @@ use crate::types::Type;
 /// The forms a labeled value can take, most revealing first.
 pub const FORMS: &[&str] = &["raw", "tokenized", "pseudonymized", "generalized", "aggregated", "redacted"];
 
-const SOURCE_PROPS: &[&str] = &["event_time", "watermark", "late", "idle_timeout", "validate", "batch", "stream"];
+const SOURCE_PROPS: &[&str] =
+    &["event_time", "watermark", "late", "idle_timeout", "validate", "refresh", "batch", "stream"];
 
 /// The row of the built-in `rejected` stream.
 pub fn rejected_row() -> Row {
@@ -112,6 +113,18 @@ impl<'a> Checker<'a> {
                 ItemKind::Edge(e) => vec![&e.from],
                 _ => Vec::new(),
             };
+            if let ItemKind::Source(s) = &item.kind {
+                let refresh = self.program.sources.iter().find(|x| x.name == s.name.name).and_then(|x| x.refresh);
+                if let Some((_, span)) = refresh.filter(|_| !tables.contains(&s.name.name)) {
+                    self.diags.push(
+                        Diagnostic::new(Code::E2023, span, format!("`{}` is not a join's table", s.name.name))
+                            .label("nothing to read again")
+                            .help(
+                                "`refresh` reads a join's table again while a stream runs; no join reads this source",
+                            ),
+                    );
+                }
+            }
             for r in reads.into_iter().filter(|r| tables.contains(&r.name)) {
                 self.diags.push(
                     Diagnostic::new(
@@ -163,6 +176,7 @@ impl<'a> Checker<'a> {
             late: hir::LatePolicy::Drop,
             idle_timeout: None,
             validate_unread: true,
+            refresh: None,
             batch: None,
             stream: None,
             span: s.name.span,
@@ -211,6 +225,9 @@ impl<'a> Checker<'a> {
                     needs_event_time.push(("watermark", p.key.span));
                 }
                 ("idle_timeout", PropValue::Expr(e)) => out.idle_timeout = self.duration_const(e, "the idle timeout"),
+                ("refresh", PropValue::Expr(e)) => {
+                    out.refresh = self.duration_const(e, "the refresh interval").map(|d| (d, p.key.span))
+                }
                 ("validate", PropValue::Expr(e)) => match &e.kind {
                     ExprKind::Name(w) if w.name == "all" || w.name == "read" => out.validate_unread = w.name == "all",
                     ExprKind::Error => {}

@@ -216,6 +216,8 @@ pub struct Report {
     pub durable: Option<u64>,
     /// Worker 0: the last epoch the checkpoint manifest records (complete everywhere).
     pub committed: Option<u64>,
+    /// Worker 0: every worker reads the joins' tables again after this round (`refresh`).
+    pub refresh: bool,
 }
 
 /// The cluster's progress as the reports of completed rounds tell it.
@@ -770,27 +772,60 @@ pub fn load_tables<P: Pipeline>(
     if !sources.iter().any(|s| s.table) {
         return Ok(());
     }
-    let (index, peers) = (timely.index(), timely.peers());
+    let part = read_table_part(p, w, splits, sources, timely.index(), timely.peers());
+    let t = share_tables(timely, p, part, first_local, slot)?;
+    p.use_tables(w, &t);
+    Ok(())
+}
+
+/// This worker's share of the tables' splits, read into `w` and taken out serialized, with a
+/// fingerprint of the splits it was shared out from (every worker must have planned the same).
+pub fn read_table_part<P: Pipeline>(
+    p: &P,
+    w: &mut P::Worker,
+    splits: &[crate::input::Split],
+    sources: &[SourceDecl],
+    index: usize,
+    peers: usize,
+) -> Result<(u64, Vec<u8>), String> {
     for (number, _) in batch::assign(splits, peers).into_iter().filter(|(_, owner)| *owner == index) {
         batch::read_split(p, w, number, &splits[number], sources, &mut |_| {});
         p.end_split(w);
     }
-    let parts = gather(timely, p.table_part(w));
+    let part = p.table_part(w)?;
+    if let Some(e) = p.base(w).error.take() {
+        return Err(e.to_string());
+    }
+    let plan: Vec<_> = splits
+        .iter()
+        .map(|s| (s.source, &*s.display, s.start, s.end, s.planned.id, s.planned.len, s.planned.modified))
+        .collect();
+    Ok((crate::run::key_hash(&plan), part))
+}
+
+/// Every worker's part to every worker; the first worker of each process builds the tables
+/// and leaves them in `slot` for the others. Every worker must call it at the same point.
+pub fn share_tables<P: Pipeline>(
+    timely: &mut Timely,
+    p: &P,
+    part: Result<(u64, Vec<u8>), String>,
+    first_local: bool,
+    slot: &TableSlot,
+) -> Result<crate::run::Tables, String> {
+    let parts = gather(timely, part);
     if first_local {
-        let built = parts.into_iter().collect::<Result<Vec<_>, _>>().and_then(|parts| p.build_tables(&parts));
+        let built = parts.into_iter().collect::<Result<Vec<_>, _>>().and_then(|parts| {
+            if parts.windows(2).any(|w| w[0].0 != w[1].0) {
+                return Err("the table's files changed while the workers listed them".to_string());
+            }
+            p.build_tables(&parts.into_iter().map(|(_, bytes)| bytes).collect::<Vec<_>>())
+        });
         *slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(built);
     }
     // Every process has built its tables.
     gather(timely, ());
     let built = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-    match built {
-        Some(Ok(t)) => {
-            p.use_tables(w, &t);
-            Ok(())
-        }
-        Some(Err(e)) => Err(e),
-        None => Err("internal: the tables were not built".into()),
-    }
+    built.unwrap_or_else(|| Err("internal: the tables were not built".into()))
 }
 
 /// Every worker contributes `value` and gets every worker's, in worker order: a barrier that

@@ -582,6 +582,9 @@ fn worker<P: Pipeline>(
         s.len() - 1
     };
 
+    // `refresh`: the shortest interval of the tables that have one.
+    let refresh_every = setup.sources.iter().filter(|s| s.table).filter_map(|s| s.refresh).min();
+    let mut last_refresh = Instant::now();
     let mut round: u64 = 0;
     loop {
         // Read (not once the run is ending).
@@ -705,7 +708,13 @@ fn worker<P: Pipeline>(
             stop: setup.interrupted.load(Ordering::Relaxed),
             durable,
             committed: if index == 0 { committed } else { None },
+            refresh: index == 0
+                && closing.is_none()
+                && refresh_every.is_some_and(|r| last_refresh.elapsed().as_millis() >= u128::try_from(r).unwrap_or(0)),
         };
+        if report.refresh {
+            last_refresh = Instant::now();
+        }
         if report.checkpoint {
             last_checkpoint = Instant::now();
         }
@@ -718,6 +727,7 @@ fn worker<P: Pipeline>(
         if let Some(f) = core.borrow_mut().failure.take() {
             return Err(Failure::Fatal(RunError::Setup(f)));
         }
+        let completed_refresh = completed.iter().any(|(_, reports)| reports.iter().any(|r| r.worker == 0 && r.refresh));
         for (_, reports) in completed {
             clock.observe(&reports);
             // Worker 0: every worker's state of an epoch is durable, so the checkpoint is
@@ -817,6 +827,31 @@ fn worker<P: Pipeline>(
         }
         if closing.is_some() && published >= closing {
             break;
+        }
+        // Worker 0 asked for the tables to be read again after this round: every worker reads
+        // its share (its core released while the parts cross, so its operators can run), the
+        // first of each process builds them, and every worker's joins use them from the next
+        // round on. Bad records go to `rejected` again.
+        if completed_refresh {
+            // The files as they are now: each worker lists them, and the parts say whether all
+            // listed the same.
+            let part = super::table_splits(&setup.sources).map_err(|e| e.to_string()).and_then(|splits| {
+                let mut sh = core.borrow_mut();
+                super::read_table_part(p, &mut sh.w, &splits, &setup.sources, index, peers)
+            });
+            let first = index % setup.local_workers.max(1) == 0;
+            match super::share_tables(timely, p, part, first, &setup.table_slot) {
+                Ok(t) => p.use_tables(&mut core.borrow_mut().w, &t),
+                // A table being replaced, or unreadable for a moment, is read again at the next
+                // interval; the joins keep the table they have.
+                Err(e) if index == 0 && !setup.quiet => {
+                    #[allow(clippy::print_stderr, reason = "the stream's warning; the run goes on")]
+                    {
+                        eprintln!("warning: a join's table was not read again (the joins keep the one they have): {e}");
+                    }
+                }
+                Err(_) => {}
+            }
         }
         // Rows that reached sinks this round are written (standard output at once; files
         // into the epoch's part, published with its checkpoint).

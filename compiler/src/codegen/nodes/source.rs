@@ -237,6 +237,13 @@ fn source_decl(g: &mut Gen<'_>, node: &Node, source: &str) -> TokenStream {
         None => quote!(None),
     };
     let table = matches!(node.kind, NodeKind::Source { table: true, .. });
+    let refresh = match src.and_then(|s| s.refresh).filter(|_| table) {
+        Some((t, _)) => {
+            let t = Literal::i64_suffixed(t);
+            quote!(Some(#t))
+        }
+        None => quote!(None),
+    };
     quote!(rt::run::SourceDecl {
         name: #source,
         batch: #batch,
@@ -244,6 +251,7 @@ fn source_decl(g: &mut Gen<'_>, node: &Node, source: &str) -> TokenStream {
         watermark: #watermark,
         idle_timeout: #idle,
         table: #table,
+        refresh: #refresh,
     })
 }
 
