@@ -606,7 +606,7 @@ fn a_joins_table_read_again_while_the_stream_runs_gives_later_rows_the_new_value
         }
         true
     };
-    let ended = |child: std::process::Child| {
+    let ended = |child: Child| {
         let res = child.wait_with_output().expect("wait");
         panic!("the stream ended early: {}", String::from_utf8_lossy(&res.stderr));
     };
