@@ -199,13 +199,15 @@ pub fn build(checked: &Checked) -> Graph {
                     }
                     (NodeKind::Step, format!("union {}", others.join(", ")))
                 }
-                Step::Join { table, left, keys, asof, .. } => {
+                Step::Join { table, left, keys, asof, interval, .. } => {
                     wiring.push((table.clone(), g.nodes.len()));
                     let on: Vec<String> = keys
                         .iter()
                         .map(|(l, r)| format!("{} = {}", crate::ir::print::expr(l), crate::ir::print::expr(r)))
                         .collect();
-                    let left = match (left, asof.is_some()) {
+                    let left = match (left, asof.is_some() || interval.is_some()) {
+                        (true, true) if interval.is_some() => "left interval ",
+                        (false, true) if interval.is_some() => "interval ",
                         (true, true) => "left asof ",
                         (false, true) => "asof ",
                         (true, false) => "left ",

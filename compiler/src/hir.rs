@@ -148,6 +148,9 @@ pub enum Step {
         table: String,
         left: bool,
         asof: Option<AsOf>,
+        /// An interval join with a stream: rows meet when `lower <= other's time - row's time
+        /// <= upper` (milliseconds).
+        interval: Option<(i64, i64)>,
         /// Each key: (read from the row, read from the table's record).
         keys: Vec<(TExpr, TExpr)>,
         /// The table's fields the row gains: (name in the row, field of the record).

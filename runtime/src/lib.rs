@@ -30,6 +30,7 @@ pub mod connectors;
 pub mod engine;
 pub mod f;
 pub mod input;
+pub mod join;
 pub mod mask;
 pub mod metrics;
 pub mod model;

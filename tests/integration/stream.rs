@@ -632,3 +632,95 @@ fn a_joins_table_read_again_while_the_stream_runs_gives_later_rows_the_new_value
     assert!(switch > 0, "{got:?}");
     assert!(got[..switch].iter().all(|(_, f)| *f == 1.0) && got[switch..].iter().all(|(_, f)| *f == 2.0), "{got:?}");
 }
+
+/// (key, time, value) of each event line `events` made.
+fn parsed(lines: &[String]) -> Vec<(String, i64, Option<f64>)> {
+    lines
+        .iter()
+        .map(|l| {
+            let j: serde_json::Value = serde_json::from_str(l).expect("JSON");
+            (j["key"].as_str().expect("key").to_string(), j["at"].as_i64().expect("at"), j["value"].as_f64())
+        })
+        .collect()
+}
+
+#[test]
+fn interval_joins_meet_the_rows_a_nested_loop_finds_in_batch_and_stream_at_every_scale() {
+    let bin = build_pipeline(Path::new("tests/cases/stream/interval/pipeline.pipe"));
+    let sinks = ["attributed", "near"];
+    for seed in 1..=3u64 {
+        let dir = scratch(&format!("interval_{seed}"));
+        let (views, buys) = (events(seed, 300, 110_000), events(seed + 100, 250, 110_000));
+        for (name, lines) in [("views", &views), ("buys", &buys)] {
+            write_lines(&dir.join(format!("{name}.jsonl")), lines);
+            let live = dir.join(name);
+            std::fs::create_dir_all(&live).expect("live dir");
+            for (k, chunk) in lines.chunks(lines.len() / 3 + 1).enumerate() {
+                write_lines(&live.join(format!("part-{k}.jsonl")), chunk);
+            }
+        }
+        // What each join must give, by a nested loop over the records.
+        let (v, b) = (parsed(&views), parsed(&buys));
+        let num = |x: Option<f64>| x.map_or("null".to_string(), |x| format!("{x}"));
+        let mut attributed = Vec::new();
+        let mut near = Vec::new();
+        for (key, at, value) in &v {
+            let mut met = 0;
+            for (bkey, bat, bvalue) in &b {
+                if key == bkey && (0..=600_000).contains(&(bat - at)) {
+                    attributed.push(format!("{key} {at} {} {bat} {}", num(*value), num(*bvalue)));
+                    met += 1;
+                }
+                if key == bkey && (-300_000..=300_000).contains(&(bat - at)) {
+                    near.push(format!("{key} {at} {bat}"));
+                }
+            }
+            if met == 0 {
+                attributed.push(format!("{key} {at} {} null null", num(*value)));
+            }
+        }
+        attributed.sort();
+        near.sort();
+        let got = |out: &Path, sink: &str| -> Vec<String> {
+            let mut rows: Vec<String> = rows(&out.join(sink))
+                .iter()
+                .map(|r| {
+                    let j: serde_json::Value = serde_json::from_str(r).expect("JSON");
+                    let at = |f: &str| j[f].as_str().map_or("null".to_string(), |s| iso_ms(s).to_string());
+                    let n = |f: &str| num(j[f].as_f64());
+                    let key = j["key"].as_str().expect("key");
+                    if sink == "near" {
+                        format!("{key} {} {}", at("at"), at("b_at"))
+                    } else {
+                        format!("{key} {} {} {} {}", at("at"), n("value"), at("b_at"), n("b_value"))
+                    }
+                })
+                .collect();
+            rows.sort();
+            rows
+        };
+        let sources = |batch: bool| -> Vec<String> {
+            let (v, b) = if batch {
+                (dir.join("views.jsonl").display().to_string(), dir.join("buys.jsonl").display().to_string())
+            } else {
+                (format!("{}/*.jsonl", dir.join("views").display()), format!("{}/*.jsonl", dir.join("buys").display()))
+            };
+            vec!["--source".into(), format!("views={v}"), "--source".into(), format!("buys={b}")]
+        };
+        for (tag, batch, extra) in [
+            ("batch1", true, vec!["--workers", "1"]),
+            ("batch3", true, vec!["--workers", "3"]),
+            ("stream2", false, vec!["--mode", "stream", "--workers", "2", "--exit-when-idle", "700ms"]),
+        ] {
+            let out = dir.join(tag);
+            let mut args: Vec<String> = vec!["--quiet".into()];
+            args.extend(extra.iter().map(|s| s.to_string()));
+            args.extend(sources(batch));
+            args.extend(sink_args(&out, &sinks));
+            run_to_end(&bin, &args);
+            assert_eq!(got(&out, "attributed"), attributed, "seed {seed}, {tag}: the left interval join");
+            assert_eq!(got(&out, "near"), near, "seed {seed}, {tag}: the inner interval join");
+        }
+        assert!(near.len() > 100 && attributed.iter().any(|r| r.ends_with("null null")), "seed {seed}: too few");
+    }
+}

@@ -98,7 +98,7 @@ impl<'a> Checker<'a> {
             .iter()
             .flat_map(|s| &s.steps)
             .filter_map(|st| match &st.step {
-                hir::Step::Join { table, .. } => Some(table.clone()),
+                hir::Step::Join { table, interval: None, .. } => Some(table.clone()),
                 _ => None,
             })
             .collect();

@@ -336,26 +336,33 @@ impl Checker<'_> {
                 Step::Union(names)
             }
             OpKind::Join { left, asof, table, prefix, on, within, order } => {
-                let asof = asof.then_some((within.as_ref(), order.as_ref()));
-                self.join(st, span, *left, asof, table, prefix.as_ref(), on)?
+                let kind = match (asof, within) {
+                    (false, Some((lower, Some(upper)))) => JoinKind::Interval(lower, upper),
+                    (true, Some((max_age, None))) => JoinKind::AsOf(Some(max_age), order.as_ref()),
+                    (true, None) => JoinKind::AsOf(None, order.as_ref()),
+                    (false, None) => JoinKind::Lookup,
+                    (_, Some((w, _))) => {
+                        let help = if *asof {
+                            "an as-of join takes one bound, the oldest version it meets: `within 30d`"
+                        } else {
+                            "an interval join of two streams takes both bounds: `within -1h to 0s` (the other \
+                             row's time minus this row's)"
+                        };
+                        self.diags.push(
+                            Diagnostic::new(Code::E2023, w.span, "this `within` does not fit the join")
+                                .label("wrong bounds")
+                                .help(help),
+                        );
+                        JoinKind::Lookup
+                    }
+                };
+                self.join(st, span, *left, kind, table, prefix.as_ref(), on)?
             }
         })
     }
 
-    /// `join [left] TABLE [as P] on L = R, …`: a lookup join against a source read whole as a
-    /// table. The row gains the table's fields (prefixed `P_` with `as P`; nullable in a left
-    /// join), except a key field named like the row's field it equals.
-    #[allow(clippy::too_many_arguments, reason = "the parts of one `join` step")]
-    fn join(
-        &mut self,
-        st: &mut State,
-        span: Span,
-        left: bool,
-        asof: Option<(Option<&Expr>, Option<&Expr>)>,
-        table: &Ident,
-        prefix: Option<&Ident>,
-        on: &[(Expr, Expr)],
-    ) -> Option<Step> {
+    /// The table of a lookup or as-of join: a source read whole, with no `stream` binding.
+    fn join_table(&mut self, st: &mut State, table: &Ident) -> Option<JoinSide> {
         let source = self.program.sources.iter().find(|s| s.name == table.name).cloned();
         let Some(source) = source else {
             if self.decls.contains_key(&table.name) || self.infos.contains_key(&table.name) {
@@ -363,8 +370,9 @@ impl Checker<'_> {
                     Diagnostic::new(Code::E2023, table.span, format!("`{}` is a stream, not a table", table.name))
                         .label("a stream")
                         .help(
-                            "a join reads a source whole as a table: join the source the stream reads, and filter or \
-                             derive after the join",
+                            "a lookup or as-of join reads a source whole as a table: join the source the stream \
+                             reads and filter after the join, or give an interval `within LOWER to UPPER` to join \
+                             the stream",
                         ),
                 );
             } else if let Some((_, what)) = self.names.get(&table.name) {
@@ -400,17 +408,110 @@ impl Checker<'_> {
                 )
                 .label("unbounded")
                 .help(format!(
-                    "a join reads its table whole, from its `batch` binding, in both modes: declare `{}` with \
-                     `batch = files(…)` only (interval and as-of joins of two streams are not in the language yet)",
+                    "a lookup or as-of join reads its table whole, from its `batch` binding: declare `{}` with \
+                     `batch = files(…)` only, or join it as a stream within an interval: `within -1h to 0s`",
                     table.name
                 )),
             );
         }
-        let quiet_table = !matches!(source.record, Type::Struct(..));
+        Some(JoinSide {
+            quiet: !matches!(source.record, Type::Struct(..)),
+            row: source.row,
+            event_time: source.event_time.is_some(),
+            bounded: true,
+            interval: None,
+        })
+    }
+
+    /// The other side of an interval join: any stream or source, both with event times, and
+    /// the bounds `LOWER <= other's time - row's time <= UPPER`.
+    fn join_stream(
+        &mut self,
+        st: &mut State,
+        span: Span,
+        other: &Ident,
+        lower: &Expr,
+        upper: &Expr,
+    ) -> Option<JoinSide> {
+        let info = self.input(other);
+        let bound = |e: &Expr| match &e.kind {
+            ExprKind::Duration(ms) => Some(*ms),
+            ExprKind::Unary(crate::syntax::pipe_ast::UnOp::Neg, inner) => match inner.kind {
+                ExprKind::Duration(ms) => Some(-ms),
+                _ => None,
+            },
+            _ => None,
+        };
+        let mut bounds = Vec::new();
+        for e in [lower, upper] {
+            match bound(e) {
+                Some(ms) => bounds.push(ms),
+                None if matches!(e.kind, ExprKind::Error) => {}
+                None => self.diags.push(
+                    Diagnostic::new(Code::E2018, e.span, "an interval join's bound must be a duration literal")
+                        .label("not a duration")
+                        .help("write durations such as `-1h` or `30m`: `within -1h to 0s`"),
+                ),
+            }
+        }
+        let interval = match bounds[..] {
+            [lo, hi] if lo <= hi => Some((lo, hi)),
+            [_, _] => {
+                self.diags.push(
+                    Diagnostic::new(Code::E2023, lower.span.to(upper.span), "the interval is empty: its lower bound is above its upper one")
+                        .label("no time fits")
+                        .help("write the lower bound first: `within -1h to 0s` meets other rows up to an hour before this one"),
+                );
+                None
+            }
+            _ => None,
+        };
+        let info = info?;
+        if (!st.event_time && !st.quiet) || !info.event_time {
+            let who = if info.event_time { "this stream".to_string() } else { format!("`{}`", other.name) };
+            self.diags.push(
+                Diagnostic::new(Code::E2026, span, format!("an interval join compares event times, but {who} has none"))
+                    .label("no event time to compare")
+                    .help("declare `event_time = <timestamp field>` on the sources both sides read"),
+            );
+        }
+        Some(JoinSide {
+            row: info.row,
+            event_time: info.event_time,
+            bounded: info.bounded,
+            quiet: info.quiet,
+            interval: interval.or(Some((0, 0))),
+        })
+    }
+
+    /// `join [left] TABLE [as P] on L = R, …`: a lookup join against a source read whole as a
+    /// table. The row gains the table's fields (prefixed `P_` with `as P`; nullable in a left
+    /// join), except a key field named like the row's field it equals.
+    #[allow(clippy::too_many_arguments, reason = "the parts of one `join` step")]
+    fn join(
+        &mut self,
+        st: &mut State,
+        span: Span,
+        left: bool,
+        kind: JoinKind<'_>,
+        table: &Ident,
+        prefix: Option<&Ident>,
+        on: &[(Expr, Expr)],
+    ) -> Option<Step> {
+        let other = match kind {
+            JoinKind::Interval(lower, upper) => self.join_stream(st, span, table, lower, upper)?,
+            _ => self.join_table(st, table)?,
+        };
+        let quiet_table = other.quiet;
+        let interval = other.interval;
+        let asof = match kind {
+            JoinKind::AsOf(within, order) => Some((within, order)),
+            _ => None,
+        };
         let asof = asof.map(|(within, order)| {
             let missing: Vec<String> = [
                 (!st.event_time && !st.quiet).then(|| "the stream has no event time".to_string()),
-                source.event_time.is_none().then(|| format!("`{}` has no `event_time`", table.name)),
+                (!other.event_time).then(|| format!("`{}` has no `event_time`", table.name)),
             ]
             .into_iter()
             .flatten()
@@ -431,7 +532,7 @@ impl Checker<'_> {
             }
             let within = within.and_then(|w| self.duration_const(w, "an as-of join's `within`"));
             let order = order.map(|o| {
-                let mut scope = Scope::new(&source.row.fields, VarKind::Field);
+                let mut scope = Scope::new(&other.row.fields, VarKind::Field);
                 scope.quiet = quiet_table;
                 let t = self.cx(self.root).expr(&scope, o);
                 if !comparable(&t.ty) {
@@ -445,6 +546,7 @@ impl Checker<'_> {
             });
             hir::AsOf { within, order }
         });
+        let source = other;
         let mut keys = Vec::new();
         for (l, r) in on {
             let lt = self.expr(st, l);
@@ -518,7 +620,11 @@ impl Checker<'_> {
             );
         }
         st.quiet |= quiet_table;
-        Some(Step::Join { table: table.name.clone(), left, asof, keys, fields })
+        if interval.is_some() {
+            st.bounded &= source.bounded;
+            st.narrowed.retain(|p| st.row.get(&p[0]).is_some());
+        }
+        Some(Step::Join { table: table.name.clone(), left, asof, interval, keys, fields })
     }
 
     /// A step's new field (`explode … as x`, `score … as x`) must not hide one of the row's.
@@ -635,6 +741,24 @@ impl Checker<'_> {
         scope.quiet = st.quiet;
         self.cx(self.root).expr(&scope, e)
     }
+}
+
+/// The three joins, as written.
+enum JoinKind<'e> {
+    Lookup,
+    /// `asof`, with `within MAX_AGE` and `order by EXPR`.
+    AsOf(Option<&'e Expr>, Option<&'e Expr>),
+    /// `within LOWER to UPPER`.
+    Interval(&'e Expr, &'e Expr),
+}
+
+/// What a join meets: a table (a source read whole) or another stream.
+struct JoinSide {
+    row: Row,
+    event_time: bool,
+    bounded: bool,
+    quiet: bool,
+    interval: Option<(i64, i64)>,
 }
 
 /// Whether join keys (and as-of ties) of this type compare exactly.

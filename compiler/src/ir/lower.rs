@@ -31,7 +31,7 @@ pub fn lower(program: &Program) -> Plan {
                     .streams
                     .iter()
                     .flat_map(|s| &s.steps)
-                    .any(|st| matches!(&st.step, Step::Join { table, .. } if *table == src.name)),
+                    .any(|st| matches!(&st.step, Step::Join { table, interval: None, .. } if *table == src.name)),
             },
             vec![],
             src.row.clone(),
@@ -126,11 +126,12 @@ impl Lowering<'_> {
                     current = self.push(kind, vec![current], step.row.clone(), name, step.span);
                     None
                 }
-                Step::Join { table, left, asof, keys, fields } => {
+                Step::Join { table, left, asof, interval, keys, fields } => {
                     let kind = NodeKind::Lookup {
                         table: table.clone(),
                         left: *left,
                         asof: asof.clone(),
+                        interval: *interval,
                         keys: keys.clone(),
                         fields: fields.clone(),
                     };

@@ -63,6 +63,9 @@ pub enum NodeKind {
         table: String,
         left: bool,
         asof: Option<crate::hir::AsOf>,
+        /// An interval join: input 1 is another stream, and rows meet when `lower <= its time
+        /// - the row's time <= upper`, in the key exchange.
+        interval: Option<(i64, i64)>,
         /// (read from the row, read from the table's record) per key.
         keys: Vec<(TExpr, TExpr)>,
         /// The table's fields the row gains: (name in the row, field of the record).

@@ -168,16 +168,23 @@ pub fn plan(p: &Plan) -> String {
             NodeKind::Union => {
                 let _ = writeln!(out, "#{i} union {}{inputs}", n.name);
             }
-            NodeKind::Lookup { table, left, asof, keys, fields: f } => {
-                let kind = match (left, asof.is_some()) {
+            NodeKind::Lookup { table, left, asof, interval, keys, fields: f } => {
+                let kind = match (left, asof.is_some() || interval.is_some()) {
+                    (true, true) if interval.is_some() => "left interval join",
+                    (false, true) if interval.is_some() => "interval join",
                     (true, true) => "left as-of join",
                     (false, true) => "as-of join",
                     (true, false) => "left join",
                     (false, false) => "join",
                 };
-                let _ = writeln!(out, "#{i} {kind} {} with table {table}{inputs}", n.name);
+                let what = if interval.is_some() { "stream" } else { "table" };
+                let _ = writeln!(out, "#{i} {kind} {} with {what} {table}{inputs}", n.name);
                 let on: Vec<String> = keys.iter().map(|(l, r)| format!("{} = {}", expr(l), expr(r))).collect();
                 let _ = writeln!(out, "     on {}", on.join(", "));
+                if let Some((lo, hi)) = interval {
+                    let sign = |ms: i64| if ms < 0 { format!("-{}", duration(-ms)) } else { duration(ms) };
+                    let _ = writeln!(out, "     exchange by the keys; rows meet within {} to {}", sign(*lo), sign(*hi));
+                }
                 if let Some(a) = asof {
                     let within = a.within.map(|w| format!(" within {}", duration(w))).unwrap_or_default();
                     let order = a.order.as_ref().map(|o| format!(", ties by {}", expr(o))).unwrap_or_default();

@@ -302,7 +302,7 @@ impl<'a> Flow<'a> {
                             .hop(step.span, format!("scored into `{output}`"));
                     row.set(output, l);
                 }
-                Step::Join { table, keys, fields, asof, .. } => {
+                Step::Join { table, keys, fields, asof, interval, .. } => {
                     let other = self.rows.get(table).cloned().unwrap_or_default();
                     // Which record of the table a row meets is decided by the keys on both
                     // sides: every field taken from it carries their labels, and so does
@@ -312,14 +312,15 @@ impl<'a> Flow<'a> {
                         key.union(&self.expr(l, &row, None).hop(l.span, format!("join key with `{table}`")));
                         key.union(&self.expr(r, &other, None).hop(r.span, format!("join key in `{table}`")));
                     }
-                    // An as-of join picks the version by both sides' event times (and the tie order).
-                    if let Some(a) = asof {
+                    // As-of and interval joins pick what meets by both sides' event times (and
+                    // the tie order).
+                    if asof.is_some() || interval.is_some() {
                         key.union(
-                            &row.time
-                                .clone()
-                                .hop(step.span, format!("event time compared in the as-of join with `{table}`")),
+                            &row.time.clone().hop(step.span, format!("event time compared in the join with `{table}`")),
                         );
-                        key.union(&other.time.clone().hop(step.span, format!("version time of `{table}`")));
+                        key.union(&other.time.clone().hop(step.span, format!("event time of `{table}`")));
+                    }
+                    if let Some(a) = asof {
                         if let Some(o) = &a.order {
                             key.union(
                                 &self.expr(o, &other, None).hop(o.span, format!("orders the versions of `{table}`")),

@@ -123,15 +123,16 @@ pub enum OpKind {
     },
     ProtectFor(Ident),
     Union(Vec<Ident>),
-    /// `join [left] [asof] TABLE [as PREFIX] on LEFT = RIGHT, … [within DUR] [order by EXPR]`:
-    /// each `LEFT` is read from the row, each `RIGHT` (and `EXPR`) from the table's records.
+    /// `join [left] [asof] OTHER [as PREFIX] on LEFT = RIGHT, … [within DUR [to DUR]]
+    /// [order by EXPR]`: each `LEFT` is read from the row, each `RIGHT` (and `EXPR`) from the
+    /// other side's records. `within LOWER to UPPER` makes an interval join.
     Join {
         left: bool,
         asof: bool,
         table: Ident,
         prefix: Option<Ident>,
         on: Vec<(Expr, Expr)>,
-        within: Option<Expr>,
+        within: Option<(Expr, Option<Expr>)>,
         order: Option<Expr>,
     },
     Error,

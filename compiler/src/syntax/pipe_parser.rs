@@ -278,14 +278,14 @@ impl Parser<'_> {
                     }
                 }
                 let (mut within, mut order) = (None, None);
-                if asof {
-                    if self.c.eat_word("within").is_some() {
-                        within = Some(self.expr()?);
-                    }
-                    if self.c.eat_word("order").is_some() {
-                        self.c.expect_word("by")?;
-                        order = Some(self.expr()?);
-                    }
+                if self.c.eat_word("within").is_some() {
+                    let first = self.expr()?;
+                    let second = if self.c.eat_word("to").is_some() { Some(self.expr()?) } else { None };
+                    within = Some((first, second));
+                }
+                if asof && self.c.eat_word("order").is_some() {
+                    self.c.expect_word("by")?;
+                    order = Some(self.expr()?);
                 }
                 OpKind::Join { left, asof, table, prefix, on, within, order }
             }

@@ -5,6 +5,7 @@
 //! inlined call tree per record.
 
 mod aggregate;
+mod interval;
 mod lookup;
 mod map;
 mod score;
@@ -198,6 +199,8 @@ impl Parts {
             NodeKind::Map(_) => quote!(NodeKind::Map),
             NodeKind::Aggregate { .. } => quote!(NodeKind::Aggregate),
             NodeKind::Union => quote!(NodeKind::Union),
+            // An interval join counts the rows of both sides it reads and the rows it emits.
+            NodeKind::Lookup { interval: Some(_), .. } => quote!(NodeKind::Aggregate),
             NodeKind::Lookup { .. } => quote!(NodeKind::Map),
             NodeKind::Sink { .. } => quote!(NodeKind::Sink),
             NodeKind::Rejected => quote!(NodeKind::Rejected),
@@ -233,6 +236,23 @@ impl Parts {
                 }
             }
             NodeKind::Map(stages) => self.methods.push(map::map_node(g, cx, i, node, stages)),
+            NodeKind::Lookup { left, interval: Some((lower, upper)), keys, fields, .. } => {
+                let spec = interval::IntervalSpec { left: *left, lower: *lower, upper: *upper, keys, fields };
+                let j = interval::interval_node(g, cx, i, node, &spec);
+                self.items.push(j.items);
+                self.agg_maps.push(j.map.clone());
+                self.agg_tys.push(j.ty.clone());
+                let (map, ty) = (&j.map, &j.ty);
+                self.state_fields.push(quote!(#map: #ty));
+                self.state_init.push(j.init);
+                self.methods.push(j.methods);
+                self.exchange_variants.extend(j.variants);
+                self.exchange_arms.extend(j.arms);
+                let (route, k) = (j.route, lit(self.agg_maps.len() - 1));
+                self.route_arms.push(quote!(#route => (#k, rt::run::key_hash(key)),));
+                self.advance_one.push(j.finish_call.clone());
+                self.finishes.push(j.finish_call);
+            }
             NodeKind::Lookup { left, asof, keys, fields, .. } => {
                 let spec = lookup::JoinSpec { left: *left, asof: asof.as_ref(), keys, fields };
                 let l = lookup::lookup_node(g, cx, i, node, &spec);

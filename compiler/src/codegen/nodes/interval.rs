@@ -1,0 +1,273 @@
+//! Interval joins of two streams: both sides' rows cross the key exchange (the join is one of
+//! the plan's keyed operators, like an aggregate), meet in `rt::join::Interval` on the worker
+//! that owns their key, and leave when the watermark has passed every time they could meet —
+//! a left join then emits the left rows that met nothing.
+
+use proc_macro2::{Ident, TokenStream};
+use quote::quote;
+
+use super::{destructure, emit, id, lit, Ctx};
+use crate::codegen::expr::{ExprGen, Scope};
+use crate::codegen::{names, Gen};
+use crate::hir::TExpr;
+use crate::ir::Node;
+use crate::types::Type;
+
+/// What interval join `i` adds, in the shape of an aggregate's parts.
+pub(super) struct IntervalParts {
+    pub(super) items: TokenStream,
+    pub(super) map: Ident,
+    pub(super) ty: TokenStream,
+    pub(super) init: TokenStream,
+    pub(super) methods: TokenStream,
+    pub(super) variants: Vec<TokenStream>,
+    pub(super) arms: Vec<TokenStream>,
+    /// `Exchange` patterns that bind the key as `key`, for the route.
+    pub(super) route: TokenStream,
+    pub(super) finish_call: TokenStream,
+}
+
+pub(super) struct IntervalSpec<'a> {
+    pub(super) left: bool,
+    pub(super) lower: i64,
+    pub(super) upper: i64,
+    pub(super) keys: &'a [(TExpr, TExpr)],
+    pub(super) fields: &'a [(String, String)],
+}
+
+/// The key of one side's row as a tuple of values that are never null (`None`: a null).
+fn key_of(g: &mut Gen<'_>, exprs: &[&TExpr], sc: &Scope, key_ty: &Ident) -> TokenStream {
+    let mut eg = ExprGen::new(g);
+    let mut lets = Vec::new();
+    let mut ks = Vec::new();
+    for (k, e) in exprs.iter().enumerate() {
+        let v = eg.expr(e, sc);
+        let n = id(format!("k{k}"));
+        if e.ty.is_nullable() {
+            lets.push(quote!(let Some(#n) = #v else { return Ok(None) };));
+        } else {
+            lets.push(quote!(let #n = #v;));
+        }
+        ks.push(n);
+    }
+    quote! {
+        (|| -> Res<Option<#key_ty>> {
+            #(#lets)*
+            Ok(Some((#(#ks,)*)))
+        })()
+    }
+}
+
+pub(super) fn interval_node(
+    g: &mut Gen<'_>,
+    cx: &Ctx<'_>,
+    i: usize,
+    node: &Node,
+    spec: &IntervalSpec<'_>,
+) -> IntervalParts {
+    let (left_in, right_in) = (node.inputs[0].0, node.inputs[1].0);
+    let ni = lit(i);
+    let stream = proc_macro2::Literal::string(&node.name);
+    let key_ty = id(format!("JKey{i}"));
+    let (lty, rty) = (id(format!("JLeft{i}")), id(format!("JRight{i}")));
+    let key_tys: Vec<TokenStream> = spec.keys.iter().map(|(l, _)| g.rust_type(l.ty.non_null(), l.span)).collect();
+
+    // What each side keeps: the left row's fields the output takes, the other side's taken ones.
+    let left_row = cx.plan.nodes[left_in].row.clone();
+    let right_row = cx.plan.nodes[right_in].row.clone();
+    let is_right = |name: &str| spec.fields.iter().any(|(n, _)| n == name);
+    let left_kept: Vec<(String, Type)> = node
+        .row
+        .fields
+        .iter()
+        .filter(|(n, _)| !is_right(n))
+        .filter_map(|(n, _)| left_row.get(n).map(|t| (n.clone(), t.clone())))
+        .collect();
+    let right_kept: Vec<(String, Type)> = spec
+        .fields
+        .iter()
+        .map(|(_, f)| (f.clone(), right_row.get(f).cloned().unwrap_or(Type::Error)))
+        .collect();
+    let ltys: Vec<TokenStream> = left_kept.iter().map(|(_, t)| g.rust_type(t, node.span)).collect();
+    let rtys: Vec<TokenStream> = right_kept.iter().map(|(_, t)| g.rust_type(t, node.span)).collect();
+    let items = quote! {
+        /// The key of an interval join.
+        pub type #key_ty = (#(#key_tys,)*);
+        /// What an interval join keeps of a row of its stream.
+        #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+        #[serde(crate = "rt::prelude::serde")]
+        pub struct #lty(#(pub #ltys),*);
+        /// What an interval join keeps of a row of the other stream.
+        #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+        #[serde(crate = "rt::prelude::serde")]
+        pub struct #rty(#(pub #rtys),*);
+    };
+    let map = id(format!("ijoin_{i}"));
+    let ty = quote!(rt::join::Interval<#key_ty, #lty, #rty>);
+    let (lo, hi) = (proc_macro2::Literal::i64_suffixed(spec.lower), proc_macro2::Literal::i64_suffixed(spec.upper));
+    let init = quote!(#map: rt::join::Interval::new(#lo, #hi));
+    let (vl, vr) = (id(format!("J{i}L")), id(format!("J{i}R")));
+    let (meet_l, meet_r, pair) = (id(format!("meet_left_{i}")), id(format!("meet_right_{i}")), id(format!("pair_{i}")));
+
+    // The pushes of both sides: key, kept values, then the exchange (or the meeting at once).
+    let side = |g: &mut Gen<'_>, slot: usize, from: usize, kept: &[(String, Type)], exprs: Vec<&TExpr>| {
+        let in_ty = &cx.row_ty[from];
+        let fields = cx.plan.nodes[from].row.fields.clone();
+        let mut sc = Scope::default();
+        let bind = destructure(quote!(row), in_ty, &fields, slot, &mut sc, false);
+        let key = key_of(g, &exprs, &sc, &key_ty);
+        let vals: Vec<TokenStream> = kept
+            .iter()
+            .map(|(n, _)| match sc.vars.get(n) {
+                Some((local, _)) => quote!(#local.clone()),
+                None => quote!(Default::default()),
+            })
+            .collect();
+        (in_ty.clone(), bind, key, vals)
+    };
+    let (l_in, l_bind, l_key, l_vals) =
+        side(g, 0, left_in, &left_kept, spec.keys.iter().map(|(l, _)| l).collect());
+    let (r_in, r_bind, r_key, r_vals) =
+        side(g, 1, right_in, &right_kept, spec.keys.iter().map(|(_, r)| r).collect());
+    let alone_now = if spec.left {
+        quote! {
+            let origin = Origin::group(#stream, rt::record::id_of(&(ts, seq)));
+            self.#pair(ctx, &origin, ts, &#lty(#(#l_vals),*), None);
+        }
+    } else {
+        quote!(self.base.stats[#ni].filtered += 1;)
+    };
+    let (push_l, push_r) = (id(format!("push_{i}_0")), id(format!("push_{i}_1")));
+
+    // The output row of a pair (or of a left row alone).
+    let mut eg = ExprGen::new(g);
+    let mut inits = Vec::new();
+    for (k, (name, ty)) in node.row.fields.iter().enumerate() {
+        let (fid, _) = names::field(name, k);
+        let v = if let Some(j) = spec.fields.iter().position(|(n, _)| n == name) {
+            let idx = syn::Index::from(j);
+            let v = eg.coerce(quote!(r.#idx.clone()), &right_kept[j].1, ty);
+            // A left row alone (only in a left join, whose table fields are nullable).
+            let none = if ty.is_nullable() { quote!(None) } else { quote!(Default::default()) };
+            quote!(match r { Some(r) => #v, None => #none })
+        } else if let Some(j) = left_kept.iter().position(|(n, _)| n == name) {
+            let idx = syn::Index::from(j);
+            eg.coerce(quote!(l.#idx.clone()), &left_kept[j].1, ty)
+        } else {
+            quote!(Default::default())
+        };
+        inits.push(quote!(#fid: #v));
+    }
+    let fallible = eg.fallible;
+    let out_ty = &cx.row_ty[i];
+    let make = quote!(#out_ty { #(#inits),* });
+    let build = if fallible {
+        quote! {
+            let row = match (|| -> Res<#out_ty> { Ok(#make) })() {
+                Ok(r) => r,
+                Err(e) => { self.reject(ctx, o, #ni, e); return; }
+            };
+        }
+    } else {
+        quote!(let row = #make;)
+    };
+    let out = emit(cx, i, quote!(row), true);
+    let alone_fired = if spec.left {
+        quote! {
+            let origin = Origin::group(#stream, rt::record::id_of(&(ts, &key)));
+            self.#pair(ctx, &origin, ts, &l, None);
+        }
+    } else {
+        quote!(let _ = (key, ts, l);)
+    };
+    let fin = id(format!("finish_{i}"));
+    let methods = quote! {
+        #[allow(clippy::clone_on_copy, unused_variables)]
+        fn #push_l(&mut self, ctx: &Context, o: &Origin<'_>, ts: i64, row: #l_in) {
+            self.base.stats[#ni].read += 1;
+            self.base.seq += 1;
+            let seq = self.base.seq;
+            #l_bind
+            let key = match #l_key {
+                Ok(Some(k)) => k,
+                // A null key meets nothing.
+                Ok(None) => {
+                    #alone_now
+                    return;
+                }
+                Err(e) => { self.reject(ctx, o, #ni, e); return; }
+            };
+            let l = #lty(#(#l_vals),*);
+            if self.base.workers > 1 {
+                self.outbox.push(Exchange::#vl(key, ts, seq, l));
+                return;
+            }
+            self.#meet_l(ctx, key, ts, seq, l);
+        }
+
+        #[allow(clippy::clone_on_copy, unused_variables)]
+        fn #push_r(&mut self, ctx: &Context, o: &Origin<'_>, ts: i64, row: #r_in) {
+            self.base.stats[#ni].read += 1;
+            self.base.seq += 1;
+            let seq = self.base.seq;
+            #r_bind
+            let key = match #r_key {
+                Ok(Some(k)) => k,
+                Ok(None) => return,
+                Err(e) => { self.reject(ctx, o, #ni, e); return; }
+            };
+            let r = #rty(#(#r_vals),*);
+            if self.base.workers > 1 {
+                self.outbox.push(Exchange::#vr(key, ts, seq, r));
+                return;
+            }
+            self.#meet_r(ctx, key, ts, seq, r);
+        }
+
+        /// A row of the stream meets the other stream's rows of its key within the bounds.
+        fn #meet_l(&mut self, ctx: &Context, key: #key_ty, ts: i64, seq: u64, l: #lty) {
+            for (rts, r) in self.#map.left(key, ts, seq, l.clone()) {
+                let origin = Origin::group(#stream, rt::record::id_of(&(ts, rts, seq)));
+                self.#pair(ctx, &origin, ts.max(rts), &l, Some(&r));
+            }
+        }
+
+        /// A row of the other stream meets the stream's rows of its key within the bounds.
+        fn #meet_r(&mut self, ctx: &Context, key: #key_ty, ts: i64, seq: u64, r: #rty) {
+            for (lts, l) in self.#map.right(key, ts, seq, r.clone()) {
+                let origin = Origin::group(#stream, rt::record::id_of(&(lts, ts, seq)));
+                self.#pair(ctx, &origin, ts.max(lts), &l, Some(&r));
+            }
+        }
+
+        /// Emits the row of a pair, or of a left row that met nothing (`r` is `None`).
+        #[allow(clippy::clone_on_copy, unused_variables)]
+        fn #pair(&mut self, ctx: &Context, o: &Origin<'_>, ts: i64, l: &#lty, r: Option<&#rty>) {
+            #build
+            #out
+        }
+
+        /// The watermark reached `wm`: rows nothing can meet any more leave (a left join emits
+        /// its rows that met nothing).
+        #[allow(unused_variables)]
+        fn #fin(&mut self, ctx: &Context, wm: i64) {
+            for (key, ts, l) in self.#map.advance(wm) {
+                #alone_fired
+            }
+        }
+    };
+    IntervalParts {
+        items,
+        map,
+        ty,
+        init,
+        methods,
+        variants: vec![quote!(#vl(#key_ty, i64, u64, #lty)), quote!(#vr(#key_ty, i64, u64, #rty))],
+        arms: vec![
+            quote!(Exchange::#vl(key, ts, seq, l) => self.#meet_l(ctx, key, ts, seq, l),),
+            quote!(Exchange::#vr(key, ts, seq, r) => self.#meet_r(ctx, key, ts, seq, r),),
+        ],
+        route: quote!(Exchange::#vl(ref key, ..) | Exchange::#vr(ref key, ..)),
+        finish_call: quote!(self.#fin(ctx, wm);),
+    }
+}
