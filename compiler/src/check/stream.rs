@@ -9,7 +9,7 @@ use crate::diagnostics::{did_you_mean, name_list, Code, Diagnostic};
 use crate::hir::{self, Row, Step, TExpr, TypedStep, WindowKind};
 use crate::source::Span;
 use crate::syntax::ast::Ident;
-use crate::syntax::pipe_ast::{Expr, ExprKind, FieldDef, ItemKind, OpKind, StreamDecl};
+use crate::syntax::pipe_ast::{Expr, ExprKind, FieldDef, ItemKind, JoinOp, OpKind, StreamDecl};
 use crate::types::Type;
 
 /// Where a stream is between its steps.
@@ -335,7 +335,8 @@ impl Checker<'_> {
                 st.narrowed.clear();
                 Step::Union(names)
             }
-            OpKind::Join { left, asof, table, prefix, on, within, order } => {
+            OpKind::Join(j) => {
+                let JoinOp { left, asof, table, prefix, on, within, order } = j.as_ref();
                 let kind = match (asof, within) {
                     (false, Some((lower, Some(upper)))) => JoinKind::Interval(lower, upper),
                     (true, Some((max_age, None))) => JoinKind::AsOf(Some(max_age), order.as_ref()),
@@ -353,7 +354,8 @@ impl Checker<'_> {
                                 .label("wrong bounds")
                                 .help(help),
                         );
-                        JoinKind::Lookup
+                        st.quiet = true;
+                        return None;
                     }
                 };
                 self.join(st, span, *left, kind, table, prefix.as_ref(), on)?
@@ -470,9 +472,13 @@ impl Checker<'_> {
         if (!st.event_time && !st.quiet) || !info.event_time {
             let who = if info.event_time { "this stream".to_string() } else { format!("`{}`", other.name) };
             self.diags.push(
-                Diagnostic::new(Code::E2026, span, format!("an interval join compares event times, but {who} has none"))
-                    .label("no event time to compare")
-                    .help("declare `event_time = <timestamp field>` on the sources both sides read"),
+                Diagnostic::new(
+                    Code::E2026,
+                    span,
+                    format!("an interval join compares event times, but {who} has none"),
+                )
+                .label("no event time to compare")
+                .help("declare `event_time = <timestamp field>` on the sources both sides read"),
             );
         }
         Some(JoinSide {

@@ -126,16 +126,20 @@ pub enum OpKind {
     /// `join [left] [asof] OTHER [as PREFIX] on LEFT = RIGHT, … [within DUR [to DUR]]
     /// [order by EXPR]`: each `LEFT` is read from the row, each `RIGHT` (and `EXPR`) from the
     /// other side's records. `within LOWER to UPPER` makes an interval join.
-    Join {
-        left: bool,
-        asof: bool,
-        table: Ident,
-        prefix: Option<Ident>,
-        on: Vec<(Expr, Expr)>,
-        within: Option<(Expr, Option<Expr>)>,
-        order: Option<Expr>,
-    },
+    Join(Box<JoinOp>),
     Error,
+}
+
+/// The parts of a `join` step, as written.
+#[derive(Debug, Clone)]
+pub struct JoinOp {
+    pub left: bool,
+    pub asof: bool,
+    pub table: Ident,
+    pub prefix: Option<Ident>,
+    pub on: Vec<(Expr, Expr)>,
+    pub within: Option<(Expr, Option<Expr>)>,
+    pub order: Option<Expr>,
 }
 
 impl OpKind {
@@ -151,7 +155,7 @@ impl OpKind {
             OpKind::Score { .. } => "score",
             OpKind::ProtectFor(_) => "protect for",
             OpKind::Union(_) => "union",
-            OpKind::Join { .. } => "join",
+            OpKind::Join(_) => "join",
             OpKind::Error => "?",
         }
     }

@@ -287,7 +287,7 @@ impl Parser<'_> {
                     self.c.expect_word("by")?;
                     order = Some(self.expr()?);
                 }
-                OpKind::Join { left, asof, table, prefix, on, within, order }
+                OpKind::Join(Box::new(JoinOp { left, asof, table, prefix, on, within, order }))
             }
             _ => {
                 let mut others = vec![self.name("a stream name")?];

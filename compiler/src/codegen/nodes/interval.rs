@@ -83,11 +83,8 @@ pub(super) fn interval_node(
         .filter(|(n, _)| !is_right(n))
         .filter_map(|(n, _)| left_row.get(n).map(|t| (n.clone(), t.clone())))
         .collect();
-    let right_kept: Vec<(String, Type)> = spec
-        .fields
-        .iter()
-        .map(|(_, f)| (f.clone(), right_row.get(f).cloned().unwrap_or(Type::Error)))
-        .collect();
+    let right_kept: Vec<(String, Type)> =
+        spec.fields.iter().map(|(_, f)| (f.clone(), right_row.get(f).cloned().unwrap_or(Type::Error))).collect();
     let ltys: Vec<TokenStream> = left_kept.iter().map(|(_, t)| g.rust_type(t, node.span)).collect();
     let rtys: Vec<TokenStream> = right_kept.iter().map(|(_, t)| g.rust_type(t, node.span)).collect();
     let items = quote! {
@@ -125,10 +122,8 @@ pub(super) fn interval_node(
             .collect();
         (in_ty.clone(), bind, key, vals)
     };
-    let (l_in, l_bind, l_key, l_vals) =
-        side(g, 0, left_in, &left_kept, spec.keys.iter().map(|(l, _)| l).collect());
-    let (r_in, r_bind, r_key, r_vals) =
-        side(g, 1, right_in, &right_kept, spec.keys.iter().map(|(_, r)| r).collect());
+    let (l_in, l_bind, l_key, l_vals) = side(g, 0, left_in, &left_kept, spec.keys.iter().map(|(l, _)| l).collect());
+    let (r_in, r_bind, r_key, r_vals) = side(g, 1, right_in, &right_kept, spec.keys.iter().map(|(_, r)| r).collect());
     let alone_now = if spec.left {
         quote! {
             let origin = Origin::group(#stream, rt::record::id_of(&(ts, seq)));
