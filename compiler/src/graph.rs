@@ -88,6 +88,7 @@ fn window(w: &WindowKind) -> String {
         WindowKind::Tumbling { size, .. } => format!("tumbling({})", duration(*size)),
         WindowKind::Sliding { size, every, .. } => format!("sliding({}, every {})", duration(*size), duration(*every)),
         WindowKind::Session { gap } => format!("session({})", duration(*gap)),
+        WindowKind::Rolling { size } => format!("rolling({}) per record", duration(*size)),
     }
 }
 

@@ -111,9 +111,22 @@ impl Row {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum WindowKind {
-    Tumbling { size: i64, offset: i64 },
-    Sliding { size: i64, every: i64, offset: i64 },
-    Session { gap: i64 },
+    Tumbling {
+        size: i64,
+        offset: i64,
+    },
+    Sliding {
+        size: i64,
+        every: i64,
+        offset: i64,
+    },
+    Session {
+        gap: i64,
+    },
+    /// Per record: its key's records in `[t - size, t)`, emitted with the record.
+    Rolling {
+        size: i64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -367,6 +367,89 @@ impl<K: Hash + Eq + Clone, A: Merge> Sessions<K, A> {
     }
 }
 
+/// The records of a rolling window (`window rolling(size)`), by key: each record leaves with
+/// the accumulators of its key's records in `[t - size, t)` once the watermark has passed its
+/// time `t` (so every earlier record has come), and a record stays while a later one can still
+/// need it. Memory is bounded by the window, not by the history.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Rolling<K: Eq + Hash, V> {
+    size: i64,
+    /// Per key, its records in (time, sequence) order, and whether each has left.
+    keys: HashMap<K, Vec<(i64, u64, V, bool)>>,
+    watermark: i64,
+}
+
+impl<K: Eq + Hash + Clone, V: Clone> Rolling<K, V> {
+    pub fn new(size: i64) -> Self {
+        Rolling { size, keys: HashMap::default(), watermark: i64::MIN }
+    }
+
+    /// Takes in a record of `key` at `at` (`seq` orders records of one instant).
+    pub fn add(&mut self, key: K, at: i64, seq: u64, value: V) {
+        let rows = self.keys.entry(key).or_default();
+        let i = rows.partition_point(|r| (r.0, r.1) <= (at, seq));
+        rows.insert(i, (at, seq, value, false));
+    }
+
+    /// The watermark reached `wm`: every record before it leaves, with the accumulator `fold`
+    /// made from its key's records in `[t - size, t)` (records of the same instant are not
+    /// in it). Returns (key, time, sequence, record, accumulator) in time order per key.
+    pub fn advance<A: Default>(&mut self, wm: i64, fold: impl Fn(&mut A, &V)) -> Vec<(K, i64, u64, V, A)> {
+        if wm <= self.watermark {
+            return Vec::new();
+        }
+        self.watermark = wm;
+        let size = self.size;
+        let mut out = Vec::new();
+        self.keys.retain(|k, rows| {
+            for i in 0..rows.len() {
+                let (at, seq) = (rows[i].0, rows[i].1);
+                if rows[i].3 || at >= wm {
+                    continue;
+                }
+                let from = at.saturating_sub(size);
+                let start = rows.partition_point(|r| r.0 < from);
+                let end = rows.partition_point(|r| r.0 < at);
+                let mut acc = A::default();
+                for r in &rows[start..end] {
+                    fold(&mut acc, &r.2);
+                }
+                out.push((k.clone(), at, seq, rows[i].2.clone(), acc));
+                rows[i].3 = true;
+            }
+            // Records that left and that no record still to come (at wm or later) reaches.
+            let keep_from = wm.saturating_sub(size);
+            rows.retain(|r| !r.3 || r.0 >= keep_from);
+            !rows.is_empty()
+        });
+        out
+    }
+
+    /// Records held.
+    pub fn len(&self) -> usize {
+        self.keys.values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Keeps only the keys `keep` accepts (a restart's share of a checkpoint).
+    pub fn retain_keys(&mut self, keep: impl Fn(&K) -> bool) {
+        self.keys.retain(|k, _| keep(k));
+    }
+
+    /// Adds another worker's records (from a checkpoint).
+    pub fn merge(&mut self, other: Rolling<K, V>) {
+        self.watermark = self.watermark.max(other.watermark);
+        for (k, rows) in other.keys {
+            let mine = self.keys.entry(k).or_default();
+            mine.extend(rows);
+            mine.sort_by_key(|r| (r.0, r.1));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -464,5 +547,24 @@ mod tests {
             }
             assert_eq!(sliding_starts(t, 3 * H, H, 0).count(), 3);
         }
+    }
+
+    #[test]
+    fn a_rolling_record_leaves_with_the_records_strictly_before_it() {
+        let mut r: super::Rolling<&str, i64> = super::Rolling::new(10);
+        for (at, seq, v) in [(5, 0, 1), (12, 1, 2), (15, 2, 4), (15, 3, 8), (30, 4, 16)] {
+            r.add("k", at, seq, v);
+        }
+        r.add("other", 14, 5, 100);
+        let sum = |acc: &mut i64, v: &i64| *acc += v;
+        let mut out = r.advance(16, sum);
+        out.sort_by_key(|o| (o.0, o.1, o.2));
+        let got: Vec<(&str, i64, i64, i64)> = out.into_iter().map(|(k, at, _, v, acc)| (k, at, v, acc)).collect();
+        // 12 sees 5 (within 10 before); both records at 15 see 5 and 12, not each other.
+        assert_eq!(got, vec![("k", 5, 1, 0), ("k", 12, 2, 1), ("k", 15, 4, 3), ("k", 15, 8, 3), ("other", 14, 100, 0)]);
+        // 30 sees nothing within [20, 30); what no later record can reach is gone.
+        let out = r.advance(i64::MAX, sum);
+        assert_eq!(out.iter().map(|o| (o.1, o.4)).collect::<Vec<_>>(), vec![(30, 0)]);
+        assert!(r.is_empty());
     }
 }

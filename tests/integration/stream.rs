@@ -645,9 +645,9 @@ fn parsed(lines: &[String]) -> Vec<(String, i64, Option<f64>)> {
 }
 
 #[test]
-fn interval_joins_meet_the_rows_a_nested_loop_finds_in_batch_and_stream_at_every_scale() {
+fn interval_joins_and_rolling_windows_give_what_nested_loops_find_in_batch_and_stream_at_every_scale() {
     let bin = build_pipeline(Path::new("tests/cases/stream/interval/pipeline.pipe"));
-    let sinks = ["attributed", "near"];
+    let sinks = ["attributed", "near", "recent"];
     for seed in 1..=3u64 {
         let dir = scratch(&format!("interval_{seed}"));
         let (views, buys) = (events(seed, 300, 110_000), events(seed + 100, 250, 110_000));
@@ -681,6 +681,18 @@ fn interval_joins_meet_the_rows_a_nested_loop_finds_in_batch_and_stream_at_every
         }
         attributed.sort();
         near.sort();
+        // The rolling window: per view, its key's views in [t - 10m, t).
+        let mut recent: Vec<String> = v
+            .iter()
+            .map(|(key, at, value)| {
+                let before: Vec<&Option<f64>> =
+                    v.iter().filter(|(k, t, _)| k == key && *t >= at - 600_000 && t < at).map(|(_, _, x)| x).collect();
+                let present: Vec<f64> = before.iter().filter_map(|x| **x).collect();
+                let high = present.iter().copied().fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+                format!("{key} {at} {} {} {} {}", num(*value), before.len(), present.len(), num(high))
+            })
+            .collect();
+        recent.sort();
         let got = |out: &Path, sink: &str| -> Vec<String> {
             let mut rows: Vec<String> = rows(&out.join(sink))
                 .iter()
@@ -691,6 +703,9 @@ fn interval_joins_meet_the_rows_a_nested_loop_finds_in_batch_and_stream_at_every
                     let key = j["key"].as_str().expect("key");
                     if sink == "near" {
                         format!("{key} {} {}", at("at"), at("b_at"))
+                    } else if sink == "recent" {
+                        let count = |f: &str| j[f].as_i64().expect("count");
+                        format!("{key} {} {} {} {} {}", at("at"), n("value"), count("n"), count("present"), n("high"))
                     } else {
                         format!("{key} {} {} {} {}", at("at"), n("value"), at("b_at"), n("b_value"))
                     }
@@ -720,6 +735,7 @@ fn interval_joins_meet_the_rows_a_nested_loop_finds_in_batch_and_stream_at_every
             run_to_end(&bin, &args);
             assert_eq!(got(&out, "attributed"), attributed, "seed {seed}, {tag}: the left interval join");
             assert_eq!(got(&out, "near"), near, "seed {seed}, {tag}: the inner interval join");
+            assert_eq!(got(&out, "recent"), recent, "seed {seed}, {tag}: the rolling window");
         }
         assert!(near.len() > 100 && attributed.iter().any(|r| r.ends_with("null null")), "seed {seed}: too few");
     }

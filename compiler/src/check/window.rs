@@ -46,8 +46,25 @@ impl Checker<'_> {
                 None
             }
         });
+        let rolling = matches!(window, Some((WindowKind::Rolling { .. }, _)));
+        if let (true, Some(e)) = (rolling, min_group) {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::E2019,
+                    e.span,
+                    "a rolling window emits every record: `k >= N` has no group to hold back",
+                )
+                .label("every row is one record's")
+                .help("aggregate with `k >= N` over a tumbling or sliding window instead"),
+            );
+        }
         let mut outer: Vec<(String, Type)> = keys.iter().map(|(n, e)| (n.clone(), e.ty.clone())).collect();
-        if window.is_some() {
+        if rolling {
+            // The record's own fields come out with it; a key named like one of them is it.
+            let mut with_record = st.row.fields.clone();
+            with_record.extend(outer.into_iter().filter(|(n, _)| st.row.get(n).is_none()));
+            outer = with_record;
+        } else if window.is_some() {
             outer.push(("window_start".into(), Type::Timestamp));
             outer.push(("window_end".into(), Type::Timestamp));
         }
@@ -71,9 +88,11 @@ impl Checker<'_> {
             typed.push((name, e));
         }
         st.row = row;
-        st.narrowed.clear();
+        if !rolling {
+            st.narrowed.clear();
+        }
         st.event_time = window.is_some();
-        Step::Aggregate { min_group: k, fields: typed }
+        Step::Aggregate { min_group: if rolling { None } else { k }, fields: typed }
     }
 
     pub(super) fn window(&mut self, call: &Expr) -> Option<WindowKind> {
@@ -81,25 +100,28 @@ impl Checker<'_> {
             self.diags.push(
                 Diagnostic::new(Code::E2019, call.span, "expected a window such as `tumbling(1d)`")
                     .label("not a window")
-                    .help("windows are `tumbling(size)`, `sliding(size, every)` and `session(gap)`"),
+                    .help("windows are `tumbling(size)`, `sliding(size, every)`, `session(gap)` and `rolling(size)`"),
             );
             return None;
         };
-        let params: &[&str] = match name.name.as_str() {
-            "tumbling" => &["size", "offset"],
-            "sliding" => &["size", "every", "offset"],
-            "session" => &["gap"],
-            other => {
-                self.diags.push(
+        let params: &[&str] =
+            match name.name.as_str() {
+                "tumbling" => &["size", "offset"],
+                "sliding" => &["size", "every", "offset"],
+                "session" => &["gap"],
+                "rolling" => &["size"],
+                other => {
+                    self.diags.push(
                     Diagnostic::new(Code::E2019, name.span, format!("unknown window `{other}`"))
                         .label("not a window")
-                        .help(did_you_mean(other, ["tumbling", "sliding", "session"]).unwrap_or_else(|| {
-                            "windows are `tumbling(size)`, `sliding(size, every)` and `session(gap)`".into()
+                        .help(did_you_mean(other, ["tumbling", "sliding", "session", "rolling"]).unwrap_or_else(|| {
+                            "windows are `tumbling(size)`, `sliding(size, every)`, `session(gap)` and `rolling(size)`"
+                                .into()
                         })),
                 );
-                return None;
-            }
-        };
+                    return None;
+                }
+            };
         let mut values: Vec<Option<i64>> = vec![None; params.len()];
         let mut position = 0;
         for a in args {
@@ -149,6 +171,7 @@ impl Checker<'_> {
                 }
                 WindowKind::Sliding { size, every, offset: values[2].unwrap_or(0) }
             }
+            "rolling" => WindowKind::Rolling { size },
             _ => WindowKind::Session { gap: size },
         };
         if let WindowKind::Tumbling { size, offset } | WindowKind::Sliding { size, offset, .. } = kind {

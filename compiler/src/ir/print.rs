@@ -74,6 +74,7 @@ fn window(w: &WindowKind) -> String {
             format!("sliding({}, {}, {})", duration(*size), duration(*every), duration(*offset))
         }
         WindowKind::Session { gap } => format!("session({})", duration(*gap)),
+        WindowKind::Rolling { size } => format!("rolling({})", duration(*size)),
     }
 }
 

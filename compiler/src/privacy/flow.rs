@@ -207,6 +207,7 @@ impl<'a> Flow<'a> {
     fn stream(&mut self, s: &crate::hir::Stream) {
         let mut row = self.rows.get(&s.input).cloned().unwrap_or_default();
         let mut keys: Vec<(String, Labels)> = Vec::new();
+        let mut rolling = false;
         let mut types = self.types.get(&s.input).cloned().unwrap_or_default();
         // Rows an aggregate made: `k >= N` counts them as records, but a group can hold one
         // person's records (and one person can be in many groups), so it lowers nothing.
@@ -248,7 +249,7 @@ impl<'a> Flow<'a> {
                     );
                     row.set(alias, l);
                 }
-                Step::Window(_) => {}
+                Step::Window(w) => rolling = matches!(w, crate::hir::WindowKind::Rolling { .. }),
                 Step::ProtectFor { sink, .. } => self.protect(&mut row, &before, sink, step.span),
                 Step::GroupBy(k) => {
                     keys = k
@@ -258,10 +259,19 @@ impl<'a> Flow<'a> {
                 }
                 Step::Aggregate { min_group, fields } => {
                     let mut outer = RowLabels { fields: std::mem::take(&mut keys), ..RowLabels::default() };
-                    // Window bounds are computed from event times, so they reveal what those do.
-                    let bounds = row.time.clone().hop(step.span, "window bounds come from the event time");
-                    outer.fields.push(("window_start".into(), bounds.clone()));
-                    outer.fields.push(("window_end".into(), bounds));
+                    if std::mem::take(&mut rolling) {
+                        // A rolling window's row is its record's, with the aggregates of the
+                        // records before it.
+                        let mut fields = row.fields.clone();
+                        fields
+                            .extend(outer.fields.into_iter().filter(|(n, _)| !row.fields.iter().any(|(m, _)| m == n)));
+                        outer.fields = fields;
+                    } else {
+                        // Window bounds are computed from event times, so they reveal what those do.
+                        let bounds = row.time.clone().hop(step.span, "window bounds come from the event time");
+                        outer.fields.push(("window_start".into(), bounds.clone()));
+                        outer.fields.push(("window_end".into(), bounds));
+                    }
                     // Which groups exist, and how many records each holds, depends on the keys.
                     let mut implicit = row.implicit.clone();
                     for (_, l) in &outer.fields {

@@ -134,6 +134,9 @@ impl Acc {
 }
 
 pub(super) fn aggregate_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, spec: &AggSpec<'_>) -> AggParts {
+    if let Some(WindowKind::Rolling { size }) = spec.window {
+        return rolling_node(g, cx, i, node, spec, *size);
+    }
     let window = spec.window;
     let input = node.inputs.first().map_or(0, |x| x.0);
     let in_ty = &cx.row_ty[input];
@@ -448,6 +451,7 @@ fn window_guard(window: Option<&WindowKind>, ni: &Literal) -> TokenStream {
         Some(WindowKind::Tumbling { size, offset }) => Some(size.saturating_add(*offset)),
         Some(WindowKind::Sliding { size, every, offset }) => Some(size.saturating_add(*every).saturating_add(*offset)),
         Some(WindowKind::Session { gap }) => Some(*gap),
+        Some(WindowKind::Rolling { size }) => Some(*size),
         None => None,
     };
     match guard {
@@ -469,7 +473,7 @@ fn window_guard(window: Option<&WindowKind>, ni: &Literal) -> TokenStream {
 fn window_fold(window: Option<&WindowKind>, map: &Ident, ni: &Literal, add_calls: &[TokenStream]) -> TokenStream {
     let session = matches!(window, Some(WindowKind::Session { .. }));
     let starts = match window {
-        None | Some(WindowKind::Session { .. }) => quote!(std::iter::once(0i64)),
+        None | Some(WindowKind::Session { .. } | WindowKind::Rolling { .. }) => quote!(std::iter::once(0i64)),
         Some(WindowKind::Tumbling { size, offset }) => {
             let (s, o) = (Literal::i64_suffixed(*size), Literal::i64_suffixed(*offset));
             quote!(std::iter::once(rt::window::tumbling_start(ts, #s, #o)))
@@ -602,4 +606,197 @@ fn finish_fn(
         }
     };
     (finish, quote!(self.#fin(ctx, wm);))
+}
+
+/// Every aggregate call in `fields`, in order.
+fn calls_in(fields: &[(String, TExpr)]) -> Vec<&TExpr> {
+    fn collect<'e>(e: &'e TExpr, out: &mut Vec<&'e TExpr>) {
+        if matches!(e.kind, TExprKind::Aggregate(..)) {
+            out.push(e);
+            return;
+        }
+        for c in e.children() {
+            collect(c, out);
+        }
+    }
+    let mut calls = Vec::new();
+    for (_, e) in fields {
+        collect(e, &mut calls);
+    }
+    calls
+}
+
+/// A rolling window (`window rolling(size)`): each record crosses the key exchange with its
+/// accumulator inputs and the fields it comes out with, waits in `rt::window::Rolling` until
+/// the watermark passes its time, and leaves with the aggregates of its key's records in
+/// `[t - size, t)`.
+fn rolling_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, spec: &AggSpec<'_>, size: i64) -> AggParts {
+    let input = node.inputs.first().map_or(0, |x| x.0);
+    let in_ty = &cx.row_ty[input];
+    let in_fields = cx.plan.nodes[input].row.fields.clone();
+    let mut sc = Scope::default();
+    let bind = destructure(quote!(row), in_ty, &in_fields, 0, &mut sc, false);
+    let calls = calls_in(spec.fields);
+    let mut eg = ExprGen::new(g);
+    let keys = group_keys(&mut eg, spec.keys, &sc);
+    let accs = accumulators(&mut eg, &calls, &sc, None);
+    let fallible = eg.fallible;
+    let ni = lit(i);
+
+    // The record's fields its output row takes.
+    let kept: Vec<(String, Type)> = in_fields.iter().filter(|(n, _)| node.row.get(n).is_some()).cloned().collect();
+    let kept_tys: Vec<TokenStream> = kept.iter().map(|(_, t)| eg.g.rust_type(t, node.span)).collect();
+    let kept_vals: Vec<TokenStream> = kept
+        .iter()
+        .map(|(n, _)| match sc.vars.get(n) {
+            Some((local, _)) => quote!(#local.clone()),
+            None => quote!(Default::default()),
+        })
+        .collect();
+    let acc = id(format!("Acc{i}"));
+    let rec = id(format!("Rolled{i}"));
+    let (fields, merge) = (&accs.fields, &accs.merge);
+    let acc_def = quote! {
+        #[derive(Default, Clone, serde::Serialize, serde::Deserialize)]
+        #[serde(crate = "rt::prelude::serde")]
+        pub struct #acc { rows: u64, #(#fields,)* }
+        impl rt::window::Merge for #acc {
+            fn merge_from(&mut self, o: #acc) {
+                self.rows += o.rows;
+                #(#merge)*
+            }
+        }
+        /// What a record of a rolling window comes out with.
+        #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+        #[serde(crate = "rt::prelude::serde")]
+        pub struct #rec(#(pub #kept_tys),*);
+    };
+    let map = id(format!("agg_{i}"));
+    let (key_tys, key_vals) = (&keys.tys, &keys.vals);
+    let (arg_tys, arg_vals) = (&accs.arg_tys, &accs.arg_vals);
+    let key_ty = quote!((#(#key_tys,)*));
+    let args_ty = quote!((#(#arg_tys,)*));
+    let state_ty = quote!(rt::window::Rolling<#key_ty, (#rec, #args_ty)>);
+    let size_lit = Literal::i64_suffixed(size);
+    let init = quote!(#map: rt::window::Rolling::new(#size_lit));
+    let guard = window_guard(Some(&WindowKind::Rolling { size }), &ni);
+
+    let m = id(format!("push_{i}_0"));
+    let variant = id(format!("A{i}"));
+    let fold_fn = id(format!("fold_{i}"));
+    let eval = quote!(((#(#key_vals,)*), (#(#arg_vals,)*)));
+    let eval = if fallible {
+        quote! {
+            let (key, args) = match (|| -> Res<(#key_ty, #args_ty)> { Ok(#eval) })() {
+                Ok(v) => v,
+                Err(e) => { self.reject(ctx, o, #ni, e); return; }
+            };
+        }
+    } else {
+        quote!(let (key, args) = #eval;)
+    };
+    let push = quote! {
+        #[allow(clippy::clone_on_copy, unused_variables)]
+        fn #m(&mut self, ctx: &Context, o: &Origin<'_>, ts: i64, row: #in_ty) {
+            self.base.stats[#ni].read += 1;
+            #guard
+            self.base.seq += 1;
+            let seq = self.base.seq;
+            #bind
+            #eval
+            let held = (seq, #rec(#(#kept_vals),*), args);
+            if self.base.workers > 1 {
+                self.outbox.push(Exchange::#variant(key, held, ts));
+                return;
+            }
+            self.#fold_fn(key, held, ts);
+        }
+
+        /// Holds one record of a rolling window until the watermark passes its time.
+        fn #fold_fn(&mut self, key: #key_ty, held: (u64, #rec, #args_ty), ts: i64) {
+            let (seq, rec, args) = held;
+            self.#map.add(key, ts, seq, (rec, args));
+        }
+    };
+    let exchange = (
+        quote!(#variant(#key_ty, (u64, #rec, #args_ty), i64)),
+        quote!(Exchange::#variant(key, held, ts) => self.#fold_fn(key, held, ts),),
+    );
+
+    // Leaving: the record's fields, its keys and its window's aggregates make its row.
+    let mut out_sc = Scope { aggregates: accs.scope, ..Scope::default() };
+    let mut key_binds = Vec::new();
+    let mut key_pats = Vec::new();
+    for (k, (name, ty, back)) in keys.back.iter().enumerate() {
+        let raw = id(format!("key{k}"));
+        let local = names::local(0, name);
+        let conv = back(quote!(#raw));
+        key_binds.push(quote!(let #local = #conv;));
+        key_pats.push(raw);
+        out_sc.bind(name, quote!(#local), ty.clone());
+    }
+    let mut rec_pats = Vec::new();
+    for (name, ty) in &kept {
+        let local = names::local(1, name);
+        rec_pats.push(local.clone());
+        out_sc.bind(name, quote!(#local), ty.clone());
+    }
+    let mut eg = ExprGen::new(g);
+    let mut inits = Vec::new();
+    for (f, (name, ty)) in node.row.fields.iter().enumerate() {
+        let (fid, _) = names::field(name, f);
+        let v = match spec.fields.iter().find(|(n, _)| n == name) {
+            Some((_, e)) => {
+                let v = eg.expr(e, &out_sc);
+                eg.coerce(v, &e.ty, ty)
+            }
+            None => match out_sc.vars.get(name).cloned() {
+                Some((local, storage)) => eg.coerce(quote!(#local.clone()), &storage, ty),
+                None => quote!(Default::default()),
+            },
+        };
+        inits.push(quote!(#fid: #v));
+    }
+    let out_ty = &cx.row_ty[i];
+    let out = emit(cx, i, quote!(row), true);
+    let fin = id(format!("finish_{i}"));
+    let stream = Literal::string(&node.name);
+    let (finished, adds) = (&accs.finished, &accs.adds);
+    let finish = quote! {
+        /// The watermark reached `wm`: every record before it leaves with its window's
+        /// aggregates.
+        #[allow(unused_variables, clippy::clone_on_copy, clippy::redundant_clone)]
+        fn #fin(&mut self, ctx: &Context, wm: i64) {
+            let fold = |acc: &mut #acc, held: &(#rec, #args_ty)| {
+                let args = &held.1;
+                acc.rows += 1;
+                #(#adds)*
+            };
+            for (key, ts, seq, (rec, _), acc) in self.#map.advance(wm, fold) {
+                let (#(#key_pats,)*) = key;
+                #(#key_binds)*
+                let #rec(#(#rec_pats),*) = rec;
+                let origin = Origin::group(#stream, rt::record::id_of(&(ts, seq)));
+                let o = &origin;
+                let row = match (|| -> Res<#out_ty> {
+                    #(#finished)*
+                    Ok(#out_ty { #(#inits),* })
+                })() {
+                    Ok(r) => r,
+                    Err(e) => { self.reject(ctx, o, #ni, e); continue; }
+                };
+                #out
+            }
+        }
+    };
+    AggParts {
+        acc: acc_def,
+        field: quote!(#map: #state_ty),
+        ty: state_ty,
+        init,
+        push,
+        finish,
+        finish_call: quote!(self.#fin(ctx, wm);),
+        exchange,
+    }
 }
