@@ -551,7 +551,7 @@ mod tests {
 
     #[test]
     fn a_rolling_record_leaves_with_the_records_strictly_before_it() {
-        let mut r: super::Rolling<&str, i64> = super::Rolling::new(10);
+        let mut r: Rolling<&str, i64> = Rolling::new(10);
         for (at, seq, v) in [(5, 0, 1), (12, 1, 2), (15, 2, 4), (15, 3, 8), (30, 4, 16)] {
             r.add("k", at, seq, v);
         }
