@@ -2,6 +2,6 @@
 //! with the same diagnostics as `pipec check`.
 
 fn main() -> Result<(), pipe_build::Error> {
-    pipe_build::Config::new().strict(true).compile(&["grades.pipe"])?;
+    pipe_build::Config::new().strict(true).compile(&["grades.pipe", "spreads.pipe"])?;
     Ok(())
 }

@@ -166,6 +166,10 @@ mod tests {
         assert_eq!(a.left(1, 10, 1, 7), vec![(10, 0)], "a left row at the watermark still meets it");
         assert!(a.advance(11).is_empty());
         assert_eq!(a.len(), 1, "the right row is gone, the left one waits for rows up to 15");
+        // A checkpoint's copy goes on where the state left off.
+        let saved = postcard::to_stdvec(&a).expect("save");
+        let mut back: Interval<u8, u8, u8> = postcard::from_bytes(&saved).expect("load");
+        assert_eq!(back.right(1, 12, 2, 1), vec![(10, 7)]);
         let mut b = Interval::new(0, 5);
         b.merge(a.clone());
         b.retain_keys(|k| *k != 1);

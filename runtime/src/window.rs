@@ -556,6 +556,10 @@ mod tests {
             r.add("k", at, seq, v);
         }
         r.add("other", 14, 5, 100);
+        // A checkpoint's copy holds the same records.
+        let saved = postcard::to_stdvec(&r).expect("save");
+        let copy: Rolling<String, i64> = postcard::from_bytes(&saved).expect("load");
+        assert_eq!(copy.len(), r.len());
         let sum = |acc: &mut i64, v: &i64| *acc += v;
         let mut out = r.advance(16, sum);
         out.sort_by_key(|o| (o.0, o.1, o.2));

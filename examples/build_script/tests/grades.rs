@@ -1,4 +1,4 @@
-//! The module `build.rs` generated from `grades.pipe`, used both ways: on loans held in memory,
+//! The modules `build.rs` generated from `grades.pipe` and `spreads.pipe`: on loans held in memory,
 //! and with the declared CSV source over the real Lending Club file, checked against sums this
 //! test computes itself.
 
@@ -115,4 +115,36 @@ fn declared_source_over_the_lending_club_csv() {
         assert!((mean - rate_sum / *n as f64).abs() < 1e-9, "grade {grade}: {mean}");
         assert_eq!(gt, &terms.len().to_string(), "grade {grade}");
     }
+}
+
+#[test]
+fn in_memory_the_join_table_is_read_before_the_loans_and_each_loan_meets_its_grades_rates() {
+    use pipe_example_build_script::spreads;
+    use pipe_runtime::prelude::serde_json;
+    // The same records in the other module's type (both modules read `loans.thrift`).
+    let as_spreads = |l: grades::Loan| -> spreads::Loan {
+        serde_json::from_value(serde_json::to_value(l).expect("to JSON")).expect("from JSON")
+    };
+    let loans = vec![
+        as_spreads(loan(1, "A", 1_000, 7.0, 36)),
+        as_spreads(loan(2, "C", 1_000, 15.5, 36)),
+        as_spreads(loan(3, "Z", 1_000, 30.0, 36)),
+    ];
+    let rate = |grade: &str, base: f64| spreads::BaseRate { grade: grade.into(), base };
+    // Grade C has two base rates: its loan comes out once with each.
+    let base_rates = vec![rate("A", 6.5), rate("C", 12.0), rate("C", 13.0)];
+    let out = spreads::run_batch(spreads::Inputs { loans, base_rates }).expect("the pipeline runs");
+    let mut got: Vec<(i64, String, f64, bool)> =
+        out.spread_report.iter().map(|r| (r.rownames, r.grade.clone(), r.spread, r.known)).collect();
+    got.sort_by(|a, b| a.partial_cmp(b).expect("numbers"));
+    assert_eq!(
+        got,
+        vec![
+            (1, "A".into(), 0.5, true),
+            (2, "C".into(), 2.5, true),
+            (2, "C".into(), 3.5, true),
+            (3, "Z".into(), 30.0, false),
+        ]
+    );
+    assert!(out.rejected.is_empty());
 }
