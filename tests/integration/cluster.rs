@@ -387,9 +387,18 @@ fn a_stream_that_ran_to_the_end_of_its_input_goes_on_with_new_input_next_time() 
 
 /// Runs `bin` as reference (one process, one worker, batch) and at other scales, and checks
 /// every scale writes the reference's rows to each of `sinks` (`--sink` names).
-fn same_rows_at_every_scale(bin: &Path, dir: &Path, common: &[String], sinks: &[&str], scales: &[(&str, usize, usize)]) {
+fn same_rows_at_every_scale(
+    bin: &Path,
+    dir: &Path,
+    common: &[String],
+    sinks: &[&str],
+    scales: &[(&str, usize, usize)],
+) {
     let sink_args = |out: &Path| -> Vec<String> {
-        sinks.iter().flat_map(|s| ["--sink".to_string(), format!("{s}={}", out.join(s.replace("->", "_")).display())]).collect()
+        sinks
+            .iter()
+            .flat_map(|s| ["--sink".to_string(), format!("{s}={}", out.join(s.replace("->", "_")).display())])
+            .collect()
     };
     let reference = dir.join("reference");
     let mut args = common.to_vec();

@@ -556,81 +556,82 @@ fn a_stream_writes_arrow_files_that_hold_every_record_once() {
 
 #[test]
 fn a_joins_table_read_again_while_the_stream_runs_gives_later_rows_the_new_values() {
-    let bin = build_pipeline(Path::new("tests/cases/stream/join_refresh/pipeline.pipe"));
+    // tests/cases/codegen/join: `members` is read again every 100 ms in a stream run.
+    let bin = build_pipeline(Path::new("tests/cases/codegen/join/pipeline.pipe"));
     let out = scratch("stream_join_refresh");
-    let table = out.join("rates.jsonl");
-    std::fs::write(&table, "{\"key\":\"a\",\"factor\":1.0}\n").expect("table");
-    let sink = out.join("scaled");
-    let args: Vec<String> = vec![
+    let table = out.join("members.jsonl");
+    std::fs::write(&table, "{\"member_id\":\"m1\",\"state\":\"CA\"}\n").expect("table");
+    let apps = out.join("apps");
+    std::fs::create_dir_all(&apps).expect("apps");
+    let followed = apps.join("a.jsonl");
+    std::fs::write(&followed, "").expect("apps file");
+    let mut args: Vec<String> = vec![
         "--mode".into(),
         "stream".into(),
         "--quiet".into(),
         "--checkpoint-interval".into(),
         "100ms".into(),
+        "--poll-interval".into(),
+        "50ms".into(),
+        "--exit-when-idle".into(),
+        "2s".into(),
         "--source".into(),
-        format!("rates={}", table.display()),
-        "--sink".into(),
-        format!("scaled->files={}", sink.display()),
+        format!("members={}", table.display()),
+        "--source".into(),
+        format!("applications={}/*.jsonl", apps.display()),
     ];
-    let mut child = Command::new(&bin)
+    for sink in ["profiles", "all_apps->files", "scored->files", "rejected->files"] {
+        args.extend(["--sink".into(), format!("{sink}={}", out.join(sink.replace("->", "_")).display())]);
+    }
+    let child = Command::new(&bin)
         .args(&args)
-        .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start the pipeline");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let factors = |dir: &Path| -> Vec<(i64, f64)> {
-        let mut v: Vec<(i64, f64)> = rows(dir)
+    let sink = out.join("all_apps_files");
+    // (application number, state) of each row the left join wrote, in application order.
+    let states = |dir: &Path| -> Vec<(i64, String)> {
+        let mut v: Vec<(i64, String)> = rows(dir)
             .iter()
             .map(|r| {
                 let j: serde_json::Value = serde_json::from_str(r).expect("JSON");
-                (iso_ms(j["at"].as_str().expect("at")), j["factor"].as_f64().expect("factor"))
+                let n = j["app_id"].as_str().and_then(|a| a.strip_prefix('x')).and_then(|n| n.parse().ok());
+                (n.expect("app_id"), j["state"].as_str().unwrap_or("").to_string())
             })
             .collect();
-        v.sort_by(|a, b| a.partial_cmp(b).expect("numbers"));
+        v.sort();
         v
     };
-    // Until each condition holds, one event every 100 ms (the wait is bounded, not measured).
+    // Until each condition holds, one application every 100 ms (the wait is bounded, not
+    // measured).
     let mut sent = 0i64;
-    let mut send_until = |done: &dyn Fn() -> bool, stdin: &mut std::process::ChildStdin| {
+    let mut send_until = |done: &dyn Fn() -> bool| {
         let deadline = Instant::now() + Duration::from_secs(90);
         while !done() {
             assert!(Instant::now() < deadline, "the stream did not get there");
-            let line = format!(r#"{{"key":"a","at":{},"value":{sent}}}"#, T0 + sent * 1000);
-            if writeln!(stdin, "{line}").and_then(|()| stdin.flush()).is_err() {
-                return false;
-            }
+            let mut f = std::fs::OpenOptions::new().append(true).open(&followed).expect("append");
+            writeln!(f, r#"{{"app_id":"x{sent}","member_id":"m1","amount":1.0,"submitted_at":{}}}"#, T0 + sent * 1000)
+                .expect("write");
             sent += 1;
             std::thread::sleep(Duration::from_millis(100));
         }
-        true
     };
-    let ended = |child: Child| {
-        let res = child.wait_with_output().expect("wait");
-        panic!("the stream ended early: {}", String::from_utf8_lossy(&res.stderr));
-    };
-    if !send_until(&|| !factors(&sink).is_empty(), &mut stdin) {
-        ended(child);
-        return;
-    }
+    send_until(&|| !states(&sink).is_empty());
     // The table changes under its name, as a nightly export would replace it.
-    let next = out.join("rates.jsonl.new");
-    std::fs::write(&next, "{\"key\":\"a\",\"factor\":2.0}\n").expect("new table");
+    let next = out.join("members.jsonl.new");
+    std::fs::write(&next, "{\"member_id\":\"m1\",\"state\":\"NV\"}\n").expect("new table");
     std::fs::rename(&next, &table).expect("replace the table");
-    if !send_until(&|| factors(&sink).iter().any(|(_, f)| *f == 2.0), &mut stdin) {
-        ended(child);
-        return;
-    }
-    drop(stdin);
+    send_until(&|| states(&sink).iter().any(|(_, s)| s == "NV"));
+    // No more input: the stream ends once idle for 2 s, after a last checkpoint.
     let res = child.wait_with_output().expect("wait");
     assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
-    let got = factors(&sink);
-    assert_eq!(got.len() as i64, sent, "one row per event: {got:?}");
-    // Rows in event order: the old factor, then from one row on the new one, never back.
-    let switch = got.iter().position(|(_, f)| *f == 2.0).expect("a row with the new factor");
+    let got = states(&sink);
+    assert_eq!(got.len() as i64, sent, "one row per application: {got:?}");
+    // Rows in application order: the old state, then from one row on the new one, never back.
+    let switch = got.iter().position(|(_, s)| s == "NV").expect("a row with the new state");
     assert!(switch > 0, "{got:?}");
-    assert!(got[..switch].iter().all(|(_, f)| *f == 1.0) && got[switch..].iter().all(|(_, f)| *f == 2.0), "{got:?}");
+    assert!(got[..switch].iter().all(|(_, s)| s == "CA") && got[switch..].iter().all(|(_, s)| s == "NV"), "{got:?}");
 }
 
 /// (key, time, value) of each event line `events` made.

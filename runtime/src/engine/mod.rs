@@ -796,11 +796,17 @@ pub fn read_table_part<P: Pipeline>(
     if let Some(e) = p.base(w).error.take() {
         return Err(e.to_string());
     }
+    Ok((splits_fingerprint(splits), part))
+}
+
+/// A hash of the files splits were planned from (names, identities, lengths, modification
+/// times): equal when a listing found the same files unchanged.
+pub fn splits_fingerprint(splits: &[crate::input::Split]) -> u64 {
     let plan: Vec<_> = splits
         .iter()
         .map(|s| (s.source, &*s.display, s.start, s.end, s.planned.id, s.planned.len, s.planned.modified))
         .collect();
-    Ok((crate::run::key_hash(&plan), part))
+    crate::run::key_hash(&plan)
 }
 
 /// Every worker's part to every worker; the first worker of each process builds the tables

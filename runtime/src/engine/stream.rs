@@ -584,6 +584,8 @@ fn worker<P: Pipeline>(
 
     // `refresh`: the shortest interval of the tables that have one.
     let refresh_every = setup.sources.iter().filter(|s| s.table).filter_map(|s| s.refresh).min();
+    // The files the joins' tables were last read from.
+    let mut tables_read = super::splits_fingerprint(&setup.tables);
     let mut last_refresh = Instant::now();
     let mut round: u64 = 0;
     loop {
@@ -833,15 +835,30 @@ fn worker<P: Pipeline>(
         // first of each process builds them, and every worker's joins use them from the next
         // round on. Bad records go to `rejected` again.
         if completed_refresh {
-            // The files as they are now: each worker lists them, and the parts say whether all
-            // listed the same.
-            let part = super::table_splits(&setup.sources).map_err(|e| e.to_string()).and_then(|splits| {
-                let mut sh = core.borrow_mut();
-                super::read_table_part(p, &mut sh.w, &splits, &setup.sources, index, peers)
-            });
+            // The files as they are now: each worker lists them; when every worker found them
+            // as they were at the last reading, nothing is read again.
+            let planned = super::table_splits(&setup.sources).map_err(|e| e.to_string());
+            let listed = planned.as_ref().ok().map(|s| super::splits_fingerprint(s));
+            let unchanged = super::gather(timely, listed).iter().all(|f| *f == Some(tables_read));
             let first = index % setup.local_workers.max(1) == 0;
-            match super::share_tables(timely, p, part, first, &setup.table_slot) {
-                Ok(t) => p.use_tables(&mut core.borrow_mut().w, &t),
+            let shared = if unchanged {
+                Ok(None)
+            } else {
+                let part = planned.and_then(|splits| {
+                    let mut sh = core.borrow_mut();
+                    super::read_table_part(p, &mut sh.w, &splits, &setup.sources, index, peers)
+                });
+                let read = part.as_ref().map(|(f, _)| *f).ok();
+                super::share_tables(timely, p, part, first, &setup.table_slot).map(|t| Some((t, read)))
+            };
+            match shared {
+                Ok(None) => {}
+                Ok(Some((t, read))) => {
+                    p.use_tables(&mut core.borrow_mut().w, &t);
+                    if let Some(f) = read {
+                        tables_read = f;
+                    }
+                }
                 // A table being replaced, or unreadable for a moment, is read again at the next
                 // interval; the joins keep the table they have.
                 Err(e) if index == 0 && !setup.quiet => {
