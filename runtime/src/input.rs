@@ -214,6 +214,19 @@ pub fn expand(pattern: &str) -> Result<Vec<PathBuf>, String> {
 }
 
 /// Splits every file of `pattern` for source number `source`.
+/// [`plan`] for a run of `workers` workers in all: splits of at most [`SPLIT_BYTES`], and
+/// small enough (down to 1 MB) that a source's files make at least four splits per worker, so
+/// a single file of tens of megabytes is still read by every worker.
+pub fn plan_for(source: usize, pattern: &str, format: Format, workers: usize) -> Result<Vec<Split>, String> {
+    let splits = plan(source, pattern, format, SPLIT_BYTES)?;
+    let total: u64 = splits.iter().map(Split::len).sum();
+    let target = (total / (4 * workers.max(1) as u64)).clamp(1 << 20, SPLIT_BYTES);
+    if target < SPLIT_BYTES && splits.len() < 4 * workers {
+        return plan(source, pattern, format, target);
+    }
+    Ok(splits)
+}
+
 pub fn plan(source: usize, pattern: &str, format: Format, target: u64) -> Result<Vec<Split>, String> {
     let mut splits = Vec::new();
     for path in expand(pattern)? {

@@ -8,8 +8,13 @@
 //! before the watermark moves) and in a stream. A record behind the watermark meets what is
 //! still held.
 
-use std::collections::HashMap;
 use std::hash::Hash;
+
+/// The hash map of join state and of lookup and as-of tables: foldhash, several times faster
+/// than the standard library's SipHash on short keys (the keys are data, not attacker-chosen
+/// requests; a table is one run's).
+pub type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashMap<K, V> = Map<K, V>;
 
 /// One side's row: its event time, its place in the input (for a stable order), and its values.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -45,7 +50,7 @@ pub struct Interval<K: Eq + Hash, L, R> {
 impl<K: Eq + Hash + Clone, L: Clone, R: Clone> Interval<K, L, R> {
     /// A join whose rows meet when `lower <= right time - left time <= upper` (milliseconds).
     pub fn new(lower: i64, upper: i64) -> Self {
-        Interval { lower, upper, keys: HashMap::new(), watermark: i64::MIN }
+        Interval { lower, upper, keys: HashMap::default(), watermark: i64::MIN }
     }
 
     /// A left row arrives: the right rows it meets (their time and values), in input order.

@@ -52,7 +52,10 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
     let mut splits: Vec<Split> = Vec::new();
     // Kafka topics: every partition is read, by worker `n % workers` for the n-th of them.
     let mut partitions: Vec<(usize, i32)> = Vec::new();
-    let table_splits = Arc::new(super::table_splits(&sources)?);
+    let cluster_workers =
+        opts.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)).max(1)
+            * opts.processes.max(1);
+    let table_splits = Arc::new(super::table_splits(&sources, cluster_workers)?);
     for (i, s) in sources.iter().enumerate().filter(|(_, s)| !s.table) {
         let Some(b) = &s.batch else { return Err(run::no_batch(s.name)) };
         if let Some(k) = &b.kafka {
@@ -60,7 +63,7 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
             partitions.extend(parts.into_iter().map(|p| (i, p)));
             continue;
         }
-        let planned = input::plan(i, &b.glob, b.format, input::SPLIT_BYTES)
+        let planned = input::plan_for(i, &b.glob, b.format, cluster_workers)
             .map_err(|e| RunError::Setup(format!("source `{}`: {e}", s.name)))?;
         splits.extend(planned);
     }

@@ -188,7 +188,10 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
         }
         None => None,
     };
-    let tables = super::table_splits(&sources)?;
+    let cluster_workers =
+        opts.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)).max(1)
+            * opts.processes.max(1);
+    let tables = super::table_splits(&sources, cluster_workers)?;
     let setup = Arc::new(Setup {
         tables,
         table_slot: super::TableSlot::default(),
@@ -837,7 +840,7 @@ fn worker<P: Pipeline>(
         if completed_refresh {
             // The files as they are now: each worker lists them; when every worker found them
             // as they were at the last reading, nothing is read again.
-            let planned = super::table_splits(&setup.sources).map_err(|e| e.to_string());
+            let planned = super::table_splits(&setup.sources, peers).map_err(|e| e.to_string());
             let listed = planned.as_ref().ok().map(|s| super::splits_fingerprint(s));
             let unchanged = super::gather(timely, listed).iter().all(|f| *f == Some(tables_read));
             let first = index % setup.local_workers.max(1) == 0;

@@ -89,7 +89,7 @@ pub(super) fn lookup_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, 
     };
     let tf = id(format!("t{i}"));
     let stored = if asof.is_some() { quote!((i64, #entry_ty)) } else { quote!(#entry_ty) };
-    let table_field = quote!(#tf: std::collections::HashMap<#key_ty_name, Vec<#stored>>);
+    let table_field = quote!(#tf: rt::join::Map<#key_ty_name, Vec<#stored>>);
     let order = asof.and_then(|a| a.order.as_ref());
     let order_ty = match order {
         Some(o) => g.rust_type(&o.ty, o.span),
@@ -291,7 +291,13 @@ pub(super) fn tables(joins: &[JoinTable]) -> (TokenStream, TokenStream) {
             for part in parts {
                 let got: (#(#recs,)*) =
                     rt::prelude::postcard::from_bytes(part).map_err(|e| format!("a join's table: {e}"))?;
-                #(records.#idx.extend(got.#idx);)*
+                #(
+                    if records.#idx.is_empty() {
+                        records.#idx = got.#idx;
+                    } else {
+                        records.#idx.extend(got.#idx);
+                    }
+                )*
             }
             let mut t = Tables::default();
             #(
