@@ -144,20 +144,7 @@ pub(super) fn aggregate_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Nod
     let mut sc = Scope::default();
     let bind = destructure(quote!(row), in_ty, &in_fields, 0, &mut sc, false);
 
-    // Every aggregate call in the output fields, in order.
-    let mut calls: Vec<&TExpr> = Vec::new();
-    fn collect<'e>(e: &'e TExpr, out: &mut Vec<&'e TExpr>) {
-        if matches!(e.kind, TExprKind::Aggregate(..)) {
-            out.push(e);
-            return;
-        }
-        for c in e.children() {
-            collect(c, out);
-        }
-    }
-    for (_, e) in spec.fields {
-        collect(e, &mut calls);
-    }
+    let calls = calls_in(spec.fields);
 
     let mut eg = ExprGen::new(g);
     let keys = group_keys(&mut eg, spec.keys, &sc);
@@ -165,18 +152,7 @@ pub(super) fn aggregate_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Nod
     let fallible = eg.fallible;
 
     let acc = id(format!("Acc{i}"));
-    let (fields, merge) = (&accs.fields, &accs.merge);
-    let acc_def = quote! {
-        #[derive(Default, Clone, serde::Serialize, serde::Deserialize)]
-        #[serde(crate = "rt::prelude::serde")]
-        pub struct #acc { rows: u64, #(#fields,)* }
-        impl rt::window::Merge for #acc {
-            fn merge_from(&mut self, o: #acc) {
-                self.rows += o.rows;
-                #(#merge)*
-            }
-        }
-    };
+    let acc_def = acc_struct(&acc, &accs);
     let map = id(format!("agg_{i}"));
     let key_tys = &keys.tys;
     let key_ty = quote!((#(#key_tys,)*));
@@ -395,23 +371,13 @@ fn push_and_fold(
     let map = id(format!("agg_{i}"));
     let guard = window_guard(window, &ni);
     let fold = window_fold(window, &map, &ni, &accs.adds);
-    let (key_tys, key_vals) = (&keys.tys, &keys.vals);
-    let (arg_tys, arg_vals) = (&accs.arg_tys, &accs.arg_vals);
+    let key_tys = &keys.tys;
+    let arg_tys = &accs.arg_tys;
     let key_ty = quote!((#(#key_tys,)*));
     let m = id(format!("push_{i}_0"));
     let variant = id(format!("A{i}"));
     let fold_fn = id(format!("fold_{i}"));
-    let eval = quote!(((#(#key_vals,)*), (#(#arg_vals,)*)));
-    let eval = if fallible {
-        quote! {
-            let (key, args) = match (|| -> Res<((#(#key_tys,)*), (#(#arg_tys,)*))> { Ok(#eval) })() {
-                Ok(v) => v,
-                Err(e) => { self.reject(ctx, o, #ni, e); return; }
-            };
-        }
-    } else {
-        quote!(let (key, args) = #eval;)
-    };
+    let eval = key_and_args(keys, accs, fallible, &ni);
     let push = quote! {
         #[allow(clippy::clone_on_copy, unused_variables)]
         fn #m(&mut self, ctx: &Context, o: &Origin<'_>, ts: i64, row: #in_ty) {
@@ -655,25 +621,17 @@ fn rolling_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, spec: &Agg
         .collect();
     let acc = id(format!("Acc{i}"));
     let rec = id(format!("Rolled{i}"));
-    let (fields, merge) = (&accs.fields, &accs.merge);
+    let acc_struct = acc_struct(&acc, &accs);
     let acc_def = quote! {
-        #[derive(Default, Clone, serde::Serialize, serde::Deserialize)]
-        #[serde(crate = "rt::prelude::serde")]
-        pub struct #acc { rows: u64, #(#fields,)* }
-        impl rt::window::Merge for #acc {
-            fn merge_from(&mut self, o: #acc) {
-                self.rows += o.rows;
-                #(#merge)*
-            }
-        }
+        #acc_struct
         /// What a record of a rolling window comes out with.
         #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
         #[serde(crate = "rt::prelude::serde")]
         pub struct #rec(#(pub #kept_tys),*);
     };
     let map = id(format!("agg_{i}"));
-    let (key_tys, key_vals) = (&keys.tys, &keys.vals);
-    let (arg_tys, arg_vals) = (&accs.arg_tys, &accs.arg_vals);
+    let key_tys = &keys.tys;
+    let arg_tys = &accs.arg_tys;
     let key_ty = quote!((#(#key_tys,)*));
     let args_ty = quote!((#(#arg_tys,)*));
     let state_ty = quote!(rt::window::Rolling<#key_ty, (#rec, #args_ty)>);
@@ -684,17 +642,7 @@ fn rolling_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, spec: &Agg
     let m = id(format!("push_{i}_0"));
     let variant = id(format!("A{i}"));
     let fold_fn = id(format!("fold_{i}"));
-    let eval = quote!(((#(#key_vals,)*), (#(#arg_vals,)*)));
-    let eval = if fallible {
-        quote! {
-            let (key, args) = match (|| -> Res<(#key_ty, #args_ty)> { Ok(#eval) })() {
-                Ok(v) => v,
-                Err(e) => { self.reject(ctx, o, #ni, e); return; }
-            };
-        }
-    } else {
-        quote!(let (key, args) = #eval;)
-    };
+    let eval = key_and_args(&keys, &accs, fallible, &ni);
     let push = quote! {
         #[allow(clippy::clone_on_copy, unused_variables)]
         fn #m(&mut self, ctx: &Context, o: &Origin<'_>, ts: i64, row: #in_ty) {
@@ -798,5 +746,38 @@ fn rolling_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, spec: &Agg
         finish,
         finish_call: quote!(self.#fin(ctx, wm);),
         exchange,
+    }
+}
+
+/// The accumulator struct of an aggregate: a row count and one accumulator per call.
+fn acc_struct(acc: &Ident, accs: &Accs) -> TokenStream {
+    let (fields, merge) = (&accs.fields, &accs.merge);
+    quote! {
+        #[derive(Default, Clone, serde::Serialize, serde::Deserialize)]
+        #[serde(crate = "rt::prelude::serde")]
+        pub struct #acc { rows: u64, #(#fields,)* }
+        impl rt::window::Merge for #acc {
+            fn merge_from(&mut self, o: #acc) {
+                self.rows += o.rows;
+                #(#merge)*
+            }
+        }
+    }
+}
+
+/// `let (key, args) = …;` for the row bound in the push function; a failure rejects it.
+fn key_and_args(keys: &Keys, accs: &Accs, fallible: bool, ni: &Literal) -> TokenStream {
+    let (key_tys, key_vals) = (&keys.tys, &keys.vals);
+    let (arg_tys, arg_vals) = (&accs.arg_tys, &accs.arg_vals);
+    let eval = quote!(((#(#key_vals,)*), (#(#arg_vals,)*)));
+    if fallible {
+        quote! {
+            let (key, args) = match (|| -> Res<((#(#key_tys,)*), (#(#arg_tys,)*))> { Ok(#eval) })() {
+                Ok(v) => v,
+                Err(e) => { self.reject(ctx, o, #ni, e); return; }
+            };
+        }
+    } else {
+        quote!(let (key, args) = #eval;)
     }
 }

@@ -35,29 +35,6 @@ pub(super) struct IntervalSpec<'a> {
     pub(super) fields: &'a [(String, String)],
 }
 
-/// The key of one side's row as a tuple of values that are never null (`None`: a null).
-fn key_of(g: &mut Gen<'_>, exprs: &[&TExpr], sc: &Scope, key_ty: &Ident) -> TokenStream {
-    let mut eg = ExprGen::new(g);
-    let mut lets = Vec::new();
-    let mut ks = Vec::new();
-    for (k, e) in exprs.iter().enumerate() {
-        let v = eg.expr(e, sc);
-        let n = id(format!("k{k}"));
-        if e.ty.is_nullable() {
-            lets.push(quote!(let Some(#n) = #v else { return Ok(None) };));
-        } else {
-            lets.push(quote!(let #n = #v;));
-        }
-        ks.push(n);
-    }
-    quote! {
-        (|| -> Res<Option<#key_ty>> {
-            #(#lets)*
-            Ok(Some((#(#ks,)*)))
-        })()
-    }
-}
-
 pub(super) fn interval_node(
     g: &mut Gen<'_>,
     cx: &Ctx<'_>,
@@ -112,7 +89,7 @@ pub(super) fn interval_node(
         let fields = cx.plan.nodes[from].row.fields.clone();
         let mut sc = Scope::default();
         let bind = destructure(quote!(row), in_ty, &fields, slot, &mut sc, false);
-        let key = key_of(g, &exprs, &sc, &key_ty);
+        let (key, _) = super::lookup::key_code(g, &exprs, &sc, &quote!(#key_ty));
         let vals: Vec<TokenStream> = kept
             .iter()
             .map(|(n, _)| match sc.vars.get(n) {

@@ -37,7 +37,7 @@ pub(super) struct JoinTable {
 
 /// A join's key as a tuple of values that are never null: a row (or record) whose key has a
 /// null meets nothing.
-fn key_code(g: &mut Gen<'_>, keys: &[&TExpr], sc: &Scope, key_ty: &TokenStream) -> (TokenStream, bool) {
+pub(super) fn key_code(g: &mut Gen<'_>, keys: &[&TExpr], sc: &Scope, key_ty: &TokenStream) -> (TokenStream, bool) {
     let mut eg = ExprGen::new(g);
     let mut lets = Vec::new();
     let mut names_ = Vec::new();
