@@ -25,6 +25,60 @@ pub struct BatchDecl {
     pub glob: String,
     pub format: Format,
     pub kafka: Option<KafkaDecl>,
+    /// `postgres(url = …, table = … | query = …)`: rows read with binary `COPY` (then `glob`
+    /// and `format` are unused).
+    pub postgres: Option<PgSource>,
+}
+
+/// A PostgreSQL batch binding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PgSource {
+    /// A connection URL or `key=value` string (its password is never printed).
+    pub url: String,
+    /// A table (or view), read in parallel ranges of its pages...
+    pub table: Option<String>,
+    /// ... or a query, read whole by one worker.
+    pub query: Option<String>,
+    /// The record's fields the pipeline reads, each with the form its decoder takes.
+    pub columns: Vec<PgColumn>,
+}
+
+/// One field of a PostgreSQL source's record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PgColumn {
+    pub name: String,
+    pub kind: PgKind,
+    pub optional: bool,
+}
+
+/// What a record field is, as far as reading it from PostgreSQL goes: which column types it
+/// accepts and how its value is handed to the record's decoder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PgKind {
+    Bool,
+    Int,
+    /// Milliseconds, from an integer or an `interval`.
+    Duration,
+    Double,
+    Text,
+    /// An enum, from its name (text or a PostgreSQL enum) or its number.
+    Enum,
+    /// A timestamp, handed over in the text unit the schema declares for the field.
+    Timestamp(TsUnit),
+    Date,
+    Binary,
+    /// Lists, sets, maps and structs: from `json`, `jsonb` or an array column.
+    Json,
+}
+
+/// The unit a schema declares for a timestamp field in text formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TsUnit {
+    Seconds,
+    Millis,
+    Micros,
+    Nanos,
+    Iso,
 }
 
 /// Where a Kafka source starts reading when no checkpoint says where it stopped.

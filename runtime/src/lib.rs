@@ -91,7 +91,7 @@ pub mod prelude {
     pub use crate::agg::Acc;
     pub use crate::record::{narrowed, Origin, Reject, Rejected, Res};
     pub use crate::run::{Base, NodeDecl, NodeKind, Pipeline, SourceDecl, Stat};
-    pub use crate::sink::{Record, SinkBuf, SinkDecl, SinkFormat, SinkKind};
+    pub use crate::sink::{PgMode, Record, SinkBuf, SinkDecl, SinkFormat, SinkKind};
     pub use crate::value::{Cell, HashF64};
     pub use crate::{agg, f, sink, value};
     pub use csv;

@@ -221,6 +221,16 @@ pub fn arrow_rows() -> bool {
 
 /// Runs `f` with rows converted in their Arrow forms.
 pub fn with_arrow_rows<T>(f: impl FnOnce() -> T) -> T {
+    with_row_forms(true, f)
+}
+
+/// Runs `f` with rows in their text forms (undoing [`with_arrow_rows`] inside it: a nested value
+/// written as JSON text keeps ISO timestamps).
+pub fn with_text_rows<T>(f: impl FnOnce() -> T) -> T {
+    with_row_forms(false, f)
+}
+
+fn with_row_forms<T>(arrow: bool, f: impl FnOnce() -> T) -> T {
     /// Puts the flag back however `f` ends (a panic caught further up included).
     struct Restore(bool);
     impl Drop for Restore {
@@ -228,7 +238,7 @@ pub fn with_arrow_rows<T>(f: impl FnOnce() -> T) -> T {
             ARROW_ROWS.with(|c| c.set(self.0));
         }
     }
-    let _restore = Restore(ARROW_ROWS.with(|c| c.replace(true)));
+    let _restore = Restore(ARROW_ROWS.with(|c| c.replace(arrow)));
     f()
 }
 

@@ -62,6 +62,28 @@ pub enum SinkKind {
         brokers: String,
         keyed: bool,
     },
+    /// A PostgreSQL table (the runtime's `postgres` feature): rows staged per worker with
+    /// binary `COPY`, published in one transaction per run (batch) or per epoch (stream).
+    Postgres {
+        url: String,
+        table: String,
+        /// The columns an upsert replaces rows by (the created table's primary key).
+        key: Vec<String>,
+        mode: PgMode,
+        /// The rows' Parquet message type: their columns and types.
+        schema: &'static str,
+    },
+}
+
+/// How a PostgreSQL sink's rows meet the table's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PgMode {
+    /// Added to the rows there.
+    Append,
+    /// The run's rows replace the table's (a batch run only).
+    Replace,
+    /// A row replaces the table's row with the same key, or is added.
+    Upsert,
 }
 
 #[derive(Clone, Debug)]
@@ -102,6 +124,9 @@ struct SinkOut {
     /// A Kafka sink's producer, shared by the process's workers.
     #[cfg(feature = "kafka")]
     producer: Option<crate::connectors::kafka::Producer>,
+    /// A PostgreSQL sink's connections and staging tables.
+    #[cfg(feature = "postgres")]
+    pg: Option<crate::connectors::postgres::PgSink>,
     /// The lock on the sink's directory, held for the whole run (by the leading process).
     _lock: Option<File>,
 }
@@ -163,6 +188,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// A pipeline that uses PostgreSQL was built without the runtime's `postgres` feature.
+#[cfg(not(feature = "postgres"))]
+fn no_postgres(sink: &str) -> io::Error {
+    io::Error::other(format!(
+        "sink `{sink}`: this binary was built without PostgreSQL support (pipec enables it for pipelines that use `postgres`)"
+    ))
+}
+
+/// The PostgreSQL side of a sink, when it is one.
+#[cfg(feature = "postgres")]
+fn pg_of(s: &SinkOut) -> Option<&crate::connectors::postgres::PgSink> {
+    s.pg.as_ref()
+}
+
 /// A pipeline that writes Arrow was built without the runtime's `arrow` feature (pipec turns
 /// it on when a program uses Arrow; an embedding crate turns it on itself).
 #[cfg(not(feature = "arrow"))]
@@ -184,12 +223,38 @@ impl SinkOut {
             header_done: std::sync::atomic::AtomicBool::new(false),
             #[cfg(feature = "kafka")]
             producer: None,
+            #[cfg(feature = "postgres")]
+            pg: None,
             _lock: None,
         }
     }
 
-    /// Connects a Kafka sink's producer (a clear error when its brokers or topic are missing).
-    fn connect(&mut self) -> io::Result<()> {
+    /// Connects a Kafka sink's producer (a clear error when its brokers or topic are missing)
+    /// or a PostgreSQL sink (whose `leader` prepares the table).
+    fn connect(&mut self, streaming: bool, leader: bool) -> io::Result<()> {
+        if let SinkKind::Postgres { url, table, key, mode, schema } = &self.decl.kind {
+            #[cfg(feature = "postgres")]
+            {
+                let pg = crate::connectors::postgres::PgSink::open(
+                    self.decl.name,
+                    url,
+                    table,
+                    key,
+                    *mode,
+                    schema,
+                    streaming,
+                    leader,
+                )
+                .map_err(io::Error::other)?;
+                self.pg = Some(pg);
+                return Ok(());
+            }
+            #[cfg(not(feature = "postgres"))]
+            {
+                let _ = (url, table, key, mode, schema, streaming, leader);
+                return Err(no_postgres(self.decl.name));
+            }
+        }
         let SinkKind::Kafka { topic, brokers, .. } = &self.decl.kind else { return Ok(()) };
         let name = self.decl.name;
         #[cfg(feature = "kafka")]
@@ -264,7 +329,7 @@ impl Outputs {
                     s._lock = Some(lock_dir(&format!("sink `{}`", s.decl.name), dir)?);
                 }
             }
-            s.connect()?;
+            s.connect(false, leader)?;
             sinks.push(s);
         }
         if leader {
@@ -319,7 +384,7 @@ impl Outputs {
             if let (Some(dir), true) = (&s.final_dir, leader) {
                 s._lock = Some(lock_dir(&format!("sink `{}`", s.decl.name), dir)?);
             }
-            s.connect()?;
+            s.connect(true, leader)?;
             sinks.push(s);
         }
         Ok(Outputs { sinks, memory: false, streaming: true })
@@ -331,6 +396,10 @@ impl Outputs {
     /// a checkpoint every unpublished file is deleted.
     pub fn recover(&self, committed: Option<u64>) -> io::Result<()> {
         for s in &self.sinks {
+            #[cfg(feature = "postgres")]
+            if let Some(pg) = pg_of(s) {
+                pg.recover(committed).map_err(io::Error::other)?;
+            }
             if let (Some(tmp), Some(dest)) = (&s.tmp_dir, &s.final_dir) {
                 // Every recorded epoch still waiting (a crash can interrupt the publishing of
                 // the last two), oldest first.
@@ -396,6 +465,10 @@ impl Outputs {
     /// the checkpoint that records the epoch is complete.
     pub fn publish(&self, worker: usize, epoch: u64) -> io::Result<()> {
         for s in &self.sinks {
+            #[cfg(feature = "postgres")]
+            if let Some(pg) = pg_of(s) {
+                pg.publish(worker, epoch).map_err(io::Error::other)?;
+            }
             if let (Some(tmp), Some(dest)) = (&s.tmp_dir, &s.final_dir) {
                 publish_dir(&tmp.join(format!("e{epoch}")).join(format!("w{worker}")), dest)?;
             }
@@ -439,6 +512,13 @@ impl Outputs {
         let format = match s.decl.kind {
             SinkKind::Files { format } | SinkKind::Stdout { format } => format,
             SinkKind::Kafka { .. } => return s.produce(partition, rows),
+            SinkKind::Postgres { .. } => {
+                #[cfg(feature = "postgres")]
+                if let Some(pg) = pg_of(s) {
+                    return pg.write(worker, epoch, rows);
+                }
+                return Err(io::Error::other(format!("sink `{}`: not connected to PostgreSQL", s.decl.name)));
+            }
         };
         let text = match format {
             SinkFormat::Json => Some(json_lines(rows)?),
@@ -556,6 +636,15 @@ impl Outputs {
                 ready.push((tmp, dest));
             }
         }
+        // PostgreSQL sinks publish first, each in one transaction: a failure there leaves every
+        // sink as it was (the files are not switched). Only a failure after it (switching the
+        // file directories) can leave a table new beside old files.
+        #[cfg(feature = "postgres")]
+        for s in &self.sinks {
+            if let (None, Some(pg)) = (&failure, pg_of(s)) {
+                failure = pg.commit_batch().err().map(io::Error::other);
+            }
+        }
         if let Some(e) = failure {
             for (tmp, _) in ready {
                 let _ = std::fs::remove_dir_all(tmp);
@@ -601,6 +690,10 @@ impl Outputs {
     /// writes into them.
     pub fn reset(&self) -> io::Result<()> {
         for s in &self.sinks {
+            #[cfg(feature = "postgres")]
+            if let Some(pg) = pg_of(s) {
+                pg.drop_stages().map_err(io::Error::other)?;
+            }
             if let Some(tmp) = &s.tmp_dir {
                 if tmp.exists() {
                     std::fs::remove_dir_all(tmp).map_err(|e| at(e, "remove", tmp))?;
@@ -620,6 +713,10 @@ impl Outputs {
     pub fn abandon(&self) {
         let _ = self.close(None, false);
         for s in &self.sinks {
+            #[cfg(feature = "postgres")]
+            if let Some(pg) = pg_of(s) {
+                let _ = pg.drop_stages();
+            }
             if let Some(tmp) = &s.tmp_dir {
                 let _ = std::fs::remove_dir_all(tmp);
             }

@@ -126,10 +126,19 @@ pub const CONNECTORS: &[Connector] = &[
     },
     Connector {
         name: "postgres",
-        role: Role::Sink,
-        source_params: &[],
-        sink_params: &[p("url", false, true, ArgKind::Text), p("table", false, true, ArgKind::Text)],
-        doc: "Rows inserted into a PostgreSQL table.",
+        role: Role::Both,
+        source_params: &[
+            p("url", false, true, ArgKind::Text),
+            p("table", false, false, ArgKind::Text),
+            p("query", false, false, ArgKind::Text),
+        ],
+        sink_params: &[
+            p("url", false, true, ArgKind::Text),
+            p("table", false, true, ArgKind::Text),
+            p("key", false, false, ArgKind::RowExprs),
+            p("mode", false, false, ArgKind::Word(&["append", "replace", "upsert"])),
+        ],
+        doc: "A PostgreSQL table: as a (batch) source, a `table` read in parallel page ranges or a `query`, with binary `COPY`, its columns checked against the schema at start; as a sink, rows staged with `COPY` and published in one transaction per run (batch) or per checkpoint (stream), `mode = append | replace | upsert` (`upsert` by `key`, the default when a key is given).",
     },
 ];
 

@@ -120,6 +120,23 @@ impl Checker<'_> {
                 );
             }
         }
+        // A PostgreSQL source reads a table or the rows of a query: one of them.
+        if spec.name == "postgres" && as_source && given.contains(&"table") == given.contains(&"query") {
+            let both = given.contains(&"table");
+            self.diags.push(
+                Diagnostic::new(
+                    Code::E2011,
+                    e.span,
+                    if both {
+                        "`postgres` reads a `table` or a `query`, not both"
+                    } else {
+                        "`postgres` needs a `table` or a `query` to read"
+                    },
+                )
+                .label(if both { "both given" } else { "neither given" })
+                .help("write `table = \"loans\"`, or `query = \"SELECT … FROM …\"` for rows a query selects"),
+            );
+        }
         Some(out)
     }
 

@@ -178,7 +178,15 @@ impl Checker<'_> {
                     message: format!("for the rows of `{}`", from.name),
                 });
             }
+            let columns = param == "key" && self.program.sinks[sink].connector.name == "postgres";
             for t in &typed {
+                if columns && !matches!(t.kind, hir::TExprKind::Var(_)) {
+                    self.diags.push(
+                        Diagnostic::new(Code::E2001, t.span, "a PostgreSQL sink's `key` names columns of its rows")
+                            .label("not a field of the row")
+                            .help("compute the value in a `select` step, then name its field: `key = [member_id]`"),
+                    );
+                }
                 if matches!(t.ty.non_null(), Type::List(_) | Type::Set(_) | Type::Map(..) | Type::Struct(..)) {
                     self.diags.push(
                         Diagnostic::new(

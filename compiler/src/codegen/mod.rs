@@ -317,12 +317,16 @@ pub fn generate(
         env!("CARGO_PKG_VERSION"),
         program.namespace.as_deref().unwrap_or(name)
     );
-    // librdkafka is compiled only for pipelines that read or write Kafka, arrow-rs only for
-    // those that read or write Arrow files.
+    // librdkafka is compiled only for pipelines that read or write Kafka, the PostgreSQL client
+    // only for those that use PostgreSQL, arrow-rs only for those that read or write Arrow.
     let uses_kafka = connectors(program).any(|c| c.name == "kafka");
+    let uses_postgres = connectors(program).any(|c| c.name == "postgres");
     let uses_arrow = uses_arrow(program);
-    let features: Vec<&str> =
-        [("kafka", uses_kafka), ("arrow", uses_arrow)].into_iter().filter(|(_, on)| *on).map(|(f, _)| f).collect();
+    let features: Vec<&str> = [("kafka", uses_kafka), ("postgres", uses_postgres), ("arrow", uses_arrow)]
+        .into_iter()
+        .filter(|(_, on)| *on)
+        .map(|(f, _)| f)
+        .collect();
     let features = if features.is_empty() {
         String::new()
     } else {

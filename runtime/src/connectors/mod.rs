@@ -9,6 +9,8 @@ use std::time::Instant;
 pub mod files;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 
 #[cfg(not(feature = "kafka"))]
 const NO_KAFKA: &str = "this binary was built without Kafka support (pipec enables it for pipelines that use `kafka`)";
@@ -104,5 +106,53 @@ pub fn kafka_read_bounded(
     {
         let _ = (decl, group, partition, take);
         Err(NO_KAFKA.into())
+    }
+}
+
+#[cfg(not(feature = "postgres"))]
+const NO_POSTGRES: &str =
+    "this binary was built without PostgreSQL support (pipec enables it for pipelines that use `postgres`)";
+
+#[cfg(feature = "postgres")]
+pub use postgres::{PgPlan, PgRange};
+
+/// One unit of a PostgreSQL source's read (never built without the `postgres` feature).
+#[cfg(not(feature = "postgres"))]
+#[derive(Clone, Debug)]
+pub struct PgRange {
+    pub label: String,
+}
+
+/// A planned PostgreSQL source (never built without the `postgres` feature).
+#[cfg(not(feature = "postgres"))]
+#[derive(Debug)]
+pub struct PgPlan {
+    pub ranges: Vec<PgRange>,
+    pub hold: Option<()>,
+}
+
+/// Checks a PostgreSQL source's columns and cuts it into ranges (see `postgres::plan`).
+pub fn pg_plan(name: &str, src: &crate::input::PgSource, workers: usize) -> Result<PgPlan, String> {
+    #[cfg(feature = "postgres")]
+    return postgres::plan(name, src, workers);
+    #[cfg(not(feature = "postgres"))]
+    {
+        let _ = (name, src, workers);
+        Err(NO_POSTGRES.into())
+    }
+}
+
+/// Reads one range of a PostgreSQL source, each row as a JSON line (see `postgres::read`).
+pub fn pg_read(
+    src: &crate::input::PgSource,
+    range: &PgRange,
+    take: &mut dyn FnMut(&[u8], u64) -> Result<(), String>,
+) -> Result<u64, String> {
+    #[cfg(feature = "postgres")]
+    return postgres::read(src, range, take);
+    #[cfg(not(feature = "postgres"))]
+    {
+        let _ = (src, range, take);
+        Err(NO_POSTGRES.into())
     }
 }

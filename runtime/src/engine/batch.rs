@@ -56,8 +56,18 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
         opts.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)).max(1)
             * opts.processes.max(1);
     let table_splits = Arc::new(super::table_splits(&sources, cluster_workers)?);
+    // PostgreSQL sources: their columns checked and their tables cut into page ranges, each
+    // read by worker `n % workers` for the n-th; `holds` keeps their snapshots for the run.
+    let mut ranges: Vec<(usize, conn::PgRange)> = Vec::new();
+    let mut holds = Vec::new();
     for (i, s) in sources.iter().enumerate().filter(|(_, s)| !s.table) {
         let Some(b) = &s.batch else { return Err(run::no_batch(s.name)) };
+        if let Some(pg) = &b.postgres {
+            let plan = conn::pg_plan(s.name, pg, cluster_workers).map_err(RunError::Setup)?;
+            ranges.extend(plan.ranges.into_iter().map(|r| (i, r)));
+            holds.push(plan.hold);
+            continue;
+        }
         if let Some(k) = &b.kafka {
             let parts = conn::kafka_partitions(k).map_err(|e| RunError::Setup(format!("source `{}`: {e}", s.name)))?;
             partitions.extend(parts.into_iter().map(|p| (i, p)));
@@ -75,6 +85,7 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
     let splits = Arc::new(splits);
     let sources = Arc::new(sources);
     let partitions = Arc::new(partitions);
+    let ranges = Arc::new(ranges);
     let group = format!("pipe-{}", P::NAME);
 
     let worker_outputs = outputs.clone();
@@ -120,6 +131,16 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
             df.send_outbox(p, &core);
             timely.step();
         }
+        for (n, (k, range)) in ranges.iter().enumerate().filter(|(n, _)| n % peers == index) {
+            {
+                let mut sh = core.borrow_mut();
+                let major = (splits.len() + partitions.len() + n) as u64;
+                read_range(p, &mut sh.w, major, *k, range, &sources, &mut |w| df.forward(p, w));
+                p.end_split(&mut sh.w);
+            }
+            df.send_outbox(p, &core);
+            timely.step();
+        }
         // Every source is finished on this worker: once all are, the watermark passes +∞.
         let finished = vec![SourceProgress { finished: true, idle: false, pending: false }; sources.len()];
         df.end_round(0, Report { worker: index, sources: finished, ..Report::default() });
@@ -146,6 +167,7 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
         (index, all)
     })?;
     bar.finish_and_clear();
+    drop(holds);
 
     // Every worker holds every worker's outcome; the first local one speaks for the process.
     let Some((first, all)) = results.into_iter().next() else {
@@ -251,6 +273,34 @@ fn read_partition<P: Pipeline>(
         }
     });
     p.base(w).message = None;
+    if let Err(e) = read {
+        p.base(w).io(Err(io::Error::other(format!("source `{}`: {e}", decl.name))));
+    }
+}
+
+/// Reads one range of a PostgreSQL source and pushes its rows (the `major`-th unit of the
+/// run). A range that cannot be read stops the run; a row the record cannot take goes to
+/// `rejected` as `RANGE@ROW`, with the row as JSON.
+fn read_range<P: Pipeline>(
+    p: &P,
+    w: &mut P::Worker,
+    major: u64,
+    k: usize,
+    range: &conn::PgRange,
+    sources: &[SourceDecl],
+    send: &mut dyn FnMut(&mut P::Worker),
+) {
+    let decl = &sources[k];
+    let Some(pg) = decl.batch.as_ref().and_then(|b| b.postgres.as_ref()) else { return };
+    let read = conn::pg_read(pg, range, &mut |json, n| {
+        p.base(w).seq = super::seq(major, n);
+        let o = Origin { source: decl.name, file: &range.label, offset: n, line: Line::Unknown, raw: json };
+        p.json(w, k, &o);
+        if (n + 1).is_multiple_of(SEND_EVERY) {
+            send(w);
+        }
+        Ok(())
+    });
     if let Err(e) = read {
         p.base(w).io(Err(io::Error::other(format!("source `{}`: {e}", decl.name))));
     }

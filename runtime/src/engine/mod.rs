@@ -746,8 +746,11 @@ pub type TableSlot = std::sync::Arc<std::sync::Mutex<Option<Result<crate::run::T
 pub fn table_splits(sources: &[SourceDecl], workers: usize) -> Result<Vec<crate::input::Split>, RunError> {
     let mut splits = Vec::new();
     for (i, s) in sources.iter().enumerate().filter(|(_, s)| s.table) {
-        let Some(b) = s.batch.as_ref().filter(|b| b.kafka.is_none()) else {
-            return Err(RunError::Setup(format!("source `{}`: a join's table is read from files", s.name)));
+        let Some(b) = s.batch.as_ref().filter(|b| b.kafka.is_none() && b.postgres.is_none()) else {
+            return Err(RunError::Setup(format!(
+                "source `{}`: a join's table is read from files (not yet from Kafka or PostgreSQL)",
+                s.name
+            )));
         };
         let planned = crate::input::plan_for(i, &b.glob, b.format, workers)
             .map_err(|e| RunError::Setup(format!("source `{}`: {e}", s.name)))?;

@@ -15,7 +15,7 @@ use crate::source::Span;
 use crate::types::Type;
 
 /// A sink's `SinkDecl`, and its folder when it writes files to a literal path.
-pub(super) fn sink_decl(g: &mut Gen<'_>, sink: usize, span: Span) -> (TokenStream, Option<String>) {
+pub(super) fn sink_decl(g: &mut Gen<'_>, sink: usize, row: &TokenStream, span: Span) -> (TokenStream, Option<String>) {
     let s = &g.program.sinks[sink];
     let name = Literal::string(&s.name);
     let c = &s.connector;
@@ -67,6 +67,35 @@ pub(super) fn sink_decl(g: &mut Gen<'_>, sink: usize, span: Span) -> (TokenStrea
                 None,
             )
         }
+        "postgres" if !g.module => {
+            let arg = |n: &str| c.args.iter().find(|(k, _)| k == n).map(|(_, a)| a.clone());
+            let url = connector_value(g, arg("url").as_ref());
+            let table = connector_value(g, arg("table").as_ref());
+            let mode = match word("mode").as_deref() {
+                Some("replace") => quote!(PgMode::Replace),
+                Some("upsert") => quote!(PgMode::Upsert),
+                Some(_) => quote!(PgMode::Append),
+                // With a key the rows are upserted by it; without one they are appended.
+                None if c.args.iter().any(|(n, _)| n == "key") => quote!(PgMode::Upsert),
+                None => quote!(PgMode::Append),
+            };
+            let key: Vec<Literal> = sink_key_columns(s).iter().map(|k| Literal::string(k)).collect();
+            (
+                quote!(SinkDecl {
+                    name: #name,
+                    kind: SinkKind::Postgres {
+                        url: #url,
+                        table: #table,
+                        key: vec![#(String::from(#key)),*],
+                        mode: #mode,
+                        schema: <#row as Record>::PARQUET_SCHEMA,
+                    },
+                    location: None,
+                    beside_first: false,
+                }),
+                None,
+            )
+        }
         other => {
             let what = format!("the `{other}` sink has no batch writer yet");
             let at = if c.span == Span::default() { span } else { c.span };
@@ -77,6 +106,24 @@ pub(super) fn sink_decl(g: &mut Gen<'_>, sink: usize, span: Span) -> (TokenStrea
             )
         }
     }
+}
+
+/// A PostgreSQL sink's `key`: the columns it names (the checker refuses anything but names).
+fn sink_key_columns(s: &crate::hir::Sink) -> Vec<String> {
+    s.connector
+        .args
+        .iter()
+        .filter(|(n, _)| n == "key")
+        .filter_map(|(_, a)| match a {
+            ConnectorArg::Exprs(items) => Some(items),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|e| match &e.kind {
+            crate::syntax::pipe_ast::ExprKind::Name(n) => Some(n.name.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 pub(super) struct SinkParts {
@@ -101,9 +148,17 @@ pub(super) fn sink_node(
     let ni = lit(i);
     let buf = id(format!("sink_{i}"));
     // A Kafka sink's `key` groups rows the way `partition_by` does; its text is the message key.
-    let keyed = exprs.iter().any(|(n, _)| n == "key");
-    let parts: Vec<&TExpr> =
-        exprs.iter().filter(|(n, _)| n == "partition_by" || n == "key").flat_map(|(_, e)| e).collect();
+    // (A PostgreSQL sink's `key` names columns: it groups nothing.)
+    let kafka = match &node.kind {
+        crate::ir::NodeKind::Sink { sink, .. } => g.program.sinks[*sink].connector.name == "kafka",
+        _ => false,
+    };
+    let keyed = kafka && exprs.iter().any(|(n, _)| n == "key");
+    let parts: Vec<&TExpr> = exprs
+        .iter()
+        .filter(|(n, _)| n == "partition_by" || (kafka && n == "key"))
+        .flat_map(|(_, e)| e)
+        .collect();
     let m = id(format!("push_{i}_0"));
     if parts.is_empty() {
         let push = quote! {

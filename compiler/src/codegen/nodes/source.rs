@@ -68,7 +68,8 @@ pub(super) fn source_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, 
         .unwrap_or_else(|| "json".into());
     let row = rows::record_struct(g, &ident, &fields, &checked, true, src_format == "csv");
     let from_parquet = parquet_reader(g, node, source, &ident, &fields, &checked, &src_format);
-    let decl = source_decl(g, node, source);
+    let columns: Vec<&FieldInfo> = fields.iter().chain(&checked).map(|(_, f)| *f).collect();
+    let decl = source_decl(g, node, source, &columns);
     let arrow_schema = (src_format == "arrow").then(|| super::super::arrow::record_descriptor(g, &def.fields));
 
     let mut sc = Scope::default();
@@ -161,7 +162,7 @@ fn parquet_reader(
 
 /// The source's `SourceDecl`: a batch binding (files) and a stream one (follow, stdin); a
 /// source needs at least one the runtime can run.
-fn source_decl(g: &mut Gen<'_>, node: &Node, source: &str) -> TokenStream {
+fn source_decl(g: &mut Gen<'_>, node: &Node, source: &str, columns: &[&FieldInfo]) -> TokenStream {
     let src = g.program.sources.iter().find(|s| s.name == source);
     let format_of = |c: &crate::hir::Connector| {
         let fmt = c.args.iter().find_map(|(n, a)| match (n.as_str(), a) {
@@ -180,7 +181,21 @@ fn source_decl(g: &mut Gen<'_>, node: &Node, source: &str) -> TokenStream {
         Some(c) if c.name == "files" => {
             let loc = connector_text(g, c.args.iter().find(|(n, _)| n == "glob").map(|(_, a)| a));
             let fmt = format_of(c);
-            Some(quote!(Some(rt::input::BatchDecl { glob: #loc, format: rt::input::Format::#fmt, kafka: None })))
+            Some(quote!(Some(rt::input::BatchDecl {
+                glob: #loc,
+                format: rt::input::Format::#fmt,
+                kafka: None,
+                postgres: None,
+            })))
+        }
+        Some(c) if c.name == "postgres" && !g.module => {
+            let pg = pg_decl(g, c, columns);
+            Some(quote!(Some(rt::input::BatchDecl {
+                glob: String::new(),
+                format: rt::input::Format::Json,
+                kafka: None,
+                postgres: Some(#pg),
+            })))
         }
         Some(c) if c.name == "kafka" && !g.module => {
             let fmt = format_of(c);
@@ -189,6 +204,7 @@ fn source_decl(g: &mut Gen<'_>, node: &Node, source: &str) -> TokenStream {
                 glob: String::new(),
                 format: rt::input::Format::#fmt,
                 kafka: Some(#kafka),
+                postgres: None,
             })))
         }
         _ => None,
@@ -289,6 +305,50 @@ fn kafka_decl(g: &mut Gen<'_>, c: &crate::hir::Connector, record: Option<&Type>,
         start: #start,
         columns: vec![#(String::from(#columns)),*],
     })
+}
+
+/// A PostgreSQL binding's `PgSource`: the fields the record decodes, each with the form its
+/// decoder takes (a timestamp in the unit its schema declares for text).
+fn pg_decl(g: &mut Gen<'_>, c: &crate::hir::Connector, columns: &[&FieldInfo]) -> TokenStream {
+    use crate::resolve::schema::TimestampUnit as U;
+    let arg = |n: &str| c.args.iter().find(|(k, _)| k == n).map(|(_, a)| a);
+    let url = connector_value(g, arg("url"));
+    let optional = |g: &mut Gen<'_>, n: &str| match arg(n) {
+        Some(a) => {
+            let v = connector_value(g, Some(a));
+            quote!(Some(#v))
+        }
+        None => quote!(None),
+    };
+    let table = optional(g, "table");
+    let query = optional(g, "query");
+    let cols = columns.iter().map(|f| {
+        let name = Literal::string(&f.name);
+        let kind = match f.ty.non_null() {
+            Type::Bool => quote!(Bool),
+            Type::Int => quote!(Int),
+            Type::Duration => quote!(Duration),
+            Type::Double => quote!(Double),
+            Type::String => quote!(Text),
+            Type::Enum(..) => quote!(Enum),
+            Type::Date => quote!(Date),
+            Type::Binary => quote!(Binary),
+            Type::Timestamp => {
+                let unit = match f.timestamp {
+                    Some(U::Seconds) => quote!(Seconds),
+                    Some(U::Micros) => quote!(Micros),
+                    Some(U::Nanos) => quote!(Nanos),
+                    Some(U::Iso8601) => quote!(Iso),
+                    Some(U::Millis) | None => quote!(Millis),
+                };
+                quote!(Timestamp(rt::input::TsUnit::#unit))
+            }
+            _ => quote!(Json),
+        };
+        let optional = f.ty.is_nullable();
+        quote!(rt::input::PgColumn { name: String::from(#name), kind: rt::input::PgKind::#kind, optional: #optional })
+    });
+    quote!(rt::input::PgSource { url: #url, table: #table, query: #query, columns: vec![#(#cols),*] })
 }
 
 fn start_word(w: &str) -> TokenStream {
