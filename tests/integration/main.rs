@@ -9,6 +9,7 @@ mod examples;
 mod explain;
 mod fmt;
 mod kafka;
+mod postgres;
 mod privacy;
 mod props;
 mod reliability;

@@ -333,6 +333,7 @@ pub fn plan(name: &str, src: &PgSource, workers: usize) -> Result<PgPlan, String
                 pages: Some((lo, hi)),
                 snapshot: Some(snapshot.clone()),
                 label: match hi {
+                    _ if n == 1 => from.clone(),
                     Some(h) => format!("{from} pages {lo}..{h}"),
                     None => format!("{from} pages {lo}.."),
                 },
@@ -733,9 +734,18 @@ impl PgSink {
 
     fn prepare_table(&self, conn: &mut Conn) -> Result<(), String> {
         let table = self.table.clone();
-        let locked: bool = conn.run("locking the table for this run", |c, _| {
-            c.query_one("SELECT pg_try_advisory_lock(hashtext('pipe sink ' || $1))", &[&table]).map(|r| r.get(0))
-        })?;
+        // A run killed a moment ago may still hold it until the server sees its connection
+        // close: waited for a few seconds.
+        let start = Instant::now();
+        let locked = loop {
+            let locked: bool = conn.run("locking the table for this run", |c, _| {
+                c.query_one("SELECT pg_try_advisory_lock(hashtext('pipe sink ' || $1))", &[&table]).map(|r| r.get(0))
+            })?;
+            if locked || start.elapsed() > Duration::from_secs(5) {
+                break locked;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
         if !locked {
             return Err(format!("another run is writing table `{table}` (it holds the table's advisory lock)"));
         }

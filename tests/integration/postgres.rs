@@ -1,0 +1,422 @@
+//! PostgreSQL sources and sinks against a real PostgreSQL server (Debian's PostgreSQL 15,
+//! started here on 127.0.0.1 in a throwaway data directory): the Lending Club loans loaded into
+//! a table and replaced in one transaction by every run; features read back from it in page
+//! ranges at several worker counts equal those computed from the CSV file, and upserted by key;
+//! a stream killed at random, restarted, and whose connections the server terminates, appends
+//! each window's row exactly once; bad tables and unreachable servers are clear errors that
+//! leave the tables as they were.
+//!
+//! The server's programs are PostgreSQL's `initdb` and `pg_ctl` (under
+//! `/usr/lib/postgresql/*/bin` or on the PATH); `.ci/run` installs them. Without them these
+//! tests say why and pass, unless `PIPE_REQUIRE_POSTGRES` is set (as `.ci/run` sets it).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pipe_tests::{build_pipeline, scratch};
+
+const KEY: &str = "integration-test-key-0123456789";
+
+/// The directory of PostgreSQL's server programs, or `None` (with the reason printed).
+fn server_bin() -> Option<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|b| b.join("initdb").is_file())
+        .collect();
+    found.sort();
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .find(|d| d.join("initdb").is_file());
+    let bin = found.pop().or(on_path);
+    if bin.is_none() {
+        assert!(
+            std::env::var_os("PIPE_REQUIRE_POSTGRES").is_none(),
+            "PIPE_REQUIRE_POSTGRES is set but PostgreSQL's initdb is not installed"
+        );
+        #[allow(clippy::print_stderr, reason = "why the test did nothing")]
+        {
+            eprintln!("skipped: no PostgreSQL server here (apt-get install postgresql)");
+        }
+    }
+    bin
+}
+
+/// A PostgreSQL cluster on a free port of 127.0.0.1 (trust authentication), stopped and removed
+/// when dropped. As root, its programs run as the `postgres` user, which PostgreSQL requires.
+struct Server {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+}
+
+fn as_server_user(bin: &Path, program: &str) -> Command {
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    if root {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(bin.join(program));
+        c
+    } else {
+        Command::new(bin.join(program))
+    }
+}
+
+impl Server {
+    fn start(bin: PathBuf, name: &str) -> Server {
+        let dir = std::env::temp_dir().join(format!("pipe-pg-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("server dir");
+        let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        if root {
+            let ok = Command::new("chown").args(["postgres:postgres"]).arg(&dir).status().expect("chown");
+            assert!(ok.success());
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+        let data = dir.join("data");
+        let out = as_server_user(&bin, "initdb")
+            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "-D"])
+            .arg(&data)
+            .current_dir(&dir)
+            .output()
+            .expect("initdb");
+        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+        let server = Server { bin, dir, port };
+        let options = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", server.dir.display());
+        let out = as_server_user(&server.bin, "pg_ctl")
+            .args(["-w", "-D"])
+            .arg(&data)
+            .arg("-l")
+            .arg(server.dir.join("log"))
+            .args(["-o", &options, "start"])
+            .current_dir(&server.dir)
+            .output()
+            .expect("pg_ctl start");
+        assert!(out.status.success(), "pg_ctl start: {}", String::from_utf8_lossy(&out.stderr));
+        server
+    }
+
+    /// The URL of database `db` (with a password the server ignores, to see it is not printed).
+    fn url(&self, db: &str) -> String {
+        format!("postgresql://postgres:s3cret-pw@127.0.0.1:{}/{db}", self.port)
+    }
+
+    fn client(&self, db: &str) -> postgres::Client {
+        postgres::Client::connect(&self.url(db), postgres::NoTls).expect("connect to the test server")
+    }
+
+    fn create_db(&self, db: &str) {
+        self.client("postgres").batch_execute(&format!("CREATE DATABASE {db}")).expect("create database");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = as_server_user(&self.bin, "pg_ctl")
+            .args(["-D"])
+            .arg(self.dir.join("data"))
+            .args(["-m", "immediate", "stop"])
+            .current_dir(&self.dir)
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn run(bin: &Path, args: &[&str], url: &str) -> std::process::Output {
+    Command::new(bin)
+        .args(args)
+        .env("PIPE_HMAC_KEY", KEY)
+        .env("DATABASE_URL", url)
+        .output()
+        .expect("run the pipeline")
+}
+
+fn run_ok(bin: &Path, args: &[&str], url: &str) {
+    let out = run(bin, args, url);
+    assert!(
+        out.status.success(),
+        "{} {args:?} failed:\n{}",
+        bin.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every row of a query, each as its columns' text joined by `|` (nulls as `∅`), sorted.
+fn table(c: &mut postgres::Client, sql: &str) -> Vec<String> {
+    let text = c.simple_query(sql).expect("query");
+    let mut rows: Vec<String> = text
+        .iter()
+        .filter_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).unwrap_or("∅").to_string()).collect::<Vec<_>>().join("|"))
+            }
+            _ => None,
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+fn count(c: &mut postgres::Client, table: &str) -> i64 {
+    c.query_one(&format!("SELECT count(*) FROM {table}"), &[]).expect("count").get(0)
+}
+
+#[test]
+fn loans_loaded_into_postgres_and_read_back_in_ranges_give_the_features_of_the_csv() {
+    let Some(pg) = server_bin() else { return };
+    let server = Server::start(pg, "tables");
+    let url = server.url("postgres");
+    let mut c = server.client("postgres");
+    let dir = scratch("postgres_tables");
+    let load = build_pipeline(Path::new("tests/cases/postgres/load.pipe"));
+    let features = build_pipeline(Path::new("tests/cases/postgres/features.pipe"));
+
+    // Loaded (the table created from the rows' schema), then loaded again: replaced, not doubled.
+    let rejected = dir.join("rejected_load").display().to_string();
+    let load_args = ["--quiet", "--workers", "2", "--sink", &format!("rejected->files={rejected}")];
+    run_ok(&load, &load_args, &url);
+    assert_eq!(count(&mut c, "loans"), 10_000);
+    let columns = table(
+        &mut c,
+        "SELECT column_name || ' ' || data_type || ' ' || is_nullable FROM information_schema.columns WHERE table_name = 'loans'",
+    );
+    assert!(columns.contains(&"issued timestamp with time zone NO".to_string()), "{columns:?}");
+    assert!(columns.contains(&"annual_income double precision YES".to_string()), "{columns:?}");
+    let first = table(&mut c, "SELECT * FROM loans WHERE loan_id IN (1, 2)");
+    assert_eq!(
+        first,
+        [
+            "1|NJ|C|28000|14.07|90000|2018-03-01 00:00:00+00|Current",
+            "2|HI|C|5000|12.61|40000|2018-02-01 00:00:00+00|Current"
+        ]
+    );
+    run_ok(&load, &load_args, &url);
+    assert_eq!(count(&mut c, "loans"), 10_000, "a second `replace` run replaces the rows");
+
+    // The reference: the point-in-time example's feature pipeline over the CSV file.
+    let csv = build_pipeline(Path::new("examples/point_in_time/features.pipe"));
+    let reference = dir.join("reference");
+    run_ok(
+        &csv,
+        &["--quiet", "--sink", &format!("monthly->files={}", reference.display()), "--sink", &format!("rejected->files={}", dir.join("r0").display())],
+        &url,
+    );
+    let want = pipe_tests::sink_rows(&reference);
+    assert_eq!(want.len(), 129);
+
+    // Read from the table in page ranges, at 1 and 3 workers: the same rows, in the files sink
+    // and in the upserted table (keyed by state and window, so a second run changes nothing).
+    for workers in ["1", "3"] {
+        let out = dir.join(format!("w{workers}"));
+        let args = [
+            "--quiet",
+            "--workers",
+            workers,
+            "--sink",
+            &format!("monthly->files={}", out.join("features").display()),
+            "--sink",
+            &format!("rejected->files={}", out.join("rejected").display()),
+        ];
+        run_ok(&features, &args, &url);
+        assert_eq!(pipe_tests::sink_rows(&out.join("features")), want, "{workers} workers");
+        assert_eq!(count(&mut c, "state_features"), 129);
+    }
+    let mut from_json: Vec<String> = want
+        .iter()
+        .map(|r| {
+            let v: serde_json::Value = serde_json::from_str(r).expect("JSON");
+            format!("{}|{}|{}", v["state"].as_str().unwrap_or(""), &v["window_start"].as_str().unwrap_or("")[..10], v["loans"])
+        })
+        .collect();
+    from_json.sort();
+    let in_table = table(&mut c, "SELECT state, to_char(window_start AT TIME ZONE 'UTC', 'YYYY-MM-DD'), loans FROM state_features");
+    assert_eq!(in_table, from_json, "the upserted table holds the features");
+    let pk = table(&mut c, "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'state_features'::regclass AND i.indisprimary");
+    assert_eq!(pk, ["state", "window_start"], "the key is the created table's primary key");
+
+    // A null in a required field: that row is rejected, with the field's name, the rest goes on.
+    c.batch_execute("ALTER TABLE loans ALTER grade DROP NOT NULL; UPDATE loans SET grade = NULL WHERE loan_id = 7")
+        .expect("null grade");
+    let out = dir.join("null");
+    run_ok(
+        &features,
+        &["--quiet", "--workers", "2", "--sink", &format!("monthly->files={}", out.join("f").display()), "--sink", &format!("rejected->files={}", out.join("rejected").display())],
+        &url,
+    );
+    let rejected = pipe_tests::sink_rows(&out.join("rejected"));
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    let r: serde_json::Value = serde_json::from_str(&rejected[0]).expect("JSON");
+    assert!(r["reason"].as_str().is_some_and(|m| m.contains("field `grade`")), "the reason names the field: {r}");
+    assert!(r["raw"].as_str().is_some_and(|m| m.contains("\"loan_id\":7")), "the row is kept, as JSON: {r}");
+    assert_eq!(r["position"], "loans@6", "the table and the row's number in its range: {r}");
+}
+
+#[test]
+fn postgres_errors_name_the_problem_and_leave_the_tables_as_they_were() {
+    let Some(pg) = server_bin() else { return };
+    let server = Server::start(pg, "errors");
+    let features = build_pipeline(Path::new("tests/cases/postgres/features.pipe"));
+    let dir = scratch("postgres_errors");
+    let sinks = |d: &Path| {
+        vec![
+            "--quiet".to_string(),
+            "--sink".into(),
+            format!("monthly->files={}", d.join("f").display()),
+            "--sink".into(),
+            format!("rejected->files={}", d.join("r").display()),
+        ]
+    };
+    let args = sinks(&dir);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+
+    // Nobody listens: the URL is named, its password is not.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let out = run(&features, &args, &format!("postgresql://postgres:s3cret-pw@127.0.0.1:{closed}/postgres"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains(&format!("postgresql://postgres:***@127.0.0.1:{closed}/postgres")), "{err}");
+    assert!(!err.contains("s3cret-pw"), "the password is printed: {err}");
+
+    // A column the schema's field cannot take: refused before any row is read, naming both.
+    server.create_db("wrong");
+    let mut c = server.client("wrong");
+    c.batch_execute(
+        "CREATE TABLE loans (loan_id bigint, state text, grade text, loan_amount text, interest_rate float8, \
+         annual_income float8, issued timestamptz, loan_status text); \
+         INSERT INTO loans VALUES (1, 'NJ', 'C', 'lots', 14.07, 90000, '2018-03-01', 'Current'); \
+         CREATE TABLE state_features (state text PRIMARY KEY, window_start timestamptz, window_end timestamptz, \
+         loans bigint, avg_rate float8, avg_income float8); \
+         INSERT INTO state_features (state, loans) VALUES ('kept', 1)",
+    )
+    .expect("tables");
+    let out = run(&features, &args, &server.url("wrong"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("column `loan_amount`") && err.contains("`text`"), "{err}");
+    // The sink's table is checked too: its primary key is not the sink's key.
+    c.batch_execute("ALTER TABLE loans ALTER loan_amount TYPE bigint USING 5000").expect("fix the column");
+    let out = run(&features, &args, &server.url("wrong"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("unique index or primary key on (state, window_start)"), "{err}");
+    assert_eq!(table(&mut c, "SELECT state, loans FROM state_features"), ["kept|1"], "the table is as it was");
+
+    // A table without a field's column.
+    c.batch_execute("DROP TABLE state_features; ALTER TABLE loans DROP COLUMN grade").expect("drop");
+    let out = run(&features, &args, &server.url("wrong"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("has no column `grade`"), "{err}");
+}
+
+fn start(bin: &Path, args: &[String], url: &str, log: &Path) -> Child {
+    Command::new(bin)
+        .args(args)
+        .env("PIPE_HMAC_KEY", KEY)
+        .env("DATABASE_URL", url)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).expect("log"))
+        .spawn()
+        .expect("start the pipeline")
+}
+
+/// The stream's rows are appended per epoch in one transaction with the epoch's bookkeeping
+/// row: killed with SIGKILL at random moments and restarted, with the server terminating its
+/// connections meanwhile, it appends exactly the rows a backfill writes.
+#[test]
+fn a_postgres_stream_killed_at_random_appends_each_row_exactly_once() {
+    let Some(pg) = server_bin() else { return };
+    let server = Server::start(pg, "stream");
+    server.create_db("reference");
+    server.create_db("live");
+    let bin = build_pipeline(Path::new("tests/cases/postgres/stream.pipe"));
+    let dir = scratch("postgres_stream");
+    let rejected = |d: &str| vec!["--sink".to_string(), format!("rejected->files={}", dir.join(d).display())];
+
+    let mut args = vec!["--quiet".to_string(), "--workers".into(), "2".into()];
+    args.extend(rejected("r0"));
+    let args_ref: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_ok(&bin, &args_ref, &server.url("reference"));
+    let mut reference = server.client("reference");
+    let want = table(&mut reference, "SELECT * FROM member_daily");
+    assert_eq!(want.len(), 2430, "the backfill");
+
+    let data = pipe_tests::repo_root().join("examples/member_features/data/applications.jsonl");
+    let lines: Vec<String> = std::fs::read_to_string(&data).expect("example data").lines().map(String::from).collect();
+    let live = dir.join("live");
+    std::fs::create_dir_all(&live).expect("live dir");
+    let mut stream = vec![
+        "--mode".to_string(),
+        "stream".into(),
+        "--quiet".into(),
+        "--workers".into(),
+        "2".into(),
+        "--state-dir".into(),
+        dir.join("state").display().to_string(),
+        "--checkpoint-interval".into(),
+        "40ms".into(),
+        "--poll-interval".into(),
+        "10ms".into(),
+        "--source".into(),
+        format!("applications={}/*.jsonl", live.display()),
+    ];
+    stream.extend(rejected("r1"));
+    let url = server.url("live");
+    let producer = pipe_tests::produce(live.clone(), lines, 3);
+    // Meanwhile the server terminates the pipeline's connections now and then.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let terminator = {
+        let (stop, mut admin) = (stop.clone(), server.client("postgres"));
+        std::thread::spawn(move || {
+            let mut terminated = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(350));
+                let rows = admin
+                    .query(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'live' AND pid <> pg_backend_pid()",
+                        &[],
+                    )
+                    .expect("terminate");
+                terminated += rows.len();
+            }
+            terminated
+        })
+    };
+    let mut x: u64 = 0x5eed_9a11;
+    let mut kills = 0;
+    let started = Instant::now();
+    while !producer.is_finished() || kills < 8 {
+        let mut child = start(&bin, &stream, &url, &dir.join(format!("run-{kills}.log")));
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        std::thread::sleep(Duration::from_millis(150 + x % 350));
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+        kills += 1;
+        assert!(started.elapsed() < Duration::from_secs(180), "the producer never finished");
+    }
+    producer.join().expect("producer");
+    let mut last = stream.clone();
+    last.extend(["--exit-when-idle".to_string(), "1500ms".into()]);
+    let last: Vec<&str> = last.iter().map(String::as_str).collect();
+    run_ok(&bin, &last, &url);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let terminated = terminator.join().expect("terminator");
+    assert!(terminated > 0, "the server never terminated a connection of the pipeline");
+
+    let mut c = server.client("live");
+    let got = table(&mut c, "SELECT * FROM member_daily");
+    assert_eq!(got.len(), want.len(), "rows after {kills} kills and {terminated} terminated connections: lost or repeated");
+    assert_eq!(got, want, "rows after {kills} kills differ from the backfill's");
+    assert_eq!(table(&mut c, "SELECT * FROM member_latest"), table(&mut reference, "SELECT * FROM member_latest"));
+    // Every published epoch has its bookkeeping row; no staged row is left behind.
+    assert!(count(&mut c, "pipe_sink_epochs") > 0);
+    let staged = table(&mut c, "SELECT relname FROM pg_class WHERE relname LIKE 'pipe_stage_%' AND relkind = 'r'");
+    for s in staged {
+        assert_eq!(count(&mut c, &s), 0, "staged rows left in {s}");
+    }
+}
