@@ -4,6 +4,8 @@
 #   feature compiles from its bundled sources);
 # - Graphviz, whose `dot` renders `pipec graph --format svg` (the README's picture is checked
 #   against it);
+# - PostgreSQL (Debian's, 15): the PostgreSQL tests start their own throwaway clusters on
+#   127.0.0.1 with its `initdb` and `pg_ctl`, as the `postgres` user when run as root;
 # - tansu 0.6.0, a Kafka-protocol broker the Kafka tests start on 127.0.0.1. Building it takes
 #   15–30 minutes cold, so it is built in the background (`--start`) while the workspace
 #   compiles, and `--wait` waits for it; an installed tansu is reused.
@@ -18,11 +20,14 @@ have_tansu() { command -v tansu >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/tansu"
 start() {
   local curl=no
   if [ -e /usr/include/curl/curl.h ] || ls /usr/include/*/curl/curl.h >/dev/null 2>&1; then curl=yes; fi
-  if ! command -v cmake >/dev/null 2>&1 || [ "$curl" = no ] || ! command -v dot >/dev/null 2>&1; then
+  local pg=no
+  if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then pg=yes; fi
+  if ! command -v cmake >/dev/null 2>&1 || [ "$curl" = no ] || ! command -v dot >/dev/null 2>&1 || [ "$pg" = no ]; then
+    local packages="cmake libcurl4-openssl-dev graphviz postgresql"
     if [ "$(id -u)" = 0 ]; then
-      (apt-get update -qq && apt-get install -y -qq cmake libcurl4-openssl-dev graphviz) >/dev/null
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $packages) >/dev/null
     else
-      sudo apt-get update -qq && sudo apt-get install -y -qq cmake libcurl4-openssl-dev graphviz >/dev/null
+      sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $packages >/dev/null
     fi
   fi
   if ! have_tansu && ! { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }; then

@@ -171,8 +171,8 @@ fn loans_loaded_into_postgres_and_read_back_in_ranges_give_the_features_of_the_c
     let url = server.url("postgres");
     let mut c = server.client("postgres");
     let dir = scratch("postgres_tables");
-    let load = build_pipeline(Path::new("tests/cases/postgres/load.pipe"));
-    let features = build_pipeline(Path::new("tests/cases/postgres/features.pipe"));
+    let load = build_pipeline(Path::new("examples/feature_store/load.pipe"));
+    let features = build_pipeline(Path::new("examples/feature_store/features.pipe"));
 
     // Loaded (the table created from the rows' schema), then loaded again: replaced, not doubled.
     let rejected = dir.join("rejected_load").display().to_string();
@@ -258,7 +258,7 @@ fn loans_loaded_into_postgres_and_read_back_in_ranges_give_the_features_of_the_c
 fn postgres_errors_name_the_problem_and_leave_the_tables_as_they_were() {
     let Some(pg) = server_bin() else { return };
     let server = Server::start(pg, "errors");
-    let features = build_pipeline(Path::new("tests/cases/postgres/features.pipe"));
+    let features = build_pipeline(Path::new("examples/feature_store/features.pipe"));
     let dir = scratch("postgres_errors");
     let sinks = |d: &Path| {
         vec![
@@ -332,7 +332,7 @@ fn a_postgres_stream_killed_at_random_appends_each_row_exactly_once() {
     let server = Server::start(pg, "stream");
     server.create_db("reference");
     server.create_db("live");
-    let bin = build_pipeline(Path::new("tests/cases/postgres/stream.pipe"));
+    let bin = build_pipeline(Path::new("examples/feature_store/members.pipe"));
     let dir = scratch("postgres_stream");
     let rejected = |d: &str| vec!["--sink".to_string(), format!("rejected->files={}", dir.join(d).display())];
 
