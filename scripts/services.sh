@@ -4,8 +4,9 @@
 #   feature compiles from its bundled sources);
 # - Graphviz, whose `dot` renders `pipec graph --format svg` (the README's picture is checked
 #   against it);
-# - PostgreSQL (Debian's, 15): the PostgreSQL tests start their own throwaway clusters on
-#   127.0.0.1 with its `initdb` and `pg_ctl`, as the `postgres` user when run as root;
+# - PostgreSQL (Debian's, 15) and Redis: the feature-store tests start their own throwaway
+#   servers on 127.0.0.1 (PostgreSQL's `initdb` and `pg_ctl` as the `postgres` user when run as
+#   root, `redis-server` without persistence);
 # - tansu 0.6.0, a Kafka-protocol broker the Kafka tests start on 127.0.0.1. Building it takes
 #   15–30 minutes cold, so it is built in the background (`--start`) while the workspace
 #   compiles, and `--wait` waits for it; an installed tansu is reused.
@@ -21,9 +22,9 @@ start() {
   local curl=no
   if [ -e /usr/include/curl/curl.h ] || ls /usr/include/*/curl/curl.h >/dev/null 2>&1; then curl=yes; fi
   local pg=no
-  if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then pg=yes; fi
+  if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v redis-server >/dev/null 2>&1; then pg=yes; fi
   if ! command -v cmake >/dev/null 2>&1 || [ "$curl" = no ] || ! command -v dot >/dev/null 2>&1 || [ "$pg" = no ]; then
-    local packages="cmake libcurl4-openssl-dev graphviz postgresql"
+    local packages="cmake libcurl4-openssl-dev graphviz postgresql redis-server"
     if [ "$(id -u)" = 0 ]; then
       (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $packages) >/dev/null
     else

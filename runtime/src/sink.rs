@@ -73,6 +73,17 @@ pub enum SinkKind {
         /// The rows' Parquet message type: their columns and types.
         schema: &'static str,
     },
+    /// Redis hashes, one per key (the runtime's `redis` feature): `prefix` + the `key` columns'
+    /// values joined by `:`, each written unless it holds a newer `version`.
+    Redis {
+        url: String,
+        prefix: String,
+        key: Vec<String>,
+        /// The column whose value (milliseconds) orders a key's rows; none: the last wins.
+        version: Option<String>,
+        /// How long a hash lives after its last write (0: for ever).
+        ttl_ms: i64,
+    },
 }
 
 /// How a PostgreSQL sink's rows meet the table's.
@@ -127,6 +138,9 @@ struct SinkOut {
     /// A PostgreSQL sink's connections and staging tables.
     #[cfg(feature = "postgres")]
     pg: Option<crate::connectors::postgres::PgSink>,
+    /// A Redis sink's connection and (batch) spool.
+    #[cfg(feature = "redis")]
+    redis: Option<crate::connectors::redis::RedisSink>,
     /// The lock on the sink's directory, held for the whole run (by the leading process).
     _lock: Option<File>,
 }
@@ -225,6 +239,8 @@ impl SinkOut {
             producer: None,
             #[cfg(feature = "postgres")]
             pg: None,
+            #[cfg(feature = "redis")]
+            redis: None,
             _lock: None,
         }
     }
@@ -253,6 +269,31 @@ impl SinkOut {
             {
                 let _ = (url, table, key, mode, schema, streaming, leader);
                 return Err(no_postgres(self.decl.name));
+            }
+        }
+        if let SinkKind::Redis { url, prefix, key, version, ttl_ms } = &self.decl.kind {
+            #[cfg(feature = "redis")]
+            {
+                let r = crate::connectors::redis::RedisSink::open(
+                    self.decl.name,
+                    url,
+                    prefix,
+                    key,
+                    version.as_deref(),
+                    *ttl_ms,
+                    streaming,
+                )
+                .map_err(io::Error::other)?;
+                self.redis = Some(r);
+                return Ok(());
+            }
+            #[cfg(not(feature = "redis"))]
+            {
+                let _ = (url, prefix, key, version, ttl_ms);
+                return Err(io::Error::other(format!(
+                    "sink `{}`: this binary was built without Redis support (pipec enables it for pipelines that use `redis`)",
+                    self.decl.name
+                )));
             }
         }
         let SinkKind::Kafka { topic, brokers, .. } = &self.decl.kind else { return Ok(()) };
@@ -519,6 +560,13 @@ impl Outputs {
                 }
                 return Err(io::Error::other(format!("sink `{}`: not connected to PostgreSQL", s.decl.name)));
             }
+            SinkKind::Redis { .. } => {
+                #[cfg(feature = "redis")]
+                if let Some(r) = &s.redis {
+                    return r.write(rows);
+                }
+                return Err(io::Error::other(format!("sink `{}`: not connected to Redis", s.decl.name)));
+            }
         };
         let text = match format {
             SinkFormat::Json => Some(json_lines(rows)?),
@@ -686,6 +734,28 @@ impl Outputs {
         Ok(ready.into_iter().map(|(_, dest)| dest.clone()).collect())
     }
 
+    /// Writes what this process's Redis sinks spooled during a batch run: every process of the
+    /// cluster calls it once the whole run has succeeded, before the commit.
+    pub fn commit_spools(&self) -> io::Result<()> {
+        #[cfg(feature = "redis")]
+        for s in &self.sinks {
+            if let Some(r) = &s.redis {
+                r.commit_batch().map_err(io::Error::other)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops what this process's Redis sinks spooled (a failed batch run).
+    pub fn abandon_spools(&self) {
+        #[cfg(feature = "redis")]
+        for s in &self.sinks {
+            if let Some(r) = &s.redis {
+                r.abandon();
+            }
+        }
+    }
+
     /// Empties the temporary directories (what a crashed run left there), before any worker
     /// writes into them.
     pub fn reset(&self) -> io::Result<()> {
@@ -717,6 +787,7 @@ impl Outputs {
             if let Some(pg) = pg_of(s) {
                 let _ = pg.drop_stages();
             }
+
             if let Some(tmp) = &s.tmp_dir {
                 let _ = std::fs::remove_dir_all(tmp);
             }

@@ -9,7 +9,7 @@ mod examples;
 mod explain;
 mod fmt;
 mod kafka;
-mod postgres;
+mod feature_store;
 mod privacy;
 mod props;
 mod reliability;

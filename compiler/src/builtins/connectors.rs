@@ -23,6 +23,8 @@ pub enum ArgKind {
     Start,
     /// One expression over the incoming row, or a list `[…]` of them.
     RowExprs,
+    /// A duration literal such as `7d`, in milliseconds.
+    Duration,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -121,8 +123,10 @@ pub const CONNECTORS: &[Connector] = &[
             p("url", false, true, ArgKind::Text),
             p("key", false, true, ArgKind::RowExprs),
             p("prefix", false, false, ArgKind::Text),
+            p("ttl", false, false, ArgKind::Duration),
+            p("version", false, false, ArgKind::RowExprs),
         ],
-        doc: "A Redis hash per key (a feature store).",
+        doc: "An online feature store: one Redis hash per key (`prefix` + the `key` fields' values joined by `:`) holding the row's fields, written by one Lua script unless the hash holds a newer `version` (a field; `window_end` by default when the row has one), its TTL refreshed on every write (`ttl = 7d`).",
     },
     Connector {
         name: "postgres",

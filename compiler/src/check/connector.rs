@@ -193,6 +193,8 @@ impl Checker<'_> {
                 );
                 None
             }
+            (ArgKind::Duration, ExprKind::Duration(ms)) if *ms > 0 => Some(ConnectorArg::Int(*ms)),
+            (ArgKind::Duration, _) => self.const_error(v, param, "a positive duration such as `7d`"),
             (ArgKind::RowExprs, ExprKind::List(items)) => Some(ConnectorArg::Exprs(items.clone())),
             (ArgKind::RowExprs, _) => Some(ConnectorArg::Exprs(vec![v.clone()])),
         }

@@ -178,13 +178,26 @@ impl Checker<'_> {
                     message: format!("for the rows of `{}`", from.name),
                 });
             }
-            let columns = param == "key" && self.program.sinks[sink].connector.name == "postgres";
+            // PostgreSQL's and Redis's `key` (and Redis's `version`) name fields of the row.
+            let store = match self.program.sinks[sink].connector.name.as_str() {
+                "postgres" => Some("a PostgreSQL"),
+                "redis" => Some("a Redis"),
+                _ => None,
+            };
+            let columns = store.filter(|_| param == "key" || param == "version");
             for t in &typed {
-                if columns && !matches!(t.kind, hir::TExprKind::Var(_)) {
+                if let (Some(store), false) = (columns, matches!(t.kind, hir::TExprKind::Var(_))) {
                     self.diags.push(
-                        Diagnostic::new(Code::E2001, t.span, "a PostgreSQL sink's `key` names columns of its rows")
+                        Diagnostic::new(Code::E2001, t.span, format!("{store} sink's `{param}` names fields of its rows"))
                             .label("not a field of the row")
-                            .help("compute the value in a `select` step, then name its field: `key = [member_id]`"),
+                            .help(format!("compute the value in a `select` step, then name its field: `{param} = [member_id]`")),
+                    );
+                }
+                if param == "version" && !matches!(t.ty.non_null(), Type::Timestamp | Type::Int) {
+                    self.diags.push(
+                        Diagnostic::new(Code::E2001, t.span, format!("a `version` is a timestamp or an integer, not `{}`", t.ty))
+                            .label("not a version")
+                            .help("name the field that orders a key's rows, such as `window_end`"),
                     );
                 }
                 if matches!(t.ty.non_null(), Type::List(_) | Type::Set(_) | Type::Map(..) | Type::Struct(..)) {

@@ -11,9 +11,29 @@ pub mod files;
 pub mod kafka;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 #[cfg(not(feature = "kafka"))]
 const NO_KAFKA: &str = "this binary was built without Kafka support (pipec enables it for pipelines that use `kafka`)";
+
+/// The URL with its password replaced by `***` (URL form and `key=value` form).
+pub fn redact(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://").map(|(s, r)| (&url[..s.len() + 3], r)) {
+        let (auth, host) = match rest.rfind('@') {
+            Some(at) => (&rest[..at], &rest[at..]),
+            None => return url.to_string(),
+        };
+        return match auth.split_once(':') {
+            Some((user, _)) => format!("{scheme}{user}:***{host}"),
+            None => url.to_string(),
+        };
+    }
+    url.split_whitespace()
+        .map(|kv| if kv.starts_with("password=") { "password=***".to_string() } else { kv.to_string() })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 
 /// The name a partition's position has in checkpoints and in rejected records' positions.
 pub fn position_name(topic: &str, partition: i32) -> String {

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use postgres::types::{Kind, Type};
 use postgres::{Client, NoTls};
 
+use super::redact;
 use crate::input::{PgColumn, PgKind, PgSource, TsUnit};
 use crate::sink::{PgMode, Record};
 
@@ -31,25 +32,6 @@ const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 const PG_EPOCH_DAYS: i32 = 10_957;
 /// How long a connection lost mid-run is retried, with backoff, before the run fails.
 const RETRY_FOR: Duration = Duration::from_secs(30);
-
-/// The URL with its password replaced by `***` (URL form and `key=value` form).
-pub fn redact(url: &str) -> String {
-    if let Some(rest) = url.strip_prefix("postgresql://").or_else(|| url.strip_prefix("postgres://")) {
-        let scheme = &url[..url.len() - rest.len()];
-        let (auth, host) = match rest.rfind('@') {
-            Some(at) => (&rest[..at], &rest[at..]),
-            None => return url.to_string(),
-        };
-        return match auth.split_once(':') {
-            Some((user, _)) => format!("{scheme}{user}:***{host}"),
-            None => url.to_string(),
-        };
-    }
-    url.split_whitespace()
-        .map(|kv| if kv.starts_with("password=") { "password=***".to_string() } else { kv.to_string() })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
 
 /// Whether an error is the connection's (worth reconnecting for), not the statement's.
 fn transient(e: &postgres::Error) -> bool {

@@ -183,7 +183,10 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
             failure.clone_from(&d.failure);
         }
     }
+    // Redis sinks spool their rows in each process until the whole run has succeeded.
+    let failure = failure.or_else(|| outputs.commit_spools().err().map(|e| e.to_string()));
     if let Some(e) = failure {
+        outputs.abandon_spools();
         if first == 0 {
             outputs.abandon();
         }

@@ -379,7 +379,7 @@ impl Parts {
         let next = self.sink_index.len();
         let k = *self.sink_index.entry(sink).or_insert(next);
         if k == next {
-            let (decl, dir) = sink::sink_decl(g, sink, &cx.row_ty[input], node.span);
+            let (decl, dir) = sink::sink_decl(g, sink, &cx.row_ty[input], &in_row.fields, node.span);
             if self.first_dir.is_none() {
                 self.first_dir = dir;
             }

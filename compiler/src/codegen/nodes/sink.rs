@@ -15,7 +15,13 @@ use crate::source::Span;
 use crate::types::Type;
 
 /// A sink's `SinkDecl`, and its folder when it writes files to a literal path.
-pub(super) fn sink_decl(g: &mut Gen<'_>, sink: usize, row: &TokenStream, span: Span) -> (TokenStream, Option<String>) {
+pub(super) fn sink_decl(
+    g: &mut Gen<'_>,
+    sink: usize,
+    row: &TokenStream,
+    fields: &[(String, Type)],
+    span: Span,
+) -> (TokenStream, Option<String>) {
     let s = &g.program.sinks[sink];
     let name = Literal::string(&s.name);
     let c = &s.connector;
@@ -79,7 +85,7 @@ pub(super) fn sink_decl(g: &mut Gen<'_>, sink: usize, row: &TokenStream, span: S
                 None if c.args.iter().any(|(n, _)| n == "key") => quote!(PgMode::Upsert),
                 None => quote!(PgMode::Append),
             };
-            let key: Vec<Literal> = sink_key_columns(s).iter().map(|k| Literal::string(k)).collect();
+            let key: Vec<Literal> = named_fields(s, "key").iter().map(|k| Literal::string(k)).collect();
             (
                 quote!(SinkDecl {
                     name: #name,
@@ -89,6 +95,46 @@ pub(super) fn sink_decl(g: &mut Gen<'_>, sink: usize, row: &TokenStream, span: S
                         key: vec![#(String::from(#key)),*],
                         mode: #mode,
                         schema: <#row as Record>::PARQUET_SCHEMA,
+                    },
+                    location: None,
+                    beside_first: false,
+                }),
+                None,
+            )
+        }
+        "redis" if !g.module => {
+            let arg = |n: &str| c.args.iter().find(|(k, _)| k == n).map(|(_, a)| a.clone());
+            let url = connector_value(g, arg("url").as_ref());
+            let prefix = match arg("prefix") {
+                Some(a) => connector_value(g, Some(&a)),
+                None => quote!(String::new()),
+            };
+            let key: Vec<Literal> = named_fields(s, "key").iter().map(|k| Literal::string(k)).collect();
+            // The version orders a key's rows: the field named, else the window's end.
+            let version = named_fields(s, "version")
+                .into_iter()
+                .next()
+                .or_else(|| fields.iter().any(|(n, _)| n == "window_end").then(|| "window_end".to_string()));
+            let version = match version {
+                Some(v) => {
+                    let v = Literal::string(&v);
+                    quote!(Some(String::from(#v)))
+                }
+                None => quote!(None),
+            };
+            let ttl = match arg("ttl") {
+                Some(ConnectorArg::Int(ms)) => Literal::i64_suffixed(ms),
+                _ => Literal::i64_suffixed(0),
+            };
+            (
+                quote!(SinkDecl {
+                    name: #name,
+                    kind: SinkKind::Redis {
+                        url: #url,
+                        prefix: #prefix,
+                        key: vec![#(String::from(#key)),*],
+                        version: #version,
+                        ttl_ms: #ttl,
                     },
                     location: None,
                     beside_first: false,
@@ -108,12 +154,13 @@ pub(super) fn sink_decl(g: &mut Gen<'_>, sink: usize, row: &TokenStream, span: S
     }
 }
 
-/// A PostgreSQL sink's `key`: the columns it names (the checker refuses anything but names).
-fn sink_key_columns(s: &crate::hir::Sink) -> Vec<String> {
+/// The fields a PostgreSQL or Redis sink's `key` (or `version`) names (the checker refuses
+/// anything but names).
+fn named_fields(s: &crate::hir::Sink, param: &str) -> Vec<String> {
     s.connector
         .args
         .iter()
-        .filter(|(n, _)| n == "key")
+        .filter(|(n, _)| n == param)
         .filter_map(|(_, a)| match a {
             ConnectorArg::Exprs(items) => Some(items),
             _ => None,

@@ -1,14 +1,16 @@
-//! PostgreSQL sources and sinks against a real PostgreSQL server (Debian's PostgreSQL 15,
-//! started here on 127.0.0.1 in a throwaway data directory): the Lending Club loans loaded into
-//! a table and replaced in one transaction by every run; features read back from it in page
-//! ranges at several worker counts equal those computed from the CSV file, and upserted by key;
-//! a stream killed at random, restarted, and whose connections the server terminates, appends
-//! each window's row exactly once; bad tables and unreachable servers are clear errors that
-//! leave the tables as they were.
+//! The feature store: PostgreSQL sources and sinks and Redis sinks against real servers
+//! (Debian's PostgreSQL 15 and Redis, started here on 127.0.0.1 with throwaway data): the
+//! Lending Club loans loaded into a table and replaced in one transaction by every run;
+//! features read back from it in page ranges at several worker counts equal those computed from
+//! the CSV file, upserted by key, and the latest month of each state in Redis, never
+//! overwritten by an older one; a stream killed at random, restarted, and whose connections
+//! both servers kill, appends each window's row exactly once and leaves Redis as a backfill
+//! does; bad tables and unreachable servers are clear errors that leave the tables as they were.
 //!
-//! The server's programs are PostgreSQL's `initdb` and `pg_ctl` (under
-//! `/usr/lib/postgresql/*/bin` or on the PATH); `.ci/run` installs them. Without them these
-//! tests say why and pass, unless `PIPE_REQUIRE_POSTGRES` is set (as `.ci/run` sets it).
+//! The servers' programs are PostgreSQL's `initdb` and `pg_ctl` (under
+//! `/usr/lib/postgresql/*/bin` or on the PATH) and `redis-server`; `.ci/run` installs them.
+//! Without them these tests say why and pass, unless `PIPE_REQUIRE_POSTGRES` is set (as
+//! `.ci/run` sets it).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -44,6 +46,76 @@ fn server_bin() -> Option<PathBuf> {
         }
     }
     bin
+}
+
+/// `redis-server`, or `None` (with the reason printed).
+fn redis_bin() -> Option<PathBuf> {
+    let bin = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("redis-server"))
+        .find(|p| p.is_file());
+    if bin.is_none() {
+        assert!(
+            std::env::var_os("PIPE_REQUIRE_POSTGRES").is_none(),
+            "PIPE_REQUIRE_POSTGRES is set but redis-server is not installed"
+        );
+        #[allow(clippy::print_stderr, reason = "why the test did nothing")]
+        {
+            eprintln!("skipped: no Redis server here (apt-get install redis-server)");
+        }
+    }
+    bin
+}
+
+/// A Redis server on a free port of 127.0.0.1, without persistence, stopped when dropped.
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    fn start(bin: &Path) -> Redis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+        let child = Command::new(bin)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(20), "redis-server did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Redis { child, port }
+    }
+
+    fn url(&self, db: u8) -> String {
+        format!("redis://127.0.0.1:{}/{db}", self.port)
+    }
+
+    fn client(&self, db: u8) -> redis::Connection {
+        redis::Client::open(self.url(db)).and_then(|c| c.get_connection()).expect("connect to the test Redis")
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every hash under `pattern`, each as its key and its sorted fields.
+fn hashes(c: &mut redis::Connection, pattern: &str) -> std::collections::BTreeMap<String, Vec<(String, String)>> {
+    let keys: Vec<String> = redis::cmd("KEYS").arg(pattern).query(c).expect("KEYS");
+    keys.into_iter()
+        .map(|k| {
+            let mut fields: Vec<(String, String)> = redis::cmd("HGETALL").arg(&k).query(c).expect("HGETALL");
+            fields.sort();
+            (k, fields)
+        })
+        .collect()
 }
 
 /// A PostgreSQL cluster on a free port of 127.0.0.1 (trust authentication), stopped and removed
@@ -125,17 +197,21 @@ impl Drop for Server {
     }
 }
 
-fn run(bin: &Path, args: &[&str], url: &str) -> std::process::Output {
+/// Where a run's stores are: PostgreSQL's URL and Redis's (unused by pipelines without Redis).
+type Stores<'a> = (&'a str, &'a str);
+
+fn run(bin: &Path, args: &[&str], (url, redis): Stores<'_>) -> std::process::Output {
     Command::new(bin)
         .args(args)
         .env("PIPE_HMAC_KEY", KEY)
         .env("DATABASE_URL", url)
+        .env("REDIS_URL", redis)
         .output()
         .expect("run the pipeline")
 }
 
-fn run_ok(bin: &Path, args: &[&str], url: &str) {
-    let out = run(bin, args, url);
+fn run_ok(bin: &Path, args: &[&str], stores: Stores<'_>) {
+    let out = run(bin, args, stores);
     assert!(
         out.status.success(),
         "{} {args:?} failed:\n{}",
@@ -166,9 +242,11 @@ fn count(c: &mut postgres::Client, table: &str) -> i64 {
 
 #[test]
 fn loans_loaded_into_postgres_and_read_back_in_ranges_give_the_features_of_the_csv() {
-    let Some(pg) = server_bin() else { return };
+    let (Some(pg), Some(redis)) = (server_bin(), redis_bin()) else { return };
     let server = Server::start(pg, "tables");
-    let url = server.url("postgres");
+    let redis = Redis::start(&redis);
+    let (url, redis_url) = (server.url("postgres"), redis.url(0));
+    let stores = (url.as_str(), redis_url.as_str());
     let mut c = server.client("postgres");
     let dir = scratch("postgres_tables");
     let load = build_pipeline(Path::new("examples/feature_store/load.pipe"));
@@ -177,7 +255,7 @@ fn loans_loaded_into_postgres_and_read_back_in_ranges_give_the_features_of_the_c
     // Loaded (the table created from the rows' schema), then loaded again: replaced, not doubled.
     let rejected = dir.join("rejected_load").display().to_string();
     let load_args = ["--quiet", "--workers", "2", "--sink", &format!("rejected->files={rejected}")];
-    run_ok(&load, &load_args, &url);
+    run_ok(&load, &load_args, stores);
     assert_eq!(count(&mut c, "loans"), 10_000);
     let columns = table(
         &mut c,
@@ -193,7 +271,7 @@ fn loans_loaded_into_postgres_and_read_back_in_ranges_give_the_features_of_the_c
             "2|HI|C|5000|12.61|40000|2018-02-01 00:00:00+00|Current"
         ]
     );
-    run_ok(&load, &load_args, &url);
+    run_ok(&load, &load_args, stores);
     assert_eq!(count(&mut c, "loans"), 10_000, "a second `replace` run replaces the rows");
 
     // The reference: the point-in-time example's feature pipeline over the CSV file.
@@ -202,7 +280,7 @@ fn loans_loaded_into_postgres_and_read_back_in_ranges_give_the_features_of_the_c
     run_ok(
         &csv,
         &["--quiet", "--sink", &format!("monthly->files={}", reference.display()), "--sink", &format!("rejected->files={}", dir.join("r0").display())],
-        &url,
+        stores,
     );
     let want = pipe_tests::sink_rows(&reference);
     assert_eq!(want.len(), 129);
@@ -220,7 +298,7 @@ fn loans_loaded_into_postgres_and_read_back_in_ranges_give_the_features_of_the_c
             "--sink",
             &format!("rejected->files={}", out.join("rejected").display()),
         ];
-        run_ok(&features, &args, &url);
+        run_ok(&features, &args, stores);
         assert_eq!(pipe_tests::sink_rows(&out.join("features")), want, "{workers} workers");
         assert_eq!(count(&mut c, "state_features"), 129);
     }
@@ -237,6 +315,48 @@ fn loans_loaded_into_postgres_and_read_back_in_ranges_give_the_features_of_the_c
     let pk = table(&mut c, "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'state_features'::regclass AND i.indisprimary");
     assert_eq!(pk, ["state", "window_start"], "the key is the created table's primary key");
 
+    // Redis holds each state's latest month: the row with the greatest window end.
+    let mut latest: std::collections::BTreeMap<String, serde_json::Value> = std::collections::BTreeMap::new();
+    for r in &want {
+        let v: serde_json::Value = serde_json::from_str(r).expect("JSON");
+        let state = v["state"].as_str().unwrap_or_default().to_string();
+        if latest.get(&state).is_none_or(|held| held["window_end"].as_str() < v["window_end"].as_str()) {
+            latest.insert(state, v);
+        }
+    }
+    let mut rc = redis.client(0);
+    let held = hashes(&mut rc, "state:*");
+    assert_eq!(held.len(), latest.len(), "one hash per state");
+    for (state, row) in &latest {
+        let fields = &held[&format!("state:{state}")];
+        let get = |f: &str| fields.iter().find(|(k, _)| k == f).map(|(_, v)| v.as_str());
+        assert_eq!(get("window_end"), row["window_end"].as_str(), "{state}");
+        assert_eq!(get("loans"), Some(row["loans"].to_string().as_str()), "{state}");
+        // Averages merged from several workers' partial sums may differ in the last bit.
+        let rate: f64 = get("avg_rate").and_then(|r| r.parse().ok()).unwrap_or(f64::NAN);
+        let want_rate = row["avg_rate"].as_f64().unwrap_or_default();
+        assert!((rate - want_rate).abs() <= 1e-12 * want_rate.abs(), "{state}: {rate} vs {want_rate}");
+        let ttl: i64 = redis::cmd("PTTL").arg(format!("state:{state}")).query(&mut rc).expect("PTTL");
+        assert!(ttl > 29 * 86_400_000 && ttl <= 30 * 86_400_000, "the TTL is refreshed to 30 days: {ttl}");
+    }
+    // A hash holding a newer version is never overwritten by an older window; the others are
+    // written again as they were.
+    let _: () = redis::cmd("HSET").arg("state:CA").arg("_pipe_version").arg(i64::MAX / 2).arg("loans").arg("newer").query(&mut rc).expect("HSET");
+    let out = dir.join("again");
+    run_ok(
+        &features,
+        &["--quiet", "--sink", &format!("monthly->files={}", out.join("f").display()), "--sink", &format!("rejected->files={}", out.join("r").display())],
+        stores,
+    );
+    let again = hashes(&mut rc, "state:*");
+    let newer = again["state:CA"].iter().find(|(k, _)| k == "loans").map(|(_, v)| v.as_str());
+    assert_eq!(newer, Some("newer"), "an older window overwrote a newer one");
+    for (k, v) in &held {
+        if k != "state:CA" {
+            assert_eq!(&again[k], v, "{k}");
+        }
+    }
+
     // A null in a required field: that row is rejected, with the field's name, the rest goes on.
     c.batch_execute("ALTER TABLE loans ALTER grade DROP NOT NULL; UPDATE loans SET grade = NULL WHERE loan_id = 7")
         .expect("null grade");
@@ -244,20 +364,37 @@ fn loans_loaded_into_postgres_and_read_back_in_ranges_give_the_features_of_the_c
     run_ok(
         &features,
         &["--quiet", "--workers", "2", "--sink", &format!("monthly->files={}", out.join("f").display()), "--sink", &format!("rejected->files={}", out.join("rejected").display())],
-        &url,
+        stores,
     );
     let rejected = pipe_tests::sink_rows(&out.join("rejected"));
     assert_eq!(rejected.len(), 1, "{rejected:?}");
     let r: serde_json::Value = serde_json::from_str(&rejected[0]).expect("JSON");
     assert!(r["reason"].as_str().is_some_and(|m| m.contains("field `grade`")), "the reason names the field: {r}");
     assert!(r["raw"].as_str().is_some_and(|m| m.contains("\"loan_id\":7")), "the row is kept, as JSON: {r}");
-    assert_eq!(r["position"], "loans@6", "the table and the row's number in its range: {r}");
+    let at = r["position"].as_str().unwrap_or_default();
+    assert!(at.strip_prefix("loans@").is_some_and(|n| n.parse::<u64>().is_ok()), "the table and the row's number: {r}");
+
+    // Redis down: the URL is named without its password, and nothing is written anywhere.
+    let before = table(&mut c, "SELECT * FROM state_features");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let out = run(
+        &features,
+        &["--quiet", "--sink", &format!("monthly->files={}", dir.join("down").display())],
+        (&url, &format!("redis://:s3cret-pw@127.0.0.1:{closed}/0")),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains(&format!("cannot connect to Redis at `redis://:***@127.0.0.1:{closed}/0`")), "{err}");
+    assert!(!err.contains("s3cret-pw"), "the password is printed: {err}");
+    assert_eq!(table(&mut c, "SELECT * FROM state_features"), before, "the table changed");
 }
 
 #[test]
 fn postgres_errors_name_the_problem_and_leave_the_tables_as_they_were() {
-    let Some(pg) = server_bin() else { return };
+    let (Some(pg), Some(redis)) = (server_bin(), redis_bin()) else { return };
     let server = Server::start(pg, "errors");
+    let redis = Redis::start(&redis);
+    let redis_url = redis.url(0);
     let features = build_pipeline(Path::new("examples/feature_store/features.pipe"));
     let dir = scratch("postgres_errors");
     let sinks = |d: &Path| {
@@ -274,7 +411,7 @@ fn postgres_errors_name_the_problem_and_leave_the_tables_as_they_were() {
 
     // Nobody listens: the URL is named, its password is not.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
-    let out = run(&features, &args, &format!("postgresql://postgres:s3cret-pw@127.0.0.1:{closed}/postgres"));
+    let out = run(&features, &args, (&format!("postgresql://postgres:s3cret-pw@127.0.0.1:{closed}/postgres"), &redis_url));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains(&format!("postgresql://postgres:***@127.0.0.1:{closed}/postgres")), "{err}");
@@ -292,13 +429,13 @@ fn postgres_errors_name_the_problem_and_leave_the_tables_as_they_were() {
          INSERT INTO state_features (state, loans) VALUES ('kept', 1)",
     )
     .expect("tables");
-    let out = run(&features, &args, &server.url("wrong"));
+    let out = run(&features, &args, (&server.url("wrong"), &redis_url));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("column `loan_amount`") && err.contains("`text`"), "{err}");
     // The sink's table is checked too: its primary key is not the sink's key.
     c.batch_execute("ALTER TABLE loans ALTER loan_amount TYPE bigint USING 5000").expect("fix the column");
-    let out = run(&features, &args, &server.url("wrong"));
+    let out = run(&features, &args, (&server.url("wrong"), &redis_url));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("unique index or primary key on (state, window_start)"), "{err}");
@@ -306,17 +443,18 @@ fn postgres_errors_name_the_problem_and_leave_the_tables_as_they_were() {
 
     // A table without a field's column.
     c.batch_execute("DROP TABLE state_features; ALTER TABLE loans DROP COLUMN grade").expect("drop");
-    let out = run(&features, &args, &server.url("wrong"));
+    let out = run(&features, &args, (&server.url("wrong"), &redis_url));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("has no column `grade`"), "{err}");
 }
 
-fn start(bin: &Path, args: &[String], url: &str, log: &Path) -> Child {
+fn start(bin: &Path, args: &[String], (url, redis): Stores<'_>, log: &Path) -> Child {
     Command::new(bin)
         .args(args)
         .env("PIPE_HMAC_KEY", KEY)
         .env("DATABASE_URL", url)
+        .env("REDIS_URL", redis)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).expect("log"))
         .spawn()
@@ -328,8 +466,9 @@ fn start(bin: &Path, args: &[String], url: &str, log: &Path) -> Child {
 /// connections meanwhile, it appends exactly the rows a backfill writes.
 #[test]
 fn a_postgres_stream_killed_at_random_appends_each_row_exactly_once() {
-    let Some(pg) = server_bin() else { return };
+    let (Some(pg), Some(redis)) = (server_bin(), redis_bin()) else { return };
     let server = Server::start(pg, "stream");
+    let redis = Redis::start(&redis);
     server.create_db("reference");
     server.create_db("live");
     let bin = build_pipeline(Path::new("examples/feature_store/members.pipe"));
@@ -339,7 +478,7 @@ fn a_postgres_stream_killed_at_random_appends_each_row_exactly_once() {
     let mut args = vec!["--quiet".to_string(), "--workers".into(), "2".into()];
     args.extend(rejected("r0"));
     let args_ref: Vec<&str> = args.iter().map(String::as_str).collect();
-    run_ok(&bin, &args_ref, &server.url("reference"));
+    run_ok(&bin, &args_ref, (&server.url("reference"), &redis.url(0)));
     let mut reference = server.client("reference");
     let want = table(&mut reference, "SELECT * FROM member_daily");
     assert_eq!(want.len(), 2430, "the backfill");
@@ -364,12 +503,12 @@ fn a_postgres_stream_killed_at_random_appends_each_row_exactly_once() {
         format!("applications={}/*.jsonl", live.display()),
     ];
     stream.extend(rejected("r1"));
-    let url = server.url("live");
+    let (url, redis_url) = (server.url("live"), redis.url(1));
     let producer = pipe_tests::produce(live.clone(), lines, 3);
-    // Meanwhile the server terminates the pipeline's connections now and then.
+    // Meanwhile both servers kill the pipeline's connections now and then.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let terminator = {
-        let (stop, mut admin) = (stop.clone(), server.client("postgres"));
+        let (stop, mut admin, mut redis_admin) = (stop.clone(), server.client("postgres"), redis.client(0));
         std::thread::spawn(move || {
             let mut terminated = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -381,6 +520,9 @@ fn a_postgres_stream_killed_at_random_appends_each_row_exactly_once() {
                     )
                     .expect("terminate");
                 terminated += rows.len();
+                let killed: usize =
+                    redis::cmd("CLIENT").arg("KILL").arg("SKIPME").arg("yes").query(&mut redis_admin).expect("CLIENT KILL");
+                terminated += killed;
             }
             terminated
         })
@@ -389,7 +531,7 @@ fn a_postgres_stream_killed_at_random_appends_each_row_exactly_once() {
     let mut kills = 0;
     let started = Instant::now();
     while !producer.is_finished() || kills < 8 {
-        let mut child = start(&bin, &stream, &url, &dir.join(format!("run-{kills}.log")));
+        let mut child = start(&bin, &stream, (&url, &redis_url), &dir.join(format!("run-{kills}.log")));
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
@@ -403,7 +545,7 @@ fn a_postgres_stream_killed_at_random_appends_each_row_exactly_once() {
     let mut last = stream.clone();
     last.extend(["--exit-when-idle".to_string(), "1500ms".into()]);
     let last: Vec<&str> = last.iter().map(String::as_str).collect();
-    run_ok(&bin, &last, &url);
+    run_ok(&bin, &last, (&url, &redis_url));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let terminated = terminator.join().expect("terminator");
     assert!(terminated > 0, "the server never terminated a connection of the pipeline");
@@ -419,4 +561,8 @@ fn a_postgres_stream_killed_at_random_appends_each_row_exactly_once() {
     for s in staged {
         assert_eq!(count(&mut c, &s), 0, "staged rows left in {s}");
     }
+    // Redis: every member's latest day, as the backfill left it.
+    let (want, got) = (hashes(&mut redis.client(0), "member:*"), hashes(&mut redis.client(1), "member:*"));
+    assert!(!want.is_empty());
+    assert_eq!(got, want, "the stream's Redis hashes differ from the backfill's");
 }
