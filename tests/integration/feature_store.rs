@@ -212,12 +212,7 @@ fn run(bin: &Path, args: &[&str], (url, redis): Stores<'_>) -> std::process::Out
 
 fn run_ok(bin: &Path, args: &[&str], stores: Stores<'_>) {
     let out = run(bin, args, stores);
-    assert!(
-        out.status.success(),
-        "{} {args:?} failed:\n{}",
-        bin.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{} {args:?} failed:\n{}", bin.display(), String::from_utf8_lossy(&out.stderr));
 }
 
 /// Every row of a query, each as its columns' text joined by `|` (nulls as `∅`), sorted.
@@ -279,7 +274,13 @@ fn loans_loaded_into_postgres_and_read_back_in_ranges_give_the_features_of_the_c
     let reference = dir.join("reference");
     run_ok(
         &csv,
-        &["--quiet", "--sink", &format!("monthly->files={}", reference.display()), "--sink", &format!("rejected->files={}", dir.join("r0").display())],
+        &[
+            "--quiet",
+            "--sink",
+            &format!("monthly->files={}", reference.display()),
+            "--sink",
+            &format!("rejected->files={}", dir.join("r0").display()),
+        ],
         stores,
     );
     let want = pipe_tests::sink_rows(&reference);
@@ -306,11 +307,19 @@ fn loans_loaded_into_postgres_and_read_back_in_ranges_give_the_features_of_the_c
         .iter()
         .map(|r| {
             let v: serde_json::Value = serde_json::from_str(r).expect("JSON");
-            format!("{}|{}|{}", v["state"].as_str().unwrap_or(""), &v["window_start"].as_str().unwrap_or("")[..10], v["loans"])
+            format!(
+                "{}|{}|{}",
+                v["state"].as_str().unwrap_or(""),
+                &v["window_start"].as_str().unwrap_or("")[..10],
+                v["loans"]
+            )
         })
         .collect();
     from_json.sort();
-    let in_table = table(&mut c, "SELECT state, to_char(window_start AT TIME ZONE 'UTC', 'YYYY-MM-DD'), loans FROM state_features");
+    let in_table = table(
+        &mut c,
+        "SELECT state, to_char(window_start AT TIME ZONE 'UTC', 'YYYY-MM-DD'), loans FROM state_features",
+    );
     assert_eq!(in_table, from_json, "the upserted table holds the features");
     let pk = table(&mut c, "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'state_features'::regclass AND i.indisprimary");
     assert_eq!(pk, ["state", "window_start"], "the key is the created table's primary key");
@@ -341,11 +350,24 @@ fn loans_loaded_into_postgres_and_read_back_in_ranges_give_the_features_of_the_c
     }
     // A hash holding a newer version is never overwritten by an older window; the others are
     // written again as they were.
-    let _: () = redis::cmd("HSET").arg("state:CA").arg("_pipe_version").arg(i64::MAX / 2).arg("loans").arg("newer").query(&mut rc).expect("HSET");
+    let _: () = redis::cmd("HSET")
+        .arg("state:CA")
+        .arg("_pipe_version")
+        .arg(i64::MAX / 2)
+        .arg("loans")
+        .arg("newer")
+        .query(&mut rc)
+        .expect("HSET");
     let out = dir.join("again");
     run_ok(
         &features,
-        &["--quiet", "--sink", &format!("monthly->files={}", out.join("f").display()), "--sink", &format!("rejected->files={}", out.join("r").display())],
+        &[
+            "--quiet",
+            "--sink",
+            &format!("monthly->files={}", out.join("f").display()),
+            "--sink",
+            &format!("rejected->files={}", out.join("r").display()),
+        ],
         stores,
     );
     let again = hashes(&mut rc, "state:*");
@@ -363,7 +385,15 @@ fn loans_loaded_into_postgres_and_read_back_in_ranges_give_the_features_of_the_c
     let out = dir.join("null");
     run_ok(
         &features,
-        &["--quiet", "--workers", "2", "--sink", &format!("monthly->files={}", out.join("f").display()), "--sink", &format!("rejected->files={}", out.join("rejected").display())],
+        &[
+            "--quiet",
+            "--workers",
+            "2",
+            "--sink",
+            &format!("monthly->files={}", out.join("f").display()),
+            "--sink",
+            &format!("rejected->files={}", out.join("rejected").display()),
+        ],
         stores,
     );
     let rejected = pipe_tests::sink_rows(&out.join("rejected"));
@@ -411,7 +441,8 @@ fn postgres_errors_name_the_problem_and_leave_the_tables_as_they_were() {
 
     // Nobody listens: the URL is named, its password is not.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
-    let out = run(&features, &args, (&format!("postgresql://postgres:s3cret-pw@127.0.0.1:{closed}/postgres"), &redis_url));
+    let out =
+        run(&features, &args, (&format!("postgresql://postgres:s3cret-pw@127.0.0.1:{closed}/postgres"), &redis_url));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains(&format!("postgresql://postgres:***@127.0.0.1:{closed}/postgres")), "{err}");
@@ -520,8 +551,12 @@ fn a_postgres_stream_killed_at_random_appends_each_row_exactly_once() {
                     )
                     .expect("terminate");
                 terminated += rows.len();
-                let killed: usize =
-                    redis::cmd("CLIENT").arg("KILL").arg("SKIPME").arg("yes").query(&mut redis_admin).expect("CLIENT KILL");
+                let killed: usize = redis::cmd("CLIENT")
+                    .arg("KILL")
+                    .arg("SKIPME")
+                    .arg("yes")
+                    .query(&mut redis_admin)
+                    .expect("CLIENT KILL");
                 terminated += killed;
             }
             terminated
@@ -552,7 +587,11 @@ fn a_postgres_stream_killed_at_random_appends_each_row_exactly_once() {
 
     let mut c = server.client("live");
     let got = table(&mut c, "SELECT * FROM member_daily");
-    assert_eq!(got.len(), want.len(), "rows after {kills} kills and {terminated} terminated connections: lost or repeated");
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "rows after {kills} kills and {terminated} terminated connections: lost or repeated"
+    );
     assert_eq!(got, want, "rows after {kills} kills differ from the backfill's");
     assert_eq!(table(&mut c, "SELECT * FROM member_latest"), table(&mut reference, "SELECT * FROM member_latest"));
     // Every published epoch has its bookkeeping row; no staged row is left behind.

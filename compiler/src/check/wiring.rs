@@ -188,16 +188,26 @@ impl Checker<'_> {
             for t in &typed {
                 if let (Some(store), false) = (columns, matches!(t.kind, hir::TExprKind::Var(_))) {
                     self.diags.push(
-                        Diagnostic::new(Code::E2001, t.span, format!("{store} sink's `{param}` names fields of its rows"))
-                            .label("not a field of the row")
-                            .help(format!("compute the value in a `select` step, then name its field: `{param} = [member_id]`")),
+                        Diagnostic::new(
+                            Code::E2001,
+                            t.span,
+                            format!("{store} sink's `{param}` names fields of its rows"),
+                        )
+                        .label("not a field of the row")
+                        .help(format!(
+                            "compute the value in a `select` step, then name its field: `{param} = [member_id]`"
+                        )),
                     );
                 }
                 if param == "version" && !matches!(t.ty.non_null(), Type::Timestamp | Type::Int) {
                     self.diags.push(
-                        Diagnostic::new(Code::E2001, t.span, format!("a `version` is a timestamp or an integer, not `{}`", t.ty))
-                            .label("not a version")
-                            .help("name the field that orders a key's rows, such as `window_end`"),
+                        Diagnostic::new(
+                            Code::E2001,
+                            t.span,
+                            format!("a `version` is a timestamp or an integer, not `{}`", t.ty),
+                        )
+                        .label("not a version")
+                        .help("name the field that orders a key's rows, such as `window_end`"),
                     );
                 }
                 if matches!(t.ty.non_null(), Type::List(_) | Type::Set(_) | Type::Map(..) | Type::Struct(..)) {

@@ -325,10 +325,10 @@ pub fn generate(
     let uses_arrow = uses_arrow(program);
     let features: Vec<&str> =
         [("kafka", uses_kafka), ("postgres", uses_postgres), ("redis", uses_redis), ("arrow", uses_arrow)]
-        .into_iter()
-        .filter(|(_, on)| *on)
-        .map(|(f, _)| f)
-        .collect();
+            .into_iter()
+            .filter(|(_, on)| *on)
+            .map(|(f, _)| f)
+            .collect();
     let features = if features.is_empty() {
         String::new()
     } else {

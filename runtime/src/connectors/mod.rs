@@ -162,12 +162,11 @@ pub fn pg_plan(name: &str, src: &crate::input::PgSource, workers: usize) -> Resu
     }
 }
 
+/// What takes a PostgreSQL source's rows: each as a JSON line, with its number in its range.
+pub type TakeRow<'a> = dyn FnMut(&[u8], u64) -> Result<(), String> + 'a;
+
 /// Reads one range of a PostgreSQL source, each row as a JSON line (see `postgres::read`).
-pub fn pg_read(
-    src: &crate::input::PgSource,
-    range: &PgRange,
-    take: &mut dyn FnMut(&[u8], u64) -> Result<(), String>,
-) -> Result<u64, String> {
+pub fn pg_read(src: &crate::input::PgSource, range: &PgRange, take: &mut TakeRow<'_>) -> Result<u64, String> {
     #[cfg(feature = "postgres")]
     return postgres::read(src, range, take);
     #[cfg(not(feature = "postgres"))]

@@ -328,11 +328,7 @@ pub fn plan(name: &str, src: &PgSource, workers: usize) -> Result<PgPlan, String
 /// Reads one range; `take` gets each row as a JSON line and its number in the range. A
 /// connection lost mid-range is opened again and the range goes on after the last row taken
 /// (a table's rows come in `ctid` order); a query cannot resume and fails the run.
-pub fn read(
-    src: &PgSource,
-    range: &PgRange,
-    take: &mut dyn FnMut(&[u8], u64) -> Result<(), String>,
-) -> Result<u64, String> {
+pub fn read(src: &PgSource, range: &PgRange, take: &mut super::TakeRow<'_>) -> Result<u64, String> {
     let mut conn = Conn::open(&src.url)?;
     let mut after: Option<(u32, u16)> = None;
     let mut n: u64 = 0;
@@ -402,6 +398,9 @@ fn read_exact(r: &mut impl Read, buf: &mut [u8]) -> Result<(), Decode> {
     r.read_exact(buf).map_err(Decode::Io)
 }
 
+/// What takes a decoded row: its JSON line and its `ctid` (block, offset) when it has one.
+type TakeDecoded<'a> = dyn FnMut(&[u8], Option<(u32, u16)>) -> Result<(), String> + 'a;
+
 /// Decodes a binary `COPY` stream: each row is written into `line` as a JSON object in the
 /// forms the record decoder takes, and handed to `take` with its `ctid` (when `with_ctid`).
 fn decode_rows(
@@ -409,7 +408,7 @@ fn decode_rows(
     src: &PgSource,
     with_ctid: bool,
     line: &mut Vec<u8>,
-    take: &mut dyn FnMut(&[u8], Option<(u32, u16)>) -> Result<(), String>,
+    take: &mut TakeDecoded<'_>,
 ) -> Result<(), Decode> {
     let mut header = [0u8; 19];
     read_exact(r, &mut header)?;
@@ -499,7 +498,8 @@ fn json_value(out: &mut Vec<u8>, c: &PgColumn, v: &[u8]) {
         PgKind::Text | PgKind::Enum => json_str(out, &String::from_utf8_lossy(v)),
         PgKind::Timestamp(unit) => {
             // ±infinity are i64::MAX/MIN: out of any range.
-            let micros = be_i64(v).filter(|m| *m != i64::MAX && *m != i64::MIN).and_then(|m| m.checked_add(PG_EPOCH_MICROS));
+            let micros =
+                be_i64(v).filter(|m| *m != i64::MAX && *m != i64::MIN).and_then(|m| m.checked_add(PG_EPOCH_MICROS));
             match (unit, micros) {
                 (_, None) => out.extend_from_slice(b"\"infinity\""),
                 (TsUnit::Seconds, Some(m)) => num(out, Some(m.div_euclid(1_000_000))),
@@ -663,7 +663,8 @@ impl PgSink {
         let fail = |e: String| format!("sink `{name}`: {e}");
         if streaming && mode == PgMode::Replace {
             return Err(fail(
-                "`mode = replace` has no meaning in a stream, which never ends: use `upsert` (with `key`) or `append`".into(),
+                "`mode = replace` has no meaning in a stream, which never ends: use `upsert` (with `key`) or `append`"
+                    .into(),
             ));
         }
         if mode == PgMode::Upsert && key.is_empty() {
@@ -731,8 +732,9 @@ impl PgSink {
         if !locked {
             return Err(format!("another run is writing table `{table}` (it holds the table's advisory lock)"));
         }
-        let exists: bool =
-            conn.run("looking for the table", |c, _| c.query_one("SELECT to_regclass($1) IS NOT NULL", &[&table]).map(|r| r.get(0)))?;
+        let exists: bool = conn.run("looking for the table", |c, _| {
+            c.query_one("SELECT to_regclass($1) IS NOT NULL", &[&table]).map(|r| r.get(0))
+        })?;
         if !exists {
             let mut cols: Vec<String> = self
                 .columns
@@ -740,7 +742,10 @@ impl PgSink {
                 .map(|c| format!("{} {}{}", quote_ident(&c.name), c.sql, if c.optional { "" } else { " NOT NULL" }))
                 .collect();
             if !self.key.is_empty() {
-                cols.push(format!("PRIMARY KEY ({})", self.key.iter().map(|k| quote_ident(k)).collect::<Vec<_>>().join(", ")));
+                cols.push(format!(
+                    "PRIMARY KEY ({})",
+                    self.key.iter().map(|k| quote_ident(k)).collect::<Vec<_>>().join(", ")
+                ));
             }
             let sql = format!("CREATE TABLE IF NOT EXISTS {table} ({})", cols.join(", "));
             conn.run(&format!("creating table `{table}`"), |c, _| c.batch_execute(&sql))?;
@@ -764,7 +769,8 @@ impl PgSink {
                 &[&table],
             )
         })?;
-        let have: Vec<(String, String, bool, bool)> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect();
+        let have: Vec<(String, String, bool, bool)> =
+            rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect();
         for c in &self.columns {
             let Some((_, ty, not_null, _)) = have.iter().find(|h| h.0 == c.name) else {
                 return Err(format!(
@@ -774,7 +780,10 @@ impl PgSink {
                 ));
             };
             if !fits(c.sql, ty) {
-                return Err(format!("column `{}` of table `{table}` is `{ty}`, which cannot hold the rows' `{}`", c.name, c.sql));
+                return Err(format!(
+                    "column `{}` of table `{table}` is `{ty}`, which cannot hold the rows' `{}`",
+                    c.name, c.sql
+                ));
             }
             if *not_null && c.optional {
                 return Err(format!(
@@ -785,7 +794,9 @@ impl PgSink {
         }
         for (name, _, not_null, has_default) in &have {
             if *not_null && !has_default && !self.columns.iter().any(|c| &c.name == name) {
-                return Err(format!("table `{table}` has a NOT NULL column `{name}` without a default, which the rows do not fill"));
+                return Err(format!(
+                    "table `{table}` has a NOT NULL column `{name}` without a default, which the rows do not fill"
+                ));
             }
         }
         if self.mode == PgMode::Upsert {
@@ -875,8 +886,10 @@ impl PgSink {
         let stage = self.stage(worker);
         let create = !lock(&self.created).contains(&worker);
         let cols: Vec<String> = self.columns.iter().map(|c| format!("{} {}", quote_ident(&c.name), c.sql)).collect();
-        let create_sql =
-            format!("CREATE UNLOGGED TABLE IF NOT EXISTS {stage} (_pipe_seq bigint NOT NULL, _pipe_epoch bigint NOT NULL, {})", cols.join(", "));
+        let create_sql = format!(
+            "CREATE UNLOGGED TABLE IF NOT EXISTS {stage} (_pipe_seq bigint NOT NULL, _pipe_epoch bigint NOT NULL, {})",
+            cols.join(", ")
+        );
         let mut conns = lock(&self.workers);
         let conn = match conns.get_mut(&worker) {
             Some(c) => c,
@@ -920,7 +933,8 @@ impl PgSink {
                     .filter(|c| !self.key.contains(&c.name))
                     .map(|c| format!("{0} = EXCLUDED.{0}", quote_ident(&c.name)))
                     .collect();
-                let action = if set.is_empty() { "NOTHING".to_string() } else { format!("UPDATE SET {}", set.join(", ")) };
+                let action =
+                    if set.is_empty() { "NOTHING".to_string() } else { format!("UPDATE SET {}", set.join(", ")) };
                 // The latest row of each key wins (an upsert may touch a row once per statement).
                 format!(
                     "INSERT INTO {} ({cols}) SELECT {cols} FROM (SELECT DISTINCT ON ({key}) * FROM {stage}{filter} \
@@ -1083,11 +1097,14 @@ mod copy {
         type Ok = ();
         type Error = Error;
         fn serialize_field<T: ?Sized + Serialize>(&mut self, _: &'static str, value: &T) -> Result<(), Error> {
-            let Some(col) = self.columns.get(self.at) else { return Err(Error("a row with more fields than columns".into())) };
+            let Some(col) = self.columns.get(self.at) else {
+                return Err(Error("a row with more fields than columns".into()));
+            };
             self.at += 1;
             if col.sql == "jsonb" {
                 // Nested values as JSON text, in the forms of JSON files (ISO timestamps).
-                let v = crate::record::with_text_rows(|| serde_json::to_vec(value)).map_err(|e| Error(e.to_string()))?;
+                let v =
+                    crate::record::with_text_rows(|| serde_json::to_vec(value)).map_err(|e| Error(e.to_string()))?;
                 if v == b"null" {
                     put(self.out, None);
                 } else {
@@ -1167,11 +1184,16 @@ mod copy {
         fn int(self, n: i64) -> Result<(), Error> {
             match self.col.sql {
                 "bigint" => put(self.out, Some(&n.to_be_bytes())),
-                "integer" => put(self.out, Some(&i32::try_from(n).map_err(|_| wrong(self.col, "this value"))?.to_be_bytes())),
+                "integer" => {
+                    put(self.out, Some(&i32::try_from(n).map_err(|_| wrong(self.col, "this value"))?.to_be_bytes()))
+                }
                 "double precision" => put(self.out, Some(&(n as f64).to_be_bytes())),
                 "timestamptz" => {
                     let micros = n.checked_mul(1000).and_then(|m| m.checked_sub(PG_EPOCH_MICROS));
-                    put(self.out, Some(&micros.ok_or_else(|| wrong(self.col, "a timestamp this far out"))?.to_be_bytes()));
+                    put(
+                        self.out,
+                        Some(&micros.ok_or_else(|| wrong(self.col, "a timestamp this far out"))?.to_be_bytes()),
+                    );
                 }
                 "date" => {
                     let d = i32::try_from(n).ok().and_then(|d| d.checked_sub(PG_EPOCH_DAYS));

@@ -117,7 +117,8 @@ impl RedisSink {
         let at = format!("cannot connect to Redis at `{}`", redact(&self.url));
         let client = redis::Client::open(self.url.as_str()).map_err(|e| format!("{at}: {e}"))?;
         let mut c = client.get_connection_with_timeout(Duration::from_secs(5)).map_err(|e| format!("{at}: {e}"))?;
-        let sha: String = redis::cmd("SCRIPT").arg("LOAD").arg(WRITE_ROW).query(&mut c).map_err(|e| format!("{at}: {e}"))?;
+        let sha: String =
+            redis::cmd("SCRIPT").arg("LOAD").arg(WRITE_ROW).query(&mut c).map_err(|e| format!("{at}: {e}"))?;
         Ok((c, sha))
     }
 
@@ -171,7 +172,8 @@ impl RedisSink {
                 self.name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
                 crate::record::id_of(&self.url)
             ));
-            let file = std::fs::File::create(&path).map_err(|e| fail(format!("cannot spool rows in `{}`: {e}", path.display())))?;
+            let file = std::fs::File::create(&path)
+                .map_err(|e| fail(format!("cannot spool rows in `{}`: {e}", path.display())))?;
             *spool = Some((path, BufWriter::new(file)));
         }
         if let Some((_, w)) = spool.as_mut() {

@@ -201,11 +201,8 @@ pub(super) fn sink_node(
         _ => false,
     };
     let keyed = kafka && exprs.iter().any(|(n, _)| n == "key");
-    let parts: Vec<&TExpr> = exprs
-        .iter()
-        .filter(|(n, _)| n == "partition_by" || (kafka && n == "key"))
-        .flat_map(|(_, e)| e)
-        .collect();
+    let parts: Vec<&TExpr> =
+        exprs.iter().filter(|(n, _)| n == "partition_by" || (kafka && n == "key")).flat_map(|(_, e)| e).collect();
     let m = id(format!("push_{i}_0"));
     if parts.is_empty() {
         let push = quote! {
