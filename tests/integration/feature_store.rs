@@ -439,10 +439,22 @@ fn postgres_errors_name_the_problem_and_leave_the_tables_as_they_were() {
     let args = sinks(&dir);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
 
-    // Nobody listens: the URL is named, its password is not.
+    // Nobody listens: the URL is named, its password is not. (The source's URL given with
+    // `--source`, the sinks' from the environment; then both from the environment.)
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
-    let out =
-        run(&features, &args, (&format!("postgresql://postgres:s3cret-pw@127.0.0.1:{closed}/postgres"), &redis_url));
+    let down = format!("postgresql://postgres:s3cret-pw@127.0.0.1:{closed}/postgres");
+    let source = format!("loans={down}");
+    let mut with_source = args.clone();
+    with_source.extend(["--source", source.as_str()]);
+    let out = run(&features, &with_source, (&server.url("postgres"), &redis_url));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    let named = format!(
+        "source `loans`: cannot connect to PostgreSQL at `postgresql://postgres:***@127.0.0.1:{closed}/postgres`"
+    );
+    assert!(err.contains(&named), "{err}");
+    assert!(!err.contains("s3cret-pw"), "the password is printed: {err}");
+    let out = run(&features, &args, (&down, &redis_url));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains(&format!("postgresql://postgres:***@127.0.0.1:{closed}/postgres")), "{err}");

@@ -234,7 +234,7 @@ fn accepted(kind: PgKind) -> &'static str {
 /// workers: a clear error before any row is read when a field has no column or a column of a
 /// type the field cannot take.
 pub fn plan(name: &str, src: &PgSource, workers: usize) -> Result<PgPlan, String> {
-    let mut client = connect(&src.url, Duration::from_secs(2))?;
+    let mut client = connect(&src.url, Duration::from_secs(2)).map_err(|e| format!("source `{name}`: {e}"))?;
     let (from, relation) = match (&src.table, &src.query) {
         (Some(t), _) => (t.clone(), true),
         (None, Some(q)) => (format!("({q}) AS pipe_query"), false),

@@ -40,6 +40,12 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
     for (name, uri) in run::overrides(&opts.sources, "source", &names)? {
         if let Some(s) = sources.iter_mut().find(|s| s.name == name) {
             match &mut s.batch {
+                // A PostgreSQL source's override is its connection URL.
+                Some(b) if b.postgres.is_some() => {
+                    if let Some(pg) = &mut b.postgres {
+                        pg.url = uri;
+                    }
+                }
                 Some(b) => b.glob = uri,
                 None => return Err(run::no_batch(s.name)),
             }
