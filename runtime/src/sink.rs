@@ -731,6 +731,9 @@ impl Outputs {
             }
         }
         switch(&journal, crash_point())?;
+        // Redis last: it has no transaction to take back, so it is written once everything
+        // else is committed.
+        self.commit_spools()?;
         Ok(ready.into_iter().map(|(_, dest)| dest.clone()).collect())
     }
 

@@ -17,22 +17,91 @@ pub mod redis;
 #[cfg(not(feature = "kafka"))]
 const NO_KAFKA: &str = "this binary was built without Kafka support (pipec enables it for pipelines that use `kafka`)";
 
-/// The URL with its password replaced by `***` (URL form and `key=value` form).
+/// The URL with its password replaced by `***`: the user-info of a URL, a `password=` query
+/// parameter, and the `password` of a `key=value` string (quoted or not, spaces around `=` or
+/// not).
 pub fn redact(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://").map(|(s, r)| (&url[..s.len() + 3], r)) {
-        let (auth, host) = match rest.rfind('@') {
-            Some(at) => (&rest[..at], &rest[at..]),
-            None => return url.to_string(),
-        };
-        return match auth.split_once(':') {
-            Some((user, _)) => format!("{scheme}{user}:***{host}"),
-            None => url.to_string(),
-        };
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let (auth_end, query) = (rest.find(['/', '?']).unwrap_or(rest.len()), rest.find('?'));
+        let mut out = format!("{scheme}://");
+        match rest[..auth_end].rfind('@') {
+            Some(at) => match rest[..at].split_once(':') {
+                Some((user, _)) => out.push_str(&format!("{user}:***{}", &rest[at..auth_end])),
+                None => out.push_str(&rest[..auth_end]),
+            },
+            None => out.push_str(&rest[..auth_end]),
+        }
+        let path_end = query.unwrap_or(rest.len());
+        out.push_str(&rest[auth_end.min(path_end)..path_end]);
+        if let Some(q) = query {
+            let params: Vec<String> = rest[q + 1..]
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => kv.to_string(),
+                })
+                .collect();
+            out.push('?');
+            out.push_str(&params.join("&"));
+        }
+        return out;
     }
-    url.split_whitespace()
-        .map(|kv| if kv.starts_with("password=") { "password=***".to_string() } else { kv.to_string() })
-        .collect::<Vec<_>>()
-        .join(" ")
+    // `key=value` pairs: values may be quoted ('a b', with \' inside) and `=` may have spaces.
+    let mut out = String::new();
+    let mut rest = url;
+    while let Some(eq) = rest.find('=') {
+        let key = rest[..eq].trim();
+        out.push_str(&rest[..=eq]);
+        let after = &rest[eq + 1..];
+        let value_start = after.len() - after.trim_start().len();
+        let v = &after[value_start..];
+        let len = if let Some(quoted) = v.strip_prefix('\'') {
+            let mut end = quoted.len();
+            let mut chars = quoted.char_indices();
+            while let Some((i, c)) = chars.next() {
+                if c == '\\' {
+                    chars.next();
+                } else if c == '\'' {
+                    end = i + 1;
+                    break;
+                }
+            }
+            1 + end
+        } else {
+            v.find(char::is_whitespace).unwrap_or(v.len())
+        };
+        out.push_str(&after[..value_start]);
+        if key.rsplit(char::is_whitespace).next().is_some_and(|k| k.eq_ignore_ascii_case("password")) {
+            out.push_str("***");
+        } else {
+            out.push_str(&v[..len]);
+        }
+        rest = &v[len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_are_redacted_in_every_form() {
+        assert_eq!(redact("postgresql://u:s3cret@h:5432/db"), "postgresql://u:***@h:5432/db");
+        assert_eq!(redact("redis://:s3cret@h:6379/0"), "redis://:***@h:6379/0");
+        assert_eq!(
+            redact("postgresql://u@h/db?sslmode=off&password=s3cret"),
+            "postgresql://u@h/db?sslmode=off&password=***"
+        );
+        assert_eq!(redact("postgresql://h/db"), "postgresql://h/db");
+        assert_eq!(redact("host=h password=s3cret user=u"), "host=h password=*** user=u");
+        assert_eq!(redact("host=h password = 's3 cr\\'et' user=u"), "host=h password = *** user=u");
+        assert_eq!(redact("password='a b'"), "password=***");
+        for r in [redact("host=h password = 's3 cr\\'et' user=u"), redact("password='s3 cret'")] {
+            assert!(!r.contains("s3"), "{r}");
+        }
+    }
 }
 
 /// The name a partition's position has in checkpoints and in rejected records' positions.

@@ -67,7 +67,7 @@ fn connect(url: &str, patience: Duration) -> Result<Client, String> {
     let start = Instant::now();
     let mut wait = Duration::from_millis(100);
     loop {
-        match Client::connect(url, NoTls) {
+        match Client::connect(url, NoTls).and_then(|mut c| c.batch_execute("SET TIME ZONE 'UTC'").map(|()| c)) {
             Ok(c) => return Ok(c),
             Err(e) if transient(&e) && start.elapsed() + wait < patience => {
                 std::thread::sleep(wait);
@@ -98,11 +98,27 @@ impl From<postgres::Error> for Fail {
 struct Conn {
     url: String,
     client: Option<Client>,
+    /// The advisory lock this session holds for the run, taken again on every new session (a
+    /// session that cannot have it back fails: another run took the table).
+    lock: Option<i64>,
+}
+
+/// Takes advisory lock `key`, waiting a few seconds for a run killed a moment ago, whose
+/// session the server may not have closed yet.
+fn take_lock(c: &mut Client, key: i64) -> Result<bool, postgres::Error> {
+    let start = Instant::now();
+    loop {
+        let locked: bool = c.query_one("SELECT pg_try_advisory_lock($1)", &[&key])?.get(0);
+        if locked || start.elapsed() > Duration::from_secs(5) {
+            return Ok(locked);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 impl Conn {
     fn open(url: &str) -> Result<Conn, String> {
-        Ok(Conn { url: url.to_string(), client: Some(connect(url, Duration::from_secs(2))?) })
+        Ok(Conn { url: url.to_string(), client: Some(connect(url, Duration::from_secs(2))?), lock: None })
     }
 
     /// Runs `f` (told whether an earlier attempt was cut off) until it succeeds, fails for a
@@ -112,14 +128,32 @@ impl Conn {
         what: &str,
         mut f: impl FnMut(&mut Client, bool) -> Result<T, E>,
     ) -> Result<T, String> {
-        let start = Instant::now();
+        // The patience is per outage: it starts again once a new session is open (a long read
+        // that loses its connection twice is not cut short), within a bounded number of tries.
+        let mut start = Instant::now();
         let mut wait = Duration::from_millis(100);
         let mut retried = false;
+        let mut attempts = 0;
         loop {
+            attempts += 1;
             let client = match self.client.as_mut() {
                 Some(c) => c,
                 None => match connect(&self.url, Duration::ZERO) {
-                    Ok(c) => self.client.insert(c),
+                    Ok(mut c) => {
+                        if let Some(key) = self.lock {
+                            match take_lock(&mut c, key) {
+                                Ok(true) => {}
+                                Ok(false) => {
+                                    return Err(format!(
+                                        "{what}: the connection was lost, and with it the table's lock, which another run has taken since"
+                                    ))
+                                }
+                                Err(e) => return Err(describe(&e, what)),
+                            }
+                        }
+                        start = Instant::now();
+                        self.client.insert(c)
+                    }
                     Err(_) if start.elapsed() < RETRY_FOR => {
                         std::thread::sleep(wait);
                         wait = (wait * 2).min(Duration::from_secs(2));
@@ -135,7 +169,7 @@ impl Conn {
                 Err(Fail::Pg(e)) => return Err(describe(&e, what)),
                 Err(Fail::Stop(e)) => return Err(e),
             };
-            if start.elapsed() >= RETRY_FOR {
+            if start.elapsed() >= RETRY_FOR || attempts >= 50 {
                 return Err(format!("{lost} (gave up after {} s)", RETRY_FOR.as_secs()));
             }
             self.client = None;
@@ -237,7 +271,7 @@ pub fn plan(name: &str, src: &PgSource, workers: usize) -> Result<PgPlan, String
     let mut client = connect(&src.url, Duration::from_secs(2)).map_err(|e| format!("source `{name}`: {e}"))?;
     let (from, relation) = match (&src.table, &src.query) {
         (Some(t), _) => (t.clone(), true),
-        (None, Some(q)) => (format!("({q}) AS pipe_query"), false),
+        (None, Some(q)) => (format!("(\n{}\n) AS pipe_query", q.trim().trim_end_matches(';')), false),
         (None, None) => return Err(format!("source `{name}`: `postgres` needs `table` or `query`")),
     };
     let what = if relation { format!("table `{from}`") } else { "its query".to_string() };
@@ -285,8 +319,9 @@ pub fn plan(name: &str, src: &PgSource, workers: usize) -> Result<PgPlan, String
         )
         .map_err(|e| describe(&e, &format!("source `{name}`: cannot size table `{from}`")))?;
     let (kind, pages): (String, i64) = (row.get(0), row.get(1));
-    if kind != "r" && kind != "m" && kind != "p" {
-        // A view has no pages to range over: one range, without `ctid`.
+    if kind != "r" && kind != "m" {
+        // A view has no pages to range over, and a partitioned table's `ctid`s repeat across
+        // its partitions: one range, without `ctid`.
         let select = select.strip_prefix("ctid, ").unwrap_or(&select).to_string();
         return Ok(PgPlan {
             ranges: vec![PgRange { select, from: from.clone(), pages: None, snapshot: None, label: from }],
@@ -355,10 +390,17 @@ pub fn read(src: &PgSource, range: &PgRange, take: &mut super::TakeRow<'_>) -> R
         let mut tx = client.transaction()?;
         tx.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; SET LOCAL synchronize_seqscans = off")?;
         if let Some(s) = &range.snapshot {
-            // The exporting transaction is gone when its connection was killed: go on under
-            // a snapshot of our own.
+            // After a lost connection the snapshot is imported again while the planning
+            // connection keeps it; when that one was killed too, the range goes on under a
+            // snapshot of its own (rows changed meanwhile may then be read as changed).
+            let set = format!("SET TRANSACTION SNAPSHOT {}", quote_literal(s));
             if !retried {
-                tx.batch_execute(&format!("SET TRANSACTION SNAPSHOT {}", quote_literal(s)))?;
+                tx.batch_execute(&set)?;
+            } else {
+                tx.batch_execute("SAVEPOINT import")?;
+                if tx.batch_execute(&set).is_err() {
+                    tx.batch_execute("ROLLBACK TO SAVEPOINT import")?;
+                }
             }
         }
         let reader = tx.copy_out(sql.as_str())?;
@@ -450,16 +492,17 @@ fn decode_rows(
                 continue;
             }
             let c = &src.columns[i - usize::from(with_ctid)];
+            // A NULL is a missing value: the field is left out, so a default applies, an
+            // optional field is null and a required one is reported missing.
+            if null {
+                continue;
+            }
             if line.len() > 1 {
                 line.push(b',');
             }
             json_str(line, &c.name);
             line.push(b':');
-            if null {
-                line.extend_from_slice(b"null");
-            } else {
-                json_value(line, c, &value);
-            }
+            json_value(line, c, &value);
         }
         line.push(b'}');
         take(line, ctid).map_err(Decode::Stop)?;
@@ -589,7 +632,7 @@ fn fits(sql: &str, existing: &str) -> bool {
     match sql {
         "bigint" | "integer" => numeric.contains(&base),
         "double precision" => ["numeric", "real", "double precision"].contains(&base),
-        "text" => ["text", "character varying", "character", "name"].contains(&base) || base == "uuid",
+        "text" => ["text", "character varying", "character", "name"].contains(&base),
         "timestamptz" => base.starts_with("timestamp"),
         "jsonb" => base == "jsonb" || base == "json",
         other => base == other,
@@ -599,6 +642,11 @@ fn fits(sql: &str, existing: &str) -> bool {
 /// What one staging table is for: a worker of the run.
 fn stage_name(table_hash: u32, worker: usize) -> String {
     format!("pipe_stage_{table_hash:08x}_w{worker}")
+}
+
+/// The worker a staging table (`…_w<worker>`) belongs to.
+fn stage_worker(name: &str) -> usize {
+    name.rsplit("_w").next().and_then(|w| w.trim_matches('"').parse().ok()).unwrap_or(0)
 }
 
 fn fnv(text: &str) -> u32 {
@@ -717,21 +765,6 @@ impl PgSink {
 
     fn prepare_table(&self, conn: &mut Conn) -> Result<(), String> {
         let table = self.table.clone();
-        // A run killed a moment ago may still hold it until the server sees its connection
-        // close: waited for a few seconds.
-        let start = Instant::now();
-        let locked = loop {
-            let locked: bool = conn.run("locking the table for this run", |c, _| {
-                c.query_one("SELECT pg_try_advisory_lock(hashtext('pipe sink ' || $1))", &[&table]).map(|r| r.get(0))
-            })?;
-            if locked || start.elapsed() > Duration::from_secs(5) {
-                break locked;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        };
-        if !locked {
-            return Err(format!("another run is writing table `{table}` (it holds the table's advisory lock)"));
-        }
         let exists: bool = conn.run("looking for the table", |c, _| {
             c.query_one("SELECT to_regclass($1) IS NOT NULL", &[&table]).map(|r| r.get(0))
         })?;
@@ -749,7 +782,18 @@ impl PgSink {
             }
             let sql = format!("CREATE TABLE IF NOT EXISTS {table} ({})", cols.join(", "));
             conn.run(&format!("creating table `{table}`"), |c, _| c.batch_execute(&sql))?;
-        } else {
+        }
+        // The run's lock, on the table's identity (`orders` and `public.orders` are one table),
+        // held by this session for the run and taken again by every new one.
+        let key: i64 = conn.run("locking the table for this run", |c, _| {
+            c.query_one("SELECT 8100988574046601216 + to_regclass($1)::oid::bigint", &[&table]).map(|r| r.get(0))
+        })?;
+        let locked = conn.run("locking the table for this run", |c, _| take_lock(c, key))?;
+        if !locked {
+            return Err(format!("another run is writing table `{table}` (it holds the table's advisory lock)"));
+        }
+        conn.lock = Some(key);
+        if exists {
             self.check_table(conn)?;
         }
         if self.streaming {
@@ -836,7 +880,13 @@ impl PgSink {
                 &[&schema, &pattern],
             )
         })
-        .map(|rows| rows.iter().map(|r| r.get(0)).collect())
+        .map(|rows| {
+            // By worker, so an upsert applies them in one order every time (rows of a key
+            // staged by two workers: the higher worker's wins).
+            let mut names: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+            names.sort_by_key(|n| stage_worker(n));
+            names
+        })
     }
 
     fn with_leader<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T, String>) -> Result<T, String> {
@@ -887,7 +937,7 @@ impl PgSink {
         let create = !lock(&self.created).contains(&worker);
         let cols: Vec<String> = self.columns.iter().map(|c| format!("{} {}", quote_ident(&c.name), c.sql)).collect();
         let create_sql = format!(
-            "CREATE UNLOGGED TABLE IF NOT EXISTS {stage} (_pipe_seq bigint NOT NULL, _pipe_epoch bigint NOT NULL, {})",
+            "CREATE TABLE IF NOT EXISTS {stage} (_pipe_seq bigint NOT NULL, _pipe_epoch bigint NOT NULL, {})",
             cols.join(", ")
         );
         let mut conns = lock(&self.workers);
@@ -1030,7 +1080,7 @@ impl PgSink {
     pub fn recover(&self, committed: Option<u64>) -> Result<(), String> {
         let stages = self.with_leader(|conn| self.stages(conn)).map_err(|e| format!("sink `{}`: {e}", self.name))?;
         for stage in stages {
-            let worker = stage.rsplit("_w").next().and_then(|w| w.trim_matches('"').parse().ok()).unwrap_or(0);
+            let worker = stage_worker(&stage);
             if let Some(c) = committed {
                 self.publish_stage(&stage, worker, c)?;
             }

@@ -69,6 +69,13 @@ pub struct RedisSink {
     spool: Mutex<Option<(std::path::PathBuf, BufWriter<std::fs::File>)>>,
 }
 
+impl Drop for RedisSink {
+    /// A spool left by a run that never committed is removed with the sink.
+    fn drop(&mut self) {
+        self.abandon();
+    }
+}
+
 impl std::fmt::Debug for RedisSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "RedisSink({} at {})", self.name, redact(&self.url))
@@ -137,7 +144,15 @@ impl RedisSink {
                 key.push(':');
             }
             match fields.get(k).and_then(text) {
-                Some(v) => key.push_str(&v),
+                // `:` and `\` inside a value are escaped, so two keys never name one hash.
+                Some(v) => {
+                    for ch in v.chars() {
+                        if ch == ':' || ch == '\\' {
+                            key.push('\\');
+                        }
+                        key.push(ch);
+                    }
+                }
                 None => return Err(format!("the key `{k}` is null")),
             }
         }

@@ -189,8 +189,10 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
             failure.clone_from(&d.failure);
         }
     }
-    // Redis sinks spool their rows in each process until the whole run has succeeded.
-    let failure = failure.or_else(|| outputs.commit_spools().err().map(|e| e.to_string()));
+    // Redis sinks spool their rows in each process until the whole run has succeeded; the
+    // committing process writes its own after the commit (`Outputs::commit`).
+    let failure =
+        failure.or_else(|| (first != 0).then(|| outputs.commit_spools().err()).flatten().map(|e| e.to_string()));
     if let Some(e) = failure {
         outputs.abandon_spools();
         if first == 0 {
