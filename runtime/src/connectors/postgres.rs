@@ -148,6 +148,12 @@ impl Conn {
                                         "{what}: the connection was lost, and with it the table's lock, which another run has taken since"
                                     ))
                                 }
+                                // The new session was lost too: another try.
+                                Err(e) if transient(&e) && start.elapsed() < RETRY_FOR => {
+                                    std::thread::sleep(wait);
+                                    wait = (wait * 2).min(Duration::from_secs(2));
+                                    continue;
+                                }
                                 Err(e) => return Err(describe(&e, what)),
                             }
                         }
