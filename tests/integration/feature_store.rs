@@ -402,7 +402,9 @@ fn loans_loaded_into_postgres_and_read_back_in_ranges_give_the_features_of_the_c
     assert!(r["reason"].as_str().is_some_and(|m| m.contains("field `grade`")), "the reason names the field: {r}");
     assert!(r["raw"].as_str().is_some_and(|m| m.contains("\"loan_id\":7")), "the row is kept, as JSON: {r}");
     let at = r["position"].as_str().unwrap_or_default();
-    assert!(at.strip_prefix("loans@").is_some_and(|n| n.parse::<u64>().is_ok()), "the table and the row's number: {r}");
+    // `loans pages A..B@N`: the range (the table is read in several) and the row's number in it.
+    let (range, n) = at.rsplit_once('@').unwrap_or_default();
+    assert!(range.starts_with("loans pages ") && n.parse::<u64>().is_ok(), "the range and the row's number: {r}");
 
     // Redis down: the URL is named without its password, and nothing is written anywhere.
     let before = table(&mut c, "SELECT * FROM state_features");

@@ -343,8 +343,9 @@ pub fn plan(name: &str, src: &PgSource, workers: usize) -> Result<PgPlan, String
         .map_err(|e| describe(&e, &format!("source `{name}`: cannot export a snapshot of `{from}`")))?
         .get(0);
     let pages = u32::try_from(pages.max(0)).unwrap_or(u32::MAX);
-    // About 1 MB of pages per range at least, and four ranges per worker at most.
-    let n = (pages / 128).clamp(1, (4 * workers.max(1)) as u32);
+    // Four ranges per worker (so a slow range does not hold the others up), of 64 KB of pages
+    // at least (a small table is not cut into statements that each read a few rows).
+    let n = (pages / 8).clamp(1, (4 * workers.max(1)) as u32);
     let bound = |i: u32| (u64::from(pages) * u64::from(i) / u64::from(n)) as u32;
     let ranges = (0..n)
         .map(|i| {
