@@ -431,6 +431,19 @@ impl Outputs {
         Ok(Outputs { sinks, memory: false, streaming: true })
     }
 
+    /// Before a stream starts (the leading process): PostgreSQL sinks refuse a stream without a
+    /// checkpoint while their table records epochs an earlier stream published, unless `reset`.
+    pub fn check_stream_start(&self, has_checkpoint: bool, reset: bool) -> io::Result<()> {
+        #[cfg(feature = "postgres")]
+        for s in &self.sinks {
+            if let Some(pg) = pg_of(s) {
+                pg.check_start(has_checkpoint, reset).map_err(io::Error::other)?;
+            }
+        }
+        let _ = (has_checkpoint, reset);
+        Ok(())
+    }
+
     /// Recovery before a stream starts (one process of the cluster does it while the others
     /// wait): files of `committed`, the last epoch a checkpoint recorded, are published if a
     /// crash interrupted that; files of later epochs (never checkpointed) are deleted. Without

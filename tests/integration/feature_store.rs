@@ -618,4 +618,24 @@ fn a_postgres_stream_killed_at_random_appends_each_row_exactly_once() {
     let (want, got) = (hashes(&mut redis.client(0), "member:*"), hashes(&mut redis.client(1), "member:*"));
     assert!(!want.is_empty());
     assert_eq!(got, want, "the stream's Redis hashes differ from the backfill's");
+
+    // A stream without the checkpoints of the one that published would append every row again:
+    // refused, naming the way out; with `--reset` it starts over (and appends them again).
+    let mut lost = last.clone();
+    let fresh = dir.join("fresh-state").display().to_string();
+    let at = lost.iter().position(|a| *a == "--state-dir").map_or(0, |i| i + 1);
+    lost[at] = fresh.as_str();
+    // (Its rejected records to a new folder: the file sink would refuse the same way.)
+    let rejected_elsewhere = format!("rejected->files={}", dir.join("r2").display());
+    if let Some(r) = lost.iter_mut().find(|a| a.starts_with("rejected->files=")) {
+        *r = rejected_elsewhere.as_str();
+    }
+    let out = run(&bin, &lost, (&url, &redis_url));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a stream without its checkpoints appended again");
+    assert!(err.contains("holds rows a stream published") && err.contains("--reset"), "{err}");
+    assert_eq!(count(&mut c, "member_daily"), 2430, "the refused run wrote nothing");
+    lost.push("--reset");
+    run_ok(&bin, &lost, (&url, &redis_url));
+    assert_eq!(count(&mut c, "member_daily"), 2 * 2430, "`--reset` starts over: every row appended again");
 }

@@ -1102,6 +1102,38 @@ impl PgSink {
         Ok(())
     }
 
+    /// Before a stream starts (the leading process): a stream that has no checkpoint to go on
+    /// from would write again every row an earlier stream published into the table, so it is
+    /// refused while `pipe_sink_epochs` records such epochs, unless `reset` (which forgets them;
+    /// the table's rows stay).
+    pub fn check_start(&self, has_checkpoint: bool, reset: bool) -> Result<(), String> {
+        let (name, table) = (self.name.to_string(), self.table.clone());
+        let fail = |e: String| format!("sink `{}`: {e}", self.name);
+        self.with_leader(|conn| {
+            if reset {
+                return conn.run("forgetting the published epochs (--reset)", |c, _| {
+                    c.execute("DELETE FROM pipe_sink_epochs WHERE sink = $1 AND target = $2", &[&name, &table]).map(|_| ())
+                });
+            }
+            if has_checkpoint {
+                return Ok(());
+            }
+            let epochs: i64 = conn.run("reading pipe_sink_epochs", |c, _| {
+                c.query_one("SELECT count(*) FROM pipe_sink_epochs WHERE sink = $1 AND target = $2", &[&name, &table])
+                    .map(|r| r.get(0))
+            })?;
+            if epochs > 0 {
+                return Err(format!(
+                    "table `{table}` holds rows a stream published ({epochs} epochs in pipe_sink_epochs), but this run has no checkpoint to go on from: \
+                     starting over would write those rows again. Run with the state directory that stream used, or pass `--reset` to start \
+                     from the beginning anyway (the epochs are forgotten; the table's rows stay)"
+                ));
+            }
+            Ok(())
+        })
+        .map_err(fail)
+    }
+
     /// Where the rows go, for the run's summary.
     pub fn location(&self) -> String {
         format!("{} at {}", self.table, redact(&self.url))

@@ -152,6 +152,9 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
         refuse_lost_state(&sinks, opts.state_dir.as_deref())?;
     }
     let outputs = Arc::new(Outputs::open_streaming(sinks, opts.process == 0)?);
+    if opts.process == 0 {
+        outputs.check_stream_start(manifest.is_some(), opts.reset)?;
+    }
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
