@@ -20,7 +20,32 @@ use pipe_tests::{build_pipeline, scratch};
 
 const KEY: &str = "integration-test-key-0123456789";
 
-/// The directory of PostgreSQL's server programs, or `None` (with the reason printed).
+/// The folder on the PATH that holds `program`.
+fn on_path(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .find(|d| d.join(program).is_file())
+}
+
+/// `found`, or (when it is `None`) the reason printed, and a failure under
+/// `PIPE_REQUIRE_POSTGRES` (which `.ci/run` sets).
+fn required(found: Option<PathBuf>, what: &str, install: &str) -> Option<PathBuf> {
+    if found.is_none() {
+        assert!(
+            std::env::var_os("PIPE_REQUIRE_POSTGRES").is_none(),
+            "PIPE_REQUIRE_POSTGRES is set but {what} is not installed"
+        );
+        #[allow(clippy::print_stderr, reason = "why the test did nothing")]
+        {
+            eprintln!("skipped: no {what} here ({install})");
+        }
+    }
+    found
+}
+
+/// The directory of PostgreSQL's server programs (the newest under `/usr/lib/postgresql`, else
+/// the PATH's).
 fn server_bin() -> Option<PathBuf> {
     let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
@@ -30,42 +55,13 @@ fn server_bin() -> Option<PathBuf> {
         .filter(|b| b.join("initdb").is_file())
         .collect();
     found.sort();
-    let on_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .find(|d| d.join("initdb").is_file());
-    let bin = found.pop().or(on_path);
-    if bin.is_none() {
-        assert!(
-            std::env::var_os("PIPE_REQUIRE_POSTGRES").is_none(),
-            "PIPE_REQUIRE_POSTGRES is set but PostgreSQL's initdb is not installed"
-        );
-        #[allow(clippy::print_stderr, reason = "why the test did nothing")]
-        {
-            eprintln!("skipped: no PostgreSQL server here (apt-get install postgresql)");
-        }
-    }
-    bin
+    required(found.pop().or_else(|| on_path("initdb")), "PostgreSQL server", "apt-get install postgresql")
 }
 
-/// `redis-server`, or `None` (with the reason printed).
+/// `redis-server`.
 fn redis_bin() -> Option<PathBuf> {
-    let bin = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join("redis-server"))
-        .find(|p| p.is_file());
-    if bin.is_none() {
-        assert!(
-            std::env::var_os("PIPE_REQUIRE_POSTGRES").is_none(),
-            "PIPE_REQUIRE_POSTGRES is set but redis-server is not installed"
-        );
-        #[allow(clippy::print_stderr, reason = "why the test did nothing")]
-        {
-            eprintln!("skipped: no Redis server here (apt-get install redis-server)");
-        }
-    }
-    bin
+    let bin = on_path("redis-server").map(|d| d.join("redis-server"));
+    required(bin, "Redis server", "apt-get install redis-server")
 }
 
 /// A Redis server on a free port of 127.0.0.1, without persistence, stopped when dropped.
@@ -126,9 +122,13 @@ struct Server {
     port: u16,
 }
 
+/// Whether the tests run as root (PostgreSQL's programs then run as `postgres`).
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
 fn as_server_user(bin: &Path, program: &str) -> Command {
-    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-    if root {
+    if is_root() {
         let mut c = Command::new("runuser");
         c.args(["-u", "postgres", "--"]).arg(bin.join(program));
         c
@@ -142,8 +142,7 @@ impl Server {
         let dir = std::env::temp_dir().join(format!("pipe-pg-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("server dir");
-        let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-        if root {
+        if is_root() {
             let ok = Command::new("chown").args(["postgres:postgres"]).arg(&dir).status().expect("chown");
             assert!(ok.success());
         }
