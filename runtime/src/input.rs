@@ -147,6 +147,12 @@ impl Format {
     }
 }
 
+/// An object in a store (the `s3` feature), read by byte ranges.
+pub trait Remote: Send + Sync + std::fmt::Debug {
+    /// Bytes `[start, end)` into `buf`, replacing what it held.
+    fn read_range(&self, start: u64, end: u64, buf: &mut Vec<u8>) -> io::Result<()>;
+}
+
 /// A part of one input file that one worker reads: the lines that start in `[start, end)`.
 #[derive(Debug, Clone)]
 pub struct Split {
@@ -160,6 +166,8 @@ pub struct Split {
     pub header: Option<Arc<Vec<u8>>>,
     /// The file as it was when the run planned its splits.
     pub planned: Snapshot,
+    /// An object in a store (`s3://…`), read by ranges instead of from `path`.
+    pub object: Option<Arc<dyn Remote>>,
 }
 
 /// What identifies a file's contents cheaply: its device and inode (a file replaced by a
@@ -215,6 +223,9 @@ impl Split {
 
     /// The split's bytes into `buf` (a worker reuses one buffer for all its splits).
     pub fn read_into(&self, buf: &mut Vec<u8>) -> io::Result<()> {
+        if let Some(o) = &self.object {
+            return o.read_range(self.start, self.end, buf);
+        }
         buf.clear();
         let mut f = self.open()?;
         f.seek(SeekFrom::Start(self.start))?;
@@ -234,6 +245,9 @@ impl Split {
     /// one consistent snapshot of its input or stops (a file truncated, rewritten, replaced or
     /// grown while the run reads it would give rows of two versions, or lose some).
     pub fn open(&self) -> io::Result<File> {
+        if self.object.is_some() {
+            return Err(io::Error::other("internal: an object in a store is read by ranges, not opened"));
+        }
         let f = File::open(self.path.as_ref())?;
         let now = Snapshot::of(&f.metadata()?);
         match self.planned.changed(&now) {
@@ -272,6 +286,9 @@ pub fn expand(pattern: &str) -> Result<Vec<PathBuf>, String> {
 /// small enough (down to 1 MB) that a source's files make at least four splits per worker, so
 /// a single file of tens of megabytes is still read by every worker.
 pub fn plan_for(source: usize, pattern: &str, format: Format, workers: usize) -> Result<Vec<Split>, String> {
+    if pattern.starts_with("s3://") {
+        return crate::connectors::s3_plan(source, pattern, format, workers);
+    }
     let splits = plan(source, pattern, format, SPLIT_BYTES)?;
     let total: u64 = splits.iter().map(Split::len).sum();
     let target = (total / (4 * workers.max(1) as u64)).clamp(1 << 20, SPLIT_BYTES);
@@ -325,6 +342,7 @@ pub fn plan(source: usize, pattern: &str, format: Format, target: u64) -> Result
                     end: w[1],
                     header: header.clone(),
                     planned,
+                    object: None,
                 });
             }
         }
@@ -387,6 +405,7 @@ fn line_start_at_or_after(path: &Path, at: u64) -> io::Result<u64> {
 #[derive(Debug)]
 pub struct LineBase {
     path: Arc<PathBuf>,
+    object: Option<Arc<dyn Remote>>,
     start: u64,
     first: OnceLock<Option<u64>>,
 }
@@ -401,12 +420,17 @@ impl LineBase {
                 let _ = first.set(Some(2));
             }
         }
-        LineBase { path: split.path.clone(), start: split.start, first }
+        LineBase { path: split.path.clone(), object: split.object.clone(), start: split.start, first }
     }
 
     /// The 1-based number of the split's first line.
     pub fn first_line(&self) -> Option<u64> {
         *self.first.get_or_init(|| {
+            if let Some(o) = &self.object {
+                let mut before = Vec::new();
+                o.read_range(0, self.start, &mut before).ok()?;
+                return Some(memchr::memchr_iter(b'\n', &before).count() as u64 + 1);
+            }
             let mut f = File::open(self.path.as_ref()).ok()?;
             let mut left = self.start;
             let mut lines = 0u64;

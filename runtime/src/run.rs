@@ -650,9 +650,22 @@ pub(crate) fn sink_locations(mut sinks: Vec<SinkDecl>, overridden: &[String]) ->
         .find(|s| !s.beside_first && matches!(s.kind, SinkKind::Files { .. }))
         .and_then(|s| s.location.clone());
     for s in sinks.iter_mut().filter(|s| s.beside_first) {
-        let parent =
-            first_dir.as_deref().and_then(|d| std::path::Path::new(d).parent().map(std::path::Path::to_path_buf));
-        s.location = Some(parent.unwrap_or_default().join("rejected").display().to_string());
+        s.location = Some(match first_dir.as_deref().and_then(|d| d.strip_prefix("s3://")) {
+            // In the same bucket, beside the prefix.
+            Some(rest) => {
+                let rest = rest.trim_end_matches('/');
+                match rest.rsplit_once('/') {
+                    Some((parent, _)) => format!("s3://{parent}/rejected"),
+                    None => format!("s3://{rest}/rejected"),
+                }
+            }
+            None => {
+                let parent = first_dir
+                    .as_deref()
+                    .and_then(|d| std::path::Path::new(d).parent().map(std::path::Path::to_path_buf));
+                parent.unwrap_or_default().join("rejected").display().to_string()
+            }
+        });
     }
     // Two sinks writing one directory would overwrite each other's files.
     let mut dirs: Vec<(PathBuf, &str)> = Vec::new();

@@ -46,6 +46,18 @@ pub enum SinkFormat {
     Arrow,
 }
 
+impl SinkFormat {
+    /// The format's name in the language (`format = …`).
+    pub fn name(self) -> &'static str {
+        match self {
+            SinkFormat::Json => "json",
+            SinkFormat::Csv => "csv",
+            SinkFormat::Parquet => "parquet",
+            SinkFormat::Arrow => "arrow",
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub enum SinkKind {
     /// A directory of files, one folder per partition.
@@ -141,6 +153,12 @@ struct SinkOut {
     /// A Redis sink's connection and (batch) spool.
     #[cfg(feature = "redis")]
     redis: Option<crate::connectors::redis::RedisSink>,
+    /// An object-store sink (`s3://…`): its files are written into `tmp_dir` on this machine,
+    /// then uploaded.
+    #[cfg(feature = "s3")]
+    s3: Option<crate::connectors::s3::S3Sink>,
+    /// A batch run's local folder for an object-store sink's files, removed with the sink.
+    _stage: Option<TempStage>,
     /// The lock on the sink's directory, held for the whole run (by the leading process).
     _lock: Option<File>,
 }
@@ -152,6 +170,17 @@ pub struct Outputs {
     memory: bool,
     /// Whether this is a streaming run (files per epoch, published by checkpoints).
     streaming: bool,
+    /// The parts every worker of the cluster uploaded to object-store sinks (batch, leader).
+    uploaded: Mutex<Vec<Uploaded>>,
+}
+
+/// One file a batch run's worker uploaded to an object-store sink: sink number, key relative
+/// to the sink's prefix, size.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Uploaded {
+    pub sink: usize,
+    pub key: String,
+    pub bytes: u64,
 }
 
 /// Where one worker's sink rows go: the run's outputs, the worker's number in the cluster and
@@ -241,7 +270,40 @@ impl SinkOut {
             pg: None,
             #[cfg(feature = "redis")]
             redis: None,
+            #[cfg(feature = "s3")]
+            s3: None,
+            _stage: None,
             _lock: None,
+        }
+    }
+
+    /// An object-store sink's location, if this is one.
+    fn s3_url(&self) -> Option<&str> {
+        match (&self.decl.kind, &self.decl.location) {
+            (SinkKind::Files { .. }, Some(loc)) if is_s3(loc) => Some(loc),
+            _ => None,
+        }
+    }
+
+    /// Checks an object-store sink's bucket (and, for a stream's leader, that no batch run
+    /// committed the prefix).
+    fn open_s3(&mut self, streaming: bool, leader: bool) -> io::Result<()> {
+        let Some(url) = self.s3_url() else { return Ok(()) };
+        let name = self.decl.name;
+        #[cfg(feature = "s3")]
+        {
+            let fail = |e: String| io::Error::other(format!("sink `{name}`: {e}"));
+            let sink = crate::connectors::s3::S3Sink::open(url).map_err(fail)?;
+            if streaming && leader {
+                sink.refuse_manifest().map_err(fail)?;
+            }
+            self.s3 = Some(sink);
+            Ok(())
+        }
+        #[cfg(not(feature = "s3"))]
+        {
+            let _ = (streaming, leader);
+            Err(io::Error::other(format!("sink `{name}`: `{url}`: {}", crate::connectors::NO_S3)))
         }
     }
 
@@ -355,7 +417,15 @@ impl Outputs {
     pub fn open(decls: Vec<SinkDecl>, run: &str, leader: bool) -> io::Result<Outputs> {
         let mut sinks = Vec::new();
         for decl in decls {
+            let mut stage = None;
             let (final_dir, tmp_dir) = match (&decl.kind, &decl.location) {
+                // An object-store sink's files are written here, then uploaded by each worker.
+                (SinkKind::Files { .. }, Some(url)) if is_s3(url) => {
+                    let dir = std::env::temp_dir().join(format!("pipe-s3-{}-{run}-{}", std::process::id(), decl.name));
+                    let _ = std::fs::remove_dir_all(&dir);
+                    stage = Some(TempStage(dir.clone()));
+                    (None, Some(dir))
+                }
                 (SinkKind::Files { .. }, Some(dir)) => {
                     let final_dir = PathBuf::from(dir);
                     let tmp = beside(&final_dir, &format!("pipe-tmp-{run}"));
@@ -364,6 +434,8 @@ impl Outputs {
                 _ => (None, None),
             };
             let mut s = SinkOut::new(decl, final_dir, tmp_dir);
+            s._stage = stage;
+            s.open_s3(false, leader)?;
             if let Some(dir) = &s.final_dir {
                 not_a_file(s.decl.name, dir)?;
                 if leader {
@@ -390,14 +462,38 @@ impl Outputs {
                 std::fs::create_dir_all(tmp).map_err(|e| at(e, "create", tmp))?;
             }
         }
-        Ok(Outputs { sinks, memory: false, streaming: false })
+        Ok(Outputs { sinks, memory: false, streaming: false, uploaded: Mutex::default() })
+    }
+
+    /// Uploads `worker`'s finished files of every object-store sink (a batch run, after
+    /// [`Outputs::close`] for the worker), under names no other run uses; the leader's commit
+    /// names them in each sink's manifest.
+    pub fn upload(&self, worker: usize) -> io::Result<Vec<Uploaded>> {
+        let mut done = Vec::new();
+        #[cfg(feature = "s3")]
+        for (i, s) in self.sinks.iter().enumerate() {
+            if let (Some(s3), Some(tmp)) = (&s.s3, &s.tmp_dir) {
+                let mine = format!("part-{worker:05}.");
+                let parts = s3
+                    .upload_dir(tmp, &|name| name.starts_with(&mine), &|name| s3.batch_name(name))
+                    .map_err(|e| io::Error::other(format!("sink `{}`: {e}", s.decl.name)))?;
+                done.extend(parts.into_iter().map(|p| Uploaded { sink: i, key: p.key, bytes: p.bytes }));
+            }
+        }
+        let _ = worker;
+        Ok(done)
+    }
+
+    /// Every part the cluster's workers uploaded (the leader, before it commits or abandons).
+    pub fn set_uploaded(&self, parts: Vec<Uploaded>) {
+        *lock(&self.uploaded) = parts;
     }
 
     /// Outputs of an in-memory run (`run_batch` of an inline pipeline): every row stays in its
     /// sink buffer, in arrival order, for [`SinkBuf::take`]; no file or terminal is touched.
     pub fn in_memory(decls: Vec<SinkDecl>) -> Outputs {
         let sinks = decls.into_iter().map(|decl| SinkOut::new(decl, None, None)).collect();
-        Outputs { sinks, memory: true, streaming: false }
+        Outputs { sinks, memory: true, streaming: false, uploaded: Mutex::default() }
     }
 
     pub fn is_memory(&self) -> bool {
@@ -408,10 +504,11 @@ impl Outputs {
     /// each worker's files of epoch `e` are written under `dir/.pipe-inprogress/e<e>/w<worker>/`
     /// and moved into `dir` when the epoch is published.
     /// The `leader` locks every sink directory for the run.
-    pub fn open_streaming(decls: Vec<SinkDecl>, leader: bool) -> io::Result<Outputs> {
+    pub fn open_streaming(decls: Vec<SinkDecl>, leader: bool, state_dir: Option<&Path>) -> io::Result<Outputs> {
         let mut sinks = Vec::new();
         for decl in decls {
             let (final_dir, tmp_dir) = match (&decl.kind, &decl.location) {
+                (SinkKind::Files { .. }, Some(url)) if is_s3(url) => (None, Some(stream_stage(&decl, url, state_dir))),
                 (SinkKind::Files { .. }, Some(dir)) => {
                     let final_dir = PathBuf::from(dir);
                     not_a_file(decl.name, &final_dir)?;
@@ -425,10 +522,11 @@ impl Outputs {
             if let (Some(dir), true) = (&s.final_dir, leader) {
                 s._lock = Some(lock_dir(&format!("sink `{}`", s.decl.name), dir)?);
             }
+            s.open_s3(true, leader)?;
             s.connect(true, leader)?;
             sinks.push(s);
         }
-        Ok(Outputs { sinks, memory: false, streaming: true })
+        Ok(Outputs { sinks, memory: false, streaming: true, uploaded: Mutex::default() })
     }
 
     /// Before a stream starts (the leading process): PostgreSQL sinks refuse a stream without a
@@ -454,19 +552,20 @@ impl Outputs {
             if let Some(pg) = pg_of(s) {
                 pg.recover(committed).map_err(io::Error::other)?;
             }
+            #[cfg(feature = "s3")]
+            if let (Some(s3), Some(tmp)) = (&s.s3, &s.tmp_dir) {
+                for e in waiting_epochs(tmp, committed) {
+                    for worker in std::fs::read_dir(tmp.join(format!("e{e}")))? {
+                        let dir = worker?.path();
+                        s3.upload_dir(&dir, &|_| true, &|name| name.to_string()).map_err(io::Error::other)?;
+                    }
+                }
+                if tmp.exists() {
+                    std::fs::remove_dir_all(tmp).map_err(|e| at(e, "remove", tmp))?;
+                }
+            }
             if let (Some(tmp), Some(dest)) = (&s.tmp_dir, &s.final_dir) {
-                // Every recorded epoch still waiting (a crash can interrupt the publishing of
-                // the last two), oldest first.
-                let mut waiting: Vec<u64> = match std::fs::read_dir(tmp) {
-                    Ok(entries) => entries
-                        .flatten()
-                        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_prefix('e')?.parse().ok()))
-                        .filter(|e| committed.is_some_and(|c| *e <= c))
-                        .collect(),
-                    Err(_) => Vec::new(),
-                };
-                waiting.sort_unstable();
-                for e in waiting {
+                for e in waiting_epochs(tmp, committed) {
                     for worker in std::fs::read_dir(tmp.join(format!("e{e}")))? {
                         publish_dir(&worker?.path(), dest)?;
                     }
@@ -523,6 +622,15 @@ impl Outputs {
             if let Some(pg) = pg_of(s) {
                 pg.publish(worker, epoch).map_err(io::Error::other)?;
             }
+            #[cfg(feature = "s3")]
+            if let (Some(s3), Some(tmp)) = (&s.s3, &s.tmp_dir) {
+                let dir = tmp.join(format!("e{epoch}")).join(format!("w{worker}"));
+                s3.upload_dir(&dir, &|_| true, &|name| name.to_string())
+                    .map_err(|e| io::Error::other(format!("sink `{}`: {e}", s.decl.name)))?;
+                if dir.exists() {
+                    std::fs::remove_dir_all(&dir).map_err(|e| at(e, "remove", &dir))?;
+                }
+            }
             if let (Some(tmp), Some(dest)) = (&s.tmp_dir, &s.final_dir) {
                 publish_dir(&tmp.join(format!("e{epoch}")).join(format!("w{worker}")), dest)?;
             }
@@ -537,6 +645,11 @@ impl Outputs {
             if let Some(dest) = &s.final_dir {
                 std::fs::write(dest.join("_pipe_summary.json"), summary_json)?;
                 done.push(dest.clone());
+            }
+            #[cfg(feature = "s3")]
+            if let Some(s3) = &s.s3 {
+                s3.write_summary(summary_json).map_err(io::Error::other)?;
+                done.push(PathBuf::from(&s3.url));
             }
         }
         Ok(done)
@@ -706,6 +819,23 @@ impl Outputs {
                 failure = pg.commit_batch().err().map(io::Error::other);
             }
         }
+        // Object-store sinks next: each commits by writing its manifest, last.
+        #[cfg(feature = "s3")]
+        if failure.is_none() {
+            let uploaded = lock(&self.uploaded).clone();
+            for (i, s) in self.sinks.iter().enumerate() {
+                let (Some(s3), SinkKind::Files { format }) = (&s.s3, &s.decl.kind) else { continue };
+                let parts: Vec<crate::connectors::s3::Part> = uploaded
+                    .iter()
+                    .filter(|u| u.sink == i)
+                    .map(|u| crate::connectors::s3::Part { key: u.key.clone(), bytes: u.bytes })
+                    .collect();
+                if let Err(e) = s3.commit(&parts, format.name(), summary_json) {
+                    failure = Some(io::Error::other(format!("sink `{}`: {e}", s.decl.name)));
+                    break;
+                }
+            }
+        }
         if let Some(e) = failure {
             for (tmp, _) in ready {
                 let _ = std::fs::remove_dir_all(tmp);
@@ -790,14 +920,31 @@ impl Outputs {
         Ok(())
     }
 
-    /// The directories of the file sinks.
+    /// The directories of the file sinks and the prefixes of the object-store sinks.
     pub fn locations(&self) -> Vec<String> {
-        self.sinks.iter().filter_map(|s| s.final_dir.as_ref()).map(|d| d.display().to_string()).collect()
+        self.sinks
+            .iter()
+            .filter_map(|s| s.final_dir.as_ref().map(|d| d.display().to_string()).or_else(|| s.s3_url().map(String::from)))
+            .collect()
     }
 
-    /// Removes the temporary directories of a failed run.
+    /// Removes the temporary directories of a failed run, and the parts its workers uploaded.
     pub fn abandon(&self) {
         let _ = self.close(None, false);
+        #[cfg(feature = "s3")]
+        {
+            let uploaded = lock(&self.uploaded).clone();
+            for (i, s) in self.sinks.iter().enumerate() {
+                if let Some(s3) = &s.s3 {
+                    let mine: Vec<crate::connectors::s3::Part> = uploaded
+                        .iter()
+                        .filter(|u| u.sink == i)
+                        .map(|u| crate::connectors::s3::Part { key: u.key.clone(), bytes: u.bytes })
+                        .collect();
+                    s3.forget(&mine);
+                }
+            }
+        }
         for s in &self.sinks {
             #[cfg(feature = "postgres")]
             if let Some(pg) = pg_of(s) {
@@ -874,6 +1021,77 @@ pub fn published_parts(dir: &Path) -> Vec<PathBuf> {
     }
     found.sort();
     found
+}
+
+/// Every recorded epoch (≤ `committed`) whose files still wait in a stream's in-progress
+/// folder `tmp` (a crash can interrupt the publishing of the last two), oldest first.
+fn waiting_epochs(tmp: &Path, committed: Option<u64>) -> Vec<u64> {
+    let mut waiting: Vec<u64> = match std::fs::read_dir(tmp) {
+        Ok(entries) => entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_prefix('e')?.parse().ok()))
+            .filter(|e| committed.is_some_and(|c| *e <= c))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    waiting.sort_unstable();
+    waiting
+}
+
+/// Whether a sink location is in an object store.
+pub fn is_s3(location: &str) -> bool {
+    location.starts_with("s3://")
+}
+
+/// A folder removed when dropped.
+#[derive(Debug)]
+struct TempStage(PathBuf);
+
+impl Drop for TempStage {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Where a stream's object-store sink keeps each epoch's files until they are uploaded: in the
+/// state directory (they must outlive a crash, to be uploaded by the restart).
+fn stream_stage(decl: &SinkDecl, url: &str, state_dir: Option<&Path>) -> PathBuf {
+    match state_dir {
+        Some(d) => d.join("s3-stage").join(decl.name),
+        None => std::env::temp_dir().join(format!("pipe-s3-stage-{:016x}", crate::run::key_hash(&(url, decl.name)))),
+    }
+}
+
+/// The parts streams published at a sink location (a folder or an `s3://` prefix).
+pub fn published_at(location: &str) -> io::Result<Vec<String>> {
+    if !is_s3(location) {
+        return Ok(published_parts(Path::new(location)).iter().map(|p| p.display().to_string()).collect());
+    }
+    #[cfg(feature = "s3")]
+    {
+        let sink = crate::connectors::s3::S3Sink::open(location).map_err(io::Error::other)?;
+        sink.published_parts().map_err(io::Error::other)
+    }
+    #[cfg(not(feature = "s3"))]
+    Err(io::Error::other(format!("`{location}`: {}", crate::connectors::NO_S3)))
+}
+
+/// Removes parts [`published_at`] found (`--reset`).
+pub fn remove_published(location: &str, parts: &[String]) -> io::Result<()> {
+    if !is_s3(location) {
+        for p in parts {
+            std::fs::remove_file(p).map_err(|e| at(e, "remove", Path::new(p)))?;
+        }
+        return Ok(());
+    }
+    #[cfg(feature = "s3")]
+    {
+        let sink = crate::connectors::s3::S3Sink::open(location).map_err(io::Error::other)?;
+        sink.delete(parts);
+        Ok(())
+    }
+    #[cfg(not(feature = "s3"))]
+    Err(io::Error::other(format!("`{location}`: {}", crate::connectors::NO_S3)))
 }
 
 /// `.NAME.pipe-WHAT` beside directory `dir` (named `NAME`).
@@ -1208,7 +1426,7 @@ mod tests {
             location: Some(dir.display().to_string()),
             beside_first: false,
         };
-        let outputs = Outputs::open_streaming(vec![decl], true).expect("open");
+        let outputs = Outputs::open_streaming(vec![decl], true, None).expect("open");
         // Epochs 3 and 4 were recorded, but a crash came before both were published; epoch 5
         // was never recorded.
         for (e, w) in [(3, 0), (4, 1), (5, 0)] {

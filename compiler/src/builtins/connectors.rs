@@ -1,4 +1,4 @@
-//! Connectors: the calls that bind a source to data (`files(…)`, `kafka(…)`) or say where a
+//! Connectors: the calls that bind a source to data (`files(…)`, `kafka(…)`, `s3(…)`) or say where a
 //! sink writes (`parquet(…)`, `redis(…)`). Each has a fixed parameter list, checked here; row
 //! expressions in a sink's arguments are typed per edge, against the row that reaches it.
 
@@ -64,6 +64,17 @@ pub const CONNECTORS: &[Connector] = &[
             p("partition_by", false, false, ArgKind::RowExprs),
         ],
         doc: "Files matching a glob (JSON Lines, CSV with a header, Parquet, or Arrow IPC files); as a sink, a directory of files.",
+    },
+    Connector {
+        name: "s3",
+        role: Role::Both,
+        source_params: &[p("path", true, true, ArgKind::Text), p("format", false, false, ArgKind::Word(FILE_FORMATS))],
+        sink_params: &[
+            p("path", true, true, ArgKind::Text),
+            p("format", false, false, ArgKind::Word(FILE_FORMATS)),
+            p("partition_by", false, false, ArgKind::RowExprs),
+        ],
+        doc: "An object store (S3 or any S3-protocol server; credentials and endpoint from the standard AWS variables): as a (batch) source, the objects a glob `bucket/prefix/*.jsonl` names, read in byte ranges, only the parts a folder's `_SUCCESS` manifest names; as a sink, a prefix its parts are uploaded under (multipart when large), committed by a `_SUCCESS` manifest written last.",
     },
     Connector {
         name: "follow",

@@ -317,14 +317,16 @@ pub fn generate(
         env!("CARGO_PKG_VERSION"),
         program.namespace.as_deref().unwrap_or(name)
     );
-    // librdkafka is compiled only for pipelines that read or write Kafka, the PostgreSQL and Redis
-    // clients only for those that use them, arrow-rs only for those that read or write Arrow.
+    // librdkafka is compiled only for pipelines that read or write Kafka, the PostgreSQL, Redis
+    // and object store clients only for those that use them, arrow-rs only for those that read or
+    // write Arrow.
     let uses_kafka = connectors(program).any(|c| c.name == "kafka");
     let uses_postgres = connectors(program).any(|c| c.name == "postgres");
     let uses_redis = connectors(program).any(|c| c.name == "redis");
+    let uses_s3 = connectors(program).any(|c| c.name == "s3");
     let uses_arrow = uses_arrow(program);
     let features: Vec<&str> =
-        [("kafka", uses_kafka), ("postgres", uses_postgres), ("redis", uses_redis), ("arrow", uses_arrow)]
+        [("kafka", uses_kafka), ("postgres", uses_postgres), ("redis", uses_redis), ("s3", uses_s3), ("arrow", uses_arrow)]
             .into_iter()
             .filter(|(_, on)| *on)
             .map(|(f, _)| f)

@@ -13,6 +13,39 @@ pub mod kafka;
 pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "s3")]
+pub mod s3;
+
+/// Why an `s3://` location cannot be used by a binary built without the `s3` feature.
+#[cfg(not(feature = "s3"))]
+pub const NO_S3: &str =
+    "this binary was built without object store support (pipec enables it for pipelines that use `s3`)";
+
+/// `s3://` + the bucket and key of an `s3(…)` connector's argument (written with or without the
+/// scheme).
+pub fn s3_url(path: &str) -> String {
+    if path.starts_with("s3://") {
+        path.to_string()
+    } else {
+        format!("s3://{}", path.trim_start_matches('/'))
+    }
+}
+
+/// The splits of the objects an `s3://bucket/glob` names (see `s3::plan`).
+pub fn s3_plan(
+    source: usize,
+    url: &str,
+    format: crate::input::Format,
+    workers: usize,
+) -> Result<Vec<crate::input::Split>, String> {
+    #[cfg(feature = "s3")]
+    return s3::plan(source, url, format, workers);
+    #[cfg(not(feature = "s3"))]
+    {
+        let _ = (source, format, workers);
+        Err(format!("`{url}`: {NO_S3}"))
+    }
+}
 
 #[cfg(not(feature = "kafka"))]
 const NO_KAFKA: &str = "this binary was built without Kafka support (pipec enables it for pipelines that use `kafka`)";

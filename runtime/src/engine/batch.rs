@@ -27,6 +27,8 @@ const SEND_EVERY: u64 = 4096;
 struct Done {
     stats: Vec<Stat>,
     failure: Option<String>,
+    /// The files the worker uploaded to object-store sinks.
+    uploaded: Vec<crate::sink::Uploaded>,
 }
 
 /// Runs a pipeline in batch mode on the cluster the options describe.
@@ -167,7 +169,15 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
                 .or(reset)
                 .or_else(|| base.error.take().map(|e| e.to_string()))
                 .or_else(|| closed.map(|e| e.to_string()));
-            Done { stats: base.stats.clone(), failure }
+            // Object-store sinks: each worker uploads its own files (in parallel with the others).
+            let (uploaded, failure) = match failure {
+                Some(f) => (Vec::new(), Some(f)),
+                None => match worker_outputs.upload(index) {
+                    Ok(u) => (u, None),
+                    Err(e) => (Vec::new(), Some(e.to_string())),
+                },
+            };
+            Done { stats: base.stats.clone(), failure, uploaded }
         };
         let all = super::gather(timely, done);
         (index, all)
@@ -181,6 +191,7 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
     };
     let mut stats: Vec<Stat> = vec![Stat::default(); nodes.len()];
     let mut failure = None;
+    outputs.set_uploaded(all.iter().flat_map(|d| d.uploaded.iter().cloned()).collect());
     for d in &all {
         for (a, b) in stats.iter_mut().zip(&d.stats) {
             a.add(b);
@@ -410,14 +421,7 @@ pub(super) fn read_split<P: Pipeline>(
             }
         }
         Format::Parquet => {
-            let file = match split.open() {
-                Ok(f) => f,
-                Err(e) => {
-                    p.base(w).io(Err(io::Error::new(e.kind(), format!("{}: {e}", split.display))));
-                    return 0;
-                }
-            };
-            let read = crate::pq::for_each_row(file, |i, row| {
+            let mut each = |i: usize, row: parquet::record::Row| {
                 next(w, &mut n);
                 let position = format!("row {i}");
                 let o = Origin {
@@ -428,7 +432,13 @@ pub(super) fn read_split<P: Pipeline>(
                     raw: position.as_bytes(),
                 };
                 p.parquet(w, split.source, &row, &o);
-            });
+            };
+            // An object in a store is read whole into memory, a file from the disk.
+            let read = if split.object.is_some() {
+                split.read().map_err(|e| e.to_string()).and_then(|b| crate::pq::for_each_row(bytes::Bytes::from(b), &mut each))
+            } else {
+                split.open().map_err(|e| e.to_string()).and_then(|f| crate::pq::for_each_row(f, &mut each))
+            };
             if let Err(e) = read {
                 p.base(w).io(Err(io::Error::other(format!("{}: {e}", split.display))));
             }

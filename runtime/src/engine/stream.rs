@@ -151,7 +151,7 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
     if manifest.is_none() && !opts.reset {
         refuse_lost_state(&sinks, opts.state_dir.as_deref())?;
     }
-    let outputs = Arc::new(Outputs::open_streaming(sinks, opts.process == 0)?);
+    let outputs = Arc::new(Outputs::open_streaming(sinks, opts.process == 0, opts.state_dir.as_deref())?);
     if opts.process == 0 {
         outputs.check_stream_start(manifest.is_some(), opts.reset)?;
     }
@@ -1008,7 +1008,8 @@ fn publish_status<P: Pipeline>(
 fn refuse_lost_state(sinks: &[crate::sink::SinkDecl], state_dir: Option<&Path>) -> Result<(), RunError> {
     for s in sinks {
         let (crate::sink::SinkKind::Files { .. }, Some(dir)) = (&s.kind, &s.location) else { continue };
-        let Some(part) = crate::sink::published_parts(Path::new(dir)).into_iter().next() else { continue };
+        let parts = crate::sink::published_at(dir).map_err(|e| RunError::Setup(format!("sink `{}`: {e}", s.name)))?;
+        let Some(part) = parts.into_iter().next() else { continue };
         let state = match state_dir {
             Some(d) => format!("the state directory `{}` holds no checkpoint", d.display()),
             None => "this run has no state directory (`--state-dir`)".to_string(),
@@ -1017,7 +1018,7 @@ fn refuse_lost_state(sinks: &[crate::sink::SinkDecl], state_dir: Option<&Path>) 
             "sink `{}`: `{dir}` holds output a stream published (`{}`), but {state}: starting over would write those rows again. \
              Run with the state directory that stream used, or pass `--reset` to start from the beginning anyway (the files stay)",
             s.name,
-            part.display()
+            part
         )));
     }
     Ok(())
@@ -1032,10 +1033,9 @@ fn reset(sinks: &[crate::sink::SinkDecl], state_dir: Option<&Path>) -> Result<()
     }
     for s in sinks {
         let (crate::sink::SinkKind::Files { .. }, Some(dir)) = (&s.kind, &s.location) else { continue };
-        for part in crate::sink::published_parts(Path::new(dir)) {
-            std::fs::remove_file(&part)
-                .map_err(|e| RunError::Setup(format!("cannot reset sink `{}`: `{}`: {e}", s.name, part.display())))?;
-        }
+        let fail = |e: io::Error| RunError::Setup(format!("cannot reset sink `{}`: {e}", s.name));
+        let parts = crate::sink::published_at(dir).map_err(fail)?;
+        crate::sink::remove_published(dir, &parts).map_err(fail)?;
     }
     Ok(())
 }

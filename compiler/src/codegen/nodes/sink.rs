@@ -51,6 +51,19 @@ pub(super) fn sink_decl(
                 dir_text,
             )
         }
+        "s3" if !g.module => {
+            let path = connector_value(g, c.args.iter().find(|(n, _)| n == "path").map(|(_, a)| a));
+            let format = fmt(word("format"), "json");
+            (
+                quote!(SinkDecl {
+                    name: #name,
+                    kind: SinkKind::Files { format: #format },
+                    location: Some(rt::connectors::s3_url(&#path)),
+                    beside_first: false,
+                }),
+                None,
+            )
+        }
         "stdout" => {
             let format = fmt(word("format"), "json");
             (

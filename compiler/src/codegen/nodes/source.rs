@@ -188,6 +188,16 @@ fn source_decl(g: &mut Gen<'_>, node: &Node, source: &str, columns: &[&FieldInfo
                 postgres: None,
             })))
         }
+        Some(c) if c.name == "s3" && !g.module => {
+            let loc = connector_value(g, c.args.iter().find(|(n, _)| n == "path").map(|(_, a)| a));
+            let fmt = format_of(c);
+            Some(quote!(Some(rt::input::BatchDecl {
+                glob: rt::connectors::s3_url(&#loc),
+                format: rt::input::Format::#fmt,
+                kafka: None,
+                postgres: None,
+            })))
+        }
         Some(c) if c.name == "postgres" && !g.module => {
             let pg = pg_decl(g, c, columns);
             Some(quote!(Some(rt::input::BatchDecl {
