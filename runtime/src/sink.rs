@@ -469,19 +469,25 @@ impl Outputs {
     /// [`Outputs::close`] for the worker), under names no other run uses; the leader's commit
     /// names them in each sink's manifest.
     pub fn upload(&self, worker: usize) -> io::Result<Vec<Uploaded>> {
-        let mut done = Vec::new();
-        #[cfg(feature = "s3")]
-        for (i, s) in self.sinks.iter().enumerate() {
-            if let (Some(s3), Some(tmp)) = (&s.s3, &s.tmp_dir) {
-                let mine = format!("part-{worker:05}.");
-                let parts = s3
-                    .upload_dir(tmp, &|name| name.starts_with(&mine), &|name| s3.batch_name(name))
-                    .map_err(|e| io::Error::other(format!("sink `{}`: {e}", s.decl.name)))?;
-                done.extend(parts.into_iter().map(|p| Uploaded { sink: i, key: p.key, bytes: p.bytes }));
-            }
+        #[cfg(not(feature = "s3"))]
+        {
+            let _ = worker;
+            Ok(Vec::new())
         }
-        let _ = worker;
-        Ok(done)
+        #[cfg(feature = "s3")]
+        {
+            let mut done = Vec::new();
+            for (i, s) in self.sinks.iter().enumerate() {
+                if let (Some(s3), Some(tmp)) = (&s.s3, &s.tmp_dir) {
+                    let mine = format!("part-{worker:05}.");
+                    let parts = s3
+                        .upload_dir(tmp, &|name| name.starts_with(&mine), &|name| s3.batch_name(name))
+                        .map_err(|e| io::Error::other(format!("sink `{}`: {e}", s.decl.name)))?;
+                    done.extend(parts.into_iter().map(|p| Uploaded { sink: i, key: p.key, bytes: p.bytes }));
+                }
+            }
+            Ok(done)
+        }
     }
 
     /// Every part the cluster's workers uploaded (the leader, before it commits or abandons).
@@ -924,7 +930,9 @@ impl Outputs {
     pub fn locations(&self) -> Vec<String> {
         self.sinks
             .iter()
-            .filter_map(|s| s.final_dir.as_ref().map(|d| d.display().to_string()).or_else(|| s.s3_url().map(String::from)))
+            .filter_map(|s| {
+                s.final_dir.as_ref().map(|d| d.display().to_string()).or_else(|| s.s3_url().map(String::from))
+            })
             .collect()
     }
 

@@ -10,6 +10,7 @@ mod explain;
 mod feature_store;
 mod fmt;
 mod kafka;
+mod object_store;
 mod privacy;
 mod props;
 mod reliability;

@@ -325,12 +325,17 @@ pub fn generate(
     let uses_redis = connectors(program).any(|c| c.name == "redis");
     let uses_s3 = connectors(program).any(|c| c.name == "s3");
     let uses_arrow = uses_arrow(program);
-    let features: Vec<&str> =
-        [("kafka", uses_kafka), ("postgres", uses_postgres), ("redis", uses_redis), ("s3", uses_s3), ("arrow", uses_arrow)]
-            .into_iter()
-            .filter(|(_, on)| *on)
-            .map(|(f, _)| f)
-            .collect();
+    let features: Vec<&str> = [
+        ("kafka", uses_kafka),
+        ("postgres", uses_postgres),
+        ("redis", uses_redis),
+        ("s3", uses_s3),
+        ("arrow", uses_arrow),
+    ]
+    .into_iter()
+    .filter(|(_, on)| *on)
+    .map(|(f, _)| f)
+    .collect();
     let features = if features.is_empty() {
         String::new()
     } else {

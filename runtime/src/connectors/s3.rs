@@ -34,13 +34,14 @@ use object_store::{
 
 /// The object that commits a sink's output: the parts of the run, as JSON (see [`Manifest`]).
 pub const MANIFEST: &str = "_SUCCESS";
-/// The size of each part of a multipart upload, unless `PIPE_S3_PART_BYTES` says otherwise
-/// (S3 takes 5 MiB at least, but for the last part); files larger than twice this are uploaded
+/// The size of each part of a multipart upload, unless `PIPE_S3_PART_BYTES` says otherwise (at
+/// least 5 MiB: S3 refuses smaller parts but for the last); files larger than this are uploaded
 /// in parts, smaller ones in one request.
-const PART_BYTES: usize = 8 << 20;
+const PART_BYTES: usize = 16 << 20;
+const MIN_PART_BYTES: usize = 5 << 20;
 
 fn part_bytes() -> usize {
-    std::env::var("PIPE_S3_PART_BYTES").ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(PART_BYTES)
+    std::env::var("PIPE_S3_PART_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(PART_BYTES).max(MIN_PART_BYTES)
 }
 /// Parts of one upload in flight at once.
 const PARTS_IN_FLIGHT: usize = 4;
@@ -98,18 +99,31 @@ impl Bucket {
             b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
         };
         let patient = RetryConfig {
-            backoff: BackoffConfig { init_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(4), base: 2.0 },
+            backoff: BackoffConfig {
+                init_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_secs(4),
+                base: 2.0,
+            },
             max_retries: 30,
             retry_timeout: Duration::from_secs(60),
         };
         let quick = RetryConfig {
-            backoff: BackoffConfig { init_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(1), base: 2.0 },
-            max_retries: 3,
+            backoff: BackoffConfig {
+                init_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_secs(1),
+                base: 2.0,
+            },
+            max_retries: 5,
             retry_timeout: Duration::from_secs(5),
         };
         let where_ = endpoint.clone().unwrap_or_else(|| "AWS S3".to_string());
         let why = |e: object_store::Error| format!("bucket `{name}` at {where_}: {e}");
-        Ok(Bucket { store: build(patient).map_err(why)?, quick: build(quick).map_err(why)?, name: name.to_string(), endpoint: where_ })
+        Ok(Bucket {
+            store: build(patient).map_err(why)?,
+            quick: build(quick).map_err(why)?,
+            name: name.to_string(),
+            endpoint: where_,
+        })
     }
 
     fn url(&self, key: &str) -> String {
@@ -117,7 +131,14 @@ impl Bucket {
     }
 
     fn fail(&self, key: &str, what: &str, e: impl std::fmt::Display) -> String {
-        format!("{what} `{}` (at {}): {e}", self.url(key), self.endpoint)
+        let e = e.to_string();
+        // Without keys the client asks the machine's instance metadata service for a role.
+        let hint = if e.contains("169.254.169.254") {
+            "; no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or run where an instance role gives them)"
+        } else {
+            ""
+        };
+        format!("{what} `{}` (at {}): {e}{hint}", self.url(key), self.endpoint)
     }
 }
 
@@ -235,8 +256,11 @@ impl Object {
         let key = Key::from(self.key.as_str());
         let mut attempt = 0;
         loop {
-            let options =
-                GetOptions { range: Some(GetRange::Bounded(start..end)), if_match: self.e_tag.clone(), ..GetOptions::default() };
+            let options = GetOptions {
+                range: Some(GetRange::Bounded(start..end)),
+                if_match: self.e_tag.clone(),
+                ..GetOptions::default()
+            };
             let got = block(async {
                 let r = self.bucket.store.get_opts(&key, options).await?;
                 let tag = r.meta.e_tag.clone();
@@ -308,7 +332,7 @@ pub fn list(url: &str) -> Result<Vec<Object>, String> {
     let literal = &pattern[..pattern.find(['*', '?', '[']).unwrap_or(pattern.len())];
     // A name without wildcards is one object or a folder (everything under it).
     let folder = (literal.len() == pattern.len()).then(|| format!("{}/", pattern.trim_end_matches('/')));
-    let dir = parent(literal.trim_end_matches('/'));
+    let dir = literal.rfind('/').map_or("", |i| &literal[..i]);
     let prefix = if dir.is_empty() { None } else { Some(Key::from(dir)) };
     // The first request answers quickly: a server that is down is reported at once.
     let listed: Vec<ObjectMeta> = block(async { b.quick.list(prefix.as_ref()).try_collect().await })?
@@ -331,7 +355,8 @@ pub fn list(url: &str) -> Result<Vec<Object>, String> {
             break;
         }
     }
-    let options = glob::MatchOptions { case_sensitive: true, require_literal_separator: true, require_literal_leading_dot: true };
+    let options =
+        glob::MatchOptions { case_sensitive: true, require_literal_separator: true, require_literal_leading_dot: true };
     let mut skipped = 0usize;
     let mut objects = Vec::new();
     for m in listed {
@@ -353,13 +378,7 @@ pub fn list(url: &str) -> Result<Vec<Object>, String> {
                 continue;
             }
         }
-        objects.push(Object {
-            bucket: b.clone(),
-            key,
-            size: m.size,
-            e_tag: m.e_tag,
-            modified: m.last_modified.into(),
-        });
+        objects.push(Object { bucket: b.clone(), key, size: m.size, e_tag: m.e_tag, modified: m.last_modified.into() });
     }
     if objects.is_empty() {
         let why = if skipped > 0 {
@@ -413,11 +432,8 @@ pub fn plan(
         }
         cuts.push(o.size);
         let display: Arc<str> = o.url().into();
-        let planned = Snapshot {
-            id: (0, crate::run::key_hash(&(&o.key, &o.e_tag))),
-            len: o.size,
-            modified: Some(o.modified),
-        };
+        let planned =
+            Snapshot { id: (0, crate::run::key_hash(&(&o.key, &o.e_tag))), len: o.size, modified: Some(o.modified) };
         let whole = matches!(format, Format::Parquet | Format::Arrow);
         for w in cuts.windows(2) {
             if w[1] > w[0] || (whole && o.size > 0) {
@@ -448,13 +464,13 @@ pub struct S3Sink {
     run: String,
 }
 
-/// This process's run, in the names of its parts: the time it started (µs, hex) and its process
-/// id, so no two runs' parts share a name.
+/// This process's run, in the names of its parts: `r`, the time it started (µs, hex) and its
+/// process id, so no two runs' parts share a name (and none is a stream's `part-EPOCH-WORKER`).
 fn run_id() -> &'static str {
     static RUN: OnceLock<String> = OnceLock::new();
     RUN.get_or_init(|| {
         let micros = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros());
-        format!("{micros:x}{:05x}", std::process::id() & 0xfffff)
+        format!("r{micros:x}{:05x}", std::process::id() & 0xfffff)
     })
 }
 
@@ -473,7 +489,8 @@ impl S3Sink {
         let b = bucket(&name)?;
         let prefix = prefix.trim_end_matches('/').to_string();
         let probe = if prefix.is_empty() { None } else { Some(Key::from(prefix.as_str())) };
-        block(async { b.quick.list_with_delimiter(probe.as_ref()).await })?.map_err(|e| b.fail(&prefix, "cannot list", e))?;
+        block(async { b.quick.list_with_delimiter(probe.as_ref()).await })?
+            .map_err(|e| b.fail(&prefix, "cannot list", e))?;
         Ok(S3Sink { bucket: b, prefix, url: url.to_string(), run: run_id().to_string() })
     }
 
@@ -503,7 +520,7 @@ impl S3Sink {
         let store = self.bucket.store.clone();
         let key = Key::from(key);
         let part = part_bytes();
-        if size <= 2 * part as u64 {
+        if size <= part as u64 {
             let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
             block(async { store.put(&key, PutPayload::from(bytes)).await })?.map_err(|e| e.to_string())?;
             return Ok(size);
@@ -602,14 +619,19 @@ impl S3Sink {
     pub fn commit(&self, parts: &[Part], content: &str, summary: &[u8]) -> Result<(), String> {
         let previous = read_manifest(&self.bucket, self.bucket.store.as_ref(), &self.prefix)?.unwrap_or_default();
         self.put("_pipe_summary.json", summary.to_vec())?;
-        let manifest =
-            Manifest { format: MANIFEST_FORMAT.into(), run: self.run.clone(), content: content.into(), parts: parts.to_vec() };
+        let manifest = Manifest {
+            format: MANIFEST_FORMAT.into(),
+            run: self.run.clone(),
+            content: content.into(),
+            parts: parts.to_vec(),
+        };
         let text = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
         self.put(MANIFEST, text)?;
         // Best effort: a part left behind is never read (no manifest names it).
         let keep: std::collections::HashSet<String> =
             parts.iter().chain(&previous.parts).map(|p| self.key(&p.key)).collect();
-        let stale: Vec<String> = self.published_parts().unwrap_or_default().into_iter().filter(|k| !keep.contains(k)).collect();
+        let stale: Vec<String> =
+            self.parts(false).unwrap_or_default().into_iter().filter(|k| !keep.contains(k)).collect();
         self.delete(&stale);
         Ok(())
     }
@@ -629,15 +651,28 @@ impl S3Sink {
         self.delete(&parts.iter().map(|p| self.key(&p.key)).collect::<Vec<_>>());
     }
 
-    /// The keys of the parts under the prefix (objects named `part-…`).
+    /// The keys of the parts streams published under the prefix (`part-EPOCH-WORKER.EXT`).
     pub fn published_parts(&self) -> Result<Vec<String>, String> {
+        self.parts(true)
+    }
+
+    /// The keys of the parts under the prefix: every object named `part-…`, or only a stream's.
+    fn parts(&self, streams_only: bool) -> Result<Vec<String>, String> {
+        let numbers = |p: Option<&str>| p.is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        let stream_part = |name: &str| {
+            let stem = name.split('.').next().unwrap_or_default();
+            let mut fields = stem.strip_prefix("part-").unwrap_or_default().split('-');
+            numbers(fields.next()) && numbers(fields.next()) && fields.next().is_none()
+        };
         let store = self.bucket.store.clone();
         let prefix = if self.prefix.is_empty() { None } else { Some(Key::from(self.prefix.as_str())) };
         let listed: Vec<ObjectMeta> = block(async { store.list(prefix.as_ref()).try_collect().await })?
             .map_err(|e| self.bucket.fail(&self.prefix, "cannot list", e))?;
         let mut keys: Vec<String> = listed
             .into_iter()
-            .filter(|m| m.location.filename().is_some_and(|f| f.starts_with("part-")))
+            .filter(|m| {
+                m.location.filename().is_some_and(|f| f.starts_with("part-") && (!streams_only || stream_part(f)))
+            })
             .map(|m| m.location.as_ref().to_string())
             .collect();
         keys.sort();

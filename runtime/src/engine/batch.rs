@@ -435,7 +435,10 @@ pub(super) fn read_split<P: Pipeline>(
             };
             // An object in a store is read whole into memory, a file from the disk.
             let read = if split.object.is_some() {
-                split.read().map_err(|e| e.to_string()).and_then(|b| crate::pq::for_each_row(bytes::Bytes::from(b), &mut each))
+                split
+                    .read()
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| crate::pq::for_each_row(bytes::Bytes::from(b), &mut each))
             } else {
                 split.open().map_err(|e| e.to_string()).and_then(|f| crate::pq::for_each_row(f, &mut each))
             };
