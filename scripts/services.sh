@@ -7,16 +7,19 @@
 # - PostgreSQL (Debian's, 15) and Redis: the feature-store tests start their own throwaway
 #   servers on 127.0.0.1 (PostgreSQL's `initdb` and `pg_ctl` as the `postgres` user when run as
 #   root, `redis-server` without persistence);
-# - tansu 0.6.0, a Kafka-protocol broker the Kafka tests start on 127.0.0.1. Building it takes
-#   15–30 minutes cold, so it is built in the background (`--start`) while the workspace
-#   compiles, and `--wait` waits for it; an installed tansu is reused.
+# - tansu 0.6.0, a Kafka-protocol broker the Kafka tests start on 127.0.0.1, and s3s-fs 0.14.1,
+#   an S3-protocol server over a folder the object store tests start on 127.0.0.1. Building
+#   tansu takes 15–30 minutes cold, s3s-fs about 2, so they are built in the background
+#   (`--start`) while the workspace compiles, and `--wait` waits for them; installed ones are
+#   reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log=target/tansu-install.log
 pidfile=target/tansu-install.pid
 mkdir -p target
 
-have_tansu() { command -v tansu >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/tansu" ]; }
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/$1" ]; }
+have_tansu() { have tansu && have s3s-fs; }
 
 start() {
   local curl=no
@@ -32,8 +35,12 @@ start() {
     fi
   fi
   if ! have_tansu && ! { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }; then
-    echo "building the tansu Kafka broker in the background (log: $log)"
-    nohup cargo install tansu --version 0.6.0 --locked --features dynostore >"$log" 2>&1 &
+    echo "building the tansu Kafka broker and the s3s-fs S3 server in the background (log: $log)"
+    # s3s-fs first (minutes), then tansu; one after the other, so they share the machine's
+    # cores with the workspace's build rather than with each other.
+    nohup sh -c '{ have() { command -v "$1" >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/$1" ]; }
+      have s3s-fs || cargo install s3s-fs --version 0.14.1 --locked --features binary || exit 1
+      have tansu || cargo install tansu --version 0.6.0 --locked --features dynostore; }' >"$log" 2>&1 &
     echo $! >"$pidfile"
   fi
 }
@@ -45,7 +52,7 @@ wait_for() {
     rm -f "$pidfile"
   fi
   if ! have_tansu; then
-    echo "tansu did not install; see $log" >&2
+    echo "tansu or s3s-fs did not install; see $log" >&2
     tail -20 "$log" >&2 || true
     exit 1
   fi

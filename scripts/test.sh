@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests need (scripts/services.sh), compiles the
-# tests while the Kafka broker builds, then runs every test of the workspace. The Kafka and
-# PostgreSQL tests fail, instead of skipping, when their servers are missing, the picture test
-# when Graphviz is, and the install test when it cannot hide the checkout in a mount namespace
-# (it needs root).
+# tests while the Kafka broker and the S3 server build, then runs every test of the workspace.
+# The Kafka, PostgreSQL and object store tests fail, instead of skipping, when their servers are
+# missing, the picture test when Graphviz is, and the install test when it cannot hide the
+# checkout in a mount namespace (it needs root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh --start
 cargo test --workspace --no-run
 scripts/services.sh --wait
-PIPE_REQUIRE_KAFKA=1 PIPE_REQUIRE_POSTGRES=1 PIPE_REQUIRE_GRAPHVIZ=1 PIPE_REQUIRE_UNSHARE=1 PATH="$HOME/.cargo/bin:$PATH" cargo test --workspace "$@"
+PIPE_REQUIRE_KAFKA=1 PIPE_REQUIRE_POSTGRES=1 PIPE_REQUIRE_S3=1 PIPE_REQUIRE_GRAPHVIZ=1 PIPE_REQUIRE_UNSHARE=1 PATH="$HOME/.cargo/bin:$PATH" cargo test --workspace "$@"
 # The editor grammar, tokenized as VS Code does (editors/vscode/, Node.js and npm).
 if command -v npm >/dev/null 2>&1; then
   (cd editors/vscode && npm ci --no-audit --no-fund --loglevel=error && npm test)
