@@ -166,7 +166,7 @@ fn an_archive_in_an_object_store_is_committed_by_its_manifest_and_reads_back_lik
     let endpoint = server.endpoint();
     let archive = build_pipeline(Path::new("examples/object_store/archive.pipe"));
     let parquet = build_pipeline(Path::new("examples/object_store/features.pipe"));
-    let json = build_pipeline(Path::new("tests/cases/s3/json_features.pipe"));
+    let json = build_pipeline(Path::new("examples/object_store/features_json.pipe"));
     let csv = build_pipeline(Path::new("examples/point_in_time/features.pipe"));
 
     let out = dir.join("reference");
@@ -192,7 +192,7 @@ fn an_archive_in_an_object_store_is_committed_by_its_manifest_and_reads_back_lik
 
     // A part larger than the part size goes up in parts (three of 5 MiB at most): the object
     // is the file, byte for byte.
-    let copy = build_pipeline(Path::new("tests/cases/s3/copy.pipe"));
+    let copy = build_pipeline(Path::new("examples/object_store/import.pipe"));
     let big = dir.join("in").join("loans.jsonl");
     std::fs::create_dir_all(dir.join("in")).expect("input folder");
     let one = std::fs::read(server.object(&format!("loans_json/{}", json_parts[0].0))).expect("part");
@@ -358,7 +358,7 @@ fn a_stream_to_an_object_store_killed_at_random_uploads_each_row_once() {
     let dir = scratch("object_store_stream");
     let server = Server::start(bin, &dir.join("s3"));
     let endpoint = server.endpoint();
-    let members = build_pipeline(Path::new("tests/cases/s3/members.pipe"));
+    let members = build_pipeline(Path::new("examples/object_store/members.pipe"));
     let rejected = |d: &str| vec!["--sink".to_string(), format!("rejected->files={}", dir.join(d).display())];
 
     let mut args = vec!["--quiet".to_string(), "--workers".into(), "2".into()];

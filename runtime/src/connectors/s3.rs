@@ -453,6 +453,15 @@ pub fn plan(
     Ok(splits)
 }
 
+/// Whether an object's name is a stream's part, `part-EPOCH-WORKER.EXT` (a batch run's are
+/// `part-WORKER-rRUN.EXT`).
+fn is_stream_part(name: &str) -> bool {
+    let numbers = |p: Option<&str>| p.is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    let stem = name.split('.').next().unwrap_or_default();
+    let mut fields = stem.strip_prefix("part-").unwrap_or_default().split('-');
+    numbers(fields.next()) && numbers(fields.next()) && fields.next().is_none()
+}
+
 /// An object-store sink: where its parts go and what this process uploaded.
 #[derive(Debug)]
 pub struct S3Sink {
@@ -658,12 +667,6 @@ impl S3Sink {
 
     /// The keys of the parts under the prefix: every object named `part-…`, or only a stream's.
     fn parts(&self, streams_only: bool) -> Result<Vec<String>, String> {
-        let numbers = |p: Option<&str>| p.is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-        let stream_part = |name: &str| {
-            let stem = name.split('.').next().unwrap_or_default();
-            let mut fields = stem.strip_prefix("part-").unwrap_or_default().split('-');
-            numbers(fields.next()) && numbers(fields.next()) && fields.next().is_none()
-        };
         let store = self.bucket.store.clone();
         let prefix = if self.prefix.is_empty() { None } else { Some(Key::from(self.prefix.as_str())) };
         let listed: Vec<ObjectMeta> = block(async { store.list(prefix.as_ref()).try_collect().await })?
@@ -671,7 +674,7 @@ impl S3Sink {
         let mut keys: Vec<String> = listed
             .into_iter()
             .filter(|m| {
-                m.location.filename().is_some_and(|f| f.starts_with("part-") && (!streams_only || stream_part(f)))
+                m.location.filename().is_some_and(|f| f.starts_with("part-") && (!streams_only || is_stream_part(f)))
             })
             .map(|m| m.location.as_ref().to_string())
             .collect();
@@ -695,5 +698,44 @@ impl S3Sink {
     /// Writes `_pipe_summary.json` (the end of a stream).
     pub fn write_summary(&self, summary: &[u8]) -> Result<(), String> {
         self.put("_pipe_summary.json", summary.to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_name_a_bucket_and_a_key_with_or_without_the_scheme() {
+        assert_eq!(split_url("s3://archive/loans/*.jsonl"), Ok(("archive".into(), "loans/*.jsonl".into())));
+        assert_eq!(split_url("archive/loans"), Ok(("archive".into(), "loans".into())));
+        assert_eq!(split_url("s3://archive"), Ok(("archive".into(), String::new())));
+        assert!(split_url("s3:///loans").is_err_and(|e| e.contains("names no bucket")));
+        assert_eq!(crate::connectors::s3_url("archive/loans"), "s3://archive/loans");
+        assert_eq!(crate::connectors::s3_url("s3://archive/loans"), "s3://archive/loans");
+    }
+
+    #[test]
+    fn batch_parts_are_never_taken_for_a_streams() {
+        let run = run_id();
+        assert!(run.starts_with('r') && run.len() > 10, "{run}");
+        let sink = |prefix: &str| S3Sink {
+            bucket: Arc::new(Bucket {
+                store: Arc::new(object_store::memory::InMemory::new()),
+                quick: Arc::new(object_store::memory::InMemory::new()),
+                name: "b".into(),
+                endpoint: "memory".into(),
+            }),
+            prefix: prefix.into(),
+            url: format!("s3://b/{prefix}"),
+            run: run.to_string(),
+        };
+        let batch = sink("out").batch_name("part-00003.parquet");
+        assert_eq!(batch, format!("part-00003-{run}.parquet"));
+        assert!(!is_stream_part(&batch));
+        assert!(is_stream_part("part-00012-00001.jsonl"));
+        assert!(!is_stream_part("part-00012.jsonl") && !is_stream_part("_SUCCESS"));
+        assert_eq!(sink("").key("a/b"), "a/b");
+        assert_eq!(sink("out/").key("a"), "out/a");
     }
 }
