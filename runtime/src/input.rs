@@ -427,9 +427,15 @@ impl LineBase {
     pub fn first_line(&self) -> Option<u64> {
         *self.first.get_or_init(|| {
             if let Some(o) = &self.object {
-                let mut before = Vec::new();
-                o.read_range(0, self.start, &mut before).ok()?;
-                return Some(memchr::memchr_iter(b'\n', &before).count() as u64 + 1);
+                // In ranges of 8 MB: the bytes before a split may be gigabytes.
+                let (mut at, mut lines, mut chunk) = (0u64, 0u64, Vec::new());
+                while at < self.start {
+                    let end = self.start.min(at + (8 << 20));
+                    o.read_range(at, end, &mut chunk).ok()?;
+                    lines += memchr::memchr_iter(b'\n', &chunk).count() as u64;
+                    at = end;
+                }
+                return Some(lines + 1);
             }
             let mut f = File::open(self.path.as_ref()).ok()?;
             let mut left = self.start;

@@ -681,5 +681,25 @@ pub(crate) fn sink_locations(mut sinks: Vec<SinkDecl>, overridden: &[String]) ->
             dirs.push((dir, s.name));
         }
     }
+    // An object-store prefix inside another's: the outer sink's commit would delete the inner
+    // one's parts, and readers of the outer would read them.
+    let prefixes: Vec<(String, &str)> = sinks
+        .iter()
+        .filter(|s| matches!(s.kind, SinkKind::Files { .. }))
+        .filter_map(|s| {
+            s.location
+                .as_deref()
+                .filter(|l| l.starts_with("s3://"))
+                .map(|l| (l.trim_end_matches('/').to_string(), s.name))
+        })
+        .collect();
+    for (outer, a) in &prefixes {
+        if let Some((inner, b)) = prefixes.iter().find(|(inner, _)| inner.starts_with(&format!("{outer}/"))) {
+            let fix = if b.starts_with("rejected") { " (pass `--sink rejected->files=…` elsewhere)" } else { "" };
+            return Err(RunError::Setup(format!(
+                "sink `{b}` writes `{inner}`, inside sink `{a}`'s `{outer}`: give each its own prefix{fix}"
+            )));
+        }
+    }
     Ok(sinks)
 }

@@ -829,15 +829,23 @@ impl Outputs {
         #[cfg(feature = "s3")]
         if failure.is_none() {
             let uploaded = lock(&self.uploaded).clone();
-            for (i, s) in self.sinks.iter().enumerate() {
-                let (Some(s3), SinkKind::Files { format }) = (&s.s3, &s.decl.kind) else { continue };
-                let parts: Vec<crate::connectors::s3::Part> = uploaded
+            let parts_of = |i: usize| -> Vec<crate::connectors::s3::Part> {
+                uploaded
                     .iter()
                     .filter(|u| u.sink == i)
                     .map(|u| crate::connectors::s3::Part { key: u.key.clone(), bytes: u.bytes })
-                    .collect();
-                if let Err(e) = s3.commit(&parts, format.name(), summary_json) {
+                    .collect()
+            };
+            for (i, s) in self.sinks.iter().enumerate() {
+                let (Some(s3), SinkKind::Files { format }) = (&s.s3, &s.decl.kind) else { continue };
+                if let Err(e) = s3.commit(&parts_of(i), format.name(), summary_json) {
                     failure = Some(io::Error::other(format!("sink `{}`: {e}", s.decl.name)));
+                    // The sinks not committed keep their previous output: their new parts go.
+                    for (j, later) in self.sinks.iter().enumerate().skip(i) {
+                        if let Some(s3) = &later.s3 {
+                            s3.forget(&parts_of(j));
+                        }
+                    }
                     break;
                 }
             }
@@ -1095,8 +1103,7 @@ pub fn remove_published(location: &str, parts: &[String]) -> io::Result<()> {
     #[cfg(feature = "s3")]
     {
         let sink = crate::connectors::s3::S3Sink::open(location).map_err(io::Error::other)?;
-        sink.delete(parts);
-        Ok(())
+        sink.delete(parts).map_err(io::Error::other)
     }
     #[cfg(not(feature = "s3"))]
     Err(io::Error::other(format!("`{location}`: {}", crate::connectors::NO_S3)))

@@ -25,11 +25,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as Key;
 use object_store::{
-    BackoffConfig, GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
-    WriteMultipart,
+    BackoffConfig, ClientConfigKey, GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload,
+    RetryConfig, WriteMultipart,
 };
 
 /// The object that commits a sink's output: the parts of the run, as JSON (see [`Manifest`]).
@@ -89,7 +89,12 @@ impl Bucket {
         let endpoint = std::env::var("AWS_ENDPOINT_URL").or_else(|_| std::env::var("AWS_ENDPOINT")).ok();
         let region = std::env::var("AWS_REGION").or_else(|_| std::env::var("AWS_DEFAULT_REGION")).ok();
         let build = |retry: RetryConfig| {
-            let mut b = AmazonS3Builder::from_env().with_bucket_name(name).with_retry(retry);
+            // A whole object (Parquet, Arrow, CSV) is one request: five minutes, not the
+            // client's default 30 s, before a transfer counts as stalled.
+            let mut b = AmazonS3Builder::from_env()
+                .with_bucket_name(name)
+                .with_retry(retry)
+                .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), "300s");
             if let Some(r) = &region {
                 b = b.with_region(r);
             }
@@ -109,14 +114,14 @@ impl Bucket {
         };
         let quick = RetryConfig {
             backoff: BackoffConfig {
-                init_backoff: Duration::from_millis(100),
+                init_backoff: Duration::from_millis(200),
                 max_backoff: Duration::from_secs(1),
                 base: 2.0,
             },
-            max_retries: 5,
-            retry_timeout: Duration::from_secs(5),
+            max_retries: 10,
+            retry_timeout: Duration::from_secs(8),
         };
-        let where_ = endpoint.clone().unwrap_or_else(|| "AWS S3".to_string());
+        let where_ = endpoint.as_deref().map_or_else(|| "AWS S3".to_string(), crate::connectors::redact);
         let why = |e: object_store::Error| format!("bucket `{name}` at {where_}: {e}");
         Ok(Bucket {
             store: build(patient).map_err(why)?,
@@ -193,30 +198,35 @@ pub struct Part {
 
 const MANIFEST_FORMAT: &str = "pipe-manifest-1";
 
-/// The manifest at `dir/_SUCCESS`: none when there is none; an empty one (Spark's and Hadoop's
-/// success marker) names no parts, and every object of the folder counts.
+/// The manifest at `dir/_SUCCESS`: none when there is none. A `_SUCCESS` that is not a Pipe
+/// manifest (Spark's and Hadoop's empty marker, the S3A committer's JSON) is a marker only:
+/// [`Manifest::is_marker`], and every object of the folder counts.
 fn read_manifest(b: &Bucket, store: &dyn ObjectStore, dir: &str) -> Result<Option<Manifest>, String> {
     let key = join(dir, MANIFEST);
-    let got = block(async { store.get(&Key::from(key.as_str())).await?.bytes().await })?;
+    let path = key_of(&key)?;
+    let got = block(async { store.get(&path).await?.bytes().await })?;
     let bytes = match got {
         Ok(bytes) => bytes,
         Err(object_store::Error::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(b.fail(&key, "cannot read", e)),
     };
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Some(Manifest::default()));
+    match serde_json::from_slice::<Manifest>(&bytes) {
+        Ok(m) if m.format == MANIFEST_FORMAT => Ok(Some(m)),
+        _ => Ok(Some(Manifest::default())),
     }
-    serde_json::from_slice::<Manifest>(&bytes)
-        .map_err(|e| e.to_string())
-        .and_then(|m| {
-            if m.format == MANIFEST_FORMAT {
-                Ok(m)
-            } else {
-                Err(format!("format `{}`, not `{MANIFEST_FORMAT}`", m.format))
-            }
-        })
-        .map(Some)
-        .map_err(|e| b.fail(&key, "cannot read the manifest", e))
+}
+
+impl Manifest {
+    /// A success marker of another writer, naming no parts.
+    pub fn is_marker(&self) -> bool {
+        self.format != MANIFEST_FORMAT
+    }
+}
+
+/// The store's path of `key`, as it is: our part names are escaped already (partition folders
+/// as Hive escapes them), and listed keys are the server's own.
+fn key_of(key: &str) -> Result<Key, String> {
+    Key::parse(key).map_err(|e| format!("`{key}` is not an object key: {e}"))
 }
 
 fn join(dir: &str, name: &str) -> String {
@@ -253,7 +263,7 @@ impl Object {
         if start >= end {
             return Ok(());
         }
-        let key = Key::from(self.key.as_str());
+        let key = key_of(&self.key).map_err(io::Error::other)?;
         let mut attempt = 0;
         loop {
             let options = GetOptions {
@@ -332,11 +342,17 @@ pub fn list(url: &str) -> Result<Vec<Object>, String> {
     let literal = &pattern[..pattern.find(['*', '?', '[']).unwrap_or(pattern.len())];
     // A name without wildcards is one object or a folder (everything under it).
     let folder = (literal.len() == pattern.len()).then(|| format!("{}/", pattern.trim_end_matches('/')));
-    let dir = literal.rfind('/').map_or("", |i| &literal[..i]);
-    let prefix = if dir.is_empty() { None } else { Some(Key::from(dir)) };
-    // The first request answers quickly: a server that is down is reported at once.
-    let listed: Vec<ObjectMeta> = block(async { b.quick.list(prefix.as_ref()).try_collect().await })?
-        .map_err(|e| b.fail(dir, "cannot list", e))?;
+    // A name without wildcards is listed as a folder; if it is none, its parent (where the
+    // object it names would be).
+    let mut dir = match &folder {
+        Some(f) => f.trim_end_matches('/'),
+        None => literal.rfind('/').map_or("", |i| &literal[..i]),
+    };
+    let mut listed = list_under(&b, dir)?;
+    if folder.is_some() && listed.is_empty() {
+        dir = parent(dir);
+        listed = list_under(&b, dir)?;
+    }
     // Manifests: in the listed folders, and in every folder above the listing.
     let mut manifests: Vec<(String, Manifest)> = Vec::new();
     for m in listed.iter().filter(|m| m.location.filename() == Some(MANIFEST)) {
@@ -359,11 +375,15 @@ pub fn list(url: &str) -> Result<Vec<Object>, String> {
         glob::MatchOptions { case_sensitive: true, require_literal_separator: true, require_literal_leading_dot: true };
     let mut skipped = 0usize;
     let mut objects = Vec::new();
+    let mut found: std::collections::HashSet<String> = std::collections::HashSet::new();
     for m in listed {
         let key = m.location.as_ref().to_string();
-        let file = m.location.filename().unwrap_or_default();
+        // Names starting with `_` or `.` below the listing are not data (markers, summaries,
+        // folders of other writers' bookkeeping).
+        let below = if dir.is_empty() { key.as_str() } else { key.get(dir.len() + 1..).unwrap_or_default() };
+        let hidden = below.split('/').any(|segment| segment.starts_with(['_', '.']));
         let named = glob.matches_with(&key, options) || folder.as_ref().is_some_and(|f| key.starts_with(f.as_str()));
-        if file.starts_with(['_', '.']) || !named {
+        if hidden || !named {
             continue;
         }
         // The nearest manifest above the object decides.
@@ -371,14 +391,49 @@ pub fn list(url: &str) -> Result<Vec<Object>, String> {
             .iter()
             .filter(|(d, _)| d.is_empty() || key.starts_with(&format!("{d}/")))
             .max_by_key(|(d, _)| d.len());
-        if let Some((d, manifest)) = nearest {
+        if let Some((d, manifest)) = nearest.filter(|(_, m)| !m.is_marker()) {
             let rel = if d.is_empty() { key.as_str() } else { &key[d.len() + 1..] };
-            if !manifest.parts.is_empty() && !manifest.parts.iter().any(|p| p.key == rel) {
-                skipped += 1;
-                continue;
+            match manifest.parts.iter().find(|p| p.key == rel) {
+                None => {
+                    skipped += 1;
+                    continue;
+                }
+                Some(p) if p.bytes != m.size => {
+                    return Err(format!(
+                        "`{}` has {} bytes, but the manifest of its folder says {}: was it rewritten after the commit?",
+                        b.url(&key),
+                        m.size,
+                        p.bytes
+                    ));
+                }
+                Some(_) => {
+                    found.insert(key.clone());
+                }
             }
         }
         objects.push(Object { bucket: b.clone(), key, size: m.size, e_tag: m.e_tag, modified: m.last_modified.into() });
+    }
+    // Every part a manifest names must be there: a reader never gets part of a committed run.
+    let mut governs_glob = false;
+    for (d, manifest) in manifests.iter().filter(|(_, m)| !m.is_marker()) {
+        for p in &manifest.parts {
+            let key = join(d, &p.key);
+            if !(glob.matches_with(&key, options) || folder.as_ref().is_some_and(|f| key.starts_with(f.as_str()))) {
+                continue;
+            }
+            if !found.contains(&key) {
+                return Err(format!(
+                    "`{}` is missing: the manifest `{}` names it (was it deleted by a cleanup, or by another run writing the same prefix?)",
+                    b.url(&key),
+                    b.url(&join(d, MANIFEST))
+                ));
+            }
+        }
+        // A committed run with no rows is an empty input, not a missing one.
+        governs_glob |= d.is_empty() || literal == d.as_str() || literal.starts_with(&format!("{d}/"));
+    }
+    if objects.is_empty() && governs_glob {
+        return Ok(objects);
     }
     if objects.is_empty() {
         let why = if skipped > 0 {
@@ -390,6 +445,16 @@ pub fn list(url: &str) -> Result<Vec<Object>, String> {
     }
     objects.sort_by(|a, c| a.key.cmp(&c.key));
     Ok(objects)
+}
+
+/// Every object under folder `dir` (recursively). The first request goes through the quick
+/// client (a server that is down is reported at once), the listing itself through the patient
+/// one.
+fn list_under(b: &Bucket, dir: &str) -> Result<Vec<ObjectMeta>, String> {
+    let prefix = if dir.is_empty() { None } else { Some(key_of(dir)?) };
+    block(async { b.quick.list_with_delimiter(prefix.as_ref()).await })?.map_err(|e| b.fail(dir, "cannot list", e))?;
+    block(async { b.store.list(prefix.as_ref()).try_collect::<Vec<ObjectMeta>>().await })?
+        .map_err(|e| b.fail(dir, "cannot list", e))
 }
 
 /// Splits every object of `url` for source number `source`: a line-oriented object is cut at
@@ -497,7 +562,7 @@ impl S3Sink {
         let (name, prefix) = split_url(url)?;
         let b = bucket(&name)?;
         let prefix = prefix.trim_end_matches('/').to_string();
-        let probe = if prefix.is_empty() { None } else { Some(Key::from(prefix.as_str())) };
+        let probe = if prefix.is_empty() { None } else { Some(key_of(&prefix)?) };
         block(async { b.quick.list_with_delimiter(probe.as_ref()).await })?
             .map_err(|e| b.fail(&prefix, "cannot list", e))?;
         Ok(S3Sink { bucket: b, prefix, url: url.to_string(), run: run_id().to_string() })
@@ -527,7 +592,7 @@ impl S3Sink {
     fn upload_once(&self, file: &Path, key: &str) -> Result<u64, String> {
         let size = std::fs::metadata(file).map_err(|e| format!("{}: {e}", file.display()))?.len();
         let store = self.bucket.store.clone();
-        let key = Key::from(key);
+        let key = key_of(key)?;
         let part = part_bytes();
         if size <= part as u64 {
             let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
@@ -550,6 +615,12 @@ impl S3Sink {
                 }
             }
             .await;
+            // Every part in, then the upload completed; a failed part aborts the upload (S3 keeps
+            // the parts of an upload neither completed nor aborted, and bills them).
+            let result = match result {
+                Ok(()) => w.wait_for_capacity(0).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            };
             match result {
                 Ok(()) => w.finish().await.map(|_| size).map_err(|e| e.to_string()),
                 Err(e) => {
@@ -587,7 +658,14 @@ impl S3Sink {
                     Some((folder, name)) => format!("{folder}/{}", rename(name)),
                     None => rename(&rel),
                 };
-                let bytes = self.upload(&path, &rel)?;
+                let bytes = match self.upload(&path, &rel) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        // What this call uploaded goes too: no manifest will name it.
+                        self.forget(&done);
+                        return Err(e);
+                    }
+                };
                 std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
                 done.push(Part { key: rel, bytes });
             }
@@ -609,7 +687,7 @@ impl S3Sink {
         let mut attempt = 0;
         loop {
             let store = self.bucket.store.clone();
-            let k = Key::from(key.as_str());
+            let k = key_of(&key)?;
             let payload = PutPayload::from(bytes.clone());
             match block(async { store.put(&k, payload).await })? {
                 Ok(_) => return Ok(()),
@@ -627,7 +705,6 @@ impl S3Sink {
     /// then on readers see this run), then deletes the parts of runs before the previous one.
     pub fn commit(&self, parts: &[Part], content: &str, summary: &[u8]) -> Result<(), String> {
         let previous = read_manifest(&self.bucket, self.bucket.store.as_ref(), &self.prefix)?.unwrap_or_default();
-        self.put("_pipe_summary.json", summary.to_vec())?;
         let manifest = Manifest {
             format: MANIFEST_FORMAT.into(),
             run: self.run.clone(),
@@ -636,28 +713,38 @@ impl S3Sink {
         };
         let text = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
         self.put(MANIFEST, text)?;
+        self.put("_pipe_summary.json", summary.to_vec())?;
         // Best effort: a part left behind is never read (no manifest names it).
         let keep: std::collections::HashSet<String> =
             parts.iter().chain(&previous.parts).map(|p| self.key(&p.key)).collect();
         let stale: Vec<String> =
             self.parts(false).unwrap_or_default().into_iter().filter(|k| !keep.contains(k)).collect();
-        self.delete(&stale);
+        let _ = self.delete(&stale);
         Ok(())
     }
 
-    /// Deletes objects by key (best effort: what cannot be deleted is never read).
-    pub fn delete(&self, keys: &[String]) {
+    /// Deletes objects by key (one already gone is no error); every key is tried, the first
+    /// failure is returned.
+    pub fn delete(&self, keys: &[String]) -> Result<(), String> {
         let store = self.bucket.store.clone();
-        let _ = block(async {
-            for k in keys {
-                let _ = store.delete(&Key::from(k.as_str())).await;
+        let mut failure = None;
+        for k in keys {
+            let path = key_of(k)?;
+            match block(async { store.delete(&path).await })? {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => {
+                    failure.get_or_insert_with(|| self.bucket.fail(k, "cannot delete", e));
+                }
             }
-        });
+        }
+        failure.map_or(Ok(()), Err)
     }
 
     /// Deletes the parts this process uploaded for a run that failed.
     pub fn forget(&self, parts: &[Part]) {
-        self.delete(&parts.iter().map(|p| self.key(&p.key)).collect::<Vec<_>>());
+        // Best effort: a part left behind is never read (no manifest names it) and the next
+        // commit deletes it.
+        let _ = self.delete(&parts.iter().map(|p| self.key(&p.key)).collect::<Vec<_>>());
     }
 
     /// The keys of the parts streams published under the prefix (`part-EPOCH-WORKER.EXT`).
@@ -668,7 +755,7 @@ impl S3Sink {
     /// The keys of the parts under the prefix: every object named `part-…`, or only a stream's.
     fn parts(&self, streams_only: bool) -> Result<Vec<String>, String> {
         let store = self.bucket.store.clone();
-        let prefix = if self.prefix.is_empty() { None } else { Some(Key::from(self.prefix.as_str())) };
+        let prefix = if self.prefix.is_empty() { None } else { Some(key_of(&self.prefix)?) };
         let listed: Vec<ObjectMeta> = block(async { store.list(prefix.as_ref()).try_collect().await })?
             .map_err(|e| self.bucket.fail(&self.prefix, "cannot list", e))?;
         let mut keys: Vec<String> = listed
