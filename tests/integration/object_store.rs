@@ -228,6 +228,38 @@ fn an_archive_in_an_object_store_is_committed_by_its_manifest_and_reads_back_lik
         got.len()
     );
 
+    // A cluster of two processes of two workers: each process uploads its workers' parts, the
+    // first commits them all in one manifest.
+    let ports: Vec<u16> = (0..2)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("port"))
+        .collect::<Vec<_>>()
+        .iter()
+        .map(|l| l.local_addr().expect("addr").port())
+        .collect();
+    let hosts = dir.join("hosts");
+    std::fs::write(&hosts, ports.iter().map(|p| format!("127.0.0.1:{p}\n")).collect::<String>()).expect("hosts");
+    let children: Vec<Child> = (0..2)
+        .map(|i| {
+            let mut args = copy_args.clone();
+            let at = args.iter().position(|a| a == "--workers").expect("workers") + 1;
+            args[at] = "2".into();
+            let cluster = ["--processes", "2", "--process", &i.to_string(), "--hosts", &hosts.display().to_string()]
+                .map(String::from);
+            args.extend(cluster);
+            command(&copy, &strs(&args), &endpoint).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start")
+        })
+        .collect();
+    for (i, c) in children.into_iter().enumerate() {
+        let out = c.wait_with_output().expect("wait");
+        assert!(out.status.success(), "process {i}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let copied = server.manifest("copy");
+    let workers: std::collections::BTreeSet<&str> = copied.iter().map(|(k, _)| &k[..10]).collect();
+    assert!(workers.contains("part-00002") || workers.contains("part-00003"), "the second process's parts: {copied:?}");
+    let got: Vec<u8> =
+        copied.iter().flat_map(|(k, _)| std::fs::read(server.object(&format!("copy/{k}"))).expect("part")).collect();
+    assert!(sorted(&got) == sorted(&one.repeat(4)), "the cluster's parts hold the rows written, once");
+
     // A run with no rows commits an empty output: readers get no rows, not the previous run's.
     std::fs::write(&big, "").expect("empty input");
     run_ok(&copy, &strs(&copy_args), &endpoint);
