@@ -302,6 +302,43 @@ fn loans_loaded_into_postgres_and_read_back_in_ranges_give_the_features_of_the_c
         assert_eq!(pipe_tests::sink_rows(&out.join("features")), want, "{workers} workers");
         assert_eq!(count(&mut c, "state_features"), 129);
     }
+    // The raw history archived from the table to an object store as Parquet, and the features
+    // computed back from the archive: the CSV file's.
+    if let Some(s3) = super::object_store::server_bin() {
+        let s3 = super::object_store::Server::start(s3, &dir.join("s3"));
+        let archive = build_pipeline(Path::new("examples/feature_store/archive.pipe"));
+        let from_archive = build_pipeline(Path::new("examples/object_store/features.pipe"));
+        let archived = super::object_store::command(
+            &archive,
+            &["--quiet", "--workers", "2", "--sink", &format!("rejected->files={}", dir.join("r3").display())],
+            &s3.endpoint(),
+        )
+        .env("DATABASE_URL", &url)
+        .output()
+        .expect("archive");
+        assert!(archived.status.success(), "{}", String::from_utf8_lossy(&archived.stderr));
+        let grades: std::collections::BTreeSet<String> =
+            s3.manifest("history").iter().filter_map(|(k, _)| k.split('/').next().map(String::from)).collect();
+        assert_eq!(grades.len(), 7, "a folder per grade: {grades:?}");
+        let out = dir.join("from_archive");
+        let read = super::object_store::command(
+            &from_archive,
+            &[
+                "--quiet",
+                "--source",
+                "loans=s3://pipe-archive/history/**/*.parquet",
+                "--sink",
+                &format!("monthly->files={}", out.join("features").display()),
+                "--sink",
+                &format!("rejected->files={}", out.join("rejected").display()),
+            ],
+            &s3.endpoint(),
+        )
+        .output()
+        .expect("read the archive");
+        assert!(read.status.success(), "{}", String::from_utf8_lossy(&read.stderr));
+        assert_eq!(pipe_tests::sink_rows(&out.join("features")), want, "features from the archive");
+    }
     let mut from_json: Vec<String> = want
         .iter()
         .map(|r| {

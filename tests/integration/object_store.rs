@@ -23,7 +23,7 @@ const SECRET: &str = "pipe-test-secret-never-printed";
 const BUCKET: &str = "pipe-archive";
 
 /// `s3s-fs`, on the PATH or where `cargo install` puts it.
-fn server_bin() -> Option<PathBuf> {
+pub(crate) fn server_bin() -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH")
         .into_iter()
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
@@ -43,7 +43,7 @@ fn server_bin() -> Option<PathBuf> {
 
 /// An S3-protocol server on 127.0.0.1 storing its objects under `root` (bucket `pipe-archive`
 /// is its folder), stopped when dropped.
-struct Server {
+pub(crate) struct Server {
     bin: PathBuf,
     root: PathBuf,
     port: u16,
@@ -51,7 +51,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(bin: PathBuf, root: &Path) -> Server {
+    pub(crate) fn start(bin: PathBuf, root: &Path) -> Server {
         std::fs::create_dir_all(root.join(BUCKET)).expect("bucket folder");
         let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
         let mut s = Server { bin, root: root.to_path_buf(), port, child: None };
@@ -91,7 +91,7 @@ impl Server {
         }
     }
 
-    fn endpoint(&self) -> String {
+    pub(crate) fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
@@ -101,7 +101,7 @@ impl Server {
     }
 
     /// The keys of the parts a sink's manifest names, with their sizes.
-    fn manifest(&self, prefix: &str) -> Vec<(String, u64)> {
+    pub(crate) fn manifest(&self, prefix: &str) -> Vec<(String, u64)> {
         let text = std::fs::read_to_string(self.object(&format!("{prefix}/_SUCCESS"))).expect("the sink's manifest");
         let m: serde_json::Value = serde_json::from_str(&text).expect("a JSON manifest");
         assert_eq!(m["format"], "pipe-manifest-1", "{text}");
@@ -120,7 +120,8 @@ impl Drop for Server {
     }
 }
 
-fn command(bin: &Path, args: &[&str], endpoint: &str) -> Command {
+/// `bin` with `args`, the HMAC key and the AWS variables of the test server at `endpoint`.
+pub(crate) fn command(bin: &Path, args: &[&str], endpoint: &str) -> Command {
     let mut c = Command::new(bin);
     c.args(args)
         .env("PIPE_HMAC_KEY", KEY)
