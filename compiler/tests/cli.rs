@@ -340,7 +340,7 @@ fn explain_prints_the_optimized_plan_or_refuses_a_broken_program() {
 fn build_refuses_programs_with_errors_or_unsupported_constructs() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo").to_path_buf();
     // A program that checks clean, but with constructs the code generator cannot compile (a
-    // PostgreSQL table followed as a stream, a computed quantile): each is named.
+    // PostgreSQL table and an S3 prefix followed as streams, a computed quantile): each is named.
     let out = Command::new(env!("CARGO_BIN_EXE_pipec"))
         .args(["build", "tests/cases/invalid/codegen_unsupported.pipe"])
         .current_dir(&repo)
@@ -350,7 +350,8 @@ fn build_refuses_programs_with_errors_or_unsupported_constructs() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("E3001") && err.contains("the `postgres` connector has no runner yet"), "{err}");
-    assert!(err.contains("not built: 2 errors"), "{err}");
+    assert!(err.contains("the `s3` connector has no runner yet"), "{err}");
+    assert!(err.contains("not built: 3 errors"), "{err}");
     // A type error stops the build before any code is generated.
     let out = pipec(&["build", "invalid/types.pipe"]);
     assert_eq!(out.status.code(), Some(1));
