@@ -803,6 +803,13 @@ mod tests {
     }
 
     #[test]
+    fn requests_run_from_inside_another_runtime_too() {
+        let outer = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        assert_eq!(outer.block_on(async { block(async { 7 }) }), Ok(7));
+        assert_eq!(block(async { 8 }), Ok(8));
+    }
+
+    #[test]
     fn batch_parts_are_never_taken_for_a_streams() {
         let run = run_id();
         assert!(run.starts_with('r') && run.len() > 10, "{run}");
