@@ -157,6 +157,9 @@ struct SinkOut {
     /// then uploaded.
     #[cfg(feature = "s3")]
     s3: Option<crate::connectors::s3::S3Sink>,
+    /// The lock on an object-store sink's prefix, held for the whole run (by the leading process).
+    #[cfg(feature = "s3")]
+    _s3_lock: Option<crate::connectors::s3::PrefixLock>,
     /// A batch run's local folder for an object-store sink's files, removed with the sink.
     _stage: Option<TempStage>,
     /// The lock on the sink's directory, held for the whole run (by the leading process).
@@ -272,6 +275,8 @@ impl SinkOut {
             redis: None,
             #[cfg(feature = "s3")]
             s3: None,
+            #[cfg(feature = "s3")]
+            _s3_lock: None,
             _stage: None,
             _lock: None,
         }
@@ -296,6 +301,9 @@ impl SinkOut {
             let sink = crate::connectors::s3::S3Sink::open(url).map_err(fail)?;
             if streaming && leader {
                 sink.refuse_manifest().map_err(fail)?;
+            }
+            if leader {
+                self._s3_lock = Some(sink.lock().map_err(fail)?);
             }
             self.s3 = Some(sink);
             Ok(())

@@ -488,6 +488,26 @@ fn a_stream_to_an_object_store_killed_at_random_uploads_each_row_once() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("holds a batch run's output"), "{err}");
 
+    // While a stream writes the prefix, no other run may: its lock names it. Killed, its lock
+    // is taken over at once by the next run on this host (every restart below does).
+    let mut holder = command(&members, &strs(&stream), &endpoint)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the stream");
+    let waited = Instant::now();
+    while !server.object("members_stream/_pipe_lock").is_file() {
+        assert!(waited.elapsed() < Duration::from_secs(60), "the stream never took its prefix's lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut batch = args.clone();
+    batch.extend(["--sink".to_string(), format!("daily=s3://{BUCKET}/members_stream")]);
+    let out = run(&members, &strs(&batch), &endpoint);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("is being written by run"), "{err}");
+    holder.kill().expect("SIGKILL");
+    holder.wait().expect("reap");
+
     let producer = pipe_tests::produce(live.clone(), lines, 3);
     let mut x: u64 = 0x5eed_53a5;
     let mut kills = 0;

@@ -28,8 +28,8 @@ use futures::TryStreamExt;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as Key;
 use object_store::{
-    BackoffConfig, ClientConfigKey, GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload,
-    RetryConfig, WriteMultipart,
+    BackoffConfig, ClientConfigKey, GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutPayload,
+    RetryConfig, UpdateVersion, WriteMultipart,
 };
 
 /// The object that commits a sink's output: the parts of the run, as JSON (see [`Manifest`]).
@@ -518,6 +518,89 @@ pub fn plan(
     Ok(splits)
 }
 
+/// The object that says which run writes a prefix.
+const LOCK: &str = "_pipe_lock";
+/// A live run refreshes its lock this often...
+const LOCK_REFRESH: Duration = Duration::from_secs(60);
+/// ... so one not refreshed for this long belongs to a run that died.
+const LOCK_STALE: Duration = Duration::from_secs(180);
+
+/// Who holds a prefix's lock.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct LockInfo {
+    run: String,
+    host: String,
+    pid: u32,
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Whether process `pid` of this host has ended (only where `/proc` tells; elsewhere never).
+fn process_gone(pid: u32) -> bool {
+    Path::new("/proc/self").exists() && !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// A prefix's lock, held until dropped: a thread refreshes it every [`LOCK_REFRESH`].
+#[derive(Debug)]
+pub struct PrefixLock {
+    bucket: Arc<Bucket>,
+    path: Key,
+    stop: Arc<(Mutex<bool>, std::sync::Condvar)>,
+    refresher: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PrefixLock {
+    fn hold(bucket: Arc<Bucket>, path: Key, body: Vec<u8>, e_tag: Option<String>) -> PrefixLock {
+        let stop = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let refresher = {
+            let (bucket, path, stop) = (bucket.clone(), path.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("pipe-s3-lock".into())
+                .spawn(move || {
+                    let mut e_tag = e_tag;
+                    let (flag, wake) = &*stop;
+                    let mut stopped = flag.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    loop {
+                        let (s, _) =
+                            wake.wait_timeout(stopped, LOCK_REFRESH).unwrap_or_else(std::sync::PoisonError::into_inner);
+                        stopped = s;
+                        if *stopped {
+                            return;
+                        }
+                        let version = UpdateVersion { e_tag: e_tag.clone(), version: None };
+                        let body = PutPayload::from(body.clone());
+                        let put =
+                            block(async { bucket.store.put_opts(&path, body, PutMode::Update(version).into()).await });
+                        if let Ok(Ok(r)) = put {
+                            e_tag = r.e_tag;
+                        }
+                    }
+                })
+                .ok()
+        };
+        PrefixLock { bucket, path, stop, refresher }
+    }
+}
+
+impl Drop for PrefixLock {
+    fn drop(&mut self) {
+        let (flag, wake) = &*self.stop;
+        *flag.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+        wake.notify_all();
+        if let Some(t) = self.refresher.take() {
+            let _ = t.join();
+        }
+        // Quickly: a lock left behind is taken over by the next run of its host at once.
+        let (store, path) = (self.bucket.quick.clone(), self.path.clone());
+        let _ = block(async move { store.delete(&path).await });
+    }
+}
+
 /// Whether an object's name is a stream's part, `part-EPOCH-WORKER.EXT` (a batch run's are
 /// `part-WORKER-rRUN.EXT`).
 fn is_stream_part(name: &str) -> bool {
@@ -767,6 +850,63 @@ impl S3Sink {
             .collect();
         keys.sort();
         Ok(keys)
+    }
+
+    /// Takes the prefix's lock for this run (the leading process, batch or stream): one run at a
+    /// time writes a prefix, as the file sinks' directory lock ensures for folders. The lock is
+    /// an object created only if absent (`If-None-Match: *`), naming the run, its host and its
+    /// process, refreshed every minute while the run lives and deleted when it ends. A lock of a
+    /// process of this host that is gone, or one not refreshed for three minutes, is taken over
+    /// (a conditional replace on its ETag, so two takers cannot both win).
+    pub fn lock(&self) -> Result<PrefixLock, String> {
+        let key = self.key(LOCK);
+        let path = key_of(&key)?;
+        let me = LockInfo { run: self.run.clone(), host: host_name(), pid: std::process::id() };
+        let body = serde_json::to_vec(&me).map_err(|e| e.to_string())?;
+        let store = self.bucket.store.clone();
+        for _ in 0..5 {
+            let create = PutPayload::from(body.clone());
+            match block(async { store.put_opts(&path, create, PutMode::Create.into()).await })? {
+                Ok(r) => return Ok(PrefixLock::hold(self.bucket.clone(), path, body, r.e_tag)),
+                Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {}
+                Err(e) => return Err(self.bucket.fail(&key, "cannot take the lock", e)),
+            }
+            let held = block(async {
+                let r = store.get(&path).await?;
+                let meta = r.meta.clone();
+                r.bytes().await.map(|b| (meta, b))
+            })?;
+            let (meta, bytes) = match held {
+                Ok(h) => h,
+                Err(object_store::Error::NotFound { .. }) => continue,
+                Err(e) => return Err(self.bucket.fail(&key, "cannot read the lock", e)),
+            };
+            let holder: Option<LockInfo> = serde_json::from_slice(&bytes).ok();
+            let refreshed = std::time::SystemTime::from(meta.last_modified);
+            let age = std::time::SystemTime::now().duration_since(refreshed).unwrap_or_default();
+            let gone = holder.as_ref().is_some_and(|h| h.host == me.host && process_gone(h.pid));
+            if !gone && age < LOCK_STALE {
+                let who = holder.map_or_else(
+                    || "another writer".to_string(),
+                    |h| format!("run {} (process {} on {})", h.run, h.pid, h.host),
+                );
+                return Err(format!(
+                    "`{}` is being written by {who}, its lock refreshed {}s ago: one run at a time per prefix                      (a dead run's lock is taken over {}s after its last refresh, or at once from its host)",
+                    self.url,
+                    age.as_secs(),
+                    LOCK_STALE.as_secs()
+                ));
+            }
+            // Taken over only if it is still the lock just read.
+            let version = UpdateVersion { e_tag: meta.e_tag.clone(), version: meta.version.clone() };
+            let take = PutPayload::from(body.clone());
+            match block(async { store.put_opts(&path, take, PutMode::Update(version).into()).await })? {
+                Ok(r) => return Ok(PrefixLock::hold(self.bucket.clone(), path, body, r.e_tag)),
+                Err(object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.bucket.fail(&key, "cannot take over the lock", e)),
+            }
+        }
+        Err(format!("`{}`: the lock changed hands five times while this run tried to take it", self.url))
     }
 
     /// A stream adds its parts as it goes and writes no manifest: refused on a prefix a batch
