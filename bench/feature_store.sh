@@ -21,17 +21,7 @@ PGBIN=$(ls -d /usr/lib/postgresql/*/bin | tail -1)
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
 # ROWS loans: the 10,000 Lending Club loans repeated with fresh ids.
-if [ ! -f "$WORK/loans.csv" ]; then
-  python3 - "$ROWS" examples/point_in_time/data/loans.csv "$WORK/loans.csv" <<'PY'
-import sys
-rows, src, dst = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-header, *lines = open(src).read().splitlines()
-with open(dst, "w") as out:
-    out.write(header + "\n")
-    for i in range(rows):
-        out.write(str(i + 1) + lines[i % len(lines)][lines[i % len(lines)].index(","):] + "\n")
-PY
-fi
+[ -f "$WORK/loans.csv" ] || python3 bench/make_loans.py "$ROWS" "$WORK/loans.csv"
 
 PG=$WORK/pg
 PORT=55432

@@ -286,3 +286,51 @@ pub fn produce(live: PathBuf, lines: Vec<String>, files: usize) -> std::thread::
         }
     })
 }
+
+/// The arguments of a stream that follows `live/*.jsonl` as source `source` on two workers, with
+/// its state in `state`, checkpointing every 40 ms (the connector tests' kill-and-restart runs).
+pub fn follow_args(source: &str, live: &Path, state: &Path) -> Vec<String> {
+    [
+        "--mode",
+        "stream",
+        "--quiet",
+        "--workers",
+        "2",
+        "--state-dir",
+        &state.display().to_string(),
+        "--checkpoint-interval",
+        "40ms",
+        "--poll-interval",
+        "10ms",
+        "--source",
+        &format!("{source}={}/*.jsonl", live.display()),
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// Starts a stream with `start(n)` (`n`: the kills so far) and kills it with SIGKILL 150–500 ms
+/// later, a pseudo-random delay drawn from `seed`, again and again until `producer` has finished
+/// and at least `min` kills are done (3 minutes at most). Returns the number of kills.
+pub fn kill_at_random(
+    seed: u64,
+    min: usize,
+    producer: &std::thread::JoinHandle<()>,
+    mut start: impl FnMut(usize) -> std::process::Child,
+) -> usize {
+    let mut x = seed | 1;
+    let mut kills = 0;
+    let started = std::time::Instant::now();
+    while !producer.is_finished() || kills < min {
+        let mut child = start(kills);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        std::thread::sleep(std::time::Duration::from_millis(150 + x % 350));
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+        kills += 1;
+        assert!(started.elapsed() < std::time::Duration::from_secs(180), "the producer never finished");
+    }
+    kills
+}

@@ -568,21 +568,7 @@ fn a_postgres_stream_killed_at_random_appends_each_row_exactly_once() {
     let lines: Vec<String> = std::fs::read_to_string(&data).expect("example data").lines().map(String::from).collect();
     let live = dir.join("live");
     std::fs::create_dir_all(&live).expect("live dir");
-    let mut stream = vec![
-        "--mode".to_string(),
-        "stream".into(),
-        "--quiet".into(),
-        "--workers".into(),
-        "2".into(),
-        "--state-dir".into(),
-        dir.join("state").display().to_string(),
-        "--checkpoint-interval".into(),
-        "40ms".into(),
-        "--poll-interval".into(),
-        "10ms".into(),
-        "--source".into(),
-        format!("applications={}/*.jsonl", live.display()),
-    ];
+    let mut stream = pipe_tests::follow_args("applications", &live, &dir.join("state"));
     stream.extend(rejected("r1"));
     let (url, redis_url) = (server.url("live"), redis.url(1));
     let producer = pipe_tests::produce(live.clone(), lines, 3);
@@ -612,20 +598,9 @@ fn a_postgres_stream_killed_at_random_appends_each_row_exactly_once() {
             terminated
         })
     };
-    let mut x: u64 = 0x5eed_9a11;
-    let mut kills = 0;
-    let started = Instant::now();
-    while !producer.is_finished() || kills < 8 {
-        let mut child = start(&bin, &stream, (&url, &redis_url), &dir.join(format!("run-{kills}.log")));
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        std::thread::sleep(Duration::from_millis(150 + x % 350));
-        child.kill().expect("SIGKILL");
-        child.wait().expect("reap");
-        kills += 1;
-        assert!(started.elapsed() < Duration::from_secs(180), "the producer never finished");
-    }
+    let kills = pipe_tests::kill_at_random(0x5eed_9a11, 8, &producer, |n| {
+        start(&bin, &stream, (&url, &redis_url), &dir.join(format!("run-{n}.log")))
+    });
     producer.join().expect("producer");
     let mut last = stream.clone();
     last.extend(["--exit-when-idle".to_string(), "1500ms".into()]);

@@ -460,23 +460,8 @@ fn a_stream_to_an_object_store_killed_at_random_uploads_each_row_once() {
     let lines: Vec<String> = std::fs::read_to_string(&data).expect("example data").lines().map(String::from).collect();
     let live = dir.join("live");
     std::fs::create_dir_all(&live).expect("live dir");
-    let mut stream = vec![
-        "--mode".to_string(),
-        "stream".into(),
-        "--quiet".into(),
-        "--workers".into(),
-        "2".into(),
-        "--state-dir".into(),
-        dir.join("state").display().to_string(),
-        "--checkpoint-interval".into(),
-        "40ms".into(),
-        "--poll-interval".into(),
-        "10ms".into(),
-        "--source".into(),
-        format!("applications={}/*.jsonl", live.display()),
-        "--sink".into(),
-        format!("daily=s3://{BUCKET}/members_stream"),
-    ];
+    let mut stream = pipe_tests::follow_args("applications", &live, &dir.join("state"));
+    stream.extend(["--sink".to_string(), format!("daily=s3://{BUCKET}/members_stream")]);
     stream.extend(rejected("r1"));
 
     // A stream is refused on a prefix a batch run committed (its manifest would hide the
@@ -509,25 +494,14 @@ fn a_stream_to_an_object_store_killed_at_random_uploads_each_row_once() {
     holder.wait().expect("reap");
 
     let producer = pipe_tests::produce(live.clone(), lines, 3);
-    let mut x: u64 = 0x5eed_53a5;
-    let mut kills = 0;
-    let started = Instant::now();
-    while !producer.is_finished() || kills < 8 {
-        let log = std::fs::File::create(dir.join(format!("run-{kills}.log"))).expect("log");
-        let mut child = command(&members, &strs(&stream), &endpoint)
+    let kills = pipe_tests::kill_at_random(0x5eed_53a5, 8, &producer, |n| {
+        let log = std::fs::File::create(dir.join(format!("run-{n}.log"))).expect("log");
+        command(&members, &strs(&stream), &endpoint)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .expect("start the stream");
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        std::thread::sleep(Duration::from_millis(150 + x % 350));
-        child.kill().expect("SIGKILL");
-        child.wait().expect("reap");
-        kills += 1;
-        assert!(started.elapsed() < Duration::from_secs(180), "the producer never finished");
-    }
+            .expect("start the stream")
+    });
     producer.join().expect("producer");
     let mut last = stream.clone();
     last.extend(["--exit-when-idle".to_string(), "1500ms".into()]);
