@@ -171,12 +171,31 @@ pub enum Step {
     },
 }
 
+impl Step {
+    /// The source a join reads whole as its table (a lookup join, or an as-of join whose other
+    /// side is not a stream).
+    pub fn join_table(&self) -> Option<&str> {
+        match self {
+            Step::Join { table, interval: None, asof, .. } if !asof.as_ref().is_some_and(|a| a.versions) => Some(table),
+            _ => None,
+        }
+    }
+
+    /// A join whose other side is a stream met in the key exchange (an interval join, or an
+    /// as-of join with a stream of versions).
+    pub fn keyed_join(&self) -> bool {
+        matches!(self, Step::Join { interval, asof, .. } if interval.is_some() || asof.as_ref().is_some_and(|a| a.versions))
+    }
+}
+
 /// What makes a join an as-of join: of the records of a key, a row meets the one with the
 /// latest event time at or before its own, no older than `within`; `order` breaks ties.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AsOf {
     pub within: Option<i64>,
     pub order: Option<TExpr>,
+    /// The other side is a stream of versions met in the key exchange, not a table read whole.
+    pub versions: bool,
 }
 
 /// A field's default mask, from its `mask = "…"` annotation.

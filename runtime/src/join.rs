@@ -141,9 +141,146 @@ impl<K: Eq + Hash + Clone, L: Clone, R: Clone> Interval<K, L, R> {
     }
 }
 
+/// One version of the other side of an as-of join: its event time, its `order by` value, its
+/// place in the input, and its values. Versions compare by (time, order, place).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct Version<O, R> {
+    at: i64,
+    order: O,
+    seq: u64,
+    row: R,
+}
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct Waiting<O, L, R> {
+    /// Rows whose time the watermark has not passed yet.
+    rows: Vec<Held<L>>,
+    /// Versions in (time, order, place) order: at most one behind the watermark (the latest
+    /// of those), then every version the watermark has not passed.
+    versions: Vec<Version<O, R>>,
+}
+
+impl<O, L, R> Default for Waiting<O, L, R> {
+    fn default() -> Self {
+        Waiting { rows: Vec::new(), versions: Vec::new() }
+    }
+}
+
+/// An as-of join with a stream of versions (`join asof OTHER` where `OTHER` is a stream): a
+/// row at `t` meets its key's version with the greatest (time, order, place) whose time is
+/// `<= t` and, with `within`, `>= t - within`. A row waits until the watermark has passed `t`
+/// — every version at or before it has come — and then leaves with what it met, so the rows
+/// do not depend on the order of arrival. A key keeps the rows still waiting, the versions the
+/// watermark has not passed, and the latest one it has (the only one a row still to come can
+/// meet among them): memory is bounded by the keys and the watermark's delay, not the history.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Versions<K: Eq + Hash, O, L, R> {
+    within: Option<i64>,
+    keys: HashMap<K, Waiting<O, L, R>>,
+    watermark: i64,
+}
+
+/// What a row of an as-of join met: the version's time and values, or nothing.
+pub type Met<R> = Option<(i64, R)>;
+
+impl<K: Eq + Hash + Clone, O: Ord + Clone, L: Clone, R: Clone> Versions<K, O, L, R> {
+    /// A join whose rows meet versions no older than `within` milliseconds (any age: `None`).
+    pub fn new(within: Option<i64>) -> Self {
+        Versions { within, keys: HashMap::default(), watermark: i64::MIN }
+    }
+
+    /// The version a row at `at` meets among `versions` (sorted).
+    fn pick(versions: &[Version<O, R>], at: i64, within: Option<i64>) -> Met<R> {
+        let v = versions[..versions.partition_point(|v| v.at <= at)].last()?;
+        if within.is_some_and(|w| at.saturating_sub(v.at) > w) {
+            return None;
+        }
+        Some((v.at, v.row.clone()))
+    }
+
+    /// A row arrives. One the watermark has already passed (a late row) meets at once what is
+    /// held (`Some`); any other waits for [`Versions::advance`] (`None`).
+    pub fn left(&mut self, key: K, at: i64, seq: u64, row: L) -> Option<Met<R>> {
+        if at < self.watermark {
+            let met = self.keys.get(&key).and_then(|w| Self::pick(&w.versions, at, self.within));
+            return Some(met);
+        }
+        self.keys.entry(key).or_default().rows.push(Held { at, seq, row, met: false });
+        None
+    }
+
+    /// A version arrives (one behind the watermark too: rows still waiting can meet it).
+    pub fn right(&mut self, key: K, at: i64, order: O, seq: u64, row: R) {
+        let versions = &mut self.keys.entry(key).or_default().versions;
+        let i = versions.partition_point(|v| (v.at, &v.order, v.seq) <= (at, &order, seq));
+        versions.insert(i, Version { at, order, seq, row });
+    }
+
+    /// The watermark reached `wm`: every waiting row with a time before it leaves with the
+    /// version it met (key, time, place, values, met), in (time, place) order per key;
+    /// versions no row still to come can meet are dropped.
+    pub fn advance(&mut self, wm: i64) -> Vec<(K, i64, u64, L, Met<R>)> {
+        if wm <= self.watermark {
+            return Vec::new();
+        }
+        self.watermark = wm;
+        let within = self.within;
+        let mut out = Vec::new();
+        self.keys.retain(|k, w| {
+            if w.rows.iter().any(|r| r.at < wm) {
+                let (mut ready, rest): (Vec<_>, Vec<_>) = w.rows.drain(..).partition(|r| r.at < wm);
+                w.rows = rest;
+                ready.sort_by_key(|r| (r.at, r.seq));
+                for r in ready {
+                    let met = Self::pick(&w.versions, r.at, within);
+                    out.push((k.clone(), r.at, r.seq, r.row, met));
+                }
+            }
+            // Of the versions before the watermark only the latest can still be met, by rows
+            // at `wm` or later, and not at all once `within` has passed it.
+            let behind = w.versions.partition_point(|v| v.at < wm);
+            if behind > 1 {
+                w.versions.drain(..behind - 1);
+            }
+            if let Some(v) = w.versions.first() {
+                if v.at < wm && within.is_some_and(|d| wm.saturating_sub(v.at) > d) {
+                    w.versions.remove(0);
+                }
+            }
+            !(w.rows.is_empty() && w.versions.is_empty())
+        });
+        out
+    }
+
+    /// Rows and versions held.
+    pub fn len(&self) -> usize {
+        self.keys.values().map(|w| w.rows.len() + w.versions.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Keeps only the keys `keep` accepts (a restart's share of a checkpoint).
+    pub fn retain_keys(&mut self, keep: impl Fn(&K) -> bool) {
+        self.keys.retain(|k, _| keep(k));
+    }
+
+    /// Adds another worker's state (from a checkpoint); the watermark is the later one.
+    pub fn merge(&mut self, other: Versions<K, O, L, R>) {
+        self.watermark = self.watermark.max(other.watermark);
+        for (k, w) in other.keys {
+            let mine = self.keys.entry(k).or_default();
+            mine.rows.extend(w.rows);
+            mine.versions.extend(w.versions);
+            mine.versions.sort_by(|a, b| (a.at, &a.order, a.seq).cmp(&(b.at, &b.order, b.seq)));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Interval;
+    use super::{Interval, Versions};
 
     #[test]
     fn each_pair_meets_once_whichever_side_comes_first() {
@@ -178,6 +315,40 @@ mod tests {
         let mut b = Interval::new(0, 5);
         b.merge(a.clone());
         b.retain_keys(|k| *k != 1);
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn a_row_meets_the_latest_version_at_its_time_once_the_watermark_passed_it() {
+        let mut a: Versions<&str, i64, &str, &str> = Versions::new(Some(50));
+        // A row waits, whatever came before it.
+        a.right("k", 10, 0, 0, "v10");
+        assert_eq!(a.left("k", 100, 1, "l100"), None);
+        assert_eq!(a.left("k", 40, 2, "l40"), None);
+        // Versions after the row's time come, and one at its very instant: it counts.
+        a.right("k", 100, 0, 3, "v100");
+        a.right("k", 101, 0, 4, "v101");
+        a.right("k", 30, 7, 5, "v30b");
+        a.right("k", 30, 2, 6, "v30a");
+        assert!(a.advance(40).is_empty(), "nothing before 40 waits");
+        let out = a.advance(101);
+        assert_eq!(
+            out,
+            vec![("k", 40, 2, "l40", Some((30, "v30b"))), ("k", 100, 1, "l100", Some((100, "v100")))],
+            "ties at 30 go to the greatest order, 100 meets its own instant"
+        );
+        // Only the latest version behind the watermark stays, with those not behind it.
+        assert_eq!(a.len(), 2);
+        // A late row meets what is held; beyond `within` it meets nothing.
+        assert_eq!(a.left("k", 100, 8, "late"), Some(Some((100, "v100"))));
+        assert_eq!(a.left("k", 200, 9, "l200"), None);
+        let saved = postcard::to_stdvec(&a).expect("save");
+        let mut back: Versions<&str, i64, &str, &str> = postcard::from_bytes(&saved).expect("load");
+        assert_eq!(back.advance(300), vec![("k", 200, 9, "l200", None)], "v101 is 99 ms old, within is 50");
+        assert!(back.is_empty(), "no version can be met any more");
+        let mut b = Versions::new(None);
+        b.merge(a);
+        b.retain_keys(|k| *k != "k");
         assert!(b.is_empty());
     }
 }

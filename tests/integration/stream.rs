@@ -646,9 +646,10 @@ fn parsed(lines: &[String]) -> Vec<(String, i64, Option<f64>)> {
 }
 
 #[test]
-fn interval_joins_and_rolling_windows_give_what_nested_loops_find_in_batch_and_stream_at_every_scale() {
+fn joins_of_two_streams_and_rolling_windows_give_what_nested_loops_find_in_batch_and_stream_at_every_scale() {
     let bin = build_pipeline(Path::new("tests/cases/stream/interval/pipeline.pipe"));
-    let sinks = ["attributed", "near", "recent"];
+    let sinks = ["attributed", "near", "recent", "priced", "after"];
+    let mut within_cut = false;
     for seed in 1..=3u64 {
         let dir = scratch(&format!("interval_{seed}"));
         let (views, buys) = (events(seed, 300, 110_000), events(seed + 100, 250, 110_000));
@@ -682,6 +683,35 @@ fn interval_joins_and_rolling_windows_give_what_nested_loops_find_in_batch_and_s
         }
         attributed.sort();
         near.sort();
+        // The as-of joins: per view, its key's purchase with the greatest (time, tag) at or
+        // before it (a null tag orders first, equal ones by input order: the later wins).
+        let tags: Vec<Option<String>> = buys
+            .iter()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON")["tag"].as_str().map(str::to_string))
+            .collect();
+        let (mut priced, mut after) = (Vec::new(), Vec::new());
+        for (key, at, value) in &v {
+            let latest = |max_age: i64| {
+                (0..b.len())
+                    .filter(|&j| b[j].0 == *key && b[j].1 <= *at && at - b[j].1 <= max_age)
+                    .max_by(|&x, &y| (b[x].1, &tags[x], x).cmp(&(b[y].1, &tags[y], y)))
+            };
+            match latest(1_200_000) {
+                Some(j) => priced.push(format!(
+                    "{key} {at} {} {} {} {}",
+                    num(*value),
+                    b[j].1,
+                    num(b[j].2),
+                    tags[j].as_deref().unwrap_or("null")
+                )),
+                None => priced.push(format!("{key} {at} {} null null null", num(*value))),
+            }
+            if let Some(j) = latest(i64::MAX) {
+                after.push(format!("{key} {at} {}", b[j].1));
+            }
+        }
+        priced.sort();
+        after.sort();
         // The rolling window: per view, its key's views in [t - 10m, t).
         let mut recent: Vec<String> = v
             .iter()
@@ -702,8 +732,11 @@ fn interval_joins_and_rolling_windows_give_what_nested_loops_find_in_batch_and_s
                     let at = |f: &str| j[f].as_str().map_or("null".to_string(), |s| iso_ms(s).to_string());
                     let n = |f: &str| num(j[f].as_f64());
                     let key = j["key"].as_str().expect("key");
-                    if sink == "near" {
+                    if sink == "near" || sink == "after" {
                         format!("{key} {} {}", at("at"), at("b_at"))
+                    } else if sink == "priced" {
+                        let tag = j["b_tag"].as_str().unwrap_or("null");
+                        format!("{key} {} {} {} {} {tag}", at("at"), n("value"), at("b_at"), n("b_value"))
                     } else if sink == "recent" {
                         let count = |f: &str| j[f].as_i64().expect("count");
                         format!("{key} {} {} {} {} {}", at("at"), n("value"), count("n"), count("present"), n("high"))
@@ -737,7 +770,14 @@ fn interval_joins_and_rolling_windows_give_what_nested_loops_find_in_batch_and_s
             assert_eq!(got(&out, "attributed"), attributed, "seed {seed}, {tag}: the left interval join");
             assert_eq!(got(&out, "near"), near, "seed {seed}, {tag}: the inner interval join");
             assert_eq!(got(&out, "recent"), recent, "seed {seed}, {tag}: the rolling window");
+            assert_eq!(got(&out, "priced"), priced, "seed {seed}, {tag}: the left as-of join with a stream");
+            assert_eq!(got(&out, "after"), after, "seed {seed}, {tag}: the inner as-of join with a stream");
         }
         assert!(near.len() > 100 && attributed.iter().any(|r| r.ends_with("null null")), "seed {seed}: too few");
+        // Some views meet nothing within 20 minutes, and some of those meet an older purchase.
+        let alone = priced.iter().filter(|r| r.ends_with("null null null")).count();
+        assert!(alone > 0 && alone < v.len() / 2, "seed {seed}: {alone} of {} views priced alone", v.len());
+        within_cut |= after.len() > v.len() - alone;
     }
+    assert!(within_cut, "no seed has a view whose latest purchase is older than 20 minutes");
 }

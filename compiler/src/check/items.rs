@@ -97,10 +97,7 @@ impl<'a> Checker<'a> {
             .streams
             .iter()
             .flat_map(|s| &s.steps)
-            .filter_map(|st| match &st.step {
-                hir::Step::Join { table, interval: None, .. } => Some(table.clone()),
-                _ => None,
-            })
+            .filter_map(|st| st.step.join_table().map(str::to_string))
             .collect();
         for item in &file.items {
             let reads: Vec<&Ident> = match &item.kind {

@@ -363,6 +363,15 @@ impl Checker<'_> {
         })
     }
 
+    /// Whether `name` is a stream rather than a table: a derived stream, or a source with a
+    /// `stream` binding.
+    fn is_stream(&self, name: &Ident) -> bool {
+        match self.program.sources.iter().find(|s| s.name == name.name) {
+            Some(s) => s.stream.is_some(),
+            None => self.decls.contains_key(&name.name) || self.infos.contains_key(&name.name),
+        }
+    }
+
     /// The table of a lookup or as-of join: a source read whole, with no `stream` binding.
     fn join_table(&mut self, st: &mut State, table: &Ident) -> Option<JoinSide> {
         let source = self.program.sources.iter().find(|s| s.name == table.name).cloned();
@@ -372,9 +381,9 @@ impl Checker<'_> {
                     Diagnostic::new(Code::E2023, table.span, format!("`{}` is a stream, not a table", table.name))
                         .label("a stream")
                         .help(
-                            "a lookup or as-of join reads a source whole as a table: join the source the stream \
-                             reads and filter after the join, or give an interval `within LOWER to UPPER` to join \
-                             the stream",
+                            "a lookup join reads a source whole as a table: join the source the stream reads and \
+                             filter after the join, join the stream's versions as of each row's time (`join asof`), \
+                             or give an interval `within LOWER to UPPER`",
                         ),
                 );
             } else if let Some((_, what)) = self.names.get(&table.name) {
@@ -410,8 +419,9 @@ impl Checker<'_> {
                 )
                 .label("unbounded")
                 .help(format!(
-                    "a lookup or as-of join reads its table whole, from its `batch` binding: declare `{}` with \
-                     `batch = files(…)` only, or join it as a stream within an interval: `within -1h to 0s`",
+                    "a lookup join reads its table whole, from its `batch` binding: declare `{}` with \
+                     `batch = files(…)` only, join its versions as of each row's time (`join asof`), or join \
+                     it as a stream within an interval: `within -1h to 0s`",
                     table.name
                 )),
             );
@@ -504,8 +514,21 @@ impl Checker<'_> {
         prefix: Option<&Ident>,
         on: &[(Expr, Expr)],
     ) -> Option<Step> {
+        // An as-of join's other side is a table unless it is a stream: a derived stream or a
+        // source with a `stream` binding, whose versions meet the rows in the key exchange.
+        let versions = matches!(kind, JoinKind::AsOf(..)) && self.is_stream(table);
         let other = match kind {
             JoinKind::Interval(lower, upper) => self.join_stream(st, span, table, lower, upper)?,
+            _ if versions => {
+                let info = self.input(table)?;
+                JoinSide {
+                    row: info.row,
+                    event_time: info.event_time,
+                    bounded: info.bounded,
+                    quiet: info.quiet,
+                    interval: None,
+                }
+            }
             _ => self.join_table(st, table)?,
         };
         let quiet_table = other.quiet;
@@ -550,7 +573,7 @@ impl Checker<'_> {
                 }
                 t
             });
-            hir::AsOf { within, order }
+            hir::AsOf { within, order, versions }
         });
         let source = other;
         let mut keys = Vec::new();
@@ -626,7 +649,7 @@ impl Checker<'_> {
             );
         }
         st.quiet |= quiet_table;
-        if interval.is_some() {
+        if interval.is_some() || versions {
             st.bounded &= source.bounded;
             st.narrowed.retain(|p| st.row.get(&p[0]).is_some());
         }

@@ -236,8 +236,13 @@ impl Checker<'_> {
                 if reaching.contains(&s.name) {
                     reaching.insert(s.input.clone());
                     for step in &s.steps {
-                        if let hir::Step::Union(others) = &step.step {
-                            reaching.extend(others.iter().cloned());
+                        match &step.step {
+                            hir::Step::Union(others) => reaching.extend(others.iter().cloned()),
+                            // A stream a join meets reaches the join's sinks.
+                            hir::Step::Join { table, .. } => {
+                                reaching.insert(table.clone());
+                            }
+                            _ => {}
                         }
                     }
                 }

@@ -31,7 +31,7 @@ pub fn lower(program: &Program) -> Plan {
                     .streams
                     .iter()
                     .flat_map(|s| &s.steps)
-                    .any(|st| matches!(&st.step, Step::Join { table, interval: None, .. } if *table == src.name)),
+                    .any(|st| st.step.join_table() == Some(src.name.as_str())),
             },
             vec![],
             src.row.clone(),

@@ -79,6 +79,14 @@ pub enum NodeKind {
     },
 }
 
+impl NodeKind {
+    /// A join whose other side is a stream met in the key exchange (an interval join, or an
+    /// as-of join with a stream of versions).
+    pub fn keyed_join(&self) -> bool {
+        matches!(self, NodeKind::Lookup { interval, asof, .. } if interval.is_some() || asof.as_ref().is_some_and(|a| a.versions))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
     pub kind: NodeKind,

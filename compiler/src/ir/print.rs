@@ -178,7 +178,8 @@ pub fn plan(p: &Plan) -> String {
                     (true, false) => "left join",
                     (false, false) => "join",
                 };
-                let what = if interval.is_some() { "stream" } else { "table" };
+                let keyed = interval.is_some() || asof.as_ref().is_some_and(|a| a.versions);
+                let what = if keyed { "stream" } else { "table" };
                 let _ = writeln!(out, "#{i} {kind} {} with {what} {table}{inputs}", n.name);
                 let on: Vec<String> = keys.iter().map(|(l, r)| format!("{} = {}", expr(l), expr(r))).collect();
                 let _ = writeln!(out, "     on {}", on.join(", "));
@@ -189,7 +190,8 @@ pub fn plan(p: &Plan) -> String {
                 if let Some(a) = asof {
                     let within = a.within.map(|w| format!(" within {}", duration(w))).unwrap_or_default();
                     let order = a.order.as_ref().map(|o| format!(", ties by {}", expr(o))).unwrap_or_default();
-                    let _ = writeln!(out, "     the latest version at the row's event time{within}{order}");
+                    let wait = if a.versions { "; rows wait for the watermark" } else { "" };
+                    let _ = writeln!(out, "     the latest version at the row's event time{within}{order}{wait}");
                 }
                 let taken: Vec<String> =
                     f.iter().map(|(n, t)| if n == t { n.clone() } else { format!("{n} = {t}") }).collect();

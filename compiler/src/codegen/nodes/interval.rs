@@ -1,7 +1,9 @@
-//! Interval joins of two streams: both sides' rows cross the key exchange (the join is one of
-//! the plan's keyed operators, like an aggregate), meet in `rt::join::Interval` on the worker
-//! that owns their key, and leave when the watermark has passed every time they could meet —
-//! a left join then emits the left rows that met nothing.
+//! Joins of two streams: both sides' rows cross the key exchange (the join is one of the plan's
+//! keyed operators, like an aggregate) and meet on the worker that owns their key. An interval
+//! join (`rt::join::Interval`) pairs rows as they arrive and drops them when the watermark has
+//! passed every time they could meet — a left join then emits the left rows that met nothing;
+//! an as-of join with a stream of versions (`rt::join::Versions`) holds each row until the
+//! watermark has passed its time and emits it with the version it met.
 
 use proc_macro2::{Ident, TokenStream};
 use quote::quote;
@@ -9,7 +11,7 @@ use quote::quote;
 use super::{destructure, emit, id, lit, Ctx};
 use crate::codegen::expr::{ExprGen, Scope};
 use crate::codegen::{names, Gen};
-use crate::hir::TExpr;
+use crate::hir::{AsOf, TExpr};
 use crate::ir::Node;
 use crate::types::Type;
 
@@ -29,10 +31,17 @@ pub(super) struct IntervalParts {
 
 pub(super) struct IntervalSpec<'a> {
     pub(super) left: bool,
-    pub(super) lower: i64,
-    pub(super) upper: i64,
+    pub(super) kind: Keyed<'a>,
     pub(super) keys: &'a [(TExpr, TExpr)],
     pub(super) fields: &'a [(String, String)],
+}
+
+/// Which join of two streams.
+pub(super) enum Keyed<'a> {
+    /// Rows meet when `lower <= other's time - row's time <= upper`.
+    Interval(i64, i64),
+    /// A row meets the latest version at its time.
+    AsOf(&'a AsOf),
 }
 
 pub(super) fn interval_node(
@@ -77,9 +86,30 @@ pub(super) fn interval_node(
         pub struct #rty(#(pub #rtys),*);
     };
     let map = id(format!("ijoin_{i}"));
-    let ty = quote!(rt::join::Interval<#key_ty, #lty, #rty>);
-    let (lo, hi) = (proc_macro2::Literal::i64_suffixed(spec.lower), proc_macro2::Literal::i64_suffixed(spec.upper));
-    let init = quote!(#map: rt::join::Interval::new(#lo, #hi));
+    let order_expr = match spec.kind {
+        Keyed::AsOf(a) => a.order.as_ref(),
+        Keyed::Interval(..) => None,
+    };
+    let order_ty = match order_expr {
+        Some(o) => g.rust_type(&o.ty, o.span),
+        None => quote!(()),
+    };
+    let (ty, init) = match spec.kind {
+        Keyed::Interval(lower, upper) => {
+            let (lo, hi) = (proc_macro2::Literal::i64_suffixed(lower), proc_macro2::Literal::i64_suffixed(upper));
+            (quote!(rt::join::Interval<#key_ty, #lty, #rty>), quote!(#map: rt::join::Interval::new(#lo, #hi)))
+        }
+        Keyed::AsOf(a) => {
+            let within = match a.within {
+                Some(w) => {
+                    let w = proc_macro2::Literal::i64_suffixed(w);
+                    quote!(Some(#w))
+                }
+                None => quote!(None),
+            };
+            (quote!(rt::join::Versions<#key_ty, #order_ty, #lty, #rty>), quote!(#map: rt::join::Versions::new(#within)))
+        }
+    };
     let (vl, vr) = (id(format!("J{i}L")), id(format!("J{i}R")));
     let (meet_l, meet_r, pair) = (id(format!("meet_left_{i}")), id(format!("meet_right_{i}")), id(format!("pair_{i}")));
 
@@ -97,10 +127,22 @@ pub(super) fn interval_node(
                 None => quote!(Default::default()),
             })
             .collect();
-        (in_ty.clone(), bind, key, vals)
+        // The other side's `order by` value (as-of): `Ok(value)` or the reason it has none.
+        let mut eg = ExprGen::new(g);
+        let order = match order_expr.filter(|_| slot == 1) {
+            Some(o) => eg.expr(o, &sc),
+            None => quote!(()),
+        };
+        let order = if eg.fallible {
+            quote!((|| -> Res<#order_ty> { Ok(#order) })())
+        } else {
+            quote!(Ok::<#order_ty, Reject>(#order))
+        };
+        (in_ty.clone(), bind, key, vals, order)
     };
-    let (l_in, l_bind, l_key, l_vals) = side(g, 0, left_in, &left_kept, spec.keys.iter().map(|(l, _)| l).collect());
-    let (r_in, r_bind, r_key, r_vals) = side(g, 1, right_in, &right_kept, spec.keys.iter().map(|(_, r)| r).collect());
+    let (l_in, l_bind, l_key, l_vals, _) = side(g, 0, left_in, &left_kept, spec.keys.iter().map(|(l, _)| l).collect());
+    let (r_in, r_bind, r_key, r_vals, r_order) =
+        side(g, 1, right_in, &right_kept, spec.keys.iter().map(|(_, r)| r).collect());
     let alone_now = if spec.left {
         quote! {
             let origin = Origin::group(#stream, rt::record::id_of(&(ts, seq)));
@@ -153,6 +195,93 @@ pub(super) fn interval_node(
         quote!(let _ = (key, ts, l);)
     };
     let fin = id(format!("finish_{i}"));
+    let asof = matches!(spec.kind, Keyed::AsOf(_));
+    // The other side's row: its key, values and (as-of) its `order by` value.
+    let (r_order_let, r_order_arg, r_order_ty) = if asof {
+        (
+            quote! {
+                let ord = match #r_order {
+                    Ok(v) => v,
+                    Err(e) => { self.reject(ctx, o, #ni, e); return; }
+                };
+            },
+            quote!(ord,),
+            quote!(#order_ty,),
+        )
+    } else {
+        (quote!(), quote!(), quote!())
+    };
+    let meet = if asof {
+        let out_of = id(format!("met_{i}"));
+        let none = if spec.left {
+            quote! {
+                let origin = Origin::group(#stream, rt::record::id_of(&(ts, seq)));
+                self.#pair(ctx, &origin, ts, l, None);
+            }
+        } else {
+            quote!(self.base.stats[#ni].filtered += 1;)
+        };
+        quote! {
+            /// A row of the stream: one behind the watermark meets the versions held at once,
+            /// any other waits until the watermark passes its time.
+            fn #meet_l(&mut self, ctx: &Context, key: #key_ty, ts: i64, seq: u64, l: #lty) {
+                if let Some(met) = self.#map.left(key, ts, seq, l.clone()) {
+                    self.#out_of(ctx, ts, seq, &l, met);
+                }
+            }
+
+            /// A version of the other stream is kept among its key's.
+            fn #meet_r(&mut self, ctx: &Context, key: #key_ty, ts: i64, ord: #order_ty, seq: u64, r: #rty) {
+                let _ = ctx;
+                self.#map.right(key, ts, ord, seq, r);
+            }
+
+            /// A row leaves with the version it met, at its own event time.
+            fn #out_of(&mut self, ctx: &Context, ts: i64, seq: u64, l: &#lty, met: rt::join::Met<#rty>) {
+                match met {
+                    Some((rts, r)) => {
+                        let origin = Origin::group(#stream, rt::record::id_of(&(ts, rts, seq)));
+                        self.#pair(ctx, &origin, ts, l, Some(&r));
+                    }
+                    None => { #none }
+                }
+            }
+
+            /// The watermark reached `wm`: the rows before it leave with the versions they met.
+            fn #fin(&mut self, ctx: &Context, wm: i64) {
+                for (_, ts, seq, l, met) in self.#map.advance(wm) {
+                    self.#out_of(ctx, ts, seq, &l, met);
+                }
+            }
+        }
+    } else {
+        quote! {
+            /// A row of the stream meets the other stream's rows of its key within the bounds.
+            fn #meet_l(&mut self, ctx: &Context, key: #key_ty, ts: i64, seq: u64, l: #lty) {
+                for (rts, r) in self.#map.left(key, ts, seq, l.clone()) {
+                    let origin = Origin::group(#stream, rt::record::id_of(&(ts, rts, seq)));
+                    self.#pair(ctx, &origin, ts.max(rts), &l, Some(&r));
+                }
+            }
+
+            /// A row of the other stream meets the stream's rows of its key within the bounds.
+            fn #meet_r(&mut self, ctx: &Context, key: #key_ty, ts: i64, seq: u64, r: #rty) {
+                for (lts, l) in self.#map.right(key, ts, seq, r.clone()) {
+                    let origin = Origin::group(#stream, rt::record::id_of(&(lts, ts, seq)));
+                    self.#pair(ctx, &origin, ts.max(lts), &l, Some(&r));
+                }
+            }
+
+            /// The watermark reached `wm`: rows nothing can meet any more leave (a left join emits
+            /// its rows that met nothing).
+            #[allow(unused_variables)]
+            fn #fin(&mut self, ctx: &Context, wm: i64) {
+                for (key, ts, l) in self.#map.advance(wm) {
+                    #alone_fired
+                }
+            }
+        }
+    };
     let methods = quote! {
         #[allow(clippy::clone_on_copy, unused_variables)]
         fn #push_l(&mut self, ctx: &Context, o: &Origin<'_>, ts: i64, row: #l_in) {
@@ -188,29 +317,16 @@ pub(super) fn interval_node(
                 Ok(None) => return,
                 Err(e) => { self.reject(ctx, o, #ni, e); return; }
             };
+            #r_order_let
             let r = #rty(#(#r_vals),*);
             if self.base.workers > 1 {
-                self.outbox.push(Exchange::#vr(key, ts, seq, r));
+                self.outbox.push(Exchange::#vr(key, ts, #r_order_arg seq, r));
                 return;
             }
-            self.#meet_r(ctx, key, ts, seq, r);
+            self.#meet_r(ctx, key, ts, #r_order_arg seq, r);
         }
 
-        /// A row of the stream meets the other stream's rows of its key within the bounds.
-        fn #meet_l(&mut self, ctx: &Context, key: #key_ty, ts: i64, seq: u64, l: #lty) {
-            for (rts, r) in self.#map.left(key, ts, seq, l.clone()) {
-                let origin = Origin::group(#stream, rt::record::id_of(&(ts, rts, seq)));
-                self.#pair(ctx, &origin, ts.max(rts), &l, Some(&r));
-            }
-        }
-
-        /// A row of the other stream meets the stream's rows of its key within the bounds.
-        fn #meet_r(&mut self, ctx: &Context, key: #key_ty, ts: i64, seq: u64, r: #rty) {
-            for (lts, l) in self.#map.right(key, ts, seq, r.clone()) {
-                let origin = Origin::group(#stream, rt::record::id_of(&(lts, ts, seq)));
-                self.#pair(ctx, &origin, ts.max(lts), &l, Some(&r));
-            }
-        }
+        #meet
 
         /// Emits the row of a pair, or of a left row that met nothing (`r` is `None`).
         #[allow(clippy::clone_on_copy, unused_variables)]
@@ -218,26 +334,18 @@ pub(super) fn interval_node(
             #build
             #out
         }
-
-        /// The watermark reached `wm`: rows nothing can meet any more leave (a left join emits
-        /// its rows that met nothing).
-        #[allow(unused_variables)]
-        fn #fin(&mut self, ctx: &Context, wm: i64) {
-            for (key, ts, l) in self.#map.advance(wm) {
-                #alone_fired
-            }
-        }
     };
+    let r_bind_arm = if asof { quote!(ord,) } else { quote!() };
     IntervalParts {
         items,
         map,
         ty,
         init,
         methods,
-        variants: vec![quote!(#vl(#key_ty, i64, u64, #lty)), quote!(#vr(#key_ty, i64, u64, #rty))],
+        variants: vec![quote!(#vl(#key_ty, i64, u64, #lty)), quote!(#vr(#key_ty, i64, #r_order_ty u64, #rty))],
         arms: vec![
             quote!(Exchange::#vl(key, ts, seq, l) => self.#meet_l(ctx, key, ts, seq, l),),
-            quote!(Exchange::#vr(key, ts, seq, r) => self.#meet_r(ctx, key, ts, seq, r),),
+            quote!(Exchange::#vr(key, ts, #r_bind_arm seq, r) => self.#meet_r(ctx, key, ts, #r_bind_arm seq, r),),
         ],
         route: quote!(Exchange::#vl(ref key, ..) | Exchange::#vr(ref key, ..)),
         finish_call: quote!(self.#fin(ctx, wm);),

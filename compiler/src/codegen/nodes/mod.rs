@@ -200,7 +200,7 @@ impl Parts {
             NodeKind::Aggregate { .. } => quote!(NodeKind::Aggregate),
             NodeKind::Union => quote!(NodeKind::Union),
             // An interval join counts the rows of both sides it reads and the rows it emits.
-            NodeKind::Lookup { interval: Some(_), .. } => quote!(NodeKind::Aggregate),
+            NodeKind::Lookup { .. } if node.kind.keyed_join() => quote!(NodeKind::Aggregate),
             NodeKind::Lookup { .. } => quote!(NodeKind::Map),
             NodeKind::Sink { .. } => quote!(NodeKind::Sink),
             NodeKind::Rejected => quote!(NodeKind::Rejected),
@@ -236,8 +236,15 @@ impl Parts {
                 }
             }
             NodeKind::Map(stages) => self.methods.push(map::map_node(g, cx, i, node, stages)),
-            NodeKind::Lookup { left, interval: Some((lower, upper)), keys, fields, .. } => {
-                let spec = interval::IntervalSpec { left: *left, lower: *lower, upper: *upper, keys, fields };
+            NodeKind::Lookup { left, interval, asof, keys, fields, .. } if node.kind.keyed_join() => {
+                let kind = match (interval, asof) {
+                    (None, Some(a)) => interval::Keyed::AsOf(a),
+                    _ => {
+                        let (lower, upper) = interval.unwrap_or_default();
+                        interval::Keyed::Interval(lower, upper)
+                    }
+                };
+                let spec = interval::IntervalSpec { left: *left, kind, keys, fields };
                 let j = interval::interval_node(g, cx, i, node, &spec);
                 self.items.push(j.items);
                 self.agg_maps.push(j.map.clone());
