@@ -455,6 +455,113 @@ fn loans_loaded_into_postgres_and_read_back_in_ranges_give_the_features_of_the_c
     assert!(err.contains(&format!("cannot connect to Redis at `redis://:***@127.0.0.1:{closed}/0`")), "{err}");
     assert!(!err.contains("s3cret-pw"), "the password is printed: {err}");
     assert_eq!(table(&mut c, "SELECT * FROM state_features"), before, "the table changed");
+    // The table as the run with the null grade upserted it (one loan fewer in one state).
+    training_from_the_table(&dir, &dir.join("null").join("f"), stores, &mut c);
+}
+
+/// The point-in-time training set with its features read from the table `state_features` (an
+/// as-of join with a PostgreSQL table): the same rows as with the features read from files, in a
+/// backfill at 1 and 3 workers and in a stream; then, while the stream runs, an upsert into the
+/// table reaches the loans that arrive after the next `refresh`.
+fn training_from_the_table(dir: &Path, features: &Path, stores: Stores<'_>, c: &mut postgres::Client) {
+    let from_files = build_pipeline(Path::new("examples/point_in_time/training.pipe"));
+    let from_table = build_pipeline(Path::new("examples/feature_store/training.pipe"));
+    let sinks = |out: &Path| {
+        [
+            "--sink".to_string(),
+            format!("training->files={}", out.join("training").display()),
+            "--sink".to_string(),
+            format!("rejected->files={}", out.join("rejected").display()),
+        ]
+    };
+    let out = dir.join("training_files");
+    let mut args =
+        vec!["--quiet".to_string(), "--source".into(), format!("state_features={}/*.jsonl", features.display())];
+    args.extend(sinks(&out));
+    run_ok(&from_files, &args.iter().map(String::as_str).collect::<Vec<_>>(), stores);
+    let want = pipe_tests::sink_rows(&out.join("training"));
+    assert_eq!(want.len(), 10_000);
+    let alone = want.iter().filter(|r| r.contains("\"state_loans\":null")).count();
+    assert!(alone > 0 && alone < 5_000, "January's loans meet no features, most others do: {alone}");
+    for workers in ["1", "3"] {
+        let out = dir.join(format!("training_pg{workers}"));
+        let mut args = vec!["--quiet".to_string(), "--workers".into(), workers.into()];
+        args.extend(sinks(&out));
+        run_ok(&from_table, &args.iter().map(String::as_str).collect::<Vec<_>>(), stores);
+        assert_eq!(pipe_tests::sink_rows(&out.join("training")), want, "features from PostgreSQL, {workers} workers");
+        assert!(pipe_tests::sink_rows(&out.join("rejected")).is_empty());
+    }
+
+    // A stream following new loan files: the table is read at the start and again every 2 s.
+    let live = dir.join("training_live");
+    std::fs::create_dir_all(&live).expect("live dir");
+    let csv = std::fs::read_to_string(pipe_tests::repo_root().join("examples/point_in_time/data/loans.csv"))
+        .expect("loans.csv");
+    let mut lines = csv.lines();
+    let header = lines.next().expect("header");
+    let ca: Vec<&str> = lines.filter(|l| l.contains(",CA,") && l.contains("2018-03-01")).take(1).collect();
+    assert_eq!(ca.len(), 1, "a California loan of March 2018");
+    let out = dir.join("training_stream");
+    let mut args: Vec<String> = [
+        "--mode",
+        "stream",
+        "--quiet",
+        "--poll-interval",
+        "50ms",
+        "--checkpoint-interval",
+        "100ms",
+        "--exit-when-idle",
+        "8s",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(["--source".to_string(), format!("loans={}/*.csv", live.display())]);
+    args.extend(sinks(&out));
+    let child = Command::new(&from_table)
+        .args(&args)
+        .env("DATABASE_URL", stores.0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the stream");
+    // (loan id, the state's loan count it met) of the rows written so far.
+    let met = |n: i64| -> Option<i64> {
+        pipe_tests::sink_rows(&out.join("training")).iter().find_map(|r| {
+            let v: serde_json::Value = serde_json::from_str(r).expect("JSON");
+            (v["loan_id"].as_i64() == Some(n)).then(|| v["state_loans"].as_i64().unwrap_or(-2))
+        })
+    };
+    // One copy of the loan per file, with a new id, until `done` holds of the rows.
+    let mut next = 1_000_000i64;
+    let mut send_until = |done: &dyn Fn(i64) -> bool| -> i64 {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let id = next;
+            next += 1;
+            let (_, rest) = ca[0].split_once(',').expect("a loan line");
+            std::fs::write(live.join(format!("loans-{id}.csv")), format!("{header}\n{id},{rest}\n")).expect("write");
+            let wait = Instant::now() + Duration::from_secs(5);
+            while met(id).is_none() && Instant::now() < wait {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            if done(id) {
+                return id;
+            }
+            assert!(Instant::now() < deadline, "the stream did not get there");
+        }
+    };
+    let first = send_until(&|id| met(id).is_some());
+    let before = met(first).expect("a row");
+    assert!(before > 0, "the loan met February's California features: {before}");
+    c.batch_execute("UPDATE state_features SET loans = 424242 WHERE state = 'CA'").expect("upsert");
+    send_until(&|id| met(id) == Some(424_242));
+    let res = child.wait_with_output().expect("wait");
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    // Every loan once; those before the update met the old figures, from one loan on the new.
+    let rows: Vec<i64> = (1_000_000..next).map(|id| met(id).expect("every loan has its row")).collect();
+    let switch = rows.iter().position(|n| *n == 424_242).expect("the new figures");
+    assert!(rows[..switch].iter().all(|n| *n == before) && rows[switch..].iter().all(|n| *n == 424_242), "{rows:?}");
+    assert_eq!(pipe_tests::sink_rows(&out.join("training")).len(), rows.len());
 }
 
 #[test]

@@ -240,7 +240,7 @@ pub use postgres::{PgPlan, PgRange};
 
 /// One unit of a PostgreSQL source's read (never built without the `postgres` feature).
 #[cfg(not(feature = "postgres"))]
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct PgRange {
     pub label: String,
 }

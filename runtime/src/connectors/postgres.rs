@@ -201,8 +201,8 @@ fn quote_literal(text: &str) -> String {
 
 // ---- Source ----
 
-/// One unit of a PostgreSQL source's batch read.
-#[derive(Clone, Debug)]
+/// One unit of a PostgreSQL source's batch read (sent between workers for a join's table).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct PgRange {
     /// The select list (`ctid` first for a table) and what it reads from.
     select: String,

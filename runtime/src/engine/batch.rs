@@ -303,7 +303,7 @@ fn read_partition<P: Pipeline>(
 /// Reads one range of a PostgreSQL source and pushes its rows (the `major`-th unit of the
 /// run). A range that cannot be read stops the run; a row the record cannot take goes to
 /// `rejected` as `RANGE@ROW`, with the row as JSON.
-fn read_range<P: Pipeline>(
+pub(super) fn read_range<P: Pipeline>(
     p: &P,
     w: &mut P::Worker,
     major: u64,

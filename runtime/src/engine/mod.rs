@@ -741,22 +741,62 @@ pub(crate) fn report(
 /// Where the first worker of each process leaves the joins' tables for the others.
 pub type TableSlot = std::sync::Arc<std::sync::Mutex<Option<Result<crate::run::Tables, String>>>>;
 
-/// The splits of every join's table (the sources marked [`SourceDecl::table`], read from
-/// their batch binding in both modes).
+/// The splits of every join's table read from files (the sources marked
+/// [`SourceDecl::table`], read from their batch binding in both modes). A table in PostgreSQL
+/// is checked here (its columns against the record) and cut into ranges when it is read
+/// ([`pg_table_ranges`]).
 pub fn table_splits(sources: &[SourceDecl], workers: usize) -> Result<Vec<crate::input::Split>, RunError> {
     let mut splits = Vec::new();
     for (i, s) in sources.iter().enumerate().filter(|(_, s)| s.table) {
-        let Some(b) = s.batch.as_ref().filter(|b| b.kafka.is_none() && b.postgres.is_none()) else {
+        let Some(b) = s.batch.as_ref().filter(|b| b.kafka.is_none()) else {
             return Err(RunError::Setup(format!(
-                "source `{}`: a join's table is read from files (not yet from Kafka or PostgreSQL)",
+                "source `{}`: a join's table is read from files, an object store or PostgreSQL, not from Kafka",
                 s.name
             )));
         };
+        if let Some(pg) = &b.postgres {
+            crate::connectors::pg_plan(s.name, pg, workers).map_err(RunError::Setup)?;
+            continue;
+        }
         let planned = crate::input::plan_for(i, &b.glob, b.format, workers)
             .map_err(|e| RunError::Setup(format!("source `{}`: {e}", s.name)))?;
         splits.extend(planned);
     }
     Ok(splits)
+}
+
+/// The ranges of the joins' tables in PostgreSQL (source index, range), planned by worker 0
+/// under one snapshot and sent to every worker, so the whole cluster reads one consistent
+/// table. Worker 0 keeps the connection holding the snapshot in `hold` until every worker has
+/// read its share. Every worker must call it at the same point.
+pub fn pg_table_ranges(
+    timely: &mut Timely,
+    sources: &[SourceDecl],
+    hold: &mut Vec<crate::connectors::PgPlan>,
+) -> Result<Vec<(usize, crate::connectors::PgRange)>, String> {
+    let tables: Vec<(usize, &crate::input::PgSource)> = sources
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.table)
+        .filter_map(|(i, s)| s.batch.as_ref().and_then(|b| b.postgres.as_ref()).map(|pg| (i, pg)))
+        .collect();
+    if tables.is_empty() {
+        return Ok(Vec::new());
+    }
+    let planned = (timely.index() == 0).then(|| {
+        let mut ranges = Vec::new();
+        for (i, pg) in &tables {
+            let mut plan = crate::connectors::pg_plan(sources[*i].name, pg, timely.peers())?;
+            ranges.extend(std::mem::take(&mut plan.ranges).into_iter().map(|r| (*i, r)));
+            hold.push(plan);
+        }
+        Ok::<_, String>(ranges)
+    });
+    gather(timely, planned)
+        .into_iter()
+        .flatten()
+        .next()
+        .unwrap_or_else(|| Err("internal: no plan of the tables".into()))
 }
 
 /// Reads the tables of the pipeline's joins into worker `w` before it reads anything else:
@@ -775,18 +815,23 @@ pub fn load_tables<P: Pipeline>(
     if !sources.iter().any(|s| s.table) {
         return Ok(());
     }
-    let part = read_table_part(p, w, splits, sources, timely.index(), timely.peers());
+    let mut hold = Vec::new();
+    let ranges = pg_table_ranges(timely, sources, &mut hold);
+    let part = ranges.and_then(|r| read_table_part(p, w, splits, &r, sources, timely.index(), timely.peers()));
     let t = share_tables(timely, p, part, first_local, slot)?;
+    drop(hold);
     p.use_tables(w, &t);
     Ok(())
 }
 
-/// This worker's share of the tables' splits, read into `w` and taken out serialized, with a
-/// fingerprint of the splits it was shared out from (every worker must have planned the same).
+/// This worker's share of the tables' splits and PostgreSQL ranges, read into `w` and taken
+/// out serialized, with a fingerprint of what it was shared out from (every worker must have
+/// planned the same).
 pub fn read_table_part<P: Pipeline>(
     p: &P,
     w: &mut P::Worker,
     splits: &[crate::input::Split],
+    ranges: &[(usize, crate::connectors::PgRange)],
     sources: &[SourceDecl],
     index: usize,
     peers: usize,
@@ -795,11 +840,17 @@ pub fn read_table_part<P: Pipeline>(
         batch::read_split(p, w, number, &splits[number], sources, &mut |_| {});
         p.end_split(w);
     }
+    // Ranges come after the splits in the tables' order (their records' sequence numbers).
+    for (n, (k, range)) in ranges.iter().enumerate().filter(|(n, _)| n % peers == index) {
+        batch::read_range(p, w, (splits.len() + n) as u64, *k, range, sources, &mut |_| {});
+        p.end_split(w);
+    }
     let part = p.table_part(w)?;
     if let Some(e) = p.base(w).error.take() {
         return Err(e.to_string());
     }
-    Ok((splits_fingerprint(splits), part))
+    let labels: Vec<&str> = ranges.iter().map(|(_, r)| r.label.as_str()).collect();
+    Ok((splits_fingerprint(splits) ^ crate::run::key_hash(&labels), part))
 }
 
 /// A hash of the files splits were planned from (names, identities, lengths, modification

@@ -78,7 +78,11 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
         if let Some(s) = sources.iter_mut().find(|s| s.name == name) {
             // A join's table is read from its batch binding in both modes.
             if let Some(b) = s.batch.as_mut().filter(|_| s.table) {
-                b.glob = uri;
+                // A PostgreSQL table's override is its connection URL.
+                match &mut b.postgres {
+                    Some(pg) => pg.url = uri,
+                    None => b.glob = uri,
+                }
                 continue;
             }
             match &mut s.stream {
@@ -592,6 +596,7 @@ fn worker<P: Pipeline>(
     let refresh_every = setup.sources.iter().filter(|s| s.table).filter_map(|s| s.refresh).min();
     // The files the joins' tables were last read from.
     let mut tables_read = super::splits_fingerprint(&setup.tables);
+    let pg_tables = setup.sources.iter().any(|s| s.table && s.batch.as_ref().is_some_and(|b| b.postgres.is_some()));
     let mut last_refresh = Instant::now();
     let mut round: u64 = 0;
     loop {
@@ -845,17 +850,24 @@ fn worker<P: Pipeline>(
             // as they were at the last reading, nothing is read again.
             let planned = super::table_splits(&setup.sources, peers).map_err(|e| e.to_string());
             let listed = planned.as_ref().ok().map(|s| super::splits_fingerprint(s));
-            let unchanged = super::gather(timely, listed).iter().all(|f| *f == Some(tables_read));
+            // A table in PostgreSQL has no listing to compare: it is read again every time.
+            let unchanged = super::gather(timely, listed).iter().all(|f| *f == Some(tables_read)) && !pg_tables;
             let first = index % setup.local_workers.max(1) == 0;
             let shared = if unchanged {
                 Ok(None)
             } else {
+                let mut hold = Vec::new();
+                let ranges = super::pg_table_ranges(timely, &setup.sources, &mut hold);
                 let part = planned.and_then(|splits| {
+                    let ranges = ranges?;
                     let mut sh = core.borrow_mut();
-                    super::read_table_part(p, &mut sh.w, &splits, &setup.sources, index, peers)
+                    super::read_table_part(p, &mut sh.w, &splits, &ranges, &setup.sources, index, peers)
+                        .map(|(_, part)| (super::splits_fingerprint(&splits), part))
                 });
                 let read = part.as_ref().map(|(f, _)| *f).ok();
-                super::share_tables(timely, p, part, first, &setup.table_slot).map(|t| Some((t, read)))
+                let shared = super::share_tables(timely, p, part, first, &setup.table_slot);
+                drop(hold);
+                shared.map(|t| Some((t, read)))
             };
             match shared {
                 Ok(None) => {}
