@@ -164,6 +164,7 @@ impl Rows<'_> {
             offset: (self.at.first + i) as u64,
             line: Line::Unknown,
             raw: &raw,
+            with: 0,
         };
         each(&o, row);
     }

@@ -14,6 +14,9 @@ pub struct Origin<'a> {
     /// The line, when the reader knows it.
     pub line: Line<'a>,
     pub raw: &'a [u8],
+    /// For a row a join made, the record of the other side it met (0: none): `k >= N` behind
+    /// a join counts the distinct records of both sides.
+    pub with: u64,
 }
 
 impl Origin<'_> {
@@ -24,6 +27,7 @@ impl Origin<'_> {
             position: self.position(),
             id: self.id(),
             raw: self.raw.to_vec(),
+            with: self.with,
         }
     }
 
@@ -46,7 +50,18 @@ impl Origin<'_> {
     /// An origin for rows an aggregate produced: they come from many records, not one. `group`
     /// tells the groups apart (a hash of the key and window): a later `k >= N` counts each once.
     pub fn group(stream: &str, group: u64) -> Origin<'_> {
-        Origin { source: stream, file: "", offset: group, line: Line::Unknown, raw: b"" }
+        Origin { source: stream, file: "", offset: group, line: Line::Unknown, raw: b"", with: 0 }
+    }
+
+    /// An origin for a row a join made of record `row` and the other side's record `other`
+    /// (0 for a row that met nothing).
+    pub fn joined(stream: &str, row: u64, other: u64) -> Origin<'_> {
+        Origin { source: stream, file: "", offset: row, line: Line::Resolved(row), raw: b"", with: other }
+    }
+
+    /// This record, joined with the other side's record `other`.
+    pub fn meeting(&self, other: u64) -> Origin<'_> {
+        Origin { with: other, ..*self }
     }
 
     /// Which source record this is, as a number: the same for every row made from it (an
@@ -109,11 +124,19 @@ pub struct OwnedOrigin {
     position: String,
     id: u64,
     raw: Vec<u8>,
+    with: u64,
 }
 
 impl OwnedOrigin {
     pub fn as_origin(&self) -> Origin<'_> {
-        Origin { source: &self.source, file: &self.position, offset: 0, line: Line::Resolved(self.id), raw: &self.raw }
+        Origin {
+            source: &self.source,
+            file: &self.position,
+            offset: 0,
+            line: Line::Resolved(self.id),
+            raw: &self.raw,
+            with: self.with,
+        }
     }
 }
 

@@ -694,7 +694,9 @@ fn lookup_and_as_of_joins_write_the_same_rows_in_batch_and_stream_at_every_worke
         let (a, b, c) =
             (sink("profiles", "enriched"), sink("all_apps->files", "all"), sink("rejected->files", "rejected"));
         let d = sink("scored->files", "scored");
-        let mut args = vec!["--quiet", "--sink", &a, "--sink", &b, "--sink", &c, "--sink", &d];
+        let (e, f) = (sink("per_state->files", "per_state"), sink("overall->files", "overall"));
+        let mut args =
+            vec!["--quiet", "--sink", &a, "--sink", &b, "--sink", &c, "--sink", &d, "--sink", &e, "--sink", &f];
         args.extend(extra);
         let res = run(&bin, &args);
         assert!(res.status.success(), "{tag}: {}", String::from_utf8_lossy(&res.stderr));
@@ -704,6 +706,13 @@ fn lookup_and_as_of_joins_write_the_same_rows_in_batch_and_stream_at_every_worke
         // a5, unseen), m2's is older than 30 days, m3's two versions of one instant are
         // ordered by revision.
         assert_eq!(jsonl_rows(&dir.join("scored")), scored, "{tag}: the as-of join");
+        // `k >= 2` behind the join: California's two applications met one member record.
+        assert_eq!(jsonl_rows(&dir.join("per_state")), Vec::<String>::new(), "{tag}: k counts both sides");
+        assert_eq!(
+            jsonl_rows(&dir.join("overall")),
+            [r#"{"apps":5,"total":3508.5,"income":73750.0}"#],
+            "{tag}: four records of each side"
+        );
         let rejected = jsonl_rows(&dir.join("rejected"));
         assert_eq!(rejected.len(), 1, "{tag}: {rejected:?}");
         assert!(

@@ -580,7 +580,9 @@ fn a_joins_table_read_again_while_the_stream_runs_gives_later_rows_the_new_value
         "--source".into(),
         format!("applications={}/*.jsonl", apps.display()),
     ];
-    for sink in ["profiles", "all_apps->files", "scored->files", "rejected->files"] {
+    for sink in
+        ["profiles", "all_apps->files", "scored->files", "per_state->files", "overall->files", "rejected->files"]
+    {
         args.extend(["--sink".into(), format!("{sink}={}", out.join(sink.replace("->", "_")).display())]);
     }
     let child = Command::new(&bin)

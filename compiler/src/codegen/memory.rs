@@ -150,7 +150,7 @@ pub fn api(
                 let raw = serde_json::to_vec(&row).unwrap_or_default();
                 let file = format!(#position, n);
                 let id = rt::record::record_id(#src, "", n as u64, 0);
-                let o = Origin { source: #src, file: &file, offset: n as u64, line: rt::record::Line::Resolved(id), raw: &raw };
+                let o = Origin { source: #src, file: &file, offset: n as u64, line: rt::record::Line::Resolved(id), raw: &raw, with: 0 };
                 #(#pushes)*
             }
         });

@@ -211,7 +211,8 @@ impl<'a> Flow<'a> {
         let mut types = self.types.get(&s.input).cloned().unwrap_or_default();
         // Rows an aggregate made: `k >= N` counts them as records, but a group can hold one
         // person's records (and one person can be in many groups), so it lowers nothing.
-        let mut groups = self.grouped(&s.input);
+        let upstream = self.grouped(&s.input);
+        let (mut groups, mut joined) = (upstream.grouped, upstream.join);
         let mut after = Vec::with_capacity(s.steps.len());
         for step in &s.steps {
             let before = std::mem::replace(&mut types, step.row.clone());
@@ -289,10 +290,14 @@ impl<'a> Flow<'a> {
                     self.min_group = None;
                     match (min_group, from) {
                         (Some(k), None) => {
+                            let of = match &joined {
+                                Some(t) => format!(" records of each side of the join with `{t}`"),
+                                None => String::new(),
+                            };
                             next.implicit = next.implicit.lower_all(
                                 Form::Aggregated,
                                 step.span,
-                                &format!("aggregated over groups of at least {k}"),
+                                &format!("aggregated over groups of at least {k}{of}"),
                             )
                         }
                         (Some(_), Some(upstream)) => {
@@ -303,6 +308,7 @@ impl<'a> Flow<'a> {
                         }
                         (None, _) => {}
                     }
+                    joined = None;
                     next.fields.retain(|(n, _)| step.row.get(n).is_some());
                     row = next;
                 }
@@ -349,11 +355,15 @@ impl<'a> Flow<'a> {
                             .hop(step.span, format!("decides which records meet in the join with `{table}`")),
                     );
                     row.implicit.union(&other.implicit);
-                    groups = groups.or_else(|| Some(joined_rows(table)));
+                    let after =
+                        self.joined(Behind { grouped: groups.take(), join: joined.take() }, table, |t| self.grouped(t));
+                    (groups, joined) = (after.grouped, after.join);
                 }
                 Step::Union(others) => {
                     for o in others {
-                        groups = groups.or_else(|| self.grouped(o));
+                        let theirs = self.grouped(o);
+                        groups = groups.or(theirs.grouped);
+                        joined = joined.or(theirs.join);
                         let other = self.rows.get(o).cloned().unwrap_or_default();
                         for (n, l) in &other.fields {
                             let mut mine = row.get(n);
@@ -382,10 +392,30 @@ impl<'a> Flow<'a> {
         all
     }
 
-    /// Why `k >= N` cannot count people in the rows of `name`: an aggregate made them (through
-    /// any `union`), or a join added a table's records to them; `None` when it can.
-    fn grouped(&self, name: &str) -> Option<String> {
+    /// Why `k >= N` cannot count people in the rows of `name` (an aggregate made them, through
+    /// any `union`, or more than one join), and the join they came through.
+    fn grouped(&self, name: &str) -> Behind {
         self.grouped_in(name, 0, &mut HashMap::new())
+    }
+
+    /// What rows `before` are after a join with `other`, whose rows are `theirs(other)`: `k >=
+    /// N` counts the distinct records of both sides of one join (the runtime keeps both sets),
+    /// so a first join of rows of records with records keeps it counting people; a second
+    /// join, or a side made of groups or of joined rows, does not.
+    fn joined(&self, before: Behind, other: &str, theirs: impl FnOnce(&str) -> Behind) -> Behind {
+        if before.grouped.is_some() {
+            return before;
+        }
+        let theirs = theirs(other);
+        let why = match (&before.join, theirs.grouped, theirs.join) {
+            (Some(first), _, _) => format!("these rows were joined with `{first}` and then with `{other}`"),
+            (None, Some(why), _) => format!("these rows were joined with `{other}`, and of `{other}` {why}"),
+            (None, None, Some(t)) => {
+                format!("these rows were joined with `{other}`, whose rows were joined with `{t}`")
+            }
+            (None, None, None) => return Behind { grouped: None, join: Some(other.to_string()) },
+        };
+        Behind { grouped: Some(why), join: before.join }
     }
 
     /// `grouped`, remembering each stream's answer: a stream reached again through other
@@ -393,31 +423,33 @@ impl<'a> Flow<'a> {
     /// other ten times over took the checker half an hour, ten ways at each of 64 levels). A
     /// stream reached while its own answer is being worked out (a cycle, an error reported
     /// elsewhere) counts as not grouped.
-    fn grouped_in(&self, name: &str, depth: usize, memo: &mut HashMap<String, Option<String>>) -> Option<String> {
+    fn grouped_in(&self, name: &str, depth: usize, memo: &mut HashMap<String, Behind>) -> Behind {
         if let Some(known) = memo.get(name) {
             return known.clone();
         }
-        let s = self.program.streams.iter().find(|s| s.name == name).filter(|_| depth < 64)?;
-        memo.insert(name.to_string(), None);
-        let mut groups = self.grouped_in(&s.input, depth + 1, memo);
+        let Some(s) = self.program.streams.iter().find(|s| s.name == name).filter(|_| depth < 64) else {
+            return Behind::default();
+        };
+        memo.insert(name.to_string(), Behind::default());
+        let mut b = self.grouped_in(&s.input, depth + 1, memo);
         for step in &s.steps {
             match &step.step {
-                Step::Aggregate { .. } => groups = Some(format!("these rows are groups of `{}`", s.name)),
-                Step::Join { table, .. } => {
-                    groups = groups.or_else(|| Some(joined_rows(table)));
+                Step::Aggregate { .. } => {
+                    b = Behind { grouped: Some(format!("these rows are groups of `{}`", s.name)), join: None };
                 }
+                Step::Join { table, .. } => b = self.joined(b, table, |t| self.grouped_in(t, depth + 1, memo)),
                 Step::Union(others) => {
                     for o in others {
-                        if groups.is_none() {
-                            groups = self.grouped_in(o, depth + 1, memo);
-                        }
+                        let theirs = self.grouped_in(o, depth + 1, memo);
+                        b.grouped = b.grouped.or(theirs.grouped);
+                        b.join = b.join.or(theirs.join);
                     }
                 }
                 _ => {}
             }
         }
-        memo.insert(name.to_string(), groups.clone());
-        groups
+        memo.insert(name.to_string(), b.clone());
+        b
     }
 
     /// `protect for SINK`: for each field the sink would refuse, the least destructive mask
@@ -967,7 +999,11 @@ fn combines(aggregate: &str) -> bool {
     matches!(aggregate, "count" | "count_distinct" | "sum" | "avg")
 }
 
-/// Why rows after a join with `table` do not let `k >= N` count people.
-fn joined_rows(table: &str) -> String {
-    format!("these rows were joined with `{table}`, whose one record can stand behind a whole group")
+/// What is upstream of a stream's rows, for `k >= N`.
+#[derive(Clone, Debug, Default)]
+struct Behind {
+    /// Why `k >= N` cannot count people in them: rows an aggregate made, rows joined twice.
+    grouped: Option<String>,
+    /// The other side of the one join they came through.
+    join: Option<String>,
 }

@@ -282,7 +282,7 @@ fn read_partition<P: Pipeline>(
         n += 1;
         p.base(w).message = Some(meta.clone());
         let offset = u64::try_from(meta.offset).unwrap_or(0);
-        let o = Origin { source: decl.name, file: &name, offset, line: Line::Unknown, raw: payload };
+        let o = Origin { source: decl.name, file: &name, offset, line: Line::Unknown, raw: payload, with: 0 };
         match format {
             Format::Csv => match crate::connectors::files::parse_csv_line(payload) {
                 Some(rec) => p.csv(w, k, &rec, &header, &o),
@@ -316,7 +316,7 @@ pub(super) fn read_range<P: Pipeline>(
     let Some(pg) = decl.batch.as_ref().and_then(|b| b.postgres.as_ref()) else { return };
     let read = conn::pg_read(pg, range, &mut |json, n| {
         p.base(w).seq = super::seq(major, n);
-        let o = Origin { source: decl.name, file: &range.label, offset: n, line: Line::Unknown, raw: json };
+        let o = Origin { source: decl.name, file: &range.label, offset: n, line: Line::Unknown, raw: json, with: 0 };
         p.json(w, k, &o);
         if (n + 1).is_multiple_of(SEND_EVERY) {
             send(w);
@@ -366,6 +366,7 @@ pub(super) fn read_split<P: Pipeline>(
                     offset: split.start + pos as u64,
                     line: Line::InSplit(&lines, index),
                     raw: line,
+                    with: 0,
                 };
                 p.json(w, split.source, &o);
             });
@@ -409,6 +410,7 @@ pub(super) fn read_split<P: Pipeline>(
                             offset: split.start + pos.byte(),
                             line: Line::InSplit(&lines, pos.line().saturating_sub(1)),
                             raw,
+                            with: 0,
                         };
                         p.csv(w, split.source, &rec, &header, &o);
                     }
@@ -430,6 +432,7 @@ pub(super) fn read_split<P: Pipeline>(
                     offset: i as u64,
                     line: Line::Unknown,
                     raw: position.as_bytes(),
+                    with: 0,
                 };
                 p.parquet(w, split.source, &row, &o);
             };

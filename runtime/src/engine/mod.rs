@@ -558,9 +558,9 @@ fn parse_lines<P: Pipeline>(p: &P, w: &mut P::Worker, decl: &SourceDecl, b: &Lin
         let o = match b.meta.get(i) {
             Some(m) => {
                 p.base(w).message = Some(m.clone());
-                Origin { source: decl.name, file: &b.file, offset: line, line: Line::Unknown, raw }
+                Origin { source: decl.name, file: &b.file, offset: line, line: Line::Unknown, raw, with: 0 }
             }
-            None => Origin { source: decl.name, file: &b.file, offset: 0, line: Line::Known(line), raw },
+            None => Origin { source: decl.name, file: &b.file, offset: 0, line: Line::Known(line), raw, with: 0 },
         };
         match format {
             Format::Csv => {

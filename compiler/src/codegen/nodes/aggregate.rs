@@ -148,7 +148,8 @@ pub(super) fn aggregate_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Nod
 
     let mut eg = ExprGen::new(g);
     let keys = group_keys(&mut eg, spec.keys, &sc);
-    let accs = accumulators(&mut eg, &calls, &sc, spec.min_group);
+    let k = spec.min_group.map(|k| (k, behind_join(cx.plan, input)));
+    let accs = accumulators(&mut eg, &calls, &sc, k);
     let fallible = eg.fallible;
 
     let acc = id(format!("Acc{i}"));
@@ -196,12 +197,31 @@ fn group_keys(eg: &mut ExprGen<'_, '_>, keys: &[(String, TExpr)], sc: &Scope) ->
     out
 }
 
+/// Whether rows of node `n` can come from a join (through maps and unions; an aggregate's
+/// rows are new groups).
+fn behind_join(plan: &Plan, n: usize) -> bool {
+    let mut todo = vec![n];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(n) = todo.pop() {
+        if !seen.insert(n) {
+            continue;
+        }
+        match &plan.nodes[n].kind {
+            NodeKind::Lookup { .. } => return true,
+            NodeKind::Aggregate { .. } | NodeKind::Source { .. } => {}
+            _ => todo.extend(plan.nodes[n].inputs.iter().map(|x| x.0)),
+        }
+    }
+    false
+}
+
 /// Accumulators and their per-row inputs, one per aggregate call (`calls[k]` is
-/// accumulator `a{k}`, finished into `agg{k}`). With `k >= N` (`min_group`), the distinct
-/// source records behind the group (`origins`), and behind each call whose argument can be
-/// null (`o{k}`): a group is released when each has `N` (lang-spec/privacy.md, *k counts
-/// records*).
-fn accumulators(eg: &mut ExprGen<'_, '_>, calls: &[&TExpr], sc: &Scope, min_group: Option<i64>) -> Accs {
+/// accumulator `a{k}`, finished into `agg{k}`). With `k >= N` (`min_group`: N, and whether
+/// the rows come from a join), the distinct source records behind the group (`origins`), and
+/// behind each call whose argument can be null (`o{k}`): a group is released when each has
+/// `N`; behind a join, the records of the other side met count apart, `N` of them too
+/// (`others`, `w{k}`; lang-spec/privacy.md, *k counts records*).
+fn accumulators(eg: &mut ExprGen<'_, '_>, calls: &[&TExpr], sc: &Scope, min_group: Option<(i64, bool)>) -> Accs {
     let mut out = Accs::default();
     let mut nullable = Vec::new();
     for (k, call) in calls.iter().enumerate() {
@@ -244,23 +264,37 @@ fn accumulators(eg: &mut ExprGen<'_, '_>, calls: &[&TExpr], sc: &Scope, min_grou
         }
         out.scope.push((*call as *const TExpr, fin, acc.out_ty));
     }
-    if let Some(k) = min_group {
-        // The record's number travels with the row's inputs (to the worker owning the group).
+    if let Some((k, joined)) = min_group {
+        // The record's number travels with the row's inputs (to the worker owning the group),
+        // and behind a join the number of the other side's record it met (0: none).
         let k = Literal::usize_unsuffixed(usize::try_from(k).unwrap_or(0));
         let origin = Literal::usize_unsuffixed(out.arg_vals.len());
         out.arg_vals.push(quote!(o.id()));
         out.arg_tys.push(quote!(u64));
-        for (o, idx) in
-            std::iter::once((id("origins".into()), None)).chain(nullable.into_iter().map(|(o, i)| (o, Some(i))))
-        {
-            out.fields.push(quote!(#o: agg::Origins<#k>));
-            out.merge.push(quote!(self.#o.merge(o.#o);));
+        let other = Literal::usize_unsuffixed(out.arg_vals.len());
+        if joined {
+            out.arg_vals.push(quote!(o.with));
+            out.arg_tys.push(quote!(u64));
+        }
+        let sets = std::iter::once(("origins".to_string(), "others".to_string(), None))
+            .chain(nullable.into_iter().map(|(o, i)| (o.to_string(), o.to_string().replacen('o', "w", 1), Some(i))));
+        for (mine, theirs, idx) in sets {
             let supplies = match idx {
                 Some(i) => quote!(agg::Supplies::supplies(&args.#i)),
                 None => quote!(true),
             };
+            let o = id(mine);
+            out.fields.push(quote!(#o: agg::Origins<#k>));
+            out.merge.push(quote!(self.#o.merge(o.#o);));
             out.adds.push(quote!(acc.#o.add(#supplies, args.#origin);));
             out.enough.push(quote!(acc.#o.enough()));
+            if joined {
+                let w = id(theirs);
+                out.fields.push(quote!(#w: agg::Origins<#k>));
+                out.merge.push(quote!(self.#w.merge(o.#w);));
+                out.adds.push(quote!(acc.#w.add(#supplies && args.#other != 0, args.#other);));
+                out.enough.push(quote!(acc.#w.enough()));
+            }
         }
     }
     out

@@ -76,14 +76,14 @@ pub(super) fn interval_node(
     let items = quote! {
         /// The key of an interval join.
         pub type #key_ty = (#(#key_tys,)*);
-        /// What an interval join keeps of a row of its stream.
+        /// What the join keeps of a row of its stream, and the row's record number.
         #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
         #[serde(crate = "rt::prelude::serde")]
-        pub struct #lty(#(pub #ltys),*);
-        /// What an interval join keeps of a row of the other stream.
+        pub struct #lty(#(pub #ltys,)* pub u64);
+        /// What the join keeps of a row of the other stream, and the row's record number.
         #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
         #[serde(crate = "rt::prelude::serde")]
-        pub struct #rty(#(pub #rtys),*);
+        pub struct #rty(#(pub #rtys,)* pub u64);
     };
     let map = id(format!("ijoin_{i}"));
     let order_expr = match spec.kind {
@@ -145,13 +145,15 @@ pub(super) fn interval_node(
         side(g, 1, right_in, &right_kept, spec.keys.iter().map(|(_, r)| r).collect());
     let alone_now = if spec.left {
         quote! {
-            let origin = Origin::group(#stream, rt::record::id_of(&(ts, seq)));
-            self.#pair(ctx, &origin, ts, &#lty(#(#l_vals),*), None);
+            let origin = Origin::joined(#stream, o.id(), 0);
+            self.#pair(ctx, &origin, ts, &#lty(#(#l_vals,)* o.id()), None);
         }
     } else {
         quote!(self.base.stats[#ni].filtered += 1;)
     };
     let (push_l, push_r) = (id(format!("push_{i}_0")), id(format!("push_{i}_1")));
+    // The record numbers the kept rows end with.
+    let (lid, rid) = (syn::Index::from(left_kept.len()), syn::Index::from(right_kept.len()));
 
     // The output row of a pair (or of a left row alone).
     let mut eg = ExprGen::new(g);
@@ -188,7 +190,7 @@ pub(super) fn interval_node(
     let out = emit(cx, i, quote!(row), true);
     let alone_fired = if spec.left {
         quote! {
-            let origin = Origin::group(#stream, rt::record::id_of(&(ts, &key)));
+            let origin = Origin::joined(#stream, l.#lid, 0);
             self.#pair(ctx, &origin, ts, &l, None);
         }
     } else {
@@ -215,7 +217,7 @@ pub(super) fn interval_node(
         let out_of = id(format!("met_{i}"));
         let none = if spec.left {
             quote! {
-                let origin = Origin::group(#stream, rt::record::id_of(&(ts, seq)));
+                let origin = Origin::joined(#stream, l.#lid, 0);
                 self.#pair(ctx, &origin, ts, l, None);
             }
         } else {
@@ -240,7 +242,7 @@ pub(super) fn interval_node(
             fn #out_of(&mut self, ctx: &Context, ts: i64, seq: u64, l: &#lty, met: rt::join::Met<#rty>) {
                 match met {
                     Some((rts, r)) => {
-                        let origin = Origin::group(#stream, rt::record::id_of(&(ts, rts, seq)));
+                        let origin = Origin::joined(#stream, l.#lid, r.#rid);
                         self.#pair(ctx, &origin, ts, l, Some(&r));
                     }
                     None => { #none }
@@ -259,7 +261,7 @@ pub(super) fn interval_node(
             /// A row of the stream meets the other stream's rows of its key within the bounds.
             fn #meet_l(&mut self, ctx: &Context, key: #key_ty, ts: i64, seq: u64, l: #lty) {
                 for (rts, r) in self.#map.left(key, ts, seq, l.clone()) {
-                    let origin = Origin::group(#stream, rt::record::id_of(&(ts, rts, seq)));
+                    let origin = Origin::joined(#stream, l.#lid, r.#rid);
                     self.#pair(ctx, &origin, ts.max(rts), &l, Some(&r));
                 }
             }
@@ -267,7 +269,7 @@ pub(super) fn interval_node(
             /// A row of the other stream meets the stream's rows of its key within the bounds.
             fn #meet_r(&mut self, ctx: &Context, key: #key_ty, ts: i64, seq: u64, r: #rty) {
                 for (lts, l) in self.#map.right(key, ts, seq, r.clone()) {
-                    let origin = Origin::group(#stream, rt::record::id_of(&(lts, ts, seq)));
+                    let origin = Origin::joined(#stream, l.#lid, r.#rid);
                     self.#pair(ctx, &origin, ts.max(lts), &l, Some(&r));
                 }
             }
@@ -298,7 +300,7 @@ pub(super) fn interval_node(
                 }
                 Err(e) => { self.reject(ctx, o, #ni, e); return; }
             };
-            let l = #lty(#(#l_vals),*);
+            let l = #lty(#(#l_vals,)* o.id());
             if self.base.workers > 1 {
                 self.outbox.push(Exchange::#vl(key, ts, seq, l));
                 return;
@@ -318,7 +320,7 @@ pub(super) fn interval_node(
                 Err(e) => { self.reject(ctx, o, #ni, e); return; }
             };
             #r_order_let
-            let r = #rty(#(#r_vals),*);
+            let r = #rty(#(#r_vals,)* o.id());
             if self.base.workers > 1 {
                 self.outbox.push(Exchange::#vr(key, ts, #r_order_arg seq, r));
                 return;

@@ -82,10 +82,11 @@ pub(super) fn lookup_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, 
     let items = quote! {
         /// The key of a join's table.
         pub type #key_ty_name = (#(#key_tys,)*);
-        /// The fields a join takes from one record of its table.
+        /// The fields a join takes from one record of its table, and the record's number (for
+        /// `k >= N`, which counts the records of both sides behind a group).
         #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
         #[serde(crate = "rt::prelude::serde")]
-        pub struct #entry_ty(#(pub #entry_tys),*);
+        pub struct #entry_ty(#(pub #entry_tys,)* pub u64);
     };
     let tf = id(format!("t{i}"));
     let stored = if asof.is_some() { quote!((i64, #entry_ty)) } else { quote!(#entry_ty) };
@@ -140,7 +141,7 @@ pub(super) fn lookup_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, 
             match #right_key.and_then(|k| Ok(k.map(|k| (k, #sort)))) {
                 Ok(Some((key, Ok(sort)))) => {
                     let seq = self.base.seq;
-                    self.#cf.push((key, sort, seq, #entry_ty(#(#values),*)));
+                    self.#cf.push((key, sort, seq, #entry_ty(#(#values,)* o.id())));
                 }
                 Ok(Some((_, Err(e)))) => {
                     self.base.stats[#ni].read += 1;
@@ -216,6 +217,7 @@ pub(super) fn lookup_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, 
         }
     };
     let each = if asof.is_some() { quote!((_, e)) } else { quote!(e) };
+    let id_idx = syn::Index::from(fields.len());
     let probe = id(format!("push_{i}_0"));
     let probe_method = quote! {
         fn #probe(&mut self, ctx: &Context, o: &Origin<'_>, ts: i64, row: #in_stream) {
@@ -242,6 +244,7 @@ pub(super) fn lookup_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, 
             self.base.stats[#ni].expanded += found.len() as i64 - 1;
             for #each in found {
                 let row = #out_ty { #(#matched),* };
+                let o = &o.meeting(e.#id_idx);
                 #out_matched
             }
         }
