@@ -423,7 +423,8 @@ fn same_rows_at_every_scale(
 
 #[test]
 fn joins_and_rolling_windows_write_the_same_rows_on_every_number_of_processes() {
-    // Interval and as-of joins and a rolling window: both sides cross the key exchange between processes.
+    // Interval and as-of joins and a rolling window: both sides cross the key exchange between
+    // processes; the lookup and as-of joins with a table read it in every process.
     let bin = build_pipeline(Path::new("tests/cases/stream/interval/pipeline.pipe"));
     let dir = scratch("cluster_joins");
     let mut common = vec!["--quiet".to_string()];
@@ -436,7 +437,18 @@ fn joins_and_rolling_windows_write_the_same_rows_on_every_number_of_processes() 
         }
         common.extend(["--source".into(), format!("{name}={}/*.jsonl", live.display())]);
     }
-    let sinks = ["attributed->files", "near->files", "recent->files", "priced->files", "after->files"];
+    let tiers = dir.join("tiers.jsonl");
+    std::fs::write(&tiers, events(7, 60).join("\n") + "\n").expect("tiers");
+    common.extend(["--source".into(), format!("tiers={}", tiers.display())]);
+    let sinks = [
+        "attributed->files",
+        "near->files",
+        "recent->files",
+        "priced->files",
+        "after->files",
+        "tiered->files",
+        "tier_then->files",
+    ];
     same_rows_at_every_scale(&bin, &dir, &common, &sinks, &[("batch", 1, 2), ("batch", 2, 3), ("stream", 1, 2)]);
 
     // Lookup and as-of joins: every process reads the tables itself, from a share of each

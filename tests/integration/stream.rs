@@ -648,9 +648,9 @@ fn parsed(lines: &[String]) -> Vec<(String, i64, Option<f64>)> {
 }
 
 #[test]
-fn joins_of_two_streams_and_rolling_windows_give_what_nested_loops_find_in_batch_and_stream_at_every_scale() {
+fn joins_and_rolling_windows_give_what_nested_loops_find_in_batch_and_stream_at_every_scale() {
     let bin = build_pipeline(Path::new("tests/cases/stream/interval/pipeline.pipe"));
-    let sinks = ["attributed", "near", "recent", "priced", "after"];
+    let sinks = ["attributed", "near", "recent", "priced", "after", "tiered", "tier_then"];
     let mut within_cut = false;
     for seed in 1..=3u64 {
         let dir = scratch(&format!("interval_{seed}"));
@@ -663,8 +663,15 @@ fn joins_of_two_streams_and_rolling_windows_give_what_nested_loops_find_in_batch
                 write_lines(&live.join(format!("part-{k}.jsonl")), chunk);
             }
         }
+        // A table of tiers for keys a–c (views of `d` meet none), read whole before the streams.
+        let tier_lines: Vec<String> =
+            events(seed + 200, 60, 0).into_iter().filter(|l| !l.contains(r#""key":"d""#)).collect();
+        write_lines(&dir.join("tiers.jsonl"), &tier_lines);
         // What each join must give, by a nested loop over the records.
-        let (v, b) = (parsed(&views), parsed(&buys));
+        let (v, b, t) = (parsed(&views), parsed(&buys), parsed(&tier_lines));
+        let tag_of =
+            |l: &String| serde_json::from_str::<serde_json::Value>(l).expect("JSON")["tag"].as_str().map(String::from);
+        let tier_tags: Vec<Option<String>> = tier_lines.iter().map(tag_of).collect();
         let num = |x: Option<f64>| x.map_or("null".to_string(), |x| format!("{x}"));
         let mut attributed = Vec::new();
         let mut near = Vec::new();
@@ -714,6 +721,28 @@ fn joins_of_two_streams_and_rolling_windows_give_what_nested_loops_find_in_batch
         }
         priced.sort();
         after.sort();
+        // The table joins: every tier record of the key (or alone), and the latest within 30
+        // minutes at or before the view (ties: the greatest tag, then the later line).
+        let (mut tiered, mut tier_then) = (Vec::new(), Vec::new());
+        for (key, at, _) in &v {
+            let mine: Vec<usize> = (0..t.len()).filter(|&j| t[j].0 == *key).collect();
+            for &j in &mine {
+                tiered.push(format!("{key} {at} {} {}", t[j].1, tier_tags[j].as_deref().unwrap_or("null")));
+            }
+            if mine.is_empty() {
+                tiered.push(format!("{key} {at} null null"));
+            }
+            let then = mine
+                .iter()
+                .copied()
+                .filter(|&j| t[j].1 <= *at && at - t[j].1 <= 1_800_000)
+                .max_by(|&x, &y| (t[x].1, &tier_tags[x], x).cmp(&(t[y].1, &tier_tags[y], y)));
+            if let Some(j) = then {
+                tier_then.push(format!("{key} {at} {} {}", t[j].1, num(t[j].2)));
+            }
+        }
+        tiered.sort();
+        tier_then.sort();
         // The rolling window: per view, its key's views in [t - 10m, t).
         let mut recent: Vec<String> = v
             .iter()
@@ -736,6 +765,10 @@ fn joins_of_two_streams_and_rolling_windows_give_what_nested_loops_find_in_batch
                     let key = j["key"].as_str().expect("key");
                     if sink == "near" || sink == "after" {
                         format!("{key} {} {}", at("at"), at("b_at"))
+                    } else if sink == "tiered" {
+                        format!("{key} {} {} {}", at("at"), at("t_at"), j["t_tag"].as_str().unwrap_or("null"))
+                    } else if sink == "tier_then" {
+                        format!("{key} {} {} {}", at("at"), at("t_at"), n("t_value"))
                     } else if sink == "priced" {
                         let tag = j["b_tag"].as_str().unwrap_or("null");
                         format!("{key} {} {} {} {} {tag}", at("at"), n("value"), at("b_at"), n("b_value"))
@@ -756,7 +789,15 @@ fn joins_of_two_streams_and_rolling_windows_give_what_nested_loops_find_in_batch
             } else {
                 (format!("{}/*.jsonl", dir.join("views").display()), format!("{}/*.jsonl", dir.join("buys").display()))
             };
-            vec!["--source".into(), format!("views={v}"), "--source".into(), format!("buys={b}")]
+            let tiers = format!("tiers={}", dir.join("tiers.jsonl").display());
+            vec![
+                "--source".into(),
+                format!("views={v}"),
+                "--source".into(),
+                format!("buys={b}"),
+                "--source".into(),
+                tiers,
+            ]
         };
         for (tag, batch, extra) in [
             ("batch1", true, vec!["--workers", "1"]),
@@ -774,11 +815,18 @@ fn joins_of_two_streams_and_rolling_windows_give_what_nested_loops_find_in_batch
             assert_eq!(got(&out, "recent"), recent, "seed {seed}, {tag}: the rolling window");
             assert_eq!(got(&out, "priced"), priced, "seed {seed}, {tag}: the left as-of join with a stream");
             assert_eq!(got(&out, "after"), after, "seed {seed}, {tag}: the inner as-of join with a stream");
+            assert_eq!(got(&out, "tiered"), tiered, "seed {seed}, {tag}: the left lookup join");
+            assert_eq!(got(&out, "tier_then"), tier_then, "seed {seed}, {tag}: the as-of join with a table");
         }
         assert!(near.len() > 100 && attributed.iter().any(|r| r.ends_with("null null")), "seed {seed}: too few");
         // Some views meet nothing within 20 minutes, and some of those meet an older purchase.
         let alone = priced.iter().filter(|r| r.ends_with("null null null")).count();
         assert!(alone > 0 && alone < v.len() / 2, "seed {seed}: {alone} of {} views priced alone", v.len());
+        assert!(
+            tiered.iter().any(|r| r.ends_with("null null")) && tier_then.len() > 10 && tier_then.len() < v.len(),
+            "seed {seed}: the table joins meet too few or too many ({} as of a tier)",
+            tier_then.len()
+        );
         within_cut |= after.len() > v.len() - alone;
     }
     assert!(within_cut, "no seed has a view whose latest purchase is older than 20 minutes");

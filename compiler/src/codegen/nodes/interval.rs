@@ -228,7 +228,7 @@ pub(super) fn interval_node(
             /// any other waits until the watermark passes its time.
             fn #meet_l(&mut self, ctx: &Context, key: #key_ty, ts: i64, seq: u64, l: #lty) {
                 if let Some(met) = self.#map.left(key, ts, seq, l.clone()) {
-                    self.#out_of(ctx, ts, seq, &l, met);
+                    self.#out_of(ctx, ts, &l, met);
                 }
             }
 
@@ -239,9 +239,9 @@ pub(super) fn interval_node(
             }
 
             /// A row leaves with the version it met, at its own event time.
-            fn #out_of(&mut self, ctx: &Context, ts: i64, seq: u64, l: &#lty, met: rt::join::Met<#rty>) {
+            fn #out_of(&mut self, ctx: &Context, ts: i64, l: &#lty, met: rt::join::Met<#rty>) {
                 match met {
-                    Some((rts, r)) => {
+                    Some((_, r)) => {
                         let origin = Origin::joined(#stream, l.#lid, r.#rid);
                         self.#pair(ctx, &origin, ts, l, Some(&r));
                     }
@@ -251,8 +251,8 @@ pub(super) fn interval_node(
 
             /// The watermark reached `wm`: the rows before it leave with the versions they met.
             fn #fin(&mut self, ctx: &Context, wm: i64) {
-                for (_, ts, seq, l, met) in self.#map.advance(wm) {
-                    self.#out_of(ctx, ts, seq, &l, met);
+                for (_, ts, _, l, met) in self.#map.advance(wm) {
+                    self.#out_of(ctx, ts, &l, met);
                 }
             }
         }
