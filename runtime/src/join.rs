@@ -177,6 +177,10 @@ impl<O, L, R> Default for Waiting<O, L, R> {
 pub struct Versions<K: Eq + Hash, O, L, R> {
     within: Option<i64>,
     keys: HashMap<K, Waiting<O, L, R>>,
+    /// The keys an advance of the watermark can change: rows waiting, versions it has not
+    /// passed, or (with `within`) a version still to expire. A key holding only its latest
+    /// version is left alone, so an advance costs the keys in motion, not every key ever seen.
+    live: HashMap<K, ()>,
     watermark: i64,
 }
 
@@ -186,7 +190,7 @@ pub type Met<R> = Option<(i64, R)>;
 impl<K: Eq + Hash + Clone, O: Ord + Clone, L: Clone, R: Clone> Versions<K, O, L, R> {
     /// A join whose rows meet versions no older than `within` milliseconds (any age: `None`).
     pub fn new(within: Option<i64>) -> Self {
-        Versions { within, keys: HashMap::default(), watermark: i64::MIN }
+        Versions { within, keys: HashMap::default(), live: HashMap::default(), watermark: i64::MIN }
     }
 
     /// The version a row at `at` meets among `versions` (sorted).
@@ -205,12 +209,14 @@ impl<K: Eq + Hash + Clone, O: Ord + Clone, L: Clone, R: Clone> Versions<K, O, L,
             let met = self.keys.get(&key).and_then(|w| Self::pick(&w.versions, at, self.within));
             return Some(met);
         }
+        self.live.insert(key.clone(), ());
         self.keys.entry(key).or_default().rows.push(Held { at, seq, row, met: false });
         None
     }
 
     /// A version arrives (one behind the watermark too: rows still waiting can meet it).
     pub fn right(&mut self, key: K, at: i64, order: O, seq: u64, row: R) {
+        self.live.insert(key.clone(), ());
         let versions = &mut self.keys.entry(key).or_default().versions;
         let i = versions.partition_point(|v| (v.at, &v.order, v.seq) <= (at, &order, seq));
         versions.insert(i, Version { at, order, seq, row });
@@ -226,7 +232,9 @@ impl<K: Eq + Hash + Clone, O: Ord + Clone, L: Clone, R: Clone> Versions<K, O, L,
         self.watermark = wm;
         let within = self.within;
         let mut out = Vec::new();
-        self.keys.retain(|k, w| {
+        let keys = &mut self.keys;
+        self.live.retain(|k, ()| {
+            let Some(w) = keys.get_mut(k) else { return false };
             if w.rows.iter().any(|r| r.at < wm) {
                 let (mut ready, rest): (Vec<_>, Vec<_>) = w.rows.drain(..).partition(|r| r.at < wm);
                 w.rows = rest;
@@ -247,8 +255,15 @@ impl<K: Eq + Hash + Clone, O: Ord + Clone, L: Clone, R: Clone> Versions<K, O, L,
                     w.versions.remove(0);
                 }
             }
-            !(w.rows.is_empty() && w.versions.is_empty())
+            if w.rows.is_empty() && w.versions.is_empty() {
+                keys.remove(k);
+                return false;
+            }
+            // Still in motion: rows waiting, versions ahead of the watermark, or one to expire.
+            !w.rows.is_empty() || w.versions.iter().any(|v| v.at >= wm) || within.is_some()
         });
+        // The same order whatever the map's: by time, then input place.
+        out.sort_by_key(|(_, at, seq, _, _)| (*at, *seq));
         out
     }
 
@@ -264,12 +279,14 @@ impl<K: Eq + Hash + Clone, O: Ord + Clone, L: Clone, R: Clone> Versions<K, O, L,
     /// Keeps only the keys `keep` accepts (a restart's share of a checkpoint).
     pub fn retain_keys(&mut self, keep: impl Fn(&K) -> bool) {
         self.keys.retain(|k, _| keep(k));
+        self.live.retain(|k, ()| keep(k));
     }
 
     /// Adds another worker's state (from a checkpoint); the watermark is the later one.
     pub fn merge(&mut self, other: Versions<K, O, L, R>) {
         self.watermark = self.watermark.max(other.watermark);
         for (k, w) in other.keys {
+            self.live.insert(k.clone(), ());
             let mine = self.keys.entry(k).or_default();
             mine.rows.extend(w.rows);
             mine.versions.extend(w.versions);
@@ -350,5 +367,20 @@ mod tests {
         b.merge(a);
         b.retain_keys(|k| *k != "k");
         assert!(b.is_empty());
+    }
+
+    #[test]
+    fn a_key_at_rest_keeps_its_latest_version_for_rows_long_after() {
+        let mut a: Versions<u8, (), u8, &str> = Versions::new(None);
+        a.right(1, 10, (), 0, "old");
+        a.right(1, 20, (), 1, "new");
+        a.right(2, 30, (), 2, "other");
+        assert!(a.advance(100).is_empty());
+        assert_eq!(a.len(), 2, "one version per key is left");
+        assert!(a.live.is_empty(), "keys holding only their latest version are at rest");
+        assert_eq!(a.left(1, 500, 3, 7), None);
+        assert_eq!(a.left(2, 400, 4, 8), None);
+        let out = a.advance(1000);
+        assert_eq!(out, vec![(2, 400, 4, 8, Some((30, "other"))), (1, 500, 3, 7, Some((20, "new")))], "in time order");
     }
 }

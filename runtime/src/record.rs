@@ -56,7 +56,7 @@ impl Origin<'_> {
     /// An origin for a row a join made of record `row` and the other side's record `other`
     /// (0 for a row that met nothing).
     pub fn joined(stream: &str, row: u64, other: u64) -> Origin<'_> {
-        Origin { source: stream, file: "", offset: row, line: Line::Resolved(row), raw: b"", with: other }
+        Origin { source: stream, file: stream, offset: row, line: Line::Resolved(row), raw: b"", with: other }
     }
 
     /// This record, joined with the other side's record `other`.

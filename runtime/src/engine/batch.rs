@@ -63,7 +63,7 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
     let cluster_workers =
         opts.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)).max(1)
             * opts.processes.max(1);
-    let table_splits = Arc::new(super::table_splits(&sources, cluster_workers)?);
+    let table_splits = Arc::new(super::table_splits(&sources, cluster_workers, true)?);
     // PostgreSQL sources: their columns checked and their tables cut into page ranges, each
     // read by worker `n % workers` for the n-th; `holds` keeps their snapshots for the run.
     let mut ranges: Vec<(usize, conn::PgRange)> = Vec::new();

@@ -743,9 +743,13 @@ pub type TableSlot = std::sync::Arc<std::sync::Mutex<Option<Result<crate::run::T
 
 /// The splits of every join's table read from files (the sources marked
 /// [`SourceDecl::table`], read from their batch binding in both modes). A table in PostgreSQL
-/// is checked here (its columns against the record) and cut into ranges when it is read
-/// ([`pg_table_ranges`]).
-pub fn table_splits(sources: &[SourceDecl], workers: usize) -> Result<Vec<crate::input::Split>, RunError> {
+/// is checked here when `check_pg` (its columns against the record, at setup) and cut into
+/// ranges when it is read ([`pg_table_ranges`]).
+pub fn table_splits(
+    sources: &[SourceDecl],
+    workers: usize,
+    check_pg: bool,
+) -> Result<Vec<crate::input::Split>, RunError> {
     let mut splits = Vec::new();
     for (i, s) in sources.iter().enumerate().filter(|(_, s)| s.table) {
         let Some(b) = s.batch.as_ref().filter(|b| b.kafka.is_none()) else {
@@ -755,7 +759,9 @@ pub fn table_splits(sources: &[SourceDecl], workers: usize) -> Result<Vec<crate:
             )));
         };
         if let Some(pg) = &b.postgres {
-            crate::connectors::pg_plan(s.name, pg, workers).map_err(RunError::Setup)?;
+            if check_pg {
+                crate::connectors::pg_plan(s.name, pg, workers).map_err(RunError::Setup)?;
+            }
             continue;
         }
         let planned = crate::input::plan_for(i, &b.glob, b.format, workers)

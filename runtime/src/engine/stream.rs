@@ -198,7 +198,7 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
     let cluster_workers =
         opts.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)).max(1)
             * opts.processes.max(1);
-    let tables = super::table_splits(&sources, cluster_workers)?;
+    let tables = super::table_splits(&sources, cluster_workers, true)?;
     let setup = Arc::new(Setup {
         tables,
         table_slot: super::TableSlot::default(),
@@ -596,7 +596,11 @@ fn worker<P: Pipeline>(
     let refresh_every = setup.sources.iter().filter(|s| s.table).filter_map(|s| s.refresh).min();
     // The files the joins' tables were last read from.
     let mut tables_read = super::splits_fingerprint(&setup.tables);
-    let pg_tables = setup.sources.iter().any(|s| s.table && s.batch.as_ref().is_some_and(|b| b.postgres.is_some()));
+    // A PostgreSQL table with `refresh` has no listing to compare: it counts as changed.
+    let pg_tables = setup
+        .sources
+        .iter()
+        .any(|s| s.table && s.refresh.is_some() && s.batch.as_ref().is_some_and(|b| b.postgres.is_some()));
     let mut last_refresh = Instant::now();
     let mut round: u64 = 0;
     loop {
@@ -848,7 +852,7 @@ fn worker<P: Pipeline>(
         if completed_refresh {
             // The files as they are now: each worker lists them; when every worker found them
             // as they were at the last reading, nothing is read again.
-            let planned = super::table_splits(&setup.sources, peers).map_err(|e| e.to_string());
+            let planned = super::table_splits(&setup.sources, peers, false).map_err(|e| e.to_string());
             let listed = planned.as_ref().ok().map(|s| super::splits_fingerprint(s));
             // A table in PostgreSQL has no listing to compare: it is read again every time.
             let unchanged = super::gather(timely, listed).iter().all(|f| *f == Some(tables_read)) && !pg_tables;

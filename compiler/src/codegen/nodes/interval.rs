@@ -213,6 +213,17 @@ pub(super) fn interval_node(
     } else {
         (quote!(), quote!(), quote!())
     };
+    // Versions of one instant and `order by` value: the tie goes by a hash of the version's
+    // values, the same in a backfill, a stream and at any scale (input places are not).
+    let r_tie = if asof {
+        quote! {
+            let mut values = r.clone();
+            values.#rid = 0;
+            let seq = rt::prelude::postcard::to_stdvec(&values).map_or(seq, |b| rt::record::id_of(&b));
+        }
+    } else {
+        quote!()
+    };
     let meet = if asof {
         let out_of = id(format!("met_{i}"));
         let none = if spec.left {
@@ -321,6 +332,7 @@ pub(super) fn interval_node(
             };
             #r_order_let
             let r = #rty(#(#r_vals,)* o.id());
+            #r_tie
             if self.base.workers > 1 {
                 self.outbox.push(Exchange::#vr(key, ts, #r_order_arg seq, r));
                 return;

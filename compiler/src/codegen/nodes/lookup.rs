@@ -89,6 +89,8 @@ pub(super) fn lookup_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, 
         pub struct #entry_ty(#(pub #entry_tys,)* pub u64);
     };
     let tf = id(format!("t{i}"));
+    // Where an entry keeps its record's number.
+    let id_idx = syn::Index::from(fields.len());
     let stored = if asof.is_some() { quote!((i64, #entry_ty)) } else { quote!(#entry_ty) };
     let table_field = quote!(#tf: rt::join::Map<#key_ty_name, Vec<#stored>>);
     let order = asof.and_then(|a| a.order.as_ref());
@@ -141,7 +143,12 @@ pub(super) fn lookup_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, 
             match #right_key.and_then(|k| Ok(k.map(|k| (k, #sort)))) {
                 Ok(Some((key, Ok(sort)))) => {
                     let seq = self.base.seq;
-                    self.#cf.push((key, sort, seq, #entry_ty(#(#values,)* o.id())));
+                    // The record's number for `k >= N`, from what it holds, not where it is: a
+                    // table read again (a refresh, a restart) numbers its records the same.
+                    let mut e = #entry_ty(#(#values,)* 0);
+                    e.#id_idx = rt::prelude::postcard::to_stdvec(&(&key, &sort, &e))
+                        .map_or_else(|_| o.id(), |b| rt::record::id_of(&b));
+                    self.#cf.push((key, sort, seq, e));
                 }
                 Ok(Some((_, Err(e)))) => {
                     self.base.stats[#ni].read += 1;
@@ -217,7 +224,6 @@ pub(super) fn lookup_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, 
         }
     };
     let each = if asof.is_some() { quote!((_, e)) } else { quote!(e) };
-    let id_idx = syn::Index::from(fields.len());
     let probe = id(format!("push_{i}_0"));
     let probe_method = quote! {
         fn #probe(&mut self, ctx: &Context, o: &Origin<'_>, ts: i64, row: #in_stream) {
