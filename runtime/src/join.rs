@@ -45,18 +45,36 @@ pub struct Interval<K: Eq + Hash, L, R> {
     upper: i64,
     keys: HashMap<K, Sides<L, R>>,
     watermark: i64,
+    /// Keys by the time the watermark must pass for one of their rows to go (a left row at
+    /// `t`: `t + upper`; a right row at `u`: `u - lower`), so an advance visits only the keys
+    /// with a row to drop, not every key held — a join whose rows wait long (a wide interval,
+    /// a backfill) would otherwise scan all of its state at every round. Not saved: rebuilt by
+    /// `merge` when a checkpoint is loaded.
+    #[serde(skip)]
+    due: std::collections::BTreeMap<i64, Vec<K>>,
+    /// Rows held on both sides (rebuilt with `due`).
+    #[serde(skip)]
+    held: usize,
 }
 
 impl<K: Eq + Hash + Clone, L: Clone, R: Clone> Interval<K, L, R> {
     /// A join whose rows meet when `lower <= right time - left time <= upper` (milliseconds).
     pub fn new(lower: i64, upper: i64) -> Self {
-        Interval { lower, upper, keys: HashMap::default(), watermark: i64::MIN }
+        Interval { lower, upper, keys: HashMap::default(), watermark: i64::MIN, due: Default::default(), held: 0 }
+    }
+
+    /// Notes that `key` holds a row to drop once the watermark passes `at`.
+    fn due_at(due: &mut std::collections::BTreeMap<i64, Vec<K>>, at: i64, key: &K) {
+        let keys = due.entry(at).or_default();
+        if keys.last() != Some(key) {
+            keys.push(key.clone());
+        }
     }
 
     /// A left row arrives: the right rows it meets (their time and values), in input order.
     pub fn left(&mut self, key: K, at: i64, seq: u64, row: L) -> Vec<(i64, R)> {
         let (lower, upper) = (self.lower, self.upper);
-        let sides = self.keys.entry(key).or_default();
+        let sides = self.keys.entry(key.clone()).or_default();
         let mut met: Vec<&Held<R>> = sides
             .right
             .iter()
@@ -65,13 +83,15 @@ impl<K: Eq + Hash + Clone, L: Clone, R: Clone> Interval<K, L, R> {
         met.sort_by_key(|r| (r.at, r.seq));
         let out: Vec<(i64, R)> = met.into_iter().map(|r| (r.at, r.row.clone())).collect();
         sides.left.push(Held { at, seq, row, met: !out.is_empty() });
+        self.held += 1;
+        Self::due_at(&mut self.due, at.saturating_add(upper), &key);
         out
     }
 
     /// A right row arrives: the left rows it meets (their time and values), in input order.
     pub fn right(&mut self, key: K, at: i64, seq: u64, row: R) -> Vec<(i64, L)> {
         let (lower, upper) = (self.lower, self.upper);
-        let sides = self.keys.entry(key).or_default();
+        let sides = self.keys.entry(key.clone()).or_default();
         let mut out = Vec::new();
         let mut met: Vec<&mut Held<L>> = sides
             .left
@@ -84,6 +104,8 @@ impl<K: Eq + Hash + Clone, L: Clone, R: Clone> Interval<K, L, R> {
             out.push((l.at, l.row.clone()));
         }
         sides.right.push(Held { at, seq, row, met: false });
+        self.held += 1;
+        Self::due_at(&mut self.due, at.saturating_sub(lower), &key);
         out
     }
 
@@ -97,7 +119,16 @@ impl<K: Eq + Hash + Clone, L: Clone, R: Clone> Interval<K, L, R> {
         self.watermark = wm;
         let (lower, upper) = (self.lower, self.upper);
         let mut alone = Vec::new();
-        self.keys.retain(|k, sides| {
+        // The keys with a row whose time the watermark has passed (`due` before `wm`).
+        let later = self.due.split_off(&wm);
+        let passed = std::mem::replace(&mut self.due, later);
+        let mut visited: HashMap<K, ()> = HashMap::default();
+        for k in passed.into_values().flatten() {
+            if visited.insert(k.clone(), ()).is_some() {
+                continue;
+            }
+            let Some(sides) = self.keys.get_mut(&k) else { continue };
+            let before = sides.left.len() + sides.right.len();
             // Rows still to come have times >= wm: a left row at t can meet one only while
             // t + upper >= wm, a right row at u only while u - lower >= wm.
             let mut kept = Vec::with_capacity(sides.left.len());
@@ -110,15 +141,19 @@ impl<K: Eq + Hash + Clone, L: Clone, R: Clone> Interval<K, L, R> {
             }
             sides.left = kept;
             sides.right.retain(|r| r.at.saturating_sub(lower) >= wm);
-            !(sides.left.is_empty() && sides.right.is_empty())
-        });
+            let after = sides.left.len() + sides.right.len();
+            self.held = self.held.saturating_sub(before - after);
+            if after == 0 {
+                self.keys.remove(&k);
+            }
+        }
         alone.sort_by_key(|(seq, _, at, _)| (*at, *seq));
         alone.into_iter().map(|(_, k, at, row)| (k, at, row)).collect()
     }
 
     /// Rows held, on both sides.
     pub fn len(&self) -> usize {
-        self.keys.values().map(|s| s.left.len() + s.right.len()).sum()
+        self.held
     }
 
     pub fn is_empty(&self) -> bool {
@@ -128,12 +163,22 @@ impl<K: Eq + Hash + Clone, L: Clone, R: Clone> Interval<K, L, R> {
     /// Keeps only the keys `keep` accepts (a restart's share of a checkpoint).
     pub fn retain_keys(&mut self, keep: impl Fn(&K) -> bool) {
         self.keys.retain(|k, _| keep(k));
+        self.due.values_mut().for_each(|keys| keys.retain(|k| keep(k)));
+        self.held = self.keys.values().map(|s| s.left.len() + s.right.len()).sum();
     }
 
     /// Adds another worker's state (from a checkpoint); the watermark is the later one.
     pub fn merge(&mut self, other: Interval<K, L, R>) {
         self.watermark = self.watermark.max(other.watermark);
+        let (lower, upper) = (self.lower, self.upper);
         for (k, s) in other.keys {
+            for l in &s.left {
+                Self::due_at(&mut self.due, l.at.saturating_add(upper), &k);
+            }
+            for r in &s.right {
+                Self::due_at(&mut self.due, r.at.saturating_sub(lower), &k);
+            }
+            self.held += s.left.len() + s.right.len();
             let mine = self.keys.entry(k).or_default();
             mine.left.extend(s.left);
             mine.right.extend(s.right);
@@ -182,6 +227,9 @@ pub struct Versions<K: Eq + Hash, O, L, R> {
     /// version is left alone, so an advance costs the keys in motion, not every key ever seen.
     live: HashMap<K, ()>,
     watermark: i64,
+    /// Rows and versions held, counted as they come and go (rebuilt by `merge` on a load).
+    #[serde(skip)]
+    held: usize,
 }
 
 /// What a row of an as-of join met: the version's time and values, or nothing.
@@ -190,7 +238,7 @@ pub type Met<R> = Option<(i64, R)>;
 impl<K: Eq + Hash + Clone, O: Ord + Clone, L: Clone, R: Clone> Versions<K, O, L, R> {
     /// A join whose rows meet versions no older than `within` milliseconds (any age: `None`).
     pub fn new(within: Option<i64>) -> Self {
-        Versions { within, keys: HashMap::default(), live: HashMap::default(), watermark: i64::MIN }
+        Versions { within, keys: HashMap::default(), live: HashMap::default(), watermark: i64::MIN, held: 0 }
     }
 
     /// The version a row at `at` meets among `versions` (sorted).
@@ -211,6 +259,7 @@ impl<K: Eq + Hash + Clone, O: Ord + Clone, L: Clone, R: Clone> Versions<K, O, L,
         }
         self.live.insert(key.clone(), ());
         self.keys.entry(key).or_default().rows.push(Held { at, seq, row, met: false });
+        self.held += 1;
         None
     }
 
@@ -220,6 +269,7 @@ impl<K: Eq + Hash + Clone, O: Ord + Clone, L: Clone, R: Clone> Versions<K, O, L,
         let versions = &mut self.keys.entry(key).or_default().versions;
         let i = versions.partition_point(|v| (v.at, &v.order, v.seq) <= (at, &order, seq));
         versions.insert(i, Version { at, order, seq, row });
+        self.held += 1;
     }
 
     /// The watermark reached `wm`: every waiting row with a time before it leaves with the
@@ -233,8 +283,10 @@ impl<K: Eq + Hash + Clone, O: Ord + Clone, L: Clone, R: Clone> Versions<K, O, L,
         let within = self.within;
         let mut out = Vec::new();
         let keys = &mut self.keys;
+        let held = &mut self.held;
         self.live.retain(|k, ()| {
             let Some(w) = keys.get_mut(k) else { return false };
+            let before = w.rows.len() + w.versions.len();
             if w.rows.iter().any(|r| r.at < wm) {
                 let (mut ready, rest): (Vec<_>, Vec<_>) = w.rows.drain(..).partition(|r| r.at < wm);
                 w.rows = rest;
@@ -255,6 +307,7 @@ impl<K: Eq + Hash + Clone, O: Ord + Clone, L: Clone, R: Clone> Versions<K, O, L,
                     w.versions.remove(0);
                 }
             }
+            *held = held.saturating_sub(before - (w.rows.len() + w.versions.len()));
             if w.rows.is_empty() && w.versions.is_empty() {
                 keys.remove(k);
                 return false;
@@ -269,7 +322,7 @@ impl<K: Eq + Hash + Clone, O: Ord + Clone, L: Clone, R: Clone> Versions<K, O, L,
 
     /// Rows and versions held.
     pub fn len(&self) -> usize {
-        self.keys.values().map(|w| w.rows.len() + w.versions.len()).sum()
+        self.held
     }
 
     pub fn is_empty(&self) -> bool {
@@ -280,6 +333,7 @@ impl<K: Eq + Hash + Clone, O: Ord + Clone, L: Clone, R: Clone> Versions<K, O, L,
     pub fn retain_keys(&mut self, keep: impl Fn(&K) -> bool) {
         self.keys.retain(|k, _| keep(k));
         self.live.retain(|k, ()| keep(k));
+        self.held = self.keys.values().map(|w| w.rows.len() + w.versions.len()).sum();
     }
 
     /// Adds another worker's state (from a checkpoint); the watermark is the later one.
@@ -287,6 +341,7 @@ impl<K: Eq + Hash + Clone, O: Ord + Clone, L: Clone, R: Clone> Versions<K, O, L,
         self.watermark = self.watermark.max(other.watermark);
         for (k, w) in other.keys {
             self.live.insert(k.clone(), ());
+            self.held += w.rows.len() + w.versions.len();
             let mine = self.keys.entry(k).or_default();
             mine.rows.extend(w.rows);
             mine.versions.extend(w.versions);
@@ -325,10 +380,17 @@ mod tests {
         assert_eq!(a.left(1, 10, 1, 7), vec![(10, 0)], "a left row at the watermark still meets it");
         assert!(a.advance(11).is_empty());
         assert_eq!(a.len(), 1, "the right row is gone, the left one waits for rows up to 15");
-        // A checkpoint's copy goes on where the state left off.
+        // A checkpoint's copy, loaded through `merge` as a restart does, goes on where the
+        // state left off: it still meets, counts and drops the rows it held.
         let saved = postcard::to_stdvec(&a).expect("save");
-        let mut back: Interval<u8, u8, u8> = postcard::from_bytes(&saved).expect("load");
+        let mut back: Interval<u8, u8, u8> = Interval::new(0, 5);
+        back.merge(postcard::from_bytes(&saved).expect("load"));
+        assert_eq!(back.len(), 1);
         assert_eq!(back.right(1, 12, 2, 1), vec![(10, 7)]);
+        assert!(back.advance(13).is_empty());
+        assert_eq!(back.len(), 1, "the right row at 12 is gone, the left row at 10 waits until 15");
+        assert!(back.advance(16).is_empty(), "the left row met one: it leaves with nothing to emit");
+        assert!(back.is_empty() && back.len() == 0);
         let mut b = Interval::new(0, 5);
         b.merge(a.clone());
         b.retain_keys(|k| *k != 1);
@@ -382,5 +444,26 @@ mod tests {
         assert_eq!(a.left(2, 400, 4, 8), None);
         let out = a.advance(1000);
         assert_eq!(out, vec![(2, 400, 4, 8, Some((30, "other"))), (1, 500, 3, 7, Some((20, "new")))], "in time order");
+    }
+
+    #[test]
+    fn an_advance_drops_exactly_the_rows_whose_bound_passed_among_many_keys() {
+        // Right within [0, 100] after left; 1,000 keys, each with rows at its own times.
+        let mut a: Interval<u32, u32, u32> = Interval::new(0, 100);
+        for k in 0..1000u32 {
+            let t = i64::from(k) * 10;
+            a.left(k, t, u64::from(k), k);
+            a.right(k, t + 50, u64::from(k), k);
+        }
+        assert_eq!(a.len(), 2000);
+        // At 5,000: left rows at t with t + 100 < 5,000 (keys below 490) and right rows at
+        // u = t + 50 with u < 5,000 (keys below 495) are gone; each left row met its right one.
+        assert!(a.advance(5_000).is_empty());
+        assert_eq!(a.len(), (1000 - 490) + (1000 - 495));
+        // A late left row with nothing to meet leaves alone at the next advance.
+        assert!(a.left(5, 0, 9_999, 5).is_empty());
+        assert_eq!(a.advance(5_001), vec![(5, 0, 5)]);
+        assert_eq!(a.advance(i64::MAX), Vec::new());
+        assert!(a.is_empty() && a.len() == 0);
     }
 }
