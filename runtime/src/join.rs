@@ -390,7 +390,8 @@ mod tests {
         assert!(back.advance(13).is_empty());
         assert_eq!(back.len(), 1, "the right row at 12 is gone, the left row at 10 waits until 15");
         assert!(back.advance(16).is_empty(), "the left row met one: it leaves with nothing to emit");
-        assert!(back.is_empty() && back.len() == 0);
+        assert!(back.is_empty());
+        assert_eq!(back.len(), 0);
         let mut b = Interval::new(0, 5);
         b.merge(a.clone());
         b.retain_keys(|k| *k != 1);
@@ -464,6 +465,7 @@ mod tests {
         assert!(a.left(5, 0, 9_999, 5).is_empty());
         assert_eq!(a.advance(5_001), vec![(5, 0, 5)]);
         assert_eq!(a.advance(i64::MAX), Vec::new());
-        assert!(a.is_empty() && a.len() == 0);
+        assert!(a.is_empty());
+        assert_eq!(a.len(), 0);
     }
 }
