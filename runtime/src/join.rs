@@ -45,14 +45,16 @@ pub struct Interval<K: Eq + Hash, L, R> {
     upper: i64,
     keys: HashMap<K, Sides<L, R>>,
     watermark: i64,
-    /// Keys by the time the watermark must pass for one of their rows to go (a left row at
-    /// `t`: `t + upper`; a right row at `u`: `u - lower`), so an advance visits only the keys
-    /// with a row to drop, not every key held — a join whose rows wait long (a wide interval,
-    /// a backfill) would otherwise scan all of its state at every round. Not saved: rebuilt by
-    /// `merge` when a checkpoint is loaded.
+    /// The earliest time the watermark must pass for a row to go (a left row at `t`:
+    /// `t + upper`; a right row at `u`: `u - lower`): until it does, an advance has nothing to
+    /// drop and looks at no key — a join whose rows all wait (a wide interval, a backfill) would
+    /// otherwise scan its whole state at every round. Rows expiring all the time (a narrow
+    /// interval in a stream) cost one scan per advance, as a per-key index would cost more
+    /// there. Not saved: `merge` computes it when a checkpoint is loaded (0 in a copy read
+    /// directly, which only makes its first advance look).
     #[serde(skip)]
-    due: std::collections::BTreeMap<i64, Vec<K>>,
-    /// Rows held on both sides (rebuilt with `due`).
+    next_drop: i64,
+    /// Rows held on both sides (rebuilt by `merge` on a load).
     #[serde(skip)]
     held: usize,
 }
@@ -60,21 +62,13 @@ pub struct Interval<K: Eq + Hash, L, R> {
 impl<K: Eq + Hash + Clone, L: Clone, R: Clone> Interval<K, L, R> {
     /// A join whose rows meet when `lower <= right time - left time <= upper` (milliseconds).
     pub fn new(lower: i64, upper: i64) -> Self {
-        Interval { lower, upper, keys: HashMap::default(), watermark: i64::MIN, due: Default::default(), held: 0 }
-    }
-
-    /// Notes that `key` holds a row to drop once the watermark passes `at`.
-    fn due_at(due: &mut std::collections::BTreeMap<i64, Vec<K>>, at: i64, key: &K) {
-        let keys = due.entry(at).or_default();
-        if keys.last() != Some(key) {
-            keys.push(key.clone());
-        }
+        Interval { lower, upper, keys: HashMap::default(), watermark: i64::MIN, next_drop: i64::MAX, held: 0 }
     }
 
     /// A left row arrives: the right rows it meets (their time and values), in input order.
     pub fn left(&mut self, key: K, at: i64, seq: u64, row: L) -> Vec<(i64, R)> {
         let (lower, upper) = (self.lower, self.upper);
-        let sides = self.keys.entry(key.clone()).or_default();
+        let sides = self.keys.entry(key).or_default();
         let mut met: Vec<&Held<R>> = sides
             .right
             .iter()
@@ -84,14 +78,14 @@ impl<K: Eq + Hash + Clone, L: Clone, R: Clone> Interval<K, L, R> {
         let out: Vec<(i64, R)> = met.into_iter().map(|r| (r.at, r.row.clone())).collect();
         sides.left.push(Held { at, seq, row, met: !out.is_empty() });
         self.held += 1;
-        Self::due_at(&mut self.due, at.saturating_add(upper), &key);
+        self.next_drop = self.next_drop.min(at.saturating_add(upper));
         out
     }
 
     /// A right row arrives: the left rows it meets (their time and values), in input order.
     pub fn right(&mut self, key: K, at: i64, seq: u64, row: R) -> Vec<(i64, L)> {
         let (lower, upper) = (self.lower, self.upper);
-        let sides = self.keys.entry(key.clone()).or_default();
+        let sides = self.keys.entry(key).or_default();
         let mut out = Vec::new();
         let mut met: Vec<&mut Held<L>> = sides
             .left
@@ -105,7 +99,7 @@ impl<K: Eq + Hash + Clone, L: Clone, R: Clone> Interval<K, L, R> {
         }
         sides.right.push(Held { at, seq, row, met: false });
         self.held += 1;
-        Self::due_at(&mut self.due, at.saturating_sub(lower), &key);
+        self.next_drop = self.next_drop.min(at.saturating_sub(lower));
         out
     }
 
@@ -118,22 +112,18 @@ impl<K: Eq + Hash + Clone, L: Clone, R: Clone> Interval<K, L, R> {
         }
         self.watermark = wm;
         let (lower, upper) = (self.lower, self.upper);
+        if self.next_drop >= wm {
+            return Vec::new();
+        }
         let mut alone = Vec::new();
-        // The keys with a row whose time the watermark has passed (`due` before `wm`).
-        let later = self.due.split_off(&wm);
-        let passed = std::mem::replace(&mut self.due, later);
-        let mut visited: HashMap<K, ()> = HashMap::default();
-        for k in passed.into_values().flatten() {
-            if visited.insert(k.clone(), ()).is_some() {
-                continue;
-            }
-            let Some(sides) = self.keys.get_mut(&k) else { continue };
-            let before = sides.left.len() + sides.right.len();
+        let (mut held, mut next_drop) = (0, i64::MAX);
+        self.keys.retain(|k, sides| {
             // Rows still to come have times >= wm: a left row at t can meet one only while
             // t + upper >= wm, a right row at u only while u - lower >= wm.
             let mut kept = Vec::with_capacity(sides.left.len());
             for l in sides.left.drain(..) {
                 if l.at.saturating_add(upper) >= wm {
+                    next_drop = next_drop.min(l.at.saturating_add(upper));
                     kept.push(l);
                 } else if !l.met {
                     alone.push((l.seq, k.clone(), l.at, l.row));
@@ -141,12 +131,13 @@ impl<K: Eq + Hash + Clone, L: Clone, R: Clone> Interval<K, L, R> {
             }
             sides.left = kept;
             sides.right.retain(|r| r.at.saturating_sub(lower) >= wm);
-            let after = sides.left.len() + sides.right.len();
-            self.held = self.held.saturating_sub(before - after);
-            if after == 0 {
-                self.keys.remove(&k);
+            for r in &sides.right {
+                next_drop = next_drop.min(r.at.saturating_sub(lower));
             }
-        }
+            held += sides.left.len() + sides.right.len();
+            !(sides.left.is_empty() && sides.right.is_empty())
+        });
+        (self.held, self.next_drop) = (held, next_drop);
         alone.sort_by_key(|(seq, _, at, _)| (*at, *seq));
         alone.into_iter().map(|(_, k, at, row)| (k, at, row)).collect()
     }
@@ -163,7 +154,6 @@ impl<K: Eq + Hash + Clone, L: Clone, R: Clone> Interval<K, L, R> {
     /// Keeps only the keys `keep` accepts (a restart's share of a checkpoint).
     pub fn retain_keys(&mut self, keep: impl Fn(&K) -> bool) {
         self.keys.retain(|k, _| keep(k));
-        self.due.values_mut().for_each(|keys| keys.retain(|k| keep(k)));
         self.held = self.keys.values().map(|s| s.left.len() + s.right.len()).sum();
     }
 
@@ -173,10 +163,10 @@ impl<K: Eq + Hash + Clone, L: Clone, R: Clone> Interval<K, L, R> {
         let (lower, upper) = (self.lower, self.upper);
         for (k, s) in other.keys {
             for l in &s.left {
-                Self::due_at(&mut self.due, l.at.saturating_add(upper), &k);
+                self.next_drop = self.next_drop.min(l.at.saturating_add(upper));
             }
             for r in &s.right {
-                Self::due_at(&mut self.due, r.at.saturating_sub(lower), &k);
+                self.next_drop = self.next_drop.min(r.at.saturating_sub(lower));
             }
             self.held += s.left.len() + s.right.len();
             let mine = self.keys.entry(k).or_default();
