@@ -50,13 +50,18 @@ pub struct Interval<K: Eq + Hash, L, R> {
     /// drop and looks at no key — a join whose rows all wait (a wide interval, a backfill) would
     /// otherwise scan its whole state at every round. Rows expiring all the time (a narrow
     /// interval in a stream) cost one scan per advance, as a per-key index would cost more
-    /// there. Not saved: `merge` computes it when a checkpoint is loaded (0 in a copy read
-    /// directly, which only makes its first advance look).
-    #[serde(skip)]
+    /// there. Not saved: `merge` computes it when a checkpoint is loaded (a copy read directly
+    /// starts from `i64::MIN`, so its first advance looks).
+    #[serde(skip, default = "drop_unknown")]
     next_drop: i64,
     /// Rows held on both sides (rebuilt by `merge` on a load).
     #[serde(skip)]
     held: usize,
+}
+
+/// The earliest drop time of a join read from bytes without `merge`: unknown, so look.
+fn drop_unknown() -> i64 {
+    i64::MIN
 }
 
 impl<K: Eq + Hash + Clone, L: Clone, R: Clone> Interval<K, L, R> {
@@ -457,5 +462,15 @@ mod tests {
         assert_eq!(a.advance(i64::MAX), Vec::new());
         assert!(a.is_empty());
         assert_eq!(a.len(), 0);
+    }
+
+    #[test]
+    fn a_copy_read_without_merge_still_drops_rows_before_1970() {
+        let mut a: Interval<u8, u8, u8> = Interval::new(0, 5);
+        assert!(a.left(1, -100, 0, 9).is_empty());
+        let saved = postcard::to_stdvec(&a).expect("save");
+        let mut copy: Interval<u8, u8, u8> = postcard::from_bytes(&saved).expect("load");
+        assert_eq!(copy.advance(-50), vec![(1, -100, 9)], "the left row's bound (-95) passed");
+        assert!(copy.is_empty());
     }
 }
