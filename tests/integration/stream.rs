@@ -647,6 +647,45 @@ fn parsed(lines: &[String]) -> Vec<(String, i64, Option<f64>)> {
         .collect()
 }
 
+/// Writes each stream of the interval case whole (`NAME.jsonl`, for a backfill) and cut into
+/// three files under `NAME/` (for a stream to follow).
+fn write_interval_inputs(dir: &Path, views: &[String], buys: &[String]) {
+    for (name, lines) in [("views", views), ("buys", buys)] {
+        write_lines(&dir.join(format!("{name}.jsonl")), lines);
+        let live = dir.join(name);
+        std::fs::create_dir_all(&live).expect("live dir");
+        for (k, chunk) in lines.chunks(lines.len() / 3 + 1).enumerate() {
+            write_lines(&live.join(format!("part-{k}.jsonl")), chunk);
+        }
+    }
+}
+
+/// The runs the interval case compares: a backfill on 1 and 3 workers, a 2-worker stream.
+const INTERVAL_RUNS: [(&str, bool, &[&str]); 3] = [
+    ("batch1", true, &["--workers", "1"]),
+    ("batch3", true, &["--workers", "3"]),
+    ("stream2", false, &["--mode", "stream", "--workers", "2", "--exit-when-idle", "700ms"]),
+];
+
+/// One run's arguments: the streams' whole files for a backfill or their folders for a stream,
+/// `tiers.jsonl` as the table, and `sinks` written under `out`.
+fn interval_args(dir: &Path, batch: bool, extra: &[&str], out: &Path, sinks: &[&str]) -> Vec<String> {
+    let stream = |name: &str| {
+        if batch {
+            format!("{name}={}", dir.join(format!("{name}.jsonl")).display())
+        } else {
+            format!("{name}={}/*.jsonl", dir.join(name).display())
+        }
+    };
+    let mut args: Vec<String> = vec!["--quiet".into()];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    for source in [stream("views"), stream("buys"), format!("tiers={}", dir.join("tiers.jsonl").display())] {
+        args.extend(["--source".to_string(), source]);
+    }
+    args.extend(sink_args(out, sinks));
+    args
+}
+
 #[test]
 fn joins_and_rolling_windows_give_what_nested_loops_find_in_batch_and_stream_at_every_scale() {
     let bin = build_pipeline(Path::new("tests/cases/stream/interval/pipeline.pipe"));
@@ -655,14 +694,7 @@ fn joins_and_rolling_windows_give_what_nested_loops_find_in_batch_and_stream_at_
     for seed in 1..=3u64 {
         let dir = scratch(&format!("interval_{seed}"));
         let (views, buys) = (events(seed, 300, 110_000), events(seed + 100, 250, 110_000));
-        for (name, lines) in [("views", &views), ("buys", &buys)] {
-            write_lines(&dir.join(format!("{name}.jsonl")), lines);
-            let live = dir.join(name);
-            std::fs::create_dir_all(&live).expect("live dir");
-            for (k, chunk) in lines.chunks(lines.len() / 3 + 1).enumerate() {
-                write_lines(&live.join(format!("part-{k}.jsonl")), chunk);
-            }
-        }
+        write_interval_inputs(&dir, &views, &buys);
         // A table of tiers for keys a–c (views of `d` meet none), read whole before the streams.
         let tier_lines: Vec<String> =
             events(seed + 200, 60, 0).into_iter().filter(|l| !l.contains(r#""key":"d""#)).collect();
@@ -783,33 +815,9 @@ fn joins_and_rolling_windows_give_what_nested_loops_find_in_batch_and_stream_at_
             rows.sort();
             rows
         };
-        let sources = |batch: bool| -> Vec<String> {
-            let (v, b) = if batch {
-                (dir.join("views.jsonl").display().to_string(), dir.join("buys.jsonl").display().to_string())
-            } else {
-                (format!("{}/*.jsonl", dir.join("views").display()), format!("{}/*.jsonl", dir.join("buys").display()))
-            };
-            let tiers = format!("tiers={}", dir.join("tiers.jsonl").display());
-            vec![
-                "--source".into(),
-                format!("views={v}"),
-                "--source".into(),
-                format!("buys={b}"),
-                "--source".into(),
-                tiers,
-            ]
-        };
-        for (tag, batch, extra) in [
-            ("batch1", true, vec!["--workers", "1"]),
-            ("batch3", true, vec!["--workers", "3"]),
-            ("stream2", false, vec!["--mode", "stream", "--workers", "2", "--exit-when-idle", "700ms"]),
-        ] {
+        for (tag, batch, extra) in INTERVAL_RUNS {
             let out = dir.join(tag);
-            let mut args: Vec<String> = vec!["--quiet".into()];
-            args.extend(extra.iter().map(|s| s.to_string()));
-            args.extend(sources(batch));
-            args.extend(sink_args(&out, &sinks));
-            run_to_end(&bin, &args);
+            run_to_end(&bin, &interval_args(&dir, batch, extra, &out, &sinks));
             assert_eq!(got(&out, "attributed"), attributed, "seed {seed}, {tag}: the left interval join");
             assert_eq!(got(&out, "near"), near, "seed {seed}, {tag}: the inner interval join");
             assert_eq!(got(&out, "recent"), recent, "seed {seed}, {tag}: the rolling window");
@@ -849,36 +857,12 @@ fn joins_and_rolling_windows_give_what_nested_loops_find_in_batch_and_stream_at_
             buys.extend([line, twin]);
         }
     }
-    for (name, lines) in [("views", &views), ("buys", &buys)] {
-        write_lines(&dir.join(format!("{name}.jsonl")), lines);
-        let live = dir.join(name);
-        std::fs::create_dir_all(&live).expect("live dir");
-        for (k, chunk) in lines.chunks(lines.len() / 3 + 1).enumerate() {
-            write_lines(&live.join(format!("part-{k}.jsonl")), chunk);
-        }
-    }
+    write_interval_inputs(&dir, &views, &buys);
     write_lines(&dir.join("tiers.jsonl"), &events(209, 40, 0));
     let mut written: Vec<Vec<String>> = Vec::new();
-    for (tag, batch, extra) in [
-        ("batch1", true, vec!["--workers", "1"]),
-        ("batch3", true, vec!["--workers", "3"]),
-        ("stream2", false, vec!["--mode", "stream", "--workers", "2", "--exit-when-idle", "700ms"]),
-    ] {
+    for (tag, batch, extra) in INTERVAL_RUNS {
         let out = dir.join(tag);
-        let (v, b) = if batch {
-            (dir.join("views.jsonl").display().to_string(), dir.join("buys.jsonl").display().to_string())
-        } else {
-            (format!("{}/*.jsonl", dir.join("views").display()), format!("{}/*.jsonl", dir.join("buys").display()))
-        };
-        let mut args: Vec<String> = vec!["--quiet".into()];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        for source in
-            [format!("views={v}"), format!("buys={b}"), format!("tiers={}", dir.join("tiers.jsonl").display())]
-        {
-            args.extend(["--source".to_string(), source]);
-        }
-        args.extend(sink_args(&out, &sinks));
-        run_to_end(&bin, &args);
+        run_to_end(&bin, &interval_args(&dir, batch, extra, &out, &sinks));
         let mut priced = rows(&out.join("priced"));
         priced.sort();
         written.push(priced);
@@ -923,16 +907,7 @@ fn joins_and_rolling_windows_killed_at_random_and_restarted_write_each_row_once(
 
     // The reference: a backfill of the same records.
     let reference = dir.join("reference");
-    let mut args: Vec<String> = vec!["--quiet".into()];
-    for source in [
-        format!("views={}", dir.join("views.jsonl").display()),
-        format!("buys={}", dir.join("buys.jsonl").display()),
-        tiers.clone(),
-    ] {
-        args.extend(["--source".to_string(), source]);
-    }
-    args.extend(sink_args(&reference, &sinks));
-    run_to_end(&bin, &args);
+    run_to_end(&bin, &interval_args(&dir, true, &[], &reference, &sinks));
 
     // The stream on two workers, killed at random while producers append both streams.
     let (live_views, live_buys, out) = (dir.join("live_views"), dir.join("live_buys"), dir.join("stream"));
