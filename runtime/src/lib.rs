@@ -28,6 +28,7 @@ pub mod arrow;
 pub mod checkpoint;
 pub mod connectors;
 pub mod engine;
+pub mod evaluate;
 pub mod f;
 pub mod input;
 pub mod join;

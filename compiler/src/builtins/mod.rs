@@ -83,7 +83,8 @@ pub fn reference() -> String {
     }
     out.push_str(
         "\n## Aggregate functions\n\nOnly inside `aggregate { … }`. Their arguments are evaluated on each record of the group; nulls\n\
-         are skipped. Each keeps bounded state that merges across partitions.\n\n| signature | meaning | examples |\n|---|---|---|\n",
+         are skipped. Each keeps bounded state that merges across partitions, except `auc` and\n\
+         `quantile_means`, which keep two numbers per row of the group.\n\n| signature | meaning | examples |\n|---|---|---|\n",
     );
     for a in aggregates::ALL {
         out.push_str(&format!(

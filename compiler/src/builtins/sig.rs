@@ -58,6 +58,10 @@ pub fn numeric(t: &Type) -> bool {
     t.is_numeric()
 }
 
+pub fn boolean(t: &Type) -> bool {
+    matches!(t, Type::Bool | Type::Error)
+}
+
 pub fn string(t: &Type) -> bool {
     matches!(t, Type::String | Type::Error)
 }

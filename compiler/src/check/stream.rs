@@ -4,6 +4,7 @@
 
 use super::expr::{Scope, VarKind};
 use super::narrow::facts;
+use super::window::Body;
 use super::{Checker, StreamInfo, Visit};
 use crate::diagnostics::{did_you_mean, name_list, Code, Diagnostic};
 use crate::hir::{self, Row, Step, TExpr, TypedStep, WindowKind};
@@ -103,13 +104,16 @@ impl Checker<'_> {
         let mut steps = Vec::new();
         for op in &decl.ops {
             if let Some((_, span)) = &st.window {
-                if !matches!(op.kind, OpKind::GroupBy(_) | OpKind::Aggregate { .. } | OpKind::Error) {
+                if !matches!(
+                    op.kind,
+                    OpKind::GroupBy(_) | OpKind::Aggregate { .. } | OpKind::Metrics { .. } | OpKind::Error
+                ) {
                     self.order_error(*span, "window");
                     st.window = None;
                 }
             }
             if let Some((_, span)) = &st.group {
-                if !matches!(op.kind, OpKind::Aggregate { .. } | OpKind::Error) {
+                if !matches!(op.kind, OpKind::Aggregate { .. } | OpKind::Metrics { .. } | OpKind::Error) {
                     self.order_error(*span, "group by");
                     st.group = None;
                 }
@@ -144,7 +148,7 @@ impl Checker<'_> {
     }
 
     fn order_error(&mut self, span: Span, what: &str) {
-        let next = if what == "window" { "`group by` or `aggregate`" } else { "`aggregate`" };
+        let next = if what == "window" { "`group by`, `aggregate` or `metrics`" } else { "`aggregate` or `metrics`" };
         self.diags.push(
             Diagnostic::new(Code::E2013, span, format!("`{what}` must be followed by {next}"))
                 .label("nothing aggregates these rows")
@@ -240,7 +244,10 @@ impl Checker<'_> {
                 st.group = Some((typed.clone(), span));
                 Step::GroupBy(typed)
             }
-            OpKind::Aggregate { min_group, fields } => self.aggregate(st, span, min_group.as_ref(), fields),
+            OpKind::Aggregate { min_group, fields } => {
+                self.aggregate(st, span, min_group.as_ref(), Body::Fields(fields))
+            }
+            OpKind::Metrics { min_group, args } => self.aggregate(st, span, min_group.as_ref(), Body::Metrics(args)),
             OpKind::Score { model, inputs, alias } => {
                 if !self.program.models.iter().any(|m| m.name == model.name) && !self.names.contains_key(&model.name) {
                     self.diags.push(

@@ -6,10 +6,18 @@ use super::expr::{AggMode, Scope, VarKind};
 use super::stream::State;
 use super::Checker;
 use crate::diagnostics::{did_you_mean, Code, Diagnostic};
+use crate::hir::TExprKind;
 use crate::hir::{Row, Step, TExpr, WindowKind};
 use crate::source::Span;
 use crate::syntax::pipe_ast::{Expr, ExprKind, FieldDef};
 use crate::types::Type;
+
+/// What an aggregation step computes: the fields of `aggregate { … }`, or the arguments of
+/// `metrics { … }`.
+pub(super) enum Body<'a> {
+    Fields(&'a [FieldDef]),
+    Metrics(&'a [FieldDef]),
+}
 
 impl Checker<'_> {
     pub(super) fn boundedness(&mut self, st: &State, span: Span, what: &str) {
@@ -22,13 +30,7 @@ impl Checker<'_> {
         }
     }
 
-    pub(super) fn aggregate(
-        &mut self,
-        st: &mut State,
-        span: Span,
-        min_group: Option<&Expr>,
-        fields: &[FieldDef],
-    ) -> Step {
+    pub(super) fn aggregate(&mut self, st: &mut State, span: Span, min_group: Option<&Expr>, body: Body<'_>) -> Step {
         let keys = st.group.take().map(|(k, _)| k).unwrap_or_default();
         if keys.is_empty() {
             self.boundedness(st, span, "aggregate");
@@ -47,6 +49,14 @@ impl Checker<'_> {
             }
         });
         let rolling = matches!(window, Some((WindowKind::Rolling { .. }, _)));
+        if let (true, Body::Metrics(_), Some((_, w))) = (rolling, &body, &window) {
+            self.diags.push(
+                Diagnostic::new(Code::E2027, span, "`metrics` over a rolling window")
+                    .label("every row of a rolling window is one record's")
+                    .secondary(*w, "the rolling window")
+                    .help("compute metrics per group, or per tumbling or sliding window"),
+            );
+        }
         if let (true, Some(e)) = (rolling, min_group) {
             self.diags.push(
                 Diagnostic::new(
@@ -79,13 +89,37 @@ impl Checker<'_> {
         };
         let mut typed: Vec<(String, TExpr)> = Vec::new();
         let mut row = Row { fields: outer.clone() };
-        for f in fields {
-            let Some(name) = self.field_name(f) else {
-                continue;
-            };
-            let e = self.cx(self.root).expr(&scope, &f.value);
-            self.typed_field(&mut row, &name, &e, f);
-            typed.push((name, e));
+        match body {
+            Body::Fields(fields) => {
+                for f in fields {
+                    let Some(name) = self.field_name(f) else {
+                        continue;
+                    };
+                    let e = self.cx(self.root).expr(&scope, &f.value);
+                    self.typed_field(&mut row, &name, &e, f);
+                    typed.push((name, e));
+                }
+            }
+            Body::Metrics(args) => {
+                let inner = Scope {
+                    agg: AggMode::Inner,
+                    narrowed: input_narrowed.clone(),
+                    ..Scope::new(&input, VarKind::Field)
+                };
+                let inner = Scope { quiet: st.quiet, ..inner };
+                for (name, e) in self.metric_fields(&inner, args, span) {
+                    if row.get(&name).is_some() {
+                        self.diags.push(
+                            Diagnostic::new(Code::E1007, span, format!("field `{name}` is defined twice"))
+                                .label(format!("`metrics` writes `{name}`, which is also a group key"))
+                                .help("rename the key: `group by g = …`"),
+                        );
+                        continue;
+                    }
+                    row.fields.push((name.clone(), e.ty.clone()));
+                    typed.push((name, e));
+                }
+            }
         }
         st.row = row;
         if !rolling {
@@ -184,5 +218,143 @@ impl Checker<'_> {
             }
         }
         Some(kind)
+    }
+}
+
+impl Checker<'_> {
+    /// The fields of `metrics { score = S, label = L, threshold = T, bins = B }`, each an
+    /// aggregate over the group's rows: `count`, `positives`, `mean_prediction`, `mean_label`,
+    /// `auc`, `log_loss`, `accuracy` (at `T`, 0.5 unless given) and the calibration curve
+    /// over `B` quantile bins of the score (10 unless given). `S` is a number and `L` a bool,
+    /// neither nullable, so every metric is over the same rows. `scope` is the input row.
+    fn metric_fields(&mut self, scope: &Scope<'_>, args: &[FieldDef], span: Span) -> Vec<(String, TExpr)> {
+        const PARAMS: &[&str] = &["score", "label", "threshold", "bins"];
+        let mut given: [Option<&FieldDef>; 4] = [None; 4];
+        let mut ok = true;
+        for f in args {
+            let Some(name) = &f.name else {
+                self.diags.push(
+                    Diagnostic::new(Code::E2027, f.span, "a `metrics` argument needs its name")
+                        .label("unnamed")
+                        .help("write `score = p, label = defaulted`, and optionally `threshold = 0.5`, `bins = 10`"),
+                );
+                ok = false;
+                continue;
+            };
+            match PARAMS.iter().position(|p| *p == name.name) {
+                Some(i) if given[i].is_some() => {
+                    self.diags.push(
+                        Diagnostic::new(Code::E2027, name.span, format!("`{}` is given twice", name.name))
+                            .label("second time")
+                            .help("give each argument once"),
+                    );
+                    ok = false;
+                }
+                Some(i) => given[i] = Some(f),
+                None => {
+                    self.diags.push(
+                        Diagnostic::new(Code::E2027, name.span, format!("`metrics` has no argument `{}`", name.name))
+                            .label("unknown argument")
+                            .help(did_you_mean(&name.name, PARAMS.iter().copied()).unwrap_or_else(|| {
+                                "the arguments are `score`, `label`, `threshold` and `bins`".into()
+                            })),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        let [score, label, threshold, bins] = given;
+        let operand = |this: &mut Self, f: Option<&FieldDef>, what: &str, want: &Type, example: &str| {
+            let Some(f) = f else {
+                this.diags.push(
+                    Diagnostic::new(Code::E2027, span, format!("`metrics` needs a `{what}`"))
+                        .label(format!("no `{what}`"))
+                        .help(format!("add `{what} = {example}`")),
+                );
+                return None;
+            };
+            let e = this.cx(this.root).expr(scope, &f.value);
+            if e.ty.is_error() {
+                return None;
+            }
+            let fits = if *want == Type::Bool { e.ty.non_null() == &Type::Bool } else { e.ty.non_null().is_numeric() };
+            if !fits {
+                this.diags.push(
+                    Diagnostic::new(Code::E2027, e.span, format!("the {what} is a `{want}`, but this is `{}`", e.ty))
+                        .label(format!("this is `{}`", e.ty))
+                        .help(format!("give a `{want}`, e.g. `{what} = {example}`")),
+                );
+                return None;
+            }
+            if e.ty.is_nullable() {
+                this.diags.push(
+                    Diagnostic::new(
+                        Code::E2027,
+                        e.span,
+                        format!("the {what} may be null: the metrics would count different rows"),
+                    )
+                    .label(format!("this is `{}`", e.ty))
+                    .help(format!(
+                        "drop those rows first with `| where {} != null`, or give a default with `??`",
+                        this.res.sources.text(e.span)
+                    )),
+                );
+                return None;
+            }
+            Some(e)
+        };
+        let s = operand(self, score, "score", &Type::Double, "p_default");
+        let l = operand(self, label, "label", &Type::Bool, "loan_status == \"Charged Off\"");
+        let literal = |this: &mut Self, f: Option<&FieldDef>, what: &str, default: f64, fits: fn(f64) -> bool| {
+            let Some(f) = f else { return Some(default) };
+            let v = match f.value.kind {
+                ExprKind::Float(v) => Some(v),
+                ExprKind::Int(v) => Some(v as f64),
+                _ => None,
+            };
+            match v.filter(|v| fits(*v)) {
+                Some(v) => Some(v),
+                None => {
+                    this.diags.push(
+                        Diagnostic::new(
+                            Code::E2027,
+                            f.value.span,
+                            format!("the {what} must be written in the program"),
+                        )
+                        .label(if what == "threshold" { "not a number" } else { "not a whole number from 1 to 1000" })
+                        .help(if what == "threshold" {
+                            "write e.g. `threshold = 0.5`"
+                        } else {
+                            "write e.g. `bins = 10`"
+                        }),
+                    );
+                    None
+                }
+            }
+        };
+        let t = literal(self, threshold, "threshold", 0.5, f64::is_finite);
+        let b = literal(self, bins, "number of bins", 10.0, |b| b.fract() == 0.0 && (1.0..=1000.0).contains(&b));
+        let (Some(s), Some(l), Some(t), Some(b), true) = (s, l, t, b, ok) else {
+            return Vec::new();
+        };
+        let agg = |name: &str, args: Vec<TExpr>, ty: Type| -> TExpr {
+            let agg = crate::builtins::aggregate(name).expect("the metrics' aggregates are builtins");
+            TExpr { kind: TExprKind::Aggregate(agg.name, args), ty, span }
+        };
+        let num = |v: f64| TExpr { kind: TExprKind::Float(v), ty: Type::Double, span };
+        let int = |v: f64| TExpr { kind: TExprKind::Int(v as i64), ty: Type::Int, span };
+        let maybe = Type::Double.nullable();
+        let curve = Type::List(Box::new(Type::Double));
+        vec![
+            ("count".into(), agg("count", Vec::new(), Type::Int)),
+            ("positives".into(), agg("sum", vec![l.clone()], Type::Int)),
+            ("mean_prediction".into(), agg("avg", vec![s.clone()], maybe.clone())),
+            ("mean_label".into(), agg("avg", vec![l.clone()], maybe.clone())),
+            ("auc".into(), agg("auc", vec![s.clone(), l.clone()], maybe.clone())),
+            ("log_loss".into(), agg("log_loss", vec![s.clone(), l.clone()], maybe.clone())),
+            ("accuracy".into(), agg("accuracy", vec![s.clone(), l.clone(), num(t)], maybe)),
+            ("calibration_prediction".into(), agg("quantile_means", vec![s.clone(), s.clone(), int(b)], curve.clone())),
+            ("calibration_label".into(), agg("quantile_means", vec![l, s, int(b)], curve)),
+        ]
     }
 }

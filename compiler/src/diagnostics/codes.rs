@@ -83,6 +83,7 @@ codes! {
     E2024 => "join keys that cannot be compared",
     E2025 => "field on both sides of a join",
     E2026 => "as-of join without event times",
+    E2027 => "invalid `metrics` step",
     // Code generation.
     E3001 => "not supported by the code generator yet",
     // Privacy.

@@ -37,6 +37,7 @@ pub const PIPE_WORDS: &[&str] = &[
     "protect",
     "union",
     "join",
+    "metrics",
     "left",
     "asof",
     "on",

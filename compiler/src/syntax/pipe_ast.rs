@@ -116,6 +116,12 @@ pub enum OpKind {
         min_group: Option<Expr>,
         fields: Vec<FieldDef>,
     },
+    /// `metrics [(k >= N)] { score = …, label = …, threshold = …, bins = … }`: an aggregate
+    /// whose fields are the model-evaluation metrics of `score` against `label`.
+    Metrics {
+        min_group: Option<Expr>,
+        args: Vec<FieldDef>,
+    },
     Score {
         model: Ident,
         inputs: Vec<FieldDef>,
@@ -152,6 +158,7 @@ impl OpKind {
             OpKind::Window(_) => "window",
             OpKind::GroupBy(_) => "group by",
             OpKind::Aggregate { .. } => "aggregate",
+            OpKind::Metrics { .. } => "metrics",
             OpKind::Score { .. } => "score",
             OpKind::ProtectFor(_) => "protect for",
             OpKind::Union(_) => "union",

@@ -11,8 +11,20 @@ use crate::diagnostics::{Code, Diagnostic};
 use crate::source::FileId;
 
 pub const ITEM_WORDS: &[&str] = &["namespace", "include", "import", "source", "fn", "stream", "model", "sink"];
-pub const OP_WORDS: &[&str] =
-    &["select", "where", "derive", "explode", "window", "group", "aggregate", "score", "protect", "union", "join"];
+pub const OP_WORDS: &[&str] = &[
+    "select",
+    "where",
+    "derive",
+    "explode",
+    "window",
+    "group",
+    "aggregate",
+    "score",
+    "protect",
+    "union",
+    "join",
+    "metrics",
+];
 /// Words with a meaning inside expressions; they cannot name a field there.
 pub const RESERVED: &[&str] = &["if", "then", "else", "null", "true", "false", "and", "or", "not"];
 
@@ -240,16 +252,12 @@ impl Parser<'_> {
                 }
             }
             "aggregate" => {
-                let min_group = if self.c.eat(Tok::LParen).is_some() {
-                    self.c.expect_word("k")?;
-                    self.c.expect(Tok::Ge, "`>=`")?;
-                    let k = self.expr()?;
-                    self.c.expect(Tok::RParen, "`)`")?;
-                    Some(k)
-                } else {
-                    None
-                };
+                let min_group = self.min_group()?;
                 OpKind::Aggregate { min_group, fields: self.field_block()? }
+            }
+            "metrics" => {
+                let min_group = self.min_group()?;
+                OpKind::Metrics { min_group, args: self.field_block()? }
             }
             "score" => {
                 let model = self.name("a model name")?;
@@ -297,6 +305,18 @@ impl Parser<'_> {
                 OpKind::Union(others)
             }
         })
+    }
+
+    /// The `(k >= N)` of `aggregate` and `metrics`, if written.
+    fn min_group(&mut self) -> Option<Option<Expr>> {
+        if self.c.eat(Tok::LParen).is_none() {
+            return Some(None);
+        }
+        self.c.expect_word("k")?;
+        self.c.expect(Tok::Ge, "`>=`")?;
+        let k = self.expr()?;
+        self.c.expect(Tok::RParen, "`)`")?;
+        Some(Some(k))
     }
 
     /// `{ name = expr, path, … }` with optional separators and a trailing comma.

@@ -1,13 +1,17 @@
 //! One file per aggregate function: signature, type rule and examples.
 
+pub mod accuracy;
 pub mod approx_quantile;
+pub mod auc;
 pub mod avg;
 pub mod count;
 pub mod count_distinct;
 pub mod first;
 pub mod last;
+pub mod log_loss;
 pub mod max;
 pub mod min;
+pub mod quantile_means;
 pub mod sum;
 
 /// Every aggregate function, in the order the reference lists them.
@@ -21,4 +25,8 @@ pub const ALL: &[&crate::builtins::Aggregate] = &[
     &first::AGGREGATE,
     &last::AGGREGATE,
     &approx_quantile::AGGREGATE,
+    &auc::AGGREGATE,
+    &log_loss::AGGREGATE,
+    &accuracy::AGGREGATE,
+    &quantile_means::AGGREGATE,
 ];

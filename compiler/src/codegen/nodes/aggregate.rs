@@ -118,18 +118,30 @@ struct Accs {
 }
 
 /// One accumulator: its Rust type, its per-row input and that input's type, the type of its
-/// result, and the quantile it finishes with (`approx_quantile`).
+/// result, how it finishes when not with `finish()` (`approx_quantile`'s quantile,
+/// `quantile_means`' bins: a call on `acc.aN`), and whether a row can give it no value.
 struct Acc {
     ty: TokenStream,
     input: TokenStream,
     input_ty: TokenStream,
     out_ty: Type,
-    quantile: Option<f64>,
+    finish: Option<TokenStream>,
+    optional: bool,
 }
 
 impl Acc {
     fn new(ty: TokenStream, input: TokenStream, input_ty: TokenStream, out_ty: Type) -> Acc {
-        Acc { ty, input, input_ty, out_ty, quantile: None }
+        Acc { ty, input, input_ty, out_ty, finish: None, optional: false }
+    }
+}
+
+/// A number written in the program (`approx_quantile`'s quantile, `accuracy`'s threshold,
+/// `quantile_means`' bins).
+fn literal_number(e: Option<&TExpr>) -> Option<f64> {
+    match e.map(|e| &e.kind) {
+        Some(TExprKind::Float(q)) => Some(*q),
+        Some(TExprKind::Int(q)) => Some(*q as f64),
+        _ => None,
     }
 }
 
@@ -243,7 +255,7 @@ fn accumulators(eg: &mut ExprGen<'_, '_>, calls: &[&TExpr], sc: &Scope, min_grou
         }
         let arg_ty = arg.map(|a| a.ty.clone()).unwrap_or(Type::Bool);
         let v = arg.map(|x| eg.expr(x, sc));
-        let Some(acc) = accumulator(eg, call, name, args, v, &arg_ty) else { continue };
+        let Some(acc) = accumulator(eg, call, name, args, v, &arg_ty, sc) else { continue };
         let acc_ty = &acc.ty;
         out.fields.push(quote!(#a: #acc_ty));
         out.merge.push(quote!(self.#a.merge(o.#a);));
@@ -251,15 +263,12 @@ fn accumulators(eg: &mut ExprGen<'_, '_>, calls: &[&TExpr], sc: &Scope, min_grou
         out.arg_vals.push(acc.input);
         out.arg_tys.push(acc.input_ty);
         out.adds.push(quote!(acc.#a.add(args.#idx.clone());));
-        if arg_ty.is_nullable() {
+        if arg_ty.is_nullable() || acc.optional {
             nullable.push((id(format!("o{k}")), idx));
         }
         let fin = id(format!("agg{k}"));
-        match acc.quantile {
-            Some(q) => {
-                let q = crate::codegen::f64_lit(q);
-                out.finished.push(quote!(let #fin = acc.#a.quantile(#q)?;));
-            }
+        match acc.finish {
+            Some(call) => out.finished.push(quote!(let #fin = acc.#a.#call?;)),
             None => out.finished.push(quote!(let #fin = acc.#a.finish()?;)),
         }
         out.scope.push((*call as *const TExpr, fin, acc.out_ty));
@@ -309,6 +318,7 @@ fn accumulator(
     args: &[TExpr],
     v: Option<TokenStream>,
     arg_ty: &Type,
+    sc: &Scope,
 ) -> Option<Acc> {
     let inner = arg_ty.non_null().clone();
     let as_opt = |eg: &mut ExprGen<'_, '_>, v: TokenStream, to: &Type| eg.coerce(v, arg_ty, &to.clone().nullable());
@@ -332,6 +342,15 @@ fn accumulator(
                 return None;
             }
         },
+        "sum" | "avg" if inner == Type::Bool => {
+            let opt = as_opt(eg, v.unwrap_or_default(), &Type::Bool);
+            if name == "sum" {
+                Acc::new(quote!(agg::SumInt), quote!((#opt).map(i64::from)), quote!(Option<i64>), Type::Int)
+            } else {
+                let one = quote!((#opt).map(|b| if b { 1.0 } else { 0.0 }));
+                Acc::new(quote!(agg::Avg), one, quote!(Option<f64>), Type::Double.nullable())
+            }
+        }
         "sum" if call.ty.non_null() == &Type::Int => {
             let opt = as_opt(eg, v.unwrap_or_default(), &Type::Int);
             Acc::new(quote!(agg::SumInt), opt, quote!(Option<i64>), Type::Int)
@@ -366,12 +385,7 @@ fn accumulator(
             }
         }
         "approx_quantile" => {
-            let q = match args.get(1).map(|q| &q.kind) {
-                Some(TExprKind::Float(q)) => Some(*q),
-                Some(TExprKind::Int(q)) => Some(*q as f64),
-                _ => None,
-            };
-            let Some(q) = q.filter(|q| (0.0..=1.0).contains(q)) else {
+            let Some(q) = literal_number(args.get(1)).filter(|q| (0.0..=1.0).contains(q)) else {
                 eg.g.unsupported(
                     call.span,
                     "`approx_quantile` with a quantile that is not a number between 0 and 1 written in the program",
@@ -380,11 +394,75 @@ fn accumulator(
             };
             let opt = as_opt(eg, v.unwrap_or_default(), &Type::Double);
             let acc = Acc::new(quote!(agg::Quantile), opt, quote!(Option<f64>), Type::Double.nullable());
-            Acc { quantile: Some(q), ..acc }
+            let q = crate::codegen::f64_lit(q);
+            Acc { finish: Some(quote!(quantile(#q))), ..acc }
         }
+        "auc" | "log_loss" | "accuracy" | "quantile_means" => return evaluation(eg, call, name, args, v, arg_ty, sc),
         other => {
             eg.g.unsupported(call.span, &format!("the aggregate `{other}` cannot be compiled yet"));
             return None;
+        }
+    })
+}
+
+/// The accumulators of the model-evaluation aggregates (`rt::evaluate`): a score (or a
+/// value) and a label (or an ordering value) per row, nulls and NaN scores left out.
+fn evaluation(
+    eg: &mut ExprGen<'_, '_>,
+    call: &TExpr,
+    name: &str,
+    args: &[TExpr],
+    v: Option<TokenStream>,
+    arg_ty: &Type,
+    sc: &Scope,
+) -> Option<Acc> {
+    let second = args.get(1)?;
+    let raw = eg.expr(second, sc);
+    let first = v.unwrap_or_default();
+    let number = |eg: &mut ExprGen<'_, '_>, v: TokenStream, ty: &Type| {
+        let opt = eg.coerce(v, ty, &Type::Double.nullable());
+        quote!((#opt).filter(|x: &f64| !x.is_nan()))
+    };
+    let scored = |input: TokenStream, input_ty: TokenStream, ty: TokenStream| Acc {
+        optional: true,
+        ..Acc::new(ty, input, input_ty, Type::Double.nullable())
+    };
+    Some(match name {
+        "auc" | "log_loss" => {
+            let w = eg.coerce(raw, &second.ty, &Type::Bool.nullable());
+            let s = number(eg, first, arg_ty);
+            let ty = if name == "auc" { quote!(rt::evaluate::Auc) } else { quote!(rt::evaluate::LogLoss) };
+            scored(quote!((#s, #w)), quote!((Option<f64>, Option<bool>)), ty)
+        }
+        "accuracy" => {
+            let Some(t) = literal_number(args.get(2)) else {
+                eg.g.unsupported(call.span, "`accuracy` with a threshold that is not a number written in the program");
+                return None;
+            };
+            let t = crate::codegen::f64_lit(t);
+            let w = eg.coerce(raw, &second.ty, &Type::Bool.nullable());
+            let s = number(eg, first, arg_ty);
+            let predicted = quote!((#s).map(|x| x > #t));
+            scored(quote!((#predicted, #w)), quote!((Option<bool>, Option<bool>)), quote!(rt::evaluate::Accuracy))
+        }
+        _ => {
+            let Some(bins) = literal_number(args.get(2)).filter(|b| *b >= 1.0 && b.fract() == 0.0) else {
+                eg.g.unsupported(call.span, "`quantile_means` with a number of bins that is not a whole number of at least 1 written in the program");
+                return None;
+            };
+            let x = if arg_ty.non_null() == &Type::Bool {
+                let opt = eg.coerce(first, arg_ty, &Type::Bool.nullable());
+                quote!((#opt).map(|b| if b { 1.0 } else { 0.0 }))
+            } else {
+                number(eg, first, arg_ty)
+            };
+            let by = number(eg, raw, &second.ty);
+            let bins = Literal::usize_unsuffixed(bins as usize);
+            Acc {
+                finish: Some(quote!(means(#bins))),
+                out_ty: Type::List(Box::new(Type::Double)),
+                ..scored(quote!((#x, #by)), quote!((Option<f64>, Option<f64>)), quote!(rt::evaluate::QuantileMeans))
+            }
         }
     })
 }
