@@ -168,7 +168,7 @@ fn space_between(a: &Tk<'_>, b: &Tk<'_>, spaced: bool, inside: Option<Tok>) -> b
 
 /// Words after which `(` opens an expression rather than a call's arguments.
 fn is_keyword_before_paren(word: &str) -> bool {
-    matches!(word, "aggregate" | "metrics" | "if" | "then" | "else" | "and" | "or" | "not" | "where" | "as")
+    matches!(word, "aggregate" | "metrics" | "require" | "if" | "then" | "else" | "and" | "or" | "not" | "where" | "as")
 }
 
 #[cfg(test)]

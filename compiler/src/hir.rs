@@ -133,6 +133,8 @@ pub enum WindowKind {
 pub enum Step {
     Select(Vec<(String, TExpr)>),
     Where(TExpr),
+    /// `require COND`: a row for which `COND` is false fails the run.
+    Require(TExpr),
     Derive(Vec<(String, TExpr)>),
     Explode {
         list: TExpr,

@@ -634,7 +634,7 @@ fn step_exprs(step: &Step) -> Vec<&TExpr> {
         Step::Select(fields) | Step::Derive(fields) | Step::GroupBy(fields) => fields.iter().map(|(_, e)| e).collect(),
         Step::Aggregate { fields, .. } => fields.iter().map(|(_, e)| e).collect(),
         Step::Score { inputs, .. } => inputs.iter().map(|(_, e)| e).collect(),
-        Step::Where(e) => vec![e],
+        Step::Where(e) | Step::Require(e) => vec![e],
         Step::Explode { list, .. } => vec![list],
         Step::Join { keys, asof, .. } => {
             keys.iter().flat_map(|(l, r)| [l, r]).chain(asof.as_ref().and_then(|a| a.order.as_ref())).collect()

@@ -197,6 +197,8 @@ pub struct Base {
     pub stats: Vec<Stat>,
     /// The first write error; the run stops with it.
     pub error: Option<io::Error>,
+    /// Rows that broke a `require` step, by requirement: the run fails with them.
+    pub violations: Violations,
     /// Arrival order, for `first`/`last` ties.
     pub seq: u64,
     /// The watermark: no record older than this is expected any more (`i64::MIN` until a
@@ -224,6 +226,7 @@ impl Base {
             out,
             stats: vec![Stat::default(); nodes],
             error: None,
+            violations: Violations::default(),
             seq: 0,
             watermark: i64::MIN,
             max_ts: Vec::new(),
@@ -506,14 +509,62 @@ impl Summary {
     }
 }
 
+/// The rows that broke each `require` step (its text, with its stream): a run with any fails
+/// and publishes nothing. Only counts are kept — a row's values may be personal data, and an
+/// error message is not a sink that is cleared to receive them.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Violations(pub std::collections::BTreeMap<String, u64>);
+
+impl Violations {
+    /// A row broke requirement `what`.
+    #[cold]
+    pub fn add(&mut self, what: &str) {
+        match self.0.get_mut(what) {
+            Some(n) => *n += 1,
+            None => {
+                self.0.insert(what.to_string(), 1);
+            }
+        }
+    }
+
+    pub fn merge(&mut self, o: &Violations) {
+        for (what, n) in &o.0 {
+            *self.0.entry(what.clone()).or_default() += n;
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Display for Violations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.len();
+        write!(f, "{n} requirement{} failed; nothing was published:", if n == 1 { "" } else { "s" })?;
+        for (what, rows) in &self.0 {
+            write!(f, "\n  {what}: false for {rows} row{}", if *rows == 1 { "" } else { "s" })?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("{0}")]
     Setup(String),
+    /// Rows broke `require` steps (the binary exits with [`RunError::REQUIREMENT_EXIT`]).
+    #[error("{0}")]
+    Requirements(Violations),
     #[error(transparent)]
     Key(#[from] crate::mask::KeyError),
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
+}
+
+impl RunError {
+    /// The exit code of a run that failed a `require` step: a gate, told apart from errors (1).
+    pub const REQUIREMENT_EXIT: u8 = 3;
 }
 
 /// The context of a run: the key (when the pipeline needs one) and every `env(…)` value, from
@@ -588,6 +639,9 @@ pub fn run_memory<P: Pipeline>(
     let base = p.base(&mut w);
     if let Some(e) = base.error.take() {
         return Err(RunError::Io(e));
+    }
+    if !base.violations.is_empty() {
+        return Err(RunError::Requirements(std::mem::take(&mut base.violations)));
     }
     let operators = operators(&nodes, base.stats.clone());
     Ok((w, operators))

@@ -5,6 +5,7 @@ mod canary;
 mod cases;
 mod cluster;
 mod codegen;
+mod evaluate;
 mod examples;
 mod explain;
 mod feature_store;

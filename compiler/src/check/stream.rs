@@ -195,6 +195,11 @@ impl Checker<'_> {
                 }
                 Step::Where(c)
             }
+            OpKind::Require(cond) => {
+                let c = self.expr(st, cond);
+                self.cx(self.root).expect_bool(&c, "`require`");
+                Step::Require(c)
+            }
             OpKind::Explode { list, alias } => {
                 let l = self.expr(st, list);
                 let elem = match l.ty.non_null() {

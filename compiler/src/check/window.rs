@@ -315,18 +315,15 @@ impl Checker<'_> {
             match v.filter(|v| fits(*v)) {
                 Some(v) => Some(v),
                 None => {
+                    let (must, label, help) = if what == "threshold" {
+                        ("a number written in the program", "not a number literal", "write e.g. `threshold = 0.5`")
+                    } else {
+                        ("a whole number from 1 to 1000 written in the program", "not one", "write e.g. `bins = 10`")
+                    };
                     this.diags.push(
-                        Diagnostic::new(
-                            Code::E2027,
-                            f.value.span,
-                            format!("the {what} must be written in the program"),
-                        )
-                        .label(if what == "threshold" { "not a number" } else { "not a whole number from 1 to 1000" })
-                        .help(if what == "threshold" {
-                            "write e.g. `threshold = 0.5`"
-                        } else {
-                            "write e.g. `bins = 10`"
-                        }),
+                        Diagnostic::new(Code::E2027, f.value.span, format!("the {what} must be {must}"))
+                            .label(label)
+                            .help(help),
                     );
                     None
                 }

@@ -229,7 +229,15 @@ impl Checker<'_> {
 
     /// W0001 for streams whose rows reach no sink, W0002 for sinks that receive nothing.
     pub(super) fn unwired<'i>(&mut self, streams: impl Iterator<Item = &'i Ident>) {
+        // A stream with a `require` step is an end too: its rows decide whether the run fails.
         let mut reaching: HashSet<String> = self.program.edges.iter().map(|e| e.from.clone()).collect();
+        reaching.extend(
+            self.program
+                .streams
+                .iter()
+                .filter(|s| s.steps.iter().any(|st| matches!(st.step, hir::Step::Require(_))))
+                .map(|s| s.name.clone()),
+        );
         loop {
             let before = reaching.len();
             for s in &self.program.streams {

@@ -103,6 +103,10 @@ impl Lowering<'_> {
                 Step::Select(f) => Some(Stage::Select(f.clone())),
                 Step::Derive(f) => Some(Stage::Derive(f.clone())),
                 Step::Where(c) => Some(Stage::Filter(c.clone())),
+                Step::Require(c) => Some(Stage::Require {
+                    what: format!("`require {}` in stream `{}`", super::print::expr(c), s.name),
+                    cond: c.clone(),
+                }),
                 Step::Explode { list, alias } => Some(Stage::Explode { list: list.clone(), alias: alias.clone() }),
                 Step::Score { model, inputs, output } => {
                     Some(Stage::Score { model: model.clone(), inputs: inputs.clone(), output: output.clone() })

@@ -21,9 +21,25 @@ pub enum Stage {
     Select(Vec<(String, TExpr)>),
     Derive(Vec<(String, TExpr)>),
     Filter(TExpr),
-    Explode { list: TExpr, alias: String },
-    Score { model: String, inputs: Vec<(String, TExpr)>, output: String },
-    Protect { sink: String, masks: Vec<(String, Mask)> },
+    /// `require`: a row for which `cond` is false is counted under `what` (the step and its
+    /// stream) and fails the run; the row goes on.
+    Require {
+        cond: TExpr,
+        what: String,
+    },
+    Explode {
+        list: TExpr,
+        alias: String,
+    },
+    Score {
+        model: String,
+        inputs: Vec<(String, TExpr)>,
+        output: String,
+    },
+    Protect {
+        sink: String,
+        masks: Vec<(String, Mask)>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -114,7 +114,8 @@ fn past(stage: &Stage, cond: &TExpr) -> Option<TExpr> {
             substitute(&mut c, &paths);
             Some(c)
         }
-        Stage::Filter(_) => None,
+        // A `where` stays after a `require`: the requirement holds for every row it saw.
+        Stage::Filter(_) | Stage::Require { .. } => None,
     }
 }
 

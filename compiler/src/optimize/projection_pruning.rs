@@ -14,7 +14,10 @@ pub fn run(plan: &mut Plan) {
     // Streams that reach no sink.
     let mut live = vec![false; n];
     for i in (0..n).rev() {
-        if matches!(plan.nodes[i].kind, NodeKind::Sink { .. }) || live[i] {
+        // Sinks are the roots, and the steps that `require`: their rows decide whether the run fails.
+        let requires =
+            matches!(&plan.nodes[i].kind, NodeKind::Map(s) if s.iter().any(|s| matches!(s, Stage::Require { .. })));
+        if matches!(plan.nodes[i].kind, NodeKind::Sink { .. }) || requires || live[i] {
             live[i] = true;
             for input in plan.nodes[i].inputs.clone() {
                 live[input.0] = true;
@@ -67,7 +70,7 @@ pub fn run(plan: &mut Plan) {
                             dropped_fields += before - kept.len();
                             *fields = kept;
                         }
-                        Stage::Filter(c) => want.extend(reads(c)),
+                        Stage::Filter(c) | Stage::Require { cond: c, .. } => want.extend(reads(c)),
                         Stage::Explode { list, alias } => {
                             want.remove(alias.as_str());
                             want.extend(reads(list));

@@ -29,7 +29,7 @@ pub fn stage_exprs_mut(s: &mut Stage, f: &mut impl FnMut(&mut TExpr)) {
         Stage::Select(fs) | Stage::Derive(fs) | Stage::Score { inputs: fs, .. } => {
             fs.iter_mut().for_each(|(_, e)| f(e))
         }
-        Stage::Filter(e) | Stage::Explode { list: e, .. } => f(e),
+        Stage::Filter(e) | Stage::Require { cond: e, .. } | Stage::Explode { list: e, .. } => f(e),
         Stage::Protect { .. } => {}
     }
 }

@@ -232,6 +232,10 @@ impl<'a> Flow<'a> {
                         row.set(name, l);
                     }
                 }
+                // The condition decides only whether the run fails; the rows go on unchanged.
+                Step::Require(c) => {
+                    self.expr(c, &row, None);
+                }
                 Step::Where(c) => {
                     let l = self
                         .expr(c, &row, None)

@@ -38,6 +38,7 @@ pub const PIPE_WORDS: &[&str] = &[
     "union",
     "join",
     "metrics",
+    "require",
     "left",
     "asof",
     "on",

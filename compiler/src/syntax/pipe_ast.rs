@@ -105,6 +105,8 @@ pub struct Op {
 pub enum OpKind {
     Select(Vec<FieldDef>),
     Where(Expr),
+    /// `require COND`: every row must satisfy `COND`, or the run fails and publishes nothing.
+    Require(Expr),
     Derive(Vec<FieldDef>),
     Explode {
         list: Expr,
@@ -153,6 +155,7 @@ impl OpKind {
         match self {
             OpKind::Select(_) => "select",
             OpKind::Where(_) => "where",
+            OpKind::Require(_) => "require",
             OpKind::Derive(_) => "derive",
             OpKind::Explode { .. } => "explode",
             OpKind::Window(_) => "window",

@@ -24,6 +24,7 @@ pub const OP_WORDS: &[&str] = &[
     "union",
     "join",
     "metrics",
+    "require",
 ];
 /// Words with a meaning inside expressions; they cannot name a field there.
 pub const RESERVED: &[&str] = &["if", "then", "else", "null", "true", "false", "and", "or", "not"];
@@ -233,6 +234,7 @@ impl Parser<'_> {
             "select" => OpKind::Select(self.field_block()?),
             "derive" => OpKind::Derive(self.field_block()?),
             "where" => OpKind::Where(self.expr()?),
+            "require" => OpKind::Require(self.expr()?),
             "explode" => {
                 let list = self.expr()?;
                 self.c.expect_word("as")?;

@@ -16,7 +16,7 @@ use crate::connectors as conn;
 use crate::input::{self, Format, LineBase, Split};
 use crate::mask::Key;
 use crate::record::{Line, Origin};
-use crate::run::{self, Base, Options, Pipeline, RunError, SourceDecl, Stat, Summary};
+use crate::run::{self, Base, Options, Pipeline, RunError, SourceDecl, Stat, Summary, Violations};
 use crate::sink::{Outputs, SinkTo};
 
 /// Records a worker parses before it hands the rows for other workers to the exchange.
@@ -27,6 +27,8 @@ const SEND_EVERY: u64 = 4096;
 struct Done {
     stats: Vec<Stat>,
     failure: Option<String>,
+    /// Rows that broke `require` steps on this worker.
+    violations: Violations,
     /// The files the worker uploaded to object-store sinks.
     uploaded: Vec<crate::sink::Uploaded>,
 }
@@ -164,20 +166,23 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
             p.flush(&mut sh.w);
             let failure = sh.failure.take();
             let base = p.base(&mut sh.w);
+            let violations = std::mem::take(&mut base.violations);
             let closed = worker_outputs.close(Some(index), false).err();
             let failure = failure
                 .or(reset)
                 .or_else(|| base.error.take().map(|e| e.to_string()))
                 .or_else(|| closed.map(|e| e.to_string()));
             // Object-store sinks: each worker uploads its own files (in parallel with the others).
+            // Not when a requirement failed: the run will publish nothing.
             let (uploaded, failure) = match failure {
                 Some(f) => (Vec::new(), Some(f)),
+                None if !violations.is_empty() => (Vec::new(), None),
                 None => match worker_outputs.upload(index) {
                     Ok(u) => (u, None),
                     Err(e) => (Vec::new(), Some(e.to_string())),
                 },
             };
-            Done { stats: base.stats.clone(), failure, uploaded }
+            Done { stats: base.stats.clone(), failure, violations, uploaded }
         };
         let all = super::gather(timely, done);
         (index, all)
@@ -191,6 +196,7 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
     };
     let mut stats: Vec<Stat> = vec![Stat::default(); nodes.len()];
     let mut failure = None;
+    let mut violations = Violations::default();
     outputs.set_uploaded(all.iter().flat_map(|d| d.uploaded.iter().cloned()).collect());
     for d in &all {
         for (a, b) in stats.iter_mut().zip(&d.stats) {
@@ -199,6 +205,7 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
         if failure.is_none() {
             failure.clone_from(&d.failure);
         }
+        violations.merge(&d.violations);
     }
     // Redis sinks spool their rows in each process until the whole run has succeeded; the
     // committing process writes its own after the commit (`Outputs::commit`).
@@ -210,6 +217,13 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
             outputs.abandon();
         }
         return Err(RunError::Io(io::Error::other(e)));
+    }
+    if !violations.is_empty() {
+        outputs.abandon_spools();
+        if first == 0 {
+            outputs.abandon();
+        }
+        return Err(RunError::Requirements(violations));
     }
     let operators = run::operators(&nodes, stats);
     let summary = Summary {

@@ -74,7 +74,10 @@ pub fn main<P: Pipeline>(p: P) -> std::process::ExitCode {
             {
                 eprintln!("error: {e}");
             }
-            std::process::ExitCode::FAILURE
+            match e {
+                RunError::Requirements(_) => std::process::ExitCode::from(RunError::REQUIREMENT_EXIT),
+                _ => std::process::ExitCode::FAILURE,
+            }
         }
     }
 }

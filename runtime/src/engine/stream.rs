@@ -791,6 +791,9 @@ fn worker<P: Pipeline>(
                 if let Some(e) = base.error.take() {
                     return Err(Failure::Fatal(RunError::Io(e)));
                 }
+                if !base.violations.is_empty() {
+                    return Err(Failure::Fatal(RunError::Requirements(std::mem::take(&mut base.violations))));
+                }
                 let e = base.out.close_epoch()?;
                 if let Some(dir) = &setup.state_dir {
                     let st = WorkerState {
@@ -897,8 +900,12 @@ fn worker<P: Pipeline>(
         {
             let mut sh = core.borrow_mut();
             p.flush(&mut sh.w);
-            if let Some(e) = p.base(&mut sh.w).error.take() {
+            let base = p.base(&mut sh.w);
+            if let Some(e) = base.error.take() {
                 return Err(Failure::Fatal(RunError::Io(e)));
+            }
+            if !base.violations.is_empty() {
+                return Err(Failure::Fatal(RunError::Requirements(std::mem::take(&mut base.violations))));
             }
         }
         // Metrics of this process.

@@ -99,6 +99,11 @@ pub(super) fn stage_code(g: &mut Gen<'_>, m: &MapCx<'_, '_>, at: Pos<'_>, mut l:
             let rest = stage_code(g, m, next, l);
             quote!(#test #rest)
         }
+        Stage::Require { cond, what } => {
+            let test = require(g, m, at, &l, cond, what);
+            let rest = stage_code(g, m, next, l);
+            quote!(#test #rest)
+        }
         Stage::Explode { list, alias } => explode(g, m, at, l, list, alias),
         Stage::Protect { masks, .. } => {
             let code = protect(g, m, at, &mut l, masks);
@@ -209,6 +214,27 @@ fn filter(g: &mut Gen<'_>, m: &MapCx<'_, '_>, at: Pos<'_>, l: &Locals, c: &TExpr
     } else {
         quote! {
             if !(#v) { self.base.stats[#ni].filtered += 1; #exit }
+        }
+    }
+}
+
+/// `require`: a row for which the condition is false is counted against the requirement (the
+/// run fails at its end, or a stream at its next checkpoint) and goes on.
+fn require(g: &mut Gen<'_>, m: &MapCx<'_, '_>, at: Pos<'_>, l: &Locals, c: &TExpr, what: &str) -> TokenStream {
+    let (ni, exit) = (lit(m.i), at.exit);
+    let mut eg = ExprGen::new(g);
+    let v = eg.expr(c, &l.sc);
+    if eg.fallible {
+        quote! {
+            match (|| -> Res<bool> { Ok(#v) })() {
+                Ok(true) => {}
+                Ok(false) => self.base.violations.add(#what),
+                Err(e) => { self.reject(ctx, o, #ni, e); #exit }
+            }
+        }
+    } else {
+        quote! {
+            if !(#v) { self.base.violations.add(#what); }
         }
     }
 }
@@ -401,7 +427,7 @@ fn stage_reads(stage: &Stage, name: &str) -> bool {
     }
     match stage {
         Stage::Select(f) | Stage::Derive(f) => f.iter().any(|(_, e)| reads(e, name)),
-        Stage::Filter(e) => reads(e, name),
+        Stage::Filter(e) | Stage::Require { cond: e, .. } => reads(e, name),
         Stage::Explode { list, .. } => reads(list, name),
         Stage::Score { inputs, .. } => inputs.iter().any(|(_, e)| reads(e, name)),
         Stage::Protect { masks, .. } => masks.iter().any(|(n, _)| n == name),
