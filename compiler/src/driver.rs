@@ -118,6 +118,8 @@ pub enum BuildError {
     Program(Box<Checked>),
     /// Writing the crate or running cargo failed.
     Cargo(String),
+    /// `pipec fit` could not fit the transforms.
+    Fit(String),
 }
 
 /// What a build produced.
@@ -181,8 +183,13 @@ fn write_if_changed(path: &Path, text: &str) -> std::io::Result<()> {
 /// Checks, generates and builds the pipeline rooted at `root`.
 pub fn build(root: &Path, options: Options, cache: &Cache) -> Result<Built, BuildError> {
     let loader = FsLoader::new(".");
-    let mut checked =
-        crate::check_program_with(&loader, root, options).map_err(|e| BuildError::Load(root.into(), e))?;
+    let checked = crate::check_program_with(&loader, root, options).map_err(|e| BuildError::Load(root.into(), e))?;
+    build_checked(checked, root, cache)
+}
+
+/// Generates and builds a checked program whose root file is `root` (its folder is where
+/// relative paths start).
+pub fn build_checked(mut checked: Checked, root: &Path, cache: &Cache) -> Result<Built, BuildError> {
     let base_dir =
         root.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p }).unwrap_or(Path::new("."));
     let base_dir = std::fs::canonicalize(base_dir).unwrap_or_else(|_| base_dir.to_path_buf());
@@ -260,6 +267,132 @@ pub fn build(root: &Path, options: Options, cache: &Cache) -> Result<Built, Buil
     std::fs::rename(&tmp, &binary).map_err(|e| err("cannot move the built binary into place", e))?;
     let cargo_output = String::from_utf8_lossy(&out.stderr).into_owned();
     Ok(Built { checked: Box::new(checked), binary, compiled: true, krate, cargo_output })
+}
+
+/// What `pipec fit` wrote.
+#[derive(Debug)]
+pub struct FitReport {
+    pub artifact: PathBuf,
+    /// Each site's key, function and the training rows it was fitted on.
+    pub fitted: Vec<(String, &'static str, i64)>,
+    /// Analysis passes run: a transform of a fitted value waits for a later pass.
+    pub passes: usize,
+}
+
+/// `pipec fit`: runs the analysis of every transform of the program rooted at `root` over its
+/// sources' training data, a pass at a time (a transform whose argument depends on another waits
+/// for the pass after it), and writes the parameters to the program's `.fit.json`, whole or
+/// not at all (a failed fit leaves the previous file).
+pub fn fit(root: &Path, options: Options, cache: &Cache) -> Result<FitReport, BuildError> {
+    use crate::fit::{self, Artifact, Fitted};
+    let loader = FsLoader::new(".");
+    let options = Options { fitting: true, ..options };
+    let check = || crate::check_program_with(&loader, root, options).map_err(|e| BuildError::Load(root.into(), e));
+    let checked = check()?;
+    if checked.has_errors() {
+        return Err(BuildError::Program(Box::new(checked)));
+    }
+    if checked.fit_sites.is_empty() {
+        return Err(BuildError::Fit(format!(
+            "`{}` has no transform to fit (`zscore`, `scale_to_01`, `vocabulary`, `quantile_bucket`)",
+            root.display()
+        )));
+    }
+    let path = fit::artifact_path(root);
+    let command = format!("pipec fit {}", root.display());
+    let mut artifact =
+        Artifact { pipe_fit: fit::FORMAT, program: root.display().to_string(), transforms: Default::default() };
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let work = cache.dir.join("fit").join(format!("{}-{run}", std::process::id()));
+    let mut passes = 0;
+    let mut fitted = Vec::new();
+    loop {
+        // The program with the sites fitted so far bound to their parameters.
+        let mut checked = check()?;
+        let text = serde_json::to_string(&artifact).map_err(|e| BuildError::Fit(e.to_string()))?;
+        let mut diags = Vec::new();
+        let mut unbound = checked.program.clone();
+        let sites = fit::bind(&mut unbound, &path, Some(&text), true, &command, &mut diags);
+        let ready: Vec<&fit::Site> = sites
+            .iter()
+            .filter(|s| !s.bound && s.upstream.iter().all(|u| artifact.transforms.contains_key(u)))
+            .collect();
+        if ready.is_empty() {
+            break;
+        }
+        passes += 1;
+        let dir = work.join(passes.to_string());
+        let _ = std::fs::remove_dir_all(&dir);
+        checked.program = fit::analysis(&unbound, &ready, &dir).map_err(BuildError::Fit)?;
+        let built = build_checked(checked, root, cache)?;
+        let out = Command::new(&built.binary)
+            .arg("--quiet")
+            .output()
+            .map_err(|e| BuildError::Fit(format!("cannot run the analysis: {e}")))?;
+        if !out.status.success() {
+            return Err(BuildError::Fit(format!(
+                "the analysis of the training data failed:\n{}",
+                String::from_utf8_lossy(&out.stderr).trim_end()
+            )));
+        }
+        let rejected = json_rows(&dir.join("rejected"));
+        if let Some(first) = rejected.first() {
+            return Err(BuildError::Fit(format!(
+                "{} training record{} could not be read; the first: {} ({})",
+                rejected.len(),
+                if rejected.len() == 1 { "" } else { "s" },
+                first["reason"].as_str().unwrap_or("?"),
+                first["position"].as_str().unwrap_or("?"),
+            )));
+        }
+        for (i, site) in ready.iter().enumerate() {
+            let rows = json_rows(&dir.join(i.to_string()));
+            let row = rows.first().cloned().unwrap_or_default();
+            let (n, params) = fit::params_from(site, &row).map_err(BuildError::Fit)?;
+            let count = site.count.map(|c| format!(", {c}")).unwrap_or_default();
+            artifact.transforms.insert(
+                site.key.clone(),
+                Fitted {
+                    function: site.function.to_string(),
+                    call: format!("{}({}{count})", site.function, crate::ir::print::expr(&site.arg)),
+                    fingerprint: site.fingerprint.clone(),
+                    rows: n,
+                    params,
+                },
+            );
+            fitted.push((site.key.clone(), site.function, n));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    if fitted.len() < checked.fit_sites.len() {
+        return Err(BuildError::Fit("some transforms depend on each other in a cycle".into()));
+    }
+    let mut text = serde_json::to_string_pretty(&artifact).map_err(|e| BuildError::Fit(e.to_string()))?;
+    text.push('\n');
+    let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|e| BuildError::Fit(format!("cannot write {}: {e}", path.display())))?;
+    Ok(FitReport { artifact: path, fitted, passes })
+}
+
+/// The JSON rows of the files under `dir`.
+fn json_rows(dir: &Path) -> Vec<serde_json::Value> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|t| t.lines().filter_map(|l| serde_json::from_str(l).ok()).collect::<Vec<_>>())
+        .collect()
 }
 
 #[cfg(test)]

@@ -54,6 +54,25 @@ impl TExpr {
     }
 }
 
+impl Step {
+    /// The expressions written in the step.
+    pub fn exprs(&self) -> Vec<&TExpr> {
+        match self {
+            Step::Select(fields) | Step::Derive(fields) | Step::GroupBy(fields) => {
+                fields.iter().map(|(_, e)| e).collect()
+            }
+            Step::Aggregate { fields, .. } => fields.iter().map(|(_, e)| e).collect(),
+            Step::Score { inputs, .. } => inputs.iter().map(|(_, e)| e).collect(),
+            Step::Where(e) | Step::Require(e) => vec![e],
+            Step::Explode { list, .. } => vec![list],
+            Step::Join { keys, asof, .. } => {
+                keys.iter().flat_map(|(l, r)| [l, r]).chain(asof.as_ref().and_then(|a| a.order.as_ref())).collect()
+            }
+            Step::Window(_) | Step::ProtectFor { .. } | Step::Union(_) => Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Callee {
     Builtin(&'static str),
@@ -334,6 +353,10 @@ pub struct Source {
     pub refresh: Option<(i64, Span)>,
     pub batch: Option<Connector>,
     pub stream: Option<Connector>,
+    /// `fit = …`: the training data `pipec fit` reads for the transforms, and what their
+    /// fitted parameters may hold of it.
+    pub fit: Option<Connector>,
+    pub fit_allows: Vec<Allow>,
     pub span: Span,
 }
 

@@ -18,6 +18,7 @@ pub mod check;
 pub mod codegen;
 pub mod diagnostics;
 pub mod driver;
+pub mod fit;
 pub mod format;
 pub mod fs_loader;
 pub mod graph;
@@ -49,6 +50,8 @@ pub struct Checked {
     pub privacy: privacy::Outcome,
     /// The project taxonomy (`pipe-taxonomy.toml`) that extended the built-in one, if any.
     pub taxonomy_file: Option<std::path::PathBuf>,
+    /// The calls of fitted transforms (`fit.rs`), bound to their parameters where they have them.
+    pub fit_sites: Vec<fit::Site>,
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -63,6 +66,8 @@ impl Checked {
 pub struct Options {
     /// Privacy warnings (unlabeled fields of personal structs, implicit flows) become errors.
     pub strict: bool,
+    /// `pipec fit`: transforms without fitted parameters are not errors (they are being fitted).
+    pub fitting: bool,
 }
 
 /// Parses, resolves and checks the program whose root file is `root`. Fails only when the
@@ -108,6 +113,11 @@ pub fn check_program_with(loader: &dyn Loader, root: &Path, options: Options) ->
         }
     }
     diags.append(&mut privacy_diags);
+    let artifact = fit::artifact_path(root);
+    // `pipec fit` fits every transform again, whatever the file holds.
+    let text = if options.fitting { None } else { loader.load(&artifact).ok() };
+    let command = format!("pipec fit {}", root.display());
+    let fit_sites = fit::bind(&mut program, &artifact, text.as_deref(), options.fitting, &command, &mut diags);
     let models = models::load_and_check(loader, &resolved, &program, &mut diags);
     if options.strict {
         for d in &mut diags {
@@ -118,7 +128,7 @@ pub fn check_program_with(loader: &dyn Loader, root: &Path, options: Options) ->
     }
     diags.sort_by_key(|d| (d.primary.span.file, d.primary.span.start, d.code));
     diags.dedup();
-    Ok(Checked { resolved, program, models, privacy: outcome, taxonomy_file, diagnostics: diags })
+    Ok(Checked { resolved, program, models, privacy: outcome, taxonomy_file, fit_sites, diagnostics: diags })
 }
 
 /// The nearest `pipe-taxonomy.toml` from the folder of `root` upward: through the folders of a

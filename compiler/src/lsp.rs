@@ -630,17 +630,7 @@ fn walk<'p>(p: &'p Program, f: &mut impl FnMut(&'p TExpr)) {
 }
 
 fn step_exprs(step: &Step) -> Vec<&TExpr> {
-    match step {
-        Step::Select(fields) | Step::Derive(fields) | Step::GroupBy(fields) => fields.iter().map(|(_, e)| e).collect(),
-        Step::Aggregate { fields, .. } => fields.iter().map(|(_, e)| e).collect(),
-        Step::Score { inputs, .. } => inputs.iter().map(|(_, e)| e).collect(),
-        Step::Where(e) | Step::Require(e) => vec![e],
-        Step::Explode { list, .. } => vec![list],
-        Step::Join { keys, asof, .. } => {
-            keys.iter().flat_map(|(l, r)| [l, r]).chain(asof.as_ref().and_then(|a| a.order.as_ref())).collect()
-        }
-        Step::Window(_) | Step::ProtectFor { .. } | Step::Union(_) => Vec::new(),
-    }
+    step.exprs()
 }
 
 /// The smallest expression of `file` whose span holds `at`.

@@ -210,6 +210,11 @@ impl ExactSum {
         }
     }
 
+    /// The non-overlapping parts whose sum is the exact total (when it is finite).
+    pub fn partials(&self) -> &[f64] {
+        &self.partials
+    }
+
     pub fn merge(&mut self, o: ExactSum) {
         self.special += o.special;
         for p in o.partials {

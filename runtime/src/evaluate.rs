@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::agg::{Acc, ExactSum, Supplies};
 use crate::record::Res;
+use crate::stats::percentile;
 
 /// A row's score and label, either of which may be null (the row is then skipped).
 pub type Scored = (Option<f64>, Option<bool>);
@@ -168,7 +169,8 @@ impl QuantileMeans {
         let by: Vec<f64> = self.0.iter().map(|r| r.1).collect();
         // The inner edges: the `i / bins` quantiles for i in 1..bins.
         let step = 1.0 / bins as f64;
-        let edges: Vec<f64> = (1..bins).map(|i| percentile(&by, i as f64 * step)).collect();
+        // scikit-learn asks for the percentile `100 q`, which NumPy divides by 100 again.
+        let edges: Vec<f64> = (1..bins).map(|i| percentile(&by, (i as f64 * step * 100.0) / 100.0)).collect();
         let mut sums = vec![ExactSum::default(); bins];
         let mut counts = vec![0u64; bins];
         // Sorted by `by`, a row's bin (the number of edges strictly below it) never decreases.
@@ -181,27 +183,6 @@ impl QuantileMeans {
             counts[bin] += 1;
         }
         Ok(sums.iter().zip(&counts).filter(|(_, c)| **c > 0).map(|(s, c)| s.value() / *c as f64).collect())
-    }
-}
-
-/// The `q`-quantile of the sorted `v` (not empty), interpolated linearly between the two
-/// nearest ranks with NumPy's arithmetic (`np.percentile(v, 100 * q)`), so edges equal to a
-/// value are that value exactly.
-fn percentile(v: &[f64], q: f64) -> f64 {
-    let n = v.len();
-    // scikit-learn asks for the percentile `100 q`, which NumPy divides by 100 again.
-    let q = (q * 100.0) / 100.0;
-    let virtual_index = (n - 1) as f64 * q;
-    let below = virtual_index.floor();
-    let gamma = virtual_index - below;
-    let last = (n - 1) as f64;
-    let at = |i: f64| v[i.clamp(0.0, last) as usize];
-    let (a, b) = (at(below), at(below + 1.0));
-    let diff = b - a;
-    if gamma >= 0.5 {
-        b - diff * (1.0 - gamma)
-    } else {
-        a + diff * gamma
     }
 }
 

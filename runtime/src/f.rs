@@ -291,6 +291,15 @@ pub fn bucket(x: f64, width: f64) -> Res<f64> {
     crate::mask::bucket(x, width).ok_or_else(|| Reject::new("`bucket` width must be positive"))
 }
 
+/// `quantile_bucket(x, n)` with the fitted bucket edges: the number of inner edges (all but the
+/// first and last) at or below `x`, as NumPy's `searchsorted(…, side="right")` (NaN sorts
+/// last).
+pub fn quantile_bucket(x: f64, edges: &[f64]) -> i64 {
+    let inner = edges.get(1..edges.len().saturating_sub(1)).unwrap_or_default();
+    let below = if x.is_nan() { inner.len() } else { inner.partition_point(|e| *e <= x) };
+    i64::try_from(below).unwrap_or(i64::MAX)
+}
+
 /// `bucket` without a width (a field's `mask = "bucket"`): keeps one significant digit.
 pub fn bucket_auto(x: f64) -> f64 {
     if x == 0.0 || !x.is_finite() {

@@ -39,6 +39,7 @@ pub mod pq;
 pub mod record;
 pub mod run;
 pub mod sink;
+pub mod stats;
 pub mod value;
 pub mod window;
 

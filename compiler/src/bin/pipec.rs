@@ -62,6 +62,16 @@ enum Command {
         #[arg(long)]
         strict: bool,
     },
+    /// Fit the transforms (`zscore`, `scale_to_01`, `vocabulary`, `quantile_bucket`): run their
+    /// analysis over each source's training data (`fit = files(…)`) and write the parameters
+    /// to the program's `.fit.json`, which `check`, `build` and `run` then compile in.
+    Fit {
+        /// The `.pipe` file whose transforms to fit.
+        file: PathBuf,
+        /// Privacy warnings become errors.
+        #[arg(long)]
+        strict: bool,
+    },
     /// Build the pipeline if it changed, then run it. Arguments after `--` go to the pipeline
     /// (see its `--help`: `--source NAME=URI`, `--sink NAME=URI`, `--hmac-key-file`, …).
     Run {
@@ -144,7 +154,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { files, format, color, strict, warn_only } => {
-            check(&files, format, color, pipec::Options { strict }, warn_only)
+            check(&files, format, color, pipec::Options { strict, ..Default::default() }, warn_only)
         }
         Command::PrivacyReport { file, format } => privacy_report(&file, format),
         Command::Graph { file, format, output } => graph(&file, format, output.as_deref()),
@@ -157,6 +167,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Explain { file, unoptimized } => explain(&file, unoptimized),
+        Command::Fit { file, strict } => fit(&file, strict),
         Command::Build { file, output, release, strict } => {
             // Where the binary goes is checked before a build that can take minutes.
             if let Some(out) = &output {
@@ -222,7 +233,7 @@ fn build(file: &Path, release: bool, strict: bool) -> Result<PathBuf, ExitCode> 
     use pipec::driver::{self, BuildError};
     let start = std::time::Instant::now();
     let cache = driver::Cache::from_env(release);
-    match driver::build(file, pipec::Options { strict }, &cache) {
+    match driver::build(file, pipec::Options { strict, ..Default::default() }, &cache) {
         Ok(built) => {
             let warnings: Vec<_> = built.checked.diagnostics.clone();
             if !warnings.is_empty() {
@@ -256,9 +267,53 @@ fn build(file: &Path, release: bool, strict: bool) -> Result<PathBuf, ExitCode> 
             let _ = writeln!(std::io::stderr(), "not built: {errors} error{}", s(errors));
             Err(ExitCode::from(1))
         }
-        Err(BuildError::Cargo(why)) => {
+        Err(BuildError::Cargo(why) | BuildError::Fit(why)) => {
             let _ = writeln!(std::io::stderr(), "error: {why}");
             Err(ExitCode::from(1))
+        }
+    }
+}
+
+/// `pipec fit`: fits the transforms and says what it wrote.
+fn fit(file: &Path, strict: bool) -> ExitCode {
+    use pipec::driver::{self, BuildError};
+    let cache = driver::Cache::from_env(false);
+    match driver::fit(file, pipec::Options { strict, ..Default::default() }, &cache) {
+        Ok(report) => {
+            let mut out = String::new();
+            for (key, function, rows) in &report.fitted {
+                out.push_str(&format!("fitted {key} ({function}) on {rows} training values\n"));
+            }
+            out.push_str(&format!(
+                "wrote {} ({} transform{}, {} pass{})\n",
+                report.artifact.display(),
+                report.fitted.len(),
+                s(report.fitted.len()),
+                report.passes,
+                if report.passes == 1 { "" } else { "es" }
+            ));
+            let _ = write!(std::io::stderr(), "{out}");
+            ExitCode::SUCCESS
+        }
+        Err(BuildError::Load(path, e)) => {
+            let why = match e {
+                LoadError::NotFound => "file not found".to_string(),
+                LoadError::Unreadable(w) => w,
+            };
+            let _ = writeln!(std::io::stderr(), "error: cannot read `{}`: {why}", path.display());
+            ExitCode::from(2)
+        }
+        Err(BuildError::Program(checked)) => {
+            let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            let _ =
+                write!(std::io::stderr(), "{}", render::human(&checked.resolved.sources, &checked.diagnostics, color));
+            let errors = checked.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+            let _ = writeln!(std::io::stderr(), "not fitted: {errors} error{}", s(errors));
+            ExitCode::from(1)
+        }
+        Err(BuildError::Cargo(why) | BuildError::Fit(why)) => {
+            let _ = writeln!(std::io::stderr(), "error: {why}");
+            ExitCode::from(1)
         }
     }
 }

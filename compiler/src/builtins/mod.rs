@@ -83,8 +83,9 @@ pub fn reference() -> String {
     }
     out.push_str(
         "\n## Aggregate functions\n\nOnly inside `aggregate { … }`. Their arguments are evaluated on each record of the group; nulls\n\
-         are skipped. Each keeps bounded state that merges across partitions, except `auc` and\n\
-         `quantile_means`, which keep two numbers per row of the group.\n\n| signature | meaning | examples |\n|---|---|---|\n",
+         are skipped. Each keeps bounded state that merges across partitions, except `auc`,\n\
+         `quantile_means` and `quantile_edges`, which keep the group's values, and `top_values`, which\n\
+         keeps a count per distinct value.\n\n| signature | meaning | examples |\n|---|---|---|\n",
     );
     for a in aggregates::ALL {
         out.push_str(&format!(

@@ -15,8 +15,12 @@ impl ExprCx<'_> {
         if name.name == "declassify" {
             return self.declassify(sc, name, args, span);
         }
-        for a in args {
+        for (i, a) in args.iter().enumerate() {
             if let Some(n) = &a.name {
+                // `vocabulary(x, top = N)`: its one named argument.
+                if name.name == "vocabulary" && n.name == "top" && i == 1 {
+                    continue;
+                }
                 self.diags.push(
                     Diagnostic::new(Code::E1017, n.span, format!("`{}` does not take named arguments", name.name))
                         .label("named argument")

@@ -18,7 +18,7 @@ use crate::types::Type;
 pub const FORMS: &[&str] = &["raw", "tokenized", "pseudonymized", "generalized", "aggregated", "redacted"];
 
 const SOURCE_PROPS: &[&str] =
-    &["event_time", "watermark", "late", "idle_timeout", "validate", "refresh", "batch", "stream"];
+    &["event_time", "watermark", "late", "idle_timeout", "validate", "refresh", "batch", "stream", "fit"];
 
 /// The row of the built-in `rejected` stream.
 pub fn rejected_row() -> Row {
@@ -176,6 +176,8 @@ impl<'a> Checker<'a> {
             refresh: None,
             batch: None,
             stream: None,
+            fit: None,
+            fit_allows: Vec::new(),
             span: s.name.span,
         };
         let mut seen: HashMap<&str, Span> = HashMap::new();
@@ -249,6 +251,20 @@ impl<'a> Checker<'a> {
                             hir::LatePolicy::Allow(self.duration_const(e, "the allowed lateness").unwrap_or(0))
                         }
                     };
+                }
+                ("fit", PropValue::Fit(e, clearance)) => {
+                    out.fit = self.connector(e, true);
+                    if let Some(c) = clearance {
+                        let (purpose, allows) = self.clearance_rules(c);
+                        if let Some((_, span)) = purpose {
+                            self.diags.push(
+                                Diagnostic::new(Code::E2015, span, "the training data's clearance has no purpose")
+                                    .label("a purpose")
+                                    .help("say only what the fitted parameters may hold: `allow \"<category>\" as <form>`"),
+                            );
+                        }
+                        out.fit_allows = allows;
+                    }
                 }
                 ("batch" | "stream", PropValue::Expr(e)) => {
                     let c = self.connector(e, true);

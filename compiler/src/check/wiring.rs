@@ -24,9 +24,22 @@ impl Checker<'_> {
         clearance: Option<&Clearance>,
     ) -> Option<usize> {
         let connector = self.connector(connector, false)?;
+        let (purpose, allows) = clearance.map(|c| self.clearance_rules(c)).unwrap_or_default();
+        self.program.sinks.push(hir::Sink {
+            name: name.to_string(),
+            connector,
+            purpose: purpose.map(|p| p.0),
+            allows,
+            span,
+        });
+        Some(self.program.sinks.len() - 1)
+    }
+
+    /// The purpose (with its span) and the `allow` rules of a clearance block.
+    pub(super) fn clearance_rules(&mut self, clearance: &Clearance) -> (Option<(String, Span)>, Vec<hir::Allow>) {
         let mut purpose: Option<(String, Span)> = None;
         let mut allows = Vec::new();
-        for rule in clearance.map(|c| c.rules.as_slice()).unwrap_or_default() {
+        for rule in &clearance.rules {
             match rule {
                 ClearanceRule::Purpose(p) => {
                     if let Some((_, first)) = &purpose {
@@ -75,14 +88,7 @@ impl Checker<'_> {
                 }
             }
         }
-        self.program.sinks.push(hir::Sink {
-            name: name.to_string(),
-            connector,
-            purpose: purpose.map(|p| p.0),
-            allows,
-            span,
-        });
-        Some(self.program.sinks.len() - 1)
+        (purpose, allows)
     }
 
     pub(super) fn edge(&mut self, from: &Ident, to: &EdgeTarget, span: Span) {

@@ -402,7 +402,18 @@ impl ExprGen<'_, '_> {
         use Type::*;
         let a0 = args.first().map(|a| a.ty.non_null().clone()).unwrap_or(Error);
         // Masking functions keep a null a null: compile them over the non-null value.
-        let masks = ["hmac", "tokenize", "redact", "bucket", "truncate", "generalize"];
+        let masks = [
+            "hmac",
+            "tokenize",
+            "redact",
+            "bucket",
+            "truncate",
+            "generalize",
+            "zscore",
+            "scale_to_01",
+            "vocabulary",
+            "quantile_bucket",
+        ];
         if masks.contains(&name) && args.first().is_some_and(|a| a.ty.is_nullable()) {
             let first = self.expr(&args[0], sc);
             let inner_e = TExpr { kind: TExprKind::Var("\u{0}x".into()), ty: a0.clone(), span: args[0].span };
@@ -573,6 +584,54 @@ impl ExprGen<'_, '_> {
                 }
             }
             "redact" => (quote!(String::from(f::REDACTED)), String),
+            // Fitted transforms: their parameters are the arguments after `x` (`fit.rs`).
+            "zscore" | "scale_to_01" => {
+                let x = self.args(&args[..1], &[Double], sc).remove(0);
+                let (Some(TExprKind::Float(a)), Some(TExprKind::Float(b))) =
+                    (args.get(1).map(|a| &a.kind), args.get(2).map(|a| &a.kind))
+                else {
+                    self.g.unsupported(e.span, &format!("`{name}` without fitted parameters"));
+                    return quote!(0.0);
+                };
+                let (a, b) = (super::f64_lit(*a), super::f64_lit(*b));
+                // As scikit-learn computes them: `(x - mean) / scale`, `x * scale + offset`.
+                if name == "zscore" {
+                    (quote!(((#x) - #a) / #b), Double)
+                } else {
+                    (quote!((#x) * #a + #b), Double)
+                }
+            }
+            "quantile_bucket" => {
+                let x = self.args(&args[..1], &[Double], sc).remove(0);
+                let Some(TExprKind::List(edges)) = args.get(2).map(|a| &a.kind) else {
+                    self.g.unsupported(e.span, "`quantile_bucket` without fitted parameters");
+                    return quote!(0);
+                };
+                let edges: Vec<TokenStream> = edges
+                    .iter()
+                    .map(|e| match e.kind {
+                        TExprKind::Float(v) => super::f64_lit(v),
+                        _ => quote!(f64::NAN),
+                    })
+                    .collect();
+                (quote!(f::quantile_bucket(#x, &[#(#edges),*])), Int)
+            }
+            "vocabulary" => {
+                let s = self.args(&args[..1], &[String], sc).remove(0);
+                let Some(TExprKind::List(values)) = args.get(2).map(|a| &a.kind) else {
+                    self.g.unsupported(e.span, "`vocabulary` without fitted parameters");
+                    return quote!(0);
+                };
+                let arms = values.iter().enumerate().filter_map(|(i, v)| match &v.kind {
+                    TExprKind::Str(v) => {
+                        let i = Literal::i64_suffixed(i as i64);
+                        Some(quote!(#v => #i,))
+                    }
+                    _ => None,
+                });
+                let oov = Literal::i64_suffixed(values.len() as i64);
+                (quote!(match AsRef::<str>::as_ref(&#s) { #(#arms)* _ => #oov }), Int)
+            }
             "bucket" => {
                 let xs = self.args(args, &[Double, Double], sc);
                 let (x, w) = (&xs[0], &xs[1]);

@@ -84,6 +84,7 @@ codes! {
     E2025 => "field on both sides of a join",
     E2026 => "as-of join without event times",
     E2027 => "invalid `metrics` step",
+    E2028 => "transform not fitted",
     // Code generation.
     E3001 => "not supported by the code generator yet",
     // Privacy.

@@ -7,7 +7,7 @@ pub mod fusion;
 pub mod predicate_pushdown;
 pub mod projection_pruning;
 
-mod walk;
+pub(crate) mod walk;
 
 use crate::ir::Plan;
 

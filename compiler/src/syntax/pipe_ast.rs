@@ -50,6 +50,9 @@ pub struct SourceProp {
 pub enum PropValue {
     Expr(Expr),
     Late(LatePolicy),
+    /// `fit = files(…) [{ allow … }]`: the training data, and what the fitted parameters may
+    /// hold of it.
+    Fit(Expr, Option<Clearance>),
 }
 
 #[derive(Debug, Clone)]

@@ -167,6 +167,10 @@ impl Parser<'_> {
                 self.c.error_expected("`drop`, `to <stream>` or `allow <duration>`");
                 return None;
             })
+        } else if key.name == "fit" {
+            let binding = self.expr()?;
+            let clearance = if self.c.at(Tok::LBrace) { Some(self.clearance()?) } else { None };
+            PropValue::Fit(binding, clearance)
         } else {
             PropValue::Expr(self.expr()?)
         };

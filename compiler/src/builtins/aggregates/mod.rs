@@ -11,8 +11,11 @@ pub mod last;
 pub mod log_loss;
 pub mod max;
 pub mod min;
+pub mod quantile_edges;
 pub mod quantile_means;
+pub mod stddev;
 pub mod sum;
+pub mod top_values;
 
 /// Every aggregate function, in the order the reference lists them.
 pub const ALL: &[&crate::builtins::Aggregate] = &[
@@ -24,7 +27,10 @@ pub const ALL: &[&crate::builtins::Aggregate] = &[
     &avg::AGGREGATE,
     &first::AGGREGATE,
     &last::AGGREGATE,
+    &stddev::AGGREGATE,
     &approx_quantile::AGGREGATE,
+    &quantile_edges::AGGREGATE,
+    &top_values::AGGREGATE,
     &auc::AGGREGATE,
     &log_loss::AGGREGATE,
     &accuracy::AGGREGATE,

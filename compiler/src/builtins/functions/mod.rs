@@ -24,9 +24,11 @@ pub mod parse_double;
 pub mod parse_int;
 pub mod parse_timestamp;
 pub mod pow;
+pub mod quantile_bucket;
 pub mod redact;
 pub mod replace;
 pub mod round;
+pub mod scale_to_01;
 pub mod sha256;
 pub mod split;
 pub mod sqrt;
@@ -38,7 +40,9 @@ pub mod tokenize;
 pub mod trim;
 pub mod truncate;
 pub mod upper;
+pub mod vocabulary;
 pub mod year;
+pub mod zscore;
 
 /// Every builtin function, in the order the reference lists them.
 pub const ALL: &[&crate::builtins::Function] = &[
@@ -81,4 +85,8 @@ pub const ALL: &[&crate::builtins::Function] = &[
     &sha256::FUNCTION,
     &declassify::FUNCTION,
     &env::FUNCTION,
+    &zscore::FUNCTION,
+    &scale_to_01::FUNCTION,
+    &vocabulary::FUNCTION,
+    &quantile_bucket::FUNCTION,
 ];

@@ -398,6 +398,32 @@ fn accumulator(
             Acc { finish: Some(quote!(quantile(#q))), ..acc }
         }
         "auc" | "log_loss" | "accuracy" | "quantile_means" => return evaluation(eg, call, name, args, v, arg_ty, sc),
+        "stddev" => {
+            let opt = as_opt(eg, v.unwrap_or_default(), &Type::Double);
+            Acc::new(quote!(rt::stats::StdDev), opt, quote!(Option<f64>), Type::Double.nullable())
+        }
+        "quantile_edges" | "top_values" => {
+            let Some(n) = literal_number(args.get(1)).filter(|n| *n >= 1.0 && n.fract() == 0.0 && *n <= 100_000.0)
+            else {
+                eg.g.unsupported(
+                    call.span,
+                    &format!(
+                        "`{name}` with a count that is not a whole number from 1 to 100000 written in the program"
+                    ),
+                );
+                return None;
+            };
+            let n = Literal::usize_unsuffixed(n as usize);
+            let acc = if name == "quantile_edges" {
+                let opt = as_opt(eg, v.unwrap_or_default(), &Type::Double);
+                Acc::new(quote!(rt::stats::QuantileEdges), opt, quote!(Option<f64>), Type::List(Box::new(Type::Double)))
+            } else {
+                let opt = as_opt(eg, v.unwrap_or_default(), &Type::String);
+                Acc::new(quote!(rt::stats::TopValues), opt, quote!(Option<String>), Type::List(Box::new(Type::String)))
+            };
+            let finish = if name == "quantile_edges" { quote!(edges(#n)) } else { quote!(top(#n)) };
+            Acc { finish: Some(finish), ..acc }
+        }
         other => {
             eg.g.unsupported(call.span, &format!("the aggregate `{other}` cannot be compiled yet"));
             return None;
