@@ -123,7 +123,8 @@ impl Config {
 
     fn compile_one(&self, path: &Path, out_dir: &Path) -> Result<Compiled, Error> {
         let loader = Recording { inner: FsLoader::new("."), seen: RefCell::new(Vec::new()) };
-        let result = pipec::check_program_with(&loader, path, pipec::Options { strict: self.strict });
+        let result =
+            pipec::check_program_with(&loader, path, pipec::Options { strict: self.strict, ..Default::default() });
         // Rerun when any file the pipeline read changes.
         let inputs = loader.seen.into_inner();
         for f in &inputs {

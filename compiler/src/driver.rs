@@ -348,7 +348,15 @@ pub fn fit(root: &Path, options: Options, cache: &Cache) -> Result<FitReport, Bu
         }
         for (i, site) in ready.iter().enumerate() {
             let rows = json_rows(&dir.join(i.to_string()));
-            let row = rows.first().cloned().unwrap_or_default();
+            let Some(row) = rows.first().cloned() else {
+                let at_least = fit::min_rows(&unbound, &site.stream)
+                    .map(|k| format!(" (its training binding asks for `k >= {k}`)"))
+                    .unwrap_or_default();
+                return Err(BuildError::Fit(format!(
+                    "too few training rows reach `{}` ({}) to fit it{at_least}",
+                    site.key, site.function
+                )));
+            };
             let (n, params) = fit::params_from(site, &row).map_err(BuildError::Fit)?;
             let count = site.count.map(|c| format!(", {c}")).unwrap_or_default();
             artifact.transforms.insert(

@@ -199,61 +199,131 @@ fn misplaced(e: &TExpr, place: &str, diags: &mut Vec<Diagnostic>) {
 }
 
 /// The fingerprint of site `i` (a hash of everything its value depends on, without source
-/// positions, so reformatting a file keeps it), and the sites upstream of it.
+/// positions, so reformatting a file keeps it), and the sites upstream of it. Only what the
+/// argument reads counts: walking back from the call, a `select` or `derive` contributes the
+/// fields that are read (and what those read), a `score` only when its output is; steps that
+/// choose or reshape rows (`where`, `explode`, joins, windows, aggregates) count whole.
 fn fingerprint(program: &Program, sites: &[Site], i: usize) -> (String, BTreeSet<String>) {
     let site = &sites[i];
     let mut text = format!("{}|{}|{:?}|", FORMAT, site.function, site.count);
     text.push_str(&without_spans(&format!("{:?}", site.arg)));
     let mut upstream = BTreeSet::new();
-    let mut seen = BTreeSet::new();
-    let mut todo = vec![(site.stream.clone(), Some((site.step, site.field)))];
-    while let Some((name, cut)) = todo.pop() {
-        if !seen.insert((name.clone(), cut)) {
-            continue;
+    if let Some(s) = program.streams.iter().find(|s| s.name == site.stream) {
+        let mut steps: Vec<Step> = s.steps[..site.step].iter().map(|t| t.step.clone()).collect();
+        if let Step::Derive(f) = &s.steps[site.step].step {
+            steps.push(Step::Derive(derive_prefix(f, site.field, &site.arg)));
         }
-        if let Some(src) = program.sources.iter().find(|s| s.name == name) {
-            text.push_str(&without_spans(&format!(
-                "|source {}:{:?}:{:?}:{:?}",
-                src.name, src.record, src.fit, src.event_time
-            )));
-            continue;
-        }
-        let Some(s) = program.streams.iter().find(|s| s.name == name) else { continue };
-        text.push_str(&format!("|stream {} <- {}", s.name, s.input));
-        todo.push((s.input.clone(), None));
-        for (k, step) in s.steps.iter().enumerate() {
-            let mut step = step.step.clone();
-            match cut {
-                Some((at, _)) if k > at => break,
-                Some((at, field)) if k == at => match &mut step {
-                    Step::Derive(f) => *f = derive_prefix(f, field, &site.arg),
-                    _ => break,
-                },
-                _ => {}
-            }
-            match &step {
-                Step::Union(others) => todo.extend(others.iter().map(|o| (o.clone(), None))),
-                Step::Join { table, .. } => todo.push((table.clone(), None)),
-                _ => {}
-            }
-            for e in step.exprs() {
-                let mut calls = Vec::new();
-                collect(e, &mut calls);
-                for c in calls {
-                    if let Some(up) = sites.iter().find(|o| o.span == c.span) {
-                        upstream.insert(up.key.clone());
-                    }
-                }
-            }
-            text.push('|');
-            text.push_str(&without_spans(&format!("{step:?}")));
-        }
+        let mut walk = Walk { program, sites, text: &mut text, upstream: &mut upstream };
+        walk.steps(&s.input, &steps, crate::optimize::walk::reads(&site.arg));
     }
     let mut h = 0xcbf2_9ce4_8422_2325u64;
     for b in text.bytes() {
         h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
     }
     (format!("{h:016x}"), upstream)
+}
+
+/// The walk back from a site through the steps and streams its argument depends on.
+struct Walk<'a> {
+    program: &'a Program,
+    sites: &'a [Site],
+    text: &'a mut String,
+    upstream: &'a mut BTreeSet<String>,
+}
+
+impl Walk<'_> {
+    /// The stream or source `name`, of whose rows the fields `needed` are read.
+    fn input(&mut self, name: &str, needed: BTreeSet<String>) {
+        if let Some(src) = self.program.sources.iter().find(|s| s.name == name) {
+            self.text.push_str(&without_spans(&format!(
+                "|source {}:{:?}:{:?}:{:?}:{needed:?}",
+                src.name, src.record, src.fit, src.event_time
+            )));
+            return;
+        }
+        let Some(s) = self.program.streams.iter().find(|s| s.name == name) else { return };
+        self.text.push_str(&format!("|stream {} <- {}", s.name, s.input));
+        let steps: Vec<Step> = s.steps.iter().map(|t| t.step.clone()).collect();
+        self.steps(&s.input, &steps, needed);
+    }
+
+    /// `steps` (read from `input`), of whose last row the fields `needed` are read.
+    fn steps(&mut self, input: &str, steps: &[Step], mut needed: BTreeSet<String>) {
+        use crate::optimize::walk::reads;
+        for step in steps.iter().rev() {
+            let kept = match step {
+                Step::Select(fields) => {
+                    let kept: Vec<(String, TExpr)> =
+                        fields.iter().filter(|(n, _)| needed.contains(n)).cloned().collect();
+                    needed = kept.iter().flat_map(|(_, e)| reads(e)).collect();
+                    Some(Step::Select(kept))
+                }
+                Step::Derive(fields) => {
+                    let mut kept = Vec::new();
+                    for (n, e) in fields.iter().rev() {
+                        if needed.remove(n) {
+                            needed.extend(reads(e));
+                            kept.push((n.clone(), e.clone()));
+                        }
+                    }
+                    kept.reverse();
+                    Some(Step::Derive(kept))
+                }
+                Step::Score { output, inputs, .. } => needed.remove(output).then(|| {
+                    needed.extend(inputs.iter().flat_map(|(_, e)| reads(e)));
+                    step.clone()
+                }),
+                Step::Require(_) => None,
+                Step::Explode { list, alias } => {
+                    needed.remove(alias);
+                    needed.extend(reads(list));
+                    Some(step.clone())
+                }
+                Step::Union(others) => {
+                    for o in others {
+                        self.input(o, needed.clone());
+                    }
+                    Some(step.clone())
+                }
+                Step::Join { table, .. } => {
+                    let all = self.fields_of(table);
+                    self.input(table, all);
+                    needed.extend(step.exprs().into_iter().flat_map(reads));
+                    Some(step.clone())
+                }
+                Step::Aggregate { .. } | Step::GroupBy(_) | Step::Where(_) => {
+                    needed.extend(step.exprs().into_iter().flat_map(reads));
+                    Some(step.clone())
+                }
+                Step::Window(_) | Step::ProtectFor { .. } => Some(step.clone()),
+            };
+            let Some(kept) = kept else { continue };
+            for e in kept.exprs() {
+                let mut calls = Vec::new();
+                collect(e, &mut calls);
+                for c in calls {
+                    if let Some(up) = self.sites.iter().find(|o| o.span == c.span) {
+                        self.upstream.insert(up.key.clone());
+                    }
+                }
+            }
+            self.text.push('|');
+            self.text.push_str(&without_spans(&format!("{kept:?}")));
+        }
+        self.input(input, needed);
+    }
+
+    /// Every field of a stream's or source's rows.
+    fn fields_of(&self, name: &str) -> BTreeSet<String> {
+        let row = self
+            .program
+            .sources
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| &s.row)
+            .or_else(|| self.program.streams.iter().find(|s| s.name == name).map(|s| &s.row));
+        row.map(|r| r.fields.iter().map(|(n, _)| n.clone()).collect()).unwrap_or_default()
+    }
 }
 
 /// The fields before field `j` of a `derive` that `arg` reads, directly or through each other,
@@ -492,7 +562,7 @@ pub fn analysis(program: &Program, sites: &[&Site], dir: &Path) -> Result<Progra
         }
         let out_row = crate::hir::Row { fields: fields.iter().map(|(n, e)| (n.clone(), e.ty.clone())).collect() };
         steps.push(crate::hir::TypedStep {
-            step: Step::Aggregate { min_group: None, fields },
+            step: Step::Aggregate { min_group: min_rows(program, &site.stream), fields },
             span,
             row: out_row.clone(),
         });
@@ -545,6 +615,97 @@ pub fn analysis(program: &Program, sites: &[&Site], dir: &Path) -> Result<Progra
         s.bounded = true;
     }
     Ok(p)
+}
+
+/// The least number of training rows a site on `stream` is fitted on: the smallest `k >= N`
+/// of the training bindings upstream, none unless every one has it.
+pub fn min_rows(program: &Program, stream: &str) -> Option<i64> {
+    let ks: Option<Vec<i64>> = upstream_sources(program, stream)
+        .iter()
+        .map(|n| program.sources.iter().find(|s| &s.name == n).and_then(|s| s.fit_min_rows))
+        .collect();
+    ks.and_then(|ks| ks.into_iter().min())
+}
+
+/// The fitted parameters are published (in the artifact, and in every program built from it),
+/// so the training data's clearance (`fit = … { allow … }`) must allow what they hold: the
+/// privacy analysis runs over each site's analysis program with the clearance on its output.
+/// `zscore`'s count, mean and spread combine every training row, so with `k >= N` they are
+/// aggregates; `scale_to_01`'s minimum and maximum, `quantile_bucket`'s edges and
+/// `vocabulary`'s values are single records' values, so they need the raw form allowed.
+pub fn privacy(
+    res: &crate::resolve::Resolved,
+    program: &Program,
+    sites: &[Site],
+    taxonomy: &crate::privacy::Taxonomy,
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for site in sites {
+        let Ok(mut p) = analysis(program, &[site], Path::new("fit")) else { continue };
+        let sources = upstream_sources(program, &site.stream);
+        let mut allows: Vec<crate::hir::Allow> = Vec::new();
+        for s in p.sources.iter().filter(|s| sources.contains(&s.name)) {
+            allows.extend(s.fit_allows.iter().cloned());
+        }
+        p.sinks[0].allows = allows;
+        p.sinks[0].name = format!("the fitted parameters of `{}`", site.key);
+        let (outcome, _) = crate::privacy::analyze(res, &p, taxonomy);
+        let denied: Vec<&crate::privacy::flow::Violation> =
+            outcome.violations.iter().filter(|v| v.sink == p.sinks[0].name).collect();
+        if denied.is_empty() {
+            continue;
+        }
+        let mut labels: Vec<(&str, crate::privacy::label::Form)> = Vec::new();
+        for v in &denied {
+            let l = (v.label.category.as_str(), v.label.form);
+            if !labels.contains(&l) {
+                labels.push(l);
+            }
+        }
+        let what: Vec<String> = labels.iter().map(|(c, f)| format!("`{c}` ({})", f.name())).collect();
+        let allow: Vec<String> = labels.iter().map(|(c, f)| format!("allow \"{c}\" as {}", f.name())).collect();
+        let k = min_rows(program, &site.stream);
+        let help = match (site.function, k) {
+            ("zscore", None) => format!(
+                "fit on at least N training rows, so its mean and spread are aggregates: `fit = files(…) {{ k >= 50 allow \"{}\" as aggregated }}`; or allow the data: `{}`",
+                labels[0].0,
+                allow.join(" ")
+            ),
+            ("zscore", Some(_)) => format!("allow the data in the training binding: `fit = files(…) {{ {} }}`", allow.join(" ")),
+            _ => format!(
+                "`{}` keeps training values as they are (a minimum, a maximum, an edge, a frequent value): allow them in the training binding, `fit = files(…) {{ {} }}`, or fit on data without the label",
+                site.function,
+                allow.join(" ")
+            ),
+        };
+        let implicit = denied.iter().all(|v| v.label.implicit);
+        let mut d = Diagnostic::new(
+            if implicit { Code::P007 } else { Code::P003 },
+            site.span,
+            format!(
+                "the fitted parameters of `{}` would hold {} of the training data, which its clearance does not allow",
+                site.key,
+                what.join(", ")
+            ),
+        )
+        .label(format!("`{}` is fitted on labeled training data", site.function))
+        .help(help);
+        if let Some(v) = denied.first() {
+            let steps: Vec<String> = v
+                .label
+                .path
+                .iter()
+                .map(|hop| {
+                    let f = res.sources.get(hop.span.file);
+                    let (line, col) = f.line_col(hop.span.start);
+                    format!("{} ({}:{line}:{col})", hop.what, f.path.display())
+                })
+                .collect();
+            d = d.note(format!("`{}` came this way: {}", v.label.category, steps.join(" → ")));
+        }
+        out.push(d);
+    }
+    out
 }
 
 /// The row a stream reads from `input` (a source or another stream).

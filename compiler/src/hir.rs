@@ -357,6 +357,9 @@ pub struct Source {
     /// fitted parameters may hold of it.
     pub fit: Option<Connector>,
     pub fit_allows: Vec<Allow>,
+    /// `k >= N` in the training binding's clearance: the least number of training rows a
+    /// transform is fitted on, so that its parameters are aggregates of at least N records.
+    pub fit_min_rows: Option<i64>,
     pub span: Span,
 }
 

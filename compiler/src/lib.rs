@@ -118,6 +118,7 @@ pub fn check_program_with(loader: &dyn Loader, root: &Path, options: Options) ->
     let text = if options.fitting { None } else { loader.load(&artifact).ok() };
     let command = format!("pipec fit {}", root.display());
     let fit_sites = fit::bind(&mut program, &artifact, text.as_deref(), options.fitting, &command, &mut diags);
+    diags.extend(fit::privacy(&resolved, &program, &fit_sites, &taxonomy));
     let models = models::load_and_check(loader, &resolved, &program, &mut diags);
     if options.strict {
         for d in &mut diags {

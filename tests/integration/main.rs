@@ -19,3 +19,4 @@ mod run;
 mod spec;
 mod stream;
 mod tidy;
+mod transforms;

@@ -62,7 +62,8 @@ fn clean_programs_have_no_privacy_findings() {
     assert!(clean.len() >= 10);
     for root in clean.iter().chain([PathBuf::from("valid/design/main.pipe"), PathBuf::from("valid/wiring.pipe")].iter())
     {
-        let checked = pipec::check_program_with(&l, root, pipec::Options { strict: true }).expect("loads");
+        let checked =
+            pipec::check_program_with(&l, root, pipec::Options { strict: true, ..Default::default() }).expect("loads");
         let findings: Vec<String> = checked
             .diagnostics
             .iter()
@@ -81,6 +82,7 @@ fn strict_mode_turns_privacy_warnings_into_errors() {
     let root = Path::new("privacy/leaks/implicit_where.pipe");
     let lax = pipec::check_program(&l, root).expect("loads");
     assert!(!lax.has_errors(), "an implicit flow is a warning by default");
-    let strict = pipec::check_program_with(&l, root, pipec::Options { strict: true }).expect("loads");
+    let strict =
+        pipec::check_program_with(&l, root, pipec::Options { strict: true, ..Default::default() }).expect("loads");
     assert!(strict.has_errors());
 }

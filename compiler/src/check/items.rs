@@ -178,6 +178,7 @@ impl<'a> Checker<'a> {
             stream: None,
             fit: None,
             fit_allows: Vec::new(),
+            fit_min_rows: None,
             span: s.name.span,
         };
         let mut seen: HashMap<&str, Span> = HashMap::new();
@@ -255,7 +256,7 @@ impl<'a> Checker<'a> {
                 ("fit", PropValue::Fit(e, clearance)) => {
                     out.fit = self.connector(e, true);
                     if let Some(c) = clearance {
-                        let (purpose, allows) = self.clearance_rules(c);
+                        let (purpose, allows, min_rows) = self.clearance_rules(c, true);
                         if let Some((_, span)) = purpose {
                             self.diags.push(
                                 Diagnostic::new(Code::E2015, span, "the training data's clearance has no purpose")
@@ -264,6 +265,7 @@ impl<'a> Checker<'a> {
                             );
                         }
                         out.fit_allows = allows;
+                        out.fit_min_rows = min_rows;
                     }
                 }
                 ("batch" | "stream", PropValue::Expr(e)) => {

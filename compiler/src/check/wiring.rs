@@ -24,7 +24,7 @@ impl Checker<'_> {
         clearance: Option<&Clearance>,
     ) -> Option<usize> {
         let connector = self.connector(connector, false)?;
-        let (purpose, allows) = clearance.map(|c| self.clearance_rules(c)).unwrap_or_default();
+        let (purpose, allows, _) = clearance.map(|c| self.clearance_rules(c, false)).unwrap_or_default();
         self.program.sinks.push(hir::Sink {
             name: name.to_string(),
             connector,
@@ -35,12 +35,38 @@ impl Checker<'_> {
         Some(self.program.sinks.len() - 1)
     }
 
-    /// The purpose (with its span) and the `allow` rules of a clearance block.
-    pub(super) fn clearance_rules(&mut self, clearance: &Clearance) -> (Option<(String, Span)>, Vec<hir::Allow>) {
+    /// The purpose (with its span), the `allow` rules and the `k >= N` of a clearance block;
+    /// `k >= N` only in a source's training binding (`training`).
+    pub(super) fn clearance_rules(
+        &mut self,
+        clearance: &Clearance,
+        training: bool,
+    ) -> (Option<(String, Span)>, Vec<hir::Allow>, Option<i64>) {
         let mut purpose: Option<(String, Span)> = None;
         let mut allows = Vec::new();
+        let mut min_rows = None;
         for rule in &clearance.rules {
             match rule {
+                ClearanceRule::MinRows { span, .. } if !training => {
+                    self.diags.push(
+                        Diagnostic::new(Code::E2015, *span, "a sink's clearance has no `k >= N`")
+                            .label("only a source's training data has a minimum size")
+                            .help("aggregate before the sink instead: `aggregate(k >= 10) { … }`"),
+                    );
+                }
+                ClearanceRule::MinRows { k, .. } => match k.kind {
+                    ExprKind::Int(n) if n >= 2 => min_rows = Some(n),
+                    ExprKind::Error => {}
+                    _ => self.diags.push(
+                        Diagnostic::new(
+                            Code::E2018,
+                            k.span,
+                            "the minimum number of training rows must be a whole number of at least 2",
+                        )
+                        .label("not a positive integer literal")
+                        .help("write `fit = files(\"train.jsonl\", format = json) { k >= 50 … }`"),
+                    ),
+                },
                 ClearanceRule::Purpose(p) => {
                     if let Some((_, first)) = &purpose {
                         self.diags.push(
@@ -88,7 +114,7 @@ impl Checker<'_> {
                 }
             }
         }
-        (purpose, allows)
+        (purpose, allows, min_rows)
     }
 
     pub(super) fn edge(&mut self, from: &Ident, to: &EdgeTarget, span: Span) {

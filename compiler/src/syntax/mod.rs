@@ -49,6 +49,7 @@ pub const PIPE_WORDS: &[&str] = &[
     "for",
     "k",
     "late",
+    "fit",
     "drop",
     "to",
     "allow",

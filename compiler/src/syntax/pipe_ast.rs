@@ -205,7 +205,16 @@ pub struct Clearance {
 #[derive(Debug, Clone)]
 pub enum ClearanceRule {
     Purpose(StrLit),
-    Allow { category: StrLit, form: Ident },
+    Allow {
+        category: StrLit,
+        form: Ident,
+    },
+    /// `k >= N`: the least number of records the data is aggregated over (a source's training
+    /// data only: the fitted parameters are aggregates of the whole set).
+    MinRows {
+        k: Expr,
+        span: Span,
+    },
 }
 
 #[derive(Debug, Clone)]

@@ -369,9 +369,13 @@ impl Parser<'_> {
                 self.c.expect_word("as")?;
                 let form = self.name("a form such as `raw`, `pseudonymized` or `aggregated`")?;
                 rules.push(ClearanceRule::Allow { category, form });
+            } else if let Some(k) = self.c.eat_word("k") {
+                self.c.expect(Tok::Ge, "`>=`")?;
+                let n = self.expr()?;
+                rules.push(ClearanceRule::MinRows { span: k.span.to(n.span), k: n });
             } else {
-                self.c.error_expected("`allow \"<category>\" as <form>` or `purpose = \"<data use>\"`");
-                self.c.recover(|c| c.at_word("allow") || c.at_word("purpose"));
+                self.c.error_expected("`allow \"<category>\" as <form>`, `purpose = \"<data use>\"` or `k >= N`");
+                self.c.recover(|c| c.at_word("allow") || c.at_word("purpose") || c.at_word("k"));
                 if !self.c.at(Tok::Ident) {
                     break;
                 }
