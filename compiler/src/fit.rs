@@ -273,7 +273,7 @@ impl Walk<'_> {
                     needed.extend(inputs.iter().flat_map(|(_, e)| reads(e)));
                     step.clone()
                 }),
-                Step::Require(_) => None,
+                Step::Require(..) => None,
                 Step::Explode { list, alias } => {
                     needed.remove(alias);
                     needed.extend(reads(list));

@@ -170,7 +170,12 @@ pub fn build(checked: &Checked) -> Graph {
                 Step::Select(f) => (NodeKind::Step, format!("select {}", names(f.iter().map(|(n, _)| n)))),
                 Step::Derive(f) => (NodeKind::Step, format!("derive {}", names(f.iter().map(|(n, _)| n)))),
                 Step::Where(c) => (NodeKind::Step, shorten(format!("where {}", crate::ir::print::expr(c)))),
-                Step::Require(c) => (NodeKind::Step, shorten(format!("require {}", crate::ir::print::expr(c)))),
+                Step::Require(c, crate::hir::Gate::Require) => {
+                    (NodeKind::Step, shorten(format!("require {}", crate::ir::print::expr(c))))
+                }
+                Step::Require(_, crate::hir::Gate::Expect { what, .. }) => {
+                    (NodeKind::Step, shorten(format!("expect {what}")))
+                }
                 Step::Explode { list, alias } => {
                     (NodeKind::Step, shorten(format!("explode {} as {alias}", crate::ir::print::expr(list))))
                 }

@@ -63,7 +63,7 @@ impl Step {
             }
             Step::Aggregate { fields, .. } => fields.iter().map(|(_, e)| e).collect(),
             Step::Score { inputs, .. } => inputs.iter().map(|(_, e)| e).collect(),
-            Step::Where(e) | Step::Require(e) => vec![e],
+            Step::Where(e) | Step::Require(e, _) => vec![e],
             Step::Explode { list, .. } => vec![list],
             Step::Join { keys, asof, .. } => {
                 keys.iter().flat_map(|(l, r)| [l, r]).chain(asof.as_ref().and_then(|a| a.order.as_ref())).collect()
@@ -148,12 +148,23 @@ pub enum WindowKind {
     },
 }
 
+/// What a broken `require` condition is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Gate {
+    /// A `require` step: every row must hold.
+    Require,
+    /// A check of an `expect` step (`what`: its text and stream, as reported), evaluated once
+    /// per group; `blocking` unless written `warn`.
+    Expect { what: String, blocking: bool },
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
     Select(Vec<(String, TExpr)>),
     Where(TExpr),
-    /// `require COND`: a row for which `COND` is false fails the run.
-    Require(TExpr),
+    /// `require COND`: a row for which `COND` is false fails the run; or a check of an
+    /// `expect` step, `COND` a field of the step's row.
+    Require(TExpr, Gate),
     Derive(Vec<(String, TExpr)>),
     Explode {
         list: TExpr,

@@ -20,6 +20,8 @@ pub struct Status {
     pub cluster_records: u64,
     /// Kafka consumer lag of the partitions this process reads: (source, partition, messages).
     pub partition_lag: Vec<(String, i32, i64)>,
+    /// The checks of `expect` blocks this process's workers evaluated so far.
+    pub checks: crate::run::Violations,
 }
 
 impl Status {
@@ -37,12 +39,14 @@ impl Status {
         self.records += o.records;
         self.cluster_records = self.cluster_records.max(o.cluster_records);
         self.partition_lag.extend(o.partition_lag.iter().cloned());
+        self.checks.merge(&o.checks);
     }
 }
 
 /// The metrics of a running stream, as Prometheus text.
 pub fn prometheus(name: &str, nodes: &[NodeDecl], process: usize, status: &Status) -> String {
-    let Status { stats, watermark, groups: state, checkpoints, records, cluster_records, partition_lag } = status;
+    let Status { stats, watermark, groups: state, checkpoints, records, cluster_records, partition_lag, checks } =
+        status;
     let (watermark, state, checkpoints, records, cluster_records) =
         (*watermark, *state, *checkpoints, *records, *cluster_records);
     let mut out = String::new();
@@ -104,6 +108,31 @@ pub fn prometheus(name: &str, nodes: &[NodeDecl], process: usize, status: &Statu
             ));
         }
     }
+    if !checks.is_empty() {
+        let series: [(&str, &str, fn(&crate::run::Tally) -> u64); 2] = [
+            ("evaluations", "Times a check of an `expect` block was evaluated (once per group and window).", |t| {
+                t.evaluated
+            }),
+            ("failures", "Times a check of an `expect` block did not hold.", |t| t.failed),
+        ];
+        for (metric, help, get) in series {
+            out.push_str(&format!(
+                "# HELP pipe_expectation_{metric}_total {help}\n# TYPE pipe_expectation_{metric}_total counter\n"
+            ));
+            for (what, t) in &checks.0 {
+                let gate = match t.gate {
+                    crate::run::Gate::Require => "require",
+                    crate::run::Gate::Expect => "expect",
+                    crate::run::Gate::Warn => "warn",
+                };
+                out.push_str(&format!(
+                    "pipe_expectation_{metric}_total{{pipeline=\"{name}\",check=\"{}\",gate=\"{gate}\"}} {}\n",
+                    what.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', " "),
+                    get(t)
+                ));
+            }
+        }
+    }
     out.push_str(&format!(
         "# HELP pipe_checkpoints_total Checkpoints completed.\n# TYPE pipe_checkpoints_total counter\npipe_checkpoints_total{{pipeline=\"{name}\"}} {checkpoints}\n"
     ));
@@ -162,6 +191,11 @@ mod tests {
             records,
             cluster_records: 400,
             partition_lag: vec![("events".into(), partition, i64::from(partition) * 10 + 5)],
+            checks: {
+                let mut v = crate::run::Violations::default();
+                v.check("`null_rate(x) < 0.1` of `events`", true, partition == 0);
+                v
+            },
         };
         total.add(&worker(60, 60, 0));
         total.add(&worker(40, 40, 1));
@@ -180,6 +214,10 @@ mod tests {
         assert_eq!(value("pipe_state_groups"), "6");
         assert_eq!(value("pipe_watermark_milliseconds"), "1700000000000");
         assert_eq!(value("pipe_checkpoints_total"), "2");
+        // The checks of `expect` blocks, summed over the workers.
+        let check = "{pipeline=\"p\",check=\"`null_rate(x) < 0.1` of `events`\",gate=\"expect\"}";
+        assert_eq!(value(&format!("pipe_expectation_evaluations_total{check}")), "2");
+        assert_eq!(value(&format!("pipe_expectation_failures_total{check}")), "1");
         // Each worker's Kafka partitions, with their lag.
         assert_eq!(value("pipe_kafka_consumer_lag{pipeline=\"p\",source=\"events\",partition=\"0\"}"), "5");
         assert_eq!(value("pipe_kafka_consumer_lag{pipeline=\"p\",source=\"events\",partition=\"1\"}"), "15");

@@ -452,6 +452,9 @@ pub struct Summary {
     pub bytes: u64,
     pub operators: Vec<OperatorSummary>,
     pub outputs: Vec<String>,
+    /// The checks of `expect` blocks (and broken `require` steps): how often each was
+    /// evaluated and failed.
+    pub checks: Violations,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -502,6 +505,7 @@ impl Summary {
                 }
             ));
         }
+        s.push_str(&self.checks.expectations());
         for out in &self.outputs {
             s.push_str(&format!("wrote {out}\n"));
         }
@@ -509,41 +513,141 @@ impl Summary {
     }
 }
 
-/// The rows that broke each `require` step (its text, with its stream): a run with any fails
-/// and publishes nothing. Only counts are kept — a row's values may be personal data, and an
-/// error message is not a sink that is cleared to receive them.
+/// What each `require` step and each `expect` check saw (keyed by its text, with its stream):
+/// a broken requirement or blocking expectation fails the run, which then publishes nothing;
+/// a broken `warn` check is reported and the run goes on. Only counts are kept — a row's values
+/// may be personal data, and an error message is not a sink that is cleared to receive them.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Violations(pub std::collections::BTreeMap<String, u64>);
+pub struct Violations(pub std::collections::BTreeMap<String, Tally>);
+
+/// How a check fails a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Gate {
+    /// `require COND`, checked on every row; only broken rows are counted.
+    Require,
+    /// A check of an `expect` block, evaluated once per group and window: fails the run.
+    Expect,
+    /// A `warn` check of an `expect` block: reported, the run goes on.
+    Warn,
+}
+
+/// The evaluations of one check and how many of them failed.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Tally {
+    pub gate: Gate,
+    pub evaluated: u64,
+    pub failed: u64,
+}
 
 impl Violations {
     /// A row broke requirement `what`.
     #[cold]
     pub fn add(&mut self, what: &str) {
+        self.tally(what, Gate::Require, false);
+    }
+
+    /// Check `what` of an `expect` block held or not for one group.
+    pub fn check(&mut self, what: &str, blocking: bool, held: bool) {
+        self.tally(what, if blocking { Gate::Expect } else { Gate::Warn }, held);
+    }
+
+    fn tally(&mut self, what: &str, gate: Gate, held: bool) {
+        let failed = u64::from(!held);
         match self.0.get_mut(what) {
-            Some(n) => *n += 1,
+            Some(t) => {
+                t.evaluated += 1;
+                t.failed += failed;
+            }
             None => {
-                self.0.insert(what.to_string(), 1);
+                self.0.insert(what.to_string(), Tally { gate, evaluated: 1, failed });
             }
         }
     }
 
     pub fn merge(&mut self, o: &Violations) {
-        for (what, n) in &o.0 {
-            *self.0.entry(what.clone()).or_default() += n;
+        for (what, t) in &o.0 {
+            match self.0.get_mut(what) {
+                Some(mine) => {
+                    mine.evaluated += t.evaluated;
+                    mine.failed += t.failed;
+                }
+                None => {
+                    self.0.insert(what.clone(), *t);
+                }
+            }
         }
+    }
+
+    /// Whether a requirement or a blocking expectation failed: the run fails.
+    pub fn fail(&self) -> bool {
+        self.0.values().any(|t| t.failed > 0 && t.gate != Gate::Warn)
     }
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// The exit code of a run these failed: 3 when a requirement did, else 4.
+    pub fn exit_code(&self) -> u8 {
+        if self.0.values().any(|t| t.failed > 0 && t.gate == Gate::Require) {
+            RunError::REQUIREMENT_EXIT
+        } else {
+            RunError::EXPECTATION_EXIT
+        }
+    }
+
+    /// The checks of `expect` blocks as a table: each with how often it was evaluated and
+    /// failed (empty without `expect` blocks).
+    pub fn expectations(&self) -> String {
+        let checks: Vec<(&String, &Tally)> = self.0.iter().filter(|(_, t)| t.gate != Gate::Require).collect();
+        if checks.is_empty() {
+            return String::new();
+        }
+        let mut s = format!("{:<8} {:>9} {:>9}  {}\n", "check", "evaluated", "failed", "expectation");
+        for (what, t) in checks {
+            let verdict = match (t.failed, t.gate) {
+                (0, _) => "ok",
+                (_, Gate::Warn) => "WARN",
+                _ => "FAILED",
+            };
+            s.push_str(&format!("{verdict:<8} {:>9} {:>9}  {what}\n", t.evaluated, t.failed));
+        }
+        s
+    }
 }
 
 impl std::fmt::Display for Violations {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let n = self.0.len();
-        write!(f, "{n} requirement{} failed; nothing was published:", if n == 1 { "" } else { "s" })?;
-        for (what, rows) in &self.0 {
-            write!(f, "\n  {what}: false for {rows} row{}", if *rows == 1 { "" } else { "s" })?;
+        let broken: Vec<(&String, &Tally)> =
+            self.0.iter().filter(|(_, t)| t.failed > 0 && t.gate != Gate::Warn).collect();
+        let rows = broken.iter().filter(|(_, t)| t.gate == Gate::Require).count();
+        let checks = broken.len() - rows;
+        let mut parts = Vec::new();
+        if rows > 0 {
+            parts.push(format!("{rows} requirement{}", if rows == 1 { "" } else { "s" }));
+        }
+        if checks > 0 {
+            parts.push(format!("{checks} expectation{}", if checks == 1 { "" } else { "s" }));
+        }
+        write!(f, "{} failed; nothing was published:", parts.join(" and "))?;
+        for (what, t) in broken {
+            match t.gate {
+                Gate::Require => {
+                    write!(f, "\n  {what}: false for {} row{}", t.failed, if t.failed == 1 { "" } else { "s" })?
+                }
+                _ => write!(
+                    f,
+                    "\n  {what}: failed {} of {} time{}",
+                    t.failed,
+                    t.evaluated,
+                    if t.evaluated == 1 { "" } else { "s" }
+                )?,
+            }
+        }
+        let table = self.expectations();
+        if !table.is_empty() {
+            write!(f, "\n{}", table.trim_end())?;
         }
         Ok(())
     }
@@ -553,7 +657,8 @@ impl std::fmt::Display for Violations {
 pub enum RunError {
     #[error("{0}")]
     Setup(String),
-    /// Rows broke `require` steps (the binary exits with [`RunError::REQUIREMENT_EXIT`]).
+    /// Rows broke `require` steps or blocking `expect` checks (the binary exits with
+    /// [`RunError::exit_code`]).
     #[error("{0}")]
     Requirements(Violations),
     #[error(transparent)]
@@ -565,6 +670,16 @@ pub enum RunError {
 impl RunError {
     /// The exit code of a run that failed a `require` step: a gate, told apart from errors (1).
     pub const REQUIREMENT_EXIT: u8 = 3;
+    /// The exit code of a run whose data broke a blocking check of an `expect` block.
+    pub const EXPECTATION_EXIT: u8 = 4;
+
+    /// The code the binary exits with.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Requirements(v) => v.exit_code(),
+            _ => 1,
+        }
+    }
 }
 
 /// The context of a run: the key (when the pipeline needs one) and every `env(…)` value, from
@@ -640,7 +755,7 @@ pub fn run_memory<P: Pipeline>(
     if let Some(e) = base.error.take() {
         return Err(RunError::Io(e));
     }
-    if !base.violations.is_empty() {
+    if base.violations.fail() {
         return Err(RunError::Requirements(std::mem::take(&mut base.violations)));
     }
     let operators = operators(&nodes, base.stats.clone());

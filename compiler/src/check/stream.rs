@@ -106,20 +106,41 @@ impl Checker<'_> {
             if let Some((_, span)) = &st.window {
                 if !matches!(
                     op.kind,
-                    OpKind::GroupBy(_) | OpKind::Aggregate { .. } | OpKind::Metrics { .. } | OpKind::Error
+                    OpKind::GroupBy(_)
+                        | OpKind::Aggregate { .. }
+                        | OpKind::Metrics { .. }
+                        | OpKind::Expect { .. }
+                        | OpKind::Error
                 ) {
                     self.order_error(*span, "window");
                     st.window = None;
                 }
             }
             if let Some((_, span)) = &st.group {
-                if !matches!(op.kind, OpKind::Aggregate { .. } | OpKind::Metrics { .. } | OpKind::Error) {
+                if !matches!(
+                    op.kind,
+                    OpKind::Aggregate { .. } | OpKind::Metrics { .. } | OpKind::Expect { .. } | OpKind::Error
+                ) {
                     self.order_error(*span, "group by");
                     st.group = None;
                 }
             }
             if let Some(step) = self.step(&mut st, &op.kind, op.span) {
                 steps.push(TypedStep { step, span: op.span, row: st.row.clone() });
+            }
+            // Each check of an `expect` step is then tested on every row (group) it made.
+            if let OpKind::Expect { checks, .. } = &op.kind {
+                for (i, c) in checks.iter().enumerate() {
+                    let name = super::window::check_name(c, i);
+                    if st.row.get(&name) != Some(&Type::Bool) {
+                        continue;
+                    }
+                    let text = self.res.sources.text(c.cond.span).split_whitespace().collect::<Vec<_>>().join(" ");
+                    let what = format!("`{text}` ({name}) in stream `{}`", decl.name.name);
+                    let cond = TExpr { kind: hir::TExprKind::Var(name), ty: Type::Bool, span: c.span };
+                    let gate = hir::Gate::Expect { what, blocking: !c.warn };
+                    steps.push(TypedStep { step: Step::Require(cond, gate), span: c.span, row: st.row.clone() });
+                }
             }
         }
         // A pending `group by` consumed the window before it; report the step that dangles.
@@ -198,7 +219,7 @@ impl Checker<'_> {
             OpKind::Require(cond) => {
                 let c = self.expr(st, cond);
                 self.cx(self.root).expect_bool(&c, "`require`");
-                Step::Require(c)
+                Step::Require(c, hir::Gate::Require)
             }
             OpKind::Explode { list, alias } => {
                 let l = self.expr(st, list);
@@ -253,6 +274,7 @@ impl Checker<'_> {
                 self.aggregate(st, span, min_group.as_ref(), Body::Fields(fields))
             }
             OpKind::Metrics { min_group, args } => self.aggregate(st, span, min_group.as_ref(), Body::Metrics(args)),
+            OpKind::Expect { min_group, checks } => self.aggregate(st, span, min_group.as_ref(), Body::Expect(checks)),
             OpKind::Score { model, inputs, alias } => {
                 if !self.program.models.iter().any(|m| m.name == model.name) && !self.names.contains_key(&model.name) {
                     self.diags.push(

@@ -9,14 +9,54 @@ use crate::diagnostics::{did_you_mean, Code, Diagnostic};
 use crate::hir::TExprKind;
 use crate::hir::{Row, Step, TExpr, WindowKind};
 use crate::source::Span;
-use crate::syntax::pipe_ast::{Expr, ExprKind, FieldDef};
+use crate::syntax::pipe_ast::{ExpectCheck, Expr, ExprKind, FieldDef};
 use crate::types::Type;
 
-/// What an aggregation step computes: the fields of `aggregate { … }`, or the arguments of
-/// `metrics { … }`.
+/// What an aggregation step computes: the fields of `aggregate { … }`, the arguments of
+/// `metrics { … }`, or the checks of `expect { … }`.
 pub(super) enum Body<'a> {
     Fields(&'a [FieldDef]),
     Metrics(&'a [FieldDef]),
+    Expect(&'a [ExpectCheck]),
+}
+
+/// The field of an `expect` step's row that holds check `i`'s verdict.
+pub(super) fn check_name(c: &ExpectCheck, i: usize) -> String {
+    c.name.as_ref().map_or_else(|| format!("check_{}", i + 1), |n| n.name.clone())
+}
+
+/// Whether `e` calls an aggregate (a check of the group) rather than testing each row.
+fn has_aggregate(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Call(name, args) => {
+            crate::builtins::aggregate(&name.name).is_some() || args.iter().any(|a| has_aggregate(&a.value))
+        }
+        ExprKind::Field(b, _) => has_aggregate(b),
+        ExprKind::Index(a, b) | ExprKind::Binary(_, a, b) => has_aggregate(a) || has_aggregate(b),
+        ExprKind::Unary(_, a) => has_aggregate(a),
+        ExprKind::If(a, b, c) => has_aggregate(a) || has_aggregate(b) || has_aggregate(c),
+        ExprKind::List(items) => items.iter().any(has_aggregate),
+        _ => false,
+    }
+}
+
+/// `sum(!(COND ?? true)) == 0`: a row check holds when no row breaks it (a null — a field
+/// missing — breaks nothing: `null_rate` checks those).
+fn every_row(cond: TExpr) -> TExpr {
+    use crate::syntax::pipe_ast::{BinOp, UnOp};
+    let span = cond.span;
+    let t = |kind, ty| TExpr { kind, ty, span };
+    let held = if cond.ty.is_nullable() {
+        t(
+            TExprKind::Binary(BinOp::Coalesce, Box::new(cond), Box::new(t(TExprKind::Bool(true), Type::Bool))),
+            Type::Bool,
+        )
+    } else {
+        cond
+    };
+    let broken = t(TExprKind::Unary(UnOp::Not, Box::new(held)), Type::Bool);
+    let n = t(TExprKind::Aggregate("sum", vec![broken]), Type::Int);
+    t(TExprKind::Binary(BinOp::Eq, Box::new(n), Box::new(t(TExprKind::Int(0), Type::Int))), Type::Bool)
 }
 
 impl Checker<'_> {
@@ -49,6 +89,14 @@ impl Checker<'_> {
             }
         });
         let rolling = matches!(window, Some((WindowKind::Rolling { .. }, _)));
+        if let (true, Body::Expect(_), Some((_, w))) = (rolling, &body, &window) {
+            self.diags.push(
+                Diagnostic::new(Code::E2019, *w, "`expect` after a rolling window")
+                    .label("every row of a rolling window is one record's")
+                    .secondary(span, "the checks")
+                    .help("check the whole input (no window), or each tumbling or sliding window"),
+            );
+        }
         if let (true, Body::Metrics(_), Some((_, w))) = (rolling, &body, &window) {
             self.diags.push(
                 Diagnostic::new(Code::E2027, span, "`metrics` over a rolling window")
@@ -117,6 +165,61 @@ impl Checker<'_> {
                         continue;
                     }
                     row.fields.push((name.clone(), e.ty.clone()));
+                    typed.push((name, e));
+                }
+            }
+            Body::Expect(checks) => {
+                let inner = Scope {
+                    agg: AggMode::Inner,
+                    narrowed: input_narrowed.clone(),
+                    ..Scope::new(&input, VarKind::Field)
+                };
+                let inner = Scope { quiet: st.quiet, ..inner };
+                for (i, c) in checks.iter().enumerate() {
+                    let name = check_name(c, i);
+                    if row.get(&name).is_some() {
+                        let label =
+                            if c.name.is_some() { "a second field of this name" } else { "this check's default name" };
+                        self.diags.push(
+                            Diagnostic::new(Code::E1007, c.span, format!("field `{name}` is defined twice"))
+                                .label(label)
+                                .help("name the check: `income_known = null_rate(income) < 0.01`"),
+                        );
+                        continue;
+                    }
+                    let e = if has_aggregate(&c.cond) {
+                        self.cx(self.root).expr(&scope, &c.cond)
+                    } else {
+                        self.cx(self.root).expr(&inner, &c.cond)
+                    };
+                    if e.ty.non_null() != &Type::Bool {
+                        if e.ty != Type::Error {
+                            self.diags.push(
+                                Diagnostic::new(Code::E2001, c.cond.span, format!("an `expect` check needs a `bool`, found `{}`", e.ty))
+                                    .label(format!("this is `{}`", e.ty))
+                                    .help("write a condition on each row (`amount >= 0`) or on the whole input (`null_rate(income) < 0.01`, `count_distinct(state) <= 60`)"),
+                            );
+                        }
+                        continue;
+                    }
+                    let e = if has_aggregate(&c.cond) { e } else { every_row(e) };
+                    // A check that cannot be evaluated (null) did not hold.
+                    let e = if e.ty.is_nullable() {
+                        let span = e.span;
+                        let no = TExpr { kind: TExprKind::Bool(false), ty: Type::Bool, span };
+                        TExpr {
+                            kind: TExprKind::Binary(
+                                crate::syntax::pipe_ast::BinOp::Coalesce,
+                                Box::new(e),
+                                Box::new(no),
+                            ),
+                            ty: Type::Bool,
+                            span,
+                        }
+                    } else {
+                        e
+                    };
+                    row.fields.push((name.clone(), Type::Bool));
                     typed.push((name, e));
                 }
             }

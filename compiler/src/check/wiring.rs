@@ -267,7 +267,7 @@ impl Checker<'_> {
             self.program
                 .streams
                 .iter()
-                .filter(|s| s.steps.iter().any(|st| matches!(st.step, hir::Step::Require(_))))
+                .filter(|s| s.steps.iter().any(|st| matches!(st.step, hir::Step::Require(..))))
                 .map(|s| s.name.clone()),
         );
         loop {

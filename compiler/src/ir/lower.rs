@@ -103,9 +103,15 @@ impl Lowering<'_> {
                 Step::Select(f) => Some(Stage::Select(f.clone())),
                 Step::Derive(f) => Some(Stage::Derive(f.clone())),
                 Step::Where(c) => Some(Stage::Filter(c.clone())),
-                Step::Require(c) => Some(Stage::Require {
-                    what: format!("`require {}` in stream `{}`", super::print::expr(c), s.name),
-                    cond: c.clone(),
+                Step::Require(c, gate) => Some(match gate {
+                    crate::hir::Gate::Require => Stage::Require {
+                        what: format!("`require {}` in stream `{}`", super::print::expr(c), s.name),
+                        cond: c.clone(),
+                        blocking: None,
+                    },
+                    crate::hir::Gate::Expect { what, blocking } => {
+                        Stage::Require { what: what.clone(), cond: c.clone(), blocking: Some(*blocking) }
+                    }
                 }),
                 Step::Explode { list, alias } => Some(Stage::Explode { list: list.clone(), alias: alias.clone() }),
                 Step::Score { model, inputs, output } => {

@@ -22,10 +22,12 @@ pub enum Stage {
     Derive(Vec<(String, TExpr)>),
     Filter(TExpr),
     /// `require`: a row for which `cond` is false is counted under `what` (the step and its
-    /// stream) and fails the run; the row goes on.
+    /// stream) and fails the run; the row goes on. A check of an `expect` step (`blocking`:
+    /// whether it fails the run) counts every evaluation, held or not.
     Require {
         cond: TExpr,
         what: String,
+        blocking: Option<bool>,
     },
     Explode {
         list: TExpr,

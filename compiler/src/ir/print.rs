@@ -140,7 +140,10 @@ pub fn plan(p: &Plan) -> String {
                         Stage::Select(f) => format!("select {{ {} }}", fields(f)),
                         Stage::Derive(f) => format!("derive {{ {} }}", fields(f)),
                         Stage::Filter(c) => format!("where {}", expr(c)),
-                        Stage::Require { cond, .. } => format!("require {}", expr(cond)),
+                        Stage::Require { cond, blocking: None, .. } => format!("require {}", expr(cond)),
+                        Stage::Require { what, blocking: Some(b), .. } => {
+                            format!("expect{} {what}", if *b { "" } else { " (warn)" })
+                        }
                         Stage::Explode { list, alias } => format!("explode {} as {alias}", expr(list)),
                         Stage::Score { model, inputs, output } => {
                             format!("score {model} {{ {} }} as {output}", fields(inputs))

@@ -233,7 +233,7 @@ impl<'a> Flow<'a> {
                     }
                 }
                 // The condition decides only whether the run fails; the rows go on unchanged.
-                Step::Require(c) => {
+                Step::Require(c, _) => {
                     self.expr(c, &row, None);
                 }
                 Step::Where(c) => {
@@ -1000,7 +1000,10 @@ fn mask_lowers_to(m: &Mask) -> Option<Form> {
 
 /// Aggregates whose result combines the whole group, rather than picking one record's value.
 fn combines(aggregate: &str) -> bool {
-    matches!(aggregate, "count" | "count_distinct" | "sum" | "avg" | "stddev" | "auc" | "log_loss" | "accuracy")
+    matches!(
+        aggregate,
+        "count" | "count_distinct" | "null_rate" | "sum" | "avg" | "stddev" | "auc" | "log_loss" | "accuracy"
+    )
 }
 
 /// What is upstream of a stream's rows, for `k >= N`.

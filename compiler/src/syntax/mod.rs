@@ -39,6 +39,8 @@ pub const PIPE_WORDS: &[&str] = &[
     "join",
     "metrics",
     "require",
+    "expect",
+    "warn",
     "left",
     "asof",
     "on",

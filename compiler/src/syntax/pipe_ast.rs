@@ -127,6 +127,13 @@ pub enum OpKind {
         min_group: Option<Expr>,
         args: Vec<FieldDef>,
     },
+    /// `expect [(k >= N)] { [warn] [NAME =] COND, … }`: data validation. An aggregate of one
+    /// bool per check (per group and window); a check that does not hold fails the run (`warn`:
+    /// is reported). A `COND` without aggregates must hold for every row.
+    Expect {
+        min_group: Option<Expr>,
+        checks: Vec<ExpectCheck>,
+    },
     Score {
         model: Ident,
         inputs: Vec<FieldDef>,
@@ -139,6 +146,16 @@ pub enum OpKind {
     /// other side's records. `within LOWER to UPPER` makes an interval join.
     Join(Box<JoinOp>),
     Error,
+}
+
+/// One check of an `expect` step.
+#[derive(Debug, Clone)]
+pub struct ExpectCheck {
+    /// `warn`: reported, but the run goes on.
+    pub warn: bool,
+    pub name: Option<Ident>,
+    pub cond: Expr,
+    pub span: Span,
 }
 
 /// The parts of a `join` step, as written.
@@ -165,6 +182,7 @@ impl OpKind {
             OpKind::GroupBy(_) => "group by",
             OpKind::Aggregate { .. } => "aggregate",
             OpKind::Metrics { .. } => "metrics",
+            OpKind::Expect { .. } => "expect",
             OpKind::Score { .. } => "score",
             OpKind::ProtectFor(_) => "protect for",
             OpKind::Union(_) => "union",

@@ -25,6 +25,7 @@ pub const OP_WORDS: &[&str] = &[
     "join",
     "metrics",
     "require",
+    "expect",
 ];
 /// Words with a meaning inside expressions; they cannot name a field there.
 pub const RESERVED: &[&str] = &["if", "then", "else", "null", "true", "false", "and", "or", "not"];
@@ -265,6 +266,10 @@ impl Parser<'_> {
                 let min_group = self.min_group()?;
                 OpKind::Metrics { min_group, args: self.field_block()? }
             }
+            "expect" => {
+                let min_group = self.min_group()?;
+                OpKind::Expect { min_group, checks: self.expect_block()? }
+            }
             "score" => {
                 let model = self.name("a model name")?;
                 let inputs = self.field_block()?;
@@ -333,6 +338,31 @@ impl Parser<'_> {
             let before = self.c.pos();
             match self.field_def() {
                 Some(f) => out.push(f),
+                None => self.c.recover(|c| c.at(Tok::Comma)),
+            }
+            self.c.separator();
+            if self.c.pos() == before {
+                break;
+            }
+        }
+        self.c.expect(Tok::RBrace, "`}`")?;
+        Some(out)
+    }
+
+    /// `{ [warn] [NAME =] COND, … }` of an `expect` step.
+    fn expect_block(&mut self) -> Option<Vec<ExpectCheck>> {
+        self.c.expect(Tok::LBrace, "`{`")?;
+        let mut out = Vec::new();
+        while !self.c.at(Tok::RBrace) && !self.c.at_eof() {
+            let before = self.c.pos();
+            let start = self.c.span();
+            // `warn` starts a check unless it is a field read (`warn == …`, `warn,`).
+            let warn = self.c.at_word("warn") && matches!(self.c.nth(1), Tok::Ident | Tok::LParen | Tok::Bang);
+            if warn {
+                self.c.bump();
+            }
+            match self.field_def() {
+                Some(f) => out.push(ExpectCheck { warn, name: f.name, span: start.to(f.value.span), cond: f.value }),
                 None => self.c.recover(|c| c.at(Tok::Comma)),
             }
             self.c.separator();

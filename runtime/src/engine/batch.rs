@@ -176,7 +176,7 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
             // Not when a requirement failed: the run will publish nothing.
             let (uploaded, failure) = match failure {
                 Some(f) => (Vec::new(), Some(f)),
-                None if !violations.is_empty() => (Vec::new(), None),
+                None if violations.fail() => (Vec::new(), None),
                 None => match worker_outputs.upload(index) {
                     Ok(u) => (u, None),
                     Err(e) => (Vec::new(), Some(e.to_string())),
@@ -218,13 +218,6 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
         }
         return Err(RunError::Io(io::Error::other(e)));
     }
-    if !violations.is_empty() {
-        outputs.abandon_spools();
-        if first == 0 {
-            outputs.abandon();
-        }
-        return Err(RunError::Requirements(violations));
-    }
     let operators = run::operators(&nodes, stats);
     let summary = Summary {
         pipeline: P::NAME,
@@ -232,7 +225,19 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
         bytes: total,
         operators,
         outputs: Vec::new(),
+        checks: violations,
     };
+    if summary.checks.fail() {
+        outputs.abandon_spools();
+        if first == 0 {
+            outputs.abandon();
+        }
+        // `--summary FILE` still gets the report: every check, how often it failed.
+        if let Some(path) = &opts.summary {
+            std::fs::write(path, serde_json::to_vec_pretty(&summary).map_err(io::Error::other)?)?;
+        }
+        return Err(RunError::Requirements(summary.checks));
+    }
     // The process of worker 0 publishes the whole cluster's output, the summary with it.
     super::report(summary, first == 0, opts, &outputs, |json| outputs.commit(json))
 }

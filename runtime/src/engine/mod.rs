@@ -74,10 +74,7 @@ pub fn main<P: Pipeline>(p: P) -> std::process::ExitCode {
             {
                 eprintln!("error: {e}");
             }
-            match e {
-                RunError::Requirements(_) => std::process::ExitCode::from(RunError::REQUIREMENT_EXIT),
-                _ => std::process::ExitCode::FAILURE,
-            }
+            std::process::ExitCode::from(e.exit_code())
         }
     }
 }

@@ -27,7 +27,7 @@ use crate::connectors::files::{self, parse_duration, Msg, CHANNEL_BATCHES};
 use crate::connectors::{self as conn, ReaderShared};
 use crate::input::{Format, StreamKind};
 use crate::metrics::{self, Status};
-use crate::run::{self, Base, NodeDecl, Options, Pipeline, RunError, SourceDecl, Stat, Summary};
+use crate::run::{self, Base, NodeDecl, Options, Pipeline, RunError, SourceDecl, Stat, Summary, Violations};
 use crate::sink::{Outputs, SinkTo};
 
 /// The longest a worker waits for input before it ends a round anyway (so watermarks, idle
@@ -236,7 +236,7 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
                 {
                     eprintln!("error: {e}");
                 }
-                std::process::exit(1);
+                std::process::exit(i32::from(e.exit_code()));
             }
         };
         // Every worker learns every worker's outcome, so every process fails or ends together.
@@ -249,12 +249,14 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
     };
     let nodes = p.nodes();
     let mut stats = vec![Stat::default(); nodes.len()];
+    let mut checks = Violations::default();
     for r in &all {
         match r {
-            Ok(s) => {
+            Ok((s, v)) => {
                 for (a, b) in stats.iter_mut().zip(s) {
                     a.add(b);
                 }
+                checks.merge(v);
             }
             Err(e) => return Err(RunError::Setup(e.clone())),
         }
@@ -266,6 +268,7 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
         bytes: 0,
         operators,
         outputs: Vec::new(),
+        checks,
     };
     super::report(summary, first == 0, opts, &outputs, |json| outputs.write_summaries(json))
 }
@@ -544,7 +547,7 @@ fn worker<P: Pipeline>(
     ctx: &Arc<run::Context>,
     outputs: &Arc<Outputs>,
     started: Instant,
-) -> Result<Vec<Stat>, Failure> {
+) -> Result<(Vec<Stat>, Violations), Failure> {
     let (index, peers) = (timely.index(), timely.peers());
     let mut base = Base::new(ctx.clone(), SinkTo::new(outputs.clone(), index, 0), setup.nodes.len());
     base.workers = peers;
@@ -791,7 +794,7 @@ fn worker<P: Pipeline>(
                 if let Some(e) = base.error.take() {
                     return Err(Failure::Fatal(RunError::Io(e)));
                 }
-                if !base.violations.is_empty() {
+                if base.violations.fail() {
                     return Err(Failure::Fatal(RunError::Requirements(std::mem::take(&mut base.violations))));
                 }
                 let e = base.out.close_epoch()?;
@@ -904,7 +907,7 @@ fn worker<P: Pipeline>(
             if let Some(e) = base.error.take() {
                 return Err(Failure::Fatal(RunError::Io(e)));
             }
-            if !base.violations.is_empty() {
+            if base.violations.fail() {
                 return Err(Failure::Fatal(RunError::Requirements(std::mem::take(&mut base.violations))));
             }
         }
@@ -926,6 +929,7 @@ fn worker<P: Pipeline>(
                     .flat_map(|r| r.partitions.iter())
                     .map(|p| (setup.sources[p.source].name.to_string(), p.partition, p.lag))
                     .collect(),
+                checks: base.violations.clone(),
             }
         };
         publish_status(p, setup, slot, status, started, &mut last_metrics);
@@ -948,8 +952,8 @@ fn worker<P: Pipeline>(
         return Err(Failure::Source(e));
     }
     let mut sh = core.borrow_mut();
-    let stats = p.base(&mut sh.w).stats.clone();
-    Ok(stats)
+    let base = p.base(&mut sh.w);
+    Ok((base.stats.clone(), std::mem::take(&mut base.violations)))
 }
 
 /// Whether this worker reads the file or partition a position names: a Kafka partition belongs

@@ -11,6 +11,7 @@ pub mod last;
 pub mod log_loss;
 pub mod max;
 pub mod min;
+pub mod null_rate;
 pub mod quantile_edges;
 pub mod quantile_means;
 pub mod stddev;
@@ -21,6 +22,7 @@ pub mod top_values;
 pub const ALL: &[&crate::builtins::Aggregate] = &[
     &count::AGGREGATE,
     &count_distinct::AGGREGATE,
+    &null_rate::AGGREGATE,
     &sum::AGGREGATE,
     &min::AGGREGATE,
     &max::AGGREGATE,

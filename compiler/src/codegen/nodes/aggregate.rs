@@ -342,6 +342,20 @@ fn accumulator(
                 return None;
             }
         },
+        "null_rate" => {
+            // The mean of "is null" over every row of the group.
+            let missing = match (&v, arg_ty.is_nullable()) {
+                (Some(v), true) => quote!((#v).is_none()),
+                (Some(v), false) => quote!({ let _ = #v; false }),
+                (None, _) => quote!(false),
+            };
+            Acc::new(
+                quote!(agg::Avg),
+                quote!(Some(if #missing { 1.0 } else { 0.0 })),
+                quote!(Option<f64>),
+                Type::Double.nullable(),
+            )
+        }
         "sum" | "avg" if inner == Type::Bool => {
             let opt = as_opt(eg, v.unwrap_or_default(), &Type::Bool);
             if name == "sum" {

@@ -99,8 +99,8 @@ pub(super) fn stage_code(g: &mut Gen<'_>, m: &MapCx<'_, '_>, at: Pos<'_>, mut l:
             let rest = stage_code(g, m, next, l);
             quote!(#test #rest)
         }
-        Stage::Require { cond, what } => {
-            let test = require(g, m, at, &l, cond, what);
+        Stage::Require { cond, what, blocking } => {
+            let test = require(g, m, at, &l, cond, what, *blocking);
             let rest = stage_code(g, m, next, l);
             quote!(#test #rest)
         }
@@ -220,10 +220,22 @@ fn filter(g: &mut Gen<'_>, m: &MapCx<'_, '_>, at: Pos<'_>, l: &Locals, c: &TExpr
 
 /// `require`: a row for which the condition is false is counted against the requirement (the
 /// run fails at its end, or a stream at its next checkpoint) and goes on.
-fn require(g: &mut Gen<'_>, m: &MapCx<'_, '_>, at: Pos<'_>, l: &Locals, c: &TExpr, what: &str) -> TokenStream {
+fn require(
+    g: &mut Gen<'_>,
+    m: &MapCx<'_, '_>,
+    at: Pos<'_>,
+    l: &Locals,
+    c: &TExpr,
+    what: &str,
+    blocking: Option<bool>,
+) -> TokenStream {
     let (ni, exit) = (lit(m.i), at.exit);
     let mut eg = ExprGen::new(g);
     let v = eg.expr(c, &l.sc);
+    if let Some(blocking) = blocking {
+        // A check of an `expect` step: its value is a field of the step's row.
+        return quote! { self.base.violations.check(#what, #blocking, #v); };
+    }
     if eg.fallible {
         quote! {
             match (|| -> Res<bool> { Ok(#v) })() {
