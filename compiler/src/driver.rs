@@ -387,6 +387,144 @@ pub fn fit(root: &Path, options: Options, cache: &Cache) -> Result<FitReport, Bu
 }
 
 /// The JSON rows of the files under `dir`.
+/// What `pipec profile` wrote.
+#[derive(Debug)]
+pub struct ProfileReport {
+    pub artifact: PathBuf,
+    /// Each source profiled: its name, the binding read, its rows and rejected records.
+    pub sources: Vec<(String, String, u64, u64)>,
+}
+
+/// `pipec profile`: reads every source's training data (its `fit` binding, else its `batch`
+/// binding) through the program's own decoders — a compiled program that writes each source's
+/// records as they are — and writes the baseline profile beside the program, atomically.
+/// Statistics of labeled fields the training binding's clearance does not allow are left out.
+pub fn profile(root: &Path, options: Options, cache: &Cache) -> Result<ProfileReport, BuildError> {
+    use crate::hir::{Connector, ConnectorArg, Edge, Sink, Stream};
+    use crate::profile::{self, Profile, SourceProfile};
+    let loader = FsLoader::new(".");
+    let options = Options { profiling: true, ..options };
+    let mut checked =
+        crate::check_program_with(&loader, root, options).map_err(|e| BuildError::Load(root.into(), e))?;
+    if checked.has_errors() {
+        return Err(BuildError::Program(Box::new(checked)));
+    }
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = cache.dir.join("profile").join(format!("{}-{run}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let original = checked.program.clone();
+    let mut p = original.clone();
+    p.namespace = Some(format!("{}.profile", p.namespace.as_deref().unwrap_or("pipe")));
+    p.streams.clear();
+    p.sinks.clear();
+    p.edges.clear();
+    let files = |path: PathBuf, span| Connector {
+        name: "files".into(),
+        args: vec![
+            ("dir".into(), ConnectorArg::Text(path.display().to_string())),
+            ("format".into(), ConnectorArg::Word("json".into())),
+        ],
+        span,
+    };
+    let mut read = Vec::new();
+    for (i, s) in p.sources.iter_mut().enumerate() {
+        let (binding, connector) = match (&s.fit, &s.batch) {
+            (Some(c), _) => ("fit", c.clone()),
+            (None, Some(c)) => ("batch", c.clone()),
+            (None, None) => continue,
+        };
+        s.batch = Some(connector);
+        s.stream = None;
+        let name = format!("__profile_{i}");
+        read.push((s.name.clone(), binding.to_string(), name.clone()));
+        p.streams.push(Stream {
+            name: name.clone(),
+            input: s.name.clone(),
+            steps: Vec::new(),
+            row: s.row.clone(),
+            bounded: true,
+            event_time: false,
+            span: s.span,
+        });
+        p.sinks.push(Sink {
+            name: name.clone(),
+            connector: files(dir.join(&name), s.span),
+            purpose: None,
+            allows: Vec::new(),
+            span: s.span,
+        });
+        p.edges.push(Edge { from: name, to: p.sinks.len() - 1, sink_exprs: Vec::new(), span: s.span });
+    }
+    if read.is_empty() {
+        return Err(BuildError::Fit(format!(
+            "`{}` has no source with a `fit` or `batch` binding to profile",
+            root.display()
+        )));
+    }
+    let span = p.sources.first().map(|s| s.span).unwrap_or_default();
+    p.sinks.push(Sink {
+        name: "rejected->files".into(),
+        connector: files(dir.join("rejected"), span),
+        purpose: None,
+        allows: Vec::new(),
+        span,
+    });
+    p.edges.push(Edge { from: "rejected".into(), to: p.sinks.len() - 1, sink_exprs: Vec::new(), span });
+    // The labels of each field, as the privacy analysis sees them on the way to the profile.
+    let (outcome, _) = crate::privacy::analyze(&checked.resolved, &p, &checked.taxonomy);
+    checked.program = p;
+    let built = build_checked(checked, root, cache)?;
+    let out = Command::new(&built.binary)
+        .arg("--quiet")
+        .output()
+        .map_err(|e| BuildError::Fit(format!("cannot run the profile: {e}")))?;
+    if !out.status.success() {
+        return Err(BuildError::Fit(format!(
+            "reading the data to profile failed:\n{}",
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        )));
+    }
+    let rejected = json_rows(&dir.join("rejected"));
+    let mut result =
+        Profile { pipe_profile: profile::FORMAT, program: root.display().to_string(), ..Profile::default() };
+    let mut report = Vec::new();
+    for (source, binding, stream) in &read {
+        let Some(src) = original.sources.iter().find(|s| &s.name == source) else { continue };
+        let rows = json_rows(&dir.join(stream));
+        let n = rows.len() as u64;
+        let bad = rejected.iter().filter(|r| r["source"].as_str() == Some(source.as_str())).count() as u64;
+        let mut fields = std::collections::BTreeMap::new();
+        for (name, ty) in src.row.fields.iter().filter(|(_, t)| profile::profiled(t)) {
+            let values: Vec<&serde_json::Value> = rows.iter().map(|r| &r[name.as_str()]).collect();
+            let mut f = profile::field(ty, &values);
+            let labels: Vec<(String, crate::privacy::label::Form)> = outcome
+                .columns
+                .iter()
+                .filter(|c| &c.stream == stream && &c.field == name)
+                .flat_map(|c| c.labels.iter().map(|l| (l.category.clone(), l.form)))
+                .collect();
+            let allows = if binding == "fit" { src.fit_allows.as_slice() } else { &[] };
+            let min_rows = if binding == "fit" { src.fit_min_rows } else { None };
+            profile::withhold(&mut f, &labels, allows, min_rows, n);
+            fields.insert(name.clone(), f);
+        }
+        result
+            .sources
+            .insert(source.clone(), SourceProfile { binding: binding.clone(), rows: n, rejected: bad, fields });
+        report.push((source.clone(), binding.clone(), n, bad));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = profile::artifact_path(root);
+    let mut text = serde_json::to_string_pretty(&result).map_err(|e| BuildError::Fit(e.to_string()))?;
+    text.push('\n');
+    let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|e| BuildError::Fit(format!("cannot write {}: {e}", path.display())))?;
+    Ok(ProfileReport { artifact: path, sources: report })
+}
+
 fn json_rows(dir: &Path) -> Vec<serde_json::Value> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .into_iter()

@@ -28,6 +28,7 @@ pub mod lsp;
 pub mod models;
 pub mod optimize;
 pub mod privacy;
+pub mod profile;
 pub mod resolve;
 pub mod source;
 pub mod syntax;
@@ -50,6 +51,8 @@ pub struct Checked {
     pub privacy: privacy::Outcome,
     /// The project taxonomy (`pipe-taxonomy.toml`) that extended the built-in one, if any.
     pub taxonomy_file: Option<std::path::PathBuf>,
+    /// The taxonomy the privacy analysis used: the built-in one with the project's extension.
+    pub taxonomy: privacy::Taxonomy,
     /// The calls of fitted transforms (`fit.rs`), bound to their parameters where they have them.
     pub fit_sites: Vec<fit::Site>,
     pub diagnostics: Vec<Diagnostic>,
@@ -68,6 +71,8 @@ pub struct Options {
     pub strict: bool,
     /// `pipec fit`: transforms without fitted parameters are not errors (they are being fitted).
     pub fitting: bool,
+    /// `pipec profile`: `drift` without a baseline is not an error (it is being written).
+    pub profiling: bool,
 }
 
 /// Parses, resolves and checks the program whose root file is `root`. Fails only when the
@@ -119,6 +124,10 @@ pub fn check_program_with(loader: &dyn Loader, root: &Path, options: Options) ->
     let command = format!("pipec fit {}", root.display());
     let fit_sites = fit::bind(&mut program, &artifact, text.as_deref(), options.fitting, &command, &mut diags);
     diags.extend(fit::privacy(&resolved, &program, &fit_sites, &taxonomy));
+    let baseline = profile::artifact_path(root);
+    let text = if options.profiling { None } else { loader.load(&baseline).ok() };
+    let command = format!("pipec profile {}", root.display());
+    profile::bind(&mut program, &baseline, text.as_deref(), options.profiling, &command, &mut diags);
     let models = models::load_and_check(loader, &resolved, &program, &mut diags);
     if options.strict {
         for d in &mut diags {
@@ -129,7 +138,7 @@ pub fn check_program_with(loader: &dyn Loader, root: &Path, options: Options) ->
     }
     diags.sort_by_key(|d| (d.primary.span.file, d.primary.span.start, d.code));
     diags.dedup();
-    Ok(Checked { resolved, program, models, privacy: outcome, taxonomy_file, fit_sites, diagnostics: diags })
+    Ok(Checked { resolved, program, models, privacy: outcome, taxonomy_file, taxonomy, fit_sites, diagnostics: diags })
 }
 
 /// The nearest `pipe-taxonomy.toml` from the folder of `root` upward: through the folders of a

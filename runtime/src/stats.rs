@@ -101,6 +101,40 @@ impl QuantileEdges {
     }
 }
 
+/// The Jensen–Shannon divergence (base 2: from 0, the same distribution, to 1, disjoint ones)
+/// between two distributions over the same buckets, each given as weights (normalized here).
+pub fn jensen_shannon(p: &[f64], q: &[f64]) -> f64 {
+    let (sp, sq): (f64, f64) = (p.iter().sum(), q.iter().sum());
+    if sp <= 0.0 || sq <= 0.0 {
+        return if sp <= 0.0 && sq <= 0.0 { 0.0 } else { 1.0 };
+    }
+    let kl = |a: f64, m: f64| if a > 0.0 { a * (a / m).log2() } else { 0.0 };
+    let mut d = 0.0;
+    for (x, y) in p.iter().zip(q) {
+        let (a, b) = (x / sp, y / sq);
+        let m = (a + b) / 2.0;
+        d += 0.5 * kl(a, m) + 0.5 * kl(b, m);
+    }
+    d.clamp(0.0, 1.0)
+}
+
+impl QuantileEdges {
+    /// `drift(x)` of a number: the Jensen–Shannon divergence between the baseline's share of
+    /// values in each bucket (`base`, one more than `inner` edges: a value's bucket counts the
+    /// inner edges at or below it, as `quantile_bucket` does) and this group's. Null for a group
+    /// without values.
+    pub fn drift(self, inner: &[f64], base: &[f64]) -> Res<Option<f64>> {
+        if self.0.is_empty() {
+            return Ok(None);
+        }
+        let mut counts = vec![0.0; inner.len() + 1];
+        for x in &self.0 {
+            counts[inner.partition_point(|e| e <= x)] += 1.0;
+        }
+        Ok(Some(jensen_shannon(&counts, base)))
+    }
+}
+
 /// `top_values(x, n)`: the `n` most frequent values, the most frequent first, equal counts in
 /// the order of the values (so the result does not depend on arrival order). Keeps a count per
 /// distinct value.
@@ -123,6 +157,24 @@ impl TopValues {
         let mut all: Vec<(String, u64)> = self.0.into_iter().collect();
         all.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         Ok(all.into_iter().take(n).map(|(s, _)| s).collect())
+    }
+}
+
+impl TopValues {
+    /// `drift(x)` of a string: the L-infinity distance (the largest difference of a value's
+    /// share) between the baseline — the shares of its `values`, then of every other value
+    /// together, in `base` — and this group's. Null for a group without values.
+    pub fn drift(self, values: &[&str], base: &[f64]) -> Res<Option<f64>> {
+        let total: u64 = self.0.values().sum();
+        if total == 0 {
+            return Ok(None);
+        }
+        let mut shares: Vec<f64> = values.iter().map(|v| self.0.get(*v).copied().unwrap_or(0) as f64).collect();
+        let known: f64 = shares.iter().sum();
+        shares.push(total as f64 - known);
+        let sb: f64 = base.iter().sum::<f64>().max(f64::MIN_POSITIVE);
+        let d = shares.iter().zip(base).map(|(c, b)| (c / total as f64 - b / sb).abs()).fold(0.0, f64::max);
+        Ok(Some(d))
     }
 }
 
@@ -185,6 +237,35 @@ mod tests {
             assert!((got - want).abs() < 1e-14 * want, "{got} vs {want}");
         }
         assert_eq!(StdDev::default().finish().expect("sd"), None);
+    }
+
+    #[test]
+    fn drift_is_zero_for_the_baseline_and_grows_with_a_shift() {
+        // Baseline: four equal buckets at inner edges 1, 2, 3.
+        let (inner, base) = ([1.0, 2.0, 3.0], [0.25, 0.25, 0.25, 0.25]);
+        let group = |v: &[f64]| {
+            let mut q = QuantileEdges::default();
+            for x in v {
+                q.add(Some(*x));
+            }
+            q
+        };
+        assert_eq!(group(&[0.5, 1.5, 2.5, 3.5]).drift(&inner, &base).expect("drift"), Some(0.0));
+        // Everything moved above the last edge: p = (0, 0, 0, 1), q = ¼ each, m = (⅛, ⅛, ⅛, ⅝),
+        // JS = ½·KL(p‖m) + ½·KL(q‖m) = ½·log2(1/⅝) + ½·(3·¼·log2(2) + ¼·log2(¼/⅝)).
+        let want = 0.5 * (1.0f64 / 0.625).log2() + 0.5 * (0.75 + 0.25 * (0.25f64 / 0.625).log2());
+        let got = group(&[4.0, 5.0, 9.0]).drift(&inner, &base).expect("drift").expect("values");
+        assert!((got - want).abs() < 1e-15, "{got} vs {want}");
+        assert_eq!(group(&[]).drift(&inner, &base).expect("drift"), None);
+        assert_eq!(jensen_shannon(&[1.0, 0.0], &[0.0, 1.0]), 1.0);
+
+        // Strings: CA 50%, TX 30%, others 20% in the baseline; here CA 25%, TX 25%, others 50%.
+        let mut t = TopValues::default();
+        for s in ["CA", "TX", "NY", "WA"] {
+            t.add(Some(s.to_string()));
+        }
+        let d = t.drift(&["CA", "TX"], &[0.5, 0.3, 0.2]).expect("drift").expect("values");
+        assert!((d - 0.3).abs() < 1e-15, "{d}");
     }
 
     #[test]

@@ -72,6 +72,16 @@ enum Command {
         #[arg(long)]
         strict: bool,
     },
+    /// Profile every source's training data (its `fit` binding, else its `batch` binding):
+    /// counts, null rates, quantiles, most frequent values per field, written to the program's
+    /// `.profile.json`, the baseline `drift(…)` checks compare with.
+    Profile {
+        /// The `.pipe` file whose sources to profile.
+        file: PathBuf,
+        /// Privacy warnings become errors.
+        #[arg(long)]
+        strict: bool,
+    },
     /// Build the pipeline if it changed, then run it. Arguments after `--` go to the pipeline
     /// (see its `--help`: `--source NAME=URI`, `--sink NAME=URI`, `--hmac-key-file`, …).
     Run {
@@ -168,6 +178,7 @@ fn main() -> ExitCode {
         },
         Command::Explain { file, unoptimized } => explain(&file, unoptimized),
         Command::Fit { file, strict } => fit(&file, strict),
+        Command::Profile { file, strict } => profile(&file, strict),
         Command::Build { file, output, release, strict } => {
             // Where the binary goes is checked before a build that can take minutes.
             if let Some(out) = &output {
@@ -274,9 +285,26 @@ fn build(file: &Path, release: bool, strict: bool) -> Result<PathBuf, ExitCode> 
     }
 }
 
+/// `pipec profile`: profiles the sources and says what it wrote.
+fn profile(file: &Path, strict: bool) -> ExitCode {
+    let cache = pipec::driver::Cache::from_env(false);
+    match pipec::driver::profile(file, pipec::Options { strict, ..Default::default() }, &cache) {
+        Ok(report) => {
+            let mut out = String::new();
+            for (source, binding, rows, rejected) in &report.sources {
+                out.push_str(&format!("profiled {source} ({binding} binding): {rows} rows, {rejected} rejected\n"));
+            }
+            out.push_str(&format!("wrote {}\n", report.artifact.display()));
+            let _ = write!(std::io::stderr(), "{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => analysis_failed(e, "not profiled"),
+    }
+}
+
 /// `pipec fit`: fits the transforms and says what it wrote.
 fn fit(file: &Path, strict: bool) -> ExitCode {
-    use pipec::driver::{self, BuildError};
+    use pipec::driver;
     let cache = driver::Cache::from_env(false);
     match driver::fit(file, pipec::Options { strict, ..Default::default() }, &cache) {
         Ok(report) => {
@@ -295,7 +323,15 @@ fn fit(file: &Path, strict: bool) -> ExitCode {
             let _ = write!(std::io::stderr(), "{out}");
             ExitCode::SUCCESS
         }
-        Err(BuildError::Load(path, e)) => {
+        Err(e) => analysis_failed(e, "not fitted"),
+    }
+}
+
+/// The report of a `pipec fit` or `pipec profile` that failed (`what`: the last line).
+fn analysis_failed(e: pipec::driver::BuildError, what: &str) -> ExitCode {
+    use pipec::driver::BuildError;
+    match e {
+        BuildError::Load(path, e) => {
             let why = match e {
                 LoadError::NotFound => "file not found".to_string(),
                 LoadError::Unreadable(w) => w,
@@ -303,15 +339,15 @@ fn fit(file: &Path, strict: bool) -> ExitCode {
             let _ = writeln!(std::io::stderr(), "error: cannot read `{}`: {why}", path.display());
             ExitCode::from(2)
         }
-        Err(BuildError::Program(checked)) => {
+        BuildError::Program(checked) => {
             let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
             let _ =
                 write!(std::io::stderr(), "{}", render::human(&checked.resolved.sources, &checked.diagnostics, color));
             let errors = checked.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
-            let _ = writeln!(std::io::stderr(), "not fitted: {errors} error{}", s(errors));
+            let _ = writeln!(std::io::stderr(), "{what}: {errors} error{}", s(errors));
             ExitCode::from(1)
         }
-        Err(BuildError::Cargo(why) | BuildError::Fit(why)) => {
+        BuildError::Cargo(why) | BuildError::Fit(why) => {
             let _ = writeln!(std::io::stderr(), "error: {why}");
             ExitCode::from(1)
         }

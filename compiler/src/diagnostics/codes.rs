@@ -85,6 +85,7 @@ codes! {
     E2026 => "as-of join without event times",
     E2027 => "invalid `metrics` step",
     E2028 => "transform not fitted",
+    E2029 => "no baseline profile",
     // Code generation.
     E3001 => "not supported by the code generator yet",
     // Privacy.

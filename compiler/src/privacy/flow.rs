@@ -1002,7 +1002,7 @@ fn mask_lowers_to(m: &Mask) -> Option<Form> {
 fn combines(aggregate: &str) -> bool {
     matches!(
         aggregate,
-        "count" | "count_distinct" | "null_rate" | "sum" | "avg" | "stddev" | "auc" | "log_loss" | "accuracy"
+        "count" | "count_distinct" | "null_rate" | "drift" | "sum" | "avg" | "stddev" | "auc" | "log_loss" | "accuracy"
     )
 }
 

@@ -6,6 +6,7 @@ pub mod auc;
 pub mod avg;
 pub mod count;
 pub mod count_distinct;
+pub mod drift;
 pub mod first;
 pub mod last;
 pub mod log_loss;
@@ -23,6 +24,7 @@ pub const ALL: &[&crate::builtins::Aggregate] = &[
     &count::AGGREGATE,
     &count_distinct::AGGREGATE,
     &null_rate::AGGREGATE,
+    &drift::AGGREGATE,
     &sum::AGGREGATE,
     &min::AGGREGATE,
     &max::AGGREGATE,

@@ -342,6 +342,44 @@ fn accumulator(
                 return None;
             }
         },
+        "drift" => {
+            let (Some(TExprKind::List(keys)), Some(TExprKind::List(base))) =
+                (args.get(1).map(|a| &a.kind), args.get(2).map(|a| &a.kind))
+            else {
+                eg.g.unsupported(call.span, "`drift` without a baseline profile");
+                return None;
+            };
+            let base: Vec<TokenStream> = base
+                .iter()
+                .map(|b| match b.kind {
+                    TExprKind::Float(f) => crate::codegen::f64_lit(f),
+                    _ => quote!(0.0),
+                })
+                .collect();
+            if inner == Type::String {
+                let values: Vec<&str> = keys
+                    .iter()
+                    .filter_map(|k| match &k.kind {
+                        TExprKind::Str(s) => Some(s.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                let opt = as_opt(eg, v.unwrap_or_default(), &Type::String);
+                let acc = Acc::new(quote!(rt::stats::TopValues), opt, quote!(Option<String>), Type::Double.nullable());
+                Acc { finish: Some(quote!(drift(&[#(#values),*], &[#(#base),*]))), ..acc }
+            } else {
+                let edges: Vec<TokenStream> = keys
+                    .iter()
+                    .map(|k| match k.kind {
+                        TExprKind::Float(f) => crate::codegen::f64_lit(f),
+                        _ => quote!(0.0),
+                    })
+                    .collect();
+                let opt = as_opt(eg, v.unwrap_or_default(), &Type::Double);
+                let acc = Acc::new(quote!(rt::stats::QuantileEdges), opt, quote!(Option<f64>), Type::Double.nullable());
+                Acc { finish: Some(quote!(drift(&[#(#edges),*], &[#(#base),*]))), ..acc }
+            }
+        }
         "null_rate" => {
             // The mean of "is null" over every row of the group.
             let missing = match (&v, arg_ty.is_nullable()) {
