@@ -20,3 +20,4 @@ mod spec;
 mod stream;
 mod tidy;
 mod transforms;
+mod validation;

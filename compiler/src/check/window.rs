@@ -40,8 +40,9 @@ fn has_aggregate(e: &Expr) -> bool {
     }
 }
 
-/// `sum(!(COND ?? true)) == 0`: a row check holds when no row breaks it (a null — a field
-/// missing — breaks nothing: `null_rate` checks those).
+/// `sum(!(COND ?? true)) == 0`: a row check holds when no row breaks it. A condition that is
+/// null breaks nothing; an ordering comparison with a null side is false, as everywhere, so
+/// `x == null || x >= 0` is how a check lets a missing value pass (`null_rate` counts those).
 fn every_row(cond: TExpr) -> TExpr {
     use crate::syntax::pipe_ast::{BinOp, UnOp};
     let span = cond.span;
@@ -73,7 +74,12 @@ impl Checker<'_> {
     pub(super) fn aggregate(&mut self, st: &mut State, span: Span, min_group: Option<&Expr>, body: Body<'_>) -> Step {
         let keys = st.group.take().map(|(k, _)| k).unwrap_or_default();
         if keys.is_empty() {
-            self.boundedness(st, span, "aggregate");
+            let step = match body {
+                Body::Fields(_) => "aggregate",
+                Body::Metrics(_) => "metrics",
+                Body::Expect(_) => "expect",
+            };
+            self.boundedness(st, span, step);
         }
         let window = st.window.take();
         let k = min_group.and_then(|e| match e.kind {
