@@ -286,7 +286,8 @@ pub struct FitReport {
 pub fn fit(root: &Path, options: Options, cache: &Cache) -> Result<FitReport, BuildError> {
     use crate::fit::{self, Artifact, Fitted};
     let loader = FsLoader::new(".");
-    let options = Options { fitting: true, ..options };
+    // The baseline profile is not needed to fit (the analysis compiles no `drift`).
+    let options = Options { fitting: true, profiling: true, ..options };
     let check = || crate::check_program_with(&loader, root, options).map_err(|e| BuildError::Load(root.into(), e));
     let checked = check()?;
     if checked.has_errors() {
@@ -403,7 +404,8 @@ pub fn profile(root: &Path, options: Options, cache: &Cache) -> Result<ProfileRe
     use crate::hir::{Connector, ConnectorArg, Edge, Sink, Stream};
     use crate::profile::{self, Profile, SourceProfile};
     let loader = FsLoader::new(".");
-    let options = Options { profiling: true, ..options };
+    // Nor are the fitted parameters needed to profile (the profile reads the sources only).
+    let options = Options { profiling: true, fitting: true, ..options };
     let mut checked =
         crate::check_program_with(&loader, root, options).map_err(|e| BuildError::Load(root.into(), e))?;
     if checked.has_errors() {

@@ -593,6 +593,13 @@ pub fn analysis(program: &Program, sites: &[&Site], dir: &Path) -> Result<Progra
         });
         p.edges.push(crate::hir::Edge { from: name, to: p.sinks.len() - 1, sink_exprs: Vec::new(), span });
     }
+    // Only what the statistics read is compiled: other streams (an `expect` step's, with its
+    // `drift` not yet profiled) are not part of the analysis.
+    let mut needed: BTreeSet<String> = BTreeSet::new();
+    for i in 0..sites.len() {
+        needed.extend(upstream(&p, &format!("__fit_{i}")));
+    }
+    p.streams.retain(|s| needed.contains(&s.name));
     // Training records that cannot be read go beside the statistics, not where the pipeline's go.
     let span = sites.first().map(|s| s.span).unwrap_or_default();
     p.sinks.push(crate::hir::Sink {
@@ -721,15 +728,16 @@ fn input_row(program: &Program, input: &str) -> crate::hir::Row {
 
 /// The sources whose records reach stream `name`.
 pub fn upstream_sources(program: &Program, name: &str) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
+    let all = upstream(program, name);
+    program.sources.iter().filter(|s| all.contains(&s.name)).map(|s| s.name.clone()).collect()
+}
+
+/// The streams and sources whose records reach stream `name`, and `name` itself.
+fn upstream(program: &Program, name: &str) -> BTreeSet<String> {
     let mut seen = BTreeSet::new();
     let mut todo = vec![name.to_string()];
     while let Some(n) = todo.pop() {
         if !seen.insert(n.clone()) {
-            continue;
-        }
-        if program.sources.iter().any(|s| s.name == n) {
-            out.insert(n);
             continue;
         }
         let Some(s) = program.streams.iter().find(|s| s.name == n) else { continue };
@@ -742,7 +750,7 @@ pub fn upstream_sources(program: &Program, name: &str) -> BTreeSet<String> {
             }
         }
     }
-    out
+    seen
 }
 
 /// A site's parameters from its analysis row (the JSON the analysis wrote for it).

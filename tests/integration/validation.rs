@@ -300,3 +300,153 @@ fn a_feed_is_checked_against_the_profile_of_its_training_data() {
     assert_eq!(out.status.code(), Some(4), "{stderr}");
     assert!(stderr.contains("(state_drift) in stream `quality`"), "{stderr}");
 }
+
+/// A CSV file's rows as maps from column to text.
+fn csv_rows(path: &Path) -> Vec<BTreeMap<String, String>> {
+    let mut reader = csv::Reader::from_path(path).expect("csv");
+    let headers = reader.headers().expect("header").clone();
+    reader
+        .records()
+        .map(|r| {
+            let r = r.expect("record");
+            headers.iter().zip(r.iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect()
+        })
+        .collect()
+}
+
+fn column(rows: &[BTreeMap<String, String>], name: &str) -> Vec<f64> {
+    rows.iter().filter_map(|r| r[name].parse::<f64>().ok()).collect()
+}
+
+/// The example on the real loans: fitting and profiling January and February give the committed
+/// artifacts; March's features are the training data's standardization and vocabularies, the
+/// same in a backfill and in a stream; the per-grade metrics count every grade with at least 10
+/// loans; March with its debt-to-income ratios shifted fails validation, naming the check, and
+/// publishes nothing.
+#[test]
+fn the_ml_steps_example_fits_validates_and_scores_the_real_loans() {
+    const KEY: &str = "a-test-key-of-at-least-16-bytes";
+    let example = repo_root().join("examples/ml_steps");
+    // The example and what it reads, copied as they lie (fitting and profiling write beside
+    // the program; the fingerprints cover the bindings' paths, so they stay the same).
+    let dir = scratch("ml_steps/example");
+    std::fs::create_dir_all(dir.join("schemas")).expect("schemas");
+    std::fs::create_dir_all(dir.join("data")).expect("data");
+    let models = dir.join("../batch_scoring/models");
+    std::fs::create_dir_all(&models).expect("models");
+    std::fs::copy(repo_root().join("examples/batch_scoring/models/lgb_default.txt"), models.join("lgb_default.txt"))
+        .expect("copy the model");
+    for f in [
+        "pipeline.pipe",
+        "pipeline.fit.json",
+        "pipeline.profile.json",
+        "schemas/loans.thrift",
+        "data/train.csv",
+        "data/score.csv",
+        "data/drifted.csv",
+    ] {
+        std::fs::copy(example.join(f), dir.join(f)).expect("copy the example");
+    }
+    let program = dir.join("pipeline.pipe");
+    let cache = pipec::driver::Cache::from_env(false);
+    for (run, file) in [("fit", "pipeline.fit.json"), ("profile", "pipeline.profile.json")] {
+        let committed: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(file)).expect("committed")).expect("JSON");
+        std::fs::remove_file(dir.join(file)).expect("remove");
+        match run {
+            "fit" => drop(pipec::driver::fit(&program, pipec::Options::default(), &cache).expect("fits")),
+            _ => drop(pipec::driver::profile(&program, pipec::Options::default(), &cache).expect("profiles")),
+        }
+        let again: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(file)).expect("written")).expect("JSON");
+        let part = if run == "fit" { "transforms" } else { "sources" };
+        assert_eq!(again[part], committed[part], "{run} gives the committed {file}");
+    }
+
+    let bin = build_pipeline(&program);
+    let run = |args: &[String]| {
+        Command::new(&bin).current_dir(&dir).args(args).env("PIPE_HMAC_KEY", KEY).output().expect("run")
+    };
+    let out = run(&["--quiet".to_string()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let features = sink_rows(&dir.join("out/features"));
+    let train = csv_rows(&example.join("data/train.csv"));
+    let march = csv_rows(&example.join("data/score.csv"));
+    assert_eq!(features.len(), march.len());
+    let income = column(&train, "annual_income");
+    let mean = income.iter().sum::<f64>() / income.len() as f64;
+    let std = (income.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / income.len() as f64).sqrt();
+    let mut grades: BTreeMap<&str, i64> = BTreeMap::new();
+    for r in &train {
+        *grades.entry(r["grade"].as_str()).or_default() -= 1;
+    }
+    let mut order: Vec<(i64, &str)> = grades.iter().map(|(g, n)| (*n, *g)).collect();
+    order.sort();
+    let by_loan: BTreeMap<String, Value> = features
+        .iter()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect("row");
+            (v["loan"].as_str().expect("loan").to_string(), v)
+        })
+        .collect();
+    for r in &march {
+        let f = &by_loan[&pipe_tests::hmac_hex(KEY, &r["rownames"])];
+        let x: f64 = r["annual_income"].parse().expect("every March loan has an income");
+        assert!((f["income_z"].as_f64().expect("income_z") - (x - mean) / std).abs() < 1e-9, "{r:?}");
+        let ix = order.iter().position(|(_, g)| *g == r["grade"]).unwrap_or(7) as i64;
+        assert_eq!(f["grade_ix"].as_i64(), Some(ix), "{r:?}");
+    }
+    let by_grade: Vec<Value> =
+        sink_rows(&dir.join("out/by_grade")).iter().map(|l| serde_json::from_str(l).expect("row")).collect();
+    let mut march_grades: BTreeMap<&str, i64> = BTreeMap::new();
+    for r in &march {
+        *march_grades.entry(r["grade"].as_str()).or_default() += 1;
+    }
+    let reported: BTreeMap<String, i64> = by_grade
+        .iter()
+        .map(|g| (g["grade"].as_str().expect("grade").to_string(), g["count"].as_i64().expect("count")))
+        .collect();
+    let want: BTreeMap<String, i64> =
+        march_grades.iter().filter(|(_, n)| **n >= 10).map(|(g, n)| (g.to_string(), *n)).collect();
+    assert_eq!(reported, want, "a row per grade of at least 10 loans (k >= 10)");
+
+    // A stream of the same file in parts gives the same features.
+    let live = dir.join("live");
+    std::fs::create_dir_all(&live).expect("live");
+    let score = std::fs::read_to_string(example.join("data/score.csv")).expect("score");
+    let mut lines = score.lines();
+    let header = lines.next().expect("header");
+    let body: Vec<&str> = lines.collect();
+    for (k, chunk) in body.chunks(1000).enumerate() {
+        std::fs::write(live.join(format!("part-{k}.csv")), format!("{header}\n{}\n", chunk.join("\n"))).expect("part");
+    }
+    let streamed = dir.join("streamed");
+    let out = run(&[
+        "--mode".into(),
+        "stream".into(),
+        "--quiet".into(),
+        "--exit-when-idle".into(),
+        "500ms".into(),
+        "--sink".into(),
+        format!("features->files={}", streamed.display()),
+        "--sink".into(),
+        format!("by_grade->files={}", dir.join("streamed_by_grade").display()),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(sink_rows(&streamed), features, "a stream computes the features a backfill does");
+
+    // March with every debt-to-income ratio 8 points higher fails the drift check.
+    let out =
+        run(&["--quiet".into(), "--source".into(), format!("loans={}", example.join("data/drifted.csv").display())]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("`drift(debt_to_income) < 0.05` (dti_drift) in stream `feed_checks`: failed 1 of 1 time"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("(income_drift) in stream `feed_checks`: failed"),
+        "only the shifted column drifts: {stderr}"
+    );
+    assert_eq!(sink_rows(&dir.join("out/features")), features, "nothing was published");
+}
