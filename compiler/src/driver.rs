@@ -306,6 +306,7 @@ pub fn fit(root: &Path, options: Options, cache: &Cache) -> Result<FitReport, Bu
     static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let work = cache.dir.join("fit").join(format!("{}-{run}", std::process::id()));
+    let _removed = Scratch(work.clone());
     let mut passes = 0;
     let mut fitted = Vec::new();
     loop {
@@ -388,6 +389,16 @@ pub fn fit(root: &Path, options: Options, cache: &Cache) -> Result<FitReport, Bu
 }
 
 /// The JSON rows of the files under `dir`.
+/// A folder of training records an analysis wrote, removed however the analysis ends (they are
+/// raw data, and the cache is not a sink cleared for them).
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// What `pipec profile` wrote.
 #[derive(Debug)]
 pub struct ProfileReport {
@@ -415,6 +426,7 @@ pub fn profile(root: &Path, options: Options, cache: &Cache) -> Result<ProfileRe
     let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = cache.dir.join("profile").join(format!("{}-{run}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
+    let _removed = Scratch(dir.clone());
     let original = checked.program.clone();
     let mut p = original.clone();
     p.namespace = Some(format!("{}.profile", p.namespace.as_deref().unwrap_or("pipe")));

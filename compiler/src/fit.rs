@@ -392,9 +392,22 @@ pub fn bind(
             }
         },
     };
-    for site in &mut sites {
+    let ks: Vec<Option<i64>> = sites.iter().map(|s| min_rows(program, &s.stream)).collect();
+    for (site, k) in sites.iter_mut().zip(ks) {
         let found = parsed.as_ref().and_then(|a| a.transforms.get(&site.key));
         match found {
+            Some(f) if k.is_some_and(|k| f.rows < k) && !fitting => report(
+                site,
+                &format!(
+                    "`{}` was fitted on {} training values, fewer than its training binding's `k >= {}`",
+                    site.key,
+                    f.rows,
+                    k.unwrap_or_default()
+                ),
+                command,
+                fitting,
+                diags,
+            ),
             Some(f) if f.fingerprint == site.fingerprint && f.function == site.function => {
                 let params = params_args(&f.params, site.span);
                 if let Some(call) = find_call(program, site) {
@@ -624,14 +637,14 @@ pub fn analysis(program: &Program, sites: &[&Site], dir: &Path) -> Result<Progra
     Ok(p)
 }
 
-/// The least number of training rows a site on `stream` is fitted on: the smallest `k >= N`
-/// of the training bindings upstream, none unless every one has it.
+/// The least number of training rows a site on `stream` is fitted on: the largest `k >= N` of
+/// the training bindings upstream (each binding's minimum holds), none unless every one has it.
 pub fn min_rows(program: &Program, stream: &str) -> Option<i64> {
     let ks: Option<Vec<i64>> = upstream_sources(program, stream)
         .iter()
         .map(|n| program.sources.iter().find(|s| &s.name == n).and_then(|s| s.fit_min_rows))
         .collect();
-    ks.and_then(|ks| ks.into_iter().min())
+    ks.and_then(|ks| ks.into_iter().max())
 }
 
 /// The fitted parameters are published (in the artifact, and in every program built from it),
@@ -649,16 +662,18 @@ pub fn privacy(
     let mut out = Vec::new();
     for site in sites {
         let Ok(mut p) = analysis(program, &[site], Path::new("fit")) else { continue };
-        let sources = upstream_sources(program, &site.stream);
-        let mut allows: Vec<crate::hir::Allow> = Vec::new();
-        for s in p.sources.iter().filter(|s| sources.contains(&s.name)) {
-            allows.extend(s.fit_allows.iter().cloned());
-        }
-        p.sinks[0].allows = allows;
         p.sinks[0].name = format!("the fitted parameters of `{}`", site.key);
-        let (outcome, _) = crate::privacy::analyze(res, &p, taxonomy);
-        let denied: Vec<&crate::privacy::flow::Violation> =
-            outcome.violations.iter().filter(|v| v.sink == p.sinks[0].name).collect();
+        // Each upstream source's clearance must allow what the parameters hold: a transform
+        // over joined sources meets the strictest of them.
+        let sources = upstream_sources(program, &site.stream);
+        let clearances: Vec<Vec<crate::hir::Allow>> =
+            p.sources.iter().filter(|s| sources.contains(&s.name)).map(|s| s.fit_allows.clone()).collect();
+        let mut denied: Vec<crate::privacy::flow::Violation> = Vec::new();
+        for allows in clearances {
+            p.sinks[0].allows = allows;
+            let (outcome, _) = crate::privacy::analyze(res, &p, taxonomy);
+            denied.extend(outcome.violations.into_iter().filter(|v| v.sink == p.sinks[0].name));
+        }
         if denied.is_empty() {
             continue;
         }

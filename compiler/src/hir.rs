@@ -155,7 +155,7 @@ pub enum Gate {
     Require,
     /// A check of an `expect` step (`what`: its text and stream, as reported), evaluated once
     /// per group; `blocking` unless written `warn`.
-    Expect { what: String, blocking: bool },
+    Expect { what: String, blocking: bool, allows: Vec<Allow> },
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -77,7 +77,9 @@ pub struct Numbers {
     pub mean: f64,
     /// The percentiles 0, 10, …, 100 (linear interpolation, NumPy's default).
     pub quantiles: Vec<f64>,
-    /// The distinct inner deciles: a value's bucket counts those at or below it.
+    /// The bucket edges: the minimum, the distinct deciles above it, and the first number
+    /// above the maximum; a value's bucket counts the edges at or below it (bucket 0 is below
+    /// the training range, the last one above it).
     pub edges: Vec<f64>,
     /// The share of values in each bucket (one more than `edges`).
     pub shares: Vec<f64>,
@@ -112,12 +114,15 @@ pub fn field(ty: &Type, values: &[&serde_json::Value]) -> FieldProfile {
             }
             v.sort_unstable_by(f64::total_cmp);
             let quantiles: Vec<f64> = (0..=BUCKETS).map(|i| percentile(&v, i as f64 / BUCKETS as f64)).collect();
-            let mut edges: Vec<f64> = Vec::new();
+            // The minimum, the distinct deciles above it, and the first number above the maximum:
+            // a value outside the training range lands in a bucket of its own (share 0 here).
+            let mut edges: Vec<f64> = vec![v[0]];
             for q in &quantiles[1..BUCKETS] {
-                if edges.last().is_none_or(|e| q > e) && *q > quantiles[0] {
+                if edges.last().is_some_and(|e| q > e) {
                     edges.push(*q);
                 }
             }
+            edges.push(v[v.len() - 1].next_up());
             let mut counts = vec![0u64; edges.len() + 1];
             for x in &v {
                 counts[edges.partition_point(|e| e <= x)] += 1;
@@ -227,9 +232,30 @@ pub fn bind(
     };
     let names: Vec<String> = program.streams.iter().map(|s| s.name.clone()).collect();
     for name in names {
-        let sources = crate::fit::upstream_sources(program, &name);
+        // Where each field a `drift` reads comes from, per step (computed before the program
+        // is changed).
+        let origins: Vec<BTreeMap<String, Origin>> = program
+            .streams
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| {
+                s.steps
+                    .iter()
+                    .enumerate()
+                    .map(|(k, st)| {
+                        let mut calls = Vec::new();
+                        if let Step::Aggregate { fields, .. } = &st.step {
+                            for (_, e) in fields {
+                                drift_args(e, &mut calls);
+                            }
+                        }
+                        calls.into_iter().map(|f| (f.clone(), origin(program, &name, k, &f))).collect()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let Some(stream) = program.streams.iter_mut().find(|s| s.name == name) else { continue };
-        for step in &mut stream.steps {
+        for (k, step) in stream.steps.iter_mut().enumerate() {
             let Step::Aggregate { fields, .. } = &mut step.step else { continue };
             for (_, e) in fields.iter_mut() {
                 let mut calls = Vec::new();
@@ -239,7 +265,15 @@ pub fn bind(
                     if args.len() != 1 {
                         continue;
                     }
-                    let why = match baseline(&parsed, &sources, &args[0]) {
+                    let at = match &args[0].kind {
+                        TExprKind::Var(f) => origins
+                            .get(k)
+                            .and_then(|m| m.get(f))
+                            .cloned()
+                            .unwrap_or_else(|| Err(format!("`{f}` is not a field of a source"))),
+                        _ => Err("its argument is not a field of the source".to_string()),
+                    };
+                    let why = match at.and_then(|(source, field)| baseline(&parsed, &source, &field, &args[0])) {
                         Ok((keys, shares)) => {
                             args.push(keys);
                             args.push(shares);
@@ -288,10 +322,80 @@ fn drift_calls<'e>(e: &'e mut TExpr, out: &mut Vec<&'e mut TExpr>) {
     }
 }
 
-/// The baseline of `arg` (a field of one of `sources`) as the two list arguments of `drift`.
+/// The source and field a `drift` argument is, or why it is none.
+type Origin = Result<(String, String), String>;
+
+/// The names of the fields `drift` calls read in `e`.
+fn drift_args(e: &TExpr, out: &mut Vec<String>) {
+    match &e.kind {
+        TExprKind::Aggregate("drift", args) => {
+            if let Some(TExprKind::Var(f)) = args.first().map(|a| &a.kind) {
+                out.push(f.clone());
+            }
+        }
+        TExprKind::Field(b, _) | TExprKind::Unary(_, b) => drift_args(b, out),
+        TExprKind::Index(a, b) | TExprKind::Binary(_, a, b) => {
+            drift_args(a, out);
+            drift_args(b, out);
+        }
+        TExprKind::If(a, b, c) => {
+            drift_args(a, out);
+            drift_args(b, out);
+            drift_args(c, out);
+        }
+        TExprKind::Call(_, args) | TExprKind::List(args) => args.iter().for_each(|a| drift_args(a, out)),
+        _ => {}
+    }
+}
+
+/// The source whose field `field` reaches step `k` of stream `stream` unchanged: passed through
+/// `select` and `derive` under its own name, through `where`, `require`, `protect for`. A field
+/// computed, renamed, joined or aggregated on the way has no baseline.
+pub fn origin(program: &Program, stream: &str, k: usize, field: &str) -> Origin {
+    let Some(s) = program.streams.iter().find(|s| s.name == stream) else {
+        return match program.sources.iter().find(|s| s.name == stream) {
+            Some(src) if src.row.get(field).is_some() => Ok((src.name.clone(), field.to_string())),
+            _ => Err(format!("`{field}` is not a field of a source")),
+        };
+    };
+    let computed = || Err(format!("`{field}` is computed in stream `{stream}`, not read from a source as it is"));
+    for step in s.steps[..k.min(s.steps.len())].iter().rev() {
+        match &step.step {
+            Step::Select(fields) | Step::Derive(fields) => match fields.iter().rev().find(|(n, _)| n == field) {
+                Some((_, e)) if matches!(&e.kind, TExprKind::Var(v) if v == field) => {}
+                Some(_) => return computed(),
+                None if matches!(step.step, Step::Select(_)) => return computed(),
+                None => {}
+            },
+            Step::Where(_) | Step::Require(..) | Step::ProtectFor { .. } | Step::Window(_) | Step::GroupBy(_) => {}
+            Step::Explode { alias, .. } if alias != field => {}
+            Step::Score { output, .. } if output != field => {}
+            _ => {
+                return Err(format!(
+                    "`drift` follows `{field}` back through `select`, `derive` and `where` only, and stream `{stream}` has a {} before it",
+                    step_name(&step.step)
+                ))
+            }
+        }
+    }
+    origin(program, &s.input, usize::MAX, field)
+}
+
+fn step_name(s: &Step) -> &'static str {
+    match s {
+        Step::Join { .. } => "join",
+        Step::Union(_) => "union",
+        Step::Aggregate { .. } => "aggregate",
+        Step::Explode { .. } => "`explode`",
+        _ => "step",
+    }
+}
+
+/// The baseline of `field` of `source` as the two list arguments of `drift` called on `arg`.
 fn baseline(
     parsed: &Result<Option<Profile>, String>,
-    sources: &std::collections::BTreeSet<String>,
+    source: &str,
+    field: &str,
     arg: &TExpr,
 ) -> Result<(TExpr, TExpr), String> {
     let profile = match parsed {
@@ -299,12 +403,8 @@ fn baseline(
         Ok(None) => return Err("there is no baseline profile".into()),
         Err(e) => return Err(e.clone()),
     };
-    let TExprKind::Var(field) = &arg.kind else {
-        return Err("its argument is not a field of the source".into());
-    };
-    let found = sources.iter().find_map(|s| profile.sources.get(s).and_then(|p| p.fields.get(field)).map(|f| (s, f)));
-    let Some((source, f)) = found else {
-        return Err(format!("no source of the profile has a field `{field}`"));
+    let Some(f) = profile.sources.get(source).and_then(|p| p.fields.get(field)) else {
+        return Err(format!("the profile has no field `{field}` of source `{source}`"));
     };
     let span = arg.span;
     let float = |x: f64| TExpr { kind: TExprKind::Float(x), ty: Type::Double, span };
@@ -314,6 +414,9 @@ fn baseline(
             list(n.edges.iter().map(|e| float(*e)).collect(), Type::Double),
             list(n.shares.iter().map(|s| float(*s)).collect(), Type::Double),
         )),
+        (Type::String, _, Some(s)) if s.top.is_empty() => {
+            Err(format!("the profile of `{source}.{field}` has no values (every one was null)"))
+        }
         (Type::String, _, Some(s)) => {
             let total = (s.top.iter().map(|(_, n)| n).sum::<u64>() + s.other).max(1) as f64;
             let values =

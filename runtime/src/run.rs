@@ -271,6 +271,11 @@ pub trait Pipeline: Clone + Send + Sync + 'static {
     }
     /// The environment variables `env(…)` reads.
     fn env_vars(&self) -> &'static [&'static str];
+    /// The checks of `expect` steps: their text and whether a failure fails the run. A batch run
+    /// in which a blocking one was never evaluated (no rows reached it) fails too.
+    fn checks(&self) -> Vec<(&'static str, bool)> {
+        Vec::new()
+    }
     fn worker(&self, base: Base) -> Self::Worker;
     fn base<'w>(&self, w: &'w mut Self::Worker) -> &'w mut Base;
     /// Parses one JSON record of source `source` and pushes it through the pipeline.
@@ -579,9 +584,21 @@ impl Violations {
         }
     }
 
-    /// Whether a requirement or a blocking expectation failed: the run fails.
+    /// Whether a requirement or a blocking expectation failed, or a blocking expectation was
+    /// never evaluated: the run fails.
     pub fn fail(&self) -> bool {
-        self.0.values().any(|t| t.failed > 0 && t.gate != Gate::Warn)
+        self.0.values().any(|t| t.gate != Gate::Warn && (t.failed > 0 || t.evaluated == 0))
+    }
+
+    /// Adds the declared checks no row reached (a batch run over an empty input, say), as
+    /// evaluated no times.
+    pub fn declare(&mut self, checks: &[(&'static str, bool)]) {
+        for (what, blocking) in checks {
+            if !self.0.contains_key(*what) {
+                let gate = if *blocking { Gate::Expect } else { Gate::Warn };
+                self.0.insert(what.to_string(), Tally { gate, evaluated: 0, failed: 0 });
+            }
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -607,6 +624,8 @@ impl Violations {
         let mut s = format!("{:<8} {:>9} {:>9}  {}\n", "check", "evaluated", "failed", "expectation");
         for (what, t) in checks {
             let verdict = match (t.failed, t.gate) {
+                (0, Gate::Expect) if t.evaluated == 0 => "FAILED",
+                (0, _) if t.evaluated == 0 => "WARN",
                 (0, _) => "ok",
                 (_, Gate::Warn) => "WARN",
                 _ => "FAILED",
@@ -620,7 +639,7 @@ impl Violations {
 impl std::fmt::Display for Violations {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let broken: Vec<(&String, &Tally)> =
-            self.0.iter().filter(|(_, t)| t.failed > 0 && t.gate != Gate::Warn).collect();
+            self.0.iter().filter(|(_, t)| t.gate != Gate::Warn && (t.failed > 0 || t.evaluated == 0)).collect();
         let rows = broken.iter().filter(|(_, t)| t.gate == Gate::Require).count();
         let checks = broken.len() - rows;
         let mut parts = Vec::new();
@@ -636,6 +655,7 @@ impl std::fmt::Display for Violations {
                 Gate::Require => {
                     write!(f, "\n  {what}: false for {} row{}", t.failed, if t.failed == 1 { "" } else { "s" })?
                 }
+                _ if t.evaluated == 0 => write!(f, "\n  {what}: never evaluated (no rows reached it)")?,
                 _ => write!(
                     f,
                     "\n  {what}: failed {} of {} time{}",

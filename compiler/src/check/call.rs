@@ -171,7 +171,9 @@ impl ExprCx<'_> {
                 Type::Error
             }
         };
-        texpr(TExprKind::Aggregate(agg.name, targs), ty, span)
+        // `distinct` is `count_distinct` by another name: one aggregate from here on.
+        let name = if agg.name == "distinct" { "count_distinct" } else { agg.name };
+        texpr(TExprKind::Aggregate(name, targs), ty, span)
     }
 
     /// Checks an argument against a parameter type.

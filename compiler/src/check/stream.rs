@@ -129,7 +129,8 @@ impl Checker<'_> {
                 steps.push(TypedStep { step, span: op.span, row: st.row.clone() });
             }
             // Each check of an `expect` step is then tested on every row (group) it made.
-            if let OpKind::Expect { checks, .. } = &op.kind {
+            if let OpKind::Expect { checks, clearance, .. } = &op.kind {
+                let allows = clearance.as_ref().map(|c| self.clearance_rules(c, false).1).unwrap_or_default();
                 for (i, c) in checks.iter().enumerate() {
                     let name = super::window::check_name(c, i);
                     if st.row.get(&name) != Some(&Type::Bool) {
@@ -138,7 +139,7 @@ impl Checker<'_> {
                     let text = self.res.sources.text(c.cond.span).split_whitespace().collect::<Vec<_>>().join(" ");
                     let what = format!("`{text}` ({name}) in stream `{}`", decl.name.name);
                     let cond = TExpr { kind: hir::TExprKind::Var(name), ty: Type::Bool, span: c.span };
-                    let gate = hir::Gate::Expect { what, blocking: !c.warn };
+                    let gate = hir::Gate::Expect { what, blocking: !c.warn, allows: allows.clone() };
                     steps.push(TypedStep { step: Step::Require(cond, gate), span: c.span, row: st.row.clone() });
                 }
             }
@@ -274,7 +275,7 @@ impl Checker<'_> {
                 self.aggregate(st, span, min_group.as_ref(), Body::Fields(fields))
             }
             OpKind::Metrics { min_group, args } => self.aggregate(st, span, min_group.as_ref(), Body::Metrics(args)),
-            OpKind::Expect { min_group, checks } => self.aggregate(st, span, min_group.as_ref(), Body::Expect(checks)),
+            OpKind::Expect { min_group, checks, .. } => self.aggregate(st, span, min_group.as_ref(), Body::Expect(checks)),
             OpKind::Score { model, inputs, alias } => {
                 if !self.program.models.iter().any(|m| m.name == model.name) && !self.names.contains_key(&model.name) {
                     self.diags.push(

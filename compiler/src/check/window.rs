@@ -203,7 +203,7 @@ impl Checker<'_> {
                             self.diags.push(
                                 Diagnostic::new(Code::E2001, c.cond.span, format!("an `expect` check needs a `bool`, found `{}`", e.ty))
                                     .label(format!("this is `{}`", e.ty))
-                                    .help("write a condition on each row (`amount >= 0`) or on the whole input (`null_rate(income) < 0.01`, `count_distinct(state) <= 60`)"),
+                                    .help("write a condition on each row (`amount >= 0`) or on the whole input (`null_rate(income) < 0.01`, `distinct(state) <= 60`)"),
                             );
                         }
                         continue;

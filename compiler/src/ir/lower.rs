@@ -109,7 +109,7 @@ impl Lowering<'_> {
                         cond: c.clone(),
                         blocking: None,
                     },
-                    crate::hir::Gate::Expect { what, blocking } => {
+                    crate::hir::Gate::Expect { what, blocking, .. } => {
                         Stage::Require { what: what.clone(), cond: c.clone(), blocking: Some(*blocking) }
                     }
                 }),

@@ -233,8 +233,12 @@ impl<'a> Flow<'a> {
                     }
                 }
                 // The condition decides only whether the run fails; the rows go on unchanged.
-                Step::Require(c, _) => {
-                    self.expr(c, &row, None);
+                // But the outcome — the exit code, the counts the report prints — is published:
+                // it may reveal labeled data only as aggregates.
+                Step::Require(c, gate) => {
+                    let mut l = self.expr(c, &row, None);
+                    l.union(&row.implicit);
+                    self.outcome_check(&l, gate, step.span);
                 }
                 Step::Where(c) => {
                     let l = self
@@ -761,6 +765,55 @@ impl<'a> Flow<'a> {
             }
             _ => Labels::joined(arg_labels.iter()),
         }
+    }
+
+    /// A `require` step or `expect` check decides whether the run fails, and the run reports
+    /// how often: labels on its condition less aggregated than `aggregated` are a finding.
+    fn outcome_check(&mut self, l: &Labels, gate: &crate::hir::Gate, span: Span) {
+        let allows = match gate {
+            crate::hir::Gate::Expect { allows, .. } => allows.as_slice(),
+            crate::hir::Gate::Require => &[],
+        };
+        let allowed = |l: &Label| {
+            allows.iter().any(|a| covers(&a.category, &l.category) && Form::parse(&a.form).is_some_and(|f| l.form >= f))
+        };
+        let revealing: Vec<&Label> = l.iter().filter(|l| l.form < Form::Aggregated && !allowed(l)).collect();
+        let Some(first) = revealing.first() else { return };
+        let implicit = revealing.iter().all(|l| l.implicit);
+        let what: Vec<String> = revealing.iter().map(|l| format!("`{}` ({})", l.category, l.form.name())).collect();
+        let step = match gate {
+            crate::hir::Gate::Require => "this `require`",
+            crate::hir::Gate::Expect { .. } => "this `expect` check",
+        };
+        let steps: Vec<String> = first
+            .path
+            .iter()
+            .map(|hop| {
+                let f = self.res.sources.get(hop.span.file);
+                let (line, col) = f.line_col(hop.span.start);
+                format!("{} ({}:{line}:{col})", hop.what, f.path.display())
+            })
+            .collect();
+        self.diags.push(
+            Diagnostic::new(
+                if implicit { Code::P007 } else { Code::P003 },
+                span,
+                format!(
+                    "whether {step} holds — the run's exit code and the counts it reports — would reveal {}",
+                    what.join(", ")
+                ),
+            )
+            .label("decided by single records' labeled data")
+            .help(match gate {
+                crate::hir::Gate::Require => "check aggregates over groups of at least N records: `metrics(k >= 10)` or `aggregate(k >= 10)` before `require`; or use an `expect` step, whose outcome can be cleared".to_string(),
+                crate::hir::Gate::Expect { .. } => format!(
+                    "check aggregates over groups of at least N records (`expect(k >= 10) {{ … }}`, sums and rates rather than single values), or clear the outcome after the checks: `expect(k >= 10) {{ … }} {{ allow \"{}\" as {} }}`",
+                    first.category,
+                    first.form.name()
+                ),
+            })
+            .note(format!("`{}` came this way: {}", first.category, steps.join(" → "))),
+        );
     }
 
     fn sinks(&mut self, taxonomy: &Taxonomy) {

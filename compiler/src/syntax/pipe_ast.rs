@@ -133,6 +133,8 @@ pub enum OpKind {
     Expect {
         min_group: Option<Expr>,
         checks: Vec<ExpectCheck>,
+        /// `{ allow … }` after the checks: what the run's outcome may reveal beyond aggregates.
+        clearance: Option<Clearance>,
     },
     Score {
         model: Ident,

@@ -268,7 +268,9 @@ impl Parser<'_> {
             }
             "expect" => {
                 let min_group = self.min_group()?;
-                OpKind::Expect { min_group, checks: self.expect_block()? }
+                let checks = self.expect_block()?;
+                let clearance = if self.c.at(Tok::LBrace) { Some(self.clearance()?) } else { None };
+                OpKind::Expect { min_group, checks, clearance }
             }
             "score" => {
                 let model = self.name("a model name")?;

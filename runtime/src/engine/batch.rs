@@ -218,6 +218,8 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
         }
         return Err(RunError::Io(io::Error::other(e)));
     }
+    // A check no row reached — an empty input, every record rejected — did not hold.
+    violations.declare(&p.checks());
     let operators = run::operators(&nodes, stats);
     let summary = Summary {
         pipeline: P::NAME,

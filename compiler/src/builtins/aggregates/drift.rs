@@ -1,4 +1,4 @@
-//! `drift(x: i64? | double? | string?) -> double?` — How far the group's distribution of field `x` is from the baseline profile that `pipec profile` wrote: the Jensen–Shannon divergence (base 2, 0 to 1) over the baseline's ten quantile buckets for a number, the L-infinity distance between the shares of the baseline's most frequent values (and of the rest) for a string. Null for a group without values.
+//! `drift(x: i64? | double? | string?) -> double?` — How far the group's distribution of field `x` is from the baseline profile that `pipec profile` wrote: the Jensen–Shannon divergence (base 2, 0 to 1) over the baseline's deciles (and a bucket below and above its range) for a number, the L-infinity distance between the shares of the baseline's most frequent values (and of the rest) for a string. Null for a group without values.
 
 use crate::builtins::sig::{self, SigError};
 use crate::builtins::Aggregate;
@@ -7,7 +7,7 @@ use crate::types::Type;
 pub const AGGREGATE: Aggregate = Aggregate {
     name: "drift",
     signature: "drift(x: i64? | double? | string?) -> double?",
-    doc: "How far the group's distribution of field `x` is from the baseline profile that `pipec profile` wrote: the Jensen–Shannon divergence (base 2, 0 to 1) over the baseline's ten quantile buckets for a number, the L-infinity distance between the shares of the baseline's most frequent values (and of the rest) for a string. Null for a group without values.",
+    doc: "How far the group's distribution of field `x` is from the baseline profile that `pipec profile` wrote: the Jensen–Shannon divergence (base 2, 0 to 1) over the baseline's deciles (and a bucket below and above its range) for a number, the L-infinity distance between the shares of the baseline's most frequent values (and of the rest) for a string. Null for a group without values.",
     needs_event_time: false,
     check,
     examples: &[("drift(amount)", "double?")],

@@ -6,6 +6,7 @@ pub mod auc;
 pub mod avg;
 pub mod count;
 pub mod count_distinct;
+pub mod distinct;
 pub mod drift;
 pub mod first;
 pub mod last;
@@ -23,6 +24,7 @@ pub mod top_values;
 pub const ALL: &[&crate::builtins::Aggregate] = &[
     &count::AGGREGATE,
     &count_distinct::AGGREGATE,
+    &distinct::AGGREGATE,
     &null_rate::AGGREGATE,
     &drift::AGGREGATE,
     &sum::AGGREGATE,

@@ -122,6 +122,8 @@ struct Parts {
     mem_sinks: Vec<memory::SinkBufInfo>,
     /// Per join: how `Tables` holds its table.
     joins: Vec<lookup::JoinTable>,
+    /// The checks of `expect` steps: their text and whether they block.
+    checks: Vec<TokenStream>,
 }
 
 /// The rows, the worker state, the push functions and the `Pipeline` impl.
@@ -235,7 +237,14 @@ impl Parts {
                     self.methods.push(union::union_input(g, cx, i, slot, input.0, node));
                 }
             }
-            NodeKind::Map(stages) => self.methods.push(map::map_node(g, cx, i, node, stages)),
+            NodeKind::Map(stages) => {
+                for s in stages {
+                    if let crate::ir::Stage::Require { what, blocking: Some(b), .. } = s {
+                        self.checks.push(quote!((#what, #b)));
+                    }
+                }
+                self.methods.push(map::map_node(g, cx, i, node, stages));
+            }
             NodeKind::Lookup { left, interval, asof, keys, fields, .. } if node.kind.keyed_join() => {
                 let kind = match (interval, asof) {
                     (None, Some(a)) => interval::Keyed::AsOf(a),
@@ -616,6 +625,7 @@ fn pipeline_impl(g: &Gen<'_>, p: &Parts, name: &str, table_methods: &TokenStream
         parse_arrow,
         arrow_schemas,
         route_arms,
+        checks,
         ..
     } = p;
     // Only a program that reads Arrow files has these (they exist with the runtime's `arrow`
@@ -673,6 +683,10 @@ fn pipeline_impl(g: &Gen<'_>, p: &Parts, name: &str, table_methods: &TokenStream
 
             fn env_vars(&self) -> &'static [&'static str] {
                 &[#(#env_vars),*]
+            }
+
+            fn checks(&self) -> Vec<(&'static str, bool)> {
+                vec![#(#checks),*]
             }
 
             fn worker(&self, base: Base) -> Worker {
