@@ -628,6 +628,16 @@ fn pipeline_impl(g: &Gen<'_>, p: &Parts, name: &str, table_methods: &TokenStream
         checks,
         ..
     } = p;
+    // Only a program with `expect` steps declares checks (the trait's default has none).
+    let checks_fn = if checks.is_empty() {
+        quote!()
+    } else {
+        quote! {
+            fn checks(&self) -> Vec<(&'static str, bool)> {
+                vec![#(#checks),*]
+            }
+        }
+    };
     // Only a program that reads Arrow files has these (they exist with the runtime's `arrow`
     // feature, which pipec turns on for it).
     let arrow = if parse_arrow.is_empty() {
@@ -685,9 +695,7 @@ fn pipeline_impl(g: &Gen<'_>, p: &Parts, name: &str, table_methods: &TokenStream
                 &[#(#env_vars),*]
             }
 
-            fn checks(&self) -> Vec<(&'static str, bool)> {
-                vec![#(#checks),*]
-            }
+            #checks_fn
 
             fn worker(&self, base: Base) -> Worker {
                 Worker { ctx: base.ctx.clone(), st: State { base, outbox: Vec::new(), #(#state_init,)* } }
