@@ -210,7 +210,7 @@ mod tests {
     fn auc_counts_ties_half_and_is_null_with_one_class() {
         // scikit-learn: roc_auc_score([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == 0.75
         let r = rows(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]);
-        assert_eq!(fold::<Auc>(&[r.clone()]), Some(0.75));
+        assert_eq!(fold::<Auc>(std::slice::from_ref(&r)), Some(0.75));
         // Split between workers in another order: the same value.
         assert_eq!(fold::<Auc>(&[r[2..].to_vec(), r[..2].to_vec()]), Some(0.75));
         // A positive and a negative with the same score count half: 0.5.

@@ -109,7 +109,8 @@ pub fn prometheus(name: &str, nodes: &[NodeDecl], process: usize, status: &Statu
         }
     }
     if !checks.is_empty() {
-        let series: [(&str, &str, fn(&crate::run::Tally) -> u64); 2] = [
+        type Series = (&'static str, &'static str, fn(&crate::run::Tally) -> u64);
+        let series: [Series; 2] = [
             ("evaluations", "Times a check of an `expect` block was evaluated (once per group and window).", |t| {
                 t.evaluated
             }),

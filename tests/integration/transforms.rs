@@ -229,7 +229,8 @@ fn fitted_transforms_match_their_training_data_in_a_backfill_and_a_stream() {
     assert_eq!(std::fs::read_to_string(dir.join("pipeline.fit.json")).expect("artifact"), before);
     // The artifact fitted on fewer rows no longer binds.
     let checked = pipec::check_program(&loader, &program).expect("loads");
-    let fewer = checked.diagnostics.iter().filter(|d| d.message.contains("fewer than its training binding's `k >= 5000`"));
+    let fewer =
+        checked.diagnostics.iter().filter(|d| d.message.contains("fewer than its training binding's `k >= 5000`"));
     assert_eq!(fewer.count(), 5, "{:?}", checked.diagnostics);
 }
 

@@ -275,7 +275,9 @@ impl Checker<'_> {
                 self.aggregate(st, span, min_group.as_ref(), Body::Fields(fields))
             }
             OpKind::Metrics { min_group, args } => self.aggregate(st, span, min_group.as_ref(), Body::Metrics(args)),
-            OpKind::Expect { min_group, checks, .. } => self.aggregate(st, span, min_group.as_ref(), Body::Expect(checks)),
+            OpKind::Expect { min_group, checks, .. } => {
+                self.aggregate(st, span, min_group.as_ref(), Body::Expect(checks))
+            }
             OpKind::Score { model, inputs, alias } => {
                 if !self.program.models.iter().any(|m| m.name == model.name) && !self.names.contains_key(&model.name) {
                     self.diags.push(
