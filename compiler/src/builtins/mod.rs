@@ -118,7 +118,10 @@ mod tests {
             "include \"r.thrift\"\nsource s: R {{ event_time = ts, batch = files(\"x\") }}\nstream out = s | {step}\nout -> stdout()\n"
         );
         let loader = MemoryLoader::new().with("r.thrift", SCHEMA).with("main.pipe", program);
-        let checked = crate::check_program(&loader, Path::new("main.pipe")).expect("loads");
+        // Fitted transforms and `drift` are typed without their parameters (as `pipec fit` and
+        // `pipec profile` check a program before writing them).
+        let options = crate::Options { fitting: true, profiling: true, ..Default::default() };
+        let checked = crate::check_program_with(&loader, Path::new("main.pipe"), options).expect("loads");
         let errors: Vec<_> = checked.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.message.clone()).collect();
         assert!(errors.is_empty(), "`{expr}`: {errors:?}");
         let stream = &checked.program.streams[0];

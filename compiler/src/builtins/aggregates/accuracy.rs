@@ -10,7 +10,7 @@ pub const AGGREGATE: Aggregate = Aggregate {
     doc: "The share of rows whose prediction (positive when `score` is above `threshold`, a number written in the program) equals `label`. Null for a group without rows.",
     needs_event_time: false,
     check,
-    examples: &[("accuracy(amount / 1000.0, amount > 100.0, 0.5)", "double?")],
+    examples: &[("accuracy((amount ?? 0.0) / 1000.0, amount > 100.0, 0.5)", "double?")],
 };
 
 fn check(a: &[Type]) -> Result<Type, SigError> {

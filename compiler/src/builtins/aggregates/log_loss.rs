@@ -10,7 +10,7 @@ pub const AGGREGATE: Aggregate = Aggregate {
     doc: "The mean cross-entropy of `score` as the probability of `label`: `-ln(score)` on positive rows, `-ln(1 - score)` on negative ones, the score clipped to [ε, 1 − ε] (scikit-learn's `log_loss`). Null for a group without rows.",
     needs_event_time: false,
     check,
-    examples: &[("log_loss(amount / 1000.0, amount > 100.0)", "double?")],
+    examples: &[("log_loss((amount ?? 0.0) / 1000.0, amount > 100.0)", "double?")],
 };
 
 fn check(a: &[Type]) -> Result<Type, SigError> {
