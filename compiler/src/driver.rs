@@ -327,17 +327,7 @@ pub fn fit(root: &Path, options: Options, cache: &Cache) -> Result<FitReport, Bu
         let dir = work.join(passes.to_string());
         let _ = std::fs::remove_dir_all(&dir);
         checked.program = fit::analysis(&unbound, &ready, &dir).map_err(BuildError::Fit)?;
-        let built = build_checked(checked, root, cache)?;
-        let out = Command::new(&built.binary)
-            .arg("--quiet")
-            .output()
-            .map_err(|e| BuildError::Fit(format!("cannot run the analysis: {e}")))?;
-        if !out.status.success() {
-            return Err(BuildError::Fit(format!(
-                "the analysis of the training data failed:\n{}",
-                String::from_utf8_lossy(&out.stderr).trim_end()
-            )));
-        }
+        run_analysis(&build_checked(checked, root, cache)?.binary, "the analysis of the training data")?;
         let rejected = json_rows(&dir.join("rejected"));
         if let Some(first) = rejected.first() {
             return Err(BuildError::Fit(format!(
@@ -389,6 +379,18 @@ pub fn fit(root: &Path, options: Options, cache: &Cache) -> Result<FitReport, Bu
 }
 
 /// The JSON rows of the files under `dir`.
+/// Runs the binary of an analysis (`what` it does, for the error).
+fn run_analysis(binary: &Path, what: &str) -> Result<(), BuildError> {
+    let out = Command::new(binary)
+        .arg("--quiet")
+        .output()
+        .map_err(|e| BuildError::Fit(format!("{what} could not start: {e}")))?;
+    if !out.status.success() {
+        return Err(BuildError::Fit(format!("{what} failed:\n{}", String::from_utf8_lossy(&out.stderr).trim_end())));
+    }
+    Ok(())
+}
+
 /// A folder of training records an analysis wrote, removed however the analysis ends (they are
 /// raw data, and the cache is not a sink cleared for them).
 struct Scratch(PathBuf);
@@ -488,17 +490,7 @@ pub fn profile(root: &Path, options: Options, cache: &Cache) -> Result<ProfileRe
     // The labels of each field, as the privacy analysis sees them on the way to the profile.
     let (outcome, _) = crate::privacy::analyze(&checked.resolved, &p, &checked.taxonomy);
     checked.program = p;
-    let built = build_checked(checked, root, cache)?;
-    let out = Command::new(&built.binary)
-        .arg("--quiet")
-        .output()
-        .map_err(|e| BuildError::Fit(format!("cannot run the profile: {e}")))?;
-    if !out.status.success() {
-        return Err(BuildError::Fit(format!(
-            "reading the data to profile failed:\n{}",
-            String::from_utf8_lossy(&out.stderr).trim_end()
-        )));
-    }
+    run_analysis(&build_checked(checked, root, cache)?.binary, "reading the data to profile")?;
     let rejected = json_rows(&dir.join("rejected"));
     let mut result =
         Profile { pipe_profile: profile::FORMAT, program: root.display().to_string(), ..Profile::default() };

@@ -713,17 +713,7 @@ pub fn privacy(
         .label(format!("`{}` is fitted on labeled training data", site.function))
         .help(help);
         if let Some(v) = denied.first() {
-            let steps: Vec<String> = v
-                .label
-                .path
-                .iter()
-                .map(|hop| {
-                    let f = res.sources.get(hop.span.file);
-                    let (line, col) = f.line_col(hop.span.start);
-                    format!("{} ({}:{line}:{col})", hop.what, f.path.display())
-                })
-                .collect();
-            d = d.note(format!("`{}` came this way: {}", v.label.category, steps.join(" → ")));
+            d = d.note(crate::privacy::flow::path_note(res, &v.label));
         }
         out.push(d);
     }

@@ -785,15 +785,6 @@ impl<'a> Flow<'a> {
             crate::hir::Gate::Require => "this `require`",
             crate::hir::Gate::Expect { .. } => "this `expect` check",
         };
-        let steps: Vec<String> = first
-            .path
-            .iter()
-            .map(|hop| {
-                let f = self.res.sources.get(hop.span.file);
-                let (line, col) = f.line_col(hop.span.start);
-                format!("{} ({}:{line}:{col})", hop.what, f.path.display())
-            })
-            .collect();
         self.diags.push(
             Diagnostic::new(
                 if implicit { Code::P007 } else { Code::P003 },
@@ -812,7 +803,7 @@ impl<'a> Flow<'a> {
                     first.form.name()
                 ),
             })
-            .note(format!("`{}` came this way: {}", first.category, steps.join(" → "))),
+            .note(path_note(self.res, first)),
         );
     }
 
@@ -991,16 +982,7 @@ fn violation(
         .label(format!("{verb}: `{sink}` does not allow {}", what.join(", ")))
         .help(format!("{mask}; or, if `{sink}` may hold it, add {} to its clearance", allow_lines.join(" and ")));
     for l in labels {
-        let steps: Vec<String> = l
-            .path
-            .iter()
-            .map(|hop| {
-                let f = res.sources.get(hop.span.file);
-                let (line, col) = f.line_col(hop.span.start);
-                format!("{} ({}:{line}:{col})", hop.what, f.path.display())
-            })
-            .collect();
-        d = d.note(format!("`{}` came this way: {}", l.category, steps.join(" → ")));
+        d = d.note(path_note(res, l));
     }
     for hop in &first.path {
         d = d.flow_step(hop.span, hop.what.clone());
@@ -1012,6 +994,20 @@ fn violation(
         }
     }
     d
+}
+
+/// The note that shows the way a label came: each hop with its place in the sources.
+pub fn path_note(res: &Resolved, l: &Label) -> String {
+    let steps: Vec<String> = l
+        .path
+        .iter()
+        .map(|hop| {
+            let f = res.sources.get(hop.span.file);
+            let (line, col) = f.line_col(hop.span.start);
+            format!("{} ({}:{line}:{col})", hop.what, f.path.display())
+        })
+        .collect();
+    format!("`{}` came this way: {}", l.category, steps.join(" → "))
 }
 
 /// Whether an expression's value comes from constants only, apart from the conditions of the
