@@ -334,3 +334,23 @@ pub fn kill_at_random(
     }
     kills
 }
+
+/// Runs an optional Python reference check (`what` names the libraries it uses): its standard
+/// output, or `None` after printing why it was skipped (no `python3`, or the script failed —
+/// a library missing, say). The project's tests never need Python.
+pub fn python_reference(what: &str, script: &str) -> Option<Vec<u8>> {
+    let why = match std::process::Command::new("python3").args(["-c", script]).output() {
+        Ok(o) if o.status.success() => return Some(o.stdout),
+        Ok(o) => format!(
+            "python3 {}: {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("no message")
+        ),
+        Err(e) => format!("no python3 ({e})"),
+    };
+    #[allow(clippy::print_stderr, reason = "why the reference check did nothing")]
+    {
+        eprintln!("skipped the {what} check: {why}");
+    }
+    None
+}

@@ -271,32 +271,16 @@ print(json.dumps(out))
 "#,
         path = csv.display().to_string()
     );
-    let skipped = match Command::new("python3").args(["-c", &script]).output() {
-        Ok(o) if o.status.success() => {
-            let reference: Value = serde_json::from_slice(&o.stdout).expect("the script's JSON");
-            for seg in segments.keys() {
-                let (r, g) = (&reference[*seg], &got[*seg]);
-                for m in ["auc", "log_loss", "accuracy"] {
-                    close(&g[m], r[m].as_f64().expect("number"), &format!("scikit-learn {seg} {m}"));
-                }
-                for m in ["calibration_prediction", "calibration_label"] {
-                    let want: Vec<f64> = r[m].as_array().expect("list").iter().filter_map(Value::as_f64).collect();
-                    close_all(&g[m], &want, &format!("scikit-learn {seg} {m}"));
-                }
-            }
-            None
+    let Some(stdout) = pipe_tests::python_reference("scikit-learn", &script) else { return };
+    let reference: Value = serde_json::from_slice(&stdout).expect("the script's JSON");
+    for seg in segments.keys() {
+        let (r, g) = (&reference[*seg], &got[*seg]);
+        for m in ["auc", "log_loss", "accuracy"] {
+            close(&g[m], r[m].as_f64().expect("number"), &format!("scikit-learn {seg} {m}"));
         }
-        Ok(o) => Some(format!(
-            "python3 {}: {}",
-            o.status,
-            String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("no message")
-        )),
-        Err(e) => Some(format!("no python3 ({e})")),
-    };
-    if let Some(why) = skipped {
-        #[allow(clippy::print_stderr, reason = "why the reference check did nothing")]
-        {
-            eprintln!("skipped the scikit-learn check: {why}");
+        for m in ["calibration_prediction", "calibration_label"] {
+            let want: Vec<f64> = r[m].as_array().expect("list").iter().filter_map(Value::as_f64).collect();
+            close_all(&g[m], &want, &format!("scikit-learn {seg} {m}"));
         }
     }
 }
@@ -432,37 +416,20 @@ print(json.dumps(out))
         model = pipe_tests::repo_root().join("examples/batch_scoring/models/lgb_default.txt").display().to_string(),
         bad = BAD,
     );
-    let skipped = match Command::new("python3").args(["-c", &script]).output() {
-        Ok(o) if o.status.success() => {
-            let reference: Value = serde_json::from_slice(&o.stdout).expect("the script's JSON");
-            for m in ["auc", "log_loss", "accuracy"] {
-                close(&overall[0][m], reference[""][m].as_f64().expect("number"), &format!("overall {m}"));
-            }
-            for (g, row) in &grades {
-                // LightGBM's predictions and Pipe's agree to 1e-12 or so, not bit for bit: the
-                // metrics then agree to well within 1e-9 (an AUC could only move on a tie).
-                for m in ["auc", "log_loss", "accuracy"] {
-                    close(&row[m], reference[g][m].as_f64().expect("number"), &format!("grade {g} {m}"));
-                }
-                for m in ["calibration_prediction", "calibration_label"] {
-                    let want: Vec<f64> =
-                        reference[g][m].as_array().expect("list").iter().filter_map(Value::as_f64).collect();
-                    close_all(&row[m], &want, &format!("grade {g} {m}"));
-                }
-            }
-            None
+    let Some(stdout) = pipe_tests::python_reference("LightGBM and scikit-learn", &script) else { return };
+    let reference: Value = serde_json::from_slice(&stdout).expect("the script's JSON");
+    for m in ["auc", "log_loss", "accuracy"] {
+        close(&overall[0][m], reference[""][m].as_f64().expect("number"), &format!("overall {m}"));
+    }
+    for (g, row) in &grades {
+        // LightGBM's predictions and Pipe's agree to 1e-12 or so, not bit for bit: the
+        // metrics then agree to well within 1e-9 (an AUC could only move on a tie).
+        for m in ["auc", "log_loss", "accuracy"] {
+            close(&row[m], reference[g][m].as_f64().expect("number"), &format!("grade {g} {m}"));
         }
-        Ok(o) => Some(format!(
-            "python3 {}: {}",
-            o.status,
-            String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("no message")
-        )),
-        Err(e) => Some(format!("no python3 ({e})")),
-    };
-    if let Some(why) = skipped {
-        #[allow(clippy::print_stderr, reason = "why the reference check did nothing")]
-        {
-            eprintln!("skipped the LightGBM and scikit-learn check: {why}");
+        for m in ["calibration_prediction", "calibration_label"] {
+            let want: Vec<f64> = reference[g][m].as_array().expect("list").iter().filter_map(Value::as_f64).collect();
+            close_all(&row[m], &want, &format!("grade {g} {m}"));
         }
     }
 }

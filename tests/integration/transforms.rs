@@ -269,22 +269,6 @@ print(json.dumps(bad[:3]))
         score = dir.join("score.jsonl").display().to_string(),
         out = out.display().to_string(),
     );
-    let skipped = match Command::new("python3").args(["-c", &script]).output() {
-        Ok(o) if o.status.success() => {
-            assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "[]", "rows scikit-learn transforms otherwise");
-            None
-        }
-        Ok(o) => Some(format!(
-            "python3 {}: {}",
-            o.status,
-            String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("no message")
-        )),
-        Err(e) => Some(format!("no python3 ({e})")),
-    };
-    if let Some(why) = skipped {
-        #[allow(clippy::print_stderr, reason = "why the reference check did nothing")]
-        {
-            eprintln!("skipped the scikit-learn check: {why}");
-        }
-    }
+    let Some(stdout) = pipe_tests::python_reference("scikit-learn", &script) else { return };
+    assert_eq!(String::from_utf8_lossy(&stdout).trim(), "[]", "rows scikit-learn transforms otherwise");
 }
