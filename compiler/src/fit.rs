@@ -213,7 +213,7 @@ fn fingerprint(program: &Program, sites: &[Site], i: usize) -> (String, BTreeSet
         if let Step::Derive(f) = &s.steps[site.step].step {
             steps.push(Step::Derive(derive_prefix(f, site.field, &site.arg)));
         }
-        let mut walk = Walk { program, sites, text: &mut text, upstream: &mut upstream };
+        let mut walk = Walk { program, sites, text: &mut text, upstream: &mut upstream, walked: BTreeMap::new() };
         walk.steps(&s.input, &steps, crate::optimize::walk::reads(&site.arg));
     }
     let mut h = 0xcbf2_9ce4_8422_2325u64;
@@ -229,6 +229,10 @@ struct Walk<'a> {
     sites: &'a [Site],
     text: &'a mut String,
     upstream: &'a mut BTreeSet<String>,
+    /// The fields of each stream already walked back from: a stream reached again (through
+    /// unions of one stream with itself, say) is walked only for the fields not yet read, so
+    /// the walk is linear in the program, not in the number of paths through it.
+    walked: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Walk<'_> {
@@ -242,6 +246,14 @@ impl Walk<'_> {
             return;
         }
         let Some(s) = self.program.streams.iter().find(|s| s.name == name) else { return };
+        let first = !self.walked.contains_key(name);
+        let walked = self.walked.entry(name.to_string()).or_default();
+        let needed: BTreeSet<String> = needed.difference(walked).cloned().collect();
+        if !first && needed.is_empty() {
+            self.text.push_str(&format!("|again {name}"));
+            return;
+        }
+        walked.extend(needed.iter().cloned());
         self.text.push_str(&format!("|stream {} <- {}", s.name, s.input));
         let steps: Vec<Step> = s.steps.iter().map(|t| t.step.clone()).collect();
         self.steps(&s.input, &steps, needed);
