@@ -326,11 +326,7 @@ impl Xgb {
     }
 
     fn link(&self, m: f32) -> f64 {
-        if self.logistic {
-            f64::from(1.0f32 / (1.0f32 + (-m).exp()))
-        } else {
-            f64::from(m)
-        }
+        xgb_link(self.logistic, m)
     }
 
     /// Scores a block of rows a tree at a time, eight rows side by side (see
@@ -361,6 +357,119 @@ impl Xgb {
         }
         out.clear();
         out.extend(margins.into_iter().map(|m| self.link(m)));
+    }
+}
+
+/// One split of an XGBoost forest whose thresholds are all known when the pipeline compiles,
+/// as an 8-byte node over bin indices (see [`XgbBinned`]): the threshold's bin minus the node's
+/// missing offset, the feature, the left child (the right child follows it) and the offset.
+#[derive(Debug, Clone, Copy)]
+pub struct BinNode {
+    pub bin: u16,
+    pub feature: u16,
+    pub left: u16,
+    pub offset: u16,
+}
+
+/// A binned node, written compactly in generated tables.
+pub const fn bin_node(bin: u16, feature: u16, left: u16, offset: u16) -> BinNode {
+    BinNode { bin, feature, left, offset }
+}
+
+/// An XGBoost forest of numerical splits, walked over bin indices instead of values. Each
+/// feature's thresholds `c_1 < … < c_k` (every split of every tree on it, sorted, from
+/// `cut_base[f]`) cut the line into bins: a value `v` (as f32, as XGBoost compares) is bin
+/// `1 + #{c_j ≤ v}`, a missing one bin 0. Then `v < c_j` exactly when the bin is below `j + 1`,
+/// so a row is binned once (a binary search per feature) and every split after that compares
+/// two `u16`s. A missing value takes the split's default direction through the offset: with
+/// offset 1, bin 0 wraps to the largest `u16` and goes right; with 0 it is below every
+/// threshold and goes left. A leaf points at itself and compares true, so a walk of a tree's
+/// full depth stays on the leaf it reached. Nodes are numbered so that the children of a split
+/// are adjacent, and `value` holds each leaf's value at its node's index.
+#[derive(Debug)]
+pub struct XgbBinned {
+    pub node_base: &'static [u32],
+    pub depth: &'static [u8],
+    pub nodes: &'static [BinNode],
+    pub value: &'static [f32],
+    pub cut_base: &'static [u32],
+    pub cuts: &'static [f32],
+    pub base_margin: f32,
+    pub logistic: bool,
+}
+
+impl XgbBinned {
+    /// The bin of each feature of `x`.
+    fn bins<const N: usize>(&self, x: &[f64; N]) -> [u16; N] {
+        let mut out = [0u16; N];
+        for (f, (b, v)) in out.iter_mut().zip(x).enumerate() {
+            let v = *v as f32;
+            if v.is_nan() {
+                continue;
+            }
+            let Some(&[lo, hi]) = self.cut_base.get(f..f + 2) else { continue };
+            let cuts = self.cuts.get(lo as usize..hi as usize).unwrap_or_default();
+            *b = 1 + cuts.partition_point(|c| *c <= v) as u16;
+        }
+        out
+    }
+
+    #[inline(always)]
+    fn step<const N: usize>(tree: &[BinNode], bins: &[u16; N], at: u16) -> u16 {
+        let n = &tree[usize::from(at)];
+        let b = bins.get(usize::from(n.feature)).copied().unwrap_or(0);
+        n.left + u16::from(b.wrapping_sub(n.offset) >= n.bin)
+    }
+
+    /// Scores a block of rows a tree at a time, eight rows side by side; each row's margin
+    /// is summed in f32 in tree order, as XGBoost sums it.
+    #[allow(clippy::needless_range_loop, reason = "a lane indexes several arrays in step")]
+    pub fn predict_block<const N: usize>(&self, rows: &[[f64; N]], out: &mut Vec<f64>) {
+        const BIN_LANES: usize = 8;
+        let bins: Vec<[u16; N]> = rows.iter().map(|x| self.bins(x)).collect();
+        let mut margins = vec![self.base_margin; rows.len()];
+        for t in 0..self.node_base.len() {
+            let nb = self.node_base[t] as usize;
+            let end = self.node_base.get(t + 1).map_or(self.nodes.len(), |n| *n as usize);
+            let (tree, value) = (&self.nodes[nb..end], &self.value[nb..end]);
+            let depth = self.depth[t];
+            let mut lanes = bins.chunks_exact(BIN_LANES);
+            let mut sums = margins.chunks_exact_mut(BIN_LANES);
+            for (b, m) in (&mut lanes).zip(&mut sums) {
+                let mut at = [0u16; BIN_LANES];
+                for _ in 0..depth {
+                    for lane in 0..BIN_LANES {
+                        at[lane] = Self::step(tree, &b[lane], at[lane]);
+                    }
+                }
+                for lane in 0..BIN_LANES {
+                    m[lane] += value[usize::from(at[lane])];
+                }
+            }
+            for (b, m) in lanes.remainder().iter().zip(sums.into_remainder()) {
+                let mut at = 0;
+                for _ in 0..depth {
+                    at = Self::step(tree, b, at);
+                }
+                *m += value[usize::from(at)];
+            }
+        }
+        out.clear();
+        out.extend(margins.into_iter().map(|m| xgb_link(self.logistic, m)));
+    }
+
+    pub fn predict<const N: usize>(&self, x: &[f64; N]) -> f64 {
+        let mut out = Vec::with_capacity(1);
+        self.predict_block(std::slice::from_ref(x), &mut out);
+        out[0]
+    }
+}
+
+fn xgb_link(logistic: bool, m: f32) -> f64 {
+    if logistic {
+        f64::from(1.0f32 / (1.0f32 + (-m).exp()))
+    } else {
+        f64::from(m)
     }
 }
 
@@ -448,6 +557,60 @@ mod tests {
             assert_eq!(FOREST.predict(x), *b);
             assert_eq!(FOREST.raw(x), 9.0 * TREE.raw(x));
         }
+    }
+
+    /// One XGBoost tree two ways: node 0 splits feature 0 at 1.5 (a missing value goes right),
+    /// node 1 feature 1 at 2.0 (missing goes left); leaves 30, 10, 20.
+    static XGB: Xgb = Xgb {
+        node_base: &[0],
+        depth: &[2],
+        nodes: &[
+            xgb(1.5, 1, 2, 0, false, false, 0, 0),
+            xgb(2.0, 3, 4, 1, true, false, 0, 0),
+            xgb(30.0, -1, -1, 0, false, false, 0, 0),
+            xgb(10.0, -1, -1, 0, false, false, 0, 0),
+            xgb(20.0, -1, -1, 0, false, false, 0, 0),
+        ],
+        cats: &[],
+        base_margin: 0.5,
+        logistic: false,
+    };
+
+    /// The same tree over bins: each feature has one threshold, so a value below it is bin 1,
+    /// one at or above it bin 2; a split goes right from bin `j + 1` of its `j`-th threshold.
+    static XGB_BINNED: XgbBinned = XgbBinned {
+        node_base: &[0],
+        depth: &[2],
+        nodes: &[
+            bin_node(2 - 1, 0, 1, 1),
+            bin_node(2, 1, 3, 0),
+            bin_node(u16::MAX, 0, 2, 0),
+            bin_node(u16::MAX, 0, 3, 0),
+            bin_node(u16::MAX, 0, 4, 0),
+        ],
+        value: &[0.0, 0.0, 30.0, 10.0, 20.0],
+        cut_base: &[0, 1, 2],
+        cuts: &[1.5, 2.0],
+        base_margin: 0.5,
+        logistic: false,
+    };
+
+    #[test]
+    fn binned_xgboost_walks_agree_with_the_values_at_thresholds_and_when_missing() {
+        let values = [1.0, 1.5, 1.4999999, 2.0, -0.0, f64::NAN, f64::INFINITY];
+        let rows: Vec<[f64; 2]> = values.iter().flat_map(|a| values.iter().map(move |b| [*a, *b])).collect();
+        let mut binned = Vec::new();
+        XGB_BINNED.predict_block(&rows, &mut binned);
+        let mut plain = Vec::new();
+        XGB.predict_block(&rows, &mut plain);
+        assert_eq!(binned, plain);
+        for (x, p) in rows.iter().zip(&binned) {
+            assert_eq!(XGB_BINNED.predict(x), *p);
+        }
+        assert_eq!(XGB_BINNED.predict(&[1.5, 1.0]), 30.5, "a value at the threshold goes right");
+        assert_eq!(XGB_BINNED.predict(&[f64::NAN, 1.0]), 30.5, "missing goes right at node 0");
+        assert_eq!(XGB_BINNED.predict(&[1.0, f64::NAN]), 10.5, "missing goes left at node 1");
+        assert_eq!(XGB_BINNED.predict(&[1.0, 2.0]), 20.5);
     }
 
     #[test]

@@ -97,6 +97,7 @@ pub fn model_static(name: &Ident, m: &Model) -> TokenStream {
                 };
             }
         }
+        Body::Xgb { trees, base_margin, logistic } if binnable(trees) => binned(name, trees, *base_margin, *logistic),
         Body::Xgb { trees, base_margin, logistic } => {
             let (mut node_base, mut nodes, mut cats) = (Vec::new(), Vec::new(), Vec::new());
             let mut depths = Vec::new();
@@ -156,5 +157,105 @@ pub fn model_static(name: &Ident, m: &Model) -> TokenStream {
                 };
             }
         }
+    }
+}
+
+/// Whether an XGBoost forest can be walked over bin indices (`rt::model::XgbBinned`): numerical
+/// splits on comparable thresholds only, and every count within a `u16` (a tree's nodes, the
+/// features, a feature's distinct thresholds, which leave room for the missing bin and the
+/// leaves' sentinel).
+fn binnable(trees: &[crate::models::XgbTree]) -> bool {
+    let mut cuts = std::collections::HashMap::<u32, std::collections::BTreeSet<u32>>::new();
+    for t in trees {
+        if t.left.len() > usize::from(u16::MAX) || t.is_categorical.iter().any(|c| *c) {
+            return false;
+        }
+        for k in 0..t.left.len() {
+            if t.left[k] < 0 {
+                continue;
+            }
+            let (c, f) = (t.split_condition[k], t.split_index[k]);
+            if c.is_nan() || f >= u32::from(u16::MAX) {
+                return false;
+            }
+            // Keyed by the value's bits, -0 as 0 (they compare equal).
+            cuts.entry(f).or_default().insert((c + 0.0).to_bits());
+        }
+    }
+    cuts.values().all(|c| c.len() <= usize::from(u16::MAX) - 2)
+}
+
+/// `static NAME: rt::model::XgbBinned = …;` for a forest `binnable` accepts.
+fn binned(name: &Ident, trees: &[crate::models::XgbTree], base_margin: f32, logistic: bool) -> TokenStream {
+    // Each feature's distinct thresholds, ascending.
+    let features = trees.iter().flat_map(|t| t.split_index.iter()).map(|f| *f as usize + 1).max().unwrap_or(0);
+    let mut per_feature: Vec<Vec<f32>> = vec![Vec::new(); features];
+    for t in trees {
+        for k in (0..t.left.len()).filter(|k| t.left[*k] >= 0) {
+            per_feature[t.split_index[k] as usize].push(t.split_condition[k] + 0.0);
+        }
+    }
+    for c in &mut per_feature {
+        c.sort_by(f32::total_cmp);
+        c.dedup();
+    }
+    let (mut node_base, mut depths, mut nodes, mut values) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for t in trees {
+        node_base.push(nodes.len() as u32);
+        let d = if t.left.first().is_some_and(|l| *l >= 0) { depth(&t.left, &t.right).saturating_sub(1) } else { 0 };
+        depths.push(Literal::u8_unsuffixed(d));
+        // Breadth first from the root, so that the two children of a split are adjacent.
+        let mut order = vec![0usize];
+        let mut at = 0;
+        while at < order.len() {
+            let k = order[at];
+            if t.left[k] >= 0 {
+                order.push(t.left[k] as usize);
+                order.push(t.right[k] as usize);
+            }
+            at += 1;
+        }
+        let mut index = vec![0u16; t.left.len()];
+        for (i, k) in order.iter().enumerate() {
+            index[*k] = i as u16;
+        }
+        for (i, &k) in order.iter().enumerate() {
+            let (bin, feature, left, offset) = if t.left[k] < 0 {
+                values.push(t.split_condition[k]);
+                (u16::MAX, 0u16, i as u16, 0u16)
+            } else {
+                values.push(0.0);
+                let cuts = &per_feature[t.split_index[k] as usize];
+                let j = cuts.partition_point(|c| *c < t.split_condition[k] + 0.0) + 1;
+                let offset = u16::from(!t.default_left[k]);
+                ((j + 1) as u16 - offset, t.split_index[k] as u16, index[t.left[k] as usize], offset)
+            };
+            let lits = [bin, feature, left, offset].map(Literal::u16_unsuffixed);
+            let [b, f, l, o] = &lits;
+            nodes.push(quote!(bin_node(#b, #f, #l, #o)));
+        }
+    }
+    let mut cut_base = vec![0u32];
+    let mut cuts = Vec::new();
+    for c in &per_feature {
+        cuts.extend_from_slice(c);
+        cut_base.push(cuts.len() as u32);
+    }
+    let (node_base, cut_base) = (u32s(&node_base), u32s(&cut_base));
+    let (values, cuts, base) = (f32s(&values), f32s(&cuts), f32s(&[base_margin]));
+    quote! {
+        static #name: rt::model::XgbBinned = {
+            use rt::model::bin_node;
+            rt::model::XgbBinned {
+                node_base: &[#(#node_base),*],
+                depth: &[#(#depths),*],
+                nodes: &[#(#nodes),*],
+                value: &[#(#values),*],
+                cut_base: &[#(#cut_base),*],
+                cuts: &[#(#cuts),*],
+                base_margin: #(#base)*,
+                logistic: #logistic,
+            }
+        };
     }
 }
