@@ -1,6 +1,8 @@
 //! Scoring kernels for compiled models. The generated code holds each model's trees as static
-//! tables (one flat array per node attribute, with per-tree offsets); these kernels walk them.
-//! The semantics are the libraries' own, so predictions match them: LightGBM in f64 with its
+//! tables (packed nodes with per-tree offsets); these kernels walk them. A forest of numerical
+//! splits is walked over bin indices ([`Binned`]: each row binned once, every split a compare
+//! of two `u16`s); one with categorical splits over its values ([`Lgb`], [`Xgb`]). The
+//! semantics are the libraries' own, so predictions match them: LightGBM in f64 with its
 //! missing-value types and categorical bitsets, XGBoost in f32 with default directions.
 
 /// LightGBM's `kZeroThreshold` (an f32 constant, compared as f64).
@@ -148,10 +150,7 @@ impl Lgb {
     }
 
     fn link(&self, r: f64) -> f64 {
-        match self.sigmoid {
-            Some(s) => 1.0 / (1.0 + (-s * r).exp()),
-            None => r,
-        }
+        lgb_link(self.sigmoid, r)
     }
 
     /// Scores a block of rows a tree at a time (the tree stays in cache), walking eight rows
@@ -360,9 +359,10 @@ impl Xgb {
     }
 }
 
-/// One split of an XGBoost forest whose thresholds are all known when the pipeline compiles,
-/// as an 8-byte node over bin indices (see [`XgbBinned`]): the threshold's bin minus the node's
-/// missing offset, the feature, the left child (the right child follows it) and the offset.
+/// One split of a forest whose thresholds are all known when the pipeline compiles, as an
+/// 8-byte node over bin indices (see [`Binned`]): the threshold's bin minus the node's missing
+/// offset, the feature's column among the row's bins, the left child (the right child follows
+/// it) and the offset.
 #[derive(Debug, Clone, Copy)]
 pub struct BinNode {
     pub bin: u16,
@@ -376,66 +376,53 @@ pub const fn bin_node(bin: u16, feature: u16, left: u16, offset: u16) -> BinNode
     BinNode { bin, feature, left, offset }
 }
 
-/// An XGBoost forest of numerical splits, walked over bin indices instead of values. Each
+/// The trees of a forest of numerical splits, walked over bin indices instead of values. Each
 /// feature's thresholds `c_1 < … < c_k` (every split of every tree on it, sorted, from
-/// `cut_base[f]`) cut the line into bins: a value `v` (as f32, as XGBoost compares) is bin
-/// `1 + #{c_j ≤ v}`, a missing one bin 0. Then `v < c_j` exactly when the bin is below `j + 1`,
-/// so a row is binned once (a binary search per feature) and every split after that compares
-/// two `u16`s. A missing value takes the split's default direction through the offset: with
-/// offset 1, bin 0 wraps to the largest `u16` and goes right; with 0 it is below every
-/// threshold and goes left. A leaf points at itself and compares true, so a walk of a tree's
-/// full depth stays on the leaf it reached. Nodes are numbered so that the children of a split
-/// are adjacent, and `value` holds each leaf's value at its node's index.
+/// `cut_base[f]` in the model's `cuts`) cut the line into bins, and a row is binned once (a
+/// binary search per feature); every split after that compares two `u16`s. For XGBoost's
+/// `v < c_j` a value is bin `1 + #{c ≤ v}`, for LightGBM's `v <= c_j` bin `1 + #{c < v}`; either
+/// way the split goes left exactly when the bin is below `j + 1`. Bin 0 is a value that takes
+/// the split's default direction (a missing one): with offset 1 it wraps to the largest `u16`
+/// and goes right, with offset 0 it is below every threshold and goes left. A leaf points at
+/// itself and compares true, so a walk of a tree's full depth stays on the leaf it reached.
+/// Nodes are numbered so that the children of a split are adjacent; a model's `value` holds
+/// each leaf's value at its node's index.
 #[derive(Debug)]
-pub struct XgbBinned {
+pub struct Binned {
     pub node_base: &'static [u32],
     pub depth: &'static [u8],
     pub nodes: &'static [BinNode],
-    pub value: &'static [f32],
-    pub cut_base: &'static [u32],
-    pub cuts: &'static [f32],
-    pub base_margin: f32,
-    pub logistic: bool,
 }
 
-impl XgbBinned {
-    /// The bin of each feature of `x`.
-    fn bins<const N: usize>(&self, x: &[f64; N]) -> [u16; N] {
-        let mut out = [0u16; N];
-        for (f, (b, v)) in out.iter_mut().zip(x).enumerate() {
-            let v = *v as f32;
-            if v.is_nan() {
-                continue;
-            }
-            let Some(&[lo, hi]) = self.cut_base.get(f..f + 2) else { continue };
-            let cuts = self.cuts.get(lo as usize..hi as usize).unwrap_or_default();
-            *b = 1 + cuts.partition_point(|c| *c <= v) as u16;
-        }
-        out
-    }
+/// Rows walked side by side through a binned tree (their walks are independent, and eight
+/// positions stay in registers).
+const BIN_LANES: usize = 8;
 
+impl Binned {
     #[inline(always)]
-    fn step<const N: usize>(tree: &[BinNode], bins: &[u16; N], at: u16) -> u16 {
+    fn step<const N: usize, const K: usize>(tree: &[BinNode], bins: &[[u16; N]; K], at: u16) -> u16 {
         let n = &tree[usize::from(at)];
-        let b = bins.get(usize::from(n.feature)).copied().unwrap_or(0);
+        let b = bins.as_flattened().get(usize::from(n.feature)).copied().unwrap_or(0);
         n.left + u16::from(b.wrapping_sub(n.offset) >= n.bin)
     }
 
-    /// Scores a block of rows a tree at a time, eight rows side by side; each row's margin
-    /// is summed in f32 in tree order, as XGBoost sums it.
+    /// Adds to each row's sum the value of the leaf it reaches in every tree, in tree order, a
+    /// tree at a time over the block; a row has `K` columns of bins of its `N` features.
     #[allow(clippy::needless_range_loop, reason = "a lane indexes several arrays in step")]
-    pub fn predict_block<const N: usize>(&self, rows: &[[f64; N]], out: &mut Vec<f64>) {
-        const BIN_LANES: usize = 8;
-        let bins: Vec<[u16; N]> = rows.iter().map(|x| self.bins(x)).collect();
-        let mut margins = vec![self.base_margin; rows.len()];
+    fn walk<S: Copy + std::ops::AddAssign, const N: usize, const K: usize>(
+        &self,
+        value: &[S],
+        bins: &[[[u16; N]; K]],
+        sums: &mut [S],
+    ) {
         for t in 0..self.node_base.len() {
             let nb = self.node_base[t] as usize;
             let end = self.node_base.get(t + 1).map_or(self.nodes.len(), |n| *n as usize);
-            let (tree, value) = (&self.nodes[nb..end], &self.value[nb..end]);
+            let (tree, value) = (&self.nodes[nb..end], &value[nb..end]);
             let depth = self.depth[t];
             let mut lanes = bins.chunks_exact(BIN_LANES);
-            let mut sums = margins.chunks_exact_mut(BIN_LANES);
-            for (b, m) in (&mut lanes).zip(&mut sums) {
+            let mut groups = sums.chunks_exact_mut(BIN_LANES);
+            for (b, m) in (&mut lanes).zip(&mut groups) {
                 let mut at = [0u16; BIN_LANES];
                 for _ in 0..depth {
                     for lane in 0..BIN_LANES {
@@ -446,7 +433,7 @@ impl XgbBinned {
                     m[lane] += value[usize::from(at[lane])];
                 }
             }
-            for (b, m) in lanes.remainder().iter().zip(sums.into_remainder()) {
+            for (b, m) in lanes.remainder().iter().zip(groups.into_remainder()) {
                 let mut at = 0;
                 for _ in 0..depth {
                     at = Self::step(tree, b, at);
@@ -454,6 +441,46 @@ impl XgbBinned {
                 *m += value[usize::from(at)];
             }
         }
+    }
+}
+
+/// The features' thresholds of `cut_base`/`cuts` as a slice each.
+fn feature_cuts<'c, C>(cut_base: &[u32], cuts: &'c [C], f: usize) -> &'c [C] {
+    let Some(&[lo, hi]) = cut_base.get(f..f + 2) else { return &[] };
+    cuts.get(lo as usize..hi as usize).unwrap_or_default()
+}
+
+/// An XGBoost forest of numerical splits over bins ([`Binned`]); values are compared as f32,
+/// as XGBoost compares them, and a missing value is bin 0.
+#[derive(Debug)]
+pub struct XgbBinned {
+    pub trees: Binned,
+    pub value: &'static [f32],
+    pub cut_base: &'static [u32],
+    pub cuts: &'static [f32],
+    pub base_margin: f32,
+    pub logistic: bool,
+}
+
+impl XgbBinned {
+    /// Scores a block of rows; each row's margin is summed in f32 in tree order, as XGBoost
+    /// sums it.
+    pub fn predict_block<const N: usize>(&self, rows: &[[f64; N]], out: &mut Vec<f64>) {
+        let bins: Vec<[[u16; N]; 1]> = rows
+            .iter()
+            .map(|x| {
+                let mut b = [[0u16; N]; 1];
+                for (f, (b, v)) in b[0].iter_mut().zip(x).enumerate() {
+                    let v = *v as f32;
+                    if !v.is_nan() {
+                        *b = 1 + feature_cuts(self.cut_base, self.cuts, f).partition_point(|c| *c <= v) as u16;
+                    }
+                }
+                b
+            })
+            .collect();
+        let mut margins = vec![self.base_margin; rows.len()];
+        self.trees.walk(self.value, &bins, &mut margins);
         out.clear();
         out.extend(margins.into_iter().map(|m| xgb_link(self.logistic, m)));
     }
@@ -465,6 +492,64 @@ impl XgbBinned {
     }
 }
 
+/// A LightGBM forest of numerical splits over bins ([`Binned`]), compared in f64. A row has
+/// three bins per feature, one for each way LightGBM's splits treat a missing value: column `f`
+/// for splits of missing type NaN (a NaN is bin 0), `N + f` for type None (a NaN is the bin of
+/// 0.0), `2N + f` for type Zero (a NaN or a value within `kZeroThreshold` of zero is bin 0),
+/// with `N` the model's features (its inputs, in order).
+#[derive(Debug)]
+pub struct LgbBinned {
+    pub trees: Binned,
+    pub value: &'static [f64],
+    pub cut_base: &'static [u32],
+    pub cuts: &'static [f64],
+    pub sigmoid: Option<f64>,
+}
+
+impl LgbBinned {
+    /// Scores a block of rows; each row's leaves are summed in f64 in tree order.
+    pub fn predict_block<const N: usize>(&self, rows: &[[f64; N]], out: &mut Vec<f64>) {
+        let bins: Vec<[[u16; N]; 3]> = rows
+            .iter()
+            .map(|x| {
+                let mut b = [[0u16; N]; 3];
+                for (f, v) in x.iter().enumerate() {
+                    let cuts = feature_cuts(self.cut_base, self.cuts, f);
+                    let bin = |v: f64| 1 + cuts.partition_point(|c| *c < v) as u16;
+                    if v.is_nan() {
+                        b[1][f] = bin(0.0);
+                    } else {
+                        let at = bin(*v);
+                        b[0][f] = at;
+                        b[1][f] = at;
+                        b[2][f] = if (-ZERO..=ZERO).contains(v) { 0 } else { at };
+                    }
+                }
+                b
+            })
+            .collect();
+        let mut sums = vec![0.0; rows.len()];
+        self.trees.walk(self.value, &bins, &mut sums);
+        out.clear();
+        out.extend(sums.into_iter().map(|r| lgb_link(self.sigmoid, r)));
+    }
+
+    pub fn predict<const N: usize>(&self, x: &[f64; N]) -> f64 {
+        let mut out = Vec::with_capacity(1);
+        self.predict_block(std::slice::from_ref(x), &mut out);
+        out[0]
+    }
+}
+
+/// LightGBM's output from a raw score: `1 / (1 + exp(-s · raw))` for a binary objective.
+fn lgb_link(sigmoid: Option<f64>, r: f64) -> f64 {
+    match sigmoid {
+        Some(s) => 1.0 / (1.0 + (-s * r).exp()),
+        None => r,
+    }
+}
+
+/// XGBoost's output from a margin, in f32: the logistic function for a logistic objective.
 fn xgb_link(logistic: bool, m: f32) -> f64 {
     if logistic {
         f64::from(1.0f32 / (1.0f32 + (-m).exp()))
@@ -579,15 +664,17 @@ mod tests {
     /// The same tree over bins: each feature has one threshold, so a value below it is bin 1,
     /// one at or above it bin 2; a split goes right from bin `j + 1` of its `j`-th threshold.
     static XGB_BINNED: XgbBinned = XgbBinned {
-        node_base: &[0],
-        depth: &[2],
-        nodes: &[
-            bin_node(2 - 1, 0, 1, 1),
-            bin_node(2, 1, 3, 0),
-            bin_node(u16::MAX, 0, 2, 0),
-            bin_node(u16::MAX, 0, 3, 0),
-            bin_node(u16::MAX, 0, 4, 0),
-        ],
+        trees: Binned {
+            node_base: &[0],
+            depth: &[2],
+            nodes: &[
+                bin_node(2 - 1, 0, 1, 1),
+                bin_node(2, 1, 3, 0),
+                bin_node(u16::MAX, 0, 2, 0),
+                bin_node(u16::MAX, 0, 3, 0),
+                bin_node(u16::MAX, 0, 4, 0),
+            ],
+        },
         value: &[0.0, 0.0, 30.0, 10.0, 20.0],
         cut_base: &[0, 1, 2],
         cuts: &[1.5, 2.0],
@@ -611,6 +698,61 @@ mod tests {
         assert_eq!(XGB_BINNED.predict(&[f64::NAN, 1.0]), 30.5, "missing goes right at node 0");
         assert_eq!(XGB_BINNED.predict(&[1.0, f64::NAN]), 10.5, "missing goes left at node 1");
         assert_eq!(XGB_BINNED.predict(&[1.0, 2.0]), 20.5);
+    }
+
+    /// A LightGBM tree with a split of each missing type: node 0 `x0 <= 1` (None: a NaN is 0;
+    /// default right), node 1 `x1 <= 0.5` (Zero: NaN and zero take the default, left), node 2
+    /// `x1 <= -0.5` (NaN: a NaN takes the default, right); leaves 1, 2, 4, 8.
+    static LGB: Lgb = Lgb {
+        node_base: &[0],
+        leaf_base: &[0],
+        depth: &[2],
+        nodes: &[lgb(1.0, 1, 2, 0, 0, 0), lgb(0.5, -1, -2, 1, 2 | (1 << 2), 0), lgb(-0.5, -3, -4, 1, 2 << 2, 0)],
+        leaf: &[1.0, 2.0, 4.0, 8.0],
+        cat_bits: &[],
+        sigmoid: None,
+    };
+
+    /// The same tree over bins (thresholds: x0 `[1]`, x1 `[-0.5, 0.5]`): node 0 reads the
+    /// None column of x0 (2·0 + … = column 2), node 1 the Zero column of x1 (column 5), node 2
+    /// the NaN column of x1 (column 1).
+    static LGB_BINNED: LgbBinned = LgbBinned {
+        trees: Binned {
+            node_base: &[0],
+            depth: &[2],
+            nodes: &[
+                bin_node(2 - 1, 2, 1, 1),
+                bin_node(3, 5, 3, 0),
+                bin_node(2 - 1, 1, 5, 1),
+                bin_node(u16::MAX, 0, 3, 0),
+                bin_node(u16::MAX, 0, 4, 0),
+                bin_node(u16::MAX, 0, 5, 0),
+                bin_node(u16::MAX, 0, 6, 0),
+            ],
+        },
+        value: &[0.0, 0.0, 0.0, 1.0, 2.0, 4.0, 8.0],
+        cut_base: &[0, 1, 3],
+        cuts: &[1.0, -0.5, 0.5],
+        sigmoid: None,
+    };
+
+    #[test]
+    fn binned_lightgbm_walks_agree_for_every_missing_type() {
+        let values = [f64::NAN, 0.0, -0.0, 1e-40, -1e-40, 1.0, 0.5, -0.5, 2.0, -1.0, 0.75, f64::NEG_INFINITY];
+        let rows: Vec<[f64; 2]> = values.iter().flat_map(|a| values.iter().map(move |b| [*a, *b])).collect();
+        let mut binned = Vec::new();
+        LGB_BINNED.predict_block(&rows, &mut binned);
+        let mut plain = Vec::new();
+        LGB.predict_block(&rows, &mut plain);
+        assert_eq!(binned, plain);
+        for (x, p) in rows.iter().zip(&binned) {
+            assert_eq!(LGB_BINNED.predict(x), *p, "{x:?}");
+        }
+        assert_eq!(LGB_BINNED.predict(&[f64::NAN, 0.75]), 2.0, "a NaN is 0 at node 0, 0.75 > 0.5");
+        assert_eq!(LGB_BINNED.predict(&[0.0, f64::NAN]), 1.0, "missing takes node 1's default, left");
+        assert_eq!(LGB_BINNED.predict(&[0.0, 1e-40]), 1.0, "so does a value within 1e-35 of zero");
+        assert_eq!(LGB_BINNED.predict(&[2.0, f64::NAN]), 8.0, "missing takes node 2's default, right");
+        assert_eq!(LGB_BINNED.predict(&[2.0, -0.5]), 4.0, "a value at the threshold goes left");
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! Models as static tables: each LightGBM or XGBoost forest becomes flat arrays (one per node
-//! attribute, with per-tree offsets) that the runtime's kernel walks; a linear model becomes its
-//! weights. Consecutive `score` steps are fused in `nodes.rs`: their inputs are computed once
+//! Models as static tables: each LightGBM or XGBoost forest becomes arrays of packed nodes with
+//! per-tree offsets that the runtime's kernel walks — over bin indices when every split is
+//! numerical (`rt::model::Binned`: the thresholds are known here, so each feature's sorted
+//! thresholds become its bins), else over values; a linear model becomes its weights. Consecutive `score` steps are fused in `nodes.rs`: their inputs are computed once
 //! and every model scores the same feature values.
 
 use proc_macro2::{Ident, Literal, TokenStream};
@@ -40,6 +41,18 @@ fn depth(left: &[i32], right: &[i32]) -> u8 {
 
 /// `static NAME: rt::model::… = …;` for a model. Returns the item.
 pub fn model_static(name: &Ident, m: &Model) -> TokenStream {
+    // Forests of numerical splits are walked over bins; the general tables remain for the others
+    // (categorical splits, or counts beyond a `u16`).
+    let binned = match &m.body {
+        Body::Lgb { trees, sigmoid } => lgb_binned(name, trees, *sigmoid, m.features.len()),
+        Body::Xgb { trees, base_margin, logistic } => {
+            xgb_binned(name, trees, *base_margin, *logistic, m.features.len())
+        }
+        Body::Linear { .. } => None,
+    };
+    if let Some(table) = binned {
+        return table;
+    }
     match &m.body {
         Body::Lgb { trees, sigmoid } => {
             let (mut node_base, mut leaf_base, mut nodes, mut leaf, mut cat_bits) =
@@ -97,7 +110,6 @@ pub fn model_static(name: &Ident, m: &Model) -> TokenStream {
                 };
             }
         }
-        Body::Xgb { trees, base_margin, logistic } if binnable(trees) => binned(name, trees, *base_margin, *logistic),
         Body::Xgb { trees, base_margin, logistic } => {
             let (mut node_base, mut nodes, mut cats) = (Vec::new(), Vec::new(), Vec::new());
             let mut depths = Vec::new();
@@ -160,79 +172,150 @@ pub fn model_static(name: &Ident, m: &Model) -> TokenStream {
     }
 }
 
-/// Whether an XGBoost forest can be walked over bin indices (`rt::model::XgbBinned`): numerical
-/// splits on comparable thresholds only, and every count within a `u16` (a tree's nodes, the
-/// features, a feature's distinct thresholds, which leave room for the missing bin and the
-/// leaves' sentinel).
-fn binnable(trees: &[crate::models::XgbTree]) -> bool {
-    let mut cuts = std::collections::HashMap::<u32, std::collections::BTreeSet<u32>>::new();
-    for t in trees {
-        if t.left.len() > usize::from(u16::MAX) || t.is_categorical.iter().any(|c| *c) {
-            return false;
-        }
-        for k in 0..t.left.len() {
-            if t.left[k] < 0 {
-                continue;
-            }
-            let (c, f) = (t.split_condition[k], t.split_index[k]);
-            if c.is_nan() || f >= u32::from(u16::MAX) {
-                return false;
-            }
-            // Keyed by the value's bits, -0 as 0 (they compare equal).
-            cuts.entry(f).or_default().insert((c + 0.0).to_bits());
-        }
-    }
-    cuts.values().all(|c| c.len() <= usize::from(u16::MAX) - 2)
+/// A split or leaf of a forest on its way to `rt::model::Binned`: children are indices in the
+/// tree's list, the root is first; `kind` picks which of a feature's bin columns the split reads
+/// (see `LgbBinned`; XGBoost has one).
+enum Part {
+    Split { feature: usize, kind: usize, cut: f64, default_left: bool, left: usize, right: usize },
+    Leaf(f64),
 }
 
-/// `static NAME: rt::model::XgbBinned = …;` for a forest `binnable` accepts.
-fn binned(name: &Ident, trees: &[crate::models::XgbTree], base_margin: f32, logistic: bool) -> TokenStream {
-    // Each feature's distinct thresholds, ascending.
-    let features = trees.iter().flat_map(|t| t.split_index.iter()).map(|f| *f as usize + 1).max().unwrap_or(0);
-    let mut per_feature: Vec<Vec<f32>> = vec![Vec::new(); features];
+/// An XGBoost forest as parts, if every split is numerical on a comparable threshold.
+fn xgb_parts(trees: &[crate::models::XgbTree]) -> Option<Vec<Vec<Part>>> {
+    let mut out = Vec::new();
     for t in trees {
-        for k in (0..t.left.len()).filter(|k| t.left[*k] >= 0) {
-            per_feature[t.split_index[k] as usize].push(t.split_condition[k] + 0.0);
+        let mut parts = Vec::new();
+        for k in 0..t.left.len() {
+            if t.left[k] < 0 {
+                parts.push(Part::Leaf(f64::from(t.split_condition[k])));
+                continue;
+            }
+            if t.is_categorical.get(k).copied().unwrap_or(false) || t.split_condition[k].is_nan() {
+                return None;
+            }
+            parts.push(Part::Split {
+                feature: t.split_index[k] as usize,
+                kind: 0,
+                cut: f64::from(t.split_condition[k]),
+                default_left: t.default_left[k],
+                left: usize::try_from(t.left[k]).ok()?,
+                right: usize::try_from(t.right[k]).ok()?,
+            });
+        }
+        out.push(parts);
+    }
+    Some(out)
+}
+
+/// A LightGBM forest as parts (its leaves after its splits), if every split is numerical on a
+/// comparable threshold.
+fn lgb_parts(trees: &[crate::models::LgbTree]) -> Option<Vec<Vec<Part>>> {
+    let mut out = Vec::new();
+    for t in trees {
+        let splits = t.left.len();
+        let child = |c: i32| if c >= 0 { c as usize } else { splits + (!c) as usize };
+        let mut parts = Vec::new();
+        for k in 0..splits {
+            let d = t.decision_type[k];
+            if d & 1 == 1 || t.threshold[k].is_nan() {
+                return None;
+            }
+            // Missing type NaN reads column 0, Zero column 2, None (any other) column 1.
+            let kind = match (d >> 2) & 3 {
+                2 => 0,
+                1 => 2,
+                _ => 1,
+            };
+            parts.push(Part::Split {
+                feature: t.split_feature[k] as usize,
+                kind,
+                cut: t.threshold[k],
+                default_left: d & 2 != 0,
+                left: child(t.left[k]),
+                right: child(t.right[k]),
+            });
+        }
+        parts.extend(t.leaf_value.iter().map(|v| Part::Leaf(*v)));
+        out.push(parts);
+    }
+    Some(out)
+}
+
+/// A forest over bins: `rt::model::Binned`'s tables, each leaf's value at its node's index, and
+/// each feature's distinct thresholds. `None` when a count does not fit its `u16` (a tree's
+/// nodes, a feature's bin columns, a feature's thresholds with room for bin 0 and the leaves'
+/// sentinel).
+struct BinnedForest {
+    trees: TokenStream,
+    values: Vec<f64>,
+    cut_base: Vec<u32>,
+    cuts: Vec<f64>,
+}
+
+fn binned_forest(forest: &[Vec<Part>], kinds: usize, features: usize) -> Option<BinnedForest> {
+    // A row has `kinds` columns of the model's `features` inputs; a split on another feature
+    // (one the inputs do not name) reads a missing value in the general tables.
+    let beyond = forest.iter().flatten().any(|p| matches!(p, Part::Split { feature, .. } if *feature >= features));
+    if beyond || features * kinds >= usize::from(u16::MAX) {
+        return None;
+    }
+    // Each feature's distinct thresholds, ascending (-0 as 0: they compare equal).
+    let mut per_feature: Vec<Vec<f64>> = vec![Vec::new(); features];
+    for p in forest.iter().flatten() {
+        if let Part::Split { feature, cut, .. } = p {
+            per_feature[*feature].push(cut + 0.0);
         }
     }
     for c in &mut per_feature {
-        c.sort_by(f32::total_cmp);
+        c.sort_by(f64::total_cmp);
         c.dedup();
+        if c.len() > usize::from(u16::MAX) - 3 {
+            return None;
+        }
     }
     let (mut node_base, mut depths, mut nodes, mut values) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for t in trees {
-        node_base.push(nodes.len() as u32);
-        let d = if t.left.first().is_some_and(|l| *l >= 0) { depth(&t.left, &t.right).saturating_sub(1) } else { 0 };
-        depths.push(Literal::u8_unsuffixed(d));
-        // Breadth first from the root, so that the two children of a split are adjacent.
-        let mut order = vec![0usize];
+    for parts in forest {
+        if parts.len() > usize::from(u16::MAX) {
+            return None;
+        }
+        node_base.push(values.len() as u32);
+        // Breadth first from the root, so that the two children of a split are adjacent; with
+        // each part's depth in splits.
+        let mut order = vec![(0usize, 0usize)];
         let mut at = 0;
         while at < order.len() {
-            let k = order[at];
-            if t.left[k] >= 0 {
-                order.push(t.left[k] as usize);
-                order.push(t.right[k] as usize);
+            let (k, d) = order[at];
+            if let Some(Part::Split { left, right, .. }) = parts.get(k) {
+                if order.len() > parts.len() {
+                    return None; // not a tree
+                }
+                order.push((*left, d + 1));
+                order.push((*right, d + 1));
             }
             at += 1;
         }
-        let mut index = vec![0u16; t.left.len()];
-        for (i, k) in order.iter().enumerate() {
-            index[*k] = i as u16;
+        depths.push(Literal::u8_unsuffixed(u8::try_from(order.iter().map(|o| o.1).max().unwrap_or(0)).ok()?));
+        let mut index = vec![0u16; parts.len()];
+        for (i, (k, _)) in order.iter().enumerate() {
+            *index.get_mut(*k)? = i as u16;
         }
-        for (i, &k) in order.iter().enumerate() {
-            let (bin, feature, left, offset) = if t.left[k] < 0 {
-                values.push(t.split_condition[k]);
-                (u16::MAX, 0u16, i as u16, 0u16)
-            } else {
-                values.push(0.0);
-                let cuts = &per_feature[t.split_index[k] as usize];
-                let j = cuts.partition_point(|c| *c < t.split_condition[k] + 0.0) + 1;
-                let offset = u16::from(!t.default_left[k]);
-                ((j + 1) as u16 - offset, t.split_index[k] as u16, index[t.left[k] as usize], offset)
+        for (i, (k, _)) in order.iter().enumerate() {
+            let (bin, column, left, offset) = match parts.get(*k)? {
+                Part::Leaf(v) => {
+                    values.push(*v);
+                    (u16::MAX, 0, i as u16, 0)
+                }
+                Part::Split { feature, kind, cut, default_left, left, .. } => {
+                    values.push(0.0);
+                    let cuts = &per_feature[*feature];
+                    let j = cuts.partition_point(|c| *c < cut + 0.0) + 1;
+                    let offset = u16::from(!default_left);
+                    ((j + 1) as u16 - offset, (kind * features + feature) as u16, index[*left], offset)
+                }
             };
-            let lits = [bin, feature, left, offset].map(Literal::u16_unsuffixed);
-            let [b, f, l, o] = &lits;
-            nodes.push(quote!(bin_node(#b, #f, #l, #o)));
+            let lits = [bin, column, left, offset].map(Literal::u16_unsuffixed);
+            let [b, c, l, o] = &lits;
+            nodes.push(quote!(bin_node(#b, #c, #l, #o)));
         }
     }
     let mut cut_base = vec![0u32];
@@ -241,15 +324,29 @@ fn binned(name: &Ident, trees: &[crate::models::XgbTree], base_margin: f32, logi
         cuts.extend_from_slice(c);
         cut_base.push(cuts.len() as u32);
     }
-    let (node_base, cut_base) = (u32s(&node_base), u32s(&cut_base));
-    let (values, cuts, base) = (f32s(&values), f32s(&cuts), f32s(&[base_margin]));
-    quote! {
+    let node_base = u32s(&node_base);
+    let trees = quote! {
+        rt::model::Binned { node_base: &[#(#node_base),*], depth: &[#(#depths),*], nodes: &[#(#nodes),*] }
+    };
+    Some(BinnedForest { trees, values, cut_base, cuts })
+}
+
+/// `static NAME: rt::model::XgbBinned = …;` for an XGBoost forest of numerical splits.
+fn xgb_binned(
+    name: &Ident,
+    trees: &[crate::models::XgbTree],
+    base_margin: f32,
+    logistic: bool,
+    features: usize,
+) -> Option<TokenStream> {
+    let BinnedForest { trees, values, cut_base, cuts } = binned_forest(&xgb_parts(trees)?, 1, features)?;
+    let narrow = |v: &[f64]| f32s(&v.iter().map(|x| *x as f32).collect::<Vec<_>>());
+    let (values, cuts, base, cut_base) = (narrow(&values), narrow(&cuts), f32s(&[base_margin]), u32s(&cut_base));
+    Some(quote! {
         static #name: rt::model::XgbBinned = {
             use rt::model::bin_node;
             rt::model::XgbBinned {
-                node_base: &[#(#node_base),*],
-                depth: &[#(#depths),*],
-                nodes: &[#(#nodes),*],
+                trees: #trees,
                 value: &[#(#values),*],
                 cut_base: &[#(#cut_base),*],
                 cuts: &[#(#cuts),*],
@@ -257,5 +354,35 @@ fn binned(name: &Ident, trees: &[crate::models::XgbTree], base_margin: f32, logi
                 logistic: #logistic,
             }
         };
-    }
+    })
+}
+
+/// `static NAME: rt::model::LgbBinned = …;` for a LightGBM forest of numerical splits.
+fn lgb_binned(
+    name: &Ident,
+    trees: &[crate::models::LgbTree],
+    sigmoid: Option<f64>,
+    features: usize,
+) -> Option<TokenStream> {
+    let BinnedForest { trees, values, cut_base, cuts } = binned_forest(&lgb_parts(trees)?, 3, features)?;
+    let (values, cuts, cut_base) = (f64s(&values), f64s(&cuts), u32s(&cut_base));
+    let sigmoid = match sigmoid {
+        Some(s) => {
+            let s = f64s(&[s]);
+            quote!(Some(#(#s)*))
+        }
+        None => quote!(None),
+    };
+    Some(quote! {
+        static #name: rt::model::LgbBinned = {
+            use rt::model::bin_node;
+            rt::model::LgbBinned {
+                trees: #trees,
+                value: &[#(#values),*],
+                cut_base: &[#(#cut_base),*],
+                cuts: &[#(#cuts),*],
+                sigmoid: #sigmoid,
+            }
+        };
+    })
 }
