@@ -360,20 +360,19 @@ impl Xgb {
 }
 
 /// One split of a forest whose thresholds are all known when the pipeline compiles, as an
-/// 8-byte node over bin indices (see [`Binned`]): the threshold's bin minus the node's missing
-/// offset, the feature's column among the row's bins, the left child (the right child follows
-/// it) and the offset.
+/// 8-byte node over bin indices (see [`Binned`]): the threshold's bin, the column of the row's
+/// bins it reads, and the left child (the right child follows it).
 #[derive(Debug, Clone, Copy)]
+#[repr(C, align(8))]
 pub struct BinNode {
     pub bin: u16,
-    pub feature: u16,
+    pub column: u16,
     pub left: u16,
-    pub offset: u16,
 }
 
 /// A binned node, written compactly in generated tables.
-pub const fn bin_node(bin: u16, feature: u16, left: u16, offset: u16) -> BinNode {
-    BinNode { bin, feature, left, offset }
+pub const fn bin_node(bin: u16, column: u16, left: u16) -> BinNode {
+    BinNode { bin, column, left }
 }
 
 /// The trees of a forest of numerical splits, walked over bin indices instead of values. Each
@@ -381,18 +380,23 @@ pub const fn bin_node(bin: u16, feature: u16, left: u16, offset: u16) -> BinNode
 /// `cut_base[f]` in the model's `cuts`) cut the line into bins, and a row is binned once (a
 /// binary search per feature); every split after that compares two `u16`s. For XGBoost's
 /// `v < c_j` a value is bin `1 + #{c ≤ v}`, for LightGBM's `v <= c_j` bin `1 + #{c < v}`; either
-/// way the split goes left exactly when the bin is below `j + 1`. Bin 0 is a value that takes
-/// the split's default direction (a missing one): with offset 1 it wraps to the largest `u16`
-/// and goes right, with offset 0 it is below every threshold and goes left. A leaf points at
-/// itself and compares true, so a walk of a tree's full depth stays on the leaf it reached.
-/// Nodes are numbered so that the children of a split are adjacent; a model's `value` holds
-/// each leaf's value at its node's index.
+/// way the split goes left exactly when the bin is below `j + 1`. A value that takes the split's
+/// default direction (a missing one) is bin 0 in the columns read by splits whose default is
+/// left and `u16::MAX - 1` in those whose default is right, so every split is the same compare.
+/// A leaf points at itself with threshold `u16::MAX`, which no bin reaches, so a walk of a
+/// tree's full depth stays on the leaf it reached. Nodes are numbered so that the
+/// children of a split are adjacent; a model's `value` holds each leaf's value at its node's
+/// index.
 #[derive(Debug)]
 pub struct Binned {
     pub node_base: &'static [u32],
     pub depth: &'static [u8],
     pub nodes: &'static [BinNode],
 }
+
+/// The bin of a value that takes the default direction in a column of splits whose default is
+/// right: above every threshold's bin, below a leaf's.
+const MISSING_RIGHT: u16 = u16::MAX - 1;
 
 /// Rows walked side by side through a binned tree (their walks are independent, and eight
 /// positions stay in registers).
@@ -402,8 +406,8 @@ impl Binned {
     #[inline(always)]
     fn step<const N: usize, const K: usize>(tree: &[BinNode], bins: &[[u16; N]; K], at: u16) -> u16 {
         let n = &tree[usize::from(at)];
-        let b = bins.as_flattened().get(usize::from(n.feature)).copied().unwrap_or(0);
-        n.left + u16::from(b.wrapping_sub(n.offset) >= n.bin)
+        let b = bins.as_flattened().get(usize::from(n.column)).copied().unwrap_or(0);
+        n.left + u16::from(b >= n.bin)
     }
 
     /// Adds to each row's sum the value of the leaf it reaches in every tree, in tree order, a
@@ -451,7 +455,8 @@ fn feature_cuts<'c, C>(cut_base: &[u32], cuts: &'c [C], f: usize) -> &'c [C] {
 }
 
 /// An XGBoost forest of numerical splits over bins ([`Binned`]); values are compared as f32,
-/// as XGBoost compares them, and a missing value is bin 0.
+/// as XGBoost compares them. A row has two columns of bins: `f` for splits whose missing values
+/// go left, `N + f` for those whose go right, with `N` the model's features.
 #[derive(Debug)]
 pub struct XgbBinned {
     pub trees: Binned,
@@ -466,15 +471,19 @@ impl XgbBinned {
     /// Scores a block of rows; each row's margin is summed in f32 in tree order, as XGBoost
     /// sums it.
     pub fn predict_block<const N: usize>(&self, rows: &[[f64; N]], out: &mut Vec<f64>) {
-        let bins: Vec<[[u16; N]; 1]> = rows
+        let bins: Vec<[[u16; N]; 2]> = rows
             .iter()
             .map(|x| {
-                let mut b = [[0u16; N]; 1];
-                for (f, (b, v)) in b[0].iter_mut().zip(x).enumerate() {
+                let mut b = [[0u16; N]; 2];
+                for (f, v) in x.iter().enumerate() {
                     let v = *v as f32;
-                    if !v.is_nan() {
-                        *b = 1 + feature_cuts(self.cut_base, self.cuts, f).partition_point(|c| *c <= v) as u16;
-                    }
+                    let bin = if v.is_nan() {
+                        None
+                    } else {
+                        Some(1 + feature_cuts(self.cut_base, self.cuts, f).partition_point(|c| *c <= v) as u16)
+                    };
+                    b[0][f] = bin.unwrap_or(0);
+                    b[1][f] = bin.unwrap_or(MISSING_RIGHT);
                 }
                 b
             })
@@ -492,37 +501,50 @@ impl XgbBinned {
     }
 }
 
-/// A LightGBM forest of numerical splits over bins ([`Binned`]), compared in f64. A row has
-/// three bins per feature, one for each way LightGBM's splits treat a missing value: column `f`
-/// for splits of missing type NaN (a NaN is bin 0), `N + f` for type None (a NaN is the bin of
-/// 0.0), `2N + f` for type Zero (a NaN or a value within `kZeroThreshold` of zero is bin 0),
-/// with `N` the model's features (its inputs, in order).
+/// A LightGBM forest of numerical splits over bins ([`Binned`]), compared in f64. LightGBM's
+/// splits treat a missing value three ways (missing type NaN: a NaN takes the default; None: a
+/// NaN is 0.0; Zero: a NaN or a value within `kZeroThreshold` of zero takes the default), each
+/// with a default to the left or right: a row has one column of bins per way the model's
+/// splits use (`columns`), column `c` of feature `f` at `c·N + f`, with `N` the model's
+/// features (its inputs, in order).
 #[derive(Debug)]
-pub struct LgbBinned {
+pub struct LgbBinned<const K: usize> {
     pub trees: Binned,
     pub value: &'static [f64],
     pub cut_base: &'static [u32],
     pub cuts: &'static [f64],
+    pub columns: [BinColumn; K],
     pub sigmoid: Option<f64>,
 }
 
-impl LgbBinned {
+/// A column of LightGBM bins: the missing type of the splits that read it (0 NaN, 1 None,
+/// 2 Zero) and whether their default direction is right.
+#[derive(Debug, Clone, Copy)]
+pub struct BinColumn {
+    pub missing: u8,
+    pub right: bool,
+}
+
+impl<const K: usize> LgbBinned<K> {
     /// Scores a block of rows; each row's leaves are summed in f64 in tree order.
     pub fn predict_block<const N: usize>(&self, rows: &[[f64; N]], out: &mut Vec<f64>) {
-        let bins: Vec<[[u16; N]; 3]> = rows
+        let bins: Vec<[[u16; N]; K]> = rows
             .iter()
             .map(|x| {
-                let mut b = [[0u16; N]; 3];
+                let mut b = [[0u16; N]; K];
                 for (f, v) in x.iter().enumerate() {
                     let cuts = feature_cuts(self.cut_base, self.cuts, f);
-                    let bin = |v: f64| 1 + cuts.partition_point(|c| *c < v) as u16;
-                    if v.is_nan() {
-                        b[1][f] = bin(0.0);
+                    let bin = |v: f64| Some(1 + cuts.partition_point(|c| *c < v) as u16);
+                    // Per missing type (NaN, None, Zero): the bin, or None to take the default.
+                    let kinds = if v.is_nan() {
+                        [None, bin(0.0), None]
                     } else {
                         let at = bin(*v);
-                        b[0][f] = at;
-                        b[1][f] = at;
-                        b[2][f] = if (-ZERO..=ZERO).contains(v) { 0 } else { at };
+                        [at, at, if (-ZERO..=ZERO).contains(v) { None } else { at }]
+                    };
+                    for (b, c) in b.iter_mut().zip(&self.columns) {
+                        let at = kinds.get(usize::from(c.missing)).copied().flatten();
+                        b[f] = at.unwrap_or(if c.right { MISSING_RIGHT } else { 0 });
                     }
                 }
                 b
@@ -663,16 +685,17 @@ mod tests {
 
     /// The same tree over bins: each feature has one threshold, so a value below it is bin 1,
     /// one at or above it bin 2; a split goes right from bin `j + 1` of its `j`-th threshold.
+    /// Node 0 reads x0's column for "missing goes right" (2 + 0), node 1 x1's other one (1).
     static XGB_BINNED: XgbBinned = XgbBinned {
         trees: Binned {
             node_base: &[0],
             depth: &[2],
             nodes: &[
-                bin_node(2 - 1, 0, 1, 1),
-                bin_node(2, 1, 3, 0),
-                bin_node(u16::MAX, 0, 2, 0),
-                bin_node(u16::MAX, 0, 3, 0),
-                bin_node(u16::MAX, 0, 4, 0),
+                bin_node(2, 2, 1),
+                bin_node(2, 1, 3),
+                bin_node(u16::MAX, 0, 2),
+                bin_node(u16::MAX, 0, 3),
+                bin_node(u16::MAX, 0, 4),
             ],
         },
         value: &[0.0, 0.0, 30.0, 10.0, 20.0],
@@ -701,38 +724,46 @@ mod tests {
     }
 
     /// A LightGBM tree with a split of each missing type: node 0 `x0 <= 1` (None: a NaN is 0;
-    /// default right), node 1 `x1 <= 0.5` (Zero: NaN and zero take the default, left), node 2
-    /// `x1 <= -0.5` (NaN: a NaN takes the default, right); leaves 1, 2, 4, 8.
+    /// default right; right: leaf 8), node 1 `x1 <= 0.5` (Zero: NaN and zero take the default,
+    /// left; right: leaf 1), node 2 `x1 <= -0.5` (NaN: a NaN takes the default, right; leaves 2
+    /// and 4).
     static LGB: Lgb = Lgb {
         node_base: &[0],
         leaf_base: &[0],
-        depth: &[2],
-        nodes: &[lgb(1.0, 1, 2, 0, 0, 0), lgb(0.5, -1, -2, 1, 2 | (1 << 2), 0), lgb(-0.5, -3, -4, 1, 2 << 2, 0)],
+        depth: &[3],
+        nodes: &[lgb(1.0, 1, -4, 0, 0, 0), lgb(0.5, 2, -1, 1, 2 | (1 << 2), 0), lgb(-0.5, -2, -3, 1, 2 << 2, 0)],
         leaf: &[1.0, 2.0, 4.0, 8.0],
         cat_bits: &[],
         sigmoid: None,
     };
 
-    /// The same tree over bins (thresholds: x0 `[1]`, x1 `[-0.5, 0.5]`): node 0 reads the
-    /// None column of x0 (2·0 + … = column 2), node 1 the Zero column of x1 (column 5), node 2
-    /// the NaN column of x1 (column 1).
-    static LGB_BINNED: LgbBinned = LgbBinned {
+    /// The same tree over bins (thresholds: x0 `[1]`, x1 `[-0.5, 0.5]`), numbered breadth
+    /// first (node 0, node 1, leaf 8, node 2, leaf 1, leaf 2, leaf 4), with a column for each
+    /// (missing type, default) of its splits: node 0 reads x0 in column 2 (None, right), node 1
+    /// x1 in column 1 (Zero, left), node 2 x1 in column 0 (NaN, right), which the leaves read
+    /// too: a missing x0 there must not move a leaf reached before the last step.
+    static LGB_BINNED: LgbBinned<3> = LgbBinned {
         trees: Binned {
             node_base: &[0],
-            depth: &[2],
+            depth: &[3],
             nodes: &[
-                bin_node(2 - 1, 2, 1, 1),
-                bin_node(3, 5, 3, 0),
-                bin_node(2 - 1, 1, 5, 1),
-                bin_node(u16::MAX, 0, 3, 0),
-                bin_node(u16::MAX, 0, 4, 0),
-                bin_node(u16::MAX, 0, 5, 0),
-                bin_node(u16::MAX, 0, 6, 0),
+                bin_node(2, 2 * 2, 1),
+                bin_node(3, 2 + 1, 3),
+                bin_node(u16::MAX, 0, 2),
+                bin_node(2, 1, 5),
+                bin_node(u16::MAX, 0, 4),
+                bin_node(u16::MAX, 0, 5),
+                bin_node(u16::MAX, 0, 6),
             ],
         },
-        value: &[0.0, 0.0, 0.0, 1.0, 2.0, 4.0, 8.0],
+        value: &[0.0, 0.0, 8.0, 0.0, 1.0, 2.0, 4.0],
         cut_base: &[0, 1, 3],
         cuts: &[1.0, -0.5, 0.5],
+        columns: [
+            BinColumn { missing: 0, right: true },
+            BinColumn { missing: 2, right: false },
+            BinColumn { missing: 1, right: true },
+        ],
         sigmoid: None,
     };
 
@@ -748,11 +779,11 @@ mod tests {
         for (x, p) in rows.iter().zip(&binned) {
             assert_eq!(LGB_BINNED.predict(x), *p, "{x:?}");
         }
-        assert_eq!(LGB_BINNED.predict(&[f64::NAN, 0.75]), 2.0, "a NaN is 0 at node 0, 0.75 > 0.5");
-        assert_eq!(LGB_BINNED.predict(&[0.0, f64::NAN]), 1.0, "missing takes node 1's default, left");
-        assert_eq!(LGB_BINNED.predict(&[0.0, 1e-40]), 1.0, "so does a value within 1e-35 of zero");
-        assert_eq!(LGB_BINNED.predict(&[2.0, f64::NAN]), 8.0, "missing takes node 2's default, right");
-        assert_eq!(LGB_BINNED.predict(&[2.0, -0.5]), 4.0, "a value at the threshold goes left");
+        assert_eq!(LGB_BINNED.predict(&[f64::NAN, 0.75]), 1.0, "a NaN is 0 at node 0, 0.75 > 0.5");
+        assert_eq!(LGB_BINNED.predict(&[0.0, f64::NAN]), 4.0, "missing: node 1's default left, node 2's right");
+        assert_eq!(LGB_BINNED.predict(&[0.0, 1e-40]), 4.0, "within 1e-35 of zero: node 1's default");
+        assert_eq!(LGB_BINNED.predict(&[0.0, -0.5]), 2.0, "a value at the threshold goes left");
+        assert_eq!(LGB_BINNED.predict(&[2.0, f64::NAN]), 8.0);
     }
 
     #[test]

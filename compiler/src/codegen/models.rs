@@ -252,11 +252,21 @@ struct BinnedForest {
     cuts: Vec<f64>,
 }
 
-fn binned_forest(forest: &[Vec<Part>], kinds: usize, features: usize) -> Option<BinnedForest> {
-    // A row has `kinds` columns of the model's `features` inputs; a split on another feature
-    // (one the inputs do not name) reads a missing value in the general tables.
+fn binned_forest(forest: &[Vec<Part>], features: usize, column: impl Fn(usize, bool) -> usize) -> Option<BinnedForest> {
+    // A row has a column of bins of the model's `features` inputs for each (missing type,
+    // default left) the splits use (`column` says which); a split on another feature (one the
+    // inputs do not name) reads a missing value in the general tables.
     let beyond = forest.iter().flatten().any(|p| matches!(p, Part::Split { feature, .. } if *feature >= features));
-    if beyond || features * kinds >= usize::from(u16::MAX) {
+    let columns = forest
+        .iter()
+        .flatten()
+        .filter_map(|p| match p {
+            Part::Split { kind, default_left, .. } => Some(column(*kind, *default_left) + 1),
+            Part::Leaf(_) => None,
+        })
+        .max()
+        .unwrap_or(1);
+    if beyond || features * columns >= usize::from(u16::MAX) {
         return None;
     }
     // Each feature's distinct thresholds, ascending (-0 as 0: they compare equal).
@@ -300,22 +310,22 @@ fn binned_forest(forest: &[Vec<Part>], kinds: usize, features: usize) -> Option<
             *index.get_mut(*k)? = i as u16;
         }
         for (i, (k, _)) in order.iter().enumerate() {
-            let (bin, column, left, offset) = match parts.get(*k)? {
+            let (bin, column, left) = match parts.get(*k)? {
                 Part::Leaf(v) => {
                     values.push(*v);
-                    (u16::MAX, 0, i as u16, 0)
+                    (u16::MAX, 0, i as u16)
                 }
                 Part::Split { feature, kind, cut, default_left, left, .. } => {
                     values.push(0.0);
                     let cuts = &per_feature[*feature];
                     let j = cuts.partition_point(|c| *c < cut + 0.0) + 1;
-                    let offset = u16::from(!default_left);
-                    ((j + 1) as u16 - offset, (kind * features + feature) as u16, index[*left], offset)
+                    let column = column(*kind, *default_left) * features + feature;
+                    ((j + 1) as u16, column as u16, index[*left])
                 }
             };
-            let lits = [bin, column, left, offset].map(Literal::u16_unsuffixed);
-            let [b, c, l, o] = &lits;
-            nodes.push(quote!(bin_node(#b, #c, #l, #o)));
+            let lits = [bin, column, left].map(Literal::u16_unsuffixed);
+            let [b, c, l] = &lits;
+            nodes.push(quote!(bin_node(#b, #c, #l)));
         }
     }
     let mut cut_base = vec![0u32];
@@ -339,7 +349,9 @@ fn xgb_binned(
     logistic: bool,
     features: usize,
 ) -> Option<TokenStream> {
-    let BinnedForest { trees, values, cut_base, cuts } = binned_forest(&xgb_parts(trees)?, 1, features)?;
+    // Column 0 for splits whose missing values go left, 1 for those whose go right.
+    let BinnedForest { trees, values, cut_base, cuts } =
+        binned_forest(&xgb_parts(trees)?, features, |_, left| usize::from(!left))?;
     let narrow = |v: &[f64]| f32s(&v.iter().map(|x| *x as f32).collect::<Vec<_>>());
     let (values, cuts, base, cut_base) = (narrow(&values), narrow(&cuts), f32s(&[base_margin]), u32s(&cut_base));
     Some(quote! {
@@ -364,7 +376,28 @@ fn lgb_binned(
     sigmoid: Option<f64>,
     features: usize,
 ) -> Option<TokenStream> {
-    let BinnedForest { trees, values, cut_base, cuts } = binned_forest(&lgb_parts(trees)?, 3, features)?;
+    // A column per (missing type, default left) the splits use, in order.
+    let parts = lgb_parts(trees)?;
+    let mut used: Vec<(usize, bool)> = parts
+        .iter()
+        .flatten()
+        .filter_map(|p| match p {
+            Part::Split { kind, default_left, .. } => Some((*kind, *default_left)),
+            Part::Leaf(_) => None,
+        })
+        .collect();
+    used.sort_unstable();
+    used.dedup();
+    if used.is_empty() {
+        used.push((0, true));
+    }
+    let column = |kind: usize, left: bool| used.iter().position(|u| *u == (kind, left)).unwrap_or(0);
+    let BinnedForest { trees, values, cut_base, cuts } = binned_forest(&parts, features, column)?;
+    let k = Literal::usize_unsuffixed(used.len());
+    let columns = used.iter().map(|(kind, left)| {
+        let (missing, right) = (Literal::u8_unsuffixed(*kind as u8), !left);
+        quote!(rt::model::BinColumn { missing: #missing, right: #right })
+    });
     let (values, cuts, cut_base) = (f64s(&values), f64s(&cuts), u32s(&cut_base));
     let sigmoid = match sigmoid {
         Some(s) => {
@@ -374,13 +407,14 @@ fn lgb_binned(
         None => quote!(None),
     };
     Some(quote! {
-        static #name: rt::model::LgbBinned = {
+        static #name: rt::model::LgbBinned<#k> = {
             use rt::model::bin_node;
             rt::model::LgbBinned {
                 trees: #trees,
                 value: &[#(#values),*],
                 cut_base: &[#(#cut_base),*],
                 cuts: &[#(#cuts),*],
+                columns: [#(#columns),*],
                 sigmoid: #sigmoid,
             }
         };
