@@ -23,7 +23,8 @@ pub struct Cache {
     /// The runtime's sources to build against; `None`: the ones embedded in `pipec`, written
     /// under `dir` on first use.
     pub runtime_dir: Option<PathBuf>,
-    /// Cargo's `--release` (otherwise the dev profile, with every crate at opt-level 2).
+    /// Cargo's `--release` (otherwise the dev profile, with every crate at opt-level 2 and
+    /// without debug assertions or overflow checks).
     pub release: bool,
 }
 

@@ -362,9 +362,13 @@ pipe-runtime = {{ path = "{runtime}"{features} }}
 [profile.dev]
 opt-level = 2
 debug = "line-tables-only"
+debug-assertions = false
+overflow-checks = false
 
 [profile.dev.package."*"]
 opt-level = 2
+debug-assertions = false
+overflow-checks = false
 "#,
         runtime = target.runtime_dir.replace('\\', "/"),
     );
