@@ -1,7 +1,8 @@
 //! Models as static tables: each LightGBM or XGBoost forest becomes arrays of packed nodes with
 //! per-tree offsets that the runtime's kernel walks — over bin indices when every split is
 //! numerical (`rt::model::Binned`: the thresholds are known here, so each feature's sorted
-//! thresholds become its bins), else over values; a linear model becomes its weights. Consecutive `score` steps are fused in `nodes.rs`: their inputs are computed once
+//! thresholds become its bins), else over values; a linear model becomes its weights.
+//! Consecutive `score` steps are fused in `nodes.rs`: their inputs are computed once
 //! and every model scores the same feature values.
 
 use proc_macro2::{Ident, Literal, TokenStream};
@@ -173,8 +174,8 @@ pub fn model_static(name: &Ident, m: &Model) -> TokenStream {
 }
 
 /// A split or leaf of a forest on its way to `rt::model::Binned`: children are indices in the
-/// tree's list, the root is first; `kind` picks which of a feature's bin columns the split reads
-/// (see `LgbBinned`; XGBoost has one).
+/// tree's list, the root is first; `kind` is the split's missing type (LightGBM's NaN 0, None 1,
+/// Zero 2; XGBoost's always 0), which with its default side picks the bin column it reads.
 enum Part {
     Split { feature: usize, kind: usize, cut: f64, default_left: bool, left: usize, right: usize },
     Leaf(f64),
@@ -389,7 +390,7 @@ fn lgb_binned(
     used.sort_unstable();
     used.dedup();
     if used.is_empty() {
-        used.push((0, true));
+        used.push((0, true)); // a forest of leaves: one column, read by the leaves only
     }
     let column = |kind: usize, left: bool| used.iter().position(|u| *u == (kind, left)).unwrap_or(0);
     let BinnedForest { trees, values, cut_base, cuts } = binned_forest(&parts, features, column)?;
