@@ -15,9 +15,13 @@ cd "$(dirname "$0")/.."
 N=${1:-1000000}
 WORK=${PIPE_BENCH_DIR:-target/bench}/joins
 mkdir -p "$WORK"
-cargo build -q --release -p pipe-compiler --bin pipec
-target/release/pipec build bench/joins/interval.pipe -o "$WORK/interval" >/dev/null
-target/release/pipec build bench/joins/rolling.pipe -o "$WORK/rolling" >/dev/null
+# PIPEC=path uses a pipec already built (the pipelines it builds do not depend on its profile).
+if [ -z "${PIPEC:-}" ]; then
+  cargo build -q --release -p pipe-compiler --bin pipec
+  PIPEC=target/release/pipec
+fi
+"$PIPEC" build bench/joins/interval.pipe -o "$WORK/interval" >/dev/null
+"$PIPEC" build bench/joins/rolling.pipe -o "$WORK/rolling" >/dev/null
 IDLE_MS=300
 IDLE=0.3
 # The input at each size, each stream in its own directory for `follow`.

@@ -8,6 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh --start
 cargo test --workspace --no-run
+# The tests build their pipelines with `pipec --quick` (the pipeline's own code unoptimized, the
+# runtime optimized): each builds in seconds instead of tens of seconds. The install test builds
+# with the default profile.
+export PIPE_QUICK=1
 scripts/services.sh --wait
 PIPE_REQUIRE_KAFKA=1 PIPE_REQUIRE_POSTGRES=1 PIPE_REQUIRE_S3=1 PIPE_REQUIRE_GRAPHVIZ=1 PIPE_REQUIRE_UNSHARE=1 PATH="$HOME/.cargo/bin:$PATH" cargo test --workspace "$@"
 # The editor grammar, tokenized as VS Code does (editors/vscode/, Node.js and npm).

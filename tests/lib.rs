@@ -126,7 +126,7 @@ pub fn repo_root() -> PathBuf {
 /// Builds the pipeline at `root` (relative to the repository) with `pipec`'s build driver and
 /// returns the binary. Panics with the diagnostics or cargo's output when it does not build.
 pub fn build_pipeline(root: &Path) -> PathBuf {
-    let cache = pipec::driver::Cache::from_env(false);
+    let cache = pipec::driver::Cache::from_env(pipec::driver::Profile::Default);
     match pipec::driver::build(&repo_root().join(root), pipec::Options::default(), &cache) {
         Ok(b) => {
             assert!(

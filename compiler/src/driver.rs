@@ -23,9 +23,32 @@ pub struct Cache {
     /// The runtime's sources to build against; `None`: the ones embedded in `pipec`, written
     /// under `dir` on first use.
     pub runtime_dir: Option<PathBuf>,
-    /// Cargo's `--release` (otherwise the dev profile, with every crate at opt-level 2 and
-    /// without debug assertions or overflow checks).
-    pub release: bool,
+    pub profile: Profile,
+}
+
+/// How a generated crate is compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// Cargo's dev profile with every crate at opt-level 2 and without debug assertions or
+    /// overflow checks: what `pipec build` and `pipec run` use.
+    Default,
+    /// The pipeline's own code unoptimized (opt-level 0); the runtime and its dependencies are
+    /// the ones `Default` compiled, optimized. A pipeline builds several times faster
+    /// (BENCHMARKS.md, *From an edit to a running pipeline*) and runs slower: for trying a
+    /// change on a sample (`--quick`, or `PIPE_QUICK=1`, which the test suite sets).
+    Quick,
+    /// Cargo's `--release` profile.
+    Release,
+}
+
+impl Profile {
+    fn name(self) -> &'static str {
+        match self {
+            Profile::Default => "dev",
+            Profile::Quick => "quick",
+            Profile::Release => "release",
+        }
+    }
 }
 
 impl Cache {
@@ -33,14 +56,19 @@ impl Cache {
     /// `.pipe` in the working directory — never a shared temporary directory, where another
     /// user could plant sources or binaries; the runtime of
     /// `PIPE_RUNTIME_DIR` (a checkout's `runtime/`, to try changes to it without rebuilding
-    /// `pipec`), else the one embedded in `pipec`.
-    pub fn from_env(release: bool) -> Cache {
+    /// `pipec`), else the one embedded in `pipec`. `PIPE_QUICK=1` turns `Profile::Default`
+    /// into `Profile::Quick`.
+    pub fn from_env(profile: Profile) -> Cache {
         let set = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
         let dir = set("PIPE_CACHE_DIR")
             .or_else(|| set("XDG_CACHE_HOME").filter(|d| d.is_absolute()).map(|d| d.join("pipe")))
             .or_else(|| set("HOME").map(|h| h.join(".cache").join("pipe")))
             .unwrap_or_else(|| PathBuf::from(".pipe"));
-        Cache { dir, runtime_dir: set("PIPE_RUNTIME_DIR"), release }
+        let profile = match profile {
+            Profile::Default if set("PIPE_QUICK").is_some_and(|v| v.as_os_str() != "0") => Profile::Quick,
+            p => p,
+        };
+        Cache { dir, runtime_dir: set("PIPE_RUNTIME_DIR"), profile }
     }
 
     /// The runtime directory to build against, writing the embedded sources first if needed.
@@ -142,10 +170,10 @@ fn fnv(h: &mut u64, bytes: &[u8]) {
 }
 
 /// A hash of the generated crate and of the runtime's sources and manifest.
-fn content_hash(krate: &Crate, runtime: &Path, release: bool) -> String {
+fn content_hash(krate: &Crate, runtime: &Path, profile: Profile) -> String {
     let mut h = 0xcbf2_9ce4_8422_2325u64;
     fnv(&mut h, env!("CARGO_PKG_VERSION").as_bytes());
-    fnv(&mut h, if release { b"release" } else { b"dev" });
+    fnv(&mut h, profile.name().as_bytes());
     for (p, text) in &krate.files {
         fnv(&mut h, p.as_bytes());
         fnv(&mut h, text.as_bytes());
@@ -208,7 +236,7 @@ pub fn build_checked(mut checked: Checked, root: &Path, cache: &Cache) -> Result
     let Some(krate) = crate::generate(&mut checked, root, &target) else {
         return Err(BuildError::Program(Box::new(checked)));
     };
-    let hash = content_hash(&krate, &runtime_dir, cache.release);
+    let hash = content_hash(&krate, &runtime_dir, cache.profile);
     let bin_dir = cache.dir.join("bin");
     let binary = bin_dir.join(format!("{}-{hash}{}", krate.name, std::env::consts::EXE_SUFFIX));
     if binary.is_file() {
@@ -235,8 +263,16 @@ pub fn build_checked(mut checked: Checked, root: &Path, cache: &Cache) -> Result
         .arg(crate_dir.join("Cargo.toml"))
         .arg("--target-dir")
         .arg(&target_dir);
-    if cache.release {
-        cmd.arg("--release");
+    match cache.profile {
+        Profile::Default => {}
+        // The generated crate's own opt-level only: the dependencies keep theirs (the manifest's
+        // `profile.dev.package."*"`), so their compiled artifacts are shared with `Default`.
+        Profile::Quick => {
+            cmd.arg("--config").arg("profile.dev.opt-level=0");
+        }
+        Profile::Release => {
+            cmd.arg("--release");
+        }
     }
     // Flags meant for the compiler's own build must not leak into the pipeline's.
     cmd.env_remove("RUSTFLAGS").env_remove("CARGO_TARGET_DIR").env_remove("CARGO_BUILD_TARGET_DIR");
@@ -248,7 +284,7 @@ pub fn build_checked(mut checked: Checked, root: &Path, cache: &Cache) -> Result
             String::from_utf8_lossy(&out.stderr)
         )));
     }
-    let profile = if cache.release { "release" } else { "debug" };
+    let profile = if cache.profile == Profile::Release { "release" } else { "debug" };
     let built = target_dir.join(profile).join(format!("{}{}", krate.name, std::env::consts::EXE_SUFFIX));
     std::fs::create_dir_all(&bin_dir).map_err(|e| err("cannot create the binary directory", e))?;
     // Older binaries of this pipeline are superseded.
@@ -561,12 +597,13 @@ mod tests {
         std::fs::write(dir.join("src/lib.rs"), "pub mod engine;").expect("lib");
         std::fs::write(dir.join("src/engine/mod.rs"), "pub fn a() {}").expect("engine");
         let krate = Crate { name: "x".into(), files: vec![("src/main.rs".into(), "fn main() {}".into())] };
-        let before = content_hash(&krate, &dir, false);
-        assert_eq!(before, content_hash(&krate, &dir, false), "the same sources hash the same");
+        let before = content_hash(&krate, &dir, Profile::Default);
+        assert_eq!(before, content_hash(&krate, &dir, Profile::Default), "the same sources hash the same");
         std::fs::write(dir.join("src/engine/mod.rs"), "pub fn b() {}").expect("engine");
-        let after = content_hash(&krate, &dir, false);
+        let after = content_hash(&krate, &dir, Profile::Default);
         assert_ne!(before, after, "a file in a folder of the runtime's sources is part of the hash");
-        assert_ne!(after, content_hash(&krate, &dir, true), "release and dev builds are kept apart");
+        assert_ne!(after, content_hash(&krate, &dir, Profile::Release), "release and dev builds are kept apart");
+        assert_ne!(after, content_hash(&krate, &dir, Profile::Quick), "quick and default builds are kept apart");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -791,6 +791,8 @@ fn an_installed_pipec_builds_pipelines_with_the_source_tree_out_of_reach() {
         .args(["run", "p.pipe"])
         .current_dir(&project)
         .env_remove("PIPE_RUNTIME_DIR")
+        // The profile users get (the suite builds the other pipelines with `--quick`).
+        .env_remove("PIPE_QUICK")
         .output();
     let refused = match &hidden {
         Err(e) => Some(format!("unshare: {e}")),
@@ -814,6 +816,7 @@ fn an_installed_pipec_builds_pipelines_with_the_source_tree_out_of_reach() {
                 .args(["run", "p.pipe"])
                 .current_dir(&project)
                 .env_remove("PIPE_RUNTIME_DIR")
+                .env_remove("PIPE_QUICK")
                 .output()
                 .expect("pipec runs")
         }
@@ -829,5 +832,32 @@ fn an_installed_pipec_builds_pipelines_with_the_source_tree_out_of_reach() {
     let mut lines: Vec<&str> = written.lines().collect();
     lines.sort_unstable();
     assert_eq!(lines, ["{\"id\":\"b\",\"twice\":4}", "{\"id\":\"c\",\"twice\":6}"]);
+
+    // `--quick` compiles the pipeline's own code unoptimized: a build of its own, the same
+    // output.
+    let _ = std::fs::remove_dir_all(project.join("out"));
+    let out = Command::new(&installed)
+        .args(["run", "--quick", "p.pipe"])
+        .current_dir(&project)
+        .env_remove("PIPE_QUICK")
+        .output()
+        .expect("pipec runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("(quick: the pipeline's own code unoptimized)"),
+        "a build of its own, which says it is unoptimized: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again: String = std::fs::read_dir(project.join("out"))
+        .expect("the sink folder")
+        .flatten()
+        .filter(|f| !f.file_name().to_string_lossy().starts_with('_'))
+        .map(|f| std::fs::read_to_string(f.path()).expect("output"))
+        .collect();
+    let mut again: Vec<&str> = again.lines().collect();
+    again.sort_unstable();
+    assert_eq!(again, lines);
+    let out = Command::new(&installed).args(["run", "--quick", "--release", "p.pipe"]).output().expect("runs");
+    assert_eq!(out.status.code(), Some(2), "the two profiles exclude each other");
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -286,13 +286,25 @@ pub fn expand(pattern: &str) -> Result<Vec<PathBuf>, String> {
 /// small enough (down to 1 MB) that a source's files make at least four splits per worker, so
 /// a single file of tens of megabytes is still read by every worker.
 pub fn plan_for(source: usize, pattern: &str, format: Format, workers: usize) -> Result<Vec<Split>, String> {
+    plan_at_most(source, pattern, format, workers, SPLIT_BYTES)
+}
+
+/// [`plan_for`] with splits of at most `max` bytes (at least 1 MB).
+pub fn plan_at_most(
+    source: usize,
+    pattern: &str,
+    format: Format,
+    workers: usize,
+    max: u64,
+) -> Result<Vec<Split>, String> {
     if pattern.starts_with("s3://") {
         return crate::connectors::s3_plan(source, pattern, format, workers);
     }
-    let splits = plan(source, pattern, format, SPLIT_BYTES)?;
+    let max = max.max(1 << 20);
+    let splits = plan(source, pattern, format, max)?;
     let total: u64 = splits.iter().map(Split::len).sum();
-    let target = (total / (4 * workers.max(1) as u64)).clamp(1 << 20, SPLIT_BYTES);
-    if target < SPLIT_BYTES && splits.len() < 4 * workers {
+    let target = (total / (4 * workers.max(1) as u64)).clamp(1 << 20, max);
+    if target < max && splits.len() < 4 * workers {
         return plan(source, pattern, format, target);
     }
     Ok(splits)

@@ -72,6 +72,10 @@ impl<K: Eq + Hash + Clone, L: Clone, R: Clone> Interval<K, L, R> {
 
     /// A left row arrives: the right rows it meets (their time and values), in input order.
     pub fn left(&mut self, key: K, at: i64, seq: u64, row: L) -> Vec<(i64, R)> {
+        if at < self.watermark {
+            // Right rows it could have met may have been dropped.
+            crate::run::behind();
+        }
         let (lower, upper) = (self.lower, self.upper);
         let sides = self.keys.entry(key).or_default();
         let mut met: Vec<&Held<R>> = sides
@@ -89,6 +93,10 @@ impl<K: Eq + Hash + Clone, L: Clone, R: Clone> Interval<K, L, R> {
 
     /// A right row arrives: the left rows it meets (their time and values), in input order.
     pub fn right(&mut self, key: K, at: i64, seq: u64, row: R) -> Vec<(i64, L)> {
+        if at < self.watermark {
+            // Left rows it could have met may have been dropped (or emitted alone).
+            crate::run::behind();
+        }
         let (lower, upper) = (self.lower, self.upper);
         let sides = self.keys.entry(key).or_default();
         let mut out = Vec::new();
@@ -249,6 +257,7 @@ impl<K: Eq + Hash + Clone, O: Ord + Clone, L: Clone, R: Clone> Versions<K, O, L,
     /// held (`Some`); any other waits for [`Versions::advance`] (`None`).
     pub fn left(&mut self, key: K, at: i64, seq: u64, row: L) -> Option<Met<R>> {
         if at < self.watermark {
+            crate::run::behind();
             let met = self.keys.get(&key).and_then(|w| Self::pick(&w.versions, at, self.within));
             return Some(met);
         }
@@ -260,6 +269,10 @@ impl<K: Eq + Hash + Clone, O: Ord + Clone, L: Clone, R: Clone> Versions<K, O, L,
 
     /// A version arrives (one behind the watermark too: rows still waiting can meet it).
     pub fn right(&mut self, key: K, at: i64, order: O, seq: u64, row: R) {
+        if at < self.watermark {
+            // Rows that left already went without it.
+            crate::run::behind();
+        }
         self.live.insert(key.clone(), ());
         let versions = &mut self.keys.entry(key).or_default().versions;
         let i = versions.partition_point(|v| (v.at, &v.order, v.seq) <= (at, &order, seq));

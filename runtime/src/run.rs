@@ -255,6 +255,27 @@ impl Base {
     }
 }
 
+thread_local! {
+    /// Records this thread's operators met behind the watermark, where a run that holds every
+    /// window to the end of its input would have treated them otherwise (see [`behind`]).
+    static BEHIND: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Notes a record met behind the watermark in a way that depends on the watermark: a window
+/// that already fired or expired, a session or rolling window it passed, a join that dropped
+/// what the record could meet, a source's late stream. A batch run that fires windows as event
+/// time passes ([`crate::engine::batch`]) counts these to know whether its output equals the
+/// one of holding every window to the end; a stream run does not look.
+#[inline]
+pub fn behind() {
+    BEHIND.with(|b| b.set(b.get() + 1));
+}
+
+/// The records this thread noted [`behind`] the watermark since the last call.
+pub fn take_behind() -> u64 {
+    BEHIND.with(|b| b.replace(0))
+}
+
 /// A pipeline as generated code describes it.
 pub trait Pipeline: Clone + Send + Sync + 'static {
     type Worker;
@@ -457,6 +478,8 @@ pub struct Summary {
     pub bytes: u64,
     pub operators: Vec<OperatorSummary>,
     pub outputs: Vec<String>,
+    /// The process's peak resident memory in bytes (Linux's `VmHWM`; absent elsewhere).
+    pub peak_memory: Option<u64>,
     /// The checks of `expect` blocks (and broken `require` steps): how often each was
     /// evaluated and failed.
     pub checks: Violations,
@@ -474,11 +497,21 @@ pub struct OperatorSummary {
     pub coarsened: bool,
 }
 
+/// This process's peak resident memory in bytes, from `/proc/self/status` (`None` where there
+/// is no such file).
+pub fn peak_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.trim_start_matches("VmHWM:").trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kib * 1024)
+}
+
 impl Summary {
     /// The summary as the table a run prints.
     pub fn table(&self) -> String {
+        let peak = self.peak_memory.map(|b| format!(", peak memory {:.0} MB", b as f64 / 1e6)).unwrap_or_default();
         let mut s = format!(
-            "{} finished in {:.2}s ({:.1} MB read)\n{:<10} {:<24} {:>12} {:>12} {:>10} {:>10}\n",
+            "{} finished in {:.2}s ({:.1} MB read{peak})\n{:<10} {:<24} {:>12} {:>12} {:>10} {:>10}\n",
             self.pipeline,
             self.seconds,
             self.bytes as f64 / 1e6,

@@ -127,8 +127,11 @@ impl<K: Hash + Eq + Clone, A: Merge> Fixed<K, A> {
     /// lateness has passed (the record is late and dropped).
     pub fn slot(&mut self, key: K, start: i64) -> Option<&mut A> {
         let end = self.end(start);
-        if end != i64::MAX && end.saturating_add(self.allowed) <= self.watermark {
-            return None;
+        if end != i64::MAX && end <= self.watermark {
+            crate::run::behind();
+            if end.saturating_add(self.allowed) <= self.watermark {
+                return None;
+            }
         }
         let slot = self.groups.entry((key, start)).or_default();
         if slot.fired {
@@ -269,6 +272,11 @@ impl<K: Hash + Eq + Clone, A: Merge> Sessions<K, A> {
                 i += 1;
             }
         }
+        if ts < self.watermark {
+            // It may belong with a session that fired (and that may have gone already, so is
+            // not here to merge); one at or after the watermark overlaps none that fired.
+            crate::run::behind();
+        }
         if end.saturating_add(self.allowed) <= self.watermark {
             // Put back what was taken out: nothing changes for a dropped record.
             if let Some(m) = merged {
@@ -389,6 +397,10 @@ impl<K: Eq + Hash + Clone, V: Clone> Rolling<K, V> {
 
     /// Takes in a record of `key` at `at` (`seq` orders records of one instant).
     pub fn add(&mut self, key: K, at: i64, seq: u64, value: V) {
+        if at < self.watermark {
+            // Records after it that left already went without it.
+            crate::run::behind();
+        }
         let rows = self.keys.entry(key).or_default();
         let i = rows.partition_point(|r| (r.0, r.1) <= (at, seq));
         rows.insert(i, (at, seq, value, false));

@@ -434,7 +434,7 @@ fn two_pipelines_of_one_name_never_share_a_build() {
         )
         .expect("pipeline");
     }
-    let cache = pipec::driver::Cache::from_env(false);
+    let cache = pipec::driver::Cache::from_env(pipec::driver::Profile::Default);
     let build = |dir: &str| {
         pipec::driver::build(&root.join(dir).join("pipeline.pipe"), pipec::Options::default(), &cache).expect("builds")
     };

@@ -938,3 +938,189 @@ fn joins_and_rolling_windows_killed_at_random_and_restarted_write_each_row_once(
         assert_eq!(got, want, "{sink}: rows after {kills} kills differ from the backfill's");
     }
 }
+
+/// A backfill's output directories, the stderr of each run, for `args` at each thread count.
+fn backfill(bin: &Path, source: &str, out: &Path, sinks: &[&str], threads: usize) -> String {
+    let mut args =
+        vec!["--threads".to_string(), threads.to_string(), "--quiet".into(), "--source".into(), source.to_string()];
+    args.extend(sink_args(out, sinks));
+    let run = Command::new(bin).args(&args).env("PIPE_HMAC_KEY", KEY).output().expect("start the pipeline");
+    let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+    assert!(run.status.success(), "{} {args:?} failed:\n{stderr}", bin.display());
+    stderr
+}
+
+const BEHIND: &str = "came behind the watermark";
+
+#[test]
+fn a_backfill_fires_windows_as_event_time_passes_and_reads_again_when_its_input_is_out_of_order() {
+    let bin = build_pipeline(Path::new("tests/cases/stream/windows/pipeline.pipe"));
+    let sinks = ["tumbling", "sliding", "sessions"];
+    let dir = scratch("backfill_order");
+    // Three files of records disordered within the bound; named in event-time order, and
+    // named so that the last third is read first.
+    let input = events(11, 30_000, 110_000);
+    let thirds: Vec<&[String]> = input.chunks(input.len() / 3 + 1).collect();
+    for (name, order) in [("in-order", [0, 1, 2]), ("reversed", [2, 0, 1])] {
+        std::fs::create_dir_all(dir.join(name)).expect("input dir");
+        for (k, &third) in order.iter().enumerate() {
+            write_lines(&dir.join(name).join(format!("part-{k}.jsonl")), thirds[third]);
+        }
+    }
+    let mut outputs = Vec::new();
+    for (name, threads) in [("in-order", 1), ("in-order", 2), ("reversed", 1), ("reversed", 2)] {
+        let out = dir.join(format!("out-{name}-{threads}"));
+        let stderr = backfill(&bin, &format!("events={}/*.jsonl", dir.join(name).display()), &out, &sinks, threads);
+        // Read in order, every record is ahead of the watermark; read from the last third on
+        // one thread, the first two thirds come behind it and the input is read again.
+        match (name, threads) {
+            ("in-order", _) => assert!(!stderr.contains(BEHIND), "{name} on {threads} threads read again:\n{stderr}"),
+            (_, 1) => assert!(stderr.contains(BEHIND), "{name} on one thread did not read again:\n{stderr}"),
+            _ => {}
+        }
+        outputs.push((format!("{name} on {threads} threads"), sinks.map(|s| rows(&out.join(s)))));
+    }
+    // Every reading writes what holding every window to the end writes: the rows of the run
+    // that read again, which held them.
+    let (want_name, want) = &outputs[2];
+    for sink in &want[..] {
+        assert!(!sink.is_empty(), "{want_name} wrote no rows");
+    }
+    for (name, got) in &outputs {
+        for (k, sink) in sinks.iter().enumerate() {
+            assert_eq!(got[k].len(), want[k].len(), "{name}: {sink} row counts differ from {want_name}");
+            for (g, w) in got[k].iter().zip(&want[k]) {
+                assert_eq!(g, w, "{name}: {sink} rows differ from {want_name}");
+            }
+        }
+    }
+}
+
+/// The peak memory a run's summary reports, in bytes.
+fn peak_memory(out: &Path) -> u64 {
+    let text = std::fs::read_to_string(out.join("_pipe_summary.json")).expect("summary beside the output");
+    let summary: serde_json::Value = serde_json::from_str(&text).expect("summary is JSON");
+    summary["peak_memory"].as_u64().unwrap_or_else(|| panic!("no peak memory in {summary}"))
+}
+
+#[test]
+fn a_backfill_holds_the_windows_event_time_has_not_passed_not_the_whole_input() {
+    let bin = build_pipeline(Path::new("tests/cases/stream/backfill/pipeline.pipe"));
+    let dir = scratch("backfill_memory");
+    // 120,000 visits of five users three seconds apart (100 hours) in 60 files, each visit to
+    // a page of its own. Every visit is in ten sliding windows, whose distinct pages it joins:
+    // held to the end, the groups hold ten copies of the input's pages.
+    const VISITS: i64 = 120_000;
+    let t0: i64 = 1_700_000_000_000;
+    let lines: Vec<String> = (0..VISITS)
+        .map(|i| {
+            let page = format!("/articles/{i:06}/{}", "x".repeat(100));
+            format!(r#"{{"user":"u{}","at":{},"page":"{page}"}}"#, i % 5, t0 + 3_000 * i)
+        })
+        .collect();
+    let (fresh, stale) = (dir.join("fresh"), dir.join("stale"));
+    for d in [&fresh, &stale] {
+        std::fs::create_dir_all(d).expect("input dir");
+        for (k, chunk) in lines.chunks(2_000).enumerate() {
+            write_lines(&d.join(format!("part-{k:02}.jsonl")), chunk);
+        }
+    }
+    // The same visits and, read last, the first one again: it changes no count of distinct
+    // pages, but it comes 100 hours behind the watermark, so that run reads its input again
+    // holding every window to the end.
+    write_lines(&stale.join("part-99.jsonl"), &lines[..1]);
+    let mut runs = Vec::new();
+    for input in [&fresh, &stale] {
+        let out = input.join("out");
+        let stderr = backfill(&bin, &format!("visits={}/*.jsonl", input.display()), &out, &["pages"], 2);
+        runs.push((stderr, rows(&out.join("pages")), peak_memory(&out.join("pages"))));
+    }
+    let [(fresh_err, fresh_rows, fresh_peak), (stale_err, stale_rows, stale_peak)] = &runs[..] else {
+        unreachable!("two runs")
+    };
+    assert!(!fresh_err.contains(BEHIND), "the visits in order were read again:\n{fresh_err}");
+    assert!(stale_err.contains(BEHIND), "the stale visit did not make the run read again:\n{stale_err}");
+    // A row per user and window with a visit, each visit counted in each of its ten windows.
+    let windows: std::collections::BTreeSet<(i64, i64)> = (0..VISITS)
+        .flat_map(|i| {
+            let at = t0 + 3_000 * i;
+            (0..10).map(move |k| (i % 5, at - at.rem_euclid(60_000) - k * 60_000))
+        })
+        .collect();
+    assert_eq!(fresh_rows.len(), windows.len(), "one row per user and sliding window");
+    let counted: i64 = fresh_rows
+        .iter()
+        .map(|r| serde_json::from_str::<serde_json::Value>(r).expect("a JSON row")["pages"].as_i64().expect("pages"))
+        .sum();
+    assert_eq!(counted, VISITS * 10, "every visit counted in each of its ten windows");
+    assert_eq!(fresh_rows, stale_rows, "both readings write the same rows");
+    assert!(
+        fresh_peak * 2 < *stale_peak,
+        "firing windows as event time passes should hold a small part of what holding them to the end holds: peak {} MB against {} MB",
+        fresh_peak / 1_000_000,
+        stale_peak / 1_000_000
+    );
+}
+
+#[test]
+fn a_backfill_joining_two_sources_before_an_aggregate_counts_every_pair_at_every_worker_count() {
+    let bin = build_pipeline(Path::new("tests/cases/stream/backfill/joined.pipe"));
+    let dir = scratch("backfill_joined");
+    // 200,000 taps on each side, ten milliseconds apart, keys k0..k99 in turn, in eight files a
+    // side (many rounds per worker): every tap of `a` meets exactly the tap of `b` at its time.
+    for (side, v) in [("a", 1), ("b", 2)] {
+        std::fs::create_dir_all(dir.join(side)).expect("input dir");
+        let lines: Vec<String> =
+            (0..200_000i64).map(|i| format!(r#"{{"k":"k{}","at":{},"v":{v}}}"#, i % 100, 10 * i)).collect();
+        for (f, chunk) in lines.chunks(25_000).enumerate() {
+            write_lines(&dir.join(side).join(format!("part-{f}.jsonl")), chunk);
+        }
+    }
+    for workers in [1, 2, 4] {
+        let out = dir.join(format!("out-{workers}"));
+        let args = [
+            "--threads".to_string(),
+            workers.to_string(),
+            "--source".into(),
+            format!("a={}/*.jsonl", dir.join("a").display()),
+            "--source".into(),
+            format!("b={}/*.jsonl", dir.join("b").display()),
+            "--sink".into(),
+            format!("pairs->files={}", out.display()),
+        ];
+        let run = Command::new(&bin).args(&args).output().expect("start the pipeline");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(run.status.success(), "{workers} workers failed:\n{stderr}");
+        assert!(!stderr.contains(BEHIND), "{workers} workers: the taps in order were read again:\n{stderr}");
+        let rows: Vec<serde_json::Value> =
+            rows(&out).iter().map(|r| serde_json::from_str(r).expect("a JSON row")).collect();
+        assert_eq!(rows.len(), 100, "{workers} workers: one row per key");
+        let pairs: i64 = rows.iter().map(|r| r["n"].as_i64().expect("n")).sum();
+        let total: i64 = rows.iter().map(|r| r["total"].as_i64().expect("total")).sum();
+        assert_eq!((pairs, total), (200_000, 400_000), "{workers} workers: every pair reaches the aggregate");
+    }
+}
+
+#[test]
+fn a_backfill_reads_again_when_a_record_belongs_with_a_session_that_already_fired() {
+    let bin = build_pipeline(Path::new("tests/cases/stream/backfill/sessions.pipe"));
+    let dir = scratch("backfill_session");
+    std::fs::create_dir_all(dir.join("in")).expect("input dir");
+    let at = |seconds: i64| 1_700_000_040_000 + seconds * 1_000;
+    // `b` at 9 minutes moves the watermark (bound 2 minutes) to 7: `a`'s session [0, 4) fires
+    // and goes. `a` at 3.5 minutes, read next, belongs with it although its own session
+    // [3.5, 7.5) ends after the watermark: held to the end, one session [0, 7.5) of two taps.
+    write_lines(
+        &dir.join("in/part-0.jsonl"),
+        &[format!(r#"{{"k":"a","at":{},"v":1}}"#, at(0)), format!(r#"{{"k":"b","at":{},"v":1}}"#, at(540))],
+    );
+    write_lines(&dir.join("in/part-1.jsonl"), &[format!(r#"{{"k":"a","at":{},"v":2}}"#, at(210))]);
+    let out = dir.join("out");
+    let stderr = backfill(&bin, &format!("taps={}/*.jsonl", dir.join("in").display()), &out, &["sessions"], 1);
+    assert!(stderr.contains(BEHIND), "the tap of a fired session did not make the run read again:\n{stderr}");
+    let sessions: Vec<serde_json::Value> =
+        rows(&out.join("sessions")).iter().map(|r| serde_json::from_str(r).expect("a JSON row")).collect();
+    let a: Vec<&serde_json::Value> = sessions.iter().filter(|r| r["k"] == "a").collect();
+    assert_eq!(a.len(), 1, "one session of `a`: {sessions:?}");
+    assert_eq!((a[0]["n"].as_i64(), a[0]["total"].as_i64()), (Some(2), Some(3)), "{sessions:?}");
+}

@@ -91,7 +91,7 @@ fn fitted_transforms_match_their_training_data_in_a_backfill_and_a_stream() {
     assert!(e2028[0].help.as_deref().is_some_and(|h| h.contains("pipec fit")), "{:?}", e2028[0].help);
 
     // Fitting writes what was committed: two passes, `z_bucket` in the second.
-    let cache = pipec::driver::Cache::from_env(false);
+    let cache = pipec::driver::Cache::from_env(pipec::driver::Profile::Default);
     let report = pipec::driver::fit(&program, pipec::Options::default(), &cache).expect("fits");
     assert_eq!(report.passes, 2);
     assert_eq!(report.fitted.len(), 5);

@@ -146,7 +146,7 @@ fn a_feed_is_checked_against_the_profile_of_its_training_data() {
     assert!(e2029.iter().all(|d| d.help.as_deref().is_some_and(|h| h.contains("pipec profile"))));
 
     // Profiling writes what was committed.
-    let cache = pipec::driver::Cache::from_env(false);
+    let cache = pipec::driver::Cache::from_env(pipec::driver::Profile::Default);
     let report = pipec::driver::profile(&program, pipec::Options::default(), &cache).expect("profiles");
     assert_eq!(report.sources, vec![("applicants".to_string(), "fit".to_string(), 2000, 0)]);
     let written = std::fs::read_to_string(dir.join("pipeline.profile.json")).expect("written");
@@ -359,7 +359,7 @@ fn the_ml_steps_example_fits_validates_and_scores_the_real_loans() {
         std::fs::copy(example.join(f), dir.join(f)).expect("copy the example");
     }
     let program = dir.join("pipeline.pipe");
-    let cache = pipec::driver::Cache::from_env(false);
+    let cache = pipec::driver::Cache::from_env(pipec::driver::Profile::Default);
     for (run, file) in [("fit", "pipeline.fit.json"), ("profile", "pipeline.profile.json")] {
         let committed: Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join(file)).expect("committed")).expect("JSON");

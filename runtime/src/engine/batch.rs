@@ -5,6 +5,18 @@
 //! +∞ so every window fires. Each worker writes its own part of every sink into one temporary
 //! directory; only when every worker of every process succeeded does worker 0 move it into
 //! place, so a failed run leaves the previous output as it was.
+//!
+//! **Windows fire as event time passes.** A run that holds every window to the end holds
+//! every group of the whole input. So when nothing it writes leaves before the run ends (no
+//! `stdout` or Kafka sink), a batch run first reads as a stream does: each worker ends a round
+//! after each unit of input it read (a split, a partition, a range), reporting the largest
+//! event time it has seen of each source, and the windows, joins and rolling windows the
+//! cluster's watermark passed fire and let their state go. That output equals the one of
+//! holding everything to the end only while no record comes behind the watermark (the input,
+//! read in split order, out of event-time order by more than its source's `watermark` bound):
+//! the operators count such records ([`run::behind`]), and when any came, the run throws its
+//! output away and reads its input again holding every window to the end. Either way the rows
+//! written are those of the batch semantics: every record counts, nothing is late.
 
 use std::collections::HashMap;
 use std::io::{self, IsTerminal};
@@ -22,6 +34,10 @@ use crate::sink::{Outputs, SinkTo};
 /// Records a worker parses before it hands the rows for other workers to the exchange.
 const SEND_EVERY: u64 = 4096;
 
+/// The largest split of a run that fires windows as event time passes: a worker ends a round,
+/// and the windows the watermark passed fire, after each split it read.
+const EARLY_SPLIT_BYTES: u64 = 4 << 20;
+
 /// What a worker reports when its part of the run is over.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Done {
@@ -31,6 +47,8 @@ struct Done {
     violations: Violations,
     /// The files the worker uploaded to object-store sinks.
     uploaded: Vec<crate::sink::Uploaded>,
+    /// Records this worker's operators met behind the watermark (windows firing early).
+    behind: u64,
 }
 
 /// Runs a pipeline in batch mode on the cluster the options describe.
@@ -38,6 +56,55 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
     let start = Instant::now();
     let key = if p.needs_key() { Some(Key::from_environment(opts.hmac_key_file.as_deref())?) } else { None };
     let ctx = run::context(p, key, &HashMap::new())?;
+    if fires_early(p) {
+        match attempt(p, opts, &ctx, start, true)? {
+            Outcome::Done(summary) => return Ok(summary),
+            Outcome::Behind(n) => {
+                // Said even with `--quiet`: the run takes about twice as long as it would.
+                #[allow(clippy::print_stderr, reason = "the run's own report")]
+                {
+                    eprintln!(
+                        "note: in the order it was read, the input is more out of event-time order than its sources' `watermark` allows ({n} window or join updates came behind the watermark); reading it again, every window held to its end"
+                    );
+                }
+            }
+        }
+    }
+    match attempt(p, opts, &ctx, start, false)? {
+        Outcome::Done(summary) => Ok(summary),
+        Outcome::Behind(_) => {
+            Err(RunError::Setup("internal: a run holding every window met a record behind the watermark".into()))
+        }
+    }
+}
+
+/// Whether a batch run of `p` fires its windows as event time passes: it has windows, joins
+/// or rolling windows to fire, and nothing it writes leaves before the run ends (rows written
+/// to standard output or to Kafka could not be taken back if the run had to read again).
+fn fires_early<P: Pipeline>(p: &P) -> bool {
+    p.aggregates() > 0
+        && p.sinks()
+            .iter()
+            .all(|s| !matches!(s.kind, crate::sink::SinkKind::Stdout { .. } | crate::sink::SinkKind::Kafka { .. }))
+}
+
+/// How one reading of a batch run's input ended.
+enum Outcome {
+    /// The run finished (its output published, its summary written).
+    Done(Summary),
+    /// Records came behind the watermark of a run firing windows early: nothing was published.
+    Behind(u64),
+}
+
+/// One reading of the input: windows fire as event time passes (`early`) or all at the end.
+fn attempt<P: Pipeline>(
+    p: &P,
+    opts: &Options,
+    ctx: &Arc<run::Context>,
+    start: Instant,
+    early: bool,
+) -> Result<Outcome, RunError> {
+    let ctx = ctx.clone();
 
     let mut sources = p.sources();
     let names: Vec<&str> = sources.iter().map(|s| s.name).collect();
@@ -83,11 +150,14 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
             partitions.extend(parts.into_iter().map(|p| (i, p)));
             continue;
         }
-        let planned = input::plan_for(i, &b.glob, b.format, cluster_workers)
+        // Windows fire between units of input: smaller ones hold fewer windows open.
+        let most = if early { EARLY_SPLIT_BYTES } else { input::SPLIT_BYTES };
+        let planned = input::plan_at_most(i, &b.glob, b.format, cluster_workers, most)
             .map_err(|e| RunError::Setup(format!("source `{}`: {e}", s.name)))?;
         splits.extend(planned);
     }
     let total: u64 = splits.iter().map(Split::len).sum();
+    let position = Arc::new(positions(&splits));
     super::cluster(opts)?;
     let outputs = Arc::new(Outputs::open(sinks, "run", opts.process == 0)?);
     let bar = progress(total, opts);
@@ -117,43 +187,99 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
             p.base(&mut w).io(Err(io::Error::other(e)));
         }
         let core: Core<P> = Shared::core(w);
-        let mut df: Dataflow<P> = super::build(timely, p, &core, &sources, i64::MIN);
+        // The watermark's account: in a batch run every source's readers are the workers (a
+        // Kafka partition is read whole by one worker).
+        let clocked: Vec<SourceDecl> = sources.iter().map(|s| SourceDecl { stream: None, ..s.clone() }).collect();
+        let mut df: Dataflow<P> = super::build(timely, p, &core, &clocked, i64::MIN);
+        run::take_behind();
 
-        for (number, split) in
-            assign(&splits, peers).into_iter().filter(|(_, w)| *w == index).map(|(n, _)| (n, &splits[n]))
-        {
-            {
-                let mut sh = core.borrow_mut();
-                read_split(p, &mut sh.w, number, split, &sources, &mut |w| df.forward(p, w));
-                p.end_split(&mut sh.w);
-            }
-            df.send_outbox(p, &core);
-            timely.step();
-            worker_bar.inc(split.len());
+        // This worker's units of input with their sources, in the order it reads them: its
+        // splits in the order of the files and of their bytes (event time mostly grows that
+        // way), the sources' splits interleaved by how far into its source each starts, then
+        // its partitions and ranges.
+        let mut mine: Vec<usize> =
+            if early { assign_in_order(&splits, &position, peers) } else { assign(&splits, peers) }
+                .into_iter()
+                .filter(|(_, w)| *w == index)
+                .map(|(n, _)| n)
+                .collect();
+        mine.sort_unstable_by_key(|&n| (position[n], n));
+        let mut units: Vec<(usize, Unit)> = mine.into_iter().map(|n| (splits[n].source, Unit::Split(n))).collect();
+        units.extend(
+            partitions
+                .iter()
+                .enumerate()
+                .filter(|(n, _)| n % peers == index)
+                .map(|(n, &(k, _))| (k, Unit::Partition(n))),
+        );
+        units.extend(
+            ranges.iter().enumerate().filter(|(n, _)| n % peers == index).map(|(n, (k, _))| (*k, Unit::Range(n))),
+        );
+        let mut left = vec![0usize; sources.len()];
+        for (k, _) in &units {
+            left[*k] += 1;
         }
-        for (n, &(k, partition)) in partitions.iter().enumerate().filter(|(n, _)| n % peers == index) {
+        let mut round = 0u64;
+        let mut behind = 0u64;
+        for (k, unit) in &units {
             {
                 let mut sh = core.borrow_mut();
-                let major = (splits.len() + n) as u64;
-                read_partition(p, &mut sh.w, major, k, partition, &sources, &group, &mut |w| df.forward(p, w));
+                match *unit {
+                    Unit::Split(number) => {
+                        let split = &splits[number];
+                        read_split(p, &mut sh.w, number, split, &sources, &mut |w| df.forward(p, w));
+                    }
+                    Unit::Partition(n) => {
+                        let (k, partition) = partitions[n];
+                        let major = (splits.len() + n) as u64;
+                        read_partition(p, &mut sh.w, major, k, partition, &sources, &group, &mut |w| df.forward(p, w));
+                    }
+                    Unit::Range(n) => {
+                        let (k, range) = &ranges[n];
+                        let major = (splits.len() + partitions.len() + n) as u64;
+                        read_range(p, &mut sh.w, major, *k, range, &sources, &mut |w| df.forward(p, w));
+                    }
+                }
                 p.end_split(&mut sh.w);
             }
             df.send_outbox(p, &core);
-            timely.step();
-        }
-        for (n, (k, range)) in ranges.iter().enumerate().filter(|(n, _)| n % peers == index) {
-            {
-                let mut sh = core.borrow_mut();
-                let major = (splits.len() + partitions.len() + n) as u64;
-                read_range(p, &mut sh.w, major, *k, range, &sources, &mut |w| df.forward(p, w));
-                p.end_split(&mut sh.w);
+            left[*k] -= 1;
+            if early {
+                // The round's report: how far this worker has read each source.
+                let seen = vec![(index, p.base(&mut core.borrow_mut().w).max_ts.clone())];
+                let progress =
+                    left.iter().map(|&n| SourceProgress { finished: n == 0, idle: false, pending: n > 0 }).collect();
+                df.end_round(round, Report { worker: index, sources: progress, seen, ..Report::default() });
+                round += 1;
             }
-            df.send_outbox(p, &core);
             timely.step();
+            if early {
+                // The round completes everywhere before the next unit is read, as in a stream:
+                // the windows it closed fire and let go, and no operator applies rows of the
+                // next round while a later one still completes this one (rows a join makes
+                // while applying go through the worker's one outbox, which the next operator
+                // to complete a round sends on).
+                while df.probe.less_than(&round) {
+                    timely.step_or_park(Some(std::time::Duration::from_millis(1)));
+                }
+            }
+            if let Unit::Split(number) = *unit {
+                worker_bar.inc(splits[number].len());
+            }
+            if early {
+                // The control operator's account of completed rounds is the stream loop's.
+                core.borrow_mut().rounds.clear();
+                behind += run::take_behind();
+                // Once this worker met a record behind the watermark, this reading's output
+                // will be thrown away: it reads no more.
+                if behind > 0 {
+                    break;
+                }
+            }
         }
         // Every source is finished on this worker: once all are, the watermark passes +∞.
         let finished = vec![SourceProgress { finished: true, idle: false, pending: false }; sources.len()];
-        df.end_round(0, Report { worker: index, sources: finished, ..Report::default() });
+        df.end_round(round, Report { worker: index, sources: finished, ..Report::default() });
         let Dataflow { rows, lines, reports, probe } = df;
         drop(lines);
         drop(rows);
@@ -161,6 +287,9 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
         while !probe.done() {
             timely.step_or_park(None);
         }
+        behind += run::take_behind();
+        // Whether any worker met a record behind the watermark: then nothing is uploaded.
+        let behind_anywhere = early && super::gather(timely, behind).into_iter().any(|n| n > 0);
         let done = {
             let mut sh = core.borrow_mut();
             p.flush(&mut sh.w);
@@ -176,13 +305,13 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
             // Not when a requirement failed: the run will publish nothing.
             let (uploaded, failure) = match failure {
                 Some(f) => (Vec::new(), Some(f)),
-                None if violations.fail() => (Vec::new(), None),
+                None if violations.fail() || behind_anywhere => (Vec::new(), None),
                 None => match worker_outputs.upload(index) {
                     Ok(u) => (u, None),
                     Err(e) => (Vec::new(), Some(e.to_string())),
                 },
             };
-            Done { stats: base.stats.clone(), failure, violations, uploaded }
+            Done { stats: base.stats.clone(), failure, violations, uploaded, behind }
         };
         let all = super::gather(timely, done);
         (index, all)
@@ -207,6 +336,16 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
         }
         violations.merge(&d.violations);
     }
+    // A reading that met records behind the watermark publishes nothing, Redis spools included:
+    // the run reads again.
+    let behind: u64 = all.iter().map(|d| d.behind).sum();
+    if failure.is_none() && behind > 0 {
+        outputs.abandon_spools();
+        if first == 0 {
+            outputs.abandon();
+        }
+        return Ok(Outcome::Behind(behind));
+    }
     // Redis sinks spool their rows in each process until the whole run has succeeded; the
     // committing process writes its own after the commit (`Outputs::commit`).
     let failure =
@@ -227,6 +366,7 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
         bytes: total,
         operators,
         outputs: Vec::new(),
+        peak_memory: run::peak_memory(),
         checks: violations,
     };
     if summary.checks.fail() {
@@ -241,7 +381,41 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
         return Err(RunError::Requirements(summary.checks));
     }
     // The process of worker 0 publishes the whole cluster's output, the summary with it.
-    super::report(summary, first == 0, opts, &outputs, |json| outputs.commit(json))
+    super::report(summary, first == 0, opts, &outputs, |json| outputs.commit(json)).map(Outcome::Done)
+}
+
+/// One unit of a batch run's input, read whole by one worker.
+#[derive(Clone, Copy, Debug)]
+enum Unit {
+    /// A split of a file (its number among the run's splits).
+    Split(usize),
+    /// A Kafka partition (its number among the run's partitions).
+    Partition(usize),
+    /// A range of a PostgreSQL table (its number among the run's ranges).
+    Range(usize),
+}
+
+/// How far into its source's bytes each split starts, in millionths. A worker reads its splits
+/// in this order, so the sources of a join advance together. Whatever the order of sources, a
+/// record comes behind the watermark only when its own reader read a later one of the same
+/// source first (the watermark is the minimum over sources and readers), which reading each
+/// source's splits in file order never does with input stored in event-time order.
+fn positions(splits: &[Split]) -> Vec<u64> {
+    let mut totals: HashMap<usize, u64> = HashMap::new();
+    for s in splits {
+        *totals.entry(s.source).or_default() += s.len();
+    }
+    let mut before: HashMap<usize, u64> = HashMap::new();
+    splits
+        .iter()
+        .map(|s| {
+            let total = totals.get(&s.source).copied().unwrap_or(1).max(1);
+            let at = before.entry(s.source).or_default();
+            let position = u128::from(*at) * 1_000_000 / u128::from(total);
+            *at += s.len();
+            u64::try_from(position).unwrap_or(u64::MAX)
+        })
+        .collect()
 }
 
 /// Which worker reads each split: the largest first, each to the worker with the fewest bytes
@@ -253,6 +427,25 @@ pub fn assign(splits: &[Split], workers: usize) -> Vec<(usize, usize)> {
         let (x, y) = (&splits[a], &splits[b]);
         y.len().cmp(&x.len()).then_with(|| (x.source, &x.path, x.start).cmp(&(y.source, &y.path, y.start)))
     });
+    greedy(splits, order, workers)
+}
+
+/// Which worker reads each split in a run that fires windows as it reads: the splits in the
+/// order workers read them (how far into its source each starts, see [`positions`]), each to
+/// the worker with the fewest bytes so far. Neighbouring splits go to different workers, so
+/// the workers move through event time together and the watermark (the slowest reader's)
+/// holds back little; largest-first could give one worker the first half of a file and the
+/// other the second, whose windows would then all wait. The splits are at most 4 MB, so the
+/// loads differ by one split at most.
+fn assign_in_order(splits: &[Split], position: &[u64], workers: usize) -> Vec<(usize, usize)> {
+    let mut order: Vec<usize> = (0..splits.len()).collect();
+    order.sort_by_key(|&n| (position.get(n).copied().unwrap_or(0), n));
+    greedy(splits, order, workers)
+}
+
+/// Gives each split, in `order`, to the worker with the fewest bytes so far (ties to the lowest
+/// number).
+fn greedy(splits: &[Split], order: Vec<usize>, workers: usize) -> Vec<(usize, usize)> {
     let mut load = vec![0u64; workers.max(1)];
     let mut out = Vec::with_capacity(splits.len());
     for n in order {

@@ -268,6 +268,7 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
         bytes: 0,
         operators,
         outputs: Vec::new(),
+        peak_memory: run::peak_memory(),
         checks,
     };
     super::report(summary, first == 0, opts, &outputs, |json| outputs.write_summaries(json))

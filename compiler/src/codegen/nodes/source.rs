@@ -488,6 +488,7 @@ fn late_records(
     let (li_l, out) = (lit(li), emit(cx, li, quote!(late), true));
     quote! {
         if ts < self.base.watermark {
+            rt::run::behind();
             self.base.stats[#ni].late += 1;
             self.base.stats[#li_l].read += 1;
             let late = #late_ty { #(#moves),* };
