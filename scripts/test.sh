@@ -9,9 +9,11 @@ cd "$(dirname "$0")/.."
 scripts/services.sh --start
 cargo test --workspace --no-run
 # The tests build their pipelines with `pipec --quick` (the pipeline's own code unoptimized, the
-# runtime optimized): each builds in seconds instead of tens of seconds. The install test builds
-# with the default profile.
-export PIPE_QUICK=1
+# runtime optimized): each builds in seconds instead of tens of seconds. And with every runtime
+# feature: pipelines with different connectors then share one compiled runtime, where each set
+# of connectors would compile its own (seven sets, about 2½ minutes each). The install test
+# builds as users do: the default profile, the features its pipeline uses.
+export PIPE_QUICK=1 PIPE_RUNTIME_FEATURES=all
 scripts/services.sh --wait
 PIPE_REQUIRE_KAFKA=1 PIPE_REQUIRE_POSTGRES=1 PIPE_REQUIRE_S3=1 PIPE_REQUIRE_GRAPHVIZ=1 PIPE_REQUIRE_UNSHARE=1 PATH="$HOME/.cargo/bin:$PATH" cargo test --workspace "$@"
 # The editor grammar, tokenized as VS Code does (editors/vscode/, Node.js and npm).

@@ -139,6 +139,7 @@ impl Config {
             runtime_dir: String::new(),
             base_dir: base_dir.display().to_string(),
             id: String::new(),
+            features: Vec::new(),
         };
         let code = pipec::generate_module(&mut checked, &module, &target);
         let map = &checked.resolved.sources;

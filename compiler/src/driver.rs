@@ -24,6 +24,10 @@ pub struct Cache {
     /// under `dir` on first use.
     pub runtime_dir: Option<PathBuf>,
     pub profile: Profile,
+    /// Runtime features to compile into every pipeline besides the ones it uses
+    /// (`PIPE_RUNTIME_FEATURES`): builds that ask for one set share one compiled runtime, where
+    /// pipelines with different connectors would each compile their own.
+    pub features: Vec<String>,
 }
 
 /// How a generated crate is compiled.
@@ -57,7 +61,9 @@ impl Cache {
     /// user could plant sources or binaries; the runtime of
     /// `PIPE_RUNTIME_DIR` (a checkout's `runtime/`, to try changes to it without rebuilding
     /// `pipec`), else the one embedded in `pipec`. `PIPE_QUICK=1` turns `Profile::Default`
-    /// into `Profile::Quick`.
+    /// into `Profile::Quick`. `PIPE_RUNTIME_FEATURES` (names separated by commas or spaces, or
+    /// `all`) adds runtime features to every build; a name that is not one is an error of the
+    /// build.
     pub fn from_env(profile: Profile) -> Cache {
         let set = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
         let dir = set("PIPE_CACHE_DIR")
@@ -68,7 +74,19 @@ impl Cache {
             Profile::Default if set("PIPE_QUICK").is_some_and(|v| v.as_os_str() != "0") => Profile::Quick,
             p => p,
         };
-        Cache { dir, runtime_dir: set("PIPE_RUNTIME_DIR"), profile }
+        let features = std::env::var("PIPE_RUNTIME_FEATURES")
+            .unwrap_or_default()
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|f| !f.is_empty())
+            .flat_map(|f| {
+                if f == "all" {
+                    codegen::RUNTIME_FEATURES.iter().map(|f| f.to_string()).collect()
+                } else {
+                    vec![f.to_string()]
+                }
+            })
+            .collect();
+        Cache { dir, runtime_dir: set("PIPE_RUNTIME_DIR"), profile, features }
     }
 
     /// The runtime directory to build against, writing the embedded sources first if needed.
@@ -145,7 +163,7 @@ pub enum BuildError {
     /// The program has errors (or constructs the generator cannot compile); they are in the
     /// checked program's diagnostics.
     Program(Box<Checked>),
-    /// Writing the crate or running cargo failed.
+    /// The build's settings are wrong, writing the crate failed, or cargo did.
     Cargo(String),
     /// `pipec fit` could not fit the transforms.
     Fit(String),
@@ -219,6 +237,12 @@ pub fn build(root: &Path, options: Options, cache: &Cache) -> Result<Built, Buil
 /// Generates and builds a checked program whose root file is `root` (its folder is where
 /// relative paths start).
 pub fn build_checked(mut checked: Checked, root: &Path, cache: &Cache) -> Result<Built, BuildError> {
+    if let Some(unknown) = cache.features.iter().find(|f| !codegen::RUNTIME_FEATURES.contains(&f.as_str())) {
+        return Err(BuildError::Cargo(format!(
+            "PIPE_RUNTIME_FEATURES names `{unknown}`, which is not a feature of the runtime (its features: {}; or `all`)",
+            codegen::RUNTIME_FEATURES.join(", ")
+        )));
+    }
     let base_dir =
         root.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p }).unwrap_or(Path::new("."));
     let base_dir = std::fs::canonicalize(base_dir).unwrap_or_else(|_| base_dir.to_path_buf());
@@ -232,6 +256,7 @@ pub fn build_checked(mut checked: Checked, root: &Path, cache: &Cache) -> Result
         runtime_dir: runtime_dir.display().to_string(),
         base_dir: base_dir.display().to_string(),
         id: format!("{:08x}", id & 0xffff_ffff),
+        features: cache.features.clone(),
     };
     let Some(krate) = crate::generate(&mut checked, root, &target) else {
         return Err(BuildError::Program(Box::new(checked)));
@@ -605,5 +630,41 @@ mod tests {
         assert_ne!(after, content_hash(&krate, &dir, Profile::Release), "release and dev builds are kept apart");
         assert_ne!(after, content_hash(&krate, &dir, Profile::Quick), "quick and default builds are kept apart");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The `pipe-runtime` dependency line of the crate generated for `pipe` with `extra`
+    /// features asked for.
+    fn runtime_dependency(pipe: &str, extra: &[&str]) -> String {
+        let loader = crate::source::MemoryLoader::new()
+            .with("r.thrift", "struct R {\n  1: required string id\n  2: required i64 at (timestamp = \"millis\")\n}\n")
+            .with("p.pipe", pipe);
+        let mut checked = crate::check_program(&loader, Path::new("p.pipe")).expect("loads");
+        assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+        let target = codegen::Target {
+            runtime_dir: "/rt".into(),
+            base_dir: ".".into(),
+            id: String::new(),
+            features: extra.iter().map(|f| f.to_string()).collect(),
+        };
+        let krate = crate::generate(&mut checked, Path::new("p.pipe"), &target).expect("generates");
+        let manifest = &krate.files.iter().find(|(p, _)| p == "Cargo.toml").expect("a manifest").1;
+        manifest.lines().find(|l| l.starts_with("pipe-runtime")).expect("the runtime dependency").to_string()
+    }
+
+    #[test]
+    fn a_crate_compiles_the_runtime_features_its_pipeline_uses_and_those_asked_for() {
+        let files = "include \"r.thrift\"\nsource rows: R { event_time = at  batch = files(\"in.jsonl\") }\nrows -> files(\"out\")\n";
+        assert_eq!(runtime_dependency(files, &[]), r#"pipe-runtime = { path = "/rt" }"#);
+        assert_eq!(runtime_dependency(files, &["s3"]), r#"pipe-runtime = { path = "/rt", features = ["s3"] }"#);
+        let connectors = "include \"r.thrift\"\nsource rows: R {\n  event_time = at\n  watermark = 5s\n  stream = kafka(topic = \"t\", brokers = \"127.0.0.1:9092\", format = json)\n}\nrows -> redis(url = \"redis://127.0.0.1:6379\", key = id)\n";
+        assert_eq!(
+            runtime_dependency(connectors, &[]),
+            r#"pipe-runtime = { path = "/rt", features = ["kafka", "redis"] }"#
+        );
+        assert_eq!(
+            runtime_dependency(connectors, &["arrow", "redis", "kafka"]),
+            r#"pipe-runtime = { path = "/rt", features = ["kafka", "redis", "arrow"] }"#,
+            "in the runtime's order, each once"
+        );
     }
 }

@@ -51,6 +51,22 @@ fn warnings_alone_do_not_fail() {
 }
 
 #[test]
+fn a_runtime_feature_that_does_not_exist_is_refused_before_anything_is_built() {
+    let out = Command::new(env!("CARGO_BIN_EXE_pipec"))
+        .args(["build", "valid/windows.pipe"])
+        .current_dir(cases())
+        .env("PIPE_RUNTIME_FEATURES", "s3, kafak")
+        .env("PIPE_CACHE_DIR", std::env::temp_dir().join(format!("pipe-features-{}", std::process::id())))
+        .output()
+        .expect("pipec runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: PIPE_RUNTIME_FEATURES names `kafak`, which is not a feature of the runtime (its features: kafka, postgres, redis, s3, arrow; or `all`)\n"
+    );
+}
+
+#[test]
 fn a_missing_file_exits_two() {
     let out = pipec(&["check", "no/such/file.pipe"]);
     assert_eq!(out.status.code(), Some(2));
@@ -791,8 +807,10 @@ fn an_installed_pipec_builds_pipelines_with_the_source_tree_out_of_reach() {
         .args(["run", "p.pipe"])
         .current_dir(&project)
         .env_remove("PIPE_RUNTIME_DIR")
-        // The profile users get (the suite builds the other pipelines with `--quick`).
+        // The profile and the runtime features users get (the suite builds the other pipelines
+        // with `--quick` and every runtime feature).
         .env_remove("PIPE_QUICK")
+        .env_remove("PIPE_RUNTIME_FEATURES")
         .output();
     let refused = match &hidden {
         Err(e) => Some(format!("unshare: {e}")),
@@ -817,6 +835,7 @@ fn an_installed_pipec_builds_pipelines_with_the_source_tree_out_of_reach() {
                 .current_dir(&project)
                 .env_remove("PIPE_RUNTIME_DIR")
                 .env_remove("PIPE_QUICK")
+                .env_remove("PIPE_RUNTIME_FEATURES")
                 .output()
                 .expect("pipec runs")
         }
@@ -840,6 +859,7 @@ fn an_installed_pipec_builds_pipelines_with_the_source_tree_out_of_reach() {
         .args(["run", "--quick", "p.pipe"])
         .current_dir(&project)
         .env_remove("PIPE_QUICK")
+        .env_remove("PIPE_RUNTIME_FEATURES")
         .output()
         .expect("pipec runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

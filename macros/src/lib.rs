@@ -71,6 +71,7 @@ pub fn pipeline(input: TokenStream) -> TokenStream {
         runtime_dir: String::new(),
         base_dir: manifest.display().to_string(),
         id: String::new(),
+        features: Vec::new(),
     };
     let generated = pipec::generate_module(&mut checked, &module, &target);
     let map = &checked.resolved.sources;

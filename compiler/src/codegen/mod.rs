@@ -45,7 +45,14 @@ pub struct Target {
     /// appended to the package name, so their crates, build outputs and cached binaries never
     /// mix. Empty for none.
     pub id: String,
+    /// Runtime features compiled in besides the ones the program uses (`PIPE_RUNTIME_FEATURES`):
+    /// pipelines built with one set share one compiled runtime.
+    pub features: Vec<String>,
 }
+
+/// The runtime's cargo features, each compiled only into pipelines that use it (or that ask for
+/// it through `Target::features`).
+pub const RUNTIME_FEATURES: [&str; 5] = ["kafka", "postgres", "redis", "s3", "arrow"];
 
 /// The generator's state while it walks one plan.
 pub struct Gen<'a> {
@@ -317,25 +324,7 @@ pub fn generate(
         env!("CARGO_PKG_VERSION"),
         program.namespace.as_deref().unwrap_or(name)
     );
-    // librdkafka is compiled only for pipelines that read or write Kafka, the PostgreSQL, Redis
-    // and object store clients only for those that use them, arrow-rs only for those that read or
-    // write Arrow.
-    let uses_kafka = connectors(program).any(|c| c.name == "kafka");
-    let uses_postgres = connectors(program).any(|c| c.name == "postgres");
-    let uses_redis = connectors(program).any(|c| c.name == "redis");
-    let uses_s3 = connectors(program).any(|c| c.name == "s3");
-    let uses_arrow = uses_arrow(program);
-    let features: Vec<&str> = [
-        ("kafka", uses_kafka),
-        ("postgres", uses_postgres),
-        ("redis", uses_redis),
-        ("s3", uses_s3),
-        ("arrow", uses_arrow),
-    ]
-    .into_iter()
-    .filter(|(_, on)| *on)
-    .map(|(f, _)| f)
-    .collect();
+    let features = runtime_features(program, &target.features);
     let features = if features.is_empty() {
         String::new()
     } else {
@@ -373,6 +362,18 @@ overflow-checks = false
         runtime = target.runtime_dir.replace('\\', "/"),
     );
     Ok(Crate { name: package, files: vec![("Cargo.toml".into(), cargo), ("main.rs".into(), header + &text)] })
+}
+
+/// The runtime features a program's crate enables, in `RUNTIME_FEATURES` order: librdkafka is
+/// compiled only for pipelines that read or write Kafka, the PostgreSQL, Redis and object store
+/// clients only for those that use them, arrow-rs only for those that read or write Arrow —
+/// and every feature `extra` names besides.
+pub fn runtime_features(program: &Program, extra: &[String]) -> Vec<&'static str> {
+    let uses = |c: &str| connectors(program).any(|k| k.name == c);
+    RUNTIME_FEATURES
+        .into_iter()
+        .filter(|f| if *f == "arrow" { uses_arrow(program) } else { uses(f) } || extra.iter().any(|e| e == f))
+        .collect()
 }
 
 /// Generates `pub mod <module> { … }` for Rust code that embeds the pipeline (the
