@@ -82,8 +82,12 @@ pub fn check_case(loader: &dyn Loader, root: &Path, files: &BTreeMap<PathBuf, St
     }
     // Code generator diagnostics (E3xxx) come from generating the crate, after checking.
     if expected.iter().any(|(_, _, code)| code.starts_with("E3")) {
-        let target =
-            pipec::codegen::Target { runtime_dir: "/RUNTIME".into(), base_dir: "/CASE".into(), id: String::new() };
+        let target = pipec::codegen::Target {
+            runtime_dir: "/RUNTIME".into(),
+            base_dir: "/CASE".into(),
+            id: String::new(),
+            features: Vec::new(),
+        };
         let _ = pipec::generate(&mut checked, root, &target);
     }
     compare(&checked.resolved.sources, &checked.diagnostics, expected)
