@@ -11,7 +11,7 @@ cargo test --workspace --no-run
 # The tests build their pipelines with `pipec --quick` (the pipeline's own code unoptimized, the
 # runtime optimized): each builds in seconds instead of tens of seconds. And with every runtime
 # feature: pipelines with different connectors then share one compiled runtime, where each set
-# of connectors would compile its own (seven sets, about 2½ minutes each). The install test
+# of connectors would compile its own (seven sets; a new one took 3 minutes here). The install test
 # builds as users do: the default profile, the features its pipeline uses.
 export PIPE_QUICK=1 PIPE_RUNTIME_FEATURES=all
 scripts/services.sh --wait
