@@ -290,10 +290,10 @@ pub fn build_checked(mut checked: Checked, root: &Path, cache: &Cache) -> Result
         .arg(&target_dir);
     match cache.profile {
         Profile::Default => {}
-        // The generated crate's own opt-level only: the dependencies keep theirs (the manifest's
-        // `profile.dev.package."*"`), so their compiled artifacts are shared with `Default`.
+        // The generated crate's own opt-level only: the dependencies keep the manifest's, so
+        // their compiled artifacts are shared with `Default`.
         Profile::Quick => {
-            cmd.arg("--config").arg("profile.dev.opt-level=0");
+            cmd.arg("--config").arg(format!("profile.dev.package.{}.opt-level=0", krate.name));
         }
         Profile::Release => {
             cmd.arg("--release");
