@@ -350,12 +350,18 @@ pipe-runtime = {{ path = "{runtime}"{features} }}
 
 # Every crate the binary links at opt-level 2; build scripts and proc macros (serde's and clap's
 # derives, syn) keep cargo's `build-override` (opt-level 0): they run once, at build time, and
-# compile in a third of the time.
+# compile in a third of the time. 16 codegen units instead of the dev profile's 256: the
+# pipeline's crate compiles in 30 s instead of 42 from cold, and a one-line edit in 17 s instead
+# of 19. Line tables for the pipeline's own code only.
 [profile.dev]
 opt-level = 2
+codegen-units = 16
 debug = "line-tables-only"
 debug-assertions = false
 overflow-checks = false
+
+[profile.dev.package."*"]
+debug = false
 
 # Code that runs once per run — parsing the command line, drawing the progress bar — or never on
 # our paths (Parquet's decimals): compiled unoptimized, a seventh of the dependencies' build.
