@@ -364,7 +364,7 @@ overflow-checks = false
 debug = false
 
 # Code that runs once per run — parsing the command line, drawing the progress bar — or never on
-# our paths (Parquet's decimals): compiled unoptimized, a seventh of the dependencies' build.
+# our paths (Parquet's decimals): compiled unoptimized, a sixth of the dependencies' build time.
 [profile.dev.package.clap_builder]
 opt-level = 0
 
