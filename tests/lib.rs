@@ -15,6 +15,18 @@ use pipec::source::{Loader, MemoryLoader, SourceMap};
 /// (file, line, code) triples.
 pub type Expected = Vec<(PathBuf, usize, String)>;
 
+/// Where generated code points when it is compared or checked, not built: fixed paths, so the
+/// output does not depend on where the repository is, and no runtime features beyond the
+/// program's own.
+pub fn case_target() -> pipec::codegen::Target {
+    pipec::codegen::Target {
+        runtime_dir: "/RUNTIME".into(),
+        base_dir: "/CASE".into(),
+        id: String::new(),
+        features: Vec::new(),
+    }
+}
+
 /// Reads the `//~` markers of one file.
 pub fn expectations(path: &Path, text: &str) -> Expected {
     let mut out = Vec::new();
@@ -82,12 +94,7 @@ pub fn check_case(loader: &dyn Loader, root: &Path, files: &BTreeMap<PathBuf, St
     }
     // Code generator diagnostics (E3xxx) come from generating the crate, after checking.
     if expected.iter().any(|(_, _, code)| code.starts_with("E3")) {
-        let target = pipec::codegen::Target {
-            runtime_dir: "/RUNTIME".into(),
-            base_dir: "/CASE".into(),
-            id: String::new(),
-            features: Vec::new(),
-        };
+        let target = case_target();
         let _ = pipec::generate(&mut checked, root, &target);
     }
     compare(&checked.resolved.sources, &checked.diagnostics, expected)

@@ -24,13 +24,7 @@ fn generated_code_matches_its_snapshots() {
         let root = case.join("pipeline.pipe");
         let loader = FsLoader::new(".");
         let mut checked = pipec::check_program(&loader, &root).expect("readable");
-        // Fixed paths, so the snapshot does not depend on where the repository is.
-        let target = pipec::codegen::Target {
-            runtime_dir: "/RUNTIME".into(),
-            base_dir: "/CASE".into(),
-            id: String::new(),
-            features: Vec::new(),
-        };
+        let target = pipe_tests::case_target();
         let krate = pipec::generate(&mut checked, &root, &target).unwrap_or_else(|| {
             panic!(
                 "{} does not generate:\n{}",
@@ -181,12 +175,7 @@ fn every_valid_program_generates_or_names_what_is_not_supported_yet() {
         if checked.has_errors() {
             continue; // multi-file cases whose root is another file
         }
-        let target = pipec::codegen::Target {
-            runtime_dir: "/RUNTIME".into(),
-            base_dir: "/CASE".into(),
-            id: String::new(),
-            features: Vec::new(),
-        };
+        let target = pipe_tests::case_target();
         if pipec::generate(&mut checked, path, &target).is_none() {
             for d in checked.diagnostics.iter().filter(|d| d.message.contains("internal error")) {
                 problems.push(format!("{}: {}", path.display(), d.message));
