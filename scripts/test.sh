@@ -12,8 +12,13 @@ cargo test --workspace --no-run
 # runtime optimized): each builds in seconds instead of tens of seconds. And with every runtime
 # feature: pipelines with different connectors then share one compiled runtime, where each set
 # of connectors would compile its own (seven sets; a new one took 3 minutes here). The install test
-# builds as users do: the default profile, the features its pipeline uses.
+# builds as users do: the default profile, the features its pipeline uses, its own cache.
 export PIPE_QUICK=1 PIPE_RUNTIME_FEATURES=all
+# And into this workspace's target directory, against this checkout's runtime: a pipeline's
+# dependencies then have the versions, features and profile settings of the ones
+# `cargo test --no-run` just compiled, and cargo reuses them — only the runtime crate itself is
+# compiled again (optimized), once for the whole suite.
+export PIPE_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" PIPE_RUNTIME_DIR="$PWD/runtime"
 scripts/services.sh --wait
 PIPE_REQUIRE_KAFKA=1 PIPE_REQUIRE_POSTGRES=1 PIPE_REQUIRE_S3=1 PIPE_REQUIRE_GRAPHVIZ=1 PIPE_REQUIRE_UNSHARE=1 PATH="$HOME/.cargo/bin:$PATH" cargo test --workspace "$@"
 # The editor grammar, tokenized as VS Code does (editors/vscode/, Node.js and npm).

@@ -28,6 +28,12 @@ pub struct Cache {
     /// (`PIPE_RUNTIME_FEATURES`): builds that ask for one set share one compiled runtime, where
     /// pipelines with different connectors would each compile their own.
     pub features: Vec<String>,
+    /// Cargo's target directory for generated crates (`PIPE_TARGET_DIR`); `None`: `dir/target`.
+    /// Pointed at a workspace's own, a pipeline reuses the dependencies that workspace compiled
+    /// with the same versions, features and profile settings — the test suite's pipelines reuse
+    /// the ones `cargo test` compiled (ARCHITECTURE.md, *The test suite compiles each
+    /// dependency once*).
+    pub target_dir: Option<PathBuf>,
 }
 
 /// How a generated crate is compiled.
@@ -63,7 +69,7 @@ impl Cache {
     /// `pipec`), else the one embedded in `pipec`. `PIPE_QUICK=1` turns `Profile::Default`
     /// into `Profile::Quick`. `PIPE_RUNTIME_FEATURES` (names separated by commas or spaces, or
     /// `all`) adds runtime features to every build; a name that is not one is an error of the
-    /// build.
+    /// build. `PIPE_TARGET_DIR` is where cargo compiles (else `CACHE/target`).
     pub fn from_env(profile: Profile) -> Cache {
         let set = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
         let dir = set("PIPE_CACHE_DIR")
@@ -86,7 +92,7 @@ impl Cache {
                 }
             })
             .collect();
-        Cache { dir, runtime_dir: set("PIPE_RUNTIME_DIR"), profile, features }
+        Cache { dir, runtime_dir: set("PIPE_RUNTIME_DIR"), profile, features, target_dir: set("PIPE_TARGET_DIR") }
     }
 
     /// The runtime directory to build against, writing the embedded sources first if needed.
@@ -227,6 +233,17 @@ fn write_if_changed(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::write(path, text)
 }
 
+/// What cargo sets for a crate it builds or runs, besides `CARGO_PKG_*`.
+const CRATE_VARIABLES: [&str; 7] = [
+    "CARGO_MANIFEST_DIR",
+    "CARGO_MANIFEST_PATH",
+    "CARGO_CRATE_NAME",
+    "CARGO_BIN_NAME",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+    "OUT_DIR",
+];
+
 /// Checks, generates and builds the pipeline rooted at `root`.
 pub fn build(root: &Path, options: Options, cache: &Cache) -> Result<Built, BuildError> {
     let loader = FsLoader::new(".");
@@ -280,7 +297,7 @@ pub fn build_checked(mut checked: Checked, root: &Path, cache: &Cache) -> Result
     if let Some(pinned) = runtime_dir.parent().and_then(|p| std::fs::read_to_string(p.join("Cargo.lock")).ok()) {
         write_if_changed(&lock, &pinned).map_err(|e| err("cannot write Cargo.lock", e))?;
     }
-    let target_dir = cache.dir.join("target");
+    let target_dir = cache.target_dir.clone().unwrap_or_else(|| cache.dir.join("target"));
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.arg("build")
         .arg("--quiet")
@@ -301,6 +318,15 @@ pub fn build_checked(mut checked: Checked, root: &Path, cache: &Cache) -> Result
     }
     // Flags meant for the compiler's own build must not leak into the pipeline's.
     cmd.env_remove("RUSTFLAGS").env_remove("CARGO_TARGET_DIR").env_remove("CARGO_BUILD_TARGET_DIR");
+    // So must what cargo sets for the crate it runs (`pipec` under `cargo run`, a test): build
+    // scripts that watch one of these (ring's watches CARGO_MANIFEST_DIR) would run again, and
+    // everything above them compile again, whenever `pipec` is started another way.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_PKG_") || CRATE_VARIABLES.contains(&name.as_ref()) {
+            cmd.env_remove(name.as_ref());
+        }
+    }
     let out = cmd.output().map_err(|e| err("cannot run cargo", e))?;
     if !out.status.success() {
         return Err(BuildError::Cargo(format!(

@@ -807,6 +807,7 @@ fn an_installed_pipec_builds_pipelines_with_the_source_tree_out_of_reach() {
         .args(["run", "p.pipe"])
         .current_dir(&project)
         .env_remove("PIPE_RUNTIME_DIR")
+        .env_remove("PIPE_TARGET_DIR")
         // The profile and the runtime features users get (the suite builds the other pipelines
         // with `--quick` and every runtime feature).
         .env_remove("PIPE_QUICK")
@@ -834,6 +835,7 @@ fn an_installed_pipec_builds_pipelines_with_the_source_tree_out_of_reach() {
                 .args(["run", "p.pipe"])
                 .current_dir(&project)
                 .env_remove("PIPE_RUNTIME_DIR")
+                .env_remove("PIPE_TARGET_DIR")
                 .env_remove("PIPE_QUICK")
                 .env_remove("PIPE_RUNTIME_FEATURES")
                 .output()
@@ -858,6 +860,8 @@ fn an_installed_pipec_builds_pipelines_with_the_source_tree_out_of_reach() {
     let out = Command::new(&installed)
         .args(["run", "--quick", "p.pipe"])
         .current_dir(&project)
+        .env_remove("PIPE_RUNTIME_DIR")
+        .env_remove("PIPE_TARGET_DIR")
         .env_remove("PIPE_QUICK")
         .env_remove("PIPE_RUNTIME_FEATURES")
         .output()

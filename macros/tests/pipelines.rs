@@ -1,6 +1,6 @@
 //! The `pipeline!` macro as users meet it when a program compiles: each module expands one
 //! program inline, runs it on rows in memory and checks what comes out. (The programs that must
-//! not compile are trybuild cases in `tests/ui/fail`, whose `.stderr` files hold the
+//! not compile are in `tests/ui/fail`, checked by `tests/ui.rs`; their `.stderr` files hold the
 //! diagnostics rustc prints.)
 
 /// Thrift definitions written inline, a `where`, a derived column, an hourly window with keys,

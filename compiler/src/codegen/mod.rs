@@ -352,7 +352,8 @@ pipe-runtime = {{ path = "{runtime}"{features} }}
 # derives, syn) keep cargo's `build-override` (opt-level 0): they run once, at build time, and
 # compile in a third of the time. 16 codegen units instead of the dev profile's 256: the
 # pipeline's crate compiles in 30 s instead of 42 from cold, and a one-line edit in 17 s instead
-# of 19. Line tables for the pipeline's own code only.
+# of 19. Line tables for the pipeline's own code only. The dependencies' settings are those Pipe's
+# own workspace gives them: a pipeline compiled into its target directory reuses them.
 [profile.dev]
 opt-level = 2
 codegen-units = 16
@@ -361,7 +362,10 @@ debug-assertions = false
 overflow-checks = false
 
 [profile.dev.package."*"]
+codegen-units = 16
 debug = false
+debug-assertions = false
+overflow-checks = false
 
 # Code that runs once per run — parsing the command line, drawing the progress bar — or never on
 # our paths (Parquet's decimals): compiled unoptimized, a sixth of the dependencies' build time.

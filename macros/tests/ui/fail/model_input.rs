@@ -10,8 +10,8 @@ pipe_macros::pipeline! {
 
     source applicants: Applicant { event_time = at  batch = files("a.jsonl", format = json) }
 
-    // The path is relative to the crate trybuild builds, target/tests/trybuild/pipe-macros.
-    model churn = linear("../../../../macros/tests/ui/models/churn.json")
+    // The path is relative to the crate that calls the macro (its CARGO_MANIFEST_DIR).
+    model churn = linear("tests/ui/models/churn.json")
 
     stream scored = applicants
       | score churn { income = income, tenur = 1.0 } as p
