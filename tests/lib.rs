@@ -146,6 +146,11 @@ pub fn build_pipeline(root: &Path) -> PathBuf {
                 root.display(),
                 b.cargo_output
             );
+            // scripts/test.sh points the builds at the workspace's target directory.
+            if let (true, Some(dir)) = (b.compiled, &cache.target_dir) {
+                let built = dir.join("debug").join(format!("{}{}", b.krate.name, std::env::consts::EXE_SUFFIX));
+                assert!(built.is_file(), "PIPE_TARGET_DIR is set, but cargo did not build {}", built.display());
+            }
             b.binary
         }
         Err(pipec::driver::BuildError::Program(c)) => {

@@ -308,9 +308,11 @@ pub fn build_checked(mut checked: Checked, root: &Path, cache: &Cache) -> Result
     match cache.profile {
         Profile::Default => {}
         // The generated crate's own opt-level only: the dependencies keep the manifest's, so
-        // their compiled artifacts are shared with `Default`.
+        // their compiled artifacts are shared with `Default`. And without its line tables: they
+        // took a third of its compile time (12.1 s against 7.9 s for a test pipeline's crate).
         Profile::Quick => {
             cmd.arg("--config").arg(format!("profile.dev.package.{}.opt-level=0", krate.name));
+            cmd.arg("--config").arg(format!("profile.dev.package.{}.debug=false", krate.name));
         }
         Profile::Release => {
             cmd.arg("--release");

@@ -3,35 +3,32 @@
 //! `.stderr` files next to them (`PIPE_BLESS=1 cargo test -p pipe-macros --test ui` rewrites
 //! them). The programs that compile are plain tests (`tests/pipelines.rs`).
 //!
-//! Each program is given to `rustc` with the proc macro the workspace build compiled (cargo names
-//! its file): a check takes a tenth of a second, where a separate crate built for the purpose
-//! (trybuild's way) compiled the whole compiler a second time, 70 s on a cold suite.
+//! Each program is given to `rustc` with the proc macro this test was built with: a check takes a
+//! tenth of a second, where a separate crate built for the purpose (trybuild's way) compiled the
+//! whole compiler a second time, 70 s on a cold suite.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The compiled proc macro, as cargo reports it (fresh: nothing is rebuilt).
+/// The compiled proc macro this test was linked with: of the `libpipe_macros-*` libraries in
+/// the test's folder (cargo's `deps/`), the newest one built before the test binary. Others are
+/// other builds' (another feature set, clippy's); asking cargo instead would resolve features
+/// for another selection of packages and compile the compiler again.
 fn proc_macro_library() -> PathBuf {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = Command::new(cargo)
-        .args(["build", "--quiet", "-p", "pipe-macros", "--message-format=json"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("cargo runs");
-    assert!(out.status.success(), "cargo build -p pipe-macros: {}", String::from_utf8_lossy(&out.stderr));
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-        let kinds = &message["target"]["kind"];
-        if message["reason"] == "compiler-artifact"
-            && message["target"]["name"] == "pipe_macros"
-            && kinds.as_array().is_some_and(|k| k.iter().any(|k| k == "proc-macro"))
-        {
-            if let Some(file) = message["filenames"].get(0).and_then(|f| f.as_str()) {
-                return PathBuf::from(file);
-            }
-        }
-    }
-    panic!("cargo named no proc-macro library for pipe-macros");
+    let exe = std::env::current_exe().expect("the test binary");
+    let linked = std::fs::metadata(&exe).and_then(|m| m.modified()).expect("the test binary's time");
+    let deps = exe.parent().expect("the test binary's folder");
+    let suffix = std::env::consts::DLL_SUFFIX;
+    let prefix = format!("{}pipe_macros-", std::env::consts::DLL_PREFIX);
+    std::fs::read_dir(deps)
+        .expect("the test binary's folder")
+        .flatten()
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with(&prefix) && n.ends_with(suffix)))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .filter(|(built, _)| *built <= linked)
+        .max()
+        .map(|(_, path)| path)
+        .unwrap_or_else(|| panic!("no {prefix}*{suffix} in {}", deps.display()))
 }
 
 /// What rustc printed, without the closing count that changes with rustc versions, and with the
