@@ -526,7 +526,7 @@ const LOCK_REFRESH: Duration = Duration::from_secs(60);
 const LOCK_STALE: Duration = Duration::from_secs(180);
 
 /// Who holds a prefix's lock.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct LockInfo {
     run: String,
     host: String,
@@ -566,8 +566,11 @@ impl PrefixLock {
                     let (flag, wake) = &*stop;
                     let mut stopped = flag.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     loop {
-                        let (s, _) =
-                            wake.wait_timeout(stopped, LOCK_REFRESH).unwrap_or_else(std::sync::PoisonError::into_inner);
+                        // Waits while not stopped: a stop that came before this thread first
+                        // took the flag is seen at once, not a refresh interval later.
+                        let (s, _) = wake
+                            .wait_timeout_while(stopped, LOCK_REFRESH, |stop| !*stop)
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
                         stopped = s;
                         if *stopped {
                             return;
@@ -882,6 +885,11 @@ impl S3Sink {
                 Err(e) => return Err(self.bucket.fail(&key, "cannot read the lock", e)),
             };
             let holder: Option<LockInfo> = serde_json::from_slice(&bytes).ok();
+            if holder.as_ref() == Some(&me) {
+                // Our own create, retried after the server took it but its answer was lost
+                // (a restart mid-request): the lock is this run's already.
+                return Ok(PrefixLock::hold(self.bucket.clone(), path, body, meta.e_tag));
+            }
             let refreshed = std::time::SystemTime::from(meta.last_modified);
             let age = std::time::SystemTime::now().duration_since(refreshed).unwrap_or_default();
             let gone = holder.as_ref().is_some_and(|h| h.host == me.host && process_gone(h.pid));
@@ -891,7 +899,8 @@ impl S3Sink {
                     |h| format!("run {} (process {} on {})", h.run, h.pid, h.host),
                 );
                 return Err(format!(
-                    "`{}` is being written by {who}, its lock refreshed {}s ago: one run at a time per prefix                      (a dead run's lock is taken over {}s after its last refresh, or at once from its host)",
+                    "`{}` is being written by {who}, its lock refreshed {}s ago: one run at a time per prefix \
+                     (a dead run's lock is taken over {}s after its last refresh, or at once from its host)",
                     self.url,
                     age.as_secs(),
                     LOCK_STALE.as_secs()
@@ -947,6 +956,33 @@ mod tests {
         let outer = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
         assert_eq!(outer.block_on(async { block(async { 7 }) }), Ok(7));
         assert_eq!(block(async { 8 }), Ok(8));
+    }
+
+    #[test]
+    fn a_lock_naming_this_run_is_its_own_and_a_live_runs_is_refused() {
+        let store = Arc::new(object_store::memory::InMemory::new());
+        let sink = |run: &str| S3Sink {
+            bucket: Arc::new(Bucket {
+                store: store.clone(),
+                quick: store.clone(),
+                name: "b".into(),
+                endpoint: "memory".into(),
+            }),
+            prefix: "out".into(),
+            url: "s3://b/out".into(),
+            run: run.into(),
+        };
+        // What a create leaves when the server took it but its answer was lost and the retry
+        // found the object: a lock naming this very run.
+        let mine = LockInfo { run: "r1".into(), host: host_name(), pid: std::process::id() };
+        let path = key_of("out/_pipe_lock").expect("key");
+        let body = PutPayload::from(serde_json::to_vec(&mine).expect("json"));
+        block(async { store.put(&path, body).await }).expect("block").expect("put");
+        let held = sink("r1").lock().expect("the lock is this run's");
+        let err = sink("r2").lock().expect_err("held by a live run");
+        assert!(err.contains("is being written by run r1"), "{err}");
+        drop(held);
+        drop(sink("r2").lock().expect("released when its holder ends"));
     }
 
     #[test]
