@@ -353,7 +353,14 @@ pub fn build_checked(mut checked: Checked, root: &Path, cache: &Cache) -> Result
     static COPIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COPIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = bin_dir.join(format!(".{}-{hash}.{}-{n}.tmp", krate.name, std::process::id()));
-    std::fs::copy(&built, &tmp).map_err(|e| err("cannot copy the built binary", e))?;
+    // A hard link where the cache and the target directory share a file system: no copy of a
+    // binary of tens of megabytes, and no file open for writing that a process forked meanwhile
+    // by another thread (a test harness starting pipelines) would hold until its `exec` — which
+    // made starting the new binary fail with "text file busy". Cargo and the linker replace
+    // their outputs with new files, never rewrite them, so the linked binary stays as built.
+    if std::fs::hard_link(&built, &tmp).is_err() {
+        std::fs::copy(&built, &tmp).map_err(|e| err("cannot copy the built binary", e))?;
+    }
     std::fs::rename(&tmp, &binary).map_err(|e| err("cannot move the built binary into place", e))?;
     let cargo_output = String::from_utf8_lossy(&out.stderr).into_owned();
     Ok(Built { checked: Box::new(checked), binary, compiled: true, krate, cargo_output })
