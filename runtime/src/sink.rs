@@ -142,8 +142,10 @@ struct SinkOut {
     final_dir: Option<PathBuf>,
     tmp_dir: Option<PathBuf>,
     /// Open files by (worker, partition): each worker writes its own part of every partition,
-    /// so workers never share a file and names never collide across processes.
-    files: Mutex<HashMap<(usize, String), Open>>,
+    /// so workers never share a file and names never collide across processes. The map's lock
+    /// is held only to find a file; each file has its own, so workers encode their Parquet row
+    /// groups at the same time (`None` once closed).
+    files: Mutex<HashMap<(usize, String), Arc<Mutex<Option<Open>>>>>,
     /// A Kafka sink's producer, shared by the process's workers.
     #[cfg(feature = "kafka")]
     producer: Option<crate::connectors::kafka::Producer>,
@@ -600,13 +602,14 @@ impl Outputs {
             if let Err(e) = s.flush_producer() {
                 failure.get_or_insert(e);
             }
-            let mine: Vec<Open> = {
+            let mine: Vec<Arc<Mutex<Option<Open>>>> = {
                 let mut files = lock(&s.files);
                 let keys: Vec<(usize, String)> =
                     files.keys().filter(|(w, _)| worker.is_none_or(|x| x == *w)).cloned().collect();
                 keys.iter().filter_map(|k| files.remove(k)).collect()
             };
-            for f in mine {
+            // Taking a file waits for a row group still being written into it.
+            for f in mine.iter().filter_map(|f| lock(f).take()) {
                 let closed = match f {
                     Open::Text(mut w) => w.flush().and_then(|()| if sync { w.get_ref().sync_all() } else { Ok(()) }),
                     Open::Parquet(f) => f.w.close().map(|_| ()).map_err(pq_err),
@@ -729,8 +732,8 @@ impl Outputs {
             }
             return out.flush();
         };
-        let mut files = lock(&s.files);
         let key = (worker, partition.to_string());
+        let mut files = lock(&s.files);
         if !files.contains_key(&key) {
             // A batch run writes one file per partition and worker; a stream one per
             // partition, worker and epoch.
@@ -784,9 +787,13 @@ impl Outputs {
                 #[cfg(not(feature = "arrow"))]
                 SinkFormat::Arrow => return Err(no_arrow()),
             };
-            files.insert(key.clone(), open);
+            files.insert(key.clone(), Arc::new(Mutex::new(Some(open))));
         }
-        match (files.get_mut(&key), text) {
+        let file = files.get(&key).cloned();
+        drop(files);
+        let Some(file) = file else { return Err(io::Error::other("internal: sink file not opened")) };
+        let mut file = lock(&file);
+        match (file.as_mut(), text) {
             (Some(Open::Text(w)), Some(t)) => w.write_all(&t),
             (Some(Open::Parquet(f)), _) => {
                 let mut rg = RowGroup::new(f.w.next_row_group().map_err(pq_err)?, f.schema.clone(), f.props.clone());
@@ -800,6 +807,7 @@ impl Outputs {
                 rows.clear();
                 w.write(&batch).map_err(io::Error::other)
             }
+            (None, _) => Err(io::Error::other(format!("internal: sink `{}` written after it was closed", s.decl.name))),
             _ => Err(io::Error::other("sink file in the wrong format")),
         }
     }
