@@ -298,37 +298,7 @@ pub fn build_checked(mut checked: Checked, root: &Path, cache: &Cache) -> Result
         write_if_changed(&lock, &pinned).map_err(|e| err("cannot write Cargo.lock", e))?;
     }
     let target_dir = cache.target_dir.clone().unwrap_or_else(|| cache.dir.join("target"));
-    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.arg("build")
-        .arg("--quiet")
-        .arg("--manifest-path")
-        .arg(crate_dir.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target_dir);
-    match cache.profile {
-        Profile::Default => {}
-        // The generated crate's own opt-level only: the dependencies keep the manifest's, so
-        // their compiled artifacts are shared with `Default`. And without its line tables: they
-        // took a third of its compile time (12.1 s against 7.9 s for a test pipeline's crate).
-        Profile::Quick => {
-            cmd.arg("--config").arg(format!("profile.dev.package.{}.opt-level=0", krate.name));
-            cmd.arg("--config").arg(format!("profile.dev.package.{}.debug=false", krate.name));
-        }
-        Profile::Release => {
-            cmd.arg("--release");
-        }
-    }
-    // Flags meant for the compiler's own build must not leak into the pipeline's.
-    cmd.env_remove("RUSTFLAGS").env_remove("CARGO_TARGET_DIR").env_remove("CARGO_BUILD_TARGET_DIR");
-    // So must what cargo sets for the crate it runs (`pipec` under `cargo run`, a test): build
-    // scripts that watch one of these (ring's watches CARGO_MANIFEST_DIR) would run again, and
-    // everything above them compile again, whenever `pipec` is started another way.
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if name.starts_with("CARGO_PKG_") || CRATE_VARIABLES.contains(&name.as_ref()) {
-            cmd.env_remove(name.as_ref());
-        }
-    }
+    let mut cmd = cargo_command(&krate, cache.profile, &crate_dir.join("Cargo.toml"), &target_dir);
     let out = cmd.output().map_err(|e| err("cannot run cargo", e))?;
     if !out.status.success() {
         return Err(BuildError::Cargo(format!(
@@ -364,6 +334,57 @@ pub fn build_checked(mut checked: Checked, root: &Path, cache: &Cache) -> Result
     std::fs::rename(&tmp, &binary).map_err(|e| err("cannot move the built binary into place", e))?;
     let cargo_output = String::from_utf8_lossy(&out.stderr).into_owned();
     Ok(Built { checked: Box::new(checked), binary, compiled: true, krate, cargo_output })
+}
+
+/// The cargo command that compiles the generated crate `krate` (its manifest at `manifest`)
+/// into `target_dir` with `profile`.
+fn cargo_command(krate: &Crate, profile: Profile, manifest: &Path, target_dir: &Path) -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    // Without LTO (below), through `cargo rustc`: flags after its `--` reach only the pipeline's
+    // crate, not the dependencies.
+    let lto_off = profile == Profile::Default && !krate.scores_models;
+    cmd.arg(if lto_off { "rustc" } else { "build" })
+        .arg("--quiet")
+        .arg("--manifest-path")
+        .arg(manifest)
+        .arg("--target-dir")
+        .arg(target_dir);
+    match profile {
+        // Without the "thin local" LTO rustc runs over the codegen units of an optimized crate:
+        // it joins them all again after every change, so an incremental build re-optimized the
+        // whole crate. Without it a one-line edit recompiles only the units it touches: 6 s
+        // instead of 18 for the main example, whose binary ran 4% slower, the daily pipeline's
+        // 6% — within this machine's noise (BENCHMARKS.md, *From an edit to a running
+        // pipeline*). Except where a model is scored: the binned walk relies on std's generic
+        // helpers inlined across units (scoring took twice as long without LTO).
+        Profile::Default => {
+            if lto_off {
+                cmd.arg("--bin").arg(&krate.name).arg("--").arg("-Clto=off");
+            }
+        }
+        // The generated crate's own opt-level only: the dependencies keep the manifest's, so
+        // their compiled artifacts are shared with `Default`. And without its line tables: they
+        // took a third of its compile time (12.1 s against 7.9 s for a test pipeline's crate).
+        Profile::Quick => {
+            cmd.arg("--config").arg(format!("profile.dev.package.{}.opt-level=0", krate.name));
+            cmd.arg("--config").arg(format!("profile.dev.package.{}.debug=false", krate.name));
+        }
+        Profile::Release => {
+            cmd.arg("--release");
+        }
+    }
+    // Flags meant for the compiler's own build must not leak into the pipeline's.
+    cmd.env_remove("RUSTFLAGS").env_remove("CARGO_TARGET_DIR").env_remove("CARGO_BUILD_TARGET_DIR");
+    // So must what cargo sets for the crate it runs (`pipec` under `cargo run`, a test): build
+    // scripts that watch one of these (ring's watches CARGO_MANIFEST_DIR) would run again, and
+    // everything above them compile again, whenever `pipec` is started another way.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_PKG_") || CRATE_VARIABLES.contains(&name.as_ref()) {
+            cmd.env_remove(name.as_ref());
+        }
+    }
+    cmd
 }
 
 /// What `pipec fit` wrote.
@@ -656,7 +677,11 @@ mod tests {
         std::fs::write(dir.join("Cargo.toml"), "[package]").expect("manifest");
         std::fs::write(dir.join("src/lib.rs"), "pub mod engine;").expect("lib");
         std::fs::write(dir.join("src/engine/mod.rs"), "pub fn a() {}").expect("engine");
-        let krate = Crate { name: "x".into(), files: vec![("src/main.rs".into(), "fn main() {}".into())] };
+        let krate = Crate {
+            name: "x".into(),
+            files: vec![("src/main.rs".into(), "fn main() {}".into())],
+            scores_models: false,
+        };
         let before = content_hash(&krate, &dir, Profile::Default);
         assert_eq!(before, content_hash(&krate, &dir, Profile::Default), "the same sources hash the same");
         std::fs::write(dir.join("src/engine/mod.rs"), "pub fn b() {}").expect("engine");
@@ -665,6 +690,24 @@ mod tests {
         assert_ne!(after, content_hash(&krate, &dir, Profile::Release), "release and dev builds are kept apart");
         assert_ne!(after, content_hash(&krate, &dir, Profile::Quick), "quick and default builds are kept apart");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn default_builds_leave_out_lto_unless_the_pipeline_scores_a_model() {
+        let args = |scores_models: bool, profile: Profile| -> Vec<String> {
+            let krate = Crate { name: "p".into(), files: Vec::new(), scores_models };
+            let cmd = cargo_command(&krate, profile, Path::new("/c/Cargo.toml"), Path::new("/t"));
+            cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect()
+        };
+        let plain = args(false, Profile::Default);
+        assert_eq!(plain[0], "rustc", "{plain:?}");
+        assert_eq!(plain[plain.len() - 4..], ["--bin", "p", "--", "-Clto=off"], "only the pipeline's crate: {plain:?}");
+        for (scores, profile) in [(true, Profile::Default), (false, Profile::Quick), (false, Profile::Release)] {
+            let a = args(scores, profile);
+            assert_eq!(a[0], "build", "{profile:?}, scoring {scores}: {a:?}");
+            assert!(!a.iter().any(|x| x.contains("lto")), "{profile:?}, scoring {scores}: {a:?}");
+        }
+        assert!(args(false, Profile::Release).contains(&"--release".to_string()));
     }
 
     /// The `pipe-runtime` dependency line of the crate generated for `pipe` with `extra`

@@ -32,6 +32,9 @@ use crate::types::{EnumId, StructId, Type};
 pub struct Crate {
     pub name: String,
     pub files: Vec<(String, String)>,
+    /// Whether the pipeline scores a model: its kernels run at full speed only with rustc's
+    /// LTO across the crate's codegen units (`driver::cargo_command`).
+    pub scores_models: bool,
 }
 
 /// Where the generated crate finds the runtime, and where relative paths in the program start.
@@ -351,8 +354,9 @@ pipe-runtime = {{ path = "{runtime}"{features} }}
 # Every crate the binary links at opt-level 2; build scripts and proc macros (serde's and clap's
 # derives, syn) keep cargo's `build-override` (opt-level 0): they run once, at build time, and
 # compile in a third of the time. 16 codegen units instead of the dev profile's 256: the
-# pipeline's crate compiles in 30 s instead of 42 from cold, and a one-line edit in 17 s instead
-# of 19. Line tables for the pipeline's own code only. The dependencies' settings are those Pipe's
+# pipeline's crate compiled in 30 s instead of 42 from cold, and a one-line edit in 17 s instead
+# of 19 (with LTO over its units; `pipec` now builds it without, unless it scores a model: 7 s).
+# Line tables for the pipeline's own code only. The dependencies' settings are those Pipe's
 # own workspace gives them: a pipeline compiled into its target directory reuses them.
 [profile.dev]
 opt-level = 2
@@ -383,7 +387,11 @@ opt-level = 0
 "#,
         runtime = target.runtime_dir.replace('\\', "/"),
     );
-    Ok(Crate { name: package, files: vec![("Cargo.toml".into(), cargo), ("main.rs".into(), header + &text)] })
+    Ok(Crate {
+        name: package,
+        files: vec![("Cargo.toml".into(), cargo), ("main.rs".into(), header + &text)],
+        scores_models: !model_tables.is_empty(),
+    })
 }
 
 /// The runtime features a program's crate enables, in `RUNTIME_FEATURES` order: librdkafka is
