@@ -265,7 +265,7 @@ impl Parts {
                 self.exchange_variants.extend(j.variants);
                 self.exchange_arms.extend(j.arms);
                 let (route, k) = (j.route, lit(self.agg_maps.len() - 1));
-                self.route_arms.push(quote!(#route => (#k, rt::run::key_hash(key)),));
+                self.route_arms.push(quote!(#route => (#k, rt::run::route_hash(key)),));
                 self.advance_one.push(j.finish_call.clone());
                 self.finishes.push(j.finish_call);
             }
@@ -361,7 +361,7 @@ impl Parts {
         self.exchange_variants.push(a.exchange.0.clone());
         self.exchange_arms.push(a.exchange.1.clone());
         let (variant, k) = (id(format!("A{i}")), lit(self.agg_maps.len() - 1));
-        self.route_arms.push(quote!(Exchange::#variant(ref key, _, _) => (#k, rt::run::key_hash(key)),));
+        self.route_arms.push(quote!(Exchange::#variant(ref key, _, _) => (#k, rt::run::route_hash(key)),));
         self.advance_one.push(a.finish_call.clone());
         self.items.push(a.acc);
         self.state_fields.push(a.field);
@@ -587,7 +587,7 @@ fn state_impl(g: &Gen<'_>, p: &Parts, reject_fn: &TokenStream) -> TokenStream {
                 let (#(mut #agg_maps,)*): (#(#agg_tys,)*) =
                     rt::prelude::postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
                 #(
-                    #agg_maps.retain_keys(|k| keep(rt::run::key_hash(k)));
+                    #agg_maps.retain_keys(|k| keep(rt::run::route_hash(k)));
                     self.#agg_maps.merge(#agg_maps);
                 )*
                 Ok(())
