@@ -335,8 +335,10 @@ pub trait Pipeline: Clone + Send + Sync + 'static {
     type Exchange: Clone + Send + serde::Serialize + serde::de::DeserializeOwned + 'static;
     /// How many aggregates the plan has, in the order `advance_one` numbers them.
     fn aggregates(&self) -> usize;
-    /// The aggregate a row is for and the stable hash of its key ([`key_hash`]).
+    /// The aggregate a row is for and the hash that routes its key ([`route_hash`]).
     fn route(&self, row: &Self::Exchange) -> (usize, u64);
+    /// The aggregate a row is for (`route`'s first half, without hashing the key).
+    fn aggregate_of(&self, row: &Self::Exchange) -> usize;
     /// Advances aggregate `k` alone to watermark `wm`: its windows that ended fire.
     fn advance_one(&self, w: &mut Self::Worker, k: usize, wm: i64);
     /// The rows this worker produced for aggregates (their owners are found by `route`).

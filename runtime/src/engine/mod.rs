@@ -615,7 +615,7 @@ fn aggregate<'s, P: Pipeline>(
                 let mut mine = Vec::new();
                 let mut later = Vec::new();
                 for row in data.drain(..) {
-                    if p.route(&row).0 == k {
+                    if p.aggregate_of(&row) == k {
                         mine.push(row);
                     } else {
                         later.push(row);

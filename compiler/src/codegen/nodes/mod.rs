@@ -105,6 +105,8 @@ struct Parts {
     exchange_variants: Vec<TokenStream>,
     exchange_arms: Vec<TokenStream>,
     route_arms: Vec<TokenStream>,
+    /// The same patterns, giving the aggregate alone (no hash).
+    aggregate_arms: Vec<TokenStream>,
     advance_one: Vec<TokenStream>,
     source_decls: Vec<TokenStream>,
     sink_decls: Vec<TokenStream>,
@@ -266,6 +268,7 @@ impl Parts {
                 self.exchange_arms.extend(j.arms);
                 let (route, k) = (j.route, lit(self.agg_maps.len() - 1));
                 self.route_arms.push(quote!(#route => (#k, rt::run::route_hash(key)),));
+                self.aggregate_arms.push(quote!(#route => #k,));
                 self.advance_one.push(j.finish_call.clone());
                 self.finishes.push(j.finish_call);
             }
@@ -362,6 +365,7 @@ impl Parts {
         self.exchange_arms.push(a.exchange.1.clone());
         let (variant, k) = (id(format!("A{i}")), lit(self.agg_maps.len() - 1));
         self.route_arms.push(quote!(Exchange::#variant(ref key, _, _) => (#k, rt::run::route_hash(key)),));
+        self.aggregate_arms.push(quote!(Exchange::#variant(..) => #k,));
         self.advance_one.push(a.finish_call.clone());
         self.items.push(a.acc);
         self.state_fields.push(a.field);
@@ -625,6 +629,7 @@ fn pipeline_impl(g: &Gen<'_>, p: &Parts, name: &str, table_methods: &TokenStream
         parse_arrow,
         arrow_schemas,
         route_arms,
+        aggregate_arms,
         checks,
         ..
     } = p;
@@ -759,6 +764,13 @@ fn pipeline_impl(g: &Gen<'_>, p: &Parts, name: &str, table_methods: &TokenStream
             fn route(&self, row: &Exchange) -> (usize, u64) {
                 match *row {
                     #(#route_arms)*
+                }
+            }
+
+            #[allow(unused_variables)]
+            fn aggregate_of(&self, row: &Exchange) -> usize {
+                match *row {
+                    #(#aggregate_arms)*
                 }
             }
 
