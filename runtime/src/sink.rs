@@ -128,6 +128,9 @@ enum Open {
     Arrow(Box<(arrow_ipc::writer::FileWriter<BufWriter<File>>, Vec<crate::arrow::FieldRef>)>),
 }
 
+/// An open file of a sink, locked by the worker writing into it; `None` once closed.
+type SharedFile = Arc<Mutex<Option<Open>>>;
+
 /// A Parquet file being written, with what its row groups need.
 struct ParquetFile {
     w: SerializedFileWriter<File>,
@@ -145,7 +148,7 @@ struct SinkOut {
     /// so workers never share a file and names never collide across processes. The map's lock
     /// is held only to find a file; each file has its own, so workers encode their Parquet row
     /// groups at the same time (`None` once closed).
-    files: Mutex<HashMap<(usize, String), Arc<Mutex<Option<Open>>>>>,
+    files: Mutex<HashMap<(usize, String), SharedFile>>,
     /// A Kafka sink's producer, shared by the process's workers.
     #[cfg(feature = "kafka")]
     producer: Option<crate::connectors::kafka::Producer>,
@@ -602,7 +605,7 @@ impl Outputs {
             if let Err(e) = s.flush_producer() {
                 failure.get_or_insert(e);
             }
-            let mine: Vec<Arc<Mutex<Option<Open>>>> = {
+            let mine: Vec<SharedFile> = {
                 let mut files = lock(&s.files);
                 let keys: Vec<(usize, String)> =
                     files.keys().filter(|(w, _)| worker.is_none_or(|x| x == *w)).cloned().collect();
