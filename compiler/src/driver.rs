@@ -332,6 +332,9 @@ pub fn build_checked(mut checked: Checked, root: &Path, cache: &Cache) -> Result
         std::fs::copy(&built, &tmp).map_err(|e| err("cannot copy the built binary", e))?;
     }
     std::fs::rename(&tmp, &binary).map_err(|e| err("cannot move the built binary into place", e))?;
+    // Where two builds of one pipeline linked the same file, the second rename found it in
+    // place already and did nothing: its temporary name is left, and goes here.
+    let _ = std::fs::remove_file(&tmp);
     let cargo_output = String::from_utf8_lossy(&out.stderr).into_owned();
     Ok(Built { checked: Box::new(checked), binary, compiled: true, krate, cargo_output })
 }

@@ -435,14 +435,18 @@ pub fn route_hash<K: std::hash::Hash>(key: &K) -> u64 {
         fn write_u8(&mut self, i: u8) {
             self.mix(u64::from(i));
         }
+        fn write_u16(&mut self, i: u16) {
+            self.mix(u64::from(i));
+        }
         fn write_u32(&mut self, i: u32) {
             self.mix(u64::from(i));
         }
+        fn write_u128(&mut self, i: u128) {
+            self.mix(i as u64);
+            self.mix((i >> 64) as u64);
+        }
         fn write_u64(&mut self, i: u64) {
             self.mix(i);
-        }
-        fn write_i64(&mut self, i: i64) {
-            self.mix(i as u64);
         }
         fn write_usize(&mut self, i: usize) {
             self.mix(i as u64);

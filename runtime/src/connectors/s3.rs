@@ -531,7 +531,14 @@ struct LockInfo {
     run: String,
     host: String,
     pid: u32,
+    /// Which taking of the lock, within the process: two runs of one process (pipelines run
+    /// inline in a program) are told apart by it. Locks written before it read as 0.
+    #[serde(default)]
+    take: u64,
 }
+
+/// The number of the next taking of a lock in this process (from 1).
+static LOCK_TAKES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -862,9 +869,14 @@ impl S3Sink {
     /// process of this host that is gone, or one not refreshed for three minutes, is taken over
     /// (a conditional replace on its ETag, so two takers cannot both win).
     pub fn lock(&self) -> Result<PrefixLock, String> {
+        let take = LOCK_TAKES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.lock_as(LockInfo { run: self.run.clone(), host: host_name(), pid: std::process::id(), take })
+    }
+
+    /// [`S3Sink::lock`], naming the holder `me`.
+    fn lock_as(&self, me: LockInfo) -> Result<PrefixLock, String> {
         let key = self.key(LOCK);
         let path = key_of(&key)?;
-        let me = LockInfo { run: self.run.clone(), host: host_name(), pid: std::process::id() };
         let body = serde_json::to_vec(&me).map_err(|e| e.to_string())?;
         let store = self.bucket.store.clone();
         for _ in 0..5 {
@@ -887,7 +899,7 @@ impl S3Sink {
             let holder: Option<LockInfo> = serde_json::from_slice(&bytes).ok();
             if holder.as_ref() == Some(&me) {
                 // Our own create, retried after the server took it but its answer was lost
-                // (a restart mid-request): the lock is this run's already.
+                // (a restart mid-request): the lock is this taking's already.
                 return Ok(PrefixLock::hold(self.bucket.clone(), path, body, meta.e_tag));
             }
             let refreshed = std::time::SystemTime::from(meta.last_modified);
@@ -973,12 +985,16 @@ mod tests {
             run: run.into(),
         };
         // What a create leaves when the server took it but its answer was lost and the retry
-        // found the object: a lock naming this very run.
-        let mine = LockInfo { run: "r1".into(), host: host_name(), pid: std::process::id() };
+        // found the object: a lock naming this very taking of it.
+        let mine = || LockInfo { run: "r1".into(), host: host_name(), pid: std::process::id(), take: 0 };
         let path = key_of("out/_pipe_lock").expect("key");
-        let body = PutPayload::from(serde_json::to_vec(&mine).expect("json"));
+        let body = PutPayload::from(serde_json::to_vec(&mine()).expect("json"));
         block(async { store.put(&path, body).await }).expect("block").expect("put");
-        let held = sink("r1").lock().expect("the lock is this run's");
+        let held = sink("r1").lock_as(mine()).expect("the lock is this taking's");
+        // Another taking in the same process — a second pipeline run inline on the same prefix —
+        // is refused like any other run's.
+        let err = sink("r1").lock().expect_err("held by the first taking");
+        assert!(err.contains("is being written by run r1"), "{err}");
         let err = sink("r2").lock().expect_err("held by a live run");
         assert!(err.contains("is being written by run r1"), "{err}");
         drop(held);
