@@ -355,11 +355,11 @@ fn cargo_command(krate: &Crate, profile: Profile, manifest: &Path, target_dir: &
     match profile {
         // Without the "thin local" LTO rustc runs over the codegen units of an optimized crate:
         // it joins them all again after every change, so an incremental build re-optimized the
-        // whole crate. Without it a one-line edit recompiles only the units it touches: 6 s
-        // instead of 18 for the main example, whose binary ran 4% slower, the daily pipeline's
-        // 6% — within this machine's noise (BENCHMARKS.md, *From an edit to a running
-        // pipeline*). Except where a model is scored: the binned walk relies on std's generic
-        // helpers inlined across units (scoring took twice as long without LTO).
+        // whole crate. Without it a one-line edit recompiles only the units it touches: 7 s
+        // instead of 22-24 for the main example, whose binary ran 5.5% slower than `--release`,
+        // the daily pipeline's 9% (medians of nine; BENCHMARKS.md, *Ingest* and *From an edit
+        // to a running pipeline*). Except where a model is scored: the binned walk relies on
+        // std's generic helpers inlined across units (scoring took twice as long without LTO).
         Profile::Default => {
             if lto_off {
                 cmd.arg("--bin").arg(&krate.name).arg("--").arg("-Clto=off");
