@@ -119,6 +119,17 @@ impl std::fmt::Debug for Rows<'_> {
 /// Calls `f` with the rows of `batch`, its columns first conformed to `want` (the fields of the
 /// row type, when known: see [`conform_batch`]).
 pub fn with_rows<'a>(batch: &RecordBatch, want: Option<&[FieldRef]>, at: At<'a>, f: impl FnOnce(&Rows<'_>)) {
+    let mut f = Some(f);
+    each_rows(batch, want, at, &mut |rows| {
+        if let Some(f) = f.take() {
+            f(rows);
+        }
+    });
+}
+
+// Not generic (nor is `read_ipcs`): the decoders are compiled once, here, not in every crate
+// of a pipeline that reads rows through the generic entry points.
+fn each_rows<'a>(batch: &RecordBatch, want: Option<&[FieldRef]>, at: At<'a>, f: &mut dyn FnMut(&Rows<'_>)) {
     let n = batch.num_rows();
     match conform_batch(batch, want) {
         Ok(batch) => {
@@ -553,6 +564,10 @@ fn show(dt: &DataType) -> String {
 /// Decoding runs under `catch_unwind` (a panic in the decoder is an error naming the file);
 /// `each` runs outside it.
 pub fn read_ipc_file(bytes: Vec<u8>, mut each: impl FnMut(usize, &RecordBatch)) -> Result<SchemaRef, String> {
+    read_ipcs(bytes, &mut each)
+}
+
+fn read_ipcs(bytes: Vec<u8>, each: &mut dyn FnMut(usize, &RecordBatch)) -> Result<SchemaRef, String> {
     check_blocks(&bytes)?;
     let most_rows = bytes.len().saturating_mul(8).saturating_add(1024);
     let mut reader = decoding(|| arrow_ipc::reader::FileReader::try_new(io::Cursor::new(bytes), None))?;

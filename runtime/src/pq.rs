@@ -46,6 +46,17 @@ pub fn for_each_row<R: parquet::file::reader::ChunkReader + 'static>(
     std::panic::catch_unwind(read).unwrap_or_else(|panic| Err(decoder_failed(&*panic)))
 }
 
+/// [`for_each_row`] of a file on disk. Not generic: the reader is compiled once, here, and not
+/// in every pipeline's crate.
+pub fn for_each_file_row(file: std::fs::File, each: &mut dyn FnMut(usize, Row)) -> Result<(), String> {
+    for_each_row(file, each)
+}
+
+/// [`for_each_row`] of a file read whole into memory (an object store's).
+pub fn for_each_object_row(file: bytes::Bytes, each: &mut dyn FnMut(usize, Row)) -> Result<(), String> {
+    for_each_row(file, each)
+}
+
 fn decoder_failed(panic: &(dyn std::any::Any + Send)) -> String {
     format!("not a readable Parquet file (its decoder failed: {})", panic_message(panic))
 }

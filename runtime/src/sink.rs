@@ -35,6 +35,14 @@ pub trait Record: serde::Serialize + Send + Sized {
     /// Writes `rows` as the columns of one row group, in schema order.
     /// Takes the rows out of `rows`, which keeps its capacity for the next batch.
     fn write_parquet(rows: &mut Vec<Self>, rg: &mut RowGroup<'_>) -> parquet::errors::Result<()>;
+    /// `rows` as one Arrow record batch of `fields` ([`crate::arrow::to_batch`]). Generated
+    /// code implements it only in programs that write Arrow: elsewhere serde_arrow's
+    /// serializer is not compiled for every row type a sink writes.
+    #[cfg(feature = "arrow")]
+    fn arrow_batch(fields: &[crate::arrow::FieldRef], rows: &[Self]) -> io::Result<crate::arrow::RecordBatch> {
+        let _ = (fields, rows);
+        Err(io::Error::other("internal: a row type written as Arrow by a program that writes no Arrow"))
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,6 +144,22 @@ struct ParquetFile {
     w: SerializedFileWriter<File>,
     schema: SchemaDescPtr,
     props: WriterPropertiesPtr,
+}
+
+impl ParquetFile {
+    /// Starts the next row group.
+    fn row_group(&mut self) -> io::Result<RowGroup<'_>> {
+        Ok(RowGroup::new(self.w.next_row_group().map_err(pq_err)?, self.schema.clone(), self.props.clone()))
+    }
+}
+
+/// What a sink's files are opened with: a row type's CSV columns, Parquet schema and Arrow
+/// fields ([`Record`]'s constants).
+struct Schema {
+    columns: &'static [&'static str],
+    parquet: &'static str,
+    #[cfg(feature = "arrow")]
+    arrow: &'static str,
 }
 
 struct SinkOut {
@@ -722,18 +746,63 @@ impl Outputs {
         if text.is_some() {
             rows.clear();
         }
+        let schema = Schema {
+            columns: R::COLUMNS,
+            parquet: R::PARQUET_SCHEMA,
+            #[cfg(feature = "arrow")]
+            arrow: R::ARROW_SCHEMA,
+        };
+        let Some(file) = self.file(s, worker, epoch, partition, format, &schema, text.as_deref())? else {
+            return Ok(());
+        };
+        let mut file = lock(&file);
+        match (file.as_mut(), text) {
+            (Some(Open::Text(w)), Some(t)) => w.write_all(&t),
+            (Some(Open::Parquet(f)), _) => {
+                let mut rg = f.row_group()?;
+                R::write_parquet(rows, &mut rg).map_err(pq_err)?;
+                rg.close().map_err(pq_err)
+            }
+            #[cfg(feature = "arrow")]
+            (Some(Open::Arrow(f)), _) => {
+                let (w, fields) = &mut **f;
+                let batch = R::arrow_batch(fields, rows)?;
+                rows.clear();
+                w.write(&batch).map_err(io::Error::other)
+            }
+            (None, _) => Err(io::Error::other(format!("internal: sink `{}` written after it was closed", s.decl.name))),
+            _ => Err(io::Error::other("sink file in the wrong format")),
+        }
+    }
+
+    /// The open file of `worker`'s part of `partition` of sink `s` (in streaming, of `epoch`),
+    /// opened on first use; `None` for a sink on standard output, which gets `text` (and the
+    /// CSV header once) at once. Not generic, like everything of a sink that does not touch
+    /// rows: compiled once, here, not in every pipeline's crate.
+    #[allow(clippy::too_many_arguments, reason = "one sink's file: each argument names a part of it")]
+    fn file(
+        &self,
+        s: &SinkOut,
+        worker: usize,
+        epoch: u64,
+        partition: &str,
+        format: SinkFormat,
+        schema: &Schema,
+        text: Option<&[u8]>,
+    ) -> io::Result<Option<SharedFile>> {
         let Some(tmp) = &s.tmp_dir else {
             let out = io::stdout();
             let mut out = out.lock();
             if format == SinkFormat::Csv && !s.header_done.swap(true, std::sync::atomic::Ordering::Relaxed) {
                 let mut header = csv::Writer::from_writer(Vec::new());
-                header.write_record(R::COLUMNS).map_err(io::Error::other)?;
+                header.write_record(schema.columns).map_err(io::Error::other)?;
                 out.write_all(&header.into_inner().map_err(|e| io::Error::other(e.to_string()))?)?;
             }
             if let Some(t) = text {
-                out.write_all(&t)?;
+                out.write_all(t)?;
             }
-            return out.flush();
+            out.flush()?;
+            return Ok(None);
         };
         let key = (worker, partition.to_string());
         let mut files = lock(&s.files);
@@ -757,8 +826,7 @@ impl Outputs {
             let file = File::create(&path).map_err(|e| at(e, "create", &path))?;
             let open = match format {
                 SinkFormat::Parquet => {
-                    let schema =
-                        Arc::new(parquet::schema::parser::parse_message_type(R::PARQUET_SCHEMA).map_err(pq_err)?);
+                    let schema = Arc::new(parquet::schema::parser::parse_message_type(schema.parquet).map_err(pq_err)?);
                     // Snappy, as DuckDB and Spark write by default. No dictionaries: measured on
                     // the ingest benchmark they cost 15% of the run (pseudonyms, amounts and
                     // times are nearly all distinct) for 1% smaller files.
@@ -774,14 +842,14 @@ impl Outputs {
                 SinkFormat::Csv => {
                     let mut w = BufWriter::new(file);
                     let mut header = csv::Writer::from_writer(Vec::new());
-                    header.write_record(R::COLUMNS).map_err(io::Error::other)?;
+                    header.write_record(schema.columns).map_err(io::Error::other)?;
                     w.write_all(&header.into_inner().map_err(|e| io::Error::other(e.to_string()))?)?;
                     Open::Text(w)
                 }
                 SinkFormat::Json => Open::Text(BufWriter::new(file)),
                 #[cfg(feature = "arrow")]
                 SinkFormat::Arrow => {
-                    let fields = crate::arrow::fields(R::ARROW_SCHEMA)?;
+                    let fields = crate::arrow::fields(schema.arrow)?;
                     let schema = crate::arrow::Schema::new(fields.clone());
                     let w = arrow_ipc::writer::FileWriter::try_new(BufWriter::new(file), &schema)
                         .map_err(|e| at(io::Error::other(e), "write", &path))?;
@@ -794,25 +862,7 @@ impl Outputs {
         }
         let file = files.get(&key).cloned();
         drop(files);
-        let Some(file) = file else { return Err(io::Error::other("internal: sink file not opened")) };
-        let mut file = lock(&file);
-        match (file.as_mut(), text) {
-            (Some(Open::Text(w)), Some(t)) => w.write_all(&t),
-            (Some(Open::Parquet(f)), _) => {
-                let mut rg = RowGroup::new(f.w.next_row_group().map_err(pq_err)?, f.schema.clone(), f.props.clone());
-                R::write_parquet(rows, &mut rg).map_err(pq_err)?;
-                rg.close().map_err(pq_err)
-            }
-            #[cfg(feature = "arrow")]
-            (Some(Open::Arrow(f)), _) => {
-                let (w, fields) = &mut **f;
-                let batch = crate::arrow::to_batch(fields, rows)?;
-                rows.clear();
-                w.write(&batch).map_err(io::Error::other)
-            }
-            (None, _) => Err(io::Error::other(format!("internal: sink `{}` written after it was closed", s.decl.name))),
-            _ => Err(io::Error::other("sink file in the wrong format")),
-        }
+        file.map(Some).ok_or_else(|| io::Error::other("internal: sink file not opened"))
     }
 
     /// Closes every file and moves each sink's directory into place. A sink that received no
@@ -1437,6 +1487,10 @@ impl Record for crate::record::Rejected {
     const ARROW_SCHEMA: &'static str = r#"[{"name":"source","data_type":"Utf8"},{"name":"position","data_type":"Utf8"},{"name":"raw","data_type":"Utf8"},{"name":"reason","data_type":"Utf8"}]"#;
     fn cells(&self, out: &mut Vec<String>) {
         out.extend([self.source.clone(), self.position.clone(), self.raw.clone(), self.reason.clone()]);
+    }
+    #[cfg(feature = "arrow")]
+    fn arrow_batch(fields: &[crate::arrow::FieldRef], rows: &[Self]) -> io::Result<crate::arrow::RecordBatch> {
+        crate::arrow::to_batch(fields, rows)
     }
     fn write_parquet(rows: &mut Vec<Self>, rg: &mut RowGroup<'_>) -> parquet::errors::Result<()> {
         col_bytes(rg, &rows.iter().map(|r| bytes(&r.source)).collect::<Vec<_>>(), None)?;

@@ -370,6 +370,17 @@ pub fn record_impl(g: &mut Gen<'_>, ident: &Ident, fields: &[(String, Type)], sp
     let _ = span;
     let schema = Literal::string(&schema);
     let arrow = Literal::string(&super::arrow::row_descriptor(g, fields));
+    // Only where the program writes Arrow (the runtime's `arrow` feature is then on).
+    let arrow_batch = super::uses_arrow(g.program).then(|| {
+        quote! {
+            fn arrow_batch(
+                fields: &[rt::arrow::FieldRef],
+                rows: &[Self],
+            ) -> std::io::Result<rt::arrow::RecordBatch> {
+                rt::arrow::to_batch(fields, rows)
+            }
+        }
+    });
     quote! {
         impl Record for #ident {
             const COLUMNS: &'static [&'static str] = &[#(#columns),*];
@@ -378,6 +389,7 @@ pub fn record_impl(g: &mut Gen<'_>, ident: &Ident, fields: &[(String, Type)], sp
             fn cells(&self, out: &mut Vec<String>) {
                 #(#cells)*
             }
+            #arrow_batch
             fn write_parquet(
                 rows: &mut Vec<Self>,
                 rg: &mut sink::RowGroup<'_>,

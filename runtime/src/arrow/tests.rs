@@ -263,6 +263,9 @@ impl Record for Out {
     fn write_parquet(_: &mut Vec<Self>, _: &mut crate::sink::RowGroup<'_>) -> parquet::errors::Result<()> {
         Ok(())
     }
+    fn arrow_batch(fields: &[FieldRef], rows: &[Self]) -> io::Result<RecordBatch> {
+        to_batch(fields, rows)
+    }
 }
 
 #[test]

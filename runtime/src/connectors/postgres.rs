@@ -940,6 +940,12 @@ impl PgSink {
         })?;
         data.extend_from_slice(&(-1i16).to_be_bytes());
         rows.clear();
+        self.load(worker, epoch, first, &data)
+    }
+
+    /// Loads rows encoded for `COPY … (FORMAT binary)`, the first numbered `first`, into the
+    /// staging table of `worker`. Not generic: the client's code is compiled once, here.
+    fn load(&self, worker: usize, epoch: u64, first: i64, data: &[u8]) -> io::Result<()> {
         let stage = self.stage(worker);
         let create = !lock(&self.created).contains(&worker);
         let cols: Vec<String> = self.columns.iter().map(|c| format!("{} {}", quote_ident(&c.name), c.sql)).collect();
@@ -968,7 +974,7 @@ impl PgSink {
                 return Ok(());
             }
             let mut w = c.copy_in(copy_sql.as_str())?;
-            w.write_all(&data).map_err(Fail::Lost)?;
+            w.write_all(data).map_err(Fail::Lost)?;
             w.finish()?;
             Ok(())
         })

@@ -525,6 +525,10 @@ const LOCK_REFRESH: Duration = Duration::from_secs(60);
 /// ... so one not refreshed for this long belongs to a run that died.
 const LOCK_STALE: Duration = Duration::from_secs(180);
 
+/// How many times a write of the lock that found the server down is tried again (pausing 0.1 s,
+/// then twice as long each time: 6.3 s in all).
+const LOCK_WRITE_RETRIES: u32 = 6;
+
 /// Who holds a prefix's lock.
 #[derive(Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct LockInfo {
@@ -879,13 +883,30 @@ impl S3Sink {
         let path = key_of(&key)?;
         let body = serde_json::to_vec(&me).map_err(|e| e.to_string())?;
         let store = self.bucket.store.clone();
-        for _ in 0..5 {
+        // The client does not retry a conditional write that found the server down (it cannot
+        // know whether the write landed): each such write is tried again here after a pause,
+        // and the lock read back says whether the earlier one had landed.
+        let mut unanswered = 0u32;
+        let mut retry = |e: object_store::Error, what: &str| -> Result<(), String> {
+            if !matches!(e, object_store::Error::Generic { .. }) || unanswered >= LOCK_WRITE_RETRIES {
+                return Err(self.bucket.fail(&key, what, e));
+            }
+            std::thread::sleep(Duration::from_millis(100 << unanswered));
+            unanswered += 1;
+            Ok(())
+        };
+        let mut attempts = 0;
+        while attempts < 5 {
             let create = PutPayload::from(body.clone());
             match block(async { store.put_opts(&path, create, PutMode::Create.into()).await })? {
                 Ok(r) => return Ok(PrefixLock::hold(self.bucket.clone(), path, body, r.e_tag)),
                 Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {}
-                Err(e) => return Err(self.bucket.fail(&key, "cannot take the lock", e)),
+                Err(e) => {
+                    retry(e, "cannot take the lock")?;
+                    continue;
+                }
             }
+            attempts += 1;
             let held = block(async {
                 let r = store.get(&path).await?;
                 let meta = r.meta.clone();
@@ -924,7 +945,7 @@ impl S3Sink {
             match block(async { store.put_opts(&path, take, PutMode::Update(version).into()).await })? {
                 Ok(r) => return Ok(PrefixLock::hold(self.bucket.clone(), path, body, r.e_tag)),
                 Err(object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(self.bucket.fail(&key, "cannot take over the lock", e)),
+                Err(e) => retry(e, "cannot take over the lock")?,
             }
         }
         Err(format!("`{}`: the lock changed hands five times while this run tried to take it", self.url))

@@ -51,6 +51,11 @@ struct Done {
     behind: u64,
 }
 
+/// [`super::gather`] of every worker's outcome (not generic: see [`super::gather_message`]).
+fn gather_done(timely: &mut timely::worker::Worker, done: Done) -> Result<Vec<Done>, String> {
+    super::gather(timely, done)
+}
+
 /// Runs a pipeline in batch mode on the cluster the options describe.
 pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
     let start = Instant::now();
@@ -179,7 +184,7 @@ fn attempt<P: Pipeline>(
         // Worker 0 clears what a crashed run may have left in the temporary directory before
         // any worker writes there.
         let reset = if index == 0 { worker_outputs.reset().err().map(|e| e.to_string()) } else { None };
-        let reset = super::gather(timely, reset).into_iter().flatten().next();
+        let reset = super::gather_message(timely, reset).map_or_else(Some, |all| all.into_iter().flatten().next());
         let mut base = Base::new(ctx.clone(), SinkTo::new(worker_outputs.clone(), index, 0), p.nodes().len());
         base.workers = peers;
         let mut w = p.worker(base);
@@ -280,16 +285,19 @@ fn attempt<P: Pipeline>(
         // Every source is finished on this worker: once all are, the watermark passes +∞.
         let finished = vec![SourceProgress { finished: true, idle: false, pending: false }; sources.len()];
         df.end_round(round, Report { worker: index, sources: finished, ..Report::default() });
-        let Dataflow { rows, lines, reports, probe } = df;
-        drop(lines);
+        let Dataflow { rows, side, probe } = df;
+        drop(side);
         drop(rows);
-        drop(reports);
         while !probe.done() {
             timely.step_or_park(None);
         }
         behind += run::take_behind();
         // Whether any worker met a record behind the watermark: then nothing is uploaded.
-        let behind_anywhere = early && super::gather(timely, behind).into_iter().any(|n| n > 0);
+        let (behind_anywhere, unshared) = match early.then(|| super::gather_number(timely, Some(behind))) {
+            Some(Ok(all)) => (all.iter().any(|&n| n.is_some_and(|n| n > 0)), None),
+            Some(Err(e)) => (false, Some(e)),
+            None => (false, None),
+        };
         let done = {
             let mut sh = core.borrow_mut();
             p.flush(&mut sh.w);
@@ -299,6 +307,7 @@ fn attempt<P: Pipeline>(
             let closed = worker_outputs.close(Some(index), false).err();
             let failure = failure
                 .or(reset)
+                .or(unshared)
                 .or_else(|| base.error.take().map(|e| e.to_string()))
                 .or_else(|| closed.map(|e| e.to_string()));
             // Object-store sinks: each worker uploads its own files (in parallel with the others).
@@ -313,7 +322,7 @@ fn attempt<P: Pipeline>(
             };
             Done { stats: base.stats.clone(), failure, violations, uploaded, behind }
         };
-        let all = super::gather(timely, done);
+        let all = gather_done(timely, done);
         (index, all)
     })?;
     bar.finish_and_clear();
@@ -323,6 +332,7 @@ fn attempt<P: Pipeline>(
     let Some((first, all)) = results.into_iter().next() else {
         return Err(RunError::Setup("the cluster ran no workers".into()));
     };
+    let all = all.map_err(RunError::Setup)?;
     let mut stats: Vec<Stat> = vec![Stat::default(); nodes.len()];
     let mut failure = None;
     let mut violations = Violations::default();
@@ -655,9 +665,9 @@ pub(super) fn read_split<P: Pipeline>(
                 split
                     .read()
                     .map_err(|e| e.to_string())
-                    .and_then(|b| crate::pq::for_each_row(bytes::Bytes::from(b), &mut each))
+                    .and_then(|b| crate::pq::for_each_object_row(bytes::Bytes::from(b), &mut each))
             } else {
-                split.open().map_err(|e| e.to_string()).and_then(|f| crate::pq::for_each_row(f, &mut each))
+                split.open().map_err(|e| e.to_string()).and_then(|f| crate::pq::for_each_file_row(f, &mut each))
             };
             if let Err(e) = read {
                 p.base(w).io(Err(io::Error::other(format!("{}: {e}", split.display))));

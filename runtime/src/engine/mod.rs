@@ -23,15 +23,17 @@
 pub mod batch;
 pub mod stream;
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use timely::dataflow::channels::pact::{Exchange, Pipeline as Local};
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::operators::vec::Input;
-use timely::dataflow::operators::{Capability, Concat, Probe};
+use timely::dataflow::operators::{Capability, Concat, Exchange as _, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle, StreamVec};
 use timely::worker::Worker as Timely;
 
@@ -133,6 +135,24 @@ where
     T: Send + 'static,
     F: Fn(&mut Timely) -> T + Send + Sync + 'static,
 {
+    let work: Arc<Work> = Arc::new(move |t: &mut Timely| Box::new(work(t)) as Box<dyn Any + Send>);
+    execute_erased(opts, work)?
+        .into_iter()
+        .map(|r| r.downcast::<T>().map(|r| *r))
+        .collect::<Result<Vec<T>, _>>()
+        .map_err(|_| RunError::Setup("internal: a worker returned a result of another type".into()))
+}
+
+/// A worker's work with its result's type erased.
+type Work = dyn Fn(&mut Timely) -> Box<dyn Any + Send> + Send + Sync;
+
+// Not generic, and so compiled once, here, with timely's communication layer and worker setup
+// beneath it, instead of in every generated pipeline crate (`execute`, which every pipeline
+// instantiates, only erases the result's type). The same goes for [`dataflow`], [`gather`]'s
+// exchange and the operators on [`Report`]s and [`Lines`] below: what does not depend on the
+// pipeline's own types is kept out of generic code, which halved the code a pipeline's crate
+// compiles (ARCHITECTURE.md, *The runtime compiles once*).
+fn execute_erased(opts: &Options, work: Arc<Work>) -> Result<Vec<Box<dyn Any + Send>>, RunError> {
     let config = cluster(opts)?;
     if opts.processes > 1 {
         // A peer that dies takes its connections with it: timely's network threads panic. Say
@@ -161,6 +181,14 @@ where
         out.push(r.map_err(|e| RunError::Setup(format!("a worker failed: {e}")))?);
     }
     Ok(out)
+}
+
+/// The scope a worker's dataflows are built in (timestamps are rounds).
+pub type Scope<'s> = timely::dataflow::Scope<'s, u64>;
+
+/// Builds a dataflow on this worker with `build`.
+pub fn dataflow(timely: &mut Timely, build: &mut dyn FnMut(Scope<'_>)) {
+    timely.dataflow::<u64, _, _>(build);
 }
 
 /// What one source looks like from one worker, as a reader, at the end of a round.
@@ -441,8 +469,8 @@ pub type Core<P> = Rc<RefCell<Shared<P>>>;
 /// The inputs and the probe of one worker's dataflow.
 pub struct Dataflow<P: Pipeline> {
     pub rows: InputHandleVec<u64, P::Exchange>,
-    pub lines: InputHandleVec<u64, Lines>,
-    pub reports: InputHandleVec<u64, Report>,
+    /// The inputs of lines to parse and of reports.
+    pub side: Box<dyn SideInputs>,
     pub probe: ProbeHandle<u64>,
 }
 
@@ -466,14 +494,69 @@ impl<P: Pipeline> Dataflow<P> {
         }
     }
 
-    /// Ends round `round`: sends the report and moves both inputs to the next round.
+    /// Ends round `round`: sends the report and moves every input to the next round.
     pub fn end_round(&mut self, round: u64, report: Report) {
-        self.reports.send(report);
+        self.side.end_round(round, report);
         self.rows.advance_to(round + 1);
+    }
+}
+
+/// The inputs of a worker's dataflow whose types do not depend on the pipeline's: behind a
+/// trait object, their channels are compiled once, in the runtime.
+pub trait SideInputs {
+    /// Builds the parts of the dataflow that do not depend on the pipeline in `scope`: the
+    /// lines' exchange to the workers that parse them, the reports' broadcast, and the control
+    /// operator (probed by `probe`), which hands completed rounds to `deliver`. Returns the
+    /// lines routed to this worker and every worker's reports.
+    fn connect<'s>(
+        &mut self,
+        scope: Scope<'s>,
+        probe: &ProbeHandle<u64>,
+        deliver: Deliver,
+    ) -> (StreamVec<'s, u64, Lines>, StreamVec<'s, u64, Report>);
+    /// Sends a batch of lines to the worker that parses them.
+    fn send_lines(&mut self, lines: Lines);
+    /// Sends this worker's report for `round` and moves both inputs to the next round.
+    fn end_round(&mut self, round: u64, report: Report);
+}
+
+/// The inputs of lines and reports of a new dataflow.
+pub fn side_inputs() -> Box<dyn SideInputs> {
+    Box::new(Side { lines: InputHandleVec::new(), reports: InputHandleVec::new() })
+}
+
+struct Side {
+    lines: InputHandleVec<u64, Lines>,
+    reports: InputHandleVec<u64, Report>,
+}
+
+impl SideInputs for Side {
+    fn connect<'s>(
+        &mut self,
+        scope: Scope<'s>,
+        probe: &ProbeHandle<u64>,
+        deliver: Deliver,
+    ) -> (StreamVec<'s, u64, Lines>, StreamVec<'s, u64, Report>) {
+        let routed = scope.input_from(&mut self.lines).exchange(|l: &Lines| l.target as u64);
+        let reports = scope.input_from(&mut self.reports).broadcast();
+        control(reports.clone(), deliver).probe_with(probe);
+        (routed, reports)
+    }
+
+    fn send_lines(&mut self, lines: Lines) {
+        self.lines.send(lines);
+    }
+
+    fn end_round(&mut self, round: u64, report: Report) {
+        self.reports.send(report);
         self.lines.advance_to(round + 1);
         self.reports.advance_to(round + 1);
     }
 }
+
+/// Where the control operator hands the completed rounds (with every worker's reports) and
+/// one past the latest round in which some worker took input.
+pub type Deliver = Box<dyn FnMut(Vec<(u64, Vec<Report>)>, u64)>;
 
 /// Builds one worker's dataflow: a key exchange and an operator per aggregate, the reports'
 /// broadcast and the control operator that hands completed rounds to the driving loop.
@@ -485,22 +568,26 @@ pub fn build<P: Pipeline>(
     watermark: i64,
 ) -> Dataflow<P> {
     let mut rows = InputHandleVec::new();
-    let mut lines = InputHandleVec::new();
-    let mut reports = InputHandleVec::new();
     let probe = ProbeHandle::new();
     let peers = timely.peers();
-    timely.dataflow::<u64, _, _>(|scope| {
-        let parsed = parse(scope.input_from(&mut lines), p.clone(), core.clone(), sources.to_vec());
+    let mut side = side_inputs();
+    dataflow(timely, &mut |scope| {
+        let shared = core.clone();
+        let deliver: Deliver = Box::new(move |rounds, heard| {
+            let mut sh = shared.borrow_mut();
+            sh.heard_busy = sh.heard_busy.max(heard);
+            sh.rounds.extend(rounds);
+        });
+        let (lines, reports) = side.connect(scope, &probe, deliver);
+        let parsed = parse(lines, p.clone(), core.clone(), sources.to_vec());
         let mut stream: StreamVec<'_, u64, P::Exchange> = scope.input_from(&mut rows).concat(parsed);
-        let reports: StreamVec<'_, u64, Report> = scope.input_from(&mut reports).broadcast();
         for k in 0..p.aggregates() {
             let clock = Clock::new(sources, peers, watermark);
             stream = aggregate(stream, reports.clone(), p.clone(), k, core.clone(), clock);
         }
         stream.probe_with(&probe);
-        control(reports, core.clone()).probe_with(&probe);
     });
-    Dataflow { rows, lines, reports, probe }
+    Dataflow { rows, side, probe }
 }
 
 /// The parse operator: pushes the lines routed to this worker through the pipeline and sends
@@ -512,8 +599,7 @@ fn parse<'s, P: Pipeline>(
     core: Core<P>,
     sources: Vec<SourceDecl>,
 ) -> StreamVec<'s, u64, P::Exchange> {
-    let pact = Exchange::new(|l: &Lines| l.target as u64);
-    lines.unary(pact, "parse", move |_cap, info| {
+    lines.unary(Local, "parse", move |_cap, info| {
         core.borrow_mut().parse_address = Some(info.address.clone());
         let mut waiting: BTreeMap<u64, (Capability<u64>, Vec<Lines>)> = BTreeMap::new();
         move |input, output| {
@@ -692,7 +778,7 @@ type Unit<'a> = timely::dataflow::operators::generic::OutputBuilderSession<
 >;
 
 /// Hands every completed round, with all workers' reports, to the driving loop.
-fn control<'s, P: Pipeline>(reports: StreamVec<'s, u64, Report>, core: Core<P>) -> StreamVec<'s, u64, ()> {
+fn control<'s>(reports: StreamVec<'s, u64, Report>, mut deliver: Deliver) -> StreamVec<'s, u64, ()> {
     reports.unary_frontier(Local, "control", move |_cap, _info| {
         let mut rounds: BTreeMap<u64, Vec<Report>> = BTreeMap::new();
         move |(input, frontier), _output: &mut Unit<'_>| {
@@ -705,12 +791,10 @@ fn control<'s, P: Pipeline>(reports: StreamVec<'s, u64, Report>, core: Core<P>) 
                 rounds.entry(t).or_default().append(data);
             });
             let done: Vec<u64> = rounds.keys().copied().filter(|t| !frontier.less_equal(t)).collect();
-            let mut sh = core.borrow_mut();
-            sh.heard_busy = sh.heard_busy.max(heard);
-            for t in done {
-                if let Some(r) = rounds.remove(&t) {
-                    sh.rounds.push((t, r));
-                }
+            let done: Vec<(u64, Vec<Report>)> =
+                done.into_iter().filter_map(|t| rounds.remove(&t).map(|r| (t, r))).collect();
+            if !done.is_empty() || heard > 0 {
+                deliver(done, heard);
             }
         }
     })
@@ -739,7 +823,7 @@ pub(crate) fn report(
 }
 
 /// Where the first worker of each process leaves the joins' tables for the others.
-pub type TableSlot = std::sync::Arc<std::sync::Mutex<Option<Result<crate::run::Tables, String>>>>;
+pub type TableSlot = Arc<std::sync::Mutex<Option<Result<crate::run::Tables, String>>>>;
 
 /// The splits of every join's table read from files (the sources marked
 /// [`SourceDecl::table`], read from their batch binding in both modes). A table in PostgreSQL
@@ -798,7 +882,7 @@ pub fn pg_table_ranges(
         }
         Ok::<_, String>(ranges)
     });
-    gather(timely, planned)
+    gather(timely, planned)?
         .into_iter()
         .flatten()
         .next()
@@ -878,9 +962,9 @@ pub fn share_tables<P: Pipeline>(
     first_local: bool,
     slot: &TableSlot,
 ) -> Result<crate::run::Tables, String> {
-    let parts = gather(timely, part);
+    let parts = gather_part(timely, part);
     if first_local {
-        let built = parts.into_iter().collect::<Result<Vec<_>, _>>().and_then(|parts| {
+        let built = parts.and_then(|parts| parts.into_iter().collect::<Result<Vec<_>, _>>()).and_then(|parts| {
             if parts.windows(2).any(|w| w[0].0 != w[1].0) {
                 return Err("the table's files changed while the workers listed them".to_string());
             }
@@ -889,21 +973,59 @@ pub fn share_tables<P: Pipeline>(
         *slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(built);
     }
     // Every process has built its tables.
-    gather(timely, ());
+    gather_number(timely, None)?;
     let built = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
     built.unwrap_or_else(|| Err("internal: the tables were not built".into()))
 }
 
+/// [`gather`] of workers' parts of the tables.
+fn gather_part(timely: &mut Timely, part: TablePart) -> Result<Vec<TablePart>, String> {
+    gather(timely, part)
+}
+
+/// A worker's part of the tables: the fingerprint of what it was read from and the serialized
+/// records, or why it could not be read.
+type TablePart = Result<(u64, Vec<u8>), String>;
+
 /// Every worker contributes `value` and gets every worker's, in worker order: a barrier that
 /// also moves a little data (run summaries, commit decisions). Every worker must call it at the
-/// same point of its program.
-pub fn gather<T>(timely: &mut Timely, value: T) -> Vec<T>
+/// same point of its program. The values cross as bytes (postcard): one exchange, compiled
+/// here, serves every type.
+pub fn gather<T>(timely: &mut Timely, value: T) -> Result<Vec<T>, String>
 where
-    T: timely::ExchangeData + Clone,
+    T: serde::Serialize + serde::de::DeserializeOwned,
 {
+    // Every worker takes part in the exchange even when its value could not be encoded: the
+    // others would wait for it forever.
+    let (bytes, unencoded) = match postcard::to_allocvec(&value) {
+        Ok(b) => (b, None),
+        Err(e) => (Vec::new(), Some(format!("internal: a worker's value to share: {e}"))),
+    };
+    let all = gather_bytes(timely, bytes);
+    if let Some(e) = unencoded {
+        return Err(e);
+    }
+    all.iter().map(|b| postcard::from_bytes(b).map_err(|e| format!("internal: a worker's shared value: {e}"))).collect()
+}
+
+/// [`gather`] of a message (the drivers share failures this way). The drivers are generic
+/// over the pipeline: calling instances made here keeps their code out of its crate.
+pub fn gather_message(timely: &mut Timely, value: Option<String>) -> Result<Vec<Option<String>>, String> {
+    gather(timely, value)
+}
+
+/// [`gather`] of a count or a fingerprint.
+pub fn gather_number(timely: &mut Timely, value: Option<u64>) -> Result<Vec<Option<u64>>, String> {
+    gather(timely, value)
+}
+
+/// A worker's index and its encoded value.
+type Indexed = (usize, Vec<u8>);
+
+fn gather_bytes(timely: &mut Timely, value: Vec<u8>) -> Vec<Vec<u8>> {
     let mut input = InputHandleVec::new();
     let probe = ProbeHandle::new();
-    let got: Rc<RefCell<Vec<(usize, T)>>> = Rc::new(RefCell::new(Vec::new()));
+    let got: Rc<RefCell<Vec<Indexed>>> = Rc::default();
     let sink = got.clone();
     let index = timely.index();
     timely.dataflow::<u64, _, _>(|scope| {

@@ -160,41 +160,7 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
         outputs.check_stream_start(manifest.is_some(), opts.reset)?;
     }
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .map_err(|e| RunError::Setup(format!("cannot start the stream runtime: {e}")))?;
-    let interrupted = Arc::new(AtomicBool::new(false));
-    {
-        let flag = interrupted.clone();
-        rt.spawn(async move {
-            #[cfg(unix)]
-            {
-                let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
-                    return;
-                };
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            #[cfg(not(unix))]
-            let _ = tokio::signal::ctrl_c().await;
-            flag.store(true, Ordering::Relaxed);
-        });
-    }
-    let metrics_text = match &opts.metrics_addr {
-        Some(addr) => {
-            let text = Arc::new(Mutex::new(String::new()));
-            let listener = rt
-                .block_on(tokio::net::TcpListener::bind(addr))
-                .map_err(|e| RunError::Setup(format!("--metrics-addr {addr}: {e}")))?;
-            rt.spawn(metrics::serve_metrics(listener, text.clone()));
-            Some(text)
-        }
-        None => None,
-    };
+    let (rt, interrupted, metrics_text) = services(opts)?;
     let cluster_workers =
         opts.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)).max(1)
             * opts.processes.max(1);
@@ -240,13 +206,14 @@ pub fn run<P: Pipeline>(p: &P, opts: &Options) -> Result<Summary, RunError> {
             }
         };
         // Every worker learns every worker's outcome, so every process fails or ends together.
-        let all = super::gather(timely, r);
+        let all = gather_outcome(timely, r);
         (timely.index(), all)
     })?;
     rt.shutdown_background();
     let Some((first, all)) = results.into_iter().next() else {
         return Err(RunError::Setup("the cluster ran no workers".into()));
     };
+    let all = all.map_err(RunError::Setup)?;
     let nodes = p.nodes();
     let mut stats = vec![Stat::default(); nodes.len()];
     let mut checks = Violations::default();
@@ -311,7 +278,8 @@ fn restore<P: Pipeline>(
     } else {
         None
     };
-    if let Some(e) = super::gather(timely, recovered).into_iter().flatten().next() {
+    if let Some(e) = super::gather_message(timely, recovered).map_or_else(Some, |all| all.into_iter().flatten().next())
+    {
         return Err(RunError::Setup(format!("cannot recover the sinks: {e}")));
     }
     let mut positions = vec![Positions::new(); setup.sources.len()];
@@ -541,6 +509,15 @@ impl From<io::Error> for Failure {
 }
 
 /// One worker's whole stream: restore, rounds until the end, the last checkpoint.
+/// A worker's outcome: its operators' counts and the rows that broke requirements, or why it
+/// stopped.
+type Outcome = Result<(Vec<Stat>, Violations), String>;
+
+/// [`super::gather`] of every worker's outcome (not generic: see [`super::gather_message`]).
+fn gather_outcome(timely: &mut timely::worker::Worker, outcome: Outcome) -> Result<Vec<Outcome>, String> {
+    super::gather(timely, outcome)
+}
+
 fn worker<P: Pipeline>(
     timely: &mut timely::worker::Worker,
     p: &P,
@@ -673,7 +650,7 @@ fn worker<P: Pipeline>(
                         };
                         // Round, reader and batch: the high bits of the records' sequence numbers.
                         let seq = super::seq(round, ((index as u64 & 0xff) << 16) | ((taken as u64 & 0xf) << 12));
-                        df.lines.send(super::Lines {
+                        df.side.send_lines(super::Lines {
                             target: first_local + (batches_sent % local as u64) as usize,
                             reader,
                             source: k,
@@ -862,7 +839,10 @@ fn worker<P: Pipeline>(
             let planned = super::table_splits(&setup.sources, peers, false).map_err(|e| e.to_string());
             let listed = planned.as_ref().ok().map(|s| super::splits_fingerprint(s));
             // A table in PostgreSQL has no listing to compare: it is read again every time.
-            let unchanged = super::gather(timely, listed).iter().all(|f| *f == Some(tables_read)) && !pg_tables;
+            // (Values that could not be shared count as changed: the tables are read again.)
+            let unchanged = super::gather_number(timely, listed)
+                .is_ok_and(|all| all.iter().all(|f| *f == Some(tables_read)))
+                && !pg_tables;
             let first = index % setup.local_workers.max(1) == 0;
             let shared = if unchanged {
                 Ok(None)
@@ -942,10 +922,9 @@ fn worker<P: Pipeline>(
         }
     }
     readers.stop();
-    let Dataflow { rows, lines, reports, probe } = df;
-    drop(lines);
+    let Dataflow { rows, side, probe } = df;
+    drop(side);
     drop(rows);
-    drop(reports);
     while !probe.done() {
         timely.step_or_park(Some(TICK));
     }
@@ -1067,3 +1046,47 @@ fn reset(sinks: &[crate::sink::SinkDecl], state_dir: Option<&Path>) -> Result<()
     }
     Ok(())
 }
+
+/// The stream's tokio runtime, with the interrupt flag its signal handler sets and, with
+/// `--metrics-addr`, the text its metrics server serves. Not generic: compiled once, here.
+fn services(opts: &Options) -> Result<Services, RunError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| RunError::Setup(format!("cannot start the stream runtime: {e}")))?;
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let flag = interrupted.clone();
+        rt.spawn(async move {
+            #[cfg(unix)]
+            {
+                let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+                    return;
+                };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            #[cfg(not(unix))]
+            let _ = tokio::signal::ctrl_c().await;
+            flag.store(true, Ordering::Relaxed);
+        });
+    }
+    let metrics_text = match &opts.metrics_addr {
+        Some(addr) => {
+            let text = Arc::new(Mutex::new(String::new()));
+            let listener = rt
+                .block_on(tokio::net::TcpListener::bind(addr))
+                .map_err(|e| RunError::Setup(format!("--metrics-addr {addr}: {e}")))?;
+            rt.spawn(metrics::serve_metrics(listener, text.clone()));
+            Some(text)
+        }
+        None => None,
+    };
+    Ok((rt, interrupted, metrics_text))
+}
+
+/// What [`services`] started.
+type Services = (tokio::runtime::Runtime, Arc<AtomicBool>, Option<Arc<Mutex<String>>>);
