@@ -150,8 +150,9 @@ type Work = dyn Fn(&mut Timely) -> Box<dyn Any + Send> + Send + Sync;
 // beneath it, instead of in every generated pipeline crate (`execute`, which every pipeline
 // instantiates, only erases the result's type). The same goes for [`dataflow`], [`gather`]'s
 // exchange and the operators on [`Report`]s and [`Lines`] below: what does not depend on the
-// pipeline's own types is kept out of generic code, which halved the code a pipeline's crate
-// compiles (ARCHITECTURE.md, *The runtime compiles once*).
+// pipeline's own types is kept out of generic code: the main example's crate compiles 10,180
+// monomorphized items instead of 28,397 (ARCHITECTURE.md, *A pipeline's crate compiles only
+// what depends on its types*).
 fn execute_erased(opts: &Options, work: Arc<Work>) -> Result<Vec<Box<dyn Any + Send>>, RunError> {
     let config = cluster(opts)?;
     if opts.processes > 1 {
