@@ -528,6 +528,8 @@ const LOCK_STALE: Duration = Duration::from_secs(180);
 /// How many times a write of the lock that found the server down is tried again (pausing 0.1 s,
 /// then twice as long each time: 6.3 s in all).
 const LOCK_WRITE_RETRIES: u32 = 6;
+/// A write of the lock that failed sooner than this could not be sent at all.
+const LOCK_WRITE_AT_ONCE: Duration = Duration::from_secs(2);
 
 /// Who holds a prefix's lock.
 #[derive(Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -883,12 +885,15 @@ impl S3Sink {
         let path = key_of(&key)?;
         let body = serde_json::to_vec(&me).map_err(|e| e.to_string())?;
         let store = self.bucket.store.clone();
-        // The client does not retry a conditional write that found the server down (it cannot
-        // know whether the write landed): each such write is tried again here after a pause,
-        // and the lock read back says whether the earlier one had landed.
+        // The client does not retry a conditional write whose request could not be sent (the
+        // server down or restarting: it cannot know whether the write landed). Such a write,
+        // one that failed at once, is tried again here after a pause, and the lock read back
+        // says whether the earlier one had landed. One that failed after a while (a timeout, a
+        // server that answered with an error) is not.
         let mut unanswered = 0u32;
-        let mut retry = |e: object_store::Error, what: &str| -> Result<(), String> {
-            if !matches!(e, object_store::Error::Generic { .. }) || unanswered >= LOCK_WRITE_RETRIES {
+        let mut retry = |e: object_store::Error, took: Duration, what: &str| -> Result<(), String> {
+            let at_once = took < LOCK_WRITE_AT_ONCE;
+            if !matches!(e, object_store::Error::Generic { .. }) || !at_once || unanswered >= LOCK_WRITE_RETRIES {
                 return Err(self.bucket.fail(&key, what, e));
             }
             std::thread::sleep(Duration::from_millis(100 << unanswered));
@@ -898,11 +903,12 @@ impl S3Sink {
         let mut attempts = 0;
         while attempts < 5 {
             let create = PutPayload::from(body.clone());
+            let sent = std::time::Instant::now();
             match block(async { store.put_opts(&path, create, PutMode::Create.into()).await })? {
                 Ok(r) => return Ok(PrefixLock::hold(self.bucket.clone(), path, body, r.e_tag)),
                 Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {}
                 Err(e) => {
-                    retry(e, "cannot take the lock")?;
+                    retry(e, sent.elapsed(), "cannot take the lock")?;
                     continue;
                 }
             }
@@ -942,10 +948,15 @@ impl S3Sink {
             // Taken over only if it is still the lock just read.
             let version = UpdateVersion { e_tag: meta.e_tag.clone(), version: meta.version.clone() };
             let take = PutPayload::from(body.clone());
+            let sent = std::time::Instant::now();
             match block(async { store.put_opts(&path, take, PutMode::Update(version).into()).await })? {
                 Ok(r) => return Ok(PrefixLock::hold(self.bucket.clone(), path, body, r.e_tag)),
                 Err(object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. }) => {}
-                Err(e) => retry(e, "cannot take over the lock")?,
+                Err(e) => {
+                    retry(e, sent.elapsed(), "cannot take over the lock")?;
+                    // Not a change of hands: the lock is read again (ours, if the write landed).
+                    attempts -= 1;
+                }
             }
         }
         Err(format!("`{}`: the lock changed hands five times while this run tried to take it", self.url))

@@ -965,7 +965,7 @@ pub fn share_tables<P: Pipeline>(
 ) -> Result<crate::run::Tables, String> {
     let parts = gather_part(timely, part);
     if first_local {
-        let built = parts.and_then(|parts| parts.into_iter().collect::<Result<Vec<_>, _>>()).and_then(|parts| {
+        let built = parts.into_iter().collect::<Result<Vec<_>, _>>().and_then(|parts| {
             if parts.windows(2).any(|w| w[0].0 != w[1].0) {
                 return Err("the table's files changed while the workers listed them".to_string());
             }
@@ -979,9 +979,37 @@ pub fn share_tables<P: Pipeline>(
     built.unwrap_or_else(|| Err("internal: the tables were not built".into()))
 }
 
-/// [`gather`] of workers' parts of the tables.
-fn gather_part(timely: &mut Timely, part: TablePart) -> Result<Vec<TablePart>, String> {
-    gather(timely, part)
+/// Every worker's part of the tables. Not through [`gather`]: serde would move a part's bytes
+/// one at a time and keep every part twice while decoding. A part crosses as a tag byte (1
+/// read, 0 failed), then the fingerprint (little-endian) and the records, or the message.
+fn gather_part(timely: &mut Timely, part: TablePart) -> Vec<TablePart> {
+    gather_bytes(timely, part_bytes(part)).into_iter().map(part_of).collect()
+}
+
+/// A part of the tables as [`gather_part`] sends it.
+fn part_bytes(part: TablePart) -> Vec<u8> {
+    match part {
+        Ok((fingerprint, mut records)) => {
+            let mut b = Vec::with_capacity(records.len() + 9);
+            b.push(1);
+            b.extend_from_slice(&fingerprint.to_le_bytes());
+            b.append(&mut records);
+            b
+        }
+        Err(why) => [&[0u8][..], why.as_bytes()].concat(),
+    }
+}
+
+/// A part of the tables from the bytes [`part_bytes`] made.
+fn part_of(mut b: Vec<u8>) -> TablePart {
+    match (b.first(), b.get(1..9).and_then(|f| <[u8; 8]>::try_from(f).ok())) {
+        (Some(1), Some(fingerprint)) => {
+            b.drain(..9);
+            Ok((u64::from_le_bytes(fingerprint), b))
+        }
+        (Some(0), _) => Err(String::from_utf8_lossy(&b[1..]).into_owned()),
+        _ => Err("internal: a worker's part of the tables could not be read".into()),
+    }
 }
 
 /// A worker's part of the tables: the fingerprint of what it was read from and the serialized
@@ -1057,4 +1085,25 @@ fn gather_bytes(timely: &mut Timely, value: Vec<u8>) -> Vec<Vec<u8>> {
 /// rows one record sends to aggregates.
 pub fn seq(major: u64, minor: u64) -> u64 {
     (major << 36) | ((minor & 0xff_ffff) << 12)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{part_bytes, part_of};
+
+    #[test]
+    fn a_part_of_the_tables_crosses_as_it_was_read() {
+        let records = vec![0u8, 1, 2, 255, 7];
+        assert_eq!(
+            part_of(part_bytes(Ok((0x0102_0304_0506_0708, records.clone())))),
+            Ok((0x0102_0304_0506_0708, records))
+        );
+        assert_eq!(part_of(part_bytes(Ok((7, Vec::new())))), Ok((7, Vec::new())));
+        let failed = "source `t`: cannot read `t.csv`".to_string();
+        assert_eq!(part_of(part_bytes(Err(failed.clone()))), Err(failed));
+        // Bytes no worker sent: an error, never a panic.
+        for bad in [vec![], vec![1, 2, 3], vec![9, 0, 0, 0, 0, 0, 0, 0, 0]] {
+            assert!(part_of(bad).is_err_and(|e| e.starts_with("internal")));
+        }
+    }
 }

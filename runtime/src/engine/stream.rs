@@ -508,7 +508,6 @@ impl From<io::Error> for Failure {
     }
 }
 
-/// One worker's whole stream: restore, rounds until the end, the last checkpoint.
 /// A worker's outcome: its operators' counts and the rows that broke requirements, or why it
 /// stopped.
 type Outcome = Result<(Vec<Stat>, Violations), String>;
@@ -518,6 +517,7 @@ fn gather_outcome(timely: &mut timely::worker::Worker, outcome: Outcome) -> Resu
     super::gather(timely, outcome)
 }
 
+/// One worker's whole stream: restore, rounds until the end, the last checkpoint.
 fn worker<P: Pipeline>(
     timely: &mut timely::worker::Worker,
     p: &P,
