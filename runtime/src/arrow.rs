@@ -29,7 +29,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize as _, Serialize};
 use serde_arrow::schema::SchemaLike;
 
-use crate::record::{with_arrow_rows, Line, Origin, Reject};
+use crate::record::{with_arrow_rows, Line, Origin, Reject, Unfit};
 use crate::run::RunError;
 use crate::sink::Record;
 
@@ -70,21 +70,25 @@ pub fn from_batch<T: DeserializeOwned>(
     failed.map_or(Ok(out), Err)
 }
 
-/// The rows of `batches` as `T`, for input `name` of an in-memory run (`run_batch_arrow`):
-/// each batch's columns are checked against `descriptor` first, and a row that does not fit is
-/// an error that names the input, the batch and the row.
+/// The rows of `batches` as `T`, for input `name` of an in-memory run (`run_batch_arrow`): each
+/// batch's columns are checked against `descriptor` first (a column missing or of another type
+/// is an error that names the input and the batch), then every row is read; a row that does not
+/// fit `T` (a null where the schema requires a value, a number out of range) is kept, in its
+/// place, as the reason and the row as JSON, for the run to reject.
 pub fn input_rows<T: DeserializeOwned>(
     name: &str,
     descriptor: &str,
     batches: &[RecordBatch],
-) -> Result<Vec<T>, RunError> {
+) -> Result<Vec<Result<T, Unfit>>, RunError> {
     let want = fields(descriptor)?;
     let mut out = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
     for (b, batch) in batches.iter().enumerate() {
         check_schema(&want, &batch.schema()).map_err(|e| RunError::Setup(format!("input `{name}`, batch {b}: {e}")))?;
-        let rows = from_batch::<T>(batch, Some(&want))
-            .map_err(|(i, why)| RunError::Setup(format!("input `{name}`, batch {b}, row {i}: {why}")))?;
-        out.extend(rows);
+        with_rows(batch, Some(&want), At { source: name, file: "", first: 0 }, |rows| {
+            for i in 0..rows.len() {
+                rows.row::<T>(i, |o, r| out.push(r.map_err(|why| Unfit { raw: o.raw.to_vec(), why })));
+            }
+        });
     }
     Ok(out)
 }

@@ -186,6 +186,15 @@ impl Rejected {
     }
 }
 
+/// A record of an in-memory input that does not fit its source's schema (a row of a record
+/// batch handed to `run_batch_arrow` with a null where the schema requires a value): the run
+/// rejects it in its place, with `raw` (the row as JSON) and the reason.
+#[derive(Clone, Debug)]
+pub struct Unfit {
+    pub raw: Vec<u8>,
+    pub why: Reject,
+}
+
 /// A value a narrowing proved non-null. The checker guarantees `Some`; if that guarantee were
 /// ever broken the record is rejected rather than the run panicking.
 #[inline]

@@ -99,6 +99,9 @@ pub fn api(
     let mut table_feeds = Vec::new();
     let mut arrow_in_fields = Vec::new();
     let mut arrow_converts = Vec::new();
+    // `run_rows`' parameters (an iterator of each source's records, or of why one does not fit
+    // its schema) and its arguments from typed rows and from record batches.
+    let (mut fed_params, mut fed_typed, mut fed_arrow) = (Vec::new(), Vec::new(), Vec::new());
     for name in order {
         let nodes: Vec<&(usize, String, Type, Vec<String>)> = sources.iter().filter(|s| s.1 == name).collect();
         let Some(Type::Struct(sid, _)) = nodes.first().map(|s| &s.2) else { continue };
@@ -112,7 +115,13 @@ pub fn api(
         arrow_in_fields.push(quote!(#[doc = #doc] pub #field: Vec<rt::arrow::RecordBatch>));
         let descriptor = Literal::string(&super::arrow::record_descriptor(g, &def.fields));
         let label = Literal::string(name);
-        arrow_converts.push(quote!(#field: rt::arrow::input_rows::<#input_ty>(#label, #descriptor, &inputs.#field)?));
+        // (Numbered: a source's name may be any of `run_rows`' own.)
+        let rows = Ident::new(&format!("rows_{}", fed_params.len()), proc_macro2::Span::call_site());
+        arrow_converts
+            .push(quote!(let #rows = rt::arrow::input_rows::<#input_ty>(#label, #descriptor, &inputs.#field)?;));
+        fed_params.push(quote!(#rows: impl Iterator<Item = Result<#input_ty, rt::record::Unfit>>));
+        fed_typed.push(quote!(inputs.#field.into_iter().map(Ok)));
+        fed_arrow.push(quote!(#rows.into_iter()));
         // Typed records need no checking: fields a source checks but does not read are empty.
         let validate = g.program.sources.iter().find(|s| s.name == *name).is_none_or(|s| s.validate_unread);
         let mut pushes = Vec::new();
@@ -144,14 +153,32 @@ pub fn api(
         let src = Literal::string(name);
         let position = Literal::string(&format!("{name}[{{}}]"));
         let feeds = if tables.iter().any(|t| t == name) { &mut table_feeds } else { &mut feeds };
+        // A record that did not fit the schema is rejected by each of the source's nodes, as a
+        // file's would be.
+        let unfit: Vec<TokenStream> = nodes
+            .iter()
+            .map(|(node, ..)| {
+                let ni = Literal::usize_unsuffixed(*node);
+                quote! {
+                    st.base.stats[#ni].read += 1;
+                    st.reject(ctx, &o, #ni, why.clone());
+                }
+            })
+            .collect();
         feeds.push(quote! {
-            for (n, row) in inputs.#field.into_iter().enumerate() {
+            for (n, item) in #rows.enumerate() {
                 // The record as JSON: what `rejected.raw` shows if it fails.
-                let raw = serde_json::to_vec(&row).unwrap_or_default();
+                let (raw, item) = match item {
+                    Ok(row) => (serde_json::to_vec(&row).unwrap_or_default(), Ok(row)),
+                    Err(unfit) => (unfit.raw, Err(unfit.why)),
+                };
                 let file = format!(#position, n);
                 let id = rt::record::record_id(#src, "", n as u64, 0);
                 let o = Origin { source: #src, file: &file, offset: n as u64, line: rt::record::Line::Resolved(id), raw: &raw, with: 0 };
-                #(#pushes)*
+                match item {
+                    Ok(row) => { #(#pushes)* }
+                    Err(why) => { #(#unfit)* }
+                }
             }
         });
     }
@@ -237,6 +264,12 @@ pub fn api(
 
         /// [`run_batch`] with an explicit HMAC key and `env(…)` values.
         pub fn run_batch_with(inputs: Inputs, settings: &rt::run::Settings) -> Result<Outputs, rt::run::RunError> {
+            run_rows(settings, #(#fed_typed,)*)
+        }
+
+        /// Runs the pipeline on each source's records in order; a record that did not fit its
+        /// schema (a row of a record batch) goes to `rejected` at its place.
+        fn run_rows(settings: &rt::run::Settings, #(#fed_params,)*) -> Result<Outputs, rt::run::RunError> {
             let (mut w, _) = rt::run::run_memory(&Program, settings, move |w: &mut Worker| {
                 #tables_first
                 let Worker { ctx, st } = w;
@@ -264,7 +297,9 @@ pub fn api(
 
             /// [`run_batch`] on Arrow record batches: each input's columns are checked against
             /// its source's schema (an error names the first that does not fit), every row is
-            /// read, the pipeline runs, and each sink's rows come back as a record batch.
+            /// read — a row that does not fit the schema (a null where it requires a value, a
+            /// number out of range) goes to `rejected` with its reason, as a file's would — the
+            /// pipeline runs, and each sink's rows come back as a record batch.
             pub fn run_batch_arrow(inputs: ArrowInputs) -> Result<ArrowOutputs, rt::run::RunError> {
                 run_batch_arrow_with(inputs, &rt::run::Settings::default())
             }
@@ -274,8 +309,8 @@ pub fn api(
                 inputs: ArrowInputs,
                 settings: &rt::run::Settings,
             ) -> Result<ArrowOutputs, rt::run::RunError> {
-                let typed = Inputs { #(#arrow_converts,)* };
-                let out = run_batch_with(typed, settings)?;
+                #(#arrow_converts)*
+                let out = run_rows(settings, #(#fed_arrow,)*)?;
                 Ok(ArrowOutputs { #(#arrow_outputs,)* })
             }
         }
