@@ -39,22 +39,23 @@ pub struct Cache {
 /// How a generated crate is compiled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Profile {
-    /// Cargo's dev profile with every crate at opt-level 2 and without debug assertions or
-    /// overflow checks: what `pipec build` and `pipec run` use.
+    /// Cargo's release profile, the pipeline's own crate compiled incrementally: what `pipec
+    /// build` and `pipec run` use. It runs as fast as `Release`, and an edit of the pipeline
+    /// rebuilds in about 5 s.
     Default,
-    /// The pipeline's own code unoptimized (opt-level 0); the runtime and its dependencies are
-    /// the ones `Default` compiled, optimized. A pipeline builds several times faster
+    /// Cargo's dev profile, the pipeline's own code unoptimized (opt-level 0), the runtime and
+    /// its dependencies at opt-level 2 (as the workspace's own). A pipeline builds several times faster
     /// (BENCHMARKS.md, *From an edit to a running pipeline*) and runs slower: for trying a
     /// change on a sample (`--quick`, or `PIPE_QUICK=1`, which the test suite sets).
     Quick,
-    /// Cargo's `--release` profile.
+    /// Cargo's `--release` profile as it is (the pipeline's crate without an incremental cache).
     Release,
 }
 
 impl Profile {
     fn name(self) -> &'static str {
         match self {
-            Profile::Default => "dev",
+            Profile::Default => "release-incremental",
             Profile::Quick => "quick",
             Profile::Release => "release",
         }
@@ -307,7 +308,7 @@ pub fn build_checked(mut checked: Checked, root: &Path, cache: &Cache) -> Result
             String::from_utf8_lossy(&out.stderr)
         )));
     }
-    let profile = if cache.profile == Profile::Release { "release" } else { "debug" };
+    let profile = if cache.profile == Profile::Quick { "debug" } else { "release" };
     let built = target_dir.join(profile).join(format!("{}{}", krate.name, std::env::consts::EXE_SUFFIX));
     std::fs::create_dir_all(&bin_dir).map_err(|e| err("cannot create the binary directory", e))?;
     // Older binaries of this pipeline are superseded.
@@ -343,31 +344,25 @@ pub fn build_checked(mut checked: Checked, root: &Path, cache: &Cache) -> Result
 /// into `target_dir` with `profile`.
 fn cargo_command(krate: &Crate, profile: Profile, manifest: &Path, target_dir: &Path) -> Command {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    // Without LTO (below), through `cargo rustc`: flags after its `--` reach only the pipeline's
-    // crate, not the dependencies.
-    let lto_off = profile == Profile::Default && !krate.scores_models;
-    cmd.arg(if lto_off { "rustc" } else { "build" })
-        .arg("--quiet")
-        .arg("--manifest-path")
-        .arg(manifest)
-        .arg("--target-dir")
-        .arg(target_dir);
+    cmd.arg("build").arg("--quiet").arg("--manifest-path").arg(manifest).arg("--target-dir").arg(target_dir);
     match profile {
-        // Without the "thin local" LTO rustc runs over the codegen units of an optimized crate:
-        // it joins them all again after every change, so an incremental build re-optimized the
-        // whole crate. Without it a one-line edit recompiles only the units it touches: 7 s
-        // instead of 22-24 for the main example, whose binary ran 5.5% slower than `--release`,
-        // the daily pipeline's 9% (medians of nine; BENCHMARKS.md, *Ingest* and *From an edit
-        // to a running pipeline*). Except where a model is scored: the binned walk relies on
-        // std's generic helpers inlined across units (scoring took twice as long without LTO).
+        // Cargo's release profile, every crate at opt-level 3 with rustc's "thin local" LTO
+        // over each crate's codegen units, except that the pipeline's crate keeps rustc's
+        // incremental cache between builds. Measured against `--release` with the daily
+        // pipeline, seven alternating runs each (BENCHMARKS.md, *The default build against
+        // `--release`*): the dev profile at opt-level 2 ran 1.13-1.20x slower, and no single
+        // setting closed the gap — the pipeline's crate without LTO ran as slowly at opt-level 3
+        // as at 2, and the dependencies at opt-level 3 changed nothing while the pipeline's
+        // crate went without LTO; this profile ran as fast as `--release`.
         Profile::Default => {
-            if lto_off {
-                cmd.arg("--bin").arg(&krate.name).arg("--").arg("-Clto=off");
-            }
+            cmd.arg("--release")
+                .arg("--config")
+                .arg(format!("profile.release.package.{}.incremental=true", krate.name));
         }
-        // The generated crate's own opt-level only: the dependencies keep the manifest's, so
-        // their compiled artifacts are shared with `Default`. And without its line tables: they
-        // took a third of its compile time (12.1 s against 7.9 s for a test pipeline's crate).
+        // Cargo's dev profile (the generated manifest: dependencies at opt-level 2, as the
+        // workspace's own, so that the test suite's pipelines reuse what `cargo test` compiled),
+        // the pipeline's crate unoptimized and without its line tables: they took a third of
+        // its compile time (12.1 s against 7.9 s for a test pipeline's crate).
         Profile::Quick => {
             cmd.arg("--config").arg(format!("profile.dev.package.{}.opt-level=0", krate.name));
             cmd.arg("--config").arg(format!("profile.dev.package.{}.debug=false", krate.name));
@@ -680,11 +675,7 @@ mod tests {
         std::fs::write(dir.join("Cargo.toml"), "[package]").expect("manifest");
         std::fs::write(dir.join("src/lib.rs"), "pub mod engine;").expect("lib");
         std::fs::write(dir.join("src/engine/mod.rs"), "pub fn a() {}").expect("engine");
-        let krate = Crate {
-            name: "x".into(),
-            files: vec![("src/main.rs".into(), "fn main() {}".into())],
-            scores_models: false,
-        };
+        let krate = Crate { name: "x".into(), files: vec![("src/main.rs".into(), "fn main() {}".into())] };
         let before = content_hash(&krate, &dir, Profile::Default);
         assert_eq!(before, content_hash(&krate, &dir, Profile::Default), "the same sources hash the same");
         std::fs::write(dir.join("src/engine/mod.rs"), "pub fn b() {}").expect("engine");
@@ -696,21 +687,24 @@ mod tests {
     }
 
     #[test]
-    fn default_builds_leave_out_lto_unless_the_pipeline_scores_a_model() {
-        let args = |scores_models: bool, profile: Profile| -> Vec<String> {
-            let krate = Crate { name: "p".into(), files: Vec::new(), scores_models };
+    fn default_builds_are_release_builds_whose_pipeline_crate_is_incremental() {
+        let args = |profile: Profile| -> Vec<String> {
+            let krate = Crate { name: "p".into(), files: Vec::new() };
             let cmd = cargo_command(&krate, profile, Path::new("/c/Cargo.toml"), Path::new("/t"));
             cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect()
         };
-        let plain = args(false, Profile::Default);
-        assert_eq!(plain[0], "rustc", "{plain:?}");
-        assert_eq!(plain[plain.len() - 4..], ["--bin", "p", "--", "-Clto=off"], "only the pipeline's crate: {plain:?}");
-        for (scores, profile) in [(true, Profile::Default), (false, Profile::Quick), (false, Profile::Release)] {
-            let a = args(scores, profile);
-            assert_eq!(a[0], "build", "{profile:?}, scoring {scores}: {a:?}");
-            assert!(!a.iter().any(|x| x.contains("lto")), "{profile:?}, scoring {scores}: {a:?}");
+        let default = args(Profile::Default);
+        assert_eq!(default[0], "build", "{default:?}");
+        assert!(default.contains(&"--release".to_string()), "{default:?}");
+        assert_eq!(default[default.len() - 2..], ["--config", "profile.release.package.p.incremental=true"]);
+        let release = args(Profile::Release);
+        assert!(release.contains(&"--release".to_string()) && !release.iter().any(|a| a.contains("incremental")));
+        let quick = args(Profile::Quick);
+        assert!(!quick.contains(&"--release".to_string()), "{quick:?}");
+        assert!(quick.contains(&"profile.dev.package.p.opt-level=0".to_string()), "{quick:?}");
+        for a in [default, release, quick] {
+            assert!(!a.iter().any(|x| x.contains("lto")), "rustc's own LTO choice: {a:?}");
         }
-        assert!(args(false, Profile::Release).contains(&"--release".to_string()));
     }
 
     /// The `pipe-runtime` dependency line of the crate generated for `pipe` with `extra`

@@ -32,9 +32,6 @@ use crate::types::{EnumId, StructId, Type};
 pub struct Crate {
     pub name: String,
     pub files: Vec<(String, String)>,
-    /// Whether the pipeline scores a model: its kernels run at full speed only with rustc's
-    /// LTO across the crate's codegen units (`driver::cargo_command`).
-    pub scores_models: bool,
 }
 
 /// Where the generated crate finds the runtime, and where relative paths in the program start.
@@ -351,13 +348,12 @@ pipe-runtime = {{ path = "{runtime}"{features} }}
 
 [workspace]
 
-# Every crate the binary links at opt-level 2; build scripts and proc macros (serde's and clap's
-# derives, syn) keep cargo's `build-override` (opt-level 0): they run once, at build time, and
-# compile in a third of the time. 16 codegen units instead of the dev profile's 256: the
-# pipeline's crate compiled in 30 s instead of 42 from cold, and a one-line edit in 17 s instead
-# of 19 (with LTO over its units; `pipec` now builds it without, unless it scores a model: 7 s).
-# Line tables for the pipeline's own code only. The dependencies' settings are those Pipe's
-# own workspace gives them: a pipeline compiled into its target directory reuses them.
+# `pipec build --quick` (the test suite's builds) uses the dev profile: every crate the binary
+# links at opt-level 2 but the pipeline's own (0); build scripts and proc macros (serde's and
+# clap's derives, syn) keep cargo's `build-override` (opt-level 0): they run once, at build time,
+# and compile in a third of the time. 16 codegen units instead of the dev profile's 256: the
+# pipeline's crate compiled in 30 s instead of 42 from cold. The dependencies' settings are those
+# Pipe's own workspace gives them: a pipeline compiled into its target directory reuses them.
 [profile.dev]
 opt-level = 2
 codegen-units = 16
@@ -384,14 +380,24 @@ opt-level = 0
 
 [profile.dev.package.num-bigint]
 opt-level = 0
+
+# `pipec build` and `pipec run` build with cargo's release profile (opt-level 3; the pipeline's
+# own crate incrementally): the same crates unoptimized there.
+[profile.release.package.clap_builder]
+opt-level = 0
+
+[profile.release.package.indicatif]
+opt-level = 0
+
+[profile.release.package.console]
+opt-level = 0
+
+[profile.release.package.num-bigint]
+opt-level = 0
 "#,
         runtime = target.runtime_dir.replace('\\', "/"),
     );
-    Ok(Crate {
-        name: package,
-        files: vec![("Cargo.toml".into(), cargo), ("main.rs".into(), header + &text)],
-        scores_models: !model_tables.is_empty(),
-    })
+    Ok(Crate { name: package, files: vec![("Cargo.toml".into(), cargo), ("main.rs".into(), header + &text)] })
 }
 
 /// The runtime features a program's crate enables, in `RUNTIME_FEATURES` order: librdkafka is
