@@ -12,11 +12,11 @@ async fn main() -> ExitCode {
         .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../batch_scoring/data/features.csv").to_string());
     let max_amount = match args.next().map(|a| a.parse::<f64>()) {
         None => 40_000.0,
-        Some(Ok(a)) => a,
-        Some(Err(e)) => {
+        Some(Ok(a)) if a.is_finite() => a,
+        _ => {
             #[allow(clippy::print_stderr, reason = "the program's error report")]
             {
-                eprintln!("error: the maximum amount must be a number: {e}");
+                eprintln!("error: the largest loan amount must be a finite number");
             }
             return ExitCode::FAILURE;
         }
