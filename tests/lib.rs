@@ -148,8 +148,11 @@ pub fn build_pipeline(root: &Path) -> PathBuf {
             );
             // scripts/test.sh points the builds at the workspace's target directory.
             if let (true, Some(dir)) = (b.compiled, &cache.target_dir) {
-                let profile = if cache.profile == pipec::driver::Profile::Quick { "debug" } else { "release" };
-                let built = dir.join(profile).join(format!("{}{}", b.krate.name, std::env::consts::EXE_SUFFIX));
+                let built = dir.join(cache.profile.directory()).join(format!(
+                    "{}{}",
+                    b.krate.name,
+                    std::env::consts::EXE_SUFFIX
+                ));
                 assert!(built.is_file(), "PIPE_TARGET_DIR is set, but cargo did not build {}", built.display());
             }
             b.binary

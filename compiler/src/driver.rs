@@ -53,6 +53,15 @@ pub enum Profile {
 }
 
 impl Profile {
+    /// The directory under the target directory where cargo puts the binary.
+    pub fn directory(self) -> &'static str {
+        match self {
+            Profile::Default => codegen::BUILD_PROFILE,
+            Profile::Quick => "debug",
+            Profile::Release => "release",
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Profile::Default => "release-incremental",
@@ -308,8 +317,8 @@ pub fn build_checked(mut checked: Checked, root: &Path, cache: &Cache) -> Result
             String::from_utf8_lossy(&out.stderr)
         )));
     }
-    let profile = if cache.profile == Profile::Quick { "debug" } else { "release" };
-    let built = target_dir.join(profile).join(format!("{}{}", krate.name, std::env::consts::EXE_SUFFIX));
+    let built =
+        target_dir.join(cache.profile.directory()).join(format!("{}{}", krate.name, std::env::consts::EXE_SUFFIX));
     std::fs::create_dir_all(&bin_dir).map_err(|e| err("cannot create the binary directory", e))?;
     // Older binaries of this pipeline are superseded.
     if let Ok(entries) = std::fs::read_dir(&bin_dir) {
@@ -346,18 +355,16 @@ fn cargo_command(krate: &Crate, profile: Profile, manifest: &Path, target_dir: &
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.arg("build").arg("--quiet").arg("--manifest-path").arg(manifest).arg("--target-dir").arg(target_dir);
     match profile {
-        // Cargo's release profile, every crate at opt-level 3 with rustc's "thin local" LTO
-        // over each crate's codegen units, except that the pipeline's crate keeps rustc's
-        // incremental cache between builds. Measured against `--release` with the daily
-        // pipeline, seven alternating runs each (BENCHMARKS.md, *The default build against
-        // `--release`*): the dev profile at opt-level 2 ran 1.13-1.20x slower, and no single
-        // setting closed the gap — the pipeline's crate without LTO ran as slowly at opt-level 3
-        // as at 2, and the dependencies at opt-level 3 changed nothing while the pipeline's
-        // crate went without LTO; this profile ran as fast as `--release`.
+        // The manifest's profile `pipe`: cargo's release profile, every crate at opt-level 3
+        // with rustc's "thin local" LTO over each crate's codegen units, except that the
+        // pipeline's crate keeps rustc's incremental cache between builds. Measured against
+        // `--release` with the daily pipeline, seven alternating runs each (BENCHMARKS.md, *The
+        // default build is the release profile*): the dev profile at opt-level 2 ran 1.10-1.20x
+        // slower, and no single setting closed the gap — `--release` with the pipeline's crate
+        // without LTO ran as slowly as the dev profile; with the pipeline's crate incremental
+        // (and LTO) as fast as `--release`.
         Profile::Default => {
-            cmd.arg("--release")
-                .arg("--config")
-                .arg(format!("profile.release.package.{}.incremental=true", krate.name));
+            cmd.arg("--profile").arg(codegen::BUILD_PROFILE);
         }
         // Cargo's dev profile (the generated manifest: dependencies at opt-level 2, as the
         // workspace's own, so that the test suite's pipelines reuse what `cargo test` compiled),
@@ -687,7 +694,7 @@ mod tests {
     }
 
     #[test]
-    fn default_builds_are_release_builds_whose_pipeline_crate_is_incremental() {
+    fn default_builds_use_the_manifests_profile_and_quick_builds_the_dev_profile() {
         let args = |profile: Profile| -> Vec<String> {
             let krate = Crate { name: "p".into(), files: Vec::new() };
             let cmd = cargo_command(&krate, profile, Path::new("/c/Cargo.toml"), Path::new("/t"));
@@ -695,10 +702,9 @@ mod tests {
         };
         let default = args(Profile::Default);
         assert_eq!(default[0], "build", "{default:?}");
-        assert!(default.contains(&"--release".to_string()), "{default:?}");
-        assert_eq!(default[default.len() - 2..], ["--config", "profile.release.package.p.incremental=true"]);
+        assert_eq!(default[default.len() - 2..], ["--profile", "pipe"], "{default:?}");
         let release = args(Profile::Release);
-        assert!(release.contains(&"--release".to_string()) && !release.iter().any(|a| a.contains("incremental")));
+        assert!(release.contains(&"--release".to_string()), "{release:?}");
         let quick = args(Profile::Quick);
         assert!(!quick.contains(&"--release".to_string()), "{quick:?}");
         assert!(quick.contains(&"profile.dev.package.p.opt-level=0".to_string()), "{quick:?}");

@@ -83,12 +83,21 @@ pub fn input_rows<T: DeserializeOwned>(
     let want = fields(descriptor)?;
     let mut out = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
     for (b, batch) in batches.iter().enumerate() {
-        check_schema(&want, &batch.schema()).map_err(|e| RunError::Setup(format!("input `{name}`, batch {b}: {e}")))?;
+        let error = |e: &str| RunError::Setup(format!("input `{name}`, batch {b}: {e}"));
+        check_schema(&want, &batch.schema()).map_err(|e| error(&e))?;
+        let mut whole = Ok(());
         with_rows(batch, Some(&want), At { source: name, file: "", first: 0 }, |rows| {
+            // A batch whose columns cannot be converted at all (a timestamp out of range in
+            // milliseconds) is the caller's to fix, not a reason in every row.
+            if let Err(why) = &rows.de {
+                whole = Err(error(why));
+                return;
+            }
             for i in 0..rows.len() {
                 rows.row::<T>(i, |o, r| out.push(r.map_err(|why| Unfit { raw: o.raw.to_vec(), why })));
             }
         });
+        whole?;
     }
     Ok(out)
 }

@@ -55,13 +55,15 @@ enum Command {
         /// Where to put the binary (it is also kept in the build cache).
         #[arg(short, long)]
         output: Option<PathBuf>,
-        /// Build with cargo's release profile as it is: the default build is that profile too,
+        /// Build with cargo's release profile as it is. The default build is that profile too,
         /// except that it keeps the pipeline's own crate's incremental cache between builds
-        /// (an edit rebuilds faster); both run as fast.
+        /// (an edit rebuilds faster); both run as fast. Compiled in a directory of its own:
+        /// the first `--release` build compiles the runtime once more.
         #[arg(long, conflicts_with = "quick")]
         release: bool,
-        /// Leave the pipeline's own code unoptimized (the runtime stays optimized): builds
-        /// about four times faster, runs slower; for trying a change on a sample.
+        /// Leave the pipeline's own code unoptimized (the runtime stays optimized, in cargo's
+        /// dev profile: compiled once more the first time): an edit rebuilds in about a
+        /// second, the binary runs slower; for trying a change on a sample.
         #[arg(long)]
         quick: bool,
         /// Privacy warnings become errors.
@@ -93,7 +95,7 @@ enum Command {
     Run {
         /// The `.pipe` file to run.
         file: PathBuf,
-        /// Build with cargo's release profile.
+        /// Build with cargo's release profile as it is (see `pipec build --help`).
         #[arg(long, conflicts_with = "quick")]
         release: bool,
         /// Leave the pipeline's own code unoptimized (see `pipec build --help`).

@@ -119,7 +119,9 @@ pub fn api(
         let rows = Ident::new(&format!("rows_{}", fed_params.len()), proc_macro2::Span::call_site());
         arrow_converts
             .push(quote!(let #rows = rt::arrow::input_rows::<#input_ty>(#label, #descriptor, &inputs.#field)?;));
-        fed_params.push(quote!(#rows: impl Iterator<Item = Result<#input_ty, rt::record::Unfit>>));
+        fed_params.push(
+            quote!(#rows: impl ::core::iter::Iterator<Item = ::core::result::Result<#input_ty, rt::record::Unfit>>),
+        );
         fed_typed.push(quote!(inputs.#field.into_iter().map(Ok)));
         fed_arrow.push(quote!(#rows.into_iter()));
         // Typed records need no checking: fields a source checks but does not read are empty.
@@ -299,7 +301,9 @@ pub fn api(
             /// its source's schema (an error names the first that does not fit), every row is
             /// read — a row that does not fit the schema (a null where it requires a value, a
             /// number out of range) goes to `rejected` with its reason, as a file's would — the
-            /// pipeline runs, and each sink's rows come back as a record batch.
+            /// pipeline runs, and each sink's rows come back as a record batch. Every field of
+            /// the source's struct is checked, as `validate = all` does, whatever the source's
+            /// `validate`: the rows become the typed records of `Inputs` first.
             pub fn run_batch_arrow(inputs: ArrowInputs) -> Result<ArrowOutputs, rt::run::RunError> {
                 run_batch_arrow_with(inputs, &rt::run::Settings::default())
             }

@@ -27,6 +27,10 @@ use crate::resolve::{ModuleId, Resolved};
 use crate::source::Span;
 use crate::types::{EnumId, StructId, Type};
 
+/// The cargo profile `pipec build` and `pipec run` compile a pipeline's crate with (defined in
+/// its manifest; `driver::cargo_command`).
+pub const BUILD_PROFILE: &str = "pipe";
+
 /// A generated crate: its package name and files (relative path, contents).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Crate {
@@ -381,8 +385,28 @@ opt-level = 0
 [profile.dev.package.num-bigint]
 opt-level = 0
 
-# `pipec build` and `pipec run` build with cargo's release profile (opt-level 3; the pipeline's
-# own crate incrementally): the same crates unoptimized there.
+# `pipec build` and `pipec run`: cargo's release profile (opt-level 3, rustc's thin local LTO
+# over each crate's codegen units), the pipeline's own crate compiled incrementally; a profile
+# of its own, so that its binary never takes the place of `--release`'s. The same crates as
+# above unoptimized, in both.
+[profile.{build_profile}]
+inherits = "release"
+
+[profile.{build_profile}.package.{package}]
+incremental = true
+
+[profile.{build_profile}.package.clap_builder]
+opt-level = 0
+
+[profile.{build_profile}.package.indicatif]
+opt-level = 0
+
+[profile.{build_profile}.package.console]
+opt-level = 0
+
+[profile.{build_profile}.package.num-bigint]
+opt-level = 0
+
 [profile.release.package.clap_builder]
 opt-level = 0
 
@@ -395,6 +419,7 @@ opt-level = 0
 [profile.release.package.num-bigint]
 opt-level = 0
 "#,
+        build_profile = BUILD_PROFILE,
         runtime = target.runtime_dir.replace('\\', "/"),
     );
     Ok(Crate { name: package, files: vec![("Cargo.toml".into(), cargo), ("main.rs".into(), header + &text)] })

@@ -97,15 +97,25 @@ async fn rows_without_a_grade_are_rejected_with_their_reason_and_the_rest_scored
     assert!(!missing.is_empty());
     assert_eq!(report.rejected.num_rows(), missing.len());
     assert_eq!(report.scored, all.len() - missing.len());
-    let schema = report.rejected.schema();
-    let (at, _) = schema.column_with_name("reason").expect("a reason column");
-    let reasons = cast(report.rejected.column(at), &DataType::Utf8).expect("reasons as text");
-    for reason in reasons.as_string::<i32>().iter() {
-        let reason = reason.expect("a reason");
-        assert!(reason.contains("grade"), "{reason}");
+    let text = |name: &str| -> Vec<String> {
+        let column = report.rejected.column_by_name(name).unwrap_or_else(|| panic!("a column `{name}`"));
+        let column = cast(column, &DataType::Utf8).expect("text");
+        column.as_string::<i32>().iter().map(|v| v.unwrap_or_default().to_string()).collect()
+    };
+    for reason in text("reason") {
+        assert_eq!(reason, "applications: field `grade`: null, but the schema requires a value");
     }
-    let counted: i64 = summary_of(&report.summary).values().map(|(n, _, _)| n).sum();
-    assert_eq!(counted as usize, report.scored);
+    // The rejected rows are those applications, each as DataFusion handed it over.
+    let rejected_ids: Vec<i64> = text("raw")
+        .iter()
+        .map(|raw| {
+            let row: pipe_runtime::prelude::serde_json::Value =
+                pipe_runtime::prelude::serde_json::from_str(raw).expect("JSON");
+            assert!(row["grade"].is_null(), "{raw}");
+            row["id"].as_i64().expect("an id")
+        })
+        .collect();
+    assert_eq!(rejected_ids, missing);
 }
 
 #[tokio::test]

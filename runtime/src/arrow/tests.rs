@@ -411,3 +411,40 @@ fn lz4_files_are_read_and_a_buffer_claiming_too_much_is_refused() {
     let err = read_ipc_file(b, |_, _| {}).expect_err("too much");
     assert!(err.contains("claims 1099511627776 bytes uncompressed"), "{err}");
 }
+
+#[test]
+fn input_rows_keep_every_row_in_its_place_and_refuse_a_batch_that_cannot_be_converted() {
+    const INNER: &str = r#"[{"name":"at","data_type":"Timestamp(Millisecond, Some(\"UTC\"))"},{"name":"note","data_type":"Utf8","nullable":true}]"#;
+    let batch = |at: Vec<Option<i64>>, unit: TimeUnit| -> RecordBatch {
+        let n = at.len();
+        let at: ArrayRef = match unit {
+            TimeUnit::Second => Arc::new(arrow_array::TimestampSecondArray::from(at)),
+            _ => Arc::new(arrow_array::TimestampMillisecondArray::from(at)),
+        };
+        let note: ArrayRef = Arc::new(StringArray::from((0..n).map(|i| format!("n{i}")).collect::<Vec<_>>()));
+        RecordBatch::try_from_iter([("at", at), ("note", note)]).expect("a batch")
+    };
+    let first = batch(vec![Some(1), Some(2)], TimeUnit::Millisecond);
+    let second = batch(vec![Some(3), None, Some(5)], TimeUnit::Millisecond);
+    let got = input_rows::<Inner>("s", INNER, &[first.clone(), second]).expect("the batches fit the schema");
+    let got: Vec<Result<i64, (String, String)>> = got
+        .into_iter()
+        .map(|r| r.map(|row| row.at).map_err(|u| (u.why.0, String::from_utf8_lossy(&u.raw).into_owned())))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            Ok(1),
+            Ok(2),
+            Ok(3),
+            Err(("field `at`: null, but the schema requires a value".into(), r#"{"at":null,"note":"n1"}"#.into())),
+            Ok(5),
+        ]
+    );
+
+    let too_late = batch(vec![Some(1), Some(i64::MAX / 10)], TimeUnit::Second);
+    let err = input_rows::<Inner>("s", INNER, &[first, too_late]).expect_err("seconds beyond milliseconds' range");
+    let err = err.to_string();
+    assert!(err.starts_with("input `s`, batch 1: "), "{err}");
+    assert!(err.contains("out of range"), "{err}");
+}
