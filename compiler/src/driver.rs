@@ -716,6 +716,12 @@ mod tests {
     /// The `pipe-runtime` dependency line of the crate generated for `pipe` with `extra`
     /// features asked for.
     fn runtime_dependency(pipe: &str, extra: &[&str]) -> String {
+        let manifest = manifest(pipe, extra);
+        manifest.lines().find(|l| l.starts_with("pipe-runtime")).expect("the runtime dependency").to_string()
+    }
+
+    /// The manifest of the crate generated for `pipe` with `extra` features asked for.
+    fn manifest(pipe: &str, extra: &[&str]) -> String {
         let loader = crate::source::MemoryLoader::new()
             .with("r.thrift", "struct R {\n  1: required string id\n  2: required i64 at (timestamp = \"millis\")\n}\n")
             .with("p.pipe", pipe);
@@ -728,8 +734,24 @@ mod tests {
             features: extra.iter().map(|f| f.to_string()).collect(),
         };
         let krate = crate::generate(&mut checked, Path::new("p.pipe"), &target).expect("generates");
-        let manifest = &krate.files.iter().find(|(p, _)| p == "Cargo.toml").expect("a manifest").1;
-        manifest.lines().find(|l| l.starts_with("pipe-runtime")).expect("the runtime dependency").to_string()
+        krate.files.iter().find(|(p, _)| p == "Cargo.toml").expect("a manifest").1.clone()
+    }
+
+    #[test]
+    fn the_manifest_builds_the_pipelines_crate_incrementally_in_a_release_profile_of_its_own() {
+        let files = "include \"r.thrift\"\nsource rows: R { event_time = at  batch = files(\"in.jsonl\") }\nrows -> files(\"out\")\n";
+        let manifest: toml::Table = toml::from_str(&manifest(files, &[])).expect("the manifest is TOML");
+        let profiles = manifest["profile"].as_table().expect("profiles");
+        let own = profiles[codegen::BUILD_PROFILE].as_table().expect("the build profile");
+        assert_eq!(own["inherits"].as_str(), Some("release"));
+        let package = manifest["package"]["name"].as_str().expect("a package name");
+        assert_eq!(own["package"][package]["incremental"].as_bool(), Some(true));
+        for profile in ["dev", codegen::BUILD_PROFILE, "release"] {
+            for krate in ["clap_builder", "indicatif", "console", "num-bigint"] {
+                let level = profiles[profile]["package"][krate]["opt-level"].as_integer();
+                assert_eq!(level, Some(0), "{krate} in {profile}");
+            }
+        }
     }
 
     #[test]
