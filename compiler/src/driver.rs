@@ -41,7 +41,7 @@ pub struct Cache {
 pub enum Profile {
     /// Cargo's release profile, the pipeline's own crate compiled incrementally: what `pipec
     /// build` and `pipec run` use. It runs as fast as `Release`, and an edit of the pipeline
-    /// rebuilds in about 5 s.
+    /// rebuilds in 5-7 s.
     Default,
     /// Cargo's dev profile, the pipeline's own code unoptimized (opt-level 0), the runtime and
     /// its dependencies at opt-level 2 (as the workspace's own). A pipeline builds several times faster
