@@ -77,6 +77,62 @@ impl<'de> Deserialize<'de> for AnyStr {
     }
 }
 
+/// A list (or set) checked element by element and dropped: nothing of it is kept, so checking a
+/// list of strings allocates nothing. The messages are those of a `Vec` ("a sequence").
+#[derive(Debug)]
+pub struct AnyList<T>(std::marker::PhantomData<T>);
+
+impl<T> Default for AnyList<T> {
+    fn default() -> AnyList<T> {
+        AnyList(std::marker::PhantomData)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for AnyList<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<AnyList<T>, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for V<T> {
+            type Value = AnyList<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a sequence")
+            }
+            fn visit_seq<S: serde::de::SeqAccess<'de>>(self, mut s: S) -> Result<AnyList<T>, S::Error> {
+                while s.next_element::<T>()?.is_some() {}
+                Ok(AnyList(std::marker::PhantomData))
+            }
+        }
+        d.deserialize_seq(V(std::marker::PhantomData))
+    }
+}
+
+/// A map checked entry by entry and dropped, as [`AnyList`]; the messages are those of a
+/// `BTreeMap` ("a map").
+#[derive(Debug)]
+pub struct AnyMap<K, V>(std::marker::PhantomData<(K, V)>);
+
+impl<K, V> Default for AnyMap<K, V> {
+    fn default() -> AnyMap<K, V> {
+        AnyMap(std::marker::PhantomData)
+    }
+}
+
+impl<'de, K: Deserialize<'de>, V: Deserialize<'de>> Deserialize<'de> for AnyMap<K, V> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<AnyMap<K, V>, D::Error> {
+        struct Vis<K, V>(std::marker::PhantomData<(K, V)>);
+        impl<'de, K: Deserialize<'de>, V: Deserialize<'de>> serde::de::Visitor<'de> for Vis<K, V> {
+            type Value = AnyMap<K, V>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut m: M) -> Result<AnyMap<K, V>, M::Error> {
+                while m.next_entry::<K, V>()?.is_some() {}
+                Ok(AnyMap(std::marker::PhantomData))
+            }
+        }
+        d.deserialize_map(Vis(std::marker::PhantomData))
+    }
+}
+
 /// Reads a nested value (a list, set, map or struct) from CSV, where it is JSON text.
 pub mod json_text {
     use super::*;

@@ -204,12 +204,32 @@ fn checked_value(g: &mut Gen<'_>, f: &FieldInfo, csv: bool) -> TokenStream {
         let path: syn::ExprPath = syn::parse_str(&de).expect("a deserializer path");
         return quote!(#path(d));
     }
-    let ty = match (&f.ty, f.ty.non_null()) {
-        (Type::Nullable(_), Type::String) => quote!(Option<rt::value::AnyStr>),
-        (_, Type::String) => quote!(rt::value::AnyStr),
-        _ => g.rust_type(&f.ty, f.span),
-    };
+    let ty = checking_type(g, &f.ty, f.span);
     quote!(<#ty as serde::Deserialize>::deserialize(d))
+}
+
+/// The type that checks a JSON value of `ty` without keeping it: strings, lists and maps, at any
+/// depth, are read and dropped as they are met (nothing is allocated for them); other values are
+/// read as their own type. The errors are those of the type itself.
+fn checking_type(g: &mut Gen<'_>, ty: &Type, span: Span) -> TokenStream {
+    match ty {
+        Type::String => quote!(rt::value::AnyStr),
+        Type::List(t) | Type::Set(t) => {
+            let t = checking_type(g, t, span);
+            quote!(rt::value::AnyList<#t>)
+        }
+        Type::Map(k, v) => {
+            // The same diagnostics as the map's own type (keys that cannot be compiled).
+            g.rust_type(ty, span);
+            let (k, v) = (checking_type(g, k, span), checking_type(g, v, span));
+            quote!(rt::value::AnyMap<#k, #v>)
+        }
+        Type::Nullable(t) => {
+            let t = checking_type(g, t, span);
+            quote!(Option<#t>)
+        }
+        _ => g.rust_type(ty, span),
+    }
 }
 
 fn deserializer(ty: &Type, unit: Option<TimestampUnit>) -> Option<String> {
