@@ -25,6 +25,9 @@ n=0
 while IFS= read -r line; do
   printf '\0%s' "$line" > "fuzz/corpus/records/json-$n"; n=$((n + 1))
 done < <(head -q -n 20 tests/cases/codegen/features/events.jsonl examples/partner_ingest/data/applications.jsonl 2>/dev/null)
+# Records in the fields of the target's JSON struct, for the fast path.
+printf '\0{"id":"a","n":5,"at":1700000000000,"tags":[1.5,null,-2e3,0.1]}' > fuzz/corpus/records/json-fast-0
+printf '\0 {"tags": [], "at": -12, "id": "caf\xc3\xa9", "x": {"y": [true, null]}} ' > fuzz/corpus/records/json-fast-1
 printf '\001u1,5,1700000000,2023-11-14T22:20:00Z,2023-11-14,ann,"[""a""]"' > fuzz/corpus/records/csv-0
 printf '\002' > fuzz/corpus/records/parquet-0 && cat tests/cases/codegen/parquet_crc/good.parquet >> fuzz/corpus/records/parquet-0
 # The corrupt Parquet files earlier runs found (the decoder panicked or took minutes on them).

@@ -1,7 +1,8 @@
 //! Any bytes as a record of a source, the way generated code reads it: a JSON line or a CSV
 //! row into a record struct that uses the runtime's deserializers (timestamps in units and
 //! ISO-8601, dates, nested values as JSON text, unread fields checked), with the reasons a
-//! rejection gives; or a whole Parquet file read row by row with checksums on. None panics.
+//! rejection gives, and the JSON fast path (which must read exactly what serde_json reads); or a
+//! whole Parquet file read row by row with checksums on. None panics.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -46,6 +47,27 @@ struct JsonRec {
     tags: Option<Vec<Option<f64>>>,
 }
 
+/// The JSON fast path's reader of `JsonRec`, as the code generator writes one
+/// (`compiler/src/codegen/rows.rs`, `fast_reader`).
+impl pipe_runtime::json::Fast for JsonRec {
+    fn read(s: &mut pipe_runtime::json::Scan<'_>) -> Option<JsonRec> {
+        use pipe_runtime::json::{once, Fast};
+        let (mut id, mut n, mut at, mut tags) = (None, None, None, None);
+        s.open()?;
+        let mut first = true;
+        while let Some(k) = s.key(&mut first)? {
+            match k {
+                b"id" => once(&mut id, String::read(s))?,
+                b"n" => once(&mut n, Option::<i64>::read(s))?,
+                b"at" => once(&mut at, i64::read(s))?,
+                b"tags" => once(&mut tags, Option::<Vec<Option<f64>>>::read(s))?,
+                _ => s.skip()?,
+            }
+        }
+        Some(JsonRec { id: id?, n: n.unwrap_or_default(), at: at?, tags: tags.unwrap_or_default() })
+    }
+}
+
 /// libFuzzer's panic hook aborts at once, before `for_each_row` can catch the parquet crate's
 /// panic; this hook only prints, and a panic that no one catches still ends the run (libfuzzer-sys
 /// aborts on it).
@@ -58,8 +80,18 @@ fuzz_target!(|data: &[u8]| {
     let Some((&kind, body)) = data.split_first() else { return };
     match kind % 3 {
         0 => {
-            if let Err(e) = serde_json::from_slice::<JsonRec>(body) {
-                let _ = pipe_runtime::record::json_reason::<JsonRec>(body, &e);
+            // Whatever the fast path reads, serde_json reads the same (`Debug` tells -0.0 from 0.0).
+            let fast = pipe_runtime::json::parse::<JsonRec>(body);
+            match serde_json::from_slice::<JsonRec>(body) {
+                Ok(slow) => {
+                    if let Some(fast) = fast {
+                        assert_eq!(format!("{fast:?}"), format!("{slow:?}"));
+                    }
+                }
+                Err(e) => {
+                    assert!(fast.is_none(), "the fast path read what serde_json rejects: {fast:?}");
+                    let _ = pipe_runtime::record::json_reason::<JsonRec>(body, &e);
+                }
             }
         }
         1 => {

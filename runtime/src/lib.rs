@@ -12,6 +12,7 @@
 //! | [`metrics`] | per-process Prometheus metrics |
 //! | [`input`] | file globs to splits; JSON Lines and CSV cut at line starts |
 //! | [`sink`] | JSON Lines, CSV and Parquet sinks, Hive partitions, atomic commit |
+//! | [`json`] | the fast path that reads plain JSON records into generated rows, before serde |
 //! | [`record`] | where a record came from, rejections, enums |
 //! | [`value`] | timestamps, dates and nested values in text formats |
 //! | [`f`] | builtin functions and operators |
@@ -32,6 +33,7 @@ pub mod evaluate;
 pub mod f;
 pub mod input;
 pub mod join;
+pub mod json;
 pub mod mask;
 pub mod metrics;
 pub mod model;

@@ -227,6 +227,11 @@ macro_rules! pipe_enum {
                 }
             }
         }
+        impl $crate::json::Fast for $name {
+            fn read(s: &mut $crate::json::Scan<'_>) -> Option<Self> {
+                $crate::json::enum_value(s, Self::NAMES).map($name)
+            }
+        }
         impl<'de> $crate::prelude::serde::Deserialize<'de> for $name {
             fn deserialize<D: $crate::prelude::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 if d.is_human_readable() || $crate::record::arrow_rows() {

@@ -10,6 +10,7 @@ mod examples;
 mod explain;
 mod feature_store;
 mod fmt;
+mod json_fast;
 mod kafka;
 mod object_store;
 mod privacy;

@@ -156,11 +156,132 @@ pub fn record_struct(
         let attrs = if attrs.is_empty() { quote!() } else { quote!(#[serde(#(#attrs),*)]) };
         defs.push(quote!(#attrs pub #fid: #ty));
     }
+    let fast = if csv { None } else { fast_reader(g, ident, fields, checked) };
     quote! {
         #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
         #[serde(crate = "rt::prelude::serde")]
         pub struct #ident { #(#defs),* }
+        #fast
     }
+}
+
+/// The JSON fast path's reader of a struct (`rt::json::Fast`, see the runtime's `json`
+/// module): keys are matched as bytes and each value is read straight into its field. `None`
+/// when a field has a type the fast path does not read; serde then reads every record. Whatever
+/// the fast path does not accept (a missing required field, a repeated one, an escape, a null
+/// where the schema wants a value) it hands to serde, so defaults and nulls here follow the
+/// struct's serde attributes above.
+pub fn fast_reader(
+    g: &mut Gen<'_>,
+    ident: &Ident,
+    fields: &[(usize, &FieldInfo)],
+    checked: &[(usize, &FieldInfo)],
+) -> Option<TokenStream> {
+    let (mut vars, mut arms, mut inits) = (Vec::new(), Vec::new(), Vec::new());
+    for (n, (i, f)) in checked.iter().enumerate() {
+        let ty = fast_type(g, &f.ty, f.timestamp, true, &mut Vec::new())?;
+        let (fid, _) = names::field(&f.name, *i);
+        let var = names::ident("c", &n.to_string());
+        let key = Literal::byte_string(f.name.as_bytes());
+        vars.push(quote!(let mut #var: Option<rt::value::Checked> = None;));
+        arms.push(
+            quote!(#key => rt::json::once(&mut #var, <#ty as rt::json::Fast>::read(s).map(|_| rt::value::Checked))?,),
+        );
+        let required = !f.ty.is_nullable() && f.default.is_none();
+        inits.push(if required { quote!(#fid: #var?) } else { quote!(#fid: rt::value::Checked) });
+    }
+    for (n, (i, f)) in fields.iter().enumerate() {
+        let ty = fast_type(g, &f.ty, f.timestamp, false, &mut Vec::new())?;
+        let (fid, _) = names::field(&f.name, *i);
+        let var = names::ident("v", &n.to_string());
+        let key = Literal::byte_string(f.name.as_bytes());
+        vars.push(quote!(let mut #var: Option<#ty> = None;));
+        arms.push(quote!(#key => rt::json::once(&mut #var, <#ty as rt::json::Fast>::read(s))?,));
+        let init = if f.ty.is_nullable() {
+            quote!(#var.unwrap_or_default())
+        } else if f.default.is_some() {
+            let fname = names::ident(&format!("default_{}_{}_", ident, i), &f.name);
+            quote!(#var.unwrap_or_else(#fname))
+        } else {
+            quote!(#var?)
+        };
+        inits.push(quote!(#fid: #init));
+    }
+    Some(quote! {
+        impl rt::json::Fast for #ident {
+            fn read(s: &mut rt::json::Scan<'_>) -> Option<Self> {
+                #(#vars)*
+                s.open()?;
+                let mut first = true;
+                while let Some(k) = s.key(&mut first)? {
+                    match k {
+                        #(#arms)*
+                        _ => s.skip()?,
+                    }
+                }
+                Some(#ident { #(#inits),* })
+            }
+        }
+    })
+}
+
+/// The type the JSON fast path reads a value of `ty` as (`unit`: a timestamp field's unit;
+/// `checking`: the value is only checked, as [`checking_type`] reads it), or `None` when it
+/// reads no such value: binary, dates, timestamps in units other than milliseconds, maps
+/// without string keys, structs with such a field.
+fn fast_type(
+    g: &mut Gen<'_>,
+    ty: &Type,
+    unit: Option<TimestampUnit>,
+    checking: bool,
+    seen: &mut Vec<crate::types::StructId>,
+) -> Option<TokenStream> {
+    Some(match ty {
+        Type::Bool => quote!(bool),
+        Type::Int | Type::Duration => quote!(i64),
+        Type::Timestamp if matches!(unit, None | Some(TimestampUnit::Millis)) => quote!(i64),
+        Type::Double => quote!(f64),
+        Type::String if checking => quote!(rt::value::AnyStr),
+        Type::String => quote!(String),
+        Type::List(t) | Type::Set(t) => {
+            let t = fast_type(g, t, None, checking, seen)?;
+            if checking {
+                quote!(rt::value::AnyList<#t>)
+            } else {
+                quote!(Vec<#t>)
+            }
+        }
+        Type::Map(k, v) if **k == Type::String => {
+            let v = fast_type(g, v, None, checking, seen)?;
+            if checking {
+                quote!(rt::value::AnyMap<rt::value::AnyStr, #v>)
+            } else {
+                quote!(std::collections::BTreeMap<String, #v>)
+            }
+        }
+        Type::Struct(id, _) => {
+            if seen.contains(id) {
+                return None;
+            }
+            seen.push(*id);
+            let res = g.res;
+            for f in &res.schema.get_struct(*id).fields {
+                fast_type(g, &f.ty, f.timestamp, false, seen)?;
+            }
+            seen.pop();
+            let i = g.struct_ident(*id);
+            quote!(#i)
+        }
+        Type::Enum(id, _) => {
+            let i = g.enum_ident(*id);
+            quote!(#i)
+        }
+        Type::Nullable(t) => {
+            let t = fast_type(g, t, unit, checking, seen)?;
+            quote!(Option<#t>)
+        }
+        _ => return None,
+    })
 }
 
 /// The struct of an operator's output row (written, never read).

@@ -301,10 +301,16 @@ impl Parts {
         let row = &cx.row_ty[i];
         let m = id(format!("source_{i}"));
         let ni = lit(i);
+        // Plain records take the fast path; serde reads the others (and says what is wrong).
+        let parse = if s.fast_json {
+            quote!(rt::json::parse::<#row>(o.raw).map_or_else(|| serde_json::from_slice::<#row>(o.raw), Ok))
+        } else {
+            quote!(serde_json::from_slice::<#row>(o.raw))
+        };
         self.parse_json.push(quote! {
             #k => {
                 st.base.stats[#ni].read += 1;
-                match serde_json::from_slice::<#row>(o.raw) {
+                match #parse {
                     Ok(r) => st.#m(ctx, o, r),
                     Err(e) => {
                         let why = rt::record::json_reason::<#row>(o.raw, &e);

@@ -28,6 +28,8 @@ pub(super) struct SourceParts {
     pub(super) from_parquet: TokenStream,
     /// For a source that reads Arrow files: the descriptor of the fields a file must have.
     pub(super) arrow_schema: Option<String>,
+    /// Whether the row struct has a JSON fast path (`rt::json::Fast`).
+    pub(super) fast_json: bool,
 }
 
 /// The fields of the source's record that the program reads, with their index in the record.
@@ -44,6 +46,7 @@ pub(super) fn source_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, 
             decl: quote!(),
             from_parquet: quote!(unreachable!()),
             arrow_schema: None,
+            fast_json: false,
         };
     };
     let def = g.res.schema.get_struct(*sid);
@@ -67,6 +70,7 @@ pub(super) fn source_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, 
         })
         .unwrap_or_else(|| "json".into());
     let row = rows::record_struct(g, &ident, &fields, &checked, true, src_format == "csv");
+    let fast_json = src_format != "csv" && rows::fast_reader(g, &ident, &fields, &checked).is_some();
     let from_parquet = parquet_reader(g, node, source, &ident, &fields, &checked, &src_format);
     let columns: Vec<&FieldInfo> = fields.iter().chain(&checked).map(|(_, f)| *f).collect();
     let decl = source_decl(g, node, source, &columns);
@@ -100,7 +104,7 @@ pub(super) fn source_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Node, 
             #out
         }
     };
-    SourceParts { row, method, decl, from_parquet, arrow_schema }
+    SourceParts { row, method, decl, from_parquet, arrow_schema, fast_json }
 }
 
 /// The body of the closure that reads a record from a Parquet row, field by field.
