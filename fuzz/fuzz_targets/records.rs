@@ -51,16 +51,16 @@ struct JsonRec {
 /// (`compiler/src/codegen/rows.rs`, `fast_reader`).
 impl pipe_runtime::json::Fast for JsonRec {
     fn read(s: &mut pipe_runtime::json::Scan<'_>) -> Option<JsonRec> {
-        use pipe_runtime::json::{once, Fast};
+        use pipe_runtime::json::{set_once, Fast};
         let (mut id, mut n, mut at, mut tags) = (None, None, None, None);
         s.open()?;
         let mut first = true;
         while let Some(k) = s.key(&mut first)? {
             match k {
-                b"id" => once(&mut id, String::read(s))?,
-                b"n" => once(&mut n, Option::<i64>::read(s))?,
-                b"at" => once(&mut at, i64::read(s))?,
-                b"tags" => once(&mut tags, Option::<Vec<Option<f64>>>::read(s))?,
+                b"id" => set_once(&mut id, String::read(s))?,
+                b"n" => set_once(&mut n, Option::<i64>::read(s))?,
+                b"at" => set_once(&mut at, i64::read(s))?,
+                b"tags" => set_once(&mut tags, Option::<Vec<Option<f64>>>::read(s))?,
                 _ => s.skip()?,
             }
         }

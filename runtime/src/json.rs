@@ -6,7 +6,7 @@
 //! The compiler knows the row's fields, so generated code matches keys as bytes and reads each
 //! value straight into its field. The fast path only ever *accepts* a record in the plainest
 //! form, and gives up (`None`) on anything else — an escape in a string, a number with more
-//! digits than a double holds exactly, a duplicate key, a missing field, anything malformed.
+//! than 19 digits or a scale beyond 10^±22, a duplicate key, a missing field, anything malformed.
 //! The caller then reads the record with serde_json as before, which gives the value or the
 //! reason for the rejection. So the rule that keeps the two in agreement is one-sided: whenever
 //! the fast path returns a row, serde_json would have returned the same row; this module's
@@ -16,7 +16,8 @@ use std::collections::BTreeMap;
 
 use crate::value::{AnyList, AnyMap, AnyStr};
 
-/// serde_json refuses nesting deeper than 128; the fast path stops well before.
+/// serde_json refuses typed values nested deeper than 127 (ignored ones it follows to any
+/// depth); the fast path gives up before either.
 const MAX_DEPTH: u32 = 100;
 
 /// A position in one record's bytes.
@@ -372,7 +373,7 @@ impl<V: Fast> Fast for AnyMap<AnyStr, V> {
 
 /// An enum value written as one of its names or its number (`names` as `pipe_enum!` lists
 /// them); a number that names no value is left to serde, which rejects it.
-pub fn enum_value(s: &mut Scan<'_>, names: &[(&str, i64)]) -> Option<i64> {
+pub fn enum_number(s: &mut Scan<'_>, names: &[(&str, i64)]) -> Option<i64> {
     if s.peek()? == b'"' {
         let text = s.str()?;
         return names.iter().find(|(n, _)| *n == text).map(|(_, v)| *v);
@@ -383,7 +384,7 @@ pub fn enum_value(s: &mut Scan<'_>, names: &[(&str, i64)]) -> Option<i64> {
 
 /// Records a field seen in an object: `None` if it was seen before (serde rejects a repeated
 /// field).
-pub fn once<T>(slot: &mut Option<T>, value: Option<T>) -> Option<()> {
+pub fn set_once<T>(slot: &mut Option<T>, value: Option<T>) -> Option<()> {
     if slot.is_some() {
         return None;
     }
@@ -516,7 +517,7 @@ mod tests {
     #[test]
     fn enum_values_are_names_or_numbers_of_the_enum() {
         let names = [("RENT", 1), ("OWN", 3)];
-        let read = |t: &str| enum_value(&mut Scan { b: t.as_bytes(), i: 0, depth: 0 }, &names);
+        let read = |t: &str| enum_number(&mut Scan { b: t.as_bytes(), i: 0, depth: 0 }, &names);
         assert_eq!(read("\"OWN\""), Some(3));
         assert_eq!(read("1"), Some(1));
         assert_eq!(read("2"), None);

@@ -229,7 +229,7 @@ macro_rules! pipe_enum {
         }
         impl $crate::json::Fast for $name {
             fn read(s: &mut $crate::json::Scan<'_>) -> Option<Self> {
-                $crate::json::enum_value(s, Self::NAMES).map($name)
+                $crate::json::enum_number(s, Self::NAMES).map($name)
             }
         }
         impl<'de> $crate::prelude::serde::Deserialize<'de> for $name {
@@ -315,7 +315,10 @@ pub fn enum_value<'de, D: serde::Deserializer<'de>>(
             }
         }
         fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<i64, E> {
-            self.visit_i64(i64::try_from(n).unwrap_or(-1))
+            match i64::try_from(n) {
+                Ok(n) => self.visit_i64(n),
+                Err(_) => Err(E::custom(format_args!("not a value of enum {}", self.0))),
+            }
         }
     }
     d.deserialize_any(V(thrift, names))
@@ -430,6 +433,24 @@ mod tests {
     fn reason(raw: &str) -> String {
         let e = serde_json::from_slice::<T>(raw.as_bytes()).expect_err("bad");
         json_reason::<T>(raw.as_bytes(), &e).0
+    }
+
+    #[allow(dead_code, reason = "only read")]
+    mod sign {
+        crate::pipe_enum!(Sign, "Sign", [(MINUS, "MINUS", -1i64), (PLUS, "PLUS", 1i64)]);
+    }
+    use sign::Sign;
+
+    /// A number beyond `i64` is no value of an enum, even one that declares -1.
+    #[test]
+    fn enum_values_are_names_or_declared_numbers() {
+        let read = |t: &str| serde_json::from_str::<Sign>(t).map(|s| s.0).map_err(|e| e.to_string());
+        assert_eq!(read("\"PLUS\""), Ok(1));
+        assert_eq!(read("-1"), Ok(-1));
+        assert_eq!(read("\"-1\""), Ok(-1));
+        for bad in ["2", "9223372036854775808", "18446744073709551615", "\"ZERO\""] {
+            assert!(read(bad).is_err_and(|e| e.contains("not a value of enum Sign")), "{bad}: {:?}", read(bad));
+        }
     }
 
     #[test]

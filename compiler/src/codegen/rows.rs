@@ -185,7 +185,7 @@ pub fn fast_reader(
         let key = Literal::byte_string(f.name.as_bytes());
         vars.push(quote!(let mut #var: Option<rt::value::Checked> = None;));
         arms.push(
-            quote!(#key => rt::json::once(&mut #var, <#ty as rt::json::Fast>::read(s).map(|_| rt::value::Checked))?,),
+            quote!(#key => rt::json::set_once(&mut #var, <#ty as rt::json::Fast>::read(s).map(|_| rt::value::Checked))?,),
         );
         let required = !f.ty.is_nullable() && f.default.is_none();
         inits.push(if required { quote!(#fid: #var?) } else { quote!(#fid: rt::value::Checked) });
@@ -196,7 +196,7 @@ pub fn fast_reader(
         let var = names::ident("v", &n.to_string());
         let key = Literal::byte_string(f.name.as_bytes());
         vars.push(quote!(let mut #var: Option<#ty> = None;));
-        arms.push(quote!(#key => rt::json::once(&mut #var, <#ty as rt::json::Fast>::read(s))?,));
+        arms.push(quote!(#key => rt::json::set_once(&mut #var, <#ty as rt::json::Fast>::read(s))?,));
         let init = if f.ty.is_nullable() {
             quote!(#var.unwrap_or_default())
         } else if f.default.is_some() {
