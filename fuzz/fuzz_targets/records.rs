@@ -52,15 +52,28 @@ struct JsonRec {
 impl pipe_runtime::json::Fast for JsonRec {
     fn read(s: &mut pipe_runtime::json::Scan<'_>) -> Option<JsonRec> {
         use pipe_runtime::json::{set_once, Fast};
+        const KEYS: [&[u8]; 4] = [b"id", b"n", b"at", b"tags"];
         let (mut id, mut n, mut at, mut tags) = (None, None, None, None);
         s.open()?;
-        let mut first = true;
-        while let Some(k) = s.key(&mut first)? {
+        let (mut first, mut next) = (true, 0usize);
+        while let Some(k) = s.key_expecting(&mut first, KEYS.get(next).copied())? {
             match k {
-                b"id" => set_once(&mut id, String::read(s))?,
-                b"n" => set_once(&mut n, Option::<i64>::read(s))?,
-                b"at" => set_once(&mut at, i64::read(s))?,
-                b"tags" => set_once(&mut tags, Option::<Vec<Option<f64>>>::read(s))?,
+                b"id" => {
+                    next = 1;
+                    set_once(&mut id, String::read(s))?
+                }
+                b"n" => {
+                    next = 2;
+                    set_once(&mut n, Option::<i64>::read(s))?
+                }
+                b"at" => {
+                    next = 3;
+                    set_once(&mut at, i64::read(s))?
+                }
+                b"tags" => {
+                    next = 4;
+                    set_once(&mut tags, Option::<Vec<Option<f64>>>::read(s))?
+                }
                 _ => s.skip()?,
             }
         }

@@ -150,6 +150,34 @@ impl<'a> Scan<'a> {
         Some(Some(k))
     }
 
+    /// As [`Scan::key`], trying `expected` first (the key after the last one read, in the
+    /// schema's order, which is the order most writers use): when the next key is exactly
+    /// `"expected"` it is taken with one comparison instead of being scanned byte by byte.
+    pub fn key_expecting(&mut self, first: &mut bool, expected: Option<&'static [u8]>) -> Option<Option<&'a [u8]>> {
+        if let Some(want) = expected {
+            let at = self.i;
+            self.ws();
+            let comma = !*first && self.b.get(self.i) == Some(&b',');
+            if comma {
+                self.i += 1;
+                self.ws();
+            }
+            let end = self.i + 1 + want.len();
+            if (*first || comma)
+                && self.b.get(self.i) == Some(&b'"')
+                && self.b.get(self.i + 1..end) == Some(want)
+                && self.b.get(end) == Some(&b'"')
+            {
+                self.i = end + 1;
+                self.eat(b':')?;
+                *first = false;
+                return Some(Some(want));
+            }
+            self.i = at;
+        }
+        self.key(first)
+    }
+
     /// Reads a list, `f` reading each element.
     fn list(&mut self, mut f: impl FnMut(&mut Scan<'a>) -> Option<()>) -> Option<()> {
         self.eat(b'[')?;
@@ -488,6 +516,33 @@ mod tests {
         for t in ["[1,]", "[1 2]", "[,1]", "[1", "{\"a\":1,}", "{\"a\" 1}", "{,}", "[1] x", "nul", "nullx"] {
             assert!(parse::<Option<Vec<i64>>>(t.as_bytes()).is_none(), "{t}");
             assert!(parse::<Option<BTreeMap<String, i64>>>(t.as_bytes()).is_none(), "{t}");
+        }
+    }
+
+    /// An expected key is taken whole; any other key, the end of the object or bad syntax
+    /// takes the ordinary path, with the same outcome.
+    #[test]
+    fn an_expected_key_reads_as_any_key_reads() {
+        let keys = |text: &str, expected: &[&'static [u8]]| {
+            let mut s = Scan { b: text.as_bytes(), i: 0, depth: 0 };
+            let (mut first, mut out, mut n) = (true, Vec::new(), 0);
+            s.open()?;
+            while let Some(k) = s.key_expecting(&mut first, expected.get(n).copied())? {
+                out.push(String::from_utf8(k.to_vec()).ok()?);
+                s.skip()?;
+                n += 1;
+            }
+            Some(out)
+        };
+        let want = |ks: &[&str]| Some(ks.iter().map(|k| k.to_string()).collect::<Vec<_>>());
+        let exp: &[&'static [u8]] = &[b"a", b"bb", b"c"];
+        assert_eq!(keys(r#"{"a": 1, "bb": 2, "c": 3}"#, exp), want(&["a", "bb", "c"]));
+        assert_eq!(keys(r#" { "bb" :2 ,"a":1,"c" : 3 } "#, exp), want(&["bb", "a", "c"]));
+        assert_eq!(keys(r#"{"ab": 1, "b": 2, "a\"": 3}"#, exp), None);
+        assert_eq!(keys(r#"{"ab": 1, "b": 2}"#, exp), want(&["ab", "b"]));
+        assert_eq!(keys(r#"{}"#, exp), want(&[]));
+        for bad in [r#"{"a" 1}"#, r#"{"a": 1 "bb": 2}"#, r#"{"a": 1,, "bb": 2}"#, r#"{,"a": 1}"#, r#"{"a": 1,}"#] {
+            assert_eq!(keys(bad, exp), None, "{bad}");
         }
     }
 

@@ -177,16 +177,18 @@ pub fn fast_reader(
     fields: &[(usize, &FieldInfo)],
     checked: &[(usize, &FieldInfo)],
 ) -> Option<TokenStream> {
-    let (mut vars, mut arms, mut inits) = (Vec::new(), Vec::new(), Vec::new());
+    // (field index, key, how its value is read), in the schema's order below.
+    let (mut vars, mut reads, mut inits) = (Vec::new(), Vec::new(), Vec::new());
     for (n, (i, f)) in checked.iter().enumerate() {
         let ty = fast_type(g, &f.ty, f.timestamp, true, &mut Vec::new())?;
         let (fid, _) = names::field(&f.name, *i);
         let var = names::ident("c", &n.to_string());
-        let key = Literal::byte_string(f.name.as_bytes());
         vars.push(quote!(let mut #var: Option<rt::value::Checked> = None;));
-        arms.push(
-            quote!(#key => rt::json::set_once(&mut #var, <#ty as rt::json::Fast>::read(s).map(|_| rt::value::Checked))?,),
-        );
+        reads.push((
+            *i,
+            &f.name,
+            quote!(rt::json::set_once(&mut #var, <#ty as rt::json::Fast>::read(s).map(|_| rt::value::Checked))?),
+        ));
         let required = !f.ty.is_nullable() && f.default.is_none();
         inits.push(if required { quote!(#fid: #var?) } else { quote!(#fid: rt::value::Checked) });
     }
@@ -194,9 +196,8 @@ pub fn fast_reader(
         let ty = fast_type(g, &f.ty, f.timestamp, false, &mut Vec::new())?;
         let (fid, _) = names::field(&f.name, *i);
         let var = names::ident("v", &n.to_string());
-        let key = Literal::byte_string(f.name.as_bytes());
         vars.push(quote!(let mut #var: Option<#ty> = None;));
-        arms.push(quote!(#key => rt::json::set_once(&mut #var, <#ty as rt::json::Fast>::read(s))?,));
+        reads.push((*i, &f.name, quote!(rt::json::set_once(&mut #var, <#ty as rt::json::Fast>::read(s))?)));
         let init = if f.ty.is_nullable() {
             quote!(#var.unwrap_or_default())
         } else if f.default.is_some() {
@@ -207,18 +208,41 @@ pub fn fast_reader(
         };
         inits.push(quote!(#fid: #init));
     }
+    // Writers mostly put the keys in the schema's order: after a key, the next one is expected.
+    reads.sort_by_key(|(i, _, _)| *i);
+    let keys: Vec<Literal> = reads.iter().map(|(_, name, _)| Literal::byte_string(name.as_bytes())).collect();
+    let arms = reads.iter().enumerate().map(|(pos, (_, name, read))| {
+        let key = Literal::byte_string(name.as_bytes());
+        let after = pos + 1;
+        quote!(#key => { next = #after; #read })
+    });
+    let n_keys = keys.len();
+    let body = if reads.is_empty() {
+        quote! {
+            s.open()?;
+            let mut first = true;
+            while s.key(&mut first)?.is_some() {
+                s.skip()?;
+            }
+        }
+    } else {
+        quote! {
+            const KEYS: [&[u8]; #n_keys] = [#(#keys),*];
+            #(#vars)*
+            s.open()?;
+            let (mut first, mut next) = (true, 0usize);
+            while let Some(k) = s.key_expecting(&mut first, KEYS.get(next).copied())? {
+                match k {
+                    #(#arms)*
+                    _ => s.skip()?,
+                }
+            }
+        }
+    };
     Some(quote! {
         impl rt::json::Fast for #ident {
             fn read(s: &mut rt::json::Scan<'_>) -> Option<Self> {
-                #(#vars)*
-                s.open()?;
-                let mut first = true;
-                while let Some(k) = s.key(&mut first)? {
-                    match k {
-                        #(#arms)*
-                        _ => s.skip()?,
-                    }
-                }
+                #body
                 Some(#ident { #(#inits),* })
             }
         }
