@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::sync::Mutex;
 
 use parquet::basic::Compression;
-use parquet::data_type::{BoolType, ByteArray, ByteArrayType, DoubleType, Int32Type, Int64Type};
 use parquet::file::properties::{WriterProperties, WriterPropertiesPtr};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::{SchemaDescPtr, SchemaDescriptor};
 
-pub use crate::pq::write::RowGroup;
+use crate::pq::write::Scratch;
+pub use crate::pq::write::{Column, RowGroup};
 
 use crate::value::Cell;
 
@@ -148,8 +148,9 @@ struct ParquetFile {
 
 impl ParquetFile {
     /// Starts the next row group.
-    fn row_group(&mut self) -> io::Result<RowGroup<'_>> {
-        Ok(RowGroup::new(self.w.next_row_group().map_err(pq_err)?, self.schema.clone(), self.props.clone()))
+    fn row_group<'a>(&'a mut self, scratch: &'a mut Scratch) -> io::Result<RowGroup<'a>> {
+        let rg = self.w.next_row_group().map_err(pq_err)?;
+        Ok(RowGroup::new(rg, self.schema.clone(), self.props.clone(), scratch))
     }
 }
 
@@ -204,6 +205,9 @@ pub struct Outputs {
     streaming: bool,
     /// The parts every worker of the cluster uploaded to object-store sinks (batch, leader).
     uploaded: Mutex<Vec<Uploaded>>,
+    /// Buffers Parquet row groups are encoded in: one is taken for each row group and put back,
+    /// so there are as many as workers encode at once, not one per open file.
+    scratch: Mutex<Vec<Scratch>>,
 }
 
 /// One file a batch run's worker uploaded to an object-store sink: sink number, key relative
@@ -499,7 +503,7 @@ impl Outputs {
                 std::fs::create_dir_all(tmp).map_err(|e| at(e, "create", tmp))?;
             }
         }
-        Ok(Outputs { sinks, memory: false, streaming: false, uploaded: Mutex::default() })
+        Ok(Outputs { sinks, memory: false, streaming: false, uploaded: Mutex::default(), scratch: Mutex::default() })
     }
 
     /// Uploads `worker`'s finished files of every object-store sink (a batch run, after
@@ -536,7 +540,7 @@ impl Outputs {
     /// sink buffer, in arrival order, for [`SinkBuf::take`]; no file or terminal is touched.
     pub fn in_memory(decls: Vec<SinkDecl>) -> Outputs {
         let sinks = decls.into_iter().map(|decl| SinkOut::new(decl, None, None)).collect();
-        Outputs { sinks, memory: true, streaming: false, uploaded: Mutex::default() }
+        Outputs { sinks, memory: true, streaming: false, uploaded: Mutex::default(), scratch: Mutex::default() }
     }
 
     pub fn is_memory(&self) -> bool {
@@ -569,7 +573,7 @@ impl Outputs {
             s.connect(true, leader)?;
             sinks.push(s);
         }
-        Ok(Outputs { sinks, memory: false, streaming: true, uploaded: Mutex::default() })
+        Ok(Outputs { sinks, memory: false, streaming: true, uploaded: Mutex::default(), scratch: Mutex::default() })
     }
 
     /// Before a stream starts (the leading process): PostgreSQL sinks refuse a stream without a
@@ -759,9 +763,13 @@ impl Outputs {
         match (file.as_mut(), text) {
             (Some(Open::Text(w)), Some(t)) => w.write_all(&t),
             (Some(Open::Parquet(f)), _) => {
-                let mut rg = f.row_group()?;
-                R::write_parquet(rows, &mut rg).map_err(pq_err)?;
-                rg.close().map_err(pq_err)
+                let mut scratch = lock(&self.scratch).pop().unwrap_or_default();
+                let written = f.row_group(&mut scratch).and_then(|mut rg| {
+                    R::write_parquet(rows, &mut rg).map_err(pq_err)?;
+                    rg.close().map_err(pq_err)
+                });
+                lock(&self.scratch).push(scratch);
+                written
             }
             #[cfg(feature = "arrow")]
             (Some(Open::Arrow(f)), _) => {
@@ -1454,33 +1462,6 @@ impl<R: Record, K: std::hash::Hash + Eq + Clone> SinkBuf<R, K> {
     }
 }
 
-// ---- Parquet columns, written by generated `Record::write_parquet` ----
-
-macro_rules! column_writer {
-    ($name:ident, $t:ty, $dt:ty) => {
-        /// Writes the next column of the row group; `defs` are definition levels for an
-        /// optional column (1 present, 0 null), `None` for a required one.
-        pub fn $name(rg: &mut RowGroup<'_>, values: &[$t], defs: Option<&[i16]>) -> parquet::errors::Result<()> {
-            rg.column::<$dt>(values, defs)
-        }
-    };
-}
-column_writer!(col_i64, i64, Int64Type);
-column_writer!(col_i32, i32, Int32Type);
-column_writer!(col_f64, f64, DoubleType);
-column_writer!(col_bool, bool, BoolType);
-column_writer!(col_bytes, ByteArray, ByteArrayType);
-
-/// A text value as a Parquet byte array.
-pub fn bytes(s: &str) -> ByteArray {
-    ByteArray::from(s.as_bytes().to_vec())
-}
-
-/// A string moved into a Parquet byte array, without copying it.
-pub fn owned_bytes(s: String) -> ByteArray {
-    ByteArray::from(s.into_bytes())
-}
-
 impl Record for crate::record::Rejected {
     const COLUMNS: &'static [&'static str] = &["source", "position", "raw", "reason"];
     const PARQUET_SCHEMA: &'static str = "message rejected { REQUIRED BYTE_ARRAY source (UTF8); REQUIRED BYTE_ARRAY position (UTF8); REQUIRED BYTE_ARRAY raw (UTF8); REQUIRED BYTE_ARRAY reason (UTF8); }";
@@ -1493,10 +1474,16 @@ impl Record for crate::record::Rejected {
         crate::arrow::to_batch(fields, rows)
     }
     fn write_parquet(rows: &mut Vec<Self>, rg: &mut RowGroup<'_>) -> parquet::errors::Result<()> {
-        col_bytes(rg, &rows.iter().map(|r| bytes(&r.source)).collect::<Vec<_>>(), None)?;
-        col_bytes(rg, &rows.iter().map(|r| bytes(&r.position)).collect::<Vec<_>>(), None)?;
-        col_bytes(rg, &rows.iter().map(|r| bytes(&r.raw)).collect::<Vec<_>>(), None)?;
-        col_bytes(rg, &rows.drain(..).map(|r| owned_bytes(r.reason)).collect::<Vec<_>>(), None)
+        let fields: [fn(&Self) -> &str; 4] = [|r| &r.source, |r| &r.position, |r| &r.raw, |r| &r.reason];
+        for field in fields {
+            let mut c = rg.column()?;
+            for r in rows.iter() {
+                c.bytes(field(r).as_bytes());
+            }
+            c.finish()?;
+        }
+        rows.clear();
+        Ok(())
     }
 }
 

@@ -464,20 +464,17 @@ pub fn record_impl(g: &mut Gen<'_>, ident: &Ident, fields: &[(String, Type)], sp
     let mut schema = String::from("message row {");
     let mut cells = Vec::new();
     let mut writes = Vec::new();
-    let mut col_decls = Vec::new();
-    let mut col_fills = Vec::new();
     for (i, (name, ty)) in fields.iter().enumerate() {
         let (fid, _) = names::field(name, i);
         columns.push(Literal::string(name));
         let inner = ty.non_null();
         let rep = if ty.is_nullable() { "OPTIONAL" } else { "REQUIRED" };
-        let (physical, writer) = match inner {
-            Type::Bool => ("BOOLEAN", "col_bool"),
-            Type::Int | Type::Duration => ("INT64", "col_i64"),
-            Type::Timestamp => ("INT64", "col_i64"),
-            Type::Date => ("INT32", "col_i32"),
-            Type::Double => ("DOUBLE", "col_f64"),
-            _ => ("BYTE_ARRAY", "col_bytes"),
+        let physical = match inner {
+            Type::Bool => "BOOLEAN",
+            Type::Int | Type::Duration | Type::Timestamp => "INT64",
+            Type::Date => "INT32",
+            Type::Double => "DOUBLE",
+            _ => "BYTE_ARRAY",
         };
         let logical = match inner {
             Type::Timestamp => " (TIMESTAMP(MILLIS,true))",
@@ -487,34 +484,38 @@ pub fn record_impl(g: &mut Gen<'_>, ident: &Ident, fields: &[(String, Type)], sp
             _ => " (JSON)",
         };
         schema.push_str(&format!(" {rep} {physical} {name}{logical};"));
-        // The column value from `x: T` (T the non-null type), moved out of the row.
-        let conv = match inner {
-            Type::Bool | Type::Int | Type::Duration | Type::Timestamp | Type::Date | Type::Double => quote!(x),
-            Type::String => quote!(sink::owned_bytes(x)),
-            Type::Enum(..) => quote!(sink::bytes(&x.name())),
-            Type::Binary => quote!(parquet::data_type::ByteArray::from(x)),
-            _ => quote!(sink::bytes(&serde_json::to_string(&x).unwrap_or_default())),
+        // Appends `x: &T` (T the non-null type) to the column `c`.
+        let push = match inner {
+            Type::Bool => quote!(c.bool(*x)),
+            Type::Int | Type::Duration | Type::Timestamp => quote!(c.i64(*x)),
+            Type::Date => quote!(c.i32(*x)),
+            Type::Double => quote!(c.f64(*x)),
+            Type::String => quote!(c.bytes(x.as_bytes())),
+            Type::Enum(..) => quote!(c.bytes(x.name().as_bytes())),
+            Type::Binary => quote!(c.bytes(x)),
+            _ => quote!(c.bytes(serde_json::to_string(x).unwrap_or_default().as_bytes())),
         };
-        let writer = Ident::new(writer, proc_macro2::Span::call_site());
-        let v = Ident::new(&format!("v{i}"), proc_macro2::Span::call_site());
-        let d = Ident::new(&format!("d{i}"), proc_macro2::Span::call_site());
-        if ty.is_nullable() {
-            col_decls.push(quote! {
-                let mut #v = Vec::with_capacity(n);
-                let mut #d = Vec::with_capacity(n);
-            });
-            col_fills.push(quote! {
-                match r.#fid {
-                    Some(x) => { #v.push(#conv); #d.push(1i16); }
-                    None => #d.push(0i16),
+        writes.push(if ty.is_nullable() {
+            quote! {{
+                let mut c = rg.column()?;
+                for r in rows.iter() {
+                    match &r.#fid {
+                        Some(x) => #push,
+                        None => c.null(),
+                    }
                 }
-            });
-            writes.push(quote!(sink::#writer(rg, &#v, Some(&#d))?;));
+                c.finish()?;
+            }}
         } else {
-            col_decls.push(quote!(let mut #v = Vec::with_capacity(n);));
-            col_fills.push(quote! {{ let x = r.#fid; #v.push(#conv); }});
-            writes.push(quote!(sink::#writer(rg, &#v, None)?;));
-        }
+            quote! {{
+                let mut c = rg.column()?;
+                for r in rows.iter() {
+                    let x = &r.#fid;
+                    #push;
+                }
+                c.finish()?;
+            }}
+        });
         let cell = cell_of(quote!(x), inner);
         cells.push(if ty.is_nullable() {
             quote! {{
@@ -559,12 +560,8 @@ pub fn record_impl(g: &mut Gen<'_>, ident: &Ident, fields: &[(String, Type)], sp
                 rows: &mut Vec<Self>,
                 rg: &mut sink::RowGroup<'_>,
             ) -> parquet::errors::Result<()> {
-                let n = rows.len();
-                #(#col_decls)*
-                for r in rows.drain(..) {
-                    #(#col_fills)*
-                }
                 #(#writes)*
+                rows.clear();
                 Ok(())
             }
         }
