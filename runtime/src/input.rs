@@ -229,7 +229,13 @@ impl Split {
         buf.clear();
         let mut f = self.open()?;
         f.seek(SeekFrom::Start(self.start))?;
-        buf.reserve(usize::try_from(self.len()).unwrap_or(0));
+        let len = usize::try_from(self.len()).unwrap_or(0);
+        if buf.capacity() < len {
+            // A fresh buffer, a little larger than needed: growing the old one would copy its
+            // stale bytes (realloc does not know they are stale), and splits of nearly the
+            // same size would each grow it again.
+            *buf = Vec::with_capacity(len + len / 16);
+        }
         f.take(self.len()).read_to_end(buf)?;
         if buf.len() as u64 != self.len() {
             return Err(changed_error(&format!(
