@@ -10,17 +10,20 @@ use std::sync::Arc;
 use std::sync::Mutex;
 
 use parquet::basic::Compression;
-use parquet::file::properties::{WriterProperties, WriterPropertiesPtr};
+use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
-use parquet::schema::types::{SchemaDescPtr, SchemaDescriptor};
+use parquet::schema::types::SchemaDescriptor;
 
-use crate::pq::write::Scratch;
-pub use crate::pq::write::{Column, RowGroup};
+pub use crate::pq::write::{Columns, Scratch};
 
 use crate::value::Cell;
 
 /// Rows a worker buffers per sink before writing them out.
 pub const FLUSH_ROWS: usize = 16_384;
+
+/// Emptied Parquet columns a sink keeps for the next partitions (each up to a row group's
+/// buffers, a few megabytes).
+const SPARE_COLUMNS: usize = 4;
 
 /// A row type a sink can write. Generated code implements it for every row that reaches a sink.
 pub trait Record: serde::Serialize + Send + Sized {
@@ -32,9 +35,8 @@ pub trait Record: serde::Serialize + Send + Sized {
     const ARROW_SCHEMA: &'static str;
     /// Appends the row's cells, as CSV text.
     fn cells(&self, out: &mut Vec<String>);
-    /// Writes `rows` as the columns of one row group, in schema order.
-    /// Takes the rows out of `rows`, which keeps its capacity for the next batch.
-    fn write_parquet(rows: &mut Vec<Self>, rg: &mut RowGroup<'_>) -> parquet::errors::Result<()>;
+    /// Appends the row's values to the Parquet columns of its partition, by column number.
+    fn parquet_row(&self, c: &mut Columns);
     /// `rows` as one Arrow record batch of `fields` ([`crate::arrow::to_batch`]). Generated
     /// code implements it only in programs that write Arrow: elsewhere serde_arrow's
     /// serializer is not compiled for every row type a sink writes.
@@ -139,19 +141,16 @@ enum Open {
 /// An open file of a sink, locked by the worker writing into it; `None` once closed.
 type SharedFile = Arc<Mutex<Option<Open>>>;
 
-/// A Parquet file being written, with what its row groups need.
+/// A Parquet file being written.
 struct ParquetFile {
     w: SerializedFileWriter<File>,
-    schema: SchemaDescPtr,
-    props: WriterPropertiesPtr,
 }
 
-impl ParquetFile {
-    /// Starts the next row group.
-    fn row_group<'a>(&'a mut self, scratch: &'a mut Scratch) -> io::Result<RowGroup<'a>> {
-        let rg = self.w.next_row_group().map_err(pq_err)?;
-        Ok(RowGroup::new(rg, self.schema.clone(), self.props.clone(), scratch))
-    }
+/// How sinks write Parquet: snappy, as DuckDB and Spark write by default. No dictionaries:
+/// measured on the ingest benchmark they cost 15% of the run (pseudonyms, amounts and times are
+/// nearly all distinct) for 1% smaller files.
+fn parquet_props() -> WriterProperties {
+    WriterProperties::builder().set_compression(Compression::SNAPPY).set_dictionary_enabled(false).build()
 }
 
 /// What a sink's files are opened with: a row type's CSV columns, Parquet schema and Arrow
@@ -205,9 +204,6 @@ pub struct Outputs {
     streaming: bool,
     /// The parts every worker of the cluster uploaded to object-store sinks (batch, leader).
     uploaded: Mutex<Vec<Uploaded>>,
-    /// Buffers Parquet row groups are encoded in: one is taken for each row group and put back,
-    /// so there are as many as workers encode at once, not one per open file.
-    scratch: Mutex<Vec<Scratch>>,
 }
 
 /// One file a batch run's worker uploaded to an object-store sink: sink number, key relative
@@ -241,6 +237,18 @@ impl SinkTo {
     /// Writes rows of one partition of one sink, leaving `rows` empty.
     pub fn write<R: Record>(&self, sink: usize, partition: &str, rows: &mut Vec<R>) -> io::Result<()> {
         self.outputs.write(self.worker, self.epoch.get(), sink, partition, rows)
+    }
+
+    /// Writes the rows `cols` holds, of one partition of a Parquet file sink, as the next row
+    /// group of this worker's file, leaving `cols` empty.
+    pub fn write_columns<R: Record>(
+        &self,
+        sink: usize,
+        partition: &str,
+        cols: &mut Columns,
+        scratch: &mut Scratch,
+    ) -> io::Result<()> {
+        self.outputs.write_columns::<R>(self.worker, self.epoch.get(), sink, partition, cols, scratch)
     }
 
     /// Finishes this worker's files of the current epoch and starts the next (streaming): the
@@ -503,7 +511,7 @@ impl Outputs {
                 std::fs::create_dir_all(tmp).map_err(|e| at(e, "create", tmp))?;
             }
         }
-        Ok(Outputs { sinks, memory: false, streaming: false, uploaded: Mutex::default(), scratch: Mutex::default() })
+        Ok(Outputs { sinks, memory: false, streaming: false, uploaded: Mutex::default() })
     }
 
     /// Uploads `worker`'s finished files of every object-store sink (a batch run, after
@@ -540,7 +548,7 @@ impl Outputs {
     /// sink buffer, in arrival order, for [`SinkBuf::take`]; no file or terminal is touched.
     pub fn in_memory(decls: Vec<SinkDecl>) -> Outputs {
         let sinks = decls.into_iter().map(|decl| SinkOut::new(decl, None, None)).collect();
-        Outputs { sinks, memory: true, streaming: false, uploaded: Mutex::default(), scratch: Mutex::default() }
+        Outputs { sinks, memory: true, streaming: false, uploaded: Mutex::default() }
     }
 
     pub fn is_memory(&self) -> bool {
@@ -573,7 +581,7 @@ impl Outputs {
             s.connect(true, leader)?;
             sinks.push(s);
         }
-        Ok(Outputs { sinks, memory: false, streaming: true, uploaded: Mutex::default(), scratch: Mutex::default() })
+        Ok(Outputs { sinks, memory: false, streaming: true, uploaded: Mutex::default() })
     }
 
     /// Before a stream starts (the leading process): PostgreSQL sinks refuse a stream without a
@@ -762,14 +770,8 @@ impl Outputs {
         let mut file = lock(&file);
         match (file.as_mut(), text) {
             (Some(Open::Text(w)), Some(t)) => w.write_all(&t),
-            (Some(Open::Parquet(f)), _) => {
-                let mut scratch = lock(&self.scratch).pop().unwrap_or_default();
-                let written = f.row_group(&mut scratch).and_then(|mut rg| {
-                    R::write_parquet(rows, &mut rg).map_err(pq_err)?;
-                    rg.close().map_err(pq_err)
-                });
-                lock(&self.scratch).push(scratch);
-                written
+            (Some(Open::Parquet(_)), _) => {
+                Err(io::Error::other("internal: Parquet rows are written through their columns"))
             }
             #[cfg(feature = "arrow")]
             (Some(Open::Arrow(f)), _) => {
@@ -779,6 +781,44 @@ impl Outputs {
                 w.write(&batch).map_err(io::Error::other)
             }
             (None, _) => Err(io::Error::other(format!("internal: sink `{}` written after it was closed", s.decl.name))),
+            _ => Err(io::Error::other("sink file in the wrong format")),
+        }
+    }
+
+    /// Whether rows of `sink` are written to Parquet files: through [`Columns`], encoded as
+    /// they arrive, not buffered as rows.
+    pub fn parquet_files(&self, sink: usize) -> bool {
+        let s = &self.sinks[sink];
+        !self.memory && s.tmp_dir.is_some() && matches!(s.decl.kind, SinkKind::Files { format: SinkFormat::Parquet })
+    }
+
+    /// [`SinkTo::write_columns`] for `worker` (in streaming, for `epoch`).
+    pub fn write_columns<R: Record>(
+        &self,
+        worker: usize,
+        epoch: u64,
+        sink: usize,
+        partition: &str,
+        cols: &mut Columns,
+        scratch: &mut Scratch,
+    ) -> io::Result<()> {
+        if cols.rows() == 0 {
+            return Ok(());
+        }
+        let s = &self.sinks[sink];
+        let schema = Schema {
+            columns: R::COLUMNS,
+            parquet: R::PARQUET_SCHEMA,
+            #[cfg(feature = "arrow")]
+            arrow: R::ARROW_SCHEMA,
+        };
+        let Some(file) = self.file(s, worker, epoch, partition, SinkFormat::Parquet, &schema, None)? else {
+            return Err(io::Error::other(format!("internal: sink `{}` has no folder for Parquet files", s.decl.name)));
+        };
+        let mut file = lock(&file);
+        match file.as_mut() {
+            Some(Open::Parquet(f)) => cols.write_to(&mut f.w, scratch).map_err(pq_err),
+            None => Err(io::Error::other(format!("internal: sink `{}` written after it was closed", s.decl.name))),
             _ => Err(io::Error::other("sink file in the wrong format")),
         }
     }
@@ -835,17 +875,8 @@ impl Outputs {
             let open = match format {
                 SinkFormat::Parquet => {
                     let schema = Arc::new(parquet::schema::parser::parse_message_type(schema.parquet).map_err(pq_err)?);
-                    // Snappy, as DuckDB and Spark write by default. No dictionaries: measured on
-                    // the ingest benchmark they cost 15% of the run (pseudonyms, amounts and
-                    // times are nearly all distinct) for 1% smaller files.
-                    let props = Arc::new(
-                        WriterProperties::builder()
-                            .set_compression(Compression::SNAPPY)
-                            .set_dictionary_enabled(false)
-                            .build(),
-                    );
-                    let w = SerializedFileWriter::new(file, schema.clone(), props.clone()).map_err(pq_err)?;
-                    Open::Parquet(Box::new(ParquetFile { w, schema: Arc::new(SchemaDescriptor::new(schema)), props }))
+                    let w = SerializedFileWriter::new(file, schema, Arc::new(parquet_props())).map_err(pq_err)?;
+                    Open::Parquet(Box::new(ParquetFile { w }))
                 }
                 SinkFormat::Csv => {
                     let mut w = BufWriter::new(file);
@@ -1385,21 +1416,30 @@ pub fn partition_segment(name: &str, value: Option<&dyn Cell>) -> String {
 
 /// Rows of one sink in one worker, by partition. The partition is kept as its typed key
 /// (`K`, a tuple of the `partition_by` values); its folder path is computed only when the rows
-/// are written.
+/// are written. A Parquet file sink keeps no rows: each is encoded into its partition's
+/// [`Columns`] as it arrives and dropped, so its strings are freed while still in cache.
 pub struct SinkBuf<R, K = ()> {
     pub sink: usize,
     parts: HashMap<K, Vec<R>>,
+    /// A Parquet file sink's partitions.
+    columns: HashMap<K, Columns>,
+    /// Rows held in all (buffered or encoded).
     rows: usize,
     path: fn(&K) -> String,
     /// Emptied buffers kept for the next partitions, so batches reuse their memory.
     spare: Vec<Vec<R>>,
+    spare_columns: Vec<Columns>,
+    /// Whether the sink writes Parquet files, with the row's schema (known at the first row).
+    parquet: Option<Option<Arc<SchemaDescriptor>>>,
+    scratch: Scratch,
     /// Every row of an in-memory run, in arrival order.
     kept: Vec<R>,
 }
 
 impl<R, K> std::fmt::Debug for SinkBuf<R, K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SinkBuf(sink {}, {} rows in {} partitions)", self.sink, self.rows, self.parts.len())
+        let parts = self.parts.len() + self.columns.len();
+        write!(f, "SinkBuf(sink {}, {} rows in {parts} partitions)", self.sink, self.rows)
     }
 }
 
@@ -1415,7 +1455,18 @@ impl<R: Record> SinkBuf<R, ()> {
 
 impl<R: Record, K: std::hash::Hash + Eq + Clone> SinkBuf<R, K> {
     pub fn partitioned(sink: usize, path: fn(&K) -> String) -> SinkBuf<R, K> {
-        SinkBuf { sink, parts: HashMap::new(), rows: 0, path, spare: Vec::new(), kept: Vec::new() }
+        SinkBuf {
+            sink,
+            parts: HashMap::new(),
+            columns: HashMap::new(),
+            rows: 0,
+            path,
+            spare: Vec::new(),
+            spare_columns: Vec::new(),
+            parquet: None,
+            scratch: Scratch::default(),
+            kept: Vec::new(),
+        }
     }
 
     /// The rows an in-memory run sent here, in arrival order.
@@ -1430,19 +1481,66 @@ impl<R: Record, K: std::hash::Hash + Eq + Clone> SinkBuf<R, K> {
             self.kept.push(row);
             return Ok(());
         }
-        let rows = match self.parts.get_mut(&key) {
-            Some(rows) => rows,
+        let parquet = match &self.parquet {
+            Some(p) => p.clone(),
             None => {
-                let fresh = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(1024));
-                self.parts.entry(key.clone()).or_insert(fresh)
+                let p = if out.outputs.parquet_files(self.sink) {
+                    let schema = parquet::schema::parser::parse_message_type(R::PARQUET_SCHEMA).map_err(pq_err)?;
+                    Some(Arc::new(SchemaDescriptor::new(Arc::new(schema))))
+                } else {
+                    None
+                };
+                self.parquet = Some(p.clone());
+                p
             }
         };
-        rows.push(row);
-        self.rows += 1;
-        if rows.len() >= FLUSH_ROWS {
-            self.rows -= rows.len();
-            out.write(self.sink, &(self.path)(&key), rows)?;
-        } else if self.rows >= 8 * FLUSH_ROWS {
+        let held = match parquet {
+            Some(schema) => {
+                let cols = match self.columns.get_mut(&key) {
+                    Some(cols) => cols,
+                    None => {
+                        let fresh = match self.spare_columns.pop() {
+                            Some(cols) => cols,
+                            None => Columns::new(&schema, &parquet_props()).map_err(pq_err)?,
+                        };
+                        self.columns.entry(key.clone()).or_insert(fresh)
+                    }
+                };
+                row.parquet_row(cols);
+                drop(row);
+                cols.row_done(&mut self.scratch);
+                self.rows += 1;
+                if cols.rows() >= FLUSH_ROWS {
+                    // Written, the columns go back to the spares: a partition that gets no
+                    // more rows does not keep a row group's worth of buffers.
+                    self.rows -= cols.rows();
+                    if let Some(mut cols) = self.columns.remove(&key) {
+                        out.write_columns::<R>(self.sink, &(self.path)(&key), &mut cols, &mut self.scratch)?;
+                        if self.spare_columns.len() < SPARE_COLUMNS {
+                            self.spare_columns.push(cols);
+                        }
+                    }
+                }
+                self.rows
+            }
+            None => {
+                let rows = match self.parts.get_mut(&key) {
+                    Some(rows) => rows,
+                    None => {
+                        let fresh = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(1024));
+                        self.parts.entry(key.clone()).or_insert(fresh)
+                    }
+                };
+                rows.push(row);
+                self.rows += 1;
+                if rows.len() >= FLUSH_ROWS {
+                    self.rows -= rows.len();
+                    out.write(self.sink, &(self.path)(&key), rows)?;
+                }
+                self.rows
+            }
+        };
+        if held >= 8 * FLUSH_ROWS {
             self.flush(out)?;
         }
         Ok(())
@@ -1455,6 +1553,12 @@ impl<R: Record, K: std::hash::Hash + Eq + Clone> SinkBuf<R, K> {
             }
             if self.spare.len() < 4 {
                 self.spare.push(rows);
+            }
+        }
+        for (k, mut cols) in self.columns.drain() {
+            out.write_columns::<R>(self.sink, &(self.path)(&k), &mut cols, &mut self.scratch)?;
+            if self.spare_columns.len() < SPARE_COLUMNS {
+                self.spare_columns.push(cols);
             }
         }
         self.rows = 0;
@@ -1473,17 +1577,11 @@ impl Record for crate::record::Rejected {
     fn arrow_batch(fields: &[crate::arrow::FieldRef], rows: &[Self]) -> io::Result<crate::arrow::RecordBatch> {
         crate::arrow::to_batch(fields, rows)
     }
-    fn write_parquet(rows: &mut Vec<Self>, rg: &mut RowGroup<'_>) -> parquet::errors::Result<()> {
-        let fields: [fn(&Self) -> &str; 4] = [|r| &r.source, |r| &r.position, |r| &r.raw, |r| &r.reason];
-        for field in fields {
-            let mut c = rg.column()?;
-            for r in rows.iter() {
-                c.bytes(field(r).as_bytes());
-            }
-            c.finish()?;
-        }
-        rows.clear();
-        Ok(())
+    fn parquet_row(&self, c: &mut Columns) {
+        c.bytes(0, self.source.as_bytes());
+        c.bytes(1, self.position.as_bytes());
+        c.bytes(2, self.raw.as_bytes());
+        c.bytes(3, self.reason.as_bytes());
     }
 }
 

@@ -484,36 +484,29 @@ pub fn record_impl(g: &mut Gen<'_>, ident: &Ident, fields: &[(String, Type)], sp
             _ => " (JSON)",
         };
         schema.push_str(&format!(" {rep} {physical} {name}{logical};"));
-        // Appends `x: &T` (T the non-null type) to the column `c`.
+        // Appends `x: &T` (T the non-null type) to column `i` of `c`.
+        let i = Literal::usize_unsuffixed(i);
         let push = match inner {
-            Type::Bool => quote!(c.bool(*x)),
-            Type::Int | Type::Duration | Type::Timestamp => quote!(c.i64(*x)),
-            Type::Date => quote!(c.i32(*x)),
-            Type::Double => quote!(c.f64(*x)),
-            Type::String => quote!(c.bytes(x.as_bytes())),
-            Type::Enum(..) => quote!(c.bytes(x.name().as_bytes())),
-            Type::Binary => quote!(c.bytes(x)),
-            _ => quote!(c.bytes(serde_json::to_string(x).unwrap_or_default().as_bytes())),
+            Type::Bool => quote!(c.bool(#i, *x)),
+            Type::Int | Type::Duration | Type::Timestamp => quote!(c.i64(#i, *x)),
+            Type::Date => quote!(c.i32(#i, *x)),
+            Type::Double => quote!(c.f64(#i, *x)),
+            Type::String => quote!(c.bytes(#i, x.as_bytes())),
+            Type::Enum(..) => quote!(c.bytes(#i, x.name().as_bytes())),
+            Type::Binary => quote!(c.bytes(#i, x)),
+            _ => quote!(c.bytes(#i, serde_json::to_string(x).unwrap_or_default().as_bytes())),
         };
         writes.push(if ty.is_nullable() {
-            quote! {{
-                let mut c = rg.column()?;
-                for r in rows.iter() {
-                    match &r.#fid {
-                        Some(x) => #push,
-                        None => c.null(),
-                    }
+            quote! {
+                match &self.#fid {
+                    Some(x) => #push,
+                    None => c.null(#i),
                 }
-                c.finish()?;
-            }}
+            }
         } else {
             quote! {{
-                let mut c = rg.column()?;
-                for r in rows.iter() {
-                    let x = &r.#fid;
-                    #push;
-                }
-                c.finish()?;
+                let x = &self.#fid;
+                #push;
             }}
         });
         let cell = cell_of(quote!(x), inner);
@@ -556,13 +549,8 @@ pub fn record_impl(g: &mut Gen<'_>, ident: &Ident, fields: &[(String, Type)], sp
                 #(#cells)*
             }
             #arrow_batch
-            fn write_parquet(
-                rows: &mut Vec<Self>,
-                rg: &mut sink::RowGroup<'_>,
-            ) -> parquet::errors::Result<()> {
+            fn parquet_row(&self, c: &mut sink::Columns) {
                 #(#writes)*
-                rows.clear();
-                Ok(())
             }
         }
     }

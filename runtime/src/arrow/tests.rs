@@ -260,9 +260,7 @@ impl Record for Out {
     const PARQUET_SCHEMA: &'static str = "";
     const ARROW_SCHEMA: &'static str = r#"[{"name":"n","data_type":"I64"},{"name":"grade","data_type":"Utf8"},{"name":"maybe","data_type":"Utf8","nullable":true}]"#;
     fn cells(&self, _: &mut Vec<String>) {}
-    fn write_parquet(_: &mut Vec<Self>, _: &mut crate::sink::RowGroup<'_>) -> parquet::errors::Result<()> {
-        Ok(())
-    }
+    fn parquet_row(&self, _: &mut crate::sink::Columns) {}
     fn arrow_batch(fields: &[FieldRef], rows: &[Self]) -> io::Result<RecordBatch> {
         to_batch(fields, rows)
     }

@@ -30,139 +30,162 @@ use parquet::errors::{ParquetError, Result};
 use parquet::file::metadata::{
     ColumnChunkMetaData, ColumnIndexBuilder, LevelHistogram, OffsetIndexBuilder, PageEncodingStats,
 };
-use parquet::file::properties::WriterPropertiesPtr;
+use parquet::file::properties::WriterProperties;
 use parquet::file::reader::{ChunkReader, Length};
 use parquet::file::statistics::{Statistics, ValueStatistics};
-use parquet::file::writer::SerializedRowGroupWriter;
-use parquet::schema::types::{ColumnDescPtr, SchemaDescPtr};
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::{ColumnDescPtr, SchemaDescriptor};
 
 /// A data page ends when it holds this many rows…
 const PAGE_ROWS: usize = 20_000;
 /// …or this many bytes of values.
 const PAGE_BYTES: usize = 1 << 20;
+/// The most bytes a data page's header takes (every field a varint of five bytes or less).
+const PAGE_HEADER_MAX: usize = 64;
 /// Byte-array minimums and maximums are cut to this many bytes in the chunk's statistics and
 /// in the column index (a cut maximum is raised so that it still bounds the values).
 const STAT_BYTES: usize = 64;
 
-/// The buffers a file's columns are encoded in, kept from one row group to the next.
+/// What the columns of every partition share while a worker encodes them: an optional
+/// column's page assembled before compression, the compressed page, the snappy encoder.
 pub struct Scratch {
-    /// The current page's values, PLAIN.
-    values: Vec<u8>,
-    /// The current page's definition levels, one byte each (optional columns).
-    defs: Vec<u8>,
-    /// An optional column's page as stored before compression: its levels, then its values.
     page: Vec<u8>,
     compressed: Vec<u8>,
-    /// The column chunk: each page's header and bytes.
-    chunk: Vec<u8>,
-    /// The current page's least and greatest value (byte-array columns).
-    low: Vec<u8>,
-    high: Vec<u8>,
     snappy: snap::raw::Encoder,
 }
 
 impl Default for Scratch {
     fn default() -> Self {
-        Scratch {
-            values: Vec::new(),
-            defs: Vec::new(),
-            page: Vec::new(),
-            compressed: Vec::new(),
-            chunk: Vec::new(),
-            low: Vec::new(),
-            high: Vec::new(),
-            snappy: snap::raw::Encoder::new(),
-        }
+        Scratch { page: Vec::new(), compressed: Vec::new(), snappy: snap::raw::Encoder::new() }
     }
 }
 
 impl std::fmt::Debug for Scratch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Scratch").field("chunk", &self.chunk.capacity()).finish()
+        f.debug_struct("Scratch").field("compressed", &self.compressed.capacity()).finish()
     }
 }
 
-/// One row group of a file being written; generated `Record::write_parquet` code fills its
-/// columns in schema order with [`RowGroup::column`].
-pub struct RowGroup<'a> {
-    rg: SerializedRowGroupWriter<'a, File>,
-    schema: SchemaDescPtr,
-    props: WriterPropertiesPtr,
-    scratch: &'a mut Scratch,
-    next: usize,
+/// The columns of one partition's rows, encoded as the rows arrive: generated
+/// `Record::parquet_row` code appends each row's values by column number ([`Columns::bytes`],
+/// [`Columns::i64`], [`Columns::i32`], [`Columns::f64`], [`Columns::bool`], the one matching the
+/// column's type, or [`Columns::null`]) and the sink then calls [`Columns::row_done`].
+/// [`Columns::write_to`] writes what they hold as one row group and empties them.
+pub struct Columns {
+    cols: Vec<ColumnBuf>,
+    rows: usize,
 }
 
-impl std::fmt::Debug for RowGroup<'_> {
+impl std::fmt::Debug for Columns {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RowGroup").field("columns", &self.schema.num_columns()).field("next", &self.next).finish()
+        f.debug_struct("Columns").field("columns", &self.cols.len()).field("rows", &self.rows).finish()
     }
 }
 
-impl<'a> RowGroup<'a> {
-    pub fn new(
-        rg: SerializedRowGroupWriter<'a, File>,
-        schema: SchemaDescPtr,
-        props: WriterPropertiesPtr,
-        scratch: &'a mut Scratch,
-    ) -> Self {
-        RowGroup { rg, schema, props, scratch, next: 0 }
+impl Columns {
+    /// Empty columns of `schema`, a flat message type, compressed as `props` say.
+    pub fn new(schema: &SchemaDescriptor, props: &WriterProperties) -> Result<Columns> {
+        let cols = schema.columns().iter().map(|descr| ColumnBuf::new(descr.clone(), props)).collect::<Result<_>>()?;
+        Ok(Columns { cols, rows: 0 })
     }
 
-    /// Starts the next column of the row group.
-    pub fn column(&mut self) -> Result<Column<'_, 'a>> {
-        let Some(descr) = self.schema.columns().get(self.next).cloned() else {
-            return Err(ParquetError::General("more columns than the schema".into()));
-        };
-        self.next += 1;
-        let snappy = match self.props.compression(descr.path()) {
-            Compression::SNAPPY => true,
-            Compression::UNCOMPRESSED => false,
-            other => return Err(ParquetError::General(format!("internal: no {other} encoder"))),
-        };
-        if descr.max_rep_level() > 0 || descr.max_def_level() > 1 {
-            return Err(ParquetError::General(format!("internal: column `{}` is nested", descr.name())));
+    /// Rows appended since the last row group.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Appends a byte-array value to column `i`.
+    #[inline]
+    pub fn bytes(&mut self, i: usize, v: &[u8]) {
+        if let Some(c) = self.cols.get_mut(i) {
+            c.bytes(v);
         }
-        let s = &mut *self.scratch;
-        s.values.clear();
-        s.defs.clear();
-        s.chunk.clear();
-        let kind = descr.physical_type();
-        let utf8 =
-            descr.logical_type_ref() == Some(&LogicalType::String) || descr.converted_type() == ConvertedType::UTF8;
-        Ok(Column {
-            optional: descr.max_def_level() == 1,
-            utf8,
-            kind,
-            snappy,
-            index: ColumnIndexBuilder::new(kind),
-            offsets: OffsetIndexBuilder::new(),
-            descr,
-            g: self,
-            page: Page::default(),
-            bits: 0,
-            nbits: 0,
-            rows: 0,
-            nulls: 0,
-            pages: 0,
-            low: None,
-            high: None,
-            last: None,
-            ascending: true,
-            descending: true,
-            var_bytes: 0,
-            uncompressed: 0,
-            error: None,
-        })
     }
 
-    /// Finishes the row group.
-    pub fn close(self) -> Result<()> {
-        self.rg.close().map(|_| ())
+    /// Appends an INT64 value to column `i`.
+    #[inline]
+    pub fn i64(&mut self, i: usize, v: i64) {
+        if let Some(c) = self.cols.get_mut(i) {
+            c.i64(v);
+        }
+    }
+
+    /// Appends an INT32 value to column `i`.
+    #[inline]
+    pub fn i32(&mut self, i: usize, v: i32) {
+        if let Some(c) = self.cols.get_mut(i) {
+            c.i32(v);
+        }
+    }
+
+    /// Appends a DOUBLE value to column `i`.
+    #[inline]
+    pub fn f64(&mut self, i: usize, v: f64) {
+        if let Some(c) = self.cols.get_mut(i) {
+            c.f64(v);
+        }
+    }
+
+    /// Appends a BOOLEAN value to column `i`.
+    #[inline]
+    pub fn bool(&mut self, i: usize, v: bool) {
+        if let Some(c) = self.cols.get_mut(i) {
+            c.bool(v);
+        }
+    }
+
+    /// Appends a null to column `i` (an optional column).
+    #[inline]
+    pub fn null(&mut self, i: usize) {
+        if let Some(c) = self.cols.get_mut(i) {
+            c.null();
+        }
+    }
+
+    /// A row has every column's value: ends the pages that are full.
+    #[inline]
+    pub fn row_done(&mut self, s: &mut Scratch) {
+        self.rows += 1;
+        for c in &mut self.cols {
+            if c.page.rows >= PAGE_ROWS || c.values.len() >= PAGE_BYTES {
+                c.end_page(s);
+            }
+        }
+    }
+
+    /// Writes the rows since the last row group as the next row group of `w`'s file, and
+    /// empties the columns for the next (keeping their buffers). An error of a column (a value
+    /// over 4 GiB, a null in a required column, a failed compression) is returned here.
+    pub fn write_to(&mut self, w: &mut SerializedFileWriter<File>, s: &mut Scratch) -> Result<()> {
+        let written = self.write_group(w, s);
+        for c in &mut self.cols {
+            c.reset();
+        }
+        self.rows = 0;
+        written
+    }
+
+    fn write_group(&mut self, w: &mut SerializedFileWriter<File>, s: &mut Scratch) -> Result<()> {
+        if self.cols.iter().any(|c| c.rows + c.page.rows != self.rows) {
+            return Err(ParquetError::General("internal: columns of different lengths".into()));
+        }
+        // Every column's error before the row group starts: the file stays writable.
+        let mut closed = Vec::with_capacity(self.cols.len());
+        for c in &mut self.cols {
+            c.end_page(s);
+            closed.push(c.close()?);
+        }
+        let mut rg = w.next_row_group()?;
+        for (c, close) in self.cols.iter().zip(closed) {
+            rg.append_column(&Chunk(&c.chunk), close)?;
+        }
+        rg.close().map(|_| ())
     }
 }
 
-/// The current page of a [`Column`]: rows, nulls, and its least and greatest value so far
-/// (integers and booleans in `int`, doubles in `float`, byte arrays in [`Scratch`]).
+/// The current page of a column: rows, nulls, and its least and greatest value so far
+/// (integers and booleans in `int`, doubles in `float`, byte arrays in the column's `low` and
+/// `high`).
 #[derive(Default)]
 struct Page {
     rows: usize,
@@ -205,22 +228,27 @@ impl Bound {
     }
 }
 
-/// One column chunk being written: values go in with [`Column::bytes`], [`Column::i64`],
-/// [`Column::i32`], [`Column::f64`], [`Column::bool`] (the one matching the column's type) or
-/// [`Column::null`], one per row; [`Column::finish`] appends the chunk to its row group.
-/// An error (a value over 4 GiB, a null in a required column, a failed compression) is kept
-/// and returned by `finish`.
-pub struct Column<'g, 'a> {
-    g: &'g mut RowGroup<'a>,
+/// One column of a [`Columns`]: its current page, its finished pages, and what the chunk's
+/// statistics and indexes need.
+struct ColumnBuf {
     descr: ColumnDescPtr,
     kind: Type,
     optional: bool,
     utf8: bool,
     snappy: bool,
+    /// The current page's values, PLAIN.
+    values: Vec<u8>,
+    /// The current page's definition levels, one byte each (optional columns).
+    defs: Vec<u8>,
+    /// The current page's least and greatest value (byte-array columns).
+    low_bytes: Vec<u8>,
+    high_bytes: Vec<u8>,
     page: Page,
     /// Booleans waiting to be packed into the page, least significant bit first.
     bits: u8,
     nbits: u32,
+    /// The finished pages, each behind its header.
+    chunk: Vec<u8>,
     // The chunk so far.
     rows: usize,
     nulls: usize,
@@ -238,59 +266,121 @@ pub struct Column<'g, 'a> {
     error: Option<ParquetError>,
 }
 
-impl std::fmt::Debug for Column<'_, '_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Column").field("name", &self.descr.name()).field("rows", &self.rows).finish()
+impl ColumnBuf {
+    fn new(descr: ColumnDescPtr, props: &WriterProperties) -> Result<ColumnBuf> {
+        let snappy = match props.compression(descr.path()) {
+            Compression::SNAPPY => true,
+            Compression::UNCOMPRESSED => false,
+            other => return Err(ParquetError::General(format!("internal: no {other} encoder"))),
+        };
+        if descr.max_rep_level() > 0 || descr.max_def_level() > 1 {
+            return Err(ParquetError::General(format!("internal: column `{}` is nested", descr.name())));
+        }
+        let kind = descr.physical_type();
+        let utf8 =
+            descr.logical_type_ref() == Some(&LogicalType::String) || descr.converted_type() == ConvertedType::UTF8;
+        Ok(ColumnBuf {
+            optional: descr.max_def_level() == 1,
+            utf8,
+            kind,
+            snappy,
+            index: ColumnIndexBuilder::new(kind),
+            offsets: OffsetIndexBuilder::new(),
+            descr,
+            values: Vec::new(),
+            defs: Vec::new(),
+            low_bytes: Vec::new(),
+            high_bytes: Vec::new(),
+            page: Page::default(),
+            bits: 0,
+            nbits: 0,
+            chunk: Vec::new(),
+            rows: 0,
+            nulls: 0,
+            pages: 0,
+            low: None,
+            high: None,
+            last: None,
+            ascending: true,
+            descending: true,
+            var_bytes: 0,
+            uncompressed: 0,
+            error: None,
+        })
     }
-}
 
-impl Column<'_, '_> {
-    /// Appends a byte-array value.
+    /// Empties the chunk for the next row group, keeping the buffers.
+    fn reset(&mut self) {
+        self.values.clear();
+        self.defs.clear();
+        self.page = Page::default();
+        self.bits = 0;
+        self.nbits = 0;
+        self.chunk.clear();
+        self.rows = 0;
+        self.nulls = 0;
+        self.pages = 0;
+        self.low = None;
+        self.high = None;
+        self.last = None;
+        self.ascending = true;
+        self.descending = true;
+        self.var_bytes = 0;
+        self.uncompressed = 0;
+        self.index = ColumnIndexBuilder::new(self.kind);
+        self.offsets = OffsetIndexBuilder::new();
+        self.error = None;
+    }
+
     #[inline]
-    pub fn bytes(&mut self, v: &[u8]) {
+    fn bytes(&mut self, v: &[u8]) {
         let Ok(len) = u32::try_from(v.len()) else {
             self.fail(format!("a value of {} bytes in column `{}`", v.len(), self.descr.name()));
             return;
         };
-        let s = &mut *self.g.scratch;
         if !self.page.bounded {
             self.page.bounded = true;
-            s.low.clear();
-            s.low.extend_from_slice(v);
-            s.high.clear();
-            s.high.extend_from_slice(v);
-        } else if less(v, &s.low) {
-            s.low.clear();
-            s.low.extend_from_slice(v);
-        } else if less(&s.high, v) {
-            s.high.clear();
-            s.high.extend_from_slice(v);
+            self.low_bytes.clear();
+            self.low_bytes.extend_from_slice(v);
+            self.high_bytes.clear();
+            self.high_bytes.extend_from_slice(v);
+        } else if less(v, &self.low_bytes) {
+            self.low_bytes.clear();
+            self.low_bytes.extend_from_slice(v);
+        } else if less(&self.high_bytes, v) {
+            self.high_bytes.clear();
+            self.high_bytes.extend_from_slice(v);
         }
-        s.values.extend_from_slice(&len.to_le_bytes());
-        s.values.extend_from_slice(v);
+        let need = self.values.len() + 4 + v.len();
+        if need > self.values.capacity() {
+            // Doubling, but never past a page and this value: a page ends at `PAGE_BYTES`, so
+            // a partition's buffer need not hold twice that.
+            let cap = (self.values.capacity() * 2).clamp(need.max(4096), need.max(PAGE_BYTES + 4 + v.len()));
+            self.values.reserve_exact(cap - self.values.len());
+        }
+        self.values.extend_from_slice(&len.to_le_bytes());
+        self.values.extend_from_slice(v);
         self.page.var_bytes += i64::from(len);
         self.added();
     }
 
-    /// Appends an INT64 value.
     #[inline]
-    pub fn i64(&mut self, v: i64) {
+    fn i64(&mut self, v: i64) {
         self.int(v);
-        self.g.scratch.values.extend_from_slice(&v.to_le_bytes());
+        self.values.extend_from_slice(&v.to_le_bytes());
         self.added();
     }
 
-    /// Appends an INT32 value.
     #[inline]
-    pub fn i32(&mut self, v: i32) {
+    fn i32(&mut self, v: i32) {
         self.int(i64::from(v));
-        self.g.scratch.values.extend_from_slice(&v.to_le_bytes());
+        self.values.extend_from_slice(&v.to_le_bytes());
         self.added();
     }
 
-    /// Appends a DOUBLE value. NaN is written but bounds nothing, as in the parquet crate.
+    /// NaN is written but bounds nothing, as in the parquet crate.
     #[inline]
-    pub fn f64(&mut self, v: f64) {
+    fn f64(&mut self, v: f64) {
         if !v.is_nan() {
             let p = &mut self.page;
             if !p.bounded {
@@ -302,35 +392,33 @@ impl Column<'_, '_> {
                 p.float.1 = v;
             }
         }
-        self.g.scratch.values.extend_from_slice(&v.to_le_bytes());
+        self.values.extend_from_slice(&v.to_le_bytes());
         self.added();
     }
 
-    /// Appends a BOOLEAN value.
     #[inline]
-    pub fn bool(&mut self, v: bool) {
+    fn bool(&mut self, v: bool) {
         self.int(i64::from(v));
         self.bits |= u8::from(v) << self.nbits;
         self.nbits += 1;
         if self.nbits == 8 {
-            self.g.scratch.values.push(self.bits);
+            self.values.push(self.bits);
             self.bits = 0;
             self.nbits = 0;
         }
         self.added();
     }
 
-    /// Appends a null (optional columns only).
     #[inline]
-    pub fn null(&mut self) {
+    fn null(&mut self) {
         if !self.optional {
             self.fail(format!("a null in the required column `{}`", self.descr.name()));
+            self.page.rows += 1;
             return;
         }
-        self.g.scratch.defs.push(0);
+        self.defs.push(0);
         self.page.nulls += 1;
         self.page.rows += 1;
-        self.check_page();
     }
 
     #[inline]
@@ -349,17 +437,9 @@ impl Column<'_, '_> {
     #[inline]
     fn added(&mut self) {
         if self.optional {
-            self.g.scratch.defs.push(1);
+            self.defs.push(1);
         }
         self.page.rows += 1;
-        self.check_page();
-    }
-
-    #[inline]
-    fn check_page(&mut self) {
-        if self.page.rows >= PAGE_ROWS || self.g.scratch.values.len() >= PAGE_BYTES {
-            self.end_page();
-        }
     }
 
     fn fail(&mut self, why: String) {
@@ -384,7 +464,7 @@ impl Column<'_, '_> {
                 (Bound::Float(lo), Bound::Float(hi))
             }
             Type::BYTE_ARRAY | Type::FIXED_LEN_BYTE_ARRAY => {
-                (Bound::Bytes(self.g.scratch.low.clone()), Bound::Bytes(self.g.scratch.high.clone()))
+                (Bound::Bytes(self.low_bytes.clone()), Bound::Bytes(self.high_bytes.clone()))
             }
             _ => (Bound::Int(self.page.int.0), Bound::Int(self.page.int.1)),
         })
@@ -392,61 +472,59 @@ impl Column<'_, '_> {
 
     /// Ends the current page: encodes, compresses and appends it to the chunk, and records it
     /// in the statistics and indexes.
-    fn end_page(&mut self) {
+    fn end_page(&mut self, s: &mut Scratch) {
         if self.page.rows == 0 {
             return;
         }
-        if let Err(e) = self.write_page() {
+        if let Err(e) = self.write_page(s) {
             self.error.get_or_insert(e);
         }
         self.page = Page::default();
         self.bits = 0;
         self.nbits = 0;
-        self.g.scratch.values.clear();
-        self.g.scratch.defs.clear();
+        self.values.clear();
+        self.defs.clear();
     }
 
-    fn write_page(&mut self) -> Result<()> {
+    fn write_page(&mut self, s: &mut Scratch) -> Result<()> {
         let bounds = self.page_bounds();
         let Page { rows, nulls, var_bytes, .. } = self.page;
-        let s = &mut *self.g.scratch;
         if self.nbits > 0 {
-            s.values.push(self.bits);
+            self.values.push(self.bits);
         }
         let body: &[u8] = if self.optional {
             s.page.clear();
             s.page.extend_from_slice(&[0; 4]);
-            levels(&s.defs, &mut s.page);
+            levels(&self.defs, &mut s.page);
             let n = (s.page.len() - 4) as u32;
             s.page[..4].copy_from_slice(&n.to_le_bytes());
-            s.page.extend_from_slice(&s.values);
+            s.page.extend_from_slice(&self.values);
             &s.page
         } else {
-            &s.values
+            &self.values
         };
         let stored: &[u8] = if self.snappy {
-            let need = snap::raw::max_compress_len(body.len());
-            if s.compressed.len() < need {
-                s.compressed.resize(need, 0);
-            }
-            let n = s.snappy.compress(body, &mut s.compressed).map_err(|e| ParquetError::External(Box::new(e)))?;
+            let n = compress(&mut s.snappy, &mut s.compressed, body)?;
             &s.compressed[..n]
         } else {
             body
         };
         let size = |n: usize| i32::try_from(n).map_err(|_| ParquetError::General(format!("a page of {n} bytes")));
-        let start = s.chunk.len();
+        // Exactly what the page needs: a chunk holds only a few pages, and a doubled buffer
+        // would be kept by its partition's columns from one row group to the next.
+        self.chunk.reserve_exact(PAGE_HEADER_MAX + stored.len());
+        let start = self.chunk.len();
         data_page_header(
-            &mut s.chunk,
+            &mut self.chunk,
             size(body.len())?,
             size(stored.len())?,
             crc32fast::hash(stored) as i32,
             size(rows)?,
         );
-        let header = s.chunk.len() - start;
-        s.chunk.extend_from_slice(stored);
+        let header = self.chunk.len() - start;
+        self.chunk.extend_from_slice(stored);
         self.uncompressed += (header + body.len()) as i64;
-        self.offsets.append_offset_and_size(start as i64, size(s.chunk.len() - start)?);
+        self.offsets.append_offset_and_size(start as i64, size(self.chunk.len() - start)?);
         self.offsets.append_row_count(rows as i64);
         let byte_array = self.kind == Type::BYTE_ARRAY;
         self.offsets.append_unencoded_byte_array_data_bytes(byte_array.then_some(var_bytes));
@@ -499,14 +577,14 @@ impl Column<'_, '_> {
         Ok(())
     }
 
-    /// Ends the last page and appends the chunk to the row group.
-    pub fn finish(mut self) -> Result<()> {
-        self.end_page();
+    /// What the row group needs of the finished chunk (its last page ended): metadata,
+    /// statistics, indexes.
+    fn close(&mut self) -> Result<ColumnCloseResult> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
         let statistics = self.statistics();
-        let chunk_len = self.g.scratch.chunk.len() as i64;
+        let chunk_len = self.chunk.len() as i64;
         let metadata = ColumnChunkMetaData::builder(self.descr.clone())
             .set_compression(if self.snappy { Compression::SNAPPY } else { Compression::UNCOMPRESSED })
             .set_encodings_mask(EncodingMask::new_from_encodings([Encoding::PLAIN, Encoding::RLE].iter()))
@@ -530,16 +608,14 @@ impl Column<'_, '_> {
         });
         let index = std::mem::replace(&mut self.index, ColumnIndexBuilder::new(self.kind));
         let column_index = if index.valid() { Some(index.build()?) } else { None };
-        let close = ColumnCloseResult {
+        Ok(ColumnCloseResult {
             bytes_written: chunk_len as u64,
             rows_written: self.rows as u64,
             metadata,
             bloom_filter: None,
             column_index,
             offset_index: Some(std::mem::take(&mut self.offsets).build()),
-        };
-        let g = &mut *self.g;
-        g.rg.append_column(&Chunk(&g.scratch.chunk), close)
+        })
     }
 
     /// The chunk's statistics, as the parquet crate writes them: byte arrays' bounds cut to 64
@@ -595,6 +671,15 @@ impl Column<'_, '_> {
             }
         }
     }
+}
+
+/// Compresses `body` into `out`; the compressed length.
+fn compress(snappy: &mut snap::raw::Encoder, out: &mut Vec<u8>, body: &[u8]) -> Result<usize> {
+    let need = snap::raw::max_compress_len(body.len());
+    if out.len() < need {
+        out.resize(need, 0);
+    }
+    snappy.compress(body, out).map_err(|e| ParquetError::External(Box::new(e)))
 }
 
 /// `a < b`, bytes unsigned. Most values differ in their first eight bytes (pseudonyms always):
@@ -805,7 +890,7 @@ mod tests {
     use parquet::file::writer::SerializedFileWriter;
     use parquet::schema::types::{SchemaDescriptor, Type as SchemaType};
 
-    use super::{RowGroup, Scratch};
+    use super::{Columns, Scratch};
 
     const SCHEMA: &str = "message m {
         REQUIRED INT64 a; OPTIONAL INT64 b; REQUIRED INT32 c (DATE); OPTIONAL DOUBLE d;
@@ -856,7 +941,7 @@ mod tests {
     /// `text` characters.
     fn random(g: &mut Gen, rows: usize, nulls: u64, text: u64) -> Vec<Values> {
         let doubles = [0.0, -0.0, f64::NAN, 1.5, -2.25, f64::INFINITY, f64::NEG_INFINITY, 1e300];
-        let mut texts = |g: &mut Gen, optional: bool| -> Vec<Option<Vec<u8>>> {
+        let texts = |g: &mut Gen, optional: bool| -> Vec<Option<Vec<u8>>> {
             (0..rows)
                 .map(|_| {
                     let len = g.below(text + 1) as usize;
@@ -907,41 +992,53 @@ mod tests {
         (SerializedFileWriter::new(std::fs::File::create(path).expect("create"), root, props).expect("writer"), descr)
     }
 
-    /// Writes the row groups with `Column`.
+    /// Appends row `r` of `cols` to `c`.
+    fn append(c: &mut Columns, cols: &[Values], r: usize) {
+        for (i, values) in cols.iter().enumerate() {
+            match values {
+                Values::I64(v) => match v[r] {
+                    Some(x) => c.i64(i, x),
+                    None => c.null(i),
+                },
+                Values::I32(v) => match v[r] {
+                    Some(x) => c.i32(i, x),
+                    None => c.null(i),
+                },
+                Values::F64(v) => match v[r] {
+                    Some(x) => c.f64(i, x),
+                    None => c.null(i),
+                },
+                Values::Bool(v) => match v[r] {
+                    Some(x) => c.bool(i, x),
+                    None => c.null(i),
+                },
+                Values::Bytes(v) => match &v[r] {
+                    Some(x) => c.bytes(i, x),
+                    None => c.null(i),
+                },
+            }
+        }
+    }
+
+    fn len(cols: &[Values]) -> usize {
+        match &cols[0] {
+            Values::I64(v) => v.len(),
+            _ => 0,
+        }
+    }
+
+    /// Writes the row groups with `Columns`, row by row.
     fn write_ours(path: &Path, groups: &[Vec<Values>]) {
         let props = props();
         let (mut w, descr) = file_writer(path, SCHEMA, props.clone());
         let mut scratch = Scratch::default();
+        let mut c = Columns::new(&descr, &props).expect("columns");
         for cols in groups {
-            let mut rg =
-                RowGroup::new(w.next_row_group().expect("row group"), descr.clone(), props.clone(), &mut scratch);
-            for values in cols {
-                let mut c = rg.column().expect("column");
-                match values {
-                    Values::I64(v) => v.iter().for_each(|x| match *x {
-                        Some(x) => c.i64(x),
-                        None => c.null(),
-                    }),
-                    Values::I32(v) => v.iter().for_each(|x| match *x {
-                        Some(x) => c.i32(x),
-                        None => c.null(),
-                    }),
-                    Values::F64(v) => v.iter().for_each(|x| match *x {
-                        Some(x) => c.f64(x),
-                        None => c.null(),
-                    }),
-                    Values::Bool(v) => v.iter().for_each(|x| match *x {
-                        Some(x) => c.bool(x),
-                        None => c.null(),
-                    }),
-                    Values::Bytes(v) => v.iter().for_each(|x| match x {
-                        Some(x) => c.bytes(x),
-                        None => c.null(),
-                    }),
-                }
-                c.finish().expect("finish column");
+            for r in 0..len(cols) {
+                append(&mut c, cols, r);
+                c.row_done(&mut scratch);
             }
-            rg.close().expect("close row group");
+            c.write_to(&mut w, &mut scratch).expect("row group");
         }
         w.close().expect("close");
     }
@@ -1069,19 +1166,20 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    /// Writes one optional INT64 column `v` with `Column` and reads its rows back.
+    /// Writes one optional INT64 column `v` with `Columns` and reads its rows back.
     fn round_trip(path: &Path, values: &[Option<i64>]) -> Vec<String> {
         let props = props();
         let (mut w, descr) = file_writer(path, "message m { OPTIONAL INT64 v; }", props.clone());
         let mut scratch = Scratch::default();
-        let mut rg = RowGroup::new(w.next_row_group().expect("row group"), descr, props, &mut scratch);
-        let mut c = rg.column().expect("column");
-        values.iter().for_each(|x| match *x {
-            Some(x) => c.i64(x),
-            None => c.null(),
-        });
-        c.finish().expect("finish");
-        rg.close().expect("close row group");
+        let mut c = Columns::new(&descr, &props).expect("columns");
+        for v in values {
+            match *v {
+                Some(x) => c.i64(0, x),
+                None => c.null(0),
+            }
+            c.row_done(&mut scratch);
+        }
+        c.write_to(&mut w, &mut scratch).expect("row group");
         w.close().expect("close");
         rows(path)
     }
@@ -1123,16 +1221,18 @@ mod tests {
             let schema = "message m { REQUIRED INT64 id; OPTIONAL BYTE_ARRAY name (UTF8); }";
             let (mut w, descr) = file_writer(&path, schema, props.clone());
             let mut scratch = Scratch::default();
+            let mut c = Columns::new(&descr, &props).expect("columns");
             for g in 0..2i64 {
-                let mut rg =
-                    RowGroup::new(w.next_row_group().expect("row group"), descr.clone(), props.clone(), &mut scratch);
-                let mut c = rg.column().expect("ids");
-                (0..30_000).for_each(|i| c.i64(g * 30_000 + i));
-                c.finish().expect("ids");
-                let mut c = rg.column().expect("names");
-                (0..30_000).for_each(|i| if i % 3 == 0 { c.null() } else { c.bytes(format!("n{}", i % 7).as_bytes()) });
-                c.finish().expect("names");
-                rg.close().expect("close row group");
+                for i in 0..30_000 {
+                    c.i64(0, g * 30_000 + i);
+                    if i % 3 == 0 {
+                        c.null(1);
+                    } else {
+                        c.bytes(1, format!("n{}", i % 7).as_bytes());
+                    }
+                    c.row_done(&mut scratch);
+                }
+                c.write_to(&mut w, &mut scratch).expect("row group");
             }
             w.close().expect("close");
             let read = rows(&path);
@@ -1152,19 +1252,28 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    /// A null in a required column is the column's error, not a corrupt file.
+    /// A null in a required column is an error of the row group, not a corrupt file; the
+    /// columns are empty afterwards and take the next rows.
     #[test]
     fn a_null_in_a_required_column_is_an_error() {
         let dir = scratch_dir("null");
         let props = props();
-        let (mut w, descr) = file_writer(&dir.join("n.parquet"), "message m { REQUIRED INT64 v; }", props.clone());
+        let path = dir.join("n.parquet");
+        let (mut w, descr) = file_writer(&path, "message m { REQUIRED INT64 v; }", props.clone());
         let mut scratch = Scratch::default();
-        let mut rg = RowGroup::new(w.next_row_group().expect("row group"), descr, props, &mut scratch);
-        let mut c = rg.column().expect("column");
-        c.i64(1);
-        c.null();
-        let err = c.finish().expect_err("a null in a required column");
+        let mut c = Columns::new(&descr, &props).expect("columns");
+        c.i64(0, 1);
+        c.row_done(&mut scratch);
+        c.null(0);
+        c.row_done(&mut scratch);
+        let err = c.write_to(&mut w, &mut scratch).expect_err("a null in a required column");
         assert!(err.to_string().contains("a null in the required column `v`"), "{err}");
+        assert_eq!(c.rows(), 0);
+        c.i64(0, 7);
+        c.row_done(&mut scratch);
+        c.write_to(&mut w, &mut scratch).expect("the next row group");
+        w.close().expect("close");
+        assert_eq!(rows(&path), [r#"Row { fields: [("v", Long(7))] }"#]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
