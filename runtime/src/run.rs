@@ -127,7 +127,7 @@ pub struct Context {
     /// Distinguishes runs (and their keys) within one process.
     id: u64,
     pub key: Option<Key>,
-    mac: Option<hmac::Hmac<sha2::Sha256>>,
+    mac: Option<crate::mask::KeyedHash>,
     pub vault: Vault,
     pub env: HashMap<&'static str, String>,
 }
@@ -161,17 +161,8 @@ impl Context {
     }
 
     fn hmac_uncached(&self, value: &[u8]) -> String {
-        use hmac::Mac;
         match &self.mac {
-            Some(m) => {
-                let mut m = m.clone();
-                m.update(value);
-                let mut text = [0u8; 64];
-                match hex::encode_to_slice(m.finalize().into_bytes(), &mut text) {
-                    Ok(()) => String::from_utf8(text.to_vec()).unwrap_or_default(),
-                    Err(_) => String::new(),
-                }
-            }
+            Some(m) => m.hex(value),
             // `run` refuses to start a pipeline that uses `hmac` without a key.
             None => String::new(),
         }
@@ -820,10 +811,7 @@ pub(crate) fn context<P: Pipeline>(
             }
         }
     }
-    let mac = key.as_ref().map(|k| {
-        use hmac::Mac;
-        hmac::Hmac::<sha2::Sha256>::new_from_slice(k.bytes()).expect("HMAC takes keys of any length")
-    });
+    let mac = key.as_ref().map(|k| crate::mask::KeyedHash::new(k.bytes()));
     static RUNS: AtomicU64 = AtomicU64::new(1);
     let id = RUNS.fetch_add(1, Ordering::Relaxed);
     Ok(Arc::new(Context { id, key, mac, vault: Vault::default(), env: values }))
