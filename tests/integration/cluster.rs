@@ -156,6 +156,131 @@ fn every_mode_and_scale_writes_the_same_rows() {
     }
 }
 
+/// Orders of three keys with one to five line items each. With `nan`, `v` is negative in one
+/// item of eight (a NaN under `pow(v, 0.5)`), and some orders are written so that a group
+/// already holds a number when an order whose first item is negative comes: taken one by one,
+/// the larger item after the NaN still raises `max`.
+fn orders(seed: u64, n: usize, nan: bool) -> Vec<String> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut t: i64 = 1_700_000_000_000;
+    let item = |sku: u64, v: f64, tag: Option<u64>| {
+        let tag = tag.map_or("null".to_string(), |k| format!("\"t{k}\""));
+        format!(r#"{{"sku":"s{sku}","v":{v},"tag":{tag}}}"#)
+    };
+    let mut out = Vec::new();
+    for k in 0..n {
+        t += (next() % 60_000) as i64;
+        let at = t - (next() % 90_000) as i64;
+        let key = ["a", "b", "c"][(next() % 3) as usize];
+        let items: Vec<String> = if nan && k % 50 == 7 {
+            out.push(format!(r#"{{"key":"{key}","at":{at},"items":[{}]}}"#, item(1, 4.0, None)));
+            vec![item(2, -1.0, None), item(3, 400.0, Some(1))]
+        } else {
+            (0..1 + next() % 5)
+                .map(|_| {
+                    let negative = nan && next() % 8 == 0;
+                    let v = if negative { -((next() % 100) as f64) } else { (next() % 10_000) as f64 / 100.0 };
+                    item(next() % 9, v, (next() % 3 != 0).then(|| next() % 4))
+                })
+                .collect()
+        };
+        out.push(format!(r#"{{"key":"{key}","at":{at},"items":[{}]}}"#, items.join(",")));
+    }
+    out
+}
+
+const ORDER_SINKS: [&str; 3] = ["tumbling", "sliding", "sessions"];
+
+/// Runs the explode_groups pipeline over `source` with `workers` × `processes` in `mode` into
+/// `out`, and says where its rows differ from `want` (one list per sink), if they do.
+fn order_rows_differ(
+    bin: &Path,
+    dir: &Path,
+    source: &str,
+    run: (&str, usize, usize),
+    want: &[Vec<String>],
+) -> Option<String> {
+    let (mode, workers, processes) = run;
+    let out = dir.join(format!("{mode}-{workers}x{processes}"));
+    let mut args = vec!["--quiet".to_string(), "--mode".into(), mode.into(), "--source".into(), source.to_string()];
+    if mode == "stream" {
+        args.extend(["--exit-when-idle".into(), "600ms".into()]);
+    }
+    for s in ORDER_SINKS {
+        args.extend(["--sink".to_string(), format!("{s}->files={}", out.join(s).display())]);
+    }
+    run_cluster(bin, dir, &args, workers, processes);
+    ORDER_SINKS.iter().zip(want).find_map(|(sink, want)| {
+        let got = rows(&out.join(sink));
+        (got != *want).then(|| {
+            let at = got.iter().zip(want).position(|(g, w)| g != w).unwrap_or(got.len().min(want.len()));
+            format!(
+                "{sink} rows of {mode} on {processes} processes of {workers} workers differ from one worker's: {} rows against {}, first at {at}: {:?} against {:?}",
+                got.len(),
+                want.len(),
+                got.get(at),
+                want.get(at)
+            )
+        })
+    })
+}
+
+/// The rows an `explode` makes of one order share its key and time, and travel to their
+/// group's worker as one partial accumulator: every aggregate and window kind gives the rows of
+/// one worker folding them one by one, on every number of workers and processes, batch and
+/// stream. With NaN in `min` and `max` (which keep a NaN that comes first) the order rows
+/// reach a group in matters, so that part reads one file (one split, one reading worker): a
+/// partial must not hide the values after a NaN.
+#[test]
+fn rows_of_one_record_merged_before_the_exchange_give_the_same_groups() {
+    let bin = build_pipeline(Path::new("tests/cases/stream/explode_groups/pipeline.pipe"));
+    let dir = scratch("cluster_explode_groups");
+    for nan in [false, true] {
+        let input = orders(5, 1200, nan);
+        let live = dir.join(format!("live-{nan}"));
+        std::fs::create_dir_all(&live).expect("live");
+        let files = if nan { 1 } else { 3 };
+        for (k, chunk) in input.chunks(input.len() / files + 1).enumerate() {
+            std::fs::write(live.join(format!("part-{k}.jsonl")), chunk.join("\n") + "\n").expect("input");
+        }
+        let source = format!("orders={}/*.jsonl", live.display());
+        let reference = dir.join(format!("reference-{nan}"));
+        let mut args = vec!["--quiet".to_string(), "--source".into(), source.clone()];
+        for s in ORDER_SINKS {
+            args.extend(["--sink".to_string(), format!("{s}->files={}", reference.join(s).display())]);
+        }
+        run_cluster(&bin, &dir, &args, 1, 1);
+        let want: Vec<Vec<String>> = ORDER_SINKS.iter().map(|s| rows(&reference.join(s))).collect();
+        assert!(
+            want.iter().all(|w| w.len() > 20),
+            "the reference wrote too little: {:?}",
+            want.iter().map(Vec::len).collect::<Vec<_>>()
+        );
+        if nan {
+            assert!(want[0].iter().any(|r| r.contains(r#""high":20.0"#)), "no group's max is the 400 after a NaN");
+            assert!(want[0].iter().any(|r| r.contains(r#""high":"NaN""#)), "no group's max is a leading NaN");
+        }
+        let runs: &[(&str, usize, usize)] = if nan {
+            &[("batch", 2, 1), ("batch", 3, 1)]
+        } else {
+            &[("batch", 2, 1), ("batch", 3, 1), ("batch", 1, 2), ("stream", 2, 1)]
+        };
+        for &(mode, workers, processes) in runs {
+            let run_dir = dir.join(format!("{nan}"));
+            std::fs::create_dir_all(&run_dir).expect("run dir");
+            if let Some(why) = order_rows_differ(&bin, &run_dir, &source, (mode, workers, processes), &want) {
+                panic!("NaN {nan}: {why}");
+            }
+        }
+    }
+}
+
 /// The member_features example's sinks under `out`.
 fn feature_sinks(out: &Path) -> Vec<String> {
     vec![

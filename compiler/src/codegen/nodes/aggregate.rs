@@ -115,6 +115,15 @@ struct Accs {
     finished: Vec<TokenStream>,
     /// Each aggregate call, the local it is finished into, and its type.
     scope: Vec<(*const TExpr, Ident, Type)>,
+    /// Whether every accumulator merges another exactly as it would add that one's rows one
+    /// by one (counts, exact sums and means, distinct sets, `min`/`max`, `first`/`last`): the
+    /// rows of one record with one key and time can then travel to their group's worker as one
+    /// partial accumulator.
+    merges_exactly: bool,
+    /// The inputs (in `args`) of `min` and `max` over doubles. A partial that begins with a
+    /// NaN would keep it (`x > NaN` is false) and hide the values after it from a group that
+    /// holds a number already, so a row with a NaN there travels alone.
+    nan_inputs: Vec<Literal>,
 }
 
 /// One accumulator: its Rust type, its per-row input and that input's type, the type of its
@@ -184,7 +193,7 @@ pub(super) fn aggregate_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Nod
             (quote!(rt::window::Fixed<#key_ty, #acc>), quote!(#map: rt::window::Fixed::new(#size, #allowed)))
         }
     };
-    let (push, exchange) = push_and_fold(i, in_ty, &bind, window, &keys, &accs, fallible);
+    let (push, exchange) = push_and_fold(i, in_ty, &bind, window, &keys, &accs, &acc, fallible);
     let (finish, finish_call) = finish_fn(g, cx, i, node, spec, keys, accs);
     let field = quote!(#map: #state_ty);
     AggParts { acc: acc_def, field, ty: state_ty, init, push, finish, finish_call, exchange }
@@ -234,7 +243,7 @@ fn behind_join(plan: &Plan, n: usize) -> bool {
 /// `N`; behind a join, the records of the other side met count apart, `N` of them too
 /// (`others`, `w{k}`; lang-spec/privacy.md, *k counts records*).
 fn accumulators(eg: &mut ExprGen<'_, '_>, calls: &[&TExpr], sc: &Scope, min_group: Option<(i64, bool)>) -> Accs {
-    let mut out = Accs::default();
+    let mut out = Accs { merges_exactly: true, ..Accs::default() };
     let mut nullable = Vec::new();
     for (k, call) in calls.iter().enumerate() {
         let TExprKind::Aggregate(name, args) = &call.kind else { continue };
@@ -260,6 +269,13 @@ fn accumulators(eg: &mut ExprGen<'_, '_>, calls: &[&TExpr], sc: &Scope, min_grou
         out.fields.push(quote!(#a: #acc_ty));
         out.merge.push(quote!(self.#a.merge(o.#a);));
         let idx = Literal::usize_unsuffixed(out.arg_vals.len());
+        out.merges_exactly &= matches!(
+            *name,
+            "count" | "count_distinct" | "null_rate" | "sum" | "avg" | "min" | "max" | "first" | "last"
+        );
+        if matches!(*name, "min" | "max") && arg_ty.non_null() == &Type::Double {
+            out.nan_inputs.push(idx.clone());
+        }
         out.arg_vals.push(acc.input);
         out.arg_tys.push(acc.input_ty);
         out.adds.push(quote!(acc.#a.add(args.#idx.clone());));
@@ -548,6 +564,7 @@ fn evaluation(
 /// The push function (the row's key and accumulator inputs, sent to the worker that owns
 /// its group) and the fold function (into each window the row falls in), with the
 /// aggregate's variant of `Exchange` and the arm that applies it.
+#[allow(clippy::too_many_arguments, reason = "one aggregate's parts: each argument names one")]
 fn push_and_fold(
     i: usize,
     in_ty: &TokenStream,
@@ -555,8 +572,12 @@ fn push_and_fold(
     window: Option<&WindowKind>,
     keys: &Keys,
     accs: &Accs,
+    acc: &Ident,
     fallible: bool,
 ) -> (TokenStream, (TokenStream, TokenStream)) {
+    if accs.merges_exactly {
+        return push_and_merge(i, in_ty, bind, window, keys, accs, acc, fallible);
+    }
     let ni = lit(i);
     let map = id(format!("agg_{i}"));
     let guard = window_guard(window, &ni);
@@ -598,6 +619,136 @@ fn push_and_fold(
         quote!(Exchange::#variant(key, args, ts) => self.#fold_fn(key, args, ts),),
     );
     (push, exchange)
+}
+
+/// [`push_and_fold`] for an aggregate whose accumulators merge exactly: with several workers,
+/// consecutive rows with the same key and event time (the rows an `explode` makes of one record)
+/// are added into one partial accumulator, the last in the outbox, and the group's worker
+/// merges it into each window the time falls in. One message, one route hash and one group
+/// lookup per record instead of per row; the results are those of the rows one by one.
+#[allow(clippy::too_many_arguments, reason = "one aggregate's parts: each argument names one")]
+fn push_and_merge(
+    i: usize,
+    in_ty: &TokenStream,
+    bind: &TokenStream,
+    window: Option<&WindowKind>,
+    keys: &Keys,
+    accs: &Accs,
+    acc: &Ident,
+    fallible: bool,
+) -> (TokenStream, (TokenStream, TokenStream)) {
+    let ni = lit(i);
+    let map = id(format!("agg_{i}"));
+    let guard = window_guard(window, &ni);
+    let fold = window_fold(window, &map, &ni, &accs.adds);
+    let merge = window_merge(window, &map, &ni);
+    let key_tys = &keys.tys;
+    let arg_tys = &accs.arg_tys;
+    let key_ty = quote!((#(#key_tys,)*));
+    let m = id(format!("push_{i}_0"));
+    let variant = id(format!("A{i}"));
+    let fold_fn = id(format!("fold_{i}"));
+    let merge_fn = id(format!("merge_{i}"));
+    let eval = key_and_args(keys, accs, fallible, &ni);
+    let adds = &accs.adds;
+    let nan = &accs.nan_inputs;
+    let push = quote! {
+        #[allow(clippy::clone_on_copy, unused_variables)]
+        fn #m(&mut self, ctx: &Context, o: &Origin<'_>, ts: i64, row: #in_ty) {
+            self.base.stats[#ni].read += 1;
+            #guard
+            self.base.seq += 1;
+            let seq = self.base.seq;
+            #bind
+            #eval
+            // The key exchange: with several workers, a group lives on the one its key hashes
+            // to, and the engine takes the row there. Rows of one record with one key and time
+            // go as one partial accumulator (the last message, while it takes more rows).
+            if self.base.workers > 1 {
+                let alone = false #(|| args.#nan.is_some_and(f64::is_nan))*;
+                if !alone {
+                    if let Some(Exchange::#variant(k, acc, t, true)) = self.outbox.last_mut() {
+                        if *t == ts && *k == key {
+                            acc.rows += 1;
+                            #(#adds)*
+                            return;
+                        }
+                    }
+                }
+                let mut acc = #acc::default();
+                acc.rows += 1;
+                #(#adds)*
+                self.outbox.push(Exchange::#variant(key, acc, ts, !alone));
+                return;
+            }
+            self.#fold_fn(key, args, ts);
+        }
+
+        /// Folds one row's key and aggregate inputs into its groups.
+        #[allow(clippy::clone_on_copy, unused_variables)]
+        fn #fold_fn(&mut self, key: #key_ty, args: (#(#arg_tys,)*), ts: i64) {
+            #fold
+        }
+
+        /// Merges a partial accumulator of rows with this key and time (another worker's)
+        /// into their groups.
+        #[allow(clippy::clone_on_copy, unused_variables)]
+        fn #merge_fn(&mut self, key: #key_ty, part: #acc, ts: i64) {
+            #merge
+        }
+    };
+    let exchange = (
+        quote!(#variant(#key_ty, #acc, i64, bool)),
+        quote!(Exchange::#variant(key, part, ts, _) => self.#merge_fn(key, part, ts),),
+    );
+    (push, exchange)
+}
+
+/// Merging a partial accumulator `part` of rows at `ts` into each window `ts` falls in, as
+/// [`window_fold`] adds one row.
+fn window_merge(window: Option<&WindowKind>, map: &Ident, ni: &Literal) -> TokenStream {
+    let at = |start: TokenStream, part: TokenStream| {
+        quote! {
+            match self.#map.slot(key.clone(), #start) {
+                Some(acc) => rt::window::Merge::merge_from(acc, #part),
+                None => self.base.stats[#ni].late += part.rows,
+            }
+        }
+    };
+    match window {
+        Some(WindowKind::Sliding { size, every, offset }) => {
+            let (s, e, o) =
+                (Literal::i64_suffixed(*size), Literal::i64_suffixed(*every), Literal::i64_suffixed(*offset));
+            let each = at(quote!(start), quote!(part.clone()));
+            quote! {
+                for start in rt::window::sliding_starts(ts, #s, #e, #o) {
+                    #each
+                }
+            }
+        }
+        Some(WindowKind::Tumbling { size, offset }) => {
+            let (sz, o) = (Literal::i64_suffixed(*size), Literal::i64_suffixed(*offset));
+            let start = quote!(rt::window::tumbling_start(ts, #sz, #o));
+            quote! {
+                match self.#map.slot(key, #start) {
+                    Some(acc) => rt::window::Merge::merge_from(acc, part),
+                    None => self.base.stats[#ni].late += part.rows,
+                }
+            }
+        }
+        Some(WindowKind::Session { .. }) => quote! {
+            match self.#map.slot(key, ts) {
+                Some(acc) => rt::window::Merge::merge_from(acc, part),
+                None => self.base.stats[#ni].late += part.rows,
+            }
+        },
+        _ => quote! {
+            match self.#map.slot(key, 0i64) {
+                Some(acc) => rt::window::Merge::merge_from(acc, part),
+                None => self.base.stats[#ni].late += part.rows,
+            }
+        },
+    }
 }
 
 /// Window arithmetic near the ends of the i64 range would overflow: such an event time is

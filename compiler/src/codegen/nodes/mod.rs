@@ -370,7 +370,7 @@ impl Parts {
         self.exchange_variants.push(a.exchange.0.clone());
         self.exchange_arms.push(a.exchange.1.clone());
         let (variant, k) = (id(format!("A{i}")), lit(self.agg_maps.len() - 1));
-        self.route_arms.push(quote!(Exchange::#variant(ref key, _, _) => (#k, rt::run::route_hash(key)),));
+        self.route_arms.push(quote!(Exchange::#variant(ref key, ..) => (#k, rt::run::route_hash(key)),));
         self.aggregate_arms.push(quote!(Exchange::#variant(..) => #k,));
         self.advance_one.push(a.finish_call.clone());
         self.items.push(a.acc);
