@@ -109,6 +109,9 @@ struct Accs {
     arg_tys: Vec<TokenStream>,
     /// The statements adding a row's inputs (`args`) to a group's accumulators (`acc`).
     adds: Vec<TokenStream>,
+    /// The same statements moving the inputs out of `args` instead of copying them, where
+    /// `args` is owned and added once (empty when k-anonymity reads `args` after them).
+    moving_adds: Vec<TokenStream>,
     /// With `k >= N`: the conditions under which a group has enough distinct records.
     enough: Vec<TokenStream>,
     /// Statements finishing each accumulator into a local.
@@ -279,6 +282,7 @@ fn accumulators(eg: &mut ExprGen<'_, '_>, calls: &[&TExpr], sc: &Scope, min_grou
         out.arg_vals.push(acc.input);
         out.arg_tys.push(acc.input_ty);
         out.adds.push(quote!(acc.#a.add(args.#idx.clone());));
+        out.moving_adds.push(quote!(acc.#a.add(args.#idx);));
         if arg_ty.is_nullable() || acc.optional {
             nullable.push((id(format!("o{k}")), idx));
         }
@@ -290,6 +294,7 @@ fn accumulators(eg: &mut ExprGen<'_, '_>, calls: &[&TExpr], sc: &Scope, min_grou
         out.scope.push((*call as *const TExpr, fin, acc.out_ty));
     }
     if let Some((k, joined)) = min_group {
+        out.moving_adds.clear();
         // The record's number travels with the row's inputs (to the worker owning the group),
         // and behind a join the number of the other side's record it met (0: none).
         let k = Literal::usize_unsuffixed(usize::try_from(k).unwrap_or(0));
@@ -650,7 +655,8 @@ fn push_and_merge(
     let fold_fn = id(format!("fold_{i}"));
     let merge_fn = id(format!("merge_{i}"));
     let eval = key_and_args(keys, accs, fallible, &ni);
-    let adds = &accs.adds;
+    // `args` is added once on either path below, so its inputs can move.
+    let adds = if accs.moving_adds.is_empty() { &accs.adds } else { &accs.moving_adds };
     let nan = &accs.nan_inputs;
     let push = quote! {
         #[allow(clippy::clone_on_copy, unused_variables)]
