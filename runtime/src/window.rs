@@ -155,6 +155,10 @@ impl<K: Hash + Eq + Clone, A: Merge> Fixed<K, A> {
             return out;
         }
         let (size, allowed) = (self.size, self.allowed);
+        // Room for every group whose window ended, counted first: a day's groups fire
+        // together, and growing the vector to them copied it into fresh memory again and again.
+        let ended = self.groups.keys().filter(|(_, start)| size != 0 && start.saturating_add(size) <= wm).count();
+        out.reserve(ended);
         let mut next_end = i64::MAX;
         let mut next_expiry = i64::MAX;
         self.groups.retain(|(key, start), slot| {

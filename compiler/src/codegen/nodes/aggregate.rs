@@ -1105,6 +1105,13 @@ fn acc_struct(acc: &Ident, accs: &Accs) -> TokenStream {
         pub struct #acc { rows: u64, #(#fields,)* }
         impl rt::window::Merge for #acc {
             fn merge_from(&mut self, o: #acc) {
+                // A group that has no rows yet takes the other whole (most groups of a
+                // partial from another worker): merging into empty accumulators is taking
+                // theirs, without adding their values one by one.
+                if self.rows == 0 {
+                    *self = o;
+                    return;
+                }
                 self.rows += o.rows;
                 #(#merge)*
             }
