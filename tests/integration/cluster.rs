@@ -70,15 +70,20 @@ fn run_cluster(bin: &Path, dir: &Path, args: &[String], workers: usize, n: usize
     }
 }
 
-/// Events of four keys, disordered within the windows pipeline's two-minute bound.
-fn events(seed: u64, n: usize) -> Vec<String> {
+/// A deterministic generator of 64-bit numbers (xorshift) from `seed`.
+fn xorshift(seed: u64) -> impl FnMut() -> u64 {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut next = move || {
+    move || {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         x
-    };
+    }
+}
+
+/// Events of four keys, disordered within the windows pipeline's two-minute bound.
+fn events(seed: u64, n: usize) -> Vec<String> {
+    let mut next = xorshift(seed);
     let mut t: i64 = 1_700_000_000_000;
     (0..n)
         .map(|_| {
@@ -161,13 +166,7 @@ fn every_mode_and_scale_writes_the_same_rows() {
 /// already holds a number when an order whose first item is negative comes: taken one by one,
 /// the larger item after the NaN still raises `max`.
 fn orders(seed: u64, n: usize, nan: bool) -> Vec<String> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut next = xorshift(seed);
     let mut t: i64 = 1_700_000_000_000;
     let item = |sku: u64, v: f64, tag: Option<u64>| {
         let tag = tag.map_or("null".to_string(), |k| format!("\"t{k}\""));

@@ -569,6 +569,12 @@ fn evaluation(
 /// The push function (the row's key and accumulator inputs, sent to the worker that owns
 /// its group) and the fold function (into each window the row falls in), with the
 /// aggregate's variant of `Exchange` and the arm that applies it.
+///
+/// Where every accumulator merges exactly (`Accs::merges_exactly`), consecutive rows with the
+/// same key and event time (the rows an `explode` makes of one record) are added, with several
+/// workers, into one partial accumulator, the last in the outbox, and the group's worker merges
+/// it into each window the time falls in (`merge_{i}`): one message, one route hash and one
+/// group lookup per record instead of per row, with the results of the rows one by one.
 #[allow(clippy::too_many_arguments, reason = "one aggregate's parts: each argument names one")]
 fn push_and_fold(
     i: usize,
@@ -580,9 +586,6 @@ fn push_and_fold(
     acc: &Ident,
     fallible: bool,
 ) -> (TokenStream, (TokenStream, TokenStream)) {
-    if accs.merges_exactly {
-        return push_and_merge(i, in_ty, bind, window, keys, accs, acc, fallible);
-    }
     let ni = lit(i);
     let map = id(format!("agg_{i}"));
     let guard = window_guard(window, &ni);
@@ -593,7 +596,51 @@ fn push_and_fold(
     let m = id(format!("push_{i}_0"));
     let variant = id(format!("A{i}"));
     let fold_fn = id(format!("fold_{i}"));
+    let merge_fn = id(format!("merge_{i}"));
     let eval = key_and_args(keys, accs, fallible, &ni);
+    let (send, merge, exchange) = if accs.merges_exactly {
+        // `args` is added once on either path, so its inputs can move.
+        let adds = if accs.moving_adds.is_empty() { &accs.adds } else { &accs.moving_adds };
+        let nan = &accs.nan_inputs;
+        let merge = window_merge(window, &map, &ni);
+        let send = quote! {
+            // Rows of one record with one key and time go as one partial accumulator (the
+            // last message, while it takes more rows).
+            let alone = false #(|| args.#nan.is_some_and(f64::is_nan))*;
+            if !alone {
+                if let Some(Exchange::#variant(k, acc, t, true)) = self.outbox.last_mut() {
+                    if *t == ts && *k == key {
+                        acc.rows += 1;
+                        #(#adds)*
+                        return;
+                    }
+                }
+            }
+            let mut acc = #acc::default();
+            acc.rows += 1;
+            #(#adds)*
+            self.outbox.push(Exchange::#variant(key, acc, ts, !alone));
+        };
+        let merge = quote! {
+            /// Merges a partial accumulator of rows with this key and time (another worker's)
+            /// into their groups.
+            #[allow(clippy::clone_on_copy, unused_variables)]
+            fn #merge_fn(&mut self, key: #key_ty, part: #acc, ts: i64) {
+                #merge
+            }
+        };
+        let exchange = (
+            quote!(#variant(#key_ty, #acc, i64, bool)),
+            quote!(Exchange::#variant(key, part, ts, _) => self.#merge_fn(key, part, ts),),
+        );
+        (send, merge, exchange)
+    } else {
+        let exchange = (
+            quote!(#variant(#key_ty, (#(#arg_tys,)*), i64)),
+            quote!(Exchange::#variant(key, args, ts) => self.#fold_fn(key, args, ts),),
+        );
+        (quote!(self.outbox.push(Exchange::#variant(key, args, ts));), quote!(), exchange)
+    };
     let push = quote! {
         #[allow(clippy::clone_on_copy, unused_variables)]
         fn #m(&mut self, ctx: &Context, o: &Origin<'_>, ts: i64, row: #in_ty) {
@@ -607,84 +654,7 @@ fn push_and_fold(
             // to, and the engine takes the row there (accumulators do not depend on the order
             // rows arrive in, so results are the same whatever the number of workers).
             if self.base.workers > 1 {
-                self.outbox.push(Exchange::#variant(key, args, ts));
-                return;
-            }
-            self.#fold_fn(key, args, ts);
-        }
-
-        /// Folds one row's key and aggregate inputs into its groups.
-        #[allow(clippy::clone_on_copy, unused_variables)]
-        fn #fold_fn(&mut self, key: #key_ty, args: (#(#arg_tys,)*), ts: i64) {
-            #fold
-        }
-    };
-    let exchange = (
-        quote!(#variant(#key_ty, (#(#arg_tys,)*), i64)),
-        quote!(Exchange::#variant(key, args, ts) => self.#fold_fn(key, args, ts),),
-    );
-    (push, exchange)
-}
-
-/// [`push_and_fold`] for an aggregate whose accumulators merge exactly: with several workers,
-/// consecutive rows with the same key and event time (the rows an `explode` makes of one record)
-/// are added into one partial accumulator, the last in the outbox, and the group's worker
-/// merges it into each window the time falls in. One message, one route hash and one group
-/// lookup per record instead of per row; the results are those of the rows one by one.
-#[allow(clippy::too_many_arguments, reason = "one aggregate's parts: each argument names one")]
-fn push_and_merge(
-    i: usize,
-    in_ty: &TokenStream,
-    bind: &TokenStream,
-    window: Option<&WindowKind>,
-    keys: &Keys,
-    accs: &Accs,
-    acc: &Ident,
-    fallible: bool,
-) -> (TokenStream, (TokenStream, TokenStream)) {
-    let ni = lit(i);
-    let map = id(format!("agg_{i}"));
-    let guard = window_guard(window, &ni);
-    let fold = window_fold(window, &map, &ni, &accs.adds);
-    let merge = window_merge(window, &map, &ni);
-    let key_tys = &keys.tys;
-    let arg_tys = &accs.arg_tys;
-    let key_ty = quote!((#(#key_tys,)*));
-    let m = id(format!("push_{i}_0"));
-    let variant = id(format!("A{i}"));
-    let fold_fn = id(format!("fold_{i}"));
-    let merge_fn = id(format!("merge_{i}"));
-    let eval = key_and_args(keys, accs, fallible, &ni);
-    // `args` is added once on either path below, so its inputs can move.
-    let adds = if accs.moving_adds.is_empty() { &accs.adds } else { &accs.moving_adds };
-    let nan = &accs.nan_inputs;
-    let push = quote! {
-        #[allow(clippy::clone_on_copy, unused_variables)]
-        fn #m(&mut self, ctx: &Context, o: &Origin<'_>, ts: i64, row: #in_ty) {
-            self.base.stats[#ni].read += 1;
-            #guard
-            self.base.seq += 1;
-            let seq = self.base.seq;
-            #bind
-            #eval
-            // The key exchange: with several workers, a group lives on the one its key hashes
-            // to, and the engine takes the row there. Rows of one record with one key and time
-            // go as one partial accumulator (the last message, while it takes more rows).
-            if self.base.workers > 1 {
-                let alone = false #(|| args.#nan.is_some_and(f64::is_nan))*;
-                if !alone {
-                    if let Some(Exchange::#variant(k, acc, t, true)) = self.outbox.last_mut() {
-                        if *t == ts && *k == key {
-                            acc.rows += 1;
-                            #(#adds)*
-                            return;
-                        }
-                    }
-                }
-                let mut acc = #acc::default();
-                acc.rows += 1;
-                #(#adds)*
-                self.outbox.push(Exchange::#variant(key, acc, ts, !alone));
+                #send
                 return;
             }
             self.#fold_fn(key, args, ts);
@@ -696,17 +666,8 @@ fn push_and_merge(
             #fold
         }
 
-        /// Merges a partial accumulator of rows with this key and time (another worker's)
-        /// into their groups.
-        #[allow(clippy::clone_on_copy, unused_variables)]
-        fn #merge_fn(&mut self, key: #key_ty, part: #acc, ts: i64) {
-            #merge
-        }
+        #merge
     };
-    let exchange = (
-        quote!(#variant(#key_ty, #acc, i64, bool)),
-        quote!(Exchange::#variant(key, part, ts, _) => self.#merge_fn(key, part, ts),),
-    );
     (push, exchange)
 }
 
