@@ -183,9 +183,9 @@ fn orders(seed: u64, n: usize, nan: bool) -> Vec<String> {
         } else {
             (0..1 + next() % 5)
                 .map(|_| {
-                    let negative = nan && next() % 8 == 0;
+                    let negative = nan && next().is_multiple_of(8);
                     let v = if negative { -((next() % 100) as f64) } else { (next() % 10_000) as f64 / 100.0 };
-                    item(next() % 9, v, (next() % 3 != 0).then(|| next() % 4))
+                    item(next() % 9, v, (!next().is_multiple_of(3)).then(|| next() % 4))
                 })
                 .collect()
         };
