@@ -166,13 +166,19 @@ impl Columns {
     }
 
     fn write_group(&mut self, w: &mut SerializedFileWriter<File>, s: &mut Scratch) -> Result<()> {
-        if self.cols.iter().any(|c| c.rows + c.page.rows != self.rows) {
-            return Err(ParquetError::General("internal: columns of different lengths".into()));
-        }
-        // Every column's error before the row group starts: the file stays writable.
-        let mut closed = Vec::with_capacity(self.cols.len());
         for c in &mut self.cols {
             c.end_page(s);
+        }
+        // Every column's error before the row group starts (the file stays writable), and
+        // before the lengths are compared: a refused value leaves its column a row short.
+        if let Some(e) = self.cols.iter_mut().find_map(|c| c.error.take()) {
+            return Err(e);
+        }
+        if self.cols.iter().any(|c| c.rows != self.rows) {
+            return Err(ParquetError::General("internal: columns of different lengths".into()));
+        }
+        let mut closed = Vec::with_capacity(self.cols.len());
+        for c in &mut self.cols {
             closed.push(c.close()?);
         }
         let mut rg = w.next_row_group()?;
