@@ -1,21 +1,21 @@
 //! Writing Parquet column chunks straight from the rows.
 //!
-//! Generated `Record::write_parquet` code hands each column's values to a [`Column`], one row
-//! at a time, in schema order. A column encodes them PLAIN into its current data page (v1, with
+//! Generated `Record::parquet_row` code appends each row's values to its partition's
+//! [`Columns`] as the row arrives, by column number. A column encodes them PLAIN into its current data page (v1, with
 //! the definition levels of an optional column in the RLE/bit-packing hybrid), keeps the page's
 //! minimum, maximum and null count as they arrive, and ends the page at 20,000 rows or 1 MiB of
 //! values, the parquet crate's defaults. An ended page is compressed with the file's codec and
 //! appended to the chunk behind a header carrying the CRC-32 of the page as stored (the format's
 //! optional `crc`, which the crate's own writer leaves empty: without it a reader cannot tell a
 //! flipped bit in a page from a real value). The finished chunk, with its statistics, column
-//! index and offset index, is spliced into the row group with
-//! [`SerializedRowGroupWriter::append_column`], which moves its offsets to where it lands in the
+//! index and offset index, is spliced into the row group with `append_column`, which moves its offsets to where it lands in the
 //! file; the crate writes the footer.
 //!
 //! What the crate's generic column writer did here before cost a third of an ingest run: every
 //! value was first moved into a `Vec` of the crate's `ByteArray`s (a reference-counted buffer
 //! each), then copied again into its pages, and every value of a byte-array column was compared
-//! twice through the crate's type-generic comparison for the page's minimum and maximum. The
+//! twice through the crate's type-generic comparison for the page's minimum and maximum; and
+//! the rows waited in a per-partition buffer until their row group was written. The
 //! statistics, indexes and page boundaries written here are the ones the crate writes with its
 //! default properties, which the tests check against it.
 
@@ -82,6 +82,23 @@ impl std::fmt::Debug for Columns {
     }
 }
 
+/// `Columns` methods appending a value of one type to column `i`, by the method of the same
+/// name on the column. (An index past the schema appends nothing, and the row group is then
+/// refused for columns of different lengths.)
+macro_rules! append {
+    ($($(#[$doc:meta])* $name:ident($t:ty)),* $(,)?) => {
+        $(
+            $(#[$doc])*
+            #[inline]
+            pub fn $name(&mut self, i: usize, v: $t) {
+                if let Some(c) = self.cols.get_mut(i) {
+                    c.$name(v);
+                }
+            }
+        )*
+    };
+}
+
 impl Columns {
     /// Empty columns of `schema`, a flat message type, compressed as `props` say.
     pub fn new(schema: &SchemaDescriptor, props: &WriterProperties) -> Result<Columns> {
@@ -94,45 +111,18 @@ impl Columns {
         self.rows
     }
 
-    /// Appends a byte-array value to column `i`.
-    #[inline]
-    pub fn bytes(&mut self, i: usize, v: &[u8]) {
-        if let Some(c) = self.cols.get_mut(i) {
-            c.bytes(v);
-        }
-    }
-
-    /// Appends an INT64 value to column `i`.
-    #[inline]
-    pub fn i64(&mut self, i: usize, v: i64) {
-        if let Some(c) = self.cols.get_mut(i) {
-            c.i64(v);
-        }
-    }
-
-    /// Appends an INT32 value to column `i`.
-    #[inline]
-    pub fn i32(&mut self, i: usize, v: i32) {
-        if let Some(c) = self.cols.get_mut(i) {
-            c.i32(v);
-        }
-    }
-
-    /// Appends a DOUBLE value to column `i`.
-    #[inline]
-    pub fn f64(&mut self, i: usize, v: f64) {
-        if let Some(c) = self.cols.get_mut(i) {
-            c.f64(v);
-        }
-    }
-
-    /// Appends a BOOLEAN value to column `i`.
-    #[inline]
-    pub fn bool(&mut self, i: usize, v: bool) {
-        if let Some(c) = self.cols.get_mut(i) {
-            c.bool(v);
-        }
-    }
+    append!(
+        /// Appends a byte-array value to column `i`.
+        bytes(&[u8]),
+        /// Appends an INT64 value to column `i`.
+        i64(i64),
+        /// Appends an INT32 value to column `i`.
+        i32(i32),
+        /// Appends a DOUBLE value to column `i`.
+        f64(f64),
+        /// Appends a BOOLEAN value to column `i`.
+        bool(bool),
+    );
 
     /// Appends a null to column `i` (an optional column).
     #[inline]
@@ -796,7 +786,7 @@ fn varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-/// A column chunk in memory, as [`SerializedRowGroupWriter::append_column`] reads it.
+/// A column chunk in memory, as `SerializedRowGroupWriter::append_column` reads it.
 struct Chunk<'c>(&'c [u8]);
 
 impl Length for Chunk<'_> {
