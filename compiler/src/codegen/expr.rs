@@ -22,6 +22,59 @@ pub struct Scope {
     pub aggregates: Vec<(*const TExpr, Ident, Type)>,
     /// Expressions computed once before an `explode` loop instead of once per element.
     pub hoisted: Vec<(*const TExpr, Ident)>,
+    /// Places moved out of the row instead of cloned ([`single_reads`]).
+    pub moves: Vec<*const TExpr>,
+}
+
+/// The places among the expressions `roots` (evaluated once each, after which the row is
+/// dropped) that can be moved out of the row instead of cloned: a place (a field, or a field of
+/// one) whose root local is `owned`, read where it is evaluated at most once — a whole
+/// expression, either side of a `??` at such a position — and read nowhere else: no other read
+/// is of it, of a part of it or of the whole it is part of. A pipeline's strings then reach
+/// their new row, key or accumulator without a copy (`kind = t.kind ?? "unknown"`,
+/// `count_distinct(t.account_id)`).
+pub fn single_reads(roots: &[&TExpr], owned: impl Fn(&str) -> bool) -> Vec<*const TExpr> {
+    fn path<'e>(e: &'e TExpr, out: &mut Vec<&'e str>) -> bool {
+        match &e.kind {
+            TExprKind::Var(n) => {
+                out.push(n);
+                true
+            }
+            TExprKind::Field(base, f) => {
+                let whole = path(base, out);
+                out.push(f);
+                whole
+            }
+            _ => false,
+        }
+    }
+    type Read<'e> = (Vec<&'e str>, *const TExpr, bool);
+    fn walk<'e>(e: &'e TExpr, once: bool, reads: &mut Vec<Read<'e>>) {
+        let mut p = Vec::new();
+        if path(e, &mut p) {
+            reads.push((p, e as *const TExpr, once));
+            return;
+        }
+        match &e.kind {
+            TExprKind::Binary(BinOp::Coalesce, l, r) => {
+                walk(l, once, reads);
+                walk(r, once, reads);
+            }
+            _ => e.children().into_iter().for_each(|c| walk(c, false, reads)),
+        }
+    }
+    let mut reads = Vec::new();
+    for e in roots {
+        walk(e, true, &mut reads);
+    }
+    let overlap = |p: &[&str], q: &[&str]| p.iter().zip(q).all(|(a, b)| a == b);
+    reads
+        .iter()
+        .filter(|(p, _, once)| {
+            *once && p.first().is_some_and(|r| owned(r)) && reads.iter().filter(|(q, ..)| overlap(p, q)).count() == 1
+        })
+        .map(|(_, e, _)| *e)
+        .collect()
 }
 
 impl Scope {
@@ -117,6 +170,16 @@ impl ExprGen<'_, '_> {
         }
     }
 
+    /// Whether the place `e` is reached through a nullable field (then it is borrowed from
+    /// inside the option, and cannot be moved out).
+    fn narrows(&mut self, e: &TExpr, sc: &Scope) -> bool {
+        let TExprKind::Field(base, _) = &e.kind else { return false };
+        let fallible = self.fallible;
+        let nullable = self.place(base, sc).is_none_or(|(_, storage)| storage.is_nullable());
+        self.fallible = fallible;
+        nullable || self.narrows(base, sc)
+    }
+
     /// A reference to the value of `e` without copying it, when `e` is a place whose storage
     /// has the expression's type (a field, not a narrowed one).
     pub fn borrowed(&mut self, e: &TExpr, sc: &Scope) -> Option<TokenStream> {
@@ -159,6 +222,9 @@ impl ExprGen<'_, '_> {
                 quote!(#ty(#l))
             }
             TExprKind::Var(_) | TExprKind::Field(..) => match self.place(e, sc) {
+                Some((p, storage)) if sc.moves.contains(&(e as *const TExpr)) && !self.narrows(e, sc) => {
+                    self.coerce(quote!((#p)), &storage, &e.ty)
+                }
                 Some((p, storage)) => self.coerce(quote!((#p).clone()), &storage, &e.ty),
                 None => match &e.kind {
                     TExprKind::Field(base, f) => {

@@ -7,7 +7,7 @@ use proc_macro2::{Ident, Literal, TokenStream};
 use quote::quote;
 
 use super::{destructure, emit, id, lit, Ctx};
-use crate::codegen::expr::{ExprGen, Scope};
+use crate::codegen::expr::{single_reads, ExprGen, Scope};
 use crate::codegen::{names, Gen};
 use crate::hir::{TExpr, TExprKind, WindowKind};
 use crate::ir::{Node, NodeKind, Plan};
@@ -169,6 +169,7 @@ pub(super) fn aggregate_node(g: &mut Gen<'_>, cx: &Ctx<'_>, i: usize, node: &Nod
     let bind = destructure(quote!(row), in_ty, &in_fields, 0, &mut sc, false);
 
     let calls = calls_in(spec.fields);
+    sc.moves = moved_places(spec.keys, &calls);
 
     let mut eg = ExprGen::new(g);
     let keys = group_keys(&mut eg, spec.keys, &sc);
@@ -239,6 +240,38 @@ fn behind_join(plan: &Plan, n: usize) -> bool {
     false
 }
 
+/// The expression aggregate call `name(args…)` adds per row as its first input.
+/// `count_distinct(hmac(x))` counts the distinct `x`: a keyed hash (or `sha256`, or a token)
+/// maps distinct values to distinct values, barring a collision as unlikely as a broken
+/// pseudonym, so the hashes need not be computed.
+fn first_input<'e>(name: &str, args: &'e [TExpr]) -> Option<&'e TExpr> {
+    let mut arg = args.first();
+    if name == "count_distinct" {
+        while let Some(TExprKind::Call(crate::hir::Callee::Builtin("hmac" | "sha256" | "tokenize"), inner)) =
+            arg.map(|a| &a.kind)
+        {
+            if inner.len() != 1 {
+                break;
+            }
+            arg = inner.first();
+        }
+    }
+    arg
+}
+
+/// The places of the input row that the group keys and the aggregate calls' inputs read once
+/// (the row is dropped after them): moved into the key and the accumulators, not cloned.
+fn moved_places(keys: &[(String, TExpr)], calls: &[&TExpr]) -> Vec<*const TExpr> {
+    let mut roots: Vec<&TExpr> = keys.iter().map(|(_, e)| e).collect();
+    for call in calls {
+        if let TExprKind::Aggregate(name, args) = &call.kind {
+            roots.extend(first_input(name, args));
+            roots.extend(args.iter().skip(1));
+        }
+    }
+    single_reads(&roots, |_| true)
+}
+
 /// Accumulators and their per-row inputs, one per aggregate call (`calls[k]` is
 /// accumulator `a{k}`, finished into `agg{k}`). With `k >= N` (`min_group`: N, and whether
 /// the rows come from a join), the distinct source records behind the group (`origins`), and
@@ -251,20 +284,7 @@ fn accumulators(eg: &mut ExprGen<'_, '_>, calls: &[&TExpr], sc: &Scope, min_grou
     for (k, call) in calls.iter().enumerate() {
         let TExprKind::Aggregate(name, args) = &call.kind else { continue };
         let a = id(format!("a{k}"));
-        // `count_distinct(hmac(x))` counts the distinct `x`: a keyed hash (or `sha256`, or a
-        // token) maps distinct values to distinct values, barring a collision as unlikely as a
-        // broken pseudonym, so the hashes need not be computed.
-        let mut arg = args.first();
-        if *name == "count_distinct" {
-            while let Some(TExprKind::Call(crate::hir::Callee::Builtin("hmac" | "sha256" | "tokenize"), inner)) =
-                arg.map(|a| &a.kind)
-            {
-                if inner.len() != 1 {
-                    break;
-                }
-                arg = inner.first();
-            }
-        }
+        let arg = first_input(name, args);
         let arg_ty = arg.map(|a| a.ty.clone()).unwrap_or(Type::Bool);
         let v = arg.map(|x| eg.expr(x, sc));
         let Some(acc) = accumulator(eg, call, name, args, v, &arg_ty, sc) else { continue };

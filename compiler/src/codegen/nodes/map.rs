@@ -8,7 +8,7 @@ use quote::quote;
 
 use super::score::{block_push, fused_scores, score_block};
 use super::{bind_values, destructure, emit, id, lit, Ctx};
-use crate::codegen::expr::{ExprGen, Scope};
+use crate::codegen::expr::{single_reads, ExprGen, Scope};
 use crate::codegen::{names, Gen};
 use crate::hir::{Mask, TExpr, TExprKind};
 use crate::ir::{Node, Stage};
@@ -153,6 +153,10 @@ fn output_row(g: &mut Gen<'_>, m: &MapCx<'_, '_>, at: Pos<'_>, l: &Locals) -> To
 
 /// `select`: every field reads the input row; the selected fields replace the row.
 fn select(g: &mut Gen<'_>, m: &MapCx<'_, '_>, at: Pos<'_>, l: &mut Locals, fields: &[(String, TExpr)]) -> TokenStream {
+    // The selected fields replace the row: a field of it read once is moved, if its local was
+    // bound in this loop (one bound outside an `explode` loop serves every element).
+    let roots: Vec<&TExpr> = fields.iter().map(|(_, e)| e).collect();
+    l.sc.moves = single_reads(&roots, |v| l.depth.get(v) == Some(&at.depth));
     let mut eg = ExprGen::new(g);
     let mut values = Vec::new();
     let mut locals = Vec::new();
@@ -160,6 +164,7 @@ fn select(g: &mut Gen<'_>, m: &MapCx<'_, '_>, at: Pos<'_>, l: &mut Locals, field
         values.push(eg.expr(e, &l.sc));
         locals.push(names::local(at.step(), name));
     }
+    l.sc.moves.clear();
     let fallible = eg.fallible;
     let types: Vec<TokenStream> = fields.iter().map(|(_, e)| g.rust_type(&e.ty, e.span)).collect();
     let code = bind_values(g, m.i, &locals, &types, values, fallible, at.exit);
