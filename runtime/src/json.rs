@@ -53,6 +53,18 @@ pub fn parse<T: Fast>(raw: &[u8]) -> Option<T> {
     (s.i == s.b.len()).then_some(v)
 }
 
+/// The bytes of `w` (eight string bytes, the first in the lowest) that end a plain string's
+/// scan: a quote, a backslash or a control character. Each such byte has its high bit set in
+/// the result; bytes above the lowest such one may be marked too (borrows run upward), so only
+/// the lowest mark is exact.
+#[inline]
+fn string_stops(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\'))) | (w.wrapping_sub(ONES * 0x20) & !w & HIGH)
+}
+
 /// JSON's powers of ten that a double holds exactly.
 const POW10: [f64; 23] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
@@ -106,6 +118,15 @@ impl<'a> Scan<'a> {
         self.eat(b'"')?;
         let start = self.i;
         loop {
+            // Eight bytes at a time up to the first quote, backslash or control character.
+            if let Some(w) = self.b.get(self.i..).and_then(<[u8]>::first_chunk::<8>) {
+                let m = string_stops(u64::from_le_bytes(*w));
+                if m == 0 {
+                    self.i += 8;
+                    continue;
+                }
+                self.i += (m.trailing_zeros() / 8) as usize;
+            }
             let c = *self.b.get(self.i)?;
             if c == b'"' {
                 break;
@@ -510,6 +531,27 @@ mod tests {
         for t in ["[1,]", "[1 2]", "[,1]", "[1", "{\"a\":1,}", "{\"a\" 1}", "{,}", "[1] x", "nul", "nullx"] {
             assert!(parse::<Option<Vec<i64>>>(t.as_bytes()).is_none(), "{t}");
             assert!(parse::<Option<BTreeMap<String, i64>>>(t.as_bytes()).is_none(), "{t}");
+        }
+    }
+
+    /// A string ending, or holding an escape or a control character, at every offset of the
+    /// eight-byte scan reads as serde reads it (or is left to serde), multibyte text included.
+    #[test]
+    fn strings_read_alike_wherever_the_scan_meets_their_end_or_an_escape() {
+        for len in 0..20 {
+            for tail in ["", "\n", "\"", "\u{1}", "\t", "\\", "é", "日", "\u{7f}"] {
+                for pad in 0..9 {
+                    let body = format!("{}{tail}{}", "x".repeat(len), "y".repeat(pad));
+                    let plain = !body.chars().any(|c| c == '"' || c == '\\' || c < ' ');
+                    // Written by serde (escaped), and written raw (a raw control character or
+                    // quote is not JSON): the fast path takes exactly the plain ones.
+                    let text = serde_json::to_string(&body).expect("json");
+                    assert_eq!(same::<String>(&text), plain, "{text}");
+                    assert_eq!(same::<Vec<String>>(&format!("[{text}, {text}]")), plain, "{text}");
+                    let raw = format!("\"{body}\"");
+                    assert_eq!(same::<String>(&raw), plain, "{raw:?}");
+                }
+            }
         }
     }
 
