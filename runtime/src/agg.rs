@@ -101,6 +101,112 @@ impl<T: Hash + Eq + Send + Clone> Acc for CountDistinct<T> {
     }
 }
 
+/// `count_distinct(x)` of strings, exact. A group's first values (up to `FEW`) are kept end to
+/// end in one buffer, each behind its length (four bytes, little-endian), and searched
+/// linearly; past `FEW` values they move to a hash set. Against a vector of strings: one
+/// allocation per group instead of one per value, the row's string freed at once by the worker
+/// that read it (a group's values crossed to the worker that owns it, to be freed there), and
+/// one buffer to free when the group fires (BENCHMARKS.md, *Daily*).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum DistinctStrs {
+    Few { bytes: Vec<u8>, n: usize },
+    Many(HashSet<String>),
+}
+impl Default for DistinctStrs {
+    fn default() -> Self {
+        DistinctStrs::Few { bytes: Vec::new(), n: 0 }
+    }
+}
+impl DistinctStrs {
+    /// The values of a `Few` buffer.
+    fn entries(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+        let mut rest = bytes;
+        std::iter::from_fn(move || {
+            let (len, tail) = rest.split_first_chunk::<4>()?;
+            let n = (u32::from_le_bytes(*len) as usize).min(tail.len());
+            let (v, tail) = tail.split_at(n);
+            rest = tail;
+            Some(v)
+        })
+    }
+
+    /// Adds the value `v` (a string's bytes), copied only if it is new.
+    fn add_bytes(&mut self, v: &[u8]) {
+        match self {
+            DistinctStrs::Few { bytes, n } => {
+                if Self::entries(bytes).any(|x| x == v) {
+                    return;
+                }
+                match u32::try_from(v.len()) {
+                    Ok(len) if *n < FEW => {
+                        // Room for four values like the first at once: grown from empty, the
+                        // buffer was reallocated at its second, third and fifth.
+                        if bytes.is_empty() {
+                            bytes.reserve(4 * (4 + v.len()));
+                        }
+                        bytes.extend_from_slice(&len.to_le_bytes());
+                        bytes.extend_from_slice(v);
+                        *n += 1;
+                    }
+                    _ => {
+                        let mut set: HashSet<String> =
+                            Self::entries(bytes).map(|x| String::from_utf8_lossy(x).into_owned()).collect();
+                        set.insert(String::from_utf8_lossy(v).into_owned());
+                        *self = DistinctStrs::Many(set);
+                    }
+                }
+            }
+            DistinctStrs::Many(set) => {
+                let v = String::from_utf8_lossy(v);
+                if !set.contains(&*v) {
+                    set.insert(v.into_owned());
+                }
+            }
+        }
+    }
+}
+impl Acc for DistinctStrs {
+    type In = Option<String>;
+    type Out = i64;
+    #[inline]
+    fn add(&mut self, v: Option<String>) {
+        let Some(v) = v else { return };
+        match self {
+            // The string stays the caller's (and is freed where it was made) unless kept.
+            DistinctStrs::Few { .. } => self.add_bytes(v.as_bytes()),
+            DistinctStrs::Many(set) => {
+                set.insert(v);
+            }
+        }
+    }
+    fn merge(&mut self, o: Self) {
+        match o {
+            DistinctStrs::Few { bytes, .. } => {
+                for v in Self::entries(&bytes) {
+                    self.add_bytes(v);
+                }
+            }
+            DistinctStrs::Many(mut theirs) => {
+                if let DistinctStrs::Many(mine) = self {
+                    if theirs.len() > mine.len() {
+                        std::mem::swap(mine, &mut theirs);
+                    }
+                }
+                for v in theirs {
+                    self.add(Some(v));
+                }
+            }
+        }
+    }
+    fn finish(self) -> Res<i64> {
+        let n = match self {
+            DistinctStrs::Few { n, .. } => n,
+            DistinctStrs::Many(s) => s.len(),
+        };
+        Ok(i64::try_from(n).unwrap_or(i64::MAX))
+    }
+}
+
 /// The distinct source records (their [`crate::record::Origin::id`]) that gave a group's
 /// aggregate a value, kept up to `K`: `aggregate(k >= K)` releases a group only when each of
 /// its aggregates has `K` of them. Rows do not count people: an `explode`, or a `union` that
@@ -449,6 +555,44 @@ mod tests {
         a.merge(b);
         assert!(a.enough());
         assert_eq!(a.0.len(), 3, "no more than K are kept");
+    }
+
+    /// Strings counted in the shared buffer, in the hash set, and merged across the two (in
+    /// either order, empty strings and multibyte ones among them), give the distinct count of a
+    /// plain set; a serialized accumulator (a stream's checkpoint, an exchange between
+    /// processes) reads back the same.
+    #[test]
+    fn distinct_strings_count_what_a_set_counts_in_every_representation() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let words = ["", "a", "ab", "é", "日本", "acct-0000001-3", "x"];
+        for case in 0..200 {
+            let parts: Vec<Vec<Option<String>>> = (0..1 + next(4))
+                .map(|_| {
+                    let len = [0, 1, 5, 16, 17, 40][next(6) as usize];
+                    (0..len)
+                        .map(|_| match next(10) {
+                            0 => None,
+                            1..=4 => Some(words[next(words.len() as u64) as usize].to_string()),
+                            _ => Some(format!("v{}", next(30))),
+                        })
+                        .collect()
+                })
+                .collect();
+            let want = parts.iter().flatten().flatten().collect::<std::collections::HashSet<_>>().len() as i64;
+            assert_eq!(fold::<DistinctStrs>(parts.clone()), Ok(want), "case {case}: {parts:?}");
+            let mut a = DistinctStrs::default();
+            for v in parts.iter().flatten() {
+                a.add(v.clone());
+            }
+            let back: DistinctStrs = serde_json::from_str(&serde_json::to_string(&a).expect("write")).expect("read");
+            assert_eq!(back.finish(), Ok(want), "case {case}");
+        }
     }
 
     #[test]

@@ -372,6 +372,10 @@ fn accumulator(
             };
             Acc::new(quote!(agg::Count), present, quote!(bool), Type::Int)
         }
+        "count_distinct" if inner == Type::String => {
+            let opt = as_opt(eg, v.unwrap_or_default(), &inner);
+            Acc::new(quote!(agg::DistinctStrs), opt, quote!(Option<String>), Type::Int)
+        }
         "count_distinct" => match hashable(eg.g, &inner, call.span) {
             Some((t, to, _)) => {
                 let opt = as_opt(eg, v.unwrap_or_default(), &inner);
