@@ -51,7 +51,7 @@ struct JsonRec {
 /// (`compiler/src/codegen/rows.rs`, `fast_reader`).
 impl pipe_runtime::json::Fast for JsonRec {
     fn read(s: &mut pipe_runtime::json::Scan<'_>) -> Option<JsonRec> {
-        use pipe_runtime::json::{set_once, Fast};
+        use pipe_runtime::json::set_once;
         const KEYS: [&[u8]; 4] = [b"id", b"n", b"at", b"tags"];
         let (mut id, mut n, mut at, mut tags) = (None, None, None, None);
         s.open()?;

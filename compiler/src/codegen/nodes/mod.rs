@@ -781,7 +781,10 @@ fn pipeline_impl(g: &Gen<'_>, p: &Parts, name: &str, table_methods: &TokenStream
             }
 
             fn take_outbox(&self, w: &mut Worker) -> Vec<Exchange> {
-                std::mem::take(&mut w.st.outbox)
+                // The next batch starts with room for as many rows as this one: grown from
+                // empty, the outbox was copied into fresh memory at every doubling.
+                let room = w.st.outbox.len();
+                std::mem::replace(&mut w.st.outbox, Vec::with_capacity(room))
             }
 
             fn apply(&self, w: &mut Worker, rows: Vec<Exchange>) {
