@@ -279,9 +279,12 @@ impl Acc for SumInt {
 /// (Shewchuk's algorithm, as Python's `math.fsum`), and the result is the exact sum rounded
 /// once. So a sum does not depend on the order rows arrive in or on how they were split
 /// between workers and processes: 1 worker and 30 give the same bits.
+///
+/// The partials are held inline up to two (a group's decimal amounts seldom need more): a sum
+/// per group then costs no allocation of its own (BENCHMARKS.md, *Daily*).
 #[derive(Default, Debug, Clone, Serialize, Deserialize)]
 pub struct ExactSum {
-    partials: Vec<f64>,
+    partials: smallvec::SmallVec<[f64; 2]>,
     /// The sum of the non-finite values (infinities and NaN), which partials cannot hold.
     special: f64,
 }
