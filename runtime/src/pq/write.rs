@@ -19,8 +19,7 @@
 //! statistics, indexes and page boundaries written here are the ones the crate writes with its
 //! default properties, which the tests check against it.
 
-use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Write};
 
 use bytes::Bytes;
 use parquet::basic::{BoundaryOrder, Compression, ConvertedType, Encoding, EncodingMask, LogicalType, PageType, Type};
@@ -146,7 +145,7 @@ impl Columns {
     /// Writes the rows since the last row group as the next row group of `w`'s file, and
     /// empties the columns for the next (keeping their buffers). An error of a column (a value
     /// over 4 GiB, a null in a required column, a failed compression) is returned here.
-    pub fn write_to(&mut self, w: &mut SerializedFileWriter<File>, s: &mut Scratch) -> Result<()> {
+    pub fn write_to<W: Write + Send>(&mut self, w: &mut SerializedFileWriter<W>, s: &mut Scratch) -> Result<()> {
         let written = self.write_group(w, s);
         for c in &mut self.cols {
             c.reset();
@@ -155,7 +154,7 @@ impl Columns {
         written
     }
 
-    fn write_group(&mut self, w: &mut SerializedFileWriter<File>, s: &mut Scratch) -> Result<()> {
+    fn write_group<W: Write + Send>(&mut self, w: &mut SerializedFileWriter<W>, s: &mut Scratch) -> Result<()> {
         for c in &mut self.cols {
             c.end_page(s);
         }
