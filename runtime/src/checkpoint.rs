@@ -20,8 +20,9 @@ pub type Positions = BTreeMap<String, (u64, u64)>;
 
 /// The form operator state takes in checkpoints. 2: timestamps, dates and non-finite doubles
 /// of Thrift structs in state are numbers (they were text before, which some of them could not
-/// be read back from).
-pub const FORMAT: u32 = 2;
+/// be read back from). 3: `count_distinct` of strings keeps a group's first values in one
+/// buffer (`agg::DistinctStrs`), which a checkpoint of format 2 would be misread as.
+pub const FORMAT: u32 = 3;
 
 /// The last complete checkpoint of the cluster.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
