@@ -187,9 +187,15 @@ impl Acc for DistinctStrs {
                 }
             }
             DistinctStrs::Many(mut theirs) => {
-                if let DistinctStrs::Many(mine) = self {
-                    if theirs.len() > mine.len() {
-                        std::mem::swap(mine, &mut theirs);
+                // The larger set takes the other's values: a few buffered values go into a
+                // set, not a set's values one by one into a buffer.
+                match self {
+                    DistinctStrs::Many(mine) if theirs.len() > mine.len() => std::mem::swap(mine, &mut theirs),
+                    DistinctStrs::Many(_) => {}
+                    DistinctStrs::Few { .. } => {
+                        let few = std::mem::replace(self, DistinctStrs::Many(theirs));
+                        self.merge(few);
+                        return;
                     }
                 }
                 for v in theirs {

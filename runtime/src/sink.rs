@@ -1637,16 +1637,17 @@ impl Record for crate::record::Rejected {
 mod tests {
     use super::*;
 
+    /// A files sink `out` of `format` in a new, empty folder named after `name`.
+    fn files_sink(name: &str, format: SinkFormat) -> (PathBuf, SinkDecl) {
+        let dir = std::env::temp_dir().join(format!("pipe-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let location = Some(dir.display().to_string());
+        (dir, SinkDecl { name: "out", kind: SinkKind::Files { format }, location, beside_first: false })
+    }
+
     #[test]
     fn recovery_publishes_every_recorded_epoch_and_drops_the_rest() {
-        let dir = std::env::temp_dir().join(format!("pipe-recover-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let decl = SinkDecl {
-            name: "out",
-            kind: SinkKind::Files { format: SinkFormat::Json },
-            location: Some(dir.display().to_string()),
-            beside_first: false,
-        };
+        let (dir, decl) = files_sink("recover", SinkFormat::Json);
         let outputs = Outputs::open_streaming(vec![decl], true, None).expect("open");
         // Epochs 3 and 4 were recorded, but a crash came before both were published; epoch 5
         // was never recorded.
@@ -1667,14 +1668,7 @@ mod tests {
     /// columns serve the next partition; the rows of every partition are in its file once.
     #[test]
     fn an_idle_parquet_partition_is_written_out_and_its_columns_reused() {
-        let dir = std::env::temp_dir().join(format!("pipe-idle-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let decl = SinkDecl {
-            name: "out",
-            kind: SinkKind::Files { format: SinkFormat::Parquet },
-            location: Some(dir.display().to_string()),
-            beside_first: false,
-        };
+        let (dir, decl) = files_sink("idle", SinkFormat::Parquet);
         let out = SinkTo::new(Arc::new(Outputs::open(vec![decl], "t", true).expect("open")), 0, 0);
         let mut buf: SinkBuf<crate::record::Rejected, String> = SinkBuf::partitioned(0, |k| format!("p={k}"));
         let row = |n: usize| {
